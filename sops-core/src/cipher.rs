@@ -1,0 +1,326 @@
+//! The value codec: `ENC[AES256_GCM,data:…,iv:…,tag:…,type:…]`.
+//!
+//! AES-256-GCM with sops' 32-byte IV (GCM derives the counter block through
+//! GHASH for IVs that are not 12 bytes), the AAD being the value's key path.
+
+use aes_gcm::aead::consts::{U12, U16, U32};
+use aes_gcm::aead::generic_array::GenericArray;
+use aes_gcm::aead::{AeadInPlace, KeyInit};
+use aes_gcm::aes::Aes256;
+use aes_gcm::{AesGcm, Nonce};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use rand::RngCore;
+use zeroize::Zeroizing;
+
+use crate::data_key::DataKey;
+use crate::numfmt;
+use crate::tree::{Time, Value};
+
+type Gcm32 = AesGcm<Aes256, U32>;
+
+/// Why a value could not be decrypted or encrypted. Never carries plaintext.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CipherError {
+    #[error("input string does not match sops' data format")]
+    Format,
+    #[error("could not decrypt with AES_GCM: message authentication failed")]
+    Authentication,
+    #[error("value of type {0} cannot be parsed from its decrypted text")]
+    BadPlaintext(&'static str),
+    #[error("unknown value type {0:?}")]
+    UnknownType(String),
+    #[error("type:bytes values are not supported")]
+    BytesType,
+}
+
+/// The parts of an `ENC[…]` string, still base64-decoded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EncParts {
+    pub data: Vec<u8>,
+    pub iv: Vec<u8>,
+    pub tag: Vec<u8>,
+    pub kind: String,
+}
+
+/// True if `s` looks like an encrypted sops value (the prefix sops matches).
+pub fn is_encrypted(s: &str) -> bool {
+    s.starts_with("ENC[AES256_GCM,data:")
+}
+
+/// Parses `ENC[AES256_GCM,data:…,iv:…,tag:…,type:…]`. Like sops' regex the
+/// match is anchored at the start only and greedy, so trailing text after
+/// `]` is ignored.
+pub fn parse_enc(s: &str) -> Result<EncParts, CipherError> {
+    let rest = s
+        .strip_prefix("ENC[AES256_GCM,data:")
+        .ok_or(CipherError::Format)?;
+    // Greedy `(.+)` groups: the last `,type:` before a `]`, then the last
+    // `,tag:` and `,iv:` before it.
+    let type_pos = rest.rfind(",type:").ok_or(CipherError::Format)?;
+    let after_type = &rest[type_pos + 6..];
+    let close = after_type.rfind(']').ok_or(CipherError::Format)?;
+    let kind = &after_type[..close];
+    let head = &rest[..type_pos];
+    let tag_pos = head.rfind(",tag:").ok_or(CipherError::Format)?;
+    let tag = &head[tag_pos + 5..];
+    let head = &head[..tag_pos];
+    let iv_pos = head.rfind(",iv:").ok_or(CipherError::Format)?;
+    let iv = &head[iv_pos + 4..];
+    let data = &head[..iv_pos];
+    if data.is_empty() || iv.is_empty() || tag.is_empty() || kind.is_empty() {
+        return Err(CipherError::Format);
+    }
+    let decode = |t: &str| STANDARD.decode(t).map_err(|_| CipherError::Format);
+    Ok(EncParts {
+        data: decode(data)?,
+        iv: decode(iv)?,
+        tag: decode(tag)?,
+        kind: kind.to_owned(),
+    })
+}
+
+/// Encrypts and decrypts values with one data key.
+pub struct ValueCipher {
+    gcm32: Gcm32,
+    key: Zeroizing<[u8; 32]>,
+}
+
+impl ValueCipher {
+    pub fn new(key: &DataKey) -> Self {
+        Self {
+            gcm32: Gcm32::new(GenericArray::from_slice(key.expose())),
+            key: Zeroizing::new(*key.expose()),
+        }
+    }
+
+    /// Encrypts raw bytes with a given IV, returning ciphertext and tag.
+    fn seal(&self, iv: &[u8; 32], aad: &[u8], plaintext: &[u8]) -> (Vec<u8>, [u8; 16]) {
+        let mut buf = plaintext.to_vec();
+        let tag = self
+            .gcm32
+            .encrypt_in_place_detached(GenericArray::from_slice(iv), aad, &mut buf)
+            .expect("AES-GCM encryption of a value cannot fail for sane lengths");
+        (buf, tag.into())
+    }
+
+    /// Decrypts `data || tag` with an IV of any length (sops takes the IV
+    /// length from the file). Returns the plaintext in a zeroizing buffer.
+    fn open(
+        &self,
+        iv: &[u8],
+        aad: &[u8],
+        data: &[u8],
+        tag: &[u8],
+    ) -> Result<Zeroizing<Vec<u8>>, CipherError> {
+        // Only the concatenation matters: GCM splits off the last 16 bytes.
+        let mut joined = Zeroizing::new(Vec::with_capacity(data.len() + tag.len()));
+        joined.extend_from_slice(data);
+        joined.extend_from_slice(tag);
+        if joined.len() < 16 {
+            return Err(CipherError::Authentication);
+        }
+        let split = joined.len() - 16;
+        let tag: [u8; 16] = joined[split..]
+            .try_into()
+            .map_err(|_| CipherError::Authentication)?;
+        let mut buf = Zeroizing::new(joined[..split].to_vec());
+        let tag = GenericArray::<u8, U16>::from(tag);
+        let result = match iv.len() {
+            32 => self.gcm32.decrypt_in_place_detached(
+                GenericArray::from_slice(iv),
+                aad,
+                &mut buf,
+                &tag,
+            ),
+            12 => AesGcm::<Aes256, U12>::new(GenericArray::from_slice(&*self.key))
+                .decrypt_in_place_detached(Nonce::from_slice(iv), aad, &mut buf, &tag),
+            _ => return Err(CipherError::Format),
+        };
+        result.map_err(|_| CipherError::Authentication)?;
+        Ok(buf)
+    }
+
+    /// Encrypts a leaf value; `iv` is drawn fresh unless given (edit/set
+    /// reuse the IVs of unchanged values). Empty strings and comments are
+    /// never encrypted by callers (sops writes them as they are).
+    pub fn encrypt_value(
+        &self,
+        value: &Value,
+        aad: &str,
+        iv: Option<[u8; 32]>,
+    ) -> Result<String, CipherError> {
+        let kind = value.sops_type().ok_or(CipherError::BytesType)?;
+        let plaintext = plaintext_bytes(value).ok_or(CipherError::BytesType)?;
+        Ok(self.encrypt_bytes(&plaintext, kind, aad, iv))
+    }
+
+    /// Encrypts raw plaintext bytes with a given `type:` name.
+    pub fn encrypt_bytes(
+        &self,
+        plaintext: &[u8],
+        kind: &str,
+        aad: &str,
+        iv: Option<[u8; 32]>,
+    ) -> String {
+        let iv = iv.unwrap_or_else(|| {
+            let mut iv = [0u8; 32];
+            rand::rngs::OsRng.fill_bytes(&mut iv);
+            iv
+        });
+        let (data, tag) = self.seal(&iv, aad.as_bytes(), plaintext);
+        let mut out = String::with_capacity(80 + data.len() * 4 / 3);
+        out.push_str("ENC[AES256_GCM,data:");
+        STANDARD.encode_string(&data, &mut out);
+        out.push_str(",iv:");
+        STANDARD.encode_string(iv, &mut out);
+        out.push_str(",tag:");
+        STANDARD.encode_string(tag, &mut out);
+        out.push_str(",type:");
+        out.push_str(kind);
+        out.push(']');
+        out
+    }
+
+    /// Decrypts an `ENC[…]` string into a typed value. `type:comment` gives
+    /// [`Value::Comment`]. An empty string decrypts to an empty string.
+    pub fn decrypt_value(&self, enc: &str, aad: &str) -> Result<Value, CipherError> {
+        self.decrypt_value_with_iv(enc, aad).map(|(v, _)| v)
+    }
+
+    /// As [`decrypt_value`](Self::decrypt_value), also returning the IV (for re-use).
+    pub fn decrypt_value_with_iv(
+        &self,
+        enc: &str,
+        aad: &str,
+    ) -> Result<(Value, Vec<u8>), CipherError> {
+        if enc.is_empty() {
+            return Ok((Value::Str(String::new()), Vec::new()));
+        }
+        let parts = parse_enc(enc)?;
+        let plain = self.open(&parts.iv, aad.as_bytes(), &parts.data, &parts.tag)?;
+        Ok((typed_from_plaintext(&parts.kind, &plain)?, parts.iv))
+    }
+}
+
+/// Parses decrypted plaintext as the given sops type, as sops does.
+pub fn typed_from_plaintext(kind: &str, plain: &[u8]) -> Result<Value, CipherError> {
+    let text = || std::str::from_utf8(plain).ok();
+    Ok(match kind {
+        "str" => match std::str::from_utf8(plain) {
+            Ok(s) => Value::Str(s.to_owned()),
+            Err(_) => Value::Bytes(plain.to_vec()),
+        },
+        "comment" => Value::Comment(String::from_utf8_lossy(plain).into_owned()),
+        "int" => Value::Int(
+            text()
+                .and_then(numfmt::parse_go_int)
+                .ok_or(CipherError::BadPlaintext("int"))?,
+        ),
+        "float" => Value::Float(
+            text()
+                .and_then(numfmt::parse_go_float)
+                .ok_or(CipherError::BadPlaintext("float"))?,
+        ),
+        "bool" => Value::Bool(
+            text()
+                .and_then(numfmt::parse_go_bool)
+                .ok_or(CipherError::BadPlaintext("bool"))?,
+        ),
+        "time" => Value::Time(
+            text()
+                .and_then(Time::parse_rfc3339)
+                .ok_or(CipherError::BadPlaintext("time"))?,
+        ),
+        // sops 3.11 crashes on type:bytes; we refuse it cleanly.
+        "bytes" => return Err(CipherError::BytesType),
+        other => return Err(CipherError::UnknownType(other.chars().take(32).collect())),
+    })
+}
+
+/// The canonical plaintext bytes of a leaf (sops-format §1.4): what gets
+/// encrypted and what the MAC hashes. `None` for containers and null.
+pub fn plaintext_bytes(value: &Value) -> Option<std::borrow::Cow<'_, [u8]>> {
+    use std::borrow::Cow;
+    Some(match value {
+        Value::Str(s) | Value::Comment(s) => Cow::Borrowed(s.as_bytes()),
+        Value::Bytes(b) => Cow::Borrowed(b),
+        Value::Int(i) => Cow::Owned(i.to_string().into_bytes()),
+        Value::Float(f) => Cow::Owned(numfmt::format_f(*f).into_bytes()),
+        Value::Bool(true) => Cow::Borrowed(b"True"),
+        Value::Bool(false) => Cow::Borrowed(b"False"),
+        Value::Time(t) => Cow::Borrowed(t.as_str().as_bytes()),
+        Value::Null | Value::Seq(_) | Value::Map(_) => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(bytes: [u8; 32]) -> DataKey {
+        DataKey::from_slice(&bytes).unwrap()
+    }
+
+    #[test]
+    fn fixed_vector_matches_reference() {
+        // dependencies.md §5: key 00..1f, IV a0..bf, AAD "hello:", plaintext "world".
+        let k = key(std::array::from_fn(|i| i as u8));
+        let iv: [u8; 32] = std::array::from_fn(|i| 0xa0 + i as u8);
+        let c = ValueCipher::new(&k);
+        let enc = c
+            .encrypt_value(&Value::Str("world".into()), "hello:", Some(iv))
+            .unwrap();
+        let parts = parse_enc(&enc).unwrap();
+        assert_eq!(hex::encode(&parts.data), "ded780eaa6");
+        assert_eq!(hex::encode(&parts.tag), "7cfbcc16cff600096e93e6aa1728b717");
+        assert_eq!(
+            c.decrypt_value(&enc, "hello:").unwrap(),
+            Value::Str("world".into())
+        );
+        assert_eq!(
+            c.decrypt_value(&enc, "other:"),
+            Err(CipherError::Authentication)
+        );
+    }
+
+    #[test]
+    fn trailing_text_is_ignored_and_bad_input_rejected() {
+        let k = key([7; 32]);
+        let c = ValueCipher::new(&k);
+        let enc = c.encrypt_value(&Value::Int(-17), "a:", None).unwrap();
+        assert_eq!(
+            c.decrypt_value(&format!("{enc}junk"), "a:").unwrap(),
+            Value::Int(-17)
+        );
+        assert_eq!(
+            c.decrypt_value("ENC[AES256_GCM,data:,iv:,tag:,type:str]", "a:"),
+            Err(CipherError::Format)
+        );
+        assert_eq!(c.decrypt_value("hello", "a:"), Err(CipherError::Format));
+        assert_eq!(
+            c.decrypt_value("", "a:").unwrap(),
+            Value::Str(String::new())
+        );
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn roundtrip_strings(s in ".+", aad in "[a-z:]{0,12}") {
+            let c = ValueCipher::new(&key([3; 32]));
+            let enc = c.encrypt_value(&Value::Str(s.clone()), &aad, None).unwrap();
+            proptest::prop_assert!(is_encrypted(&enc));
+            proptest::prop_assert_eq!(c.decrypt_value(&enc, &aad).unwrap(), Value::Str(s));
+        }
+
+        #[test]
+        fn roundtrip_numbers(i in proptest::num::i64::ANY, f in proptest::num::f64::NORMAL | proptest::num::f64::ZERO, b: bool) {
+            let c = ValueCipher::new(&key([5; 32]));
+            for v in [Value::Int(i), Value::Float(f), Value::Bool(b)] {
+                let enc = c.encrypt_value(&v, "k:", None).unwrap();
+                proptest::prop_assert_eq!(c.decrypt_value(&enc, "k:").unwrap(), v);
+            }
+        }
+    }
+}

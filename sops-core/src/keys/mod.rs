@@ -1,0 +1,122 @@
+//! Master keys: the keystores that wrap the data key.
+//!
+//! Each keystore lives in its own folder and implements [`MasterKey`]. Key
+//! material and settings come in through an explicit [`KeyContext`] (built
+//! by the CLI from the process environment, by the Argo CD plugin from the
+//! sidecar's own settings, by tests from literals), never from environment
+//! reads inside a key.
+
+#[cfg(feature = "age")]
+pub mod age;
+mod recovery;
+
+use std::fmt;
+
+use zeroize::Zeroizing;
+
+use crate::metadata::{KeyEntry, KeyKind};
+
+pub use recovery::{KeyFailure, RecoveryError, recover_data_key};
+
+/// Why a master key could not wrap or unwrap.
+///
+/// `NoCredentials` means "not mine to try" (no identity or credentials for
+/// this key were available); `Rejected` means it was tried and failed.
+#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum KeyError {
+    #[error("{0}")]
+    NoCredentials(String),
+    #[error("{0}")]
+    Rejected(String),
+    #[error("{0} keys are not supported yet")]
+    Unsupported(&'static str),
+    #[error("invalid key {identifier}: {reason}")]
+    Invalid { identifier: String, reason: String },
+}
+
+/// One master key: an identity (recipient, fingerprint, ARN …) and, once
+/// encrypted, the wrapped secret.
+pub trait MasterKey: fmt::Debug + Send + Sync {
+    fn kind(&self) -> KeyKind;
+
+    /// The identity shown in messages and used for de-duplication.
+    fn identifier(&self) -> String;
+
+    /// Wraps `secret` (the data key, or a Shamir share) for this key and
+    /// returns the metadata entry to store.
+    fn encrypt(&self, secret: &[u8], ctx: &KeyContext) -> Result<KeyEntry, KeyError>;
+
+    /// Unwraps the secret stored in `entry`.
+    fn decrypt(&self, entry: &KeyEntry, ctx: &KeyContext) -> Result<Zeroizing<Vec<u8>>, KeyError>;
+}
+
+/// The master key able to handle a metadata entry.
+pub fn master_key_for(entry: &KeyEntry) -> Result<Box<dyn MasterKey>, KeyError> {
+    match entry.kind {
+        #[cfg(feature = "age")]
+        KeyKind::Age => {
+            let recipient = entry.field("recipient").unwrap_or_default();
+            Ok(Box::new(age::AgeKey::parse(recipient)?))
+        }
+        other => Err(KeyError::Unsupported(other.metadata_name())),
+    }
+}
+
+/// Where a key context reads variables from: the process environment, or a
+/// fixed map (tests, the Argo CD plugin).
+pub type EnvLookup = dyn Fn(&str) -> Option<String> + Send + Sync;
+
+/// Everything keystores may use to find key material, resolved once.
+pub struct KeyContext {
+    env: Box<EnvLookup>,
+    #[cfg(feature = "age")]
+    age: std::sync::OnceLock<age::AgeIdentities>,
+}
+
+impl KeyContext {
+    /// A context reading the given variables; empty values count as unset.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String> + Send + Sync + 'static) -> Self {
+        Self {
+            env: Box::new(move |k| lookup(k).filter(|v| !v.is_empty())),
+            #[cfg(feature = "age")]
+            age: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// A context reading the process environment.
+    pub fn from_process_env() -> Self {
+        Self::from_lookup(|k| std::env::var(k).ok())
+    }
+
+    /// A context from a fixed list of variables (nothing else is visible).
+    pub fn from_vars<I, K, V>(vars: I) -> Self
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: Into<String>,
+        V: Into<String>,
+    {
+        let map: std::collections::HashMap<String, String> = vars
+            .into_iter()
+            .map(|(k, v)| (k.into(), v.into()))
+            .collect();
+        Self::from_lookup(move |k| map.get(k).cloned())
+    }
+
+    /// A variable of the context's environment (`None` if unset or empty).
+    pub fn var(&self, name: &str) -> Option<String> {
+        (self.env)(name)
+    }
+
+    /// The age identities, loaded on first use from every source sops reads.
+    #[cfg(feature = "age")]
+    pub fn age_identities(&self) -> &age::AgeIdentities {
+        self.age.get_or_init(|| age::AgeIdentities::load(self))
+    }
+}
+
+impl fmt::Debug for KeyContext {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("KeyContext { .. }")
+    }
+}

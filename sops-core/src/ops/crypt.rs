@@ -1,0 +1,209 @@
+//! Encrypting and decrypting the values of documents, and the MAC.
+
+use rayon::prelude::*;
+
+use crate::cipher::{CipherError, ValueCipher, is_encrypted};
+use crate::data_key::DataKey;
+use crate::mac::{self, MacError, MacHasher};
+use crate::metadata::Metadata;
+use crate::ops::walk::{self, Slot, aad_in, effective_aad};
+use crate::rules::Rules;
+use crate::tree::{Branch, Value};
+
+/// Errors of the value walk. They name the key path, never a value.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum TreeError {
+    #[error("Could not decrypt value at {path}: {source}")]
+    Decrypt {
+        path: String,
+        #[source]
+        source: CipherError,
+    },
+    #[error("Could not encrypt value at {path}: {source}")]
+    Encrypt {
+        path: String,
+        #[source]
+        source: CipherError,
+    },
+    #[error("value at {path} should be encrypted but is a {kind}")]
+    NotEncrypted { path: String, kind: &'static str },
+    #[error("Encrypted comment at {path} matches UnencryptedCommentRegex")]
+    CommentMatchesUnencryptedRegex { path: String },
+    #[error(transparent)]
+    Mac(#[from] MacError),
+}
+
+fn display_path(aad: &str) -> String {
+    let p = aad.trim_end_matches(':');
+    if p.is_empty() {
+        "the top level".into()
+    } else {
+        format!("'{p}'")
+    }
+}
+
+/// Leaves below this count are processed on one thread (thread start-up
+/// would cost more than it saves on small files).
+const PARALLEL_THRESHOLD: usize = 2048;
+
+fn for_each_leaf<F>(leaves: &mut [walk::Leaf<'_>], arena: &str, f: F) -> Result<(), TreeError>
+where
+    F: Fn(&mut walk::Leaf<'_>, &str) -> Result<(), TreeError> + Sync + Send,
+{
+    if leaves.len() < PARALLEL_THRESHOLD {
+        leaves.iter_mut().try_for_each(|leaf| {
+            let aad = aad_in(arena, leaf);
+            f(leaf, aad)
+        })
+    } else {
+        leaves
+            .par_iter_mut()
+            .with_min_len(256)
+            .try_for_each(|leaf| {
+                let aad = aad_in(arena, leaf);
+                f(leaf, aad)
+            })
+    }
+}
+
+/// Encrypts every leaf the file's rule selects, computes the MAC over the
+/// plaintext, and sets `meta.last_modified` (now, UTC, seconds) and `meta.mac`.
+pub fn encrypt_docs(
+    docs: &mut [Branch],
+    key: &DataKey,
+    meta: &mut Metadata,
+) -> Result<(), TreeError> {
+    let rules = Rules::new(&meta.effective_rule());
+    let cipher = ValueCipher::new(key);
+    let mut leaves = walk::leaves(docs, &rules);
+    let mut hasher = MacHasher::new(meta.mac_only_encrypted);
+    for leaf in &leaves.leaves {
+        if let Slot::Value(v) = &leaf.slot {
+            if leaf.encrypted || !meta.mac_only_encrypted {
+                hasher.update(v);
+            }
+        }
+    }
+    let unencrypted_comment_regex = rules.unencrypted_comment_regex();
+    let (list, arena) = leaves.split();
+    for_each_leaf(list, arena, |leaf, aad| {
+        if !leaf.encrypted {
+            return Ok(());
+        }
+        let aad = effective_aad(aad);
+        let err = |source| TreeError::Encrypt {
+            path: display_path(aad),
+            source,
+        };
+        match &mut leaf.slot {
+            Slot::MapComment(text) => {
+                if text.is_empty() {
+                    return Ok(());
+                }
+                let enc = cipher.encrypt_bytes(text.as_bytes(), "comment", aad, None);
+                if unencrypted_comment_regex.is_some_and(|r| r.is_match(&enc)) {
+                    return Err(TreeError::CommentMatchesUnencryptedRegex {
+                        path: display_path(aad),
+                    });
+                }
+                **text = enc;
+            }
+            Slot::Value(v) => {
+                let empty = match &**v {
+                    Value::Str(s) | Value::Comment(s) => s.is_empty(),
+                    Value::Bytes(b) => b.is_empty(),
+                    _ => false,
+                };
+                if empty {
+                    return Ok(());
+                }
+                let enc = cipher.encrypt_value(v, aad, None).map_err(err)?;
+                if matches!(**v, Value::Comment(_))
+                    && unencrypted_comment_regex.is_some_and(|r| r.is_match(&enc))
+                {
+                    return Err(TreeError::CommentMatchesUnencryptedRegex {
+                        path: display_path(aad),
+                    });
+                }
+                **v = Value::Str(enc);
+            }
+        }
+        Ok(())
+    })?;
+    meta.last_modified = crate::tree::time::now_rfc3339_seconds();
+    meta.mac = mac::encrypt_mac(&cipher, &hasher.finish_hex(), &meta.last_modified)?;
+    Ok(())
+}
+
+/// Decrypts every leaf the file's rule says is encrypted and verifies the
+/// MAC unless `ignore_mac`. On error the documents may be partly decrypted:
+/// callers must drop them.
+pub fn decrypt_docs(
+    docs: &mut [Branch],
+    key: &DataKey,
+    meta: &Metadata,
+    ignore_mac: bool,
+) -> Result<(), TreeError> {
+    let rules = Rules::new(&meta.effective_rule());
+    let cipher = ValueCipher::new(key);
+    let mut leaves = walk::leaves(docs, &rules);
+    let (list, arena) = leaves.split();
+    for_each_leaf(list, arena, |leaf, aad| {
+        if !leaf.encrypted {
+            return Ok(());
+        }
+        let aad = effective_aad(aad);
+        match &mut leaf.slot {
+            Slot::MapComment(text) => {
+                // sops keeps a comment that fails to decrypt as a clear comment.
+                if is_encrypted(text) {
+                    if let Ok(Value::Comment(plain)) = cipher.decrypt_value(text, aad) {
+                        **text = plain;
+                    }
+                }
+            }
+            Slot::Value(v) => match &**v {
+                Value::Str(s) => {
+                    if !s.is_empty() {
+                        let plain =
+                            cipher
+                                .decrypt_value(s, aad)
+                                .map_err(|source| TreeError::Decrypt {
+                                    path: display_path(aad),
+                                    source,
+                                })?;
+                        **v = plain;
+                    }
+                }
+                // A clear comment inside a sequence stays a comment.
+                Value::Comment(_) => {}
+                other => {
+                    return Err(TreeError::NotEncrypted {
+                        path: display_path(aad),
+                        kind: other.kind_name(),
+                    });
+                }
+            },
+        }
+        Ok(())
+    })?;
+    if ignore_mac {
+        return Ok(());
+    }
+    let mut hasher = MacHasher::new(meta.mac_only_encrypted);
+    for leaf in &leaves.leaves {
+        if let Slot::Value(v) = &leaf.slot {
+            if leaf.encrypted || !meta.mac_only_encrypted {
+                hasher.update(v);
+            }
+        }
+    }
+    mac::verify_mac(
+        &cipher,
+        &meta.mac,
+        &meta.last_modified,
+        &hasher.finish_hex(),
+    )?;
+    Ok(())
+}

@@ -1,0 +1,125 @@
+//! Whole-file operations: the library's main entry points.
+
+use crate::data_key::DataKey;
+use crate::error::Error;
+use crate::keys::{KeyContext, MasterKey, recover_data_key};
+use crate::metadata::{KeyGroup, Metadata, PartialRule, SOPS_VERSION};
+use crate::ops::{decrypt_docs, encrypt_docs};
+use crate::stores::Store;
+use crate::tree::Branch;
+
+/// Options for decryption.
+#[derive(Debug, Clone, Default)]
+pub struct DecryptOptions {
+    /// Skip MAC verification (`--ignore-mac`).
+    pub ignore_mac: bool,
+    /// Key types to try first (`--decryption-order`); empty = `age,pgp`.
+    pub decryption_order: Vec<String>,
+}
+
+/// A decrypted file: its documents and the metadata it carried.
+#[derive(Debug)]
+pub struct Decrypted {
+    pub docs: Vec<Branch>,
+    pub metadata: Metadata,
+}
+
+/// Decrypts an encrypted file's bytes, verifying the MAC unless told not to.
+pub fn decrypt(
+    store: &dyn Store,
+    input: &[u8],
+    ctx: &KeyContext,
+    opts: &DecryptOptions,
+) -> Result<Decrypted, Error> {
+    let (mut docs, metadata) = store
+        .load_encrypted(input)
+        .map_err(|source| Error::Store { path: None, source })?;
+    let key = recover_data_key(&metadata, ctx, &opts.decryption_order)?;
+    decrypt_docs(&mut docs, &key, &metadata, opts.ignore_mac)?;
+    Ok(Decrypted { docs, metadata })
+}
+
+/// Options for encrypting a new file.
+#[derive(Debug, Default)]
+pub struct EncryptOptions {
+    /// The partial-encryption rule; `None` = sops' default `_unencrypted` suffix.
+    pub rule: Option<PartialRule>,
+    pub mac_only_encrypted: bool,
+    /// Shamir threshold when there are several key groups (0 = all groups).
+    pub shamir_threshold: usize,
+}
+
+/// Encrypts plaintext documents for the given key groups (one group = every
+/// key wraps the data key; several = Shamir shares). Returns the metadata;
+/// the documents are encrypted in place.
+pub fn encrypt(
+    docs: &mut [Branch],
+    groups: &[Vec<Box<dyn MasterKey>>],
+    ctx: &KeyContext,
+    opts: &EncryptOptions,
+) -> Result<Metadata, Error> {
+    if groups.iter().all(|g| g.is_empty()) {
+        return Err(Error::NoKeys);
+    }
+    let key = DataKey::generate();
+    let key_groups = wrap_data_key(&key, groups, opts.shamir_threshold, ctx)?;
+    let mut metadata = Metadata {
+        shamir_threshold: if key_groups.len() > 1 {
+            if opts.shamir_threshold == 0 {
+                key_groups.len()
+            } else {
+                opts.shamir_threshold
+            }
+        } else {
+            0
+        },
+        key_groups,
+        last_modified: String::new(),
+        mac: String::new(),
+        rule: Some(opts.rule.clone().unwrap_or_else(PartialRule::default_rule)),
+        mac_only_encrypted: opts.mac_only_encrypted,
+        version: SOPS_VERSION.to_owned(),
+    };
+    encrypt_docs(docs, &key, &mut metadata)?;
+    Ok(metadata)
+}
+
+/// Wraps the data key (or its Shamir shares) with every master key.
+pub fn wrap_data_key(
+    key: &DataKey,
+    groups: &[Vec<Box<dyn MasterKey>>],
+    threshold: usize,
+    ctx: &KeyContext,
+) -> Result<Vec<KeyGroup>, Error> {
+    let secrets: Vec<zeroize::Zeroizing<Vec<u8>>> = if groups.len() > 1 {
+        let t = if threshold == 0 {
+            groups.len()
+        } else {
+            threshold
+        };
+        crate::shamir::split(key.expose(), groups.len(), t).map_err(|reason| {
+            crate::keys::KeyError::Invalid {
+                identifier: "key groups".into(),
+                reason,
+            }
+        })?
+    } else {
+        vec![zeroize::Zeroizing::new(key.expose().to_vec())]
+    };
+    groups
+        .iter()
+        .zip(secrets.iter())
+        .map(|(group, secret)| {
+            let entries = group
+                .iter()
+                .map(|k| {
+                    k.encrypt(secret, ctx).map_err(|source| Error::WrapKey {
+                        identifier: k.identifier(),
+                        source,
+                    })
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(KeyGroup(entries))
+        })
+        .collect()
+}

@@ -1,0 +1,126 @@
+//! The document tree, modelled on sops' `TreeBranch`/`TreeItem`.
+//!
+//! Order and comments are part of the format, so a mapping is an ordered list
+//! of [`Item`]s in which a comment is an item of its own, and a sequence may
+//! hold [`Value::Comment`] elements (sops keeps comments of a YAML sequence as
+//! elements of that sequence, and after encryption they even show up as list
+//! items).
+
+pub mod time;
+
+pub use time::Time;
+
+/// One YAML document, or the whole of a JSON file: an ordered mapping.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Branch(pub Vec<Item>);
+
+/// An entry of a mapping.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Item {
+    /// A comment line; the text is what followed `#` (leading space kept).
+    Comment(String),
+    /// A key and its value.
+    Entry(String, Value),
+}
+
+/// A value in the tree.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    Null,
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    Time(Time),
+    /// A UTF-8 string.
+    Str(String),
+    /// A string that is not valid UTF-8 (binary files, YAML `!!binary`).
+    /// sops writes it with `type:str`.
+    Bytes(Vec<u8>),
+    /// A sequence; may contain [`Value::Comment`] elements.
+    Seq(Vec<Value>),
+    Map(Branch),
+    /// A comment inside a sequence. Never appears as a mapping value.
+    Comment(String),
+}
+
+impl Branch {
+    pub fn new() -> Self {
+        Self(Vec::new())
+    }
+
+    /// The value of the first entry named `key`.
+    pub fn get(&self, key: &str) -> Option<&Value> {
+        self.0.iter().find_map(|item| match item {
+            Item::Entry(k, v) if k == key => Some(v),
+            _ => None,
+        })
+    }
+
+    /// Appends an entry.
+    pub fn push(&mut self, key: impl Into<String>, value: Value) {
+        self.0.push(Item::Entry(key.into(), value));
+    }
+
+    /// Removes every top-level entry named `key` and returns the first one's value.
+    pub fn remove(&mut self, key: &str) -> Option<Value> {
+        let mut found = None;
+        let mut i = 0;
+        while i < self.0.len() {
+            if matches!(&self.0[i], Item::Entry(k, _) if k == key) {
+                if let Item::Entry(_, v) = self.0.remove(i) {
+                    found.get_or_insert(v);
+                }
+            } else {
+                i += 1;
+            }
+        }
+        found
+    }
+
+    /// Iterates over the key/value entries, skipping comments.
+    pub fn entries(&self) -> impl Iterator<Item = (&str, &Value)> {
+        self.0.iter().filter_map(|item| match item {
+            Item::Entry(k, v) => Some((k.as_str(), v)),
+            Item::Comment(_) => None,
+        })
+    }
+}
+
+impl Value {
+    /// The sops type name written in `type:` of an encrypted value.
+    pub fn sops_type(&self) -> Option<&'static str> {
+        Some(match self {
+            Value::Bool(_) => "bool",
+            Value::Int(_) => "int",
+            Value::Float(_) => "float",
+            Value::Time(_) => "time",
+            Value::Str(_) | Value::Bytes(_) => "str",
+            Value::Comment(_) => "comment",
+            Value::Null | Value::Seq(_) | Value::Map(_) => return None,
+        })
+    }
+
+    /// A short name of the kind of value, for error messages (never the value).
+    pub fn kind_name(&self) -> &'static str {
+        match self {
+            Value::Null => "null",
+            Value::Bool(_) => "bool",
+            Value::Int(_) => "int",
+            Value::Float(_) => "float",
+            Value::Time(_) => "time",
+            Value::Str(_) => "string",
+            Value::Bytes(_) => "bytes",
+            Value::Seq(_) => "sequence",
+            Value::Map(_) => "mapping",
+            Value::Comment(_) => "comment",
+        }
+    }
+
+    /// The string content of a `Str`, if it is one.
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            Value::Str(s) => Some(s),
+            _ => None,
+        }
+    }
+}
