@@ -359,3 +359,99 @@ pub fn normalize_single_dash_flags(args: Vec<String>, command: &clap::Command) -
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::{CommandFactory, Parser};
+
+    use super::*;
+
+    fn parse(args: &[&str]) -> Cli {
+        let args = normalize_single_dash_flags(
+            args.iter().map(|s| (*s).to_owned()).collect(),
+            &Cli::command(),
+        );
+        Cli::try_parse_from(args).expect("parses")
+    }
+
+    #[test]
+    fn single_dash_long_flags_are_accepted() {
+        let cli = parse(&["sops", "decrypt", "-extract", r#"["a"]"#, "f.yaml"]);
+        let Some(Command::Decrypt(d)) = cli.command else {
+            panic!("decrypt expected")
+        };
+        assert_eq!(d.extract.as_deref(), Some(r#"["a"]"#));
+        assert_eq!(d.file.as_deref(), Some(std::path::Path::new("f.yaml")));
+    }
+
+    #[test]
+    fn flags_may_follow_the_file_in_subcommands() {
+        let cli = parse(&[
+            "sops",
+            "decrypt",
+            "f.yaml",
+            "--extract",
+            r#"["a"]"#,
+            "--output-type",
+            "json",
+        ]);
+        let Some(Command::Decrypt(d)) = cli.command else {
+            panic!("decrypt expected")
+        };
+        assert_eq!(d.extract.as_deref(), Some(r#"["a"]"#));
+        assert_eq!(d.io.output_type.as_deref(), Some("json"));
+    }
+
+    #[test]
+    fn legacy_forms() {
+        let cli = parse(&["sops", "-e", "-i", "--age", "age1x,age1y", "f.yaml"]);
+        assert!(cli.command.is_none());
+        assert!(cli.root.encrypt && cli.root.io.in_place);
+        assert_eq!(cli.root.keys.age, "age1x,age1y");
+        let cli = parse(&["sops", "-d", "--indent", "2", "f.json", "extra"]);
+        assert!(cli.root.decrypt);
+        assert_eq!(cli.root.indent, Some(2));
+        assert_eq!(cli.root.extra, vec!["extra".to_owned()]);
+        let cli = parse(&[
+            "sops",
+            "--config",
+            "c.yaml",
+            "encrypt",
+            "--encrypted-regex",
+            "^data$",
+            "f.yaml",
+        ]);
+        assert_eq!(
+            cli.root.config.as_deref(),
+            Some(std::path::Path::new("c.yaml"))
+        );
+        let Some(Command::Encrypt(e)) = cli.command else {
+            panic!("encrypt expected")
+        };
+        assert_eq!(e.rules.encrypted_regex.as_deref(), Some("^data$"));
+    }
+
+    #[test]
+    fn subcommands_reject_root_only_flags() {
+        let args = normalize_single_dash_flags(
+            ["sops", "decrypt", "--indent", "2", "f.yaml"]
+                .iter()
+                .map(|s| (*s).to_owned())
+                .collect(),
+            &Cli::command(),
+        );
+        assert!(Cli::try_parse_from(args).is_err());
+    }
+
+    #[test]
+    fn words_after_separator_are_not_rewritten() {
+        let args = normalize_single_dash_flags(
+            ["sops", "--", "-extract"]
+                .iter()
+                .map(|s| (*s).to_owned())
+                .collect(),
+            &Cli::command(),
+        );
+        assert_eq!(args[2], "-extract");
+    }
+}
