@@ -75,6 +75,7 @@ fn run(cli: &Cli) -> Result<(), CliError> {
                 ignore_mac: args.ignore_mac,
                 decryption_order: decryption_order(&args.decryption_order),
                 indent: None,
+                config: root.config.as_deref(),
             })
         }
         Some(Command::Encrypt(args)) => {
@@ -104,6 +105,10 @@ fn run(cli: &Cli) -> Result<(), CliError> {
 }
 
 /// The legacy form `sops [flags] FILE` (sops-cli.md §1.5).
+fn decryption_order(order: &[String]) -> Vec<String> {
+    order.iter().filter(|s| !s.is_empty()).cloned().collect()
+}
+
 fn run_root(cli: &Cli) -> Result<(), CliError> {
     let root = &cli.root;
     if root.version {
@@ -140,13 +145,9 @@ fn run_root(cli: &Cli) -> Result<(), CliError> {
             io: &root.io,
             extract: root.extract.as_deref(),
             ignore_mac: root.ignore_mac,
-            decryption_order: root
-                .decryption_order
-                .iter()
-                .filter(|s| !s.is_empty())
-                .cloned()
-                .collect(),
+            decryption_order: decryption_order(&root.decryption_order),
             indent: root.indent,
+            config: root.config.as_deref(),
         });
     }
     if root.encrypt {

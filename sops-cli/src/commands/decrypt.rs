@@ -20,6 +20,7 @@ pub struct DecryptRequest<'a> {
     pub ignore_mac: bool,
     pub decryption_order: Vec<String>,
     pub indent: Option<i64>,
+    pub config: Option<&'a std::path::Path>,
 }
 
 pub fn run(req: DecryptRequest<'_>) -> Result<(), CliError> {
@@ -38,8 +39,9 @@ pub fn run(req: DecryptRequest<'_>) -> Result<(), CliError> {
         })?),
         None => None,
     };
-    let in_store = commands::store_for(in_format, req.indent)?;
-    let out_store = commands::store_for(out_format, req.indent)?;
+    let config = commands::load_config(req.config)?;
+    let in_store = commands::store_for_config(in_format, req.indent, config.as_ref())?;
+    let out_store = commands::store_for_config(out_format, req.indent, config.as_ref())?;
     let ctx = commands::key_context();
     let opts = DecryptOptions {
         ignore_mac: req.ignore_mac,

@@ -2,8 +2,9 @@
 
 use std::path::{Path, PathBuf};
 
+use sops_core::config::CreationRule;
 use sops_core::keys::MasterKey;
-use sops_core::metadata::PartialRule;
+use sops_core::metadata::{KeyKind, PartialRule};
 use sops_core::ops::{self, EncryptOptions};
 use sops_core::stores::Format;
 
@@ -38,8 +39,18 @@ pub fn run(req: EncryptRequest<'_>) -> Result<(), CliError> {
     let name = commands::name_for_formats(req.io, &input);
     let in_format = commands::select_format(req.io.input_type.as_deref(), name);
     let out_format = commands::select_format(req.io.output_type.as_deref(), name);
-    let in_store = commands::store_for(in_format, req.indent)?;
-    let out_store = commands::store_for(out_format, req.indent)?;
+    let config = commands::load_config(req.config)?;
+    let in_store = commands::store_for_config(in_format, req.indent, config.as_ref())?;
+    let out_store = commands::store_for_config(out_format, req.indent, config.as_ref())?;
+    // The creation rule is looked up first: with a config but no matching
+    // rule sops fails even when key flags are given.
+    let target = name.map(commands::absolute).unwrap_or_default();
+    let rule = match &config {
+        Some(c) => c
+            .rule_for(&target)
+            .map_err(|e| CliError::new(code::ERROR_GENERIC, e.to_string()))?,
+        None => None,
+    };
 
     let mut docs = in_store
         .load(&input.bytes)
@@ -57,14 +68,25 @@ pub fn run(req: EncryptRequest<'_>) -> Result<(), CliError> {
             ALREADY_ENCRYPTED,
         ));
     }
-    let keys = master_keys(req.keys)?;
-    if keys.is_empty() {
-        return Err(no_keys_error(req.config));
-    }
+    let flag_keys = master_keys(req.keys)?;
+    let groups = if !flag_keys.is_empty() {
+        vec![flag_keys]
+    } else if let Some(rule) = rule {
+        rule_groups(rule)?
+    } else {
+        return Err(CliError::new(
+            code::ERROR_GENERIC,
+            "config file not found, or has no creation rules, and no keys provided through command line options",
+        ));
+    };
     let mut opts = EncryptOptions {
-        rule: partial_rule(&req)?,
-        mac_only_encrypted: req.mac_only_encrypted,
-        shamir_threshold: req.shamir_threshold,
+        rule: partial_rule(&req, rule)?,
+        mac_only_encrypted: req.mac_only_encrypted || rule.is_some_and(|r| r.mac_only_encrypted),
+        shamir_threshold: if req.shamir_threshold != 0 {
+            req.shamir_threshold
+        } else {
+            rule.map_or(0, |r| r.shamir_threshold)
+        },
     };
     if in_format == Format::Binary {
         // The binary store has one key that must always be encrypted.
@@ -73,7 +95,7 @@ pub fn run(req: EncryptRequest<'_>) -> Result<(), CliError> {
     }
     let ctx = commands::key_context();
     let mut metadata =
-        ops::encrypt(&mut docs, &[keys], &ctx, &opts).map_err(|e| library_error(e, in_format))?;
+        ops::encrypt(&mut docs, &groups, &ctx, &opts).map_err(|e| library_error(e, in_format))?;
     if in_format == Format::Binary {
         metadata.rule = None;
     }
@@ -129,43 +151,40 @@ fn master_keys(flags: &KeyFlags) -> Result<Vec<Box<dyn MasterKey>>, CliError> {
         .collect()
 }
 
-/// With no key flags, sops takes keys from `.sops.yaml`; we do not read
-/// creation rules yet, and say so rather than silently ignoring them.
-fn no_keys_error(config: Option<&Path>) -> CliError {
-    let found = config.map(Path::to_path_buf).or_else(find_config);
-    match found {
-        Some(path) => CliError::new(
-            code::ERROR_GENERIC,
-            format!(
-                "{}: creation rules from .sops.yaml are not supported yet by this sops implementation; give the recipients with --age or SOPS_AGE_RECIPIENTS",
-                path.display()
-            ),
-        ),
-        None => CliError::new(
-            code::ERROR_GENERIC,
-            "config file not found, or has no creation rules, and no keys provided through command line options",
-        ),
-    }
+/// The key groups of a creation rule as master keys; keystores we do not
+/// implement yet are an error rather than a silently dropped key.
+fn rule_groups(rule: &CreationRule) -> Result<Vec<Vec<Box<dyn MasterKey>>>, CliError> {
+    rule.key_groups
+        .iter()
+        .map(|group| {
+            group
+                .iter()
+                .map(|spec| match spec.kind {
+                    KeyKind::Age => sops_core::keys::age::AgeKey::parse(&spec.id)
+                        .map(|k| Box::new(k) as Box<dyn MasterKey>)
+                        .map_err(|e| CliError::new(code::ERROR_GENERIC, e.to_string())),
+                    other => Err(CliError::new(
+                        code::ERROR_GENERIC,
+                        format!(
+                            "creation rule {} names {} key {}: this keystore is not supported yet by this sops implementation (age is)",
+                            rule.index,
+                            other.metadata_name(),
+                            spec.id
+                        ),
+                    )),
+                })
+                .collect()
+        })
+        .collect()
 }
 
-/// sops' lookup: `.sops.yaml` in the current directory or up to 100 parents.
-fn find_config() -> Option<PathBuf> {
-    let mut dir = std::env::current_dir().ok()?;
-    for _ in 0..100 {
-        let candidate = dir.join(".sops.yaml");
-        if candidate.is_file() {
-            return Some(candidate);
-        }
-        if !dir.pop() {
-            break;
-        }
-    }
-    None
-}
-
-/// The one partial-encryption rule given on the command line, if any.
-fn partial_rule(req: &EncryptRequest<'_>) -> Result<Option<PartialRule>, CliError> {
-    let given: Vec<PartialRule> = [
+/// The partial-encryption rule: per option the flag's value, else the
+/// creation rule's; more than one option in total is an error, as in sops.
+fn partial_rule(
+    req: &EncryptRequest<'_>,
+    rule: Option<&CreationRule>,
+) -> Result<Option<PartialRule>, CliError> {
+    let mut given: Vec<PartialRule> = [
         req.rules
             .unencrypted_suffix
             .clone()
@@ -191,6 +210,11 @@ fn partial_rule(req: &EncryptRequest<'_>) -> Result<Option<PartialRule>, CliErro
     .flatten()
     .filter(|r| !r.field().1.is_empty())
     .collect();
+    if let Some(from_rule) = rule.and_then(|r| r.rule.clone())
+        && !given.iter().any(|g| g.field().0 == from_rule.field().0)
+    {
+        given.push(from_rule);
+    }
     match given.len() {
         0 => Ok(None),
         1 => Ok(given.into_iter().next()),

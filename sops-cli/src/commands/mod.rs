@@ -7,6 +7,7 @@ pub mod encrypt;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
+use sops_core::config::{self, Config};
 use sops_core::stores::json::JsonStore;
 use sops_core::stores::yaml::YamlStore;
 use sops_core::stores::{Format, Store};
@@ -78,8 +79,33 @@ pub fn select_format(type_flag: Option<&str>, name: Option<&Path>) -> Format {
         .unwrap_or_else(|| name.map_or(Format::Binary, Format::for_path))
 }
 
-/// The store for a format; `indent` is the root form's `--indent`.
-pub fn store_for(format: Format, indent: Option<i64>) -> Result<Box<dyn Store>, CliError> {
+/// The config file: `--config`/`SOPS_CONFIG` (must be readable), else the
+/// first `.sops.yaml` found from the current directory upwards, else none.
+pub fn load_config(explicit: Option<&Path>) -> Result<Option<Config>, CliError> {
+    let path = match explicit {
+        Some(p) => Some(p.to_path_buf()),
+        None => std::env::current_dir()
+            .ok()
+            .and_then(|d| config::find_config(&d)),
+    };
+    path.map(|p| config::load_config(&p))
+        .transpose()
+        .map_err(|e| CliError::new(code::ERROR_GENERIC, e.to_string()))
+}
+
+/// The store for a format; `indent` is the root form's `--indent`, which
+/// wins over the config's `stores` section.
+pub fn store_for_config(
+    format: Format,
+    indent: Option<i64>,
+    config: Option<&Config>,
+) -> Result<Box<dyn Store>, CliError> {
+    let indent = indent.or_else(|| config.and_then(|c| c.stores.indent_for(format)));
+    store_for(format, indent)
+}
+
+/// The store for a format with an explicit indentation.
+fn store_for(format: Format, indent: Option<i64>) -> Result<Box<dyn Store>, CliError> {
     if let Some(n) = indent.filter(|n| *n < 0) {
         return Err(CliError::new(
             code::ERROR_GENERIC,
