@@ -1,6 +1,6 @@
 //! JSON store (sops-format §5.2): an order- and duplicate-preserving parser
-//! into the tree ([`parse`]) and a writer reproducing Go `encoding/json` +
-//! `json.Indent` ([`emit`]). The binary store reuses both for its envelope.
+//! into the tree (`parse`) and a writer reproducing Go `encoding/json` +
+//! `json.Indent` (`emit`). The binary store reuses both for its envelope.
 //!
 //! One deliberate difference from sops 3.11: integers that fit an i64 are
 //! read as [`Value::Int`] (sops 3.13.2 does the same), so `9007199254740993`
