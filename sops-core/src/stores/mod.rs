@@ -2,6 +2,7 @@
 //! documents ([`Branch`]es) and emits documents back; the `sops` block is a
 //! branch like any other and is converted by [`metadata_serde`].
 
+pub mod binary;
 pub mod dotenv;
 pub mod flatten;
 pub mod ini;
@@ -70,9 +71,8 @@ impl Format {
         match self {
             Format::Yaml => Ok(Box::new(yaml::YamlStore::default())),
             Format::Json => Ok(Box::new(json::JsonStore::default())),
-            Format::Dotenv | Format::Ini | Format::Binary => {
-                Err(StoreError::Unsupported(self.name()))
-            }
+            Format::Binary => Ok(Box::new(binary::BinaryStore::default())),
+            Format::Dotenv | Format::Ini => Err(StoreError::Unsupported(self.name())),
         }
     }
 }
