@@ -440,7 +440,7 @@ fn keys() {
 fn layout() {
     let doc =
         only_doc("a:\n  b: [x, [w, z], {p: 1, q: {r: 2}}, {}, []]\n  c: {}\nl:\n- - 1\n  - - 2\n");
-    let out = String::from_utf8(store().emit(&[doc.clone()], None).unwrap()).unwrap();
+    let out = String::from_utf8(store().emit(std::slice::from_ref(&doc), None).unwrap()).unwrap();
     assert_eq!(
         out,
         "a:\n    b:\n        - x\n        - - w\n          - z\n        - p: 1\n          q:\n            r: 2\n        - {}\n        - []\n    c: {}\nl:\n    - - 1\n      - - 2\n"
