@@ -260,7 +260,7 @@ impl Emitter {
             }
             scalar => {
                 let indent = self.best;
-                self.scalar(scalar, indent);
+                self.scalar(scalar, indent, 0);
                 self.end_line();
             }
         }
@@ -326,7 +326,7 @@ impl Emitter {
                 Value::Map(_) => self.out.extend_from_slice(b"{}\n"),
                 Value::Seq(_) => self.out.extend_from_slice(b"[]\n"),
                 scalar => {
-                    self.scalar(scalar, inner);
+                    self.scalar(scalar, inner, indent);
                     self.end_line();
                 }
             }
@@ -341,13 +341,13 @@ impl Emitter {
         } else if is_complex_key(k) {
             self.out.extend_from_slice(b"? ");
             let style = string_style(k, false);
-            self.string(k, style, child);
+            self.string(k, style, child, indent);
             self.end_line();
             self.pad(indent);
             self.out.push(b':');
         } else {
             let style = string_style(k, true);
-            self.string(k, style, child);
+            self.string(k, style, child, indent);
             self.out.push(b':');
         }
         match v {
@@ -375,7 +375,7 @@ impl Emitter {
             }
             scalar => {
                 self.out.push(b' ');
-                self.scalar(scalar, child);
+                self.scalar(scalar, child, indent);
                 self.end_line();
             }
         }
@@ -405,8 +405,9 @@ impl Emitter {
     }
 
     /// A scalar; `indent` is where block-literal lines and folded
-    /// continuation lines start.
-    fn scalar(&mut self, v: &Value, indent: usize) {
+    /// continuation lines start, `parent` the column of the key or dash it
+    /// belongs to.
+    fn scalar(&mut self, v: &Value, indent: usize, parent: usize) {
         match v {
             Value::Null => self.out.extend_from_slice(b"null"),
             Value::Bool(true) => self.out.extend_from_slice(b"true"),
@@ -418,9 +419,9 @@ impl Emitter {
             Value::Time(t) => self.out.extend_from_slice(t.as_str().as_bytes()),
             Value::Str(s) | Value::Comment(s) => {
                 let style = string_style(s, false);
-                self.string(s, style, indent);
+                self.string(s, style, indent, parent);
             }
-            Value::Bytes(bytes) => self.binary(bytes, indent),
+            Value::Bytes(bytes) => self.binary(bytes, indent, parent),
             Value::Map(_) => self.out.extend_from_slice(b"{}"),
             Value::Seq(_) => self.out.extend_from_slice(b"[]"),
         }
@@ -446,7 +447,7 @@ impl Emitter {
 
     /// Invalid UTF-8: `!!binary` with base64, broken into 70-column lines
     /// (then a literal block) when it is that long.
-    fn binary(&mut self, bytes: &[u8], indent: usize) {
+    fn binary(&mut self, bytes: &[u8], indent: usize, parent: usize) {
         let enc = base64::engine::general_purpose::STANDARD.encode(bytes);
         self.out.extend_from_slice(b"!!binary ");
         if enc.len() < 70 {
@@ -458,15 +459,15 @@ impl Emitter {
             text.push_str(std::str::from_utf8(chunk).unwrap_or_default());
             text.push('\n');
         }
-        self.literal(&text, indent);
+        self.literal(&text, indent, parent);
     }
 
-    fn string(&mut self, s: &str, style: Style, indent: usize) {
+    fn string(&mut self, s: &str, style: Style, indent: usize, parent: usize) {
         match style {
             Style::Plain => self.out.extend_from_slice(s.as_bytes()),
             Style::Single => self.single_quoted(s, indent),
             Style::Double => self.double_quoted(s),
-            Style::Literal => self.literal(s, indent),
+            Style::Literal => self.literal(s, indent, parent),
         }
     }
 
@@ -556,13 +557,22 @@ impl Emitter {
     }
 
     /// A literal block `|` with its indentation and chomping indicators.
-    fn literal(&mut self, s: &str, indent: usize) {
+    ///
+    /// The indentation indicator (needed when the text starts with a space
+    /// or a line break) is the distance from the parent node's column
+    /// (`parent`) to the content. go-yaml writes its indent setting there,
+    /// which is the same number wherever its output is readable; under a
+    /// sequence dash or a key of a mapping in a sequence it is not (go-yaml
+    /// then writes YAML that neither it nor sops can read back), and we
+    /// write the number a reader needs instead.
+    fn literal(&mut self, s: &str, indent: usize, parent: usize) {
         self.out.push(b'|');
         let mut chars = s.chars();
         if let Some(first) = s.chars().next()
             && (first == ' ' || is_break(first))
         {
-            self.out.push(b'0' + self.best as u8);
+            let hint = indent.saturating_sub(parent).clamp(1, 9);
+            self.out.push(b'0' + hint as u8);
         }
         let last = chars.next_back();
         let before_last = chars.next_back();
