@@ -1,10 +1,24 @@
 //! YAML store (sops-format §5.1): parser events into the sops tree with
 //! comments as items, and an emitter reproducing go-yaml v3's output.
+//!
+//! * [`resolve`]: plain-scalar typing as go-yaml v3 does it (null, bool,
+//!   int, float, timestamp), shared by the loader and the emitter's quoting.
+//! * [`load`](mod@load): streaming event consumer building the tree, with
+//!   sops' comment placement, alias expansion under a budget, and the
+//!   errors sops reports (duplicate and non-string keys, top-level shape).
+//! * [`emit`]: the writer (indentation, string styles, comments).
+
+mod emit;
+mod load;
+mod resolve;
+#[cfg(test)]
+mod tests;
 
 use crate::stores::{Format, Store, StoreError};
-use crate::tree::{Branch, Value};
+use crate::tree::{Branch, Item, Value};
 
-/// The YAML store. `indent` is the emitter's indentation (sops default 4).
+/// The YAML store. `indent` is the emitter's indentation (sops default 4;
+/// go-yaml uses 2 for anything outside 2..=9, 0 means the default).
 #[derive(Debug, Clone)]
 pub struct YamlStore {
     pub indent: usize,
@@ -16,20 +30,56 @@ impl Default for YamlStore {
     }
 }
 
+/// A rough size of the emitted text, to allocate the output once.
+fn estimate(docs: &[Branch]) -> usize {
+    fn value(v: &Value, depth: usize) -> usize {
+        match v {
+            Value::Map(b) => branch(b, depth + 1),
+            Value::Seq(items) => items
+                .iter()
+                .map(|v| depth * 4 + 4 + value(v, depth + 1))
+                .sum(),
+            Value::Str(s) | Value::Comment(s) => s.len() + 2,
+            Value::Bytes(b) => b.len() * 4 / 3 + 12,
+            _ => 24,
+        }
+    }
+    fn branch(b: &Branch, depth: usize) -> usize {
+        b.0.iter()
+            .map(|i| match i {
+                Item::Comment(c) => depth * 4 + c.len() + 2,
+                Item::Entry(k, v) => depth * 4 + k.len() + 3 + value(v, depth),
+            })
+            .sum()
+    }
+    docs.iter().map(|d| branch(d, 0) + 4).sum()
+}
+
 impl Store for YamlStore {
     fn format(&self) -> Format {
         Format::Yaml
     }
 
-    fn load(&self, _input: &[u8]) -> Result<Vec<Branch>, StoreError> {
-        Err(StoreError::Unsupported("yaml"))
+    fn load(&self, input: &[u8]) -> Result<Vec<Branch>, StoreError> {
+        load::load(input)
     }
 
-    fn emit(&self, _docs: &[Branch], _metadata: Option<&Branch>) -> Result<Vec<u8>, StoreError> {
-        Err(StoreError::Unsupported("yaml"))
+    fn emit(&self, docs: &[Branch], metadata: Option<&Branch>) -> Result<Vec<u8>, StoreError> {
+        let extra = metadata.map_or(0, |m| estimate(std::slice::from_ref(m)) + 8);
+        let capacity = estimate(docs) + extra * docs.len();
+        let mut e = emit::Emitter::new(self.indent, capacity + capacity / 8);
+        for (i, doc) in docs.iter().enumerate() {
+            if i > 0 {
+                e.out.extend_from_slice(b"---\n");
+            }
+            e.document(doc, metadata);
+        }
+        Ok(e.out)
     }
 
-    fn emit_value(&self, _value: &Value) -> Result<Vec<u8>, StoreError> {
-        Err(StoreError::Unsupported("yaml"))
+    fn emit_value(&self, value: &Value) -> Result<Vec<u8>, StoreError> {
+        let mut e = emit::Emitter::new(self.indent, 256);
+        e.value(value);
+        Ok(e.out)
     }
 }

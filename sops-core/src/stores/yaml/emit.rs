@@ -1,0 +1,605 @@
+//! The sops tree as go-yaml v3 (the emitter of sops 3.11) writes it
+//! (sops-format §5.1 "Emission"), into one growing buffer.
+//!
+//! Layout: a node under a mapping key at column `k` is indented to the next
+//! multiple of the indent above `k` (`k + indent` in a plain nest); a node in
+//! a sequence item sits two columns right of its dash, so a mapping item
+//! starts on the dash line. Comments are whole lines at the column of the
+//! node they precede; the comments that open a mapping or sequence which is
+//! itself a sequence item are written above the dash.
+
+use base64::Engine as _;
+
+use crate::numfmt;
+use crate::stores::yaml::resolve::{Resolved, is_base60_float, is_old_bool, resolve_plain};
+use crate::tree::{Branch, Item, Value};
+
+pub(crate) struct Emitter {
+    pub(crate) out: Vec<u8>,
+    best: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Style {
+    Plain,
+    Single,
+    Double,
+    Literal,
+}
+
+/// What the character analysis of a string allows (go-yaml's rules).
+#[derive(Debug, Clone, Copy)]
+struct Analysis {
+    block_plain: bool,
+    single: bool,
+    block: bool,
+}
+
+fn is_break(c: char) -> bool {
+    matches!(c, '\n' | '\r' | '\u{85}' | '\u{2028}' | '\u{2029}')
+}
+
+fn is_blankz(c: Option<char>) -> bool {
+    match c {
+        None => true,
+        Some(c) => matches!(c, ' ' | '\t' | '\0') || is_break(c),
+    }
+}
+
+/// go-yaml's printable set: LF, 0x20–0x7E, U+00A0–U+D7FF, U+E000–U+FFFD
+/// except U+FEFF. Everything else (C0/C1 controls, DEL, U+FEFF and all
+/// characters outside the BMP) must be escaped in a double-quoted scalar.
+fn is_printable(c: char) -> bool {
+    matches!(c, '\n' | ' '..='~' | '\u{A0}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}')
+        && c != '\u{FEFF}'
+}
+
+fn analyze(s: &str) -> Analysis {
+    let b = s.as_bytes();
+    let mut block_indicators = b.starts_with(b"---") || b.starts_with(b"...");
+    let mut special = false;
+    let mut tabs = false;
+    let mut line_breaks = false;
+    let (mut leading_space, mut leading_break) = (false, false);
+    let (mut trailing_space, mut trailing_break) = (false, false);
+    let (mut break_space, mut space_break) = (false, false);
+    let (mut prev_space, mut prev_break) = (false, false);
+    let mut preceded_by_ws = true;
+    let mut chars = s.chars().peekable();
+    let mut first = true;
+    while let Some(c) = chars.next() {
+        let next = chars.peek().copied();
+        let followed_by_ws = is_blankz(next);
+        let last = next.is_none();
+        if first {
+            match c {
+                '#' | ',' | '[' | ']' | '{' | '}' | '&' | '*' | '!' | '|' | '>' | '\'' | '"'
+                | '%' | '@' | '`' => block_indicators = true,
+                '?' | ':' | '-' if followed_by_ws => block_indicators = true,
+                _ => {}
+            }
+        } else {
+            match c {
+                ':' if followed_by_ws => block_indicators = true,
+                '#' if preceded_by_ws => block_indicators = true,
+                _ => {}
+            }
+        }
+        if c == '\t' {
+            tabs = true;
+        } else if !is_printable(c) {
+            special = true;
+        }
+        if is_break(c) {
+            line_breaks = true;
+        }
+        if c == ' ' {
+            leading_space |= first;
+            trailing_space |= last;
+            break_space |= prev_break;
+            prev_space = true;
+            prev_break = false;
+        } else if is_break(c) {
+            leading_break |= first;
+            trailing_break |= last;
+            space_break |= prev_space;
+            prev_break = true;
+            prev_space = false;
+        } else {
+            prev_space = false;
+            prev_break = false;
+        }
+        preceded_by_ws = is_blankz(Some(c));
+        first = false;
+    }
+    let no_quotes = break_space || space_break || tabs || special;
+    Analysis {
+        block_plain: !(leading_space
+            || leading_break
+            || trailing_space
+            || trailing_break
+            || no_quotes
+            || line_breaks
+            || block_indicators),
+        single: !no_quotes,
+        block: !(trailing_space || space_break || special),
+    }
+}
+
+/// The style go-yaml picks for a string; `simple_key` when it is written as
+/// `key:` (not as a `? key` complex key).
+pub(crate) fn string_style(s: &str, simple_key: bool) -> Style {
+    let a = analyze(s);
+    if s.contains('\n') {
+        return if a.block && !simple_key {
+            Style::Literal
+        } else {
+            Style::Double
+        };
+    }
+    if resolve_plain(s) != Resolved::Str || is_base60_float(s) || is_old_bool(s) {
+        return Style::Double;
+    }
+    if a.block_plain && !(s.is_empty() && simple_key) {
+        Style::Plain
+    } else if a.single {
+        Style::Single
+    } else {
+        Style::Double
+    }
+}
+
+/// A key is written as `? key` when it spans lines or is longer than 128 bytes.
+fn is_complex_key(k: &str) -> bool {
+    k.len() > 128 || k.chars().any(is_break)
+}
+
+fn has_entries(b: &Branch) -> bool {
+    b.0.iter().any(|i| matches!(i, Item::Entry(..)))
+}
+
+fn has_elements(items: &[Value]) -> bool {
+    items.iter().any(|v| !matches!(v, Value::Comment(_)))
+}
+
+fn is_container(v: &Value) -> bool {
+    matches!(v, Value::Map(_) | Value::Seq(_))
+}
+
+/// Comments written above a sequence dash for a container item: its opening
+/// comments (all of them if it has no entries), and those of its own first
+/// element when that is written on the same dash line.
+fn collect_hoisted<'a>(v: &'a Value, out: &mut Vec<&'a str>) {
+    match v {
+        Value::Map(b) => {
+            for item in &b.0 {
+                match item {
+                    Item::Comment(c) => out.push(c),
+                    Item::Entry(..) => break,
+                }
+            }
+        }
+        Value::Seq(items) => {
+            for item in items {
+                match item {
+                    Value::Comment(c) => out.push(c),
+                    first => {
+                        if is_container(first) {
+                            collect_hoisted(first, out);
+                        }
+                        break;
+                    }
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+const HEX: &[u8; 16] = b"0123456789ABCDEF";
+
+impl Emitter {
+    pub(crate) fn new(indent: usize, capacity: usize) -> Self {
+        let best = match indent {
+            0 => 4,
+            2..=9 => indent,
+            _ => 2,
+        };
+        Self {
+            out: Vec::with_capacity(capacity),
+            best,
+        }
+    }
+
+    /// Indentation of a node under a mapping key at column `k`.
+    fn child(&self, k: usize) -> usize {
+        self.best * ((k + self.best) / self.best)
+    }
+
+    fn pad(&mut self, n: usize) {
+        self.out.resize(self.out.len() + n, b' ');
+    }
+
+    fn comment_line(&mut self, col: usize, text: &str) {
+        self.pad(col);
+        self.out.push(b'#');
+        self.out.extend_from_slice(text.as_bytes());
+        self.out.push(b'\n');
+    }
+
+    /// One document: a block mapping, `{}` when it has no entries.
+    pub(crate) fn document(&mut self, doc: &Branch, metadata: Option<&Branch>) {
+        if !has_entries(doc) && metadata.is_none() {
+            for item in &doc.0 {
+                if let Item::Comment(c) = item {
+                    self.comment_line(0, c);
+                }
+            }
+            self.out.extend_from_slice(b"{}\n");
+            return;
+        }
+        self.map_body(&doc.0, 0, false);
+        if let Some(meta) = metadata {
+            self.pad(0);
+            self.entry("sops", &Value::Map(meta.clone()), 0);
+        }
+    }
+
+    /// A single value (`--extract`).
+    pub(crate) fn value(&mut self, v: &Value) {
+        match v {
+            Value::Map(b) => self.document(b, None),
+            Value::Seq(items) if has_elements(items) => self.seq_body(items, 0, false),
+            Value::Seq(items) => {
+                for item in items {
+                    if let Value::Comment(c) = item {
+                        self.comment_line(0, c);
+                    }
+                }
+                self.out.extend_from_slice(b"[]\n");
+            }
+            scalar => {
+                let indent = self.best;
+                self.scalar(scalar, indent, 0);
+                self.end_line();
+            }
+        }
+    }
+
+    fn end_line(&mut self) {
+        if self.out.last() != Some(&b'\n') {
+            self.out.push(b'\n');
+        }
+    }
+
+    /// Mapping entries at column `indent`; with `inline` the cursor already
+    /// stands at that column (after `- `) and leading comments were hoisted.
+    fn map_body(&mut self, items: &[Item], indent: usize, mut inline: bool) {
+        for item in items {
+            match item {
+                Item::Comment(c) => {
+                    if !inline {
+                        self.comment_line(indent, c);
+                    }
+                }
+                Item::Entry(k, v) => {
+                    if !inline {
+                        self.pad(indent);
+                    }
+                    inline = false;
+                    self.entry(k, v, indent);
+                }
+            }
+        }
+    }
+
+    /// Sequence items with dashes at column `indent`.
+    fn seq_body(&mut self, items: &[Value], indent: usize, mut inline: bool) {
+        let mut hoisted = Vec::new();
+        for item in items {
+            if let Value::Comment(c) = item {
+                if !inline {
+                    self.comment_line(indent, c);
+                }
+                continue;
+            }
+            if !inline {
+                hoisted.clear();
+                collect_hoisted(item, &mut hoisted);
+                for c in &hoisted {
+                    self.comment_line(indent, c);
+                }
+                self.pad(indent);
+            }
+            inline = false;
+            self.out.extend_from_slice(b"- ");
+            let inner = indent + 2;
+            match item {
+                Value::Map(b) if has_entries(b) => {
+                    let start = b.0.iter().position(|i| matches!(i, Item::Entry(..)));
+                    self.map_body(&b.0[start.unwrap_or(0)..], inner, true);
+                }
+                Value::Seq(s) if has_elements(s) => {
+                    let start = s.iter().position(|v| !matches!(v, Value::Comment(_)));
+                    self.seq_body(&s[start.unwrap_or(0)..], inner, true);
+                }
+                Value::Map(_) => self.out.extend_from_slice(b"{}\n"),
+                Value::Seq(_) => self.out.extend_from_slice(b"[]\n"),
+                scalar => {
+                    self.scalar(scalar, inner, indent);
+                    self.end_line();
+                }
+            }
+        }
+    }
+
+    /// `key: value` with the cursor at the key's column `indent`.
+    fn entry(&mut self, k: &str, v: &Value, indent: usize) {
+        let child = self.child(indent);
+        if k == "<<" {
+            self.out.extend_from_slice(b"!!merge <<:");
+        } else if is_complex_key(k) {
+            self.out.extend_from_slice(b"? ");
+            let style = string_style(k, false);
+            self.string(k, style, child, indent);
+            self.end_line();
+            self.pad(indent);
+            self.out.push(b':');
+        } else {
+            let style = string_style(k, true);
+            self.string(k, style, child, indent);
+            self.out.push(b':');
+        }
+        match v {
+            Value::Map(b) if has_entries(b) => {
+                self.out.push(b'\n');
+                self.map_body(&b.0, child, false);
+            }
+            Value::Seq(items) if has_elements(items) => {
+                self.out.push(b'\n');
+                self.seq_body(items, child, false);
+            }
+            Value::Map(b) => {
+                let comments = b.0.iter().filter_map(|i| match i {
+                    Item::Comment(c) => Some(c.as_str()),
+                    Item::Entry(..) => None,
+                });
+                self.empty_container(comments, b"{}", child);
+            }
+            Value::Seq(items) => {
+                let comments = items.iter().filter_map(|i| match i {
+                    Value::Comment(c) => Some(c.as_str()),
+                    _ => None,
+                });
+                self.empty_container(comments, b"[]", child);
+            }
+            scalar => {
+                self.out.push(b' ');
+                self.scalar(scalar, child, indent);
+                self.end_line();
+            }
+        }
+    }
+
+    fn empty_container<'a>(
+        &mut self,
+        comments: impl Iterator<Item = &'a str>,
+        flow: &[u8],
+        child: usize,
+    ) {
+        let mut any = false;
+        for c in comments {
+            if !any {
+                self.out.push(b'\n');
+                any = true;
+            }
+            self.comment_line(child, c);
+        }
+        if any {
+            self.pad(child);
+        } else {
+            self.out.push(b' ');
+        }
+        self.out.extend_from_slice(flow);
+        self.out.push(b'\n');
+    }
+
+    /// A scalar; `indent` is where block-literal lines and folded
+    /// continuation lines start, `parent` the column of the key or dash it
+    /// belongs to.
+    fn scalar(&mut self, v: &Value, indent: usize, parent: usize) {
+        match v {
+            Value::Null => self.out.extend_from_slice(b"null"),
+            Value::Bool(true) => self.out.extend_from_slice(b"true"),
+            Value::Bool(false) => self.out.extend_from_slice(b"false"),
+            Value::Int(i) => self.int(*i),
+            Value::Float(f) => self
+                .out
+                .extend_from_slice(numfmt::format_yaml(*f).as_bytes()),
+            Value::Time(t) => self.out.extend_from_slice(t.as_str().as_bytes()),
+            Value::Str(s) | Value::Comment(s) => {
+                let style = string_style(s, false);
+                self.string(s, style, indent, parent);
+            }
+            Value::Bytes(bytes) => self.binary(bytes, indent, parent),
+            Value::Map(_) => self.out.extend_from_slice(b"{}"),
+            Value::Seq(_) => self.out.extend_from_slice(b"[]"),
+        }
+    }
+
+    fn int(&mut self, i: i64) {
+        let mut buf = [0u8; 20];
+        let mut n = i.unsigned_abs();
+        let mut pos = buf.len();
+        loop {
+            pos -= 1;
+            buf[pos] = b'0' + (n % 10) as u8;
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        }
+        if i < 0 {
+            self.out.push(b'-');
+        }
+        self.out.extend_from_slice(&buf[pos..]);
+    }
+
+    /// Invalid UTF-8: `!!binary` with base64, broken into 70-column lines
+    /// (then a literal block) when it is that long.
+    fn binary(&mut self, bytes: &[u8], indent: usize, parent: usize) {
+        let enc = base64::engine::general_purpose::STANDARD.encode(bytes);
+        self.out.extend_from_slice(b"!!binary ");
+        if enc.len() < 70 {
+            self.out.extend_from_slice(enc.as_bytes());
+            return;
+        }
+        let mut text = String::with_capacity(enc.len() + enc.len() / 70 + 1);
+        for chunk in enc.as_bytes().chunks(70) {
+            text.push_str(std::str::from_utf8(chunk).unwrap_or_default());
+            text.push('\n');
+        }
+        self.literal(&text, indent, parent);
+    }
+
+    fn string(&mut self, s: &str, style: Style, indent: usize, parent: usize) {
+        match style {
+            Style::Plain => self.out.extend_from_slice(s.as_bytes()),
+            Style::Single => self.single_quoted(s, indent),
+            Style::Double => self.double_quoted(s),
+            Style::Literal => self.literal(s, indent, parent),
+        }
+    }
+
+    fn single_quoted(&mut self, s: &str, indent: usize) {
+        self.out.push(b'\'');
+        let mut breaks = false;
+        let mut buf = [0u8; 4];
+        for c in s.chars() {
+            if is_break(c) {
+                if !breaks && c == '\n' {
+                    self.out.push(b'\n');
+                }
+                self.out
+                    .extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
+                breaks = true;
+            } else {
+                if breaks && c != ' ' {
+                    self.pad(indent);
+                }
+                if c == '\'' {
+                    self.out.push(b'\'');
+                }
+                self.out
+                    .extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
+                if c != ' ' {
+                    breaks = false;
+                }
+            }
+        }
+        self.out.push(b'\'');
+    }
+
+    fn double_quoted(&mut self, s: &str) {
+        self.out.push(b'"');
+        // go-yaml 3.0.4 tests for a byte-order mark at the start of the
+        // string instead of at each position: a leading U+FEFF makes it
+        // escape every character.
+        let escape_all = s.starts_with('\u{FEFF}');
+        let mut buf = [0u8; 4];
+        for c in s.chars() {
+            if escape_all || !is_printable(c) || is_break(c) || c == '"' || c == '\\' {
+                self.escape(c);
+            } else {
+                self.out
+                    .extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
+            }
+        }
+        self.out.push(b'"');
+    }
+
+    fn escape(&mut self, c: char) {
+        let short = match c {
+            '\0' => Some(b'0'),
+            '\u{7}' => Some(b'a'),
+            '\u{8}' => Some(b'b'),
+            '\t' => Some(b't'),
+            '\n' => Some(b'n'),
+            '\u{B}' => Some(b'v'),
+            '\u{C}' => Some(b'f'),
+            '\r' => Some(b'r'),
+            '\u{1B}' => Some(b'e'),
+            '"' => Some(b'"'),
+            '\\' => Some(b'\\'),
+            '\u{85}' => Some(b'N'),
+            '\u{A0}' => Some(b'_'),
+            '\u{2028}' => Some(b'L'),
+            '\u{2029}' => Some(b'P'),
+            _ => None,
+        };
+        self.out.push(b'\\');
+        if let Some(e) = short {
+            self.out.push(e);
+            return;
+        }
+        let v = u32::from(c);
+        let (letter, digits) = if v <= 0xFF {
+            (b'x', 2)
+        } else if v <= 0xFFFF {
+            (b'u', 4)
+        } else {
+            (b'U', 8)
+        };
+        self.out.push(letter);
+        for shift in (0..digits).rev() {
+            self.out.push(HEX[((v >> (shift * 4)) & 0xF) as usize]);
+        }
+    }
+
+    /// A literal block `|` with its indentation and chomping indicators.
+    ///
+    /// The indentation indicator (needed when the text starts with a space
+    /// or a line break) is the distance from the parent node's column
+    /// (`parent`) to the content. go-yaml writes its indent setting there,
+    /// which is the same number wherever its output is readable; under a
+    /// sequence dash or a key of a mapping in a sequence it is not (go-yaml
+    /// then writes YAML that neither it nor sops can read back), and we
+    /// write the number a reader needs instead.
+    fn literal(&mut self, s: &str, indent: usize, parent: usize) {
+        self.out.push(b'|');
+        let mut chars = s.chars();
+        if let Some(first) = s.chars().next()
+            && (first == ' ' || is_break(first))
+        {
+            let hint = indent.saturating_sub(parent).clamp(1, 9);
+            self.out.push(b'0' + hint as u8);
+        }
+        let last = chars.next_back();
+        let before_last = chars.next_back();
+        match (last, before_last) {
+            (Some(l), _) if !is_break(l) => self.out.push(b'-'),
+            (Some(_), None) => self.out.push(b'+'),
+            (Some(_), Some(b)) if is_break(b) => self.out.push(b'+'),
+            (None, _) => self.out.push(b'-'),
+            _ => {}
+        }
+        self.out.push(b'\n');
+        let mut breaks = true;
+        let mut buf = [0u8; 4];
+        for c in s.chars() {
+            if is_break(c) {
+                self.out
+                    .extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
+                breaks = true;
+            } else {
+                if breaks {
+                    self.pad(indent);
+                }
+                self.out
+                    .extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
+                breaks = false;
+            }
+        }
+        self.end_line();
+    }
+}

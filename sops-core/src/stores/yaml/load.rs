@@ -1,0 +1,512 @@
+//! Parser events into the sops tree, streaming: every event is consumed as
+//! it arrives and only the open containers are kept on a stack.
+//!
+//! Comment placement reproduces what sops 3.11 makes of go-yaml's head, line
+//! and foot comments (sops-format §5.1 "Comments", dependencies.md §4.3):
+//! * a same-line comment goes before the entry that started on its line
+//!   (also while that entry's key still waits for its value: `list: # c`);
+//! * any other comment waits for the next event and then joins the innermost
+//!   open container, so it lands before the next entry, or at the start of a
+//!   collection that opens next (`key:` / `# c` / `- item`);
+//! * when a block collection closes, only the waiting comments indented at
+//!   least as far as the collection stay in it; the others move outwards.
+
+use std::collections::HashMap;
+use std::collections::hash_map::DefaultHasher;
+use std::hash::{BuildHasherDefault, Hash, Hasher};
+
+use base64::Engine as _;
+use granit_parser::{Event, Parser, Placement, ScalarStyle, Span, StructureStyle, Tag};
+
+use crate::stores::StoreError;
+use crate::stores::yaml::resolve::{Resolved, resolve_plain};
+use crate::tree::{Branch, Item, Time, Value};
+
+/// Aliases may expand to at most this many nodes plus ten per parsed node
+/// ("billion laughs" guard; go-yaml refuses such files as "excessive aliasing").
+const ALIAS_BASE_BUDGET: usize = 100_000;
+
+type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<DefaultHasher>>;
+
+fn syntax(line: usize, message: impl Into<String>) -> StoreError {
+    StoreError::Syntax {
+        format: "yaml",
+        line,
+        message: message.into(),
+    }
+}
+
+fn non_string_key() -> StoreError {
+    StoreError::Shape("Tree contains a non-string key".into())
+}
+
+struct PendingComment {
+    text: String,
+    col: usize,
+}
+
+enum Body {
+    /// `keys`: hash of each key -> line where it was defined (duplicate check).
+    Map {
+        items: Vec<Item>,
+        key: Option<(String, usize)>,
+        keys: Option<FastMap<u64, usize>>,
+    },
+    Seq(Vec<Value>),
+}
+
+struct Frame {
+    body: Body,
+    /// Column of the collection (block collections only).
+    indent: usize,
+    flow: bool,
+    anchor: usize,
+    /// Line where this collection started (its entry line in the parent).
+    line: usize,
+    /// Index and lines of the last entry pushed (for same-line comments).
+    last: Option<(usize, usize, usize)>,
+}
+
+impl Frame {
+    fn push_comment(&mut self, text: String) {
+        match &mut self.body {
+            Body::Map { items, .. } => items.push(Item::Comment(text)),
+            Body::Seq(items) => items.push(Value::Comment(text)),
+        }
+    }
+
+    fn insert_comment(&mut self, at: usize, text: String) {
+        match &mut self.body {
+            Body::Map { items, .. } => items.insert(at, Item::Comment(text)),
+            Body::Seq(items) => items.insert(at, Value::Comment(text)),
+        }
+        if let Some((idx, ..)) = &mut self.last {
+            *idx += 1;
+        }
+    }
+}
+
+/// Counts nodes of a value (alias budget).
+fn node_count(v: &Value) -> usize {
+    match v {
+        Value::Map(b) => {
+            1 + b
+                .0
+                .iter()
+                .map(|i| match i {
+                    Item::Entry(_, v) => 1 + node_count(v),
+                    Item::Comment(_) => 0,
+                })
+                .sum::<usize>()
+        }
+        Value::Seq(items) => 1 + items.iter().map(node_count).sum::<usize>(),
+        _ => 1,
+    }
+}
+
+struct Builder {
+    docs: Vec<Branch>,
+    stack: Vec<Frame>,
+    pending: Vec<PendingComment>,
+    /// The document's root once complete (`None` until then).
+    root: Option<Value>,
+    root_line: usize,
+    /// Anchored values of the current document and their node counts.
+    anchors: FastMap<usize, (Value, usize)>,
+    doc_index: usize,
+    check_duplicates: bool,
+    parsed_nodes: usize,
+    alias_nodes: usize,
+}
+
+impl Builder {
+    fn new() -> Self {
+        Self {
+            docs: Vec::new(),
+            stack: Vec::new(),
+            pending: Vec::new(),
+            root: None,
+            root_line: 1,
+            anchors: FastMap::default(),
+            doc_index: 0,
+            check_duplicates: true,
+            parsed_nodes: 0,
+            alias_nodes: 0,
+        }
+    }
+
+    /// Moves the waiting comments into the innermost open container.
+    fn flush_pending(&mut self) {
+        if self.pending.is_empty() {
+            return;
+        }
+        if let Some(top) = self.stack.last_mut() {
+            for c in self.pending.drain(..) {
+                top.push_comment(c.text);
+            }
+        }
+    }
+
+    fn comment(&mut self, text: String, placement: Placement, span: &Span) {
+        let line = span.start.line();
+        if placement == Placement::Right {
+            for frame in self.stack.iter_mut().rev() {
+                if let Body::Map {
+                    key: Some((_, key_line)),
+                    ..
+                } = &frame.body
+                    && *key_line == line
+                {
+                    frame.push_comment(text);
+                    return;
+                }
+                if let Some((idx, start, end)) = frame.last
+                    && (start == line || end == line)
+                {
+                    frame.insert_comment(idx, text);
+                    return;
+                }
+            }
+        }
+        self.pending.push(PendingComment {
+            text,
+            col: span.start.col(),
+        });
+    }
+
+    /// Resolves a scalar event into a value.
+    fn scalar_value(
+        &self,
+        text: &str,
+        style: ScalarStyle,
+        tag: Option<&Tag>,
+        line: usize,
+    ) -> Result<Value, StoreError> {
+        // `!!x` resolves to `tag:yaml.org,2002:x`; other tags are dropped.
+        let core = tag.and_then(|t| {
+            if t.handle() == "tag:yaml.org,2002:" {
+                Some(t.suffix())
+            } else {
+                None
+            }
+        });
+        match (tag, core) {
+            (None, _) => {
+                if style == ScalarStyle::Plain {
+                    resolved_value(resolve_plain(text), text)
+                } else {
+                    Ok(Value::Str(text.to_owned()))
+                }
+            }
+            (Some(_), Some("str")) => Ok(Value::Str(text.to_owned())),
+            (Some(_), Some("binary")) => {
+                let cleaned: Vec<u8> = text
+                    .bytes()
+                    .filter(|b| !matches!(b, b'\n' | b'\r'))
+                    .collect();
+                let data = base64::engine::general_purpose::STANDARD
+                    .decode(&cleaned)
+                    .map_err(|_| syntax(line, "!!binary value contains invalid base64 data"))?;
+                Ok(match String::from_utf8(data) {
+                    Ok(s) => Value::Str(s),
+                    Err(e) => Value::Bytes(e.into_bytes()),
+                })
+            }
+            (Some(_), Some(kind @ ("null" | "bool" | "int" | "float" | "timestamp"))) => {
+                let r = resolve_plain(text);
+                let ok = matches!(
+                    (kind, r),
+                    ("null", Resolved::Null)
+                        | ("bool", Resolved::Bool(_))
+                        | ("int", Resolved::Int(_) | Resolved::Uint)
+                        | ("float", Resolved::Float(_))
+                        | ("timestamp", Resolved::Time(_))
+                );
+                match (kind, r) {
+                    _ if ok => resolved_value(r, text),
+                    ("float", Resolved::Int(i)) => Ok(Value::Float(i as f64)),
+                    _ => Err(syntax(
+                        line,
+                        format!("cannot decode a scalar as a !!{kind}"),
+                    )),
+                }
+            }
+            // Unknown and local tags are dropped; the text stays a string.
+            _ => Ok(Value::Str(text.to_owned())),
+        }
+    }
+
+    /// Places a completed node (scalar, alias copy or closed collection).
+    fn add_node(
+        &mut self,
+        value: Value,
+        start_line: usize,
+        end_line: usize,
+        is_scalar: bool,
+    ) -> Result<(), StoreError> {
+        let check_duplicates = self.check_duplicates && self.doc_index == 0;
+        let Some(top) = self.stack.last_mut() else {
+            self.root = Some(value);
+            self.root_line = start_line;
+            return Ok(());
+        };
+        match &mut top.body {
+            Body::Map { items, key, keys } => match key.take() {
+                None => {
+                    let Value::Str(k) = value else {
+                        return Err(non_string_key());
+                    };
+                    if !is_scalar {
+                        return Err(non_string_key());
+                    }
+                    // sops 3.11 rejects duplicates while decoding the first
+                    // document into a Go map; later documents are not checked.
+                    if check_duplicates && k != "<<" {
+                        let mut h = DefaultHasher::new();
+                        k.hash(&mut h);
+                        let hash = h.finish();
+                        let keys = keys.get_or_insert_with(FastMap::default);
+                        if let Some(&first_line) = keys.get(&hash) {
+                            let dup = items
+                                .iter()
+                                .any(|i| matches!(i, Item::Entry(e, _) if *e == k));
+                            if dup {
+                                return Err(StoreError::Shape(format!(
+                                    "yaml: unmarshal errors:\n  line {start_line}: mapping key \"{k}\" already defined at line {first_line}"
+                                )));
+                            }
+                        } else {
+                            keys.insert(hash, start_line);
+                        }
+                    }
+                    *key = Some((k, start_line));
+                }
+                Some((k, key_line)) => {
+                    top.last = Some((items.len(), key_line, end_line.max(key_line)));
+                    items.push(Item::Entry(k, value));
+                }
+            },
+            Body::Seq(items) => {
+                top.last = Some((items.len(), start_line, end_line));
+                items.push(value);
+            }
+        }
+        Ok(())
+    }
+
+    fn remember_anchor(&mut self, anchor: usize, value: &Value) {
+        if anchor != 0 {
+            let count = node_count(value);
+            self.anchors.insert(anchor, (value.clone(), count));
+        }
+    }
+
+    fn open(&mut self, body: Body, span: &Span, flow: bool, anchor: usize) {
+        self.parsed_nodes += 1;
+        self.stack.push(Frame {
+            body,
+            indent: span.start.col(),
+            flow,
+            anchor,
+            line: span.start.line(),
+            last: None,
+        });
+        // Comments between a key and the first entry of its block belong to
+        // the block (go-yaml: the collection's own head comment).
+        self.flush_pending();
+    }
+
+    fn close(&mut self, span: &Span) -> Result<(), StoreError> {
+        let Some(mut frame) = self.stack.pop() else {
+            return Err(syntax(span.start.line(), "unbalanced collection end"));
+        };
+        if !self.pending.is_empty() {
+            let keep_all = frame.flow;
+            let indent = frame.indent;
+            let mut rest = Vec::new();
+            for c in self.pending.drain(..) {
+                if keep_all || c.col >= indent {
+                    frame.push_comment(c.text);
+                } else {
+                    rest.push(c);
+                }
+            }
+            self.pending = rest;
+        }
+        let value = match frame.body {
+            Body::Map { items, key, .. } => {
+                if let Some((k, _)) = key {
+                    // `key:` with nothing after it inside a flow mapping.
+                    let mut items = items;
+                    items.push(Item::Entry(k, Value::Null));
+                    Value::Map(Branch(items))
+                } else {
+                    Value::Map(Branch(items))
+                }
+            }
+            Body::Seq(items) => Value::Seq(items),
+        };
+        self.remember_anchor(frame.anchor, &value);
+        let end_line = if frame.flow {
+            span.end.line()
+        } else {
+            frame.line
+        };
+        self.add_node(value, frame.line, end_line, false)
+    }
+
+    fn alias(&mut self, id: usize, span: &Span) -> Result<(), StoreError> {
+        let Some((value, count)) = self.anchors.get(&id) else {
+            return Err(syntax(span.start.line(), "unknown anchor"));
+        };
+        self.alias_nodes += count;
+        if self.alias_nodes > ALIAS_BASE_BUDGET + self.parsed_nodes.saturating_mul(10) {
+            return Err(StoreError::Shape(
+                "yaml: document contains excessive aliasing".into(),
+            ));
+        }
+        let value = value.clone();
+        let is_scalar = !matches!(value, Value::Map(_) | Value::Seq(_));
+        self.flush_pending();
+        let line = span.start.line();
+        self.add_node(value, line, span.end.line(), is_scalar)
+    }
+
+    fn end_document(&mut self) -> Result<(), StoreError> {
+        let root = self.root.take();
+        let is_map = matches!(root, Some(Value::Map(_)));
+        let branch = match root {
+            None | Some(Value::Null) => Branch::new(),
+            Some(Value::Map(b)) => b,
+            Some(other) => {
+                let tag = match other {
+                    Value::Seq(_) => "!!seq",
+                    Value::Bool(_) => "!!bool",
+                    Value::Int(_) => "!!int",
+                    Value::Float(_) => "!!float",
+                    Value::Time(_) => "!!timestamp",
+                    Value::Bytes(_) => "!!binary",
+                    _ => "!!str",
+                };
+                return Err(StoreError::Shape(format!(
+                    "yaml: unmarshal errors:\n  line {}: cannot unmarshal {tag} into map[string]interface {{}}",
+                    self.root_line.max(1)
+                )));
+            }
+        };
+        let mut branch = branch;
+        // Comments after the root mapping closed (document foot); a null
+        // document has no mapping to hold them.
+        if is_map {
+            for c in self.pending.drain(..) {
+                branch.0.push(Item::Comment(c.text));
+            }
+        }
+        self.pending.clear();
+        self.anchors.clear();
+        self.docs.push(branch);
+        self.doc_index += 1;
+        Ok(())
+    }
+}
+
+fn resolved_value(r: Resolved, text: &str) -> Result<Value, StoreError> {
+    Ok(match r {
+        Resolved::Null => Value::Null,
+        Resolved::Bool(b) => Value::Bool(b),
+        Resolved::Int(i) => Value::Int(i),
+        Resolved::Uint => {
+            return Err(StoreError::Shape(
+                "Cannot walk value, unknown type: uint64".into(),
+            ));
+        }
+        Resolved::Float(f) => Value::Float(f),
+        Resolved::Time(p) => Value::Time(Time::from_parts(p)),
+        Resolved::Merge | Resolved::Str => Value::Str(text.to_owned()),
+    })
+}
+
+/// Parses YAML text into documents.
+pub(crate) fn load(input: &[u8]) -> Result<Vec<Branch>, StoreError> {
+    load_with(input, true)
+}
+
+/// [`load`], optionally without the duplicate-key check (tests read sops'
+/// JSON files, which may repeat keys, through this parser).
+pub(crate) fn load_with(input: &[u8], check_duplicates: bool) -> Result<Vec<Branch>, StoreError> {
+    if input.is_empty() {
+        return Err(StoreError::Empty);
+    }
+    let text = std::str::from_utf8(input).map_err(|e| {
+        let line = input[..e.valid_up_to()]
+            .iter()
+            .filter(|&&b| b == b'\n')
+            .count()
+            + 1;
+        syntax(line, "invalid leading UTF-8 octet")
+    })?;
+    let mut options = granit_parser::Options::default();
+    options.max_buffered_comment_events = usize::MAX;
+    options.block_scalar_eof_without_line_feed = true;
+    let mut parser = Parser::new_from_str_with_options(text, options);
+    let mut b = Builder::new();
+    b.check_duplicates = check_duplicates;
+    let mut saw_document = false;
+    while let Some(next) = parser.next_event() {
+        let (event, span) = next.map_err(|e| syntax(e.marker().line().max(1), e.info()))?;
+        match event {
+            Event::StreamStart | Event::StreamEnd => {}
+            Event::DocumentStart(_, version) => {
+                if let Some(v) = version
+                    && (v.major, v.minor) != (1, 1)
+                {
+                    return Err(syntax(
+                        span.start.line(),
+                        "found incompatible YAML document",
+                    ));
+                }
+                saw_document = true;
+                b.root = None;
+            }
+            Event::DocumentEnd => b.end_document()?,
+            Event::Comment(text, placement) => {
+                b.comment(text.into_owned(), placement, &span);
+            }
+            Event::Scalar(text, style, anchor, tag) => {
+                b.parsed_nodes += 1;
+                let line = span.start.line();
+                let value = b.scalar_value(&text, style, tag.as_deref(), line)?;
+                b.remember_anchor(anchor, &value);
+                b.flush_pending();
+                let end_line = match style {
+                    ScalarStyle::Literal | ScalarStyle::Folded => line,
+                    _ => span.end.line(),
+                };
+                b.add_node(value, line, end_line, true)?;
+            }
+            Event::Alias(id) => b.alias(id, &span)?,
+            Event::MappingStart(style, anchor, _) => {
+                let body = Body::Map {
+                    items: Vec::new(),
+                    key: None,
+                    keys: None,
+                };
+                b.open(body, &span, style == StructureStyle::Flow, anchor);
+            }
+            Event::SequenceStart(style, anchor, _) => {
+                b.open(
+                    Body::Seq(Vec::new()),
+                    &span,
+                    style == StructureStyle::Flow,
+                    anchor,
+                );
+            }
+            Event::MappingEnd | Event::SequenceEnd => b.close(&span)?,
+            _ => {}
+        }
+    }
+    if !saw_document {
+        return Err(StoreError::Shape("EOF".into()));
+    }
+    Ok(b.docs)
+}
