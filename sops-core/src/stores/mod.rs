@@ -72,7 +72,8 @@ impl Format {
             Format::Yaml => Ok(Box::new(yaml::YamlStore::default())),
             Format::Json => Ok(Box::new(json::JsonStore::default())),
             Format::Binary => Ok(Box::new(binary::BinaryStore::default())),
-            Format::Dotenv | Format::Ini => Err(StoreError::Unsupported(self.name())),
+            Format::Dotenv => Ok(Box::new(dotenv::DotenvStore)),
+            Format::Ini => Ok(Box::new(ini::IniStore)),
         }
     }
 }
