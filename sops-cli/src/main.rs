@@ -1,1 +1,171 @@
-fn main() {}
+//! The `sops` binary: parse arguments, run a command from `sops_core`, map
+//! errors to sops' exit codes. Everything about file formats and keys lives
+//! in the library.
+
+#![forbid(unsafe_code)]
+
+mod cli;
+mod commands;
+mod exit_code;
+
+use std::process::ExitCode;
+
+use clap::{CommandFactory, Parser};
+
+use cli::{Cli, Command};
+use commands::decrypt::DecryptRequest;
+use commands::encrypt::EncryptRequest;
+use exit_code::CliError;
+
+/// The sops version we are compatible with, and ours.
+const VERSION_LINE: &str = concat!("sops 3.11.0 (sops-rs ", env!("CARGO_PKG_VERSION"), ")");
+
+fn main() -> ExitCode {
+    let args = cli::normalize_single_dash_flags(std::env::args().collect(), &Cli::command());
+    let cli = match Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(e) => {
+            use clap::error::ErrorKind;
+            let code = match e.kind() {
+                ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => 0,
+                ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => 0,
+                _ => 1,
+            };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    match run(&cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("{e}");
+            ExitCode::from(e.code)
+        }
+    }
+}
+
+fn warn_extra_args(extra: &[String]) {
+    if extra.is_empty() {
+        return;
+    }
+    eprintln!("More than one positional argument provided. Only the first one will be used!");
+    if let Some(flag) = extra.iter().find(|a| a.starts_with('-')) {
+        eprintln!(
+            "Note that one of the ignored positional argument is \"{flag}\", which looks like a flag. Flags must always be provided before the first positional argument!"
+        );
+    }
+}
+
+fn run(cli: &Cli) -> Result<(), CliError> {
+    let root = &cli.root;
+    let decryption_order = |order: &[String]| {
+        order
+            .iter()
+            .filter(|s| !s.is_empty())
+            .cloned()
+            .collect::<Vec<_>>()
+    };
+    match &cli.command {
+        Some(Command::Decrypt(args)) => {
+            warn_extra_args(&args.extra);
+            commands::decrypt::run(DecryptRequest {
+                file: args.file.as_ref(),
+                io: &args.io,
+                extract: args.extract.as_deref(),
+                ignore_mac: args.ignore_mac,
+                decryption_order: decryption_order(&args.decryption_order),
+                indent: None,
+                config: root.config.as_deref(),
+            })
+        }
+        Some(Command::Encrypt(args)) => {
+            warn_extra_args(&args.extra);
+            commands::encrypt::run(EncryptRequest {
+                file: args.file.as_ref(),
+                io: &args.io,
+                keys: &args.keys,
+                rules: &args.rules,
+                unencrypted_comment_regex: None,
+                encrypted_comment_regex: None,
+                mac_only_encrypted: false,
+                shamir_threshold: args.shamir_threshold,
+                indent: None,
+                config: root.config.as_deref(),
+            })
+        }
+        Some(other) => Err(CliError::new(
+            exit_code::ERROR_GENERIC,
+            format!(
+                "sops {}: this command is not implemented yet",
+                other.not_yet_name().unwrap_or("?")
+            ),
+        )),
+        None => run_root(cli),
+    }
+}
+
+/// The legacy form `sops [flags] FILE` (sops-cli.md §1.5).
+fn decryption_order(order: &[String]) -> Vec<String> {
+    order.iter().filter(|s| !s.is_empty()).cloned().collect()
+}
+
+fn run_root(cli: &Cli) -> Result<(), CliError> {
+    let root = &cli.root;
+    if root.version {
+        println!("{VERSION_LINE}");
+        return Ok(());
+    }
+    let Some(file) = root.file.as_ref() else {
+        return Err(CliError::new(
+            exit_code::NO_FILE_SPECIFIED,
+            "Error: no file specified",
+        ));
+    };
+    warn_extra_args(&root.extra);
+    let modes = [root.encrypt, root.decrypt, root.rotate, root.set.is_some()];
+    if modes.iter().filter(|m| **m).count() > 1 {
+        eprintln!(
+            "More than one command (--encrypt, --decrypt, --rotate, --set) has been specified. Only the changes made by the last one will be visible. Note that this behavior is deprecated and will cause an error eventually."
+        );
+    }
+    if root.rotate || root.set.is_some() {
+        let name = if root.set.is_some() {
+            "--set"
+        } else {
+            "--rotate"
+        };
+        return Err(CliError::new(
+            exit_code::ERROR_GENERIC,
+            format!("sops {name}: not implemented yet"),
+        ));
+    }
+    if root.decrypt {
+        return commands::decrypt::run(DecryptRequest {
+            file: Some(file),
+            io: &root.io,
+            extract: root.extract.as_deref(),
+            ignore_mac: root.ignore_mac,
+            decryption_order: decryption_order(&root.decryption_order),
+            indent: root.indent,
+            config: root.config.as_deref(),
+        });
+    }
+    if root.encrypt {
+        return commands::encrypt::run(EncryptRequest {
+            file: Some(file),
+            io: &root.io,
+            keys: &root.keys,
+            rules: &root.rules,
+            unencrypted_comment_regex: root.unencrypted_comment_regex.as_deref(),
+            encrypted_comment_regex: root.encrypted_comment_regex.as_deref(),
+            mac_only_encrypted: root.mac_only_encrypted,
+            shamir_threshold: root.shamir_threshold,
+            indent: root.indent,
+            config: root.config.as_deref(),
+        });
+    }
+    Err(CliError::new(
+        exit_code::ERROR_GENERIC,
+        "sops edit: editing files is not implemented yet",
+    ))
+}

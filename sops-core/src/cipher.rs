@@ -165,8 +165,11 @@ impl ValueCipher {
         iv: Option<[u8; 32]>,
     ) -> String {
         let iv = iv.unwrap_or_else(|| {
+            // IVs must be unique, not secret: a per-thread CSPRNG seeded from
+            // the OS (rand's ThreadRng) avoids a system call per value. The
+            // data key itself comes straight from the OS RNG.
             let mut iv = [0u8; 32];
-            rand::rngs::OsRng.fill_bytes(&mut iv);
+            rand::thread_rng().fill_bytes(&mut iv);
             iv
         });
         let (data, tag) = self.seal(&iv, aad.as_bytes(), plaintext);

@@ -18,6 +18,12 @@ pub enum Error {
         #[source]
         source: StoreError,
     },
+    #[error("could not read {}: {source}", .path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error(transparent)]
     Tree(#[from] TreeError),
     #[error(transparent)]

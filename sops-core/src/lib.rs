@@ -36,6 +36,7 @@
 #![forbid(unsafe_code)]
 
 pub mod cipher;
+pub mod config;
 pub mod data_key;
 pub mod error;
 pub mod keys;

@@ -85,12 +85,11 @@ pub fn verify_mac(
         });
     }
     let aad = mac_aad(last_modified)?;
-    let file = match cipher
+    let Value::Str(file) = cipher
         .decrypt_value(stored, &aad)
         .map_err(MacError::CannotDecrypt)?
-    {
-        Value::Str(s) => s,
-        _ => return Err(MacError::CannotDecrypt(CipherError::Format)),
+    else {
+        return Err(MacError::CannotDecrypt(CipherError::Format));
     };
     if bool::from(file.as_bytes().ct_eq(computed.as_bytes())) {
         Ok(())

@@ -67,6 +67,20 @@ where
     }
 }
 
+/// The MAC over the plaintext leaves in document order: every value, or with
+/// `mac_only_encrypted` only those the rules encrypt.
+fn compute_mac(leaves: &[walk::Leaf<'_>], mac_only_encrypted: bool) -> String {
+    let mut hasher = MacHasher::new(mac_only_encrypted);
+    for leaf in leaves {
+        if let Slot::Value(v) = &leaf.slot
+            && (leaf.encrypted || !mac_only_encrypted)
+        {
+            hasher.update(v);
+        }
+    }
+    hasher.finish_hex()
+}
+
 /// Encrypts every leaf the file's rule selects, computes the MAC over the
 /// plaintext, and sets `meta.last_modified` (now, UTC, seconds) and `meta.mac`.
 pub fn encrypt_docs(
@@ -77,14 +91,7 @@ pub fn encrypt_docs(
     let rules = Rules::new(&meta.effective_rule());
     let cipher = ValueCipher::new(key);
     let mut leaves = walk::leaves(docs, &rules);
-    let mut hasher = MacHasher::new(meta.mac_only_encrypted);
-    for leaf in &leaves.leaves {
-        if let Slot::Value(v) = &leaf.slot {
-            if leaf.encrypted || !meta.mac_only_encrypted {
-                hasher.update(v);
-            }
-        }
-    }
+    let mac_hex = compute_mac(&leaves.leaves, meta.mac_only_encrypted);
     let unencrypted_comment_regex = rules.unencrypted_comment_regex();
     let (list, arena) = leaves.split();
     for_each_leaf(list, arena, |leaf, aad| {
@@ -132,7 +139,7 @@ pub fn encrypt_docs(
         Ok(())
     })?;
     meta.last_modified = crate::tree::time::now_rfc3339_seconds();
-    meta.mac = mac::encrypt_mac(&cipher, &hasher.finish_hex(), &meta.last_modified)?;
+    meta.mac = mac::encrypt_mac(&cipher, &mac_hex, &meta.last_modified)?;
     Ok(())
 }
 
@@ -157,10 +164,10 @@ pub fn decrypt_docs(
         match &mut leaf.slot {
             Slot::MapComment(text) => {
                 // sops keeps a comment that fails to decrypt as a clear comment.
-                if is_encrypted(text) {
-                    if let Ok(Value::Comment(plain)) = cipher.decrypt_value(text, aad) {
-                        **text = plain;
-                    }
+                if is_encrypted(text)
+                    && let Ok(Value::Comment(plain)) = cipher.decrypt_value(text, aad)
+                {
+                    **text = plain;
                 }
             }
             Slot::Value(v) => match &**v {
@@ -191,19 +198,7 @@ pub fn decrypt_docs(
     if ignore_mac {
         return Ok(());
     }
-    let mut hasher = MacHasher::new(meta.mac_only_encrypted);
-    for leaf in &leaves.leaves {
-        if let Slot::Value(v) = &leaf.slot {
-            if leaf.encrypted || !meta.mac_only_encrypted {
-                hasher.update(v);
-            }
-        }
-    }
-    mac::verify_mac(
-        &cipher,
-        &meta.mac,
-        &meta.last_modified,
-        &hasher.finish_hex(),
-    )?;
+    let mac_hex = compute_mac(&leaves.leaves, meta.mac_only_encrypted);
+    mac::verify_mac(&cipher, &meta.mac, &meta.last_modified, &mac_hex)?;
     Ok(())
 }

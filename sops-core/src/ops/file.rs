@@ -1,11 +1,15 @@
 //! Whole-file operations: the library's main entry points.
 
+use std::path::Path;
+
+use zeroize::Zeroizing;
+
 use crate::data_key::DataKey;
 use crate::error::Error;
 use crate::keys::{KeyContext, MasterKey, recover_data_key};
 use crate::metadata::{KeyGroup, Metadata, PartialRule, SOPS_VERSION};
 use crate::ops::{decrypt_docs, encrypt_docs};
-use crate::stores::Store;
+use crate::stores::{Format, Store};
 use crate::tree::Branch;
 
 /// Options for decryption.
@@ -37,6 +41,50 @@ pub fn decrypt(
     let key = recover_data_key(&metadata, ctx, &opts.decryption_order)?;
     decrypt_docs(&mut docs, &key, &metadata, opts.ignore_mac)?;
     Ok(Decrypted { docs, metadata })
+}
+
+/// Decrypts an encrypted file's bytes into plaintext bytes of `out_format`
+/// (the same format, or a conversion such as YAML to JSON). The result is
+/// zeroized when dropped.
+pub fn decrypt_to_bytes(
+    input: &[u8],
+    in_format: Format,
+    out_format: Format,
+    ctx: &KeyContext,
+    opts: &DecryptOptions,
+) -> Result<Zeroizing<Vec<u8>>, Error> {
+    let store = in_format
+        .store()
+        .map_err(|source| Error::Store { path: None, source })?;
+    let decrypted = decrypt(store.as_ref(), input, ctx, opts)?;
+    let out_store = if out_format == in_format {
+        store
+    } else {
+        out_format
+            .store()
+            .map_err(|source| Error::Store { path: None, source })?
+    };
+    let bytes = out_store
+        .emit(&decrypted.docs, None)
+        .map_err(|source| Error::Store { path: None, source })?;
+    Ok(Zeroizing::new(bytes))
+}
+
+/// Reads and decrypts a file, choosing its format from its name as sops
+/// does, and returns the plaintext in the same format.
+pub fn decrypt_file(path: &Path, ctx: &KeyContext) -> Result<Zeroizing<Vec<u8>>, Error> {
+    let input = std::fs::read(path).map_err(|e| Error::Io {
+        path: path.to_path_buf(),
+        source: e,
+    })?;
+    let format = Format::for_path(path);
+    decrypt_to_bytes(&input, format, format, ctx, &DecryptOptions::default()).map_err(|e| match e {
+        Error::Store { path: None, source } => Error::Store {
+            path: Some(path.to_path_buf()),
+            source,
+        },
+        other => other,
+    })
 }
 
 /// Options for encrypting a new file.

@@ -8,4 +8,7 @@ pub mod walk;
 pub use crypt::{TreeError, decrypt_docs, encrypt_docs};
 mod file;
 
-pub use file::{DecryptOptions, Decrypted, EncryptOptions, decrypt, encrypt, wrap_data_key};
+pub use file::{
+    DecryptOptions, Decrypted, EncryptOptions, decrypt, decrypt_file, decrypt_to_bytes, encrypt,
+    wrap_data_key,
+};

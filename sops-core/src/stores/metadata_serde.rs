@@ -143,10 +143,9 @@ fn parse_entries(kind: KeyKind, value: &Value, out: &mut Vec<KeyEntry>) -> Resul
                 if !matches!(
                     v,
                     Value::Map(_) | Value::Seq(_) | Value::Null | Value::Str(_)
-                ) {
-                    if let Some(t) = scalar_text(v) {
-                        *v = Value::Str(t);
-                    }
+                ) && let Some(t) = scalar_text(v)
+                {
+                    *v = Value::Str(t);
                 }
                 if k == "created_at" {
                     let ok = v

@@ -2,6 +2,8 @@
 //! documents ([`Branch`]es) and emits documents back; the `sops` block is a
 //! branch like any other and is converted by [`metadata_serde`].
 
+pub mod dotenv;
+pub mod flatten;
 pub mod json;
 pub mod metadata_serde;
 pub mod yaml;

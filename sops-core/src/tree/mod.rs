@@ -6,6 +6,7 @@
 //! elements of that sequence, and after encryption they even show up as list
 //! items).
 
+pub mod path;
 pub mod time;
 
 pub use time::Time;

@@ -5,15 +5,9 @@ use crate::stores::{Format, Store, StoreError};
 use crate::tree::{Branch, Value};
 
 /// The JSON store. `indent`: `None` = one tab per level (sops default), else N spaces.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct JsonStore {
     pub indent: Option<usize>,
-}
-
-impl Default for JsonStore {
-    fn default() -> Self {
-        Self { indent: None }
-    }
 }
 
 impl Store for JsonStore {

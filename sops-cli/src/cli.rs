@@ -1,0 +1,457 @@
+//! What the user typed: clap definitions mirroring sops 3.11's flags
+//! (sops-cli.md §1). Resolution into what we will do happens in `commands`.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "sops",
+    about = "sops - encrypted file editor with AWS KMS, GCP KMS, Azure Key Vault, age, and GPG support",
+    disable_version_flag = true
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    #[command(flatten)]
+    pub root: RootArgs,
+}
+
+/// Key flags shared by encrypt, edit and the root form.
+#[derive(Debug, Args, Default, Clone)]
+pub struct KeyFlags {
+    /// comma separated list of KMS ARNs
+    #[arg(
+        short = 'k',
+        long = "kms",
+        env = "SOPS_KMS_ARN",
+        default_value = "",
+        hide_default_value = true
+    )]
+    pub kms: String,
+    /// The AWS profile to use for requests to AWS
+    #[arg(long = "aws-profile", default_value = "", hide_default_value = true)]
+    pub aws_profile: String,
+    /// comma separated list of GCP KMS resource IDs
+    #[arg(
+        long = "gcp-kms",
+        env = "SOPS_GCP_KMS_IDS",
+        default_value = "",
+        hide_default_value = true
+    )]
+    pub gcp_kms: String,
+    /// comma separated list of HuaweiCloud KMS key IDs
+    #[arg(
+        long = "hckms",
+        env = "SOPS_HUAWEICLOUD_KMS_IDS",
+        default_value = "",
+        hide_default_value = true
+    )]
+    pub hckms: String,
+    /// comma separated list of Azure Key Vault URLs
+    #[arg(
+        long = "azure-kv",
+        env = "SOPS_AZURE_KEYVAULT_URLS",
+        default_value = "",
+        hide_default_value = true
+    )]
+    pub azure_kv: String,
+    /// comma separated list of vault's key URI
+    #[arg(
+        long = "hc-vault-transit",
+        env = "SOPS_VAULT_URIS",
+        default_value = "",
+        hide_default_value = true
+    )]
+    pub hc_vault_transit: String,
+    /// comma separated list of PGP fingerprints
+    #[arg(
+        short = 'p',
+        long = "pgp",
+        env = "SOPS_PGP_FP",
+        default_value = "",
+        hide_default_value = true
+    )]
+    pub pgp: String,
+    /// comma separated list of age recipients
+    #[arg(
+        short = 'a',
+        long = "age",
+        env = "SOPS_AGE_RECIPIENTS",
+        default_value = "",
+        hide_default_value = true
+    )]
+    pub age: String,
+}
+
+/// The four suffix/regex flags every encrypting command has.
+#[derive(Debug, Args, Default, Clone)]
+pub struct RuleFlags {
+    /// override the unencrypted key suffix.
+    #[arg(long = "unencrypted-suffix")]
+    pub unencrypted_suffix: Option<String>,
+    /// override the encrypted key suffix. When empty, all keys will be encrypted, unless otherwise marked with unencrypted-suffix.
+    #[arg(long = "encrypted-suffix")]
+    pub encrypted_suffix: Option<String>,
+    /// set the unencrypted key regex. When specified, only keys not matching the regex will be encrypted.
+    #[arg(long = "unencrypted-regex")]
+    pub unencrypted_regex: Option<String>,
+    /// set the encrypted key regex. When specified, only keys matching the regex will be encrypted.
+    #[arg(long = "encrypted-regex")]
+    pub encrypted_regex: Option<String>,
+}
+
+/// Flags for the key service (accepted; only the local key service exists).
+#[derive(Debug, Args, Default, Clone)]
+pub struct KeyServiceFlags {
+    /// use local key service
+    #[arg(long = "enable-local-keyservice", env = "SOPS_ENABLE_LOCAL_KEYSERVICE", default_value = "true", action = clap::ArgAction::Set, hide_default_value = true)]
+    pub enable_local_keyservice: String,
+    /// Specify the key services to use in addition to the local one.
+    #[arg(long = "keyservice", env = "SOPS_KEYSERVICE", value_delimiter = ',')]
+    pub keyservice: Vec<String>,
+}
+
+/// Format and file-name flags shared by encrypt and decrypt.
+#[derive(Debug, Args, Default, Clone)]
+pub struct IoFlags {
+    /// currently json, yaml, dotenv and binary are supported. If not set, sops will use the file's extension to determine the type
+    #[arg(long = "input-type")]
+    pub input_type: Option<String>,
+    /// currently json, yaml, dotenv and binary are supported. If not set, sops will use the input file's extension to determine the output format
+    #[arg(long = "output-type")]
+    pub output_type: Option<String>,
+    /// Save the output after encryption or decryption to the file specified
+    #[arg(long = "output")]
+    pub output: Option<PathBuf>,
+    /// Use this filename instead of the provided argument for loading configuration, and for determining input type and output type
+    #[arg(long = "filename-override")]
+    pub filename_override: Option<PathBuf>,
+    /// write output back to the same file instead of stdout
+    #[arg(short = 'i', long = "in-place")]
+    pub in_place: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RootArgs {
+    /// decrypt a file and output the result to stdout
+    #[arg(short = 'd', long = "decrypt")]
+    pub decrypt: bool,
+    /// encrypt a file and output the result to stdout
+    #[arg(short = 'e', long = "encrypt")]
+    pub encrypt: bool,
+    /// generate a new data encryption key and reencrypt all values with the new key
+    #[arg(short = 'r', long = "rotate")]
+    pub rotate: bool,
+    /// set a specific key or branch in the input document. value must be a json encoded string.
+    #[arg(long = "set")]
+    pub set: Option<String>,
+    /// extract a specific key or branch from the input document. Decrypt mode only.
+    #[arg(long = "extract")]
+    pub extract: Option<String>,
+    /// ignore Message Authentication Code during decryption
+    #[arg(long = "ignore-mac")]
+    pub ignore_mac: bool,
+    /// Encrypt the MAC only over values that are encrypted
+    #[arg(long = "mac-only-encrypted")]
+    pub mac_only_encrypted: bool,
+    /// set the unencrypted comment regex
+    #[arg(long = "unencrypted-comment-regex")]
+    pub unencrypted_comment_regex: Option<String>,
+    /// set the encrypted comment regex
+    #[arg(long = "encrypted-comment-regex")]
+    pub encrypted_comment_regex: Option<String>,
+    /// the number of spaces to indent YAML or JSON encoded file
+    #[arg(long = "indent", allow_negative_numbers = true)]
+    pub indent: Option<i64>,
+    /// comma separated list of KMS encryption context key:value pairs
+    #[arg(long = "encryption-context")]
+    pub encryption_context: Option<String>,
+    /// the number of master keys required to retrieve the data key with shamir
+    #[arg(long = "shamir-secret-sharing-threshold", default_value_t = 0)]
+    pub shamir_threshold: usize,
+    /// display master encryption keys in the file during editing
+    #[arg(short = 's', long = "show-master-keys")]
+    pub show_master_keys: bool,
+    /// comma separated list of decryption key types
+    #[arg(
+        long = "decryption-order",
+        env = "SOPS_DECRYPTION_ORDER",
+        value_delimiter = ','
+    )]
+    pub decryption_order: Vec<String>,
+    /// print the version
+    #[arg(short = 'v', long = "version")]
+    pub version: bool,
+    /// path to sops' config file. If set, sops will not search for the config file recursively.
+    #[arg(long = "config", env = "SOPS_CONFIG", global = true)]
+    pub config: Option<PathBuf>,
+    /// Enable verbose logging output
+    #[arg(long = "verbose", global = true)]
+    pub verbose: bool,
+    /// Disable checking GitHub for newer versions of sops
+    #[arg(
+        long = "disable-version-check",
+        env = "SOPS_DISABLE_VERSION_CHECK",
+        global = true
+    )]
+    pub disable_version_check: bool,
+    /// Check whether the latest version of sops is newer than the current version
+    #[arg(long = "check-for-updates")]
+    pub check_for_updates: bool,
+    #[command(flatten)]
+    pub keys: KeyFlags,
+    #[command(flatten)]
+    pub rules: RuleFlags,
+    #[command(flatten)]
+    pub io: IoFlags,
+    #[command(flatten)]
+    pub keyservice: KeyServiceFlags,
+    /// The file to work on; further arguments are ignored with a warning (as sops does).
+    pub file: Option<PathBuf>,
+    #[arg(hide = true)]
+    pub extra: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct DecryptArgs {
+    /// extract a specific key or branch from the input document. Example: --extract '["somekey"][0]'
+    #[arg(long = "extract")]
+    pub extract: Option<String>,
+    /// ignore Message Authentication Code during decryption
+    #[arg(long = "ignore-mac")]
+    pub ignore_mac: bool,
+    /// comma separated list of decryption key types
+    #[arg(
+        long = "decryption-order",
+        env = "SOPS_DECRYPTION_ORDER",
+        value_delimiter = ','
+    )]
+    pub decryption_order: Vec<String>,
+    #[command(flatten)]
+    pub io: IoFlags,
+    #[command(flatten)]
+    pub keyservice: KeyServiceFlags,
+    pub file: Option<PathBuf>,
+    #[arg(hide = true)]
+    pub extra: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct EncryptArgs {
+    /// comma separated list of KMS encryption context key:value pairs
+    #[arg(long = "encryption-context")]
+    pub encryption_context: Option<String>,
+    /// the number of master keys required to retrieve the data key with shamir
+    #[arg(long = "shamir-secret-sharing-threshold", default_value_t = 0)]
+    pub shamir_threshold: usize,
+    #[command(flatten)]
+    pub keys: KeyFlags,
+    #[command(flatten)]
+    pub rules: RuleFlags,
+    #[command(flatten)]
+    pub io: IoFlags,
+    #[command(flatten)]
+    pub keyservice: KeyServiceFlags,
+    pub file: Option<PathBuf>,
+    #[arg(hide = true)]
+    pub extra: Vec<String>,
+}
+
+/// Arguments of a command we do not implement yet (kept so that sops
+/// command lines are recognised and fail with a clear message).
+#[derive(Debug, Args)]
+pub struct NotYetArgs {
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
+    pub args: Vec<String>,
+}
+
+#[derive(Debug, Subcommand)]
+#[allow(clippy::large_enum_variant)] // parsed once per run
+pub enum Command {
+    /// decrypt a file, and output the results to stdout
+    Decrypt(DecryptArgs),
+    /// encrypt a file, and output the results to stdout
+    Encrypt(EncryptArgs),
+    /// edit an encrypted file
+    Edit(NotYetArgs),
+    /// set a specific key or branch in the input document
+    Set(NotYetArgs),
+    /// unset a specific key or branch in the input document
+    Unset(NotYetArgs),
+    /// generate a new data encryption key and reencrypt all values with the new key
+    Rotate(NotYetArgs),
+    /// update the keys of SOPS files using the config file
+    Updatekeys(NotYetArgs),
+    /// modify the groups on a SOPS file
+    Groups(NotYetArgs),
+    /// check the status of the file, returning encryption status
+    Filestatus(NotYetArgs),
+    /// execute a command with decrypted values inserted into the environment
+    ExecEnv(NotYetArgs),
+    /// execute a command with the decrypted contents as a temporary file
+    ExecFile(NotYetArgs),
+    /// Publish sops file or directory to a configured destination
+    Publish(NotYetArgs),
+    /// start a SOPS key service server
+    Keyservice(NotYetArgs),
+    /// Generate shell completion scripts
+    Completion(NotYetArgs),
+}
+
+impl Command {
+    /// The sops name of a command we do not implement yet.
+    pub fn not_yet_name(&self) -> Option<&'static str> {
+        Some(match self {
+            Command::Decrypt(_) | Command::Encrypt(_) => return None,
+            Command::Edit(_) => "edit",
+            Command::Set(_) => "set",
+            Command::Unset(_) => "unset",
+            Command::Rotate(_) => "rotate",
+            Command::Updatekeys(_) => "updatekeys",
+            Command::Groups(_) => "groups",
+            Command::Filestatus(_) => "filestatus",
+            Command::ExecEnv(_) => "exec-env",
+            Command::ExecFile(_) => "exec-file",
+            Command::Publish(_) => "publish",
+            Command::Keyservice(_) => "keyservice",
+            Command::Completion(_) => "completion",
+        })
+    }
+}
+
+/// urfave/cli accepts long flags with one dash (`-extract`); clap does not.
+/// Rewrite `-name` / `-name=value` to the two-dash form when `name` is a
+/// long flag of the command line, before the first `--`.
+pub fn normalize_single_dash_flags(args: Vec<String>, command: &clap::Command) -> Vec<String> {
+    let mut longs = std::collections::HashSet::new();
+    let mut collect = |cmd: &clap::Command| {
+        for arg in cmd.get_arguments() {
+            if let Some(l) = arg.get_long() {
+                longs.insert(l.to_owned());
+            }
+        }
+    };
+    collect(command);
+    for sub in command.get_subcommands() {
+        collect(sub);
+    }
+    let mut seen_separator = false;
+    args.into_iter()
+        .enumerate()
+        .map(|(i, arg)| {
+            if i == 0 || seen_separator {
+                return arg;
+            }
+            if arg == "--" {
+                seen_separator = true;
+                return arg;
+            }
+            if let Some(rest) = arg.strip_prefix('-')
+                && !rest.starts_with('-')
+                && rest.len() > 1
+                && longs.contains(rest.split('=').next().unwrap_or(rest))
+            {
+                return format!("-{arg}");
+            }
+            arg
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::{CommandFactory, Parser};
+
+    use super::*;
+
+    fn parse(args: &[&str]) -> Cli {
+        let args = normalize_single_dash_flags(
+            args.iter().map(|s| (*s).to_owned()).collect(),
+            &Cli::command(),
+        );
+        Cli::try_parse_from(args).expect("parses")
+    }
+
+    #[test]
+    fn single_dash_long_flags_are_accepted() {
+        let cli = parse(&["sops", "decrypt", "-extract", r#"["a"]"#, "f.yaml"]);
+        let Some(Command::Decrypt(d)) = cli.command else {
+            panic!("decrypt expected")
+        };
+        assert_eq!(d.extract.as_deref(), Some(r#"["a"]"#));
+        assert_eq!(d.file.as_deref(), Some(std::path::Path::new("f.yaml")));
+    }
+
+    #[test]
+    fn flags_may_follow_the_file_in_subcommands() {
+        let cli = parse(&[
+            "sops",
+            "decrypt",
+            "f.yaml",
+            "--extract",
+            r#"["a"]"#,
+            "--output-type",
+            "json",
+        ]);
+        let Some(Command::Decrypt(d)) = cli.command else {
+            panic!("decrypt expected")
+        };
+        assert_eq!(d.extract.as_deref(), Some(r#"["a"]"#));
+        assert_eq!(d.io.output_type.as_deref(), Some("json"));
+    }
+
+    #[test]
+    fn legacy_forms() {
+        let cli = parse(&["sops", "-e", "-i", "--age", "age1x,age1y", "f.yaml"]);
+        assert!(cli.command.is_none());
+        assert!(cli.root.encrypt && cli.root.io.in_place);
+        assert_eq!(cli.root.keys.age, "age1x,age1y");
+        let cli = parse(&["sops", "-d", "--indent", "2", "f.json", "extra"]);
+        assert!(cli.root.decrypt);
+        assert_eq!(cli.root.indent, Some(2));
+        assert_eq!(cli.root.extra, vec!["extra".to_owned()]);
+        let cli = parse(&[
+            "sops",
+            "--config",
+            "c.yaml",
+            "encrypt",
+            "--encrypted-regex",
+            "^data$",
+            "f.yaml",
+        ]);
+        assert_eq!(
+            cli.root.config.as_deref(),
+            Some(std::path::Path::new("c.yaml"))
+        );
+        let Some(Command::Encrypt(e)) = cli.command else {
+            panic!("encrypt expected")
+        };
+        assert_eq!(e.rules.encrypted_regex.as_deref(), Some("^data$"));
+    }
+
+    #[test]
+    fn subcommands_reject_root_only_flags() {
+        let args = normalize_single_dash_flags(
+            ["sops", "decrypt", "--indent", "2", "f.yaml"]
+                .iter()
+                .map(|s| (*s).to_owned())
+                .collect(),
+            &Cli::command(),
+        );
+        assert!(Cli::try_parse_from(args).is_err());
+    }
+
+    #[test]
+    fn words_after_separator_are_not_rewritten() {
+        let args = normalize_single_dash_flags(
+            ["sops", "--", "-extract"]
+                .iter()
+                .map(|s| (*s).to_owned())
+                .collect(),
+            &Cli::command(),
+        );
+        assert_eq!(args[2], "-extract");
+    }
+}

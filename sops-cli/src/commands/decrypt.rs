@@ -1,0 +1,80 @@
+//! `sops decrypt` and `sops -d`.
+
+use std::path::PathBuf;
+
+use sops_core::ops::{self, DecryptOptions};
+use sops_core::tree::Value;
+use sops_core::tree::path::{Found, lookup, parse_path};
+
+use crate::cli::IoFlags;
+use zeroize::Zeroizing;
+
+use crate::commands;
+use crate::exit_code::{self as code, CliError, Stage, library_error, store_error};
+
+/// Everything decrypt needs, from the subcommand or the root form.
+pub struct DecryptRequest<'a> {
+    pub file: Option<&'a PathBuf>,
+    pub io: &'a IoFlags,
+    pub extract: Option<&'a str>,
+    pub ignore_mac: bool,
+    pub decryption_order: Vec<String>,
+    pub indent: Option<i64>,
+    pub config: Option<&'a std::path::Path>,
+}
+
+pub fn run(req: DecryptRequest<'_>) -> Result<(), CliError> {
+    let dest = commands::destination(req.io, req.file.map(PathBuf::as_path))?;
+    let input = commands::read_input(req.file.map(PathBuf::as_path))?;
+    let name = commands::name_for_formats(req.io, &input);
+    let in_format = commands::select_format(req.io.input_type.as_deref(), name);
+    let out_format = commands::select_format(req.io.output_type.as_deref(), name);
+    // Parse the path before any crypto, so a typo costs nothing.
+    let steps = match req.extract.filter(|e| !e.is_empty()) {
+        Some(text) => Some(parse_path(text).map_err(|e| {
+            CliError::new(
+                code::INVALID_TREE_PATH_FORMAT,
+                format!("error parsing --extract path: {e}"),
+            )
+        })?),
+        None => None,
+    };
+    let config = commands::load_config(req.config)?;
+    let in_store = commands::store_for_config(in_format, req.indent, config.as_ref())?;
+    let out_store = commands::store_for_config(out_format, req.indent, config.as_ref())?;
+    let ctx = commands::key_context();
+    let opts = DecryptOptions {
+        ignore_mac: req.ignore_mac,
+        decryption_order: req.decryption_order,
+    };
+    let decrypted = ops::decrypt(in_store.as_ref(), &input.bytes, &ctx, &opts)
+        .map_err(|e| library_error(e, in_format))?;
+    drop(input);
+    let output = match steps {
+        None => out_store
+            .emit(&decrypted.docs, None)
+            .map_err(|e| store_error(Stage::Emit, &e))?,
+        Some(steps) => {
+            let first = decrypted.docs.first().cloned().unwrap_or_default();
+            let found = lookup(&first, &steps).map_err(|e| {
+                CliError::new(code::ERROR_GENERIC, format!("error truncating tree: {e}"))
+            })?;
+            let dump = |e: sops_core::stores::StoreError| {
+                CliError::new(code::ERROR_DUMPING_TREE, format!("Error dumping tree: {e}"))
+            };
+            match found {
+                Found::Document(doc) => out_store
+                    .emit(std::slice::from_ref(doc), None)
+                    .map_err(dump)?,
+                Found::Value(Value::Map(b)) => out_store
+                    .emit(std::slice::from_ref(b), None)
+                    .map_err(dump)?,
+                // A string is printed raw, without a newline, whatever the output type.
+                Found::Value(Value::Str(s)) => s.clone().into_bytes(),
+                Found::Value(Value::Bytes(b)) => b.clone(),
+                Found::Value(other) => out_store.emit_value(other).map_err(dump)?,
+            }
+        }
+    };
+    commands::write_output(&dest, &Zeroizing::new(output))
+}

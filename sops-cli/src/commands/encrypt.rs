@@ -1,0 +1,226 @@
+//! `sops encrypt` and `sops -e`.
+
+use std::path::{Path, PathBuf};
+
+use sops_core::config::CreationRule;
+use sops_core::keys::MasterKey;
+use sops_core::metadata::{KeyKind, PartialRule};
+use sops_core::ops::{self, EncryptOptions};
+use sops_core::stores::Format;
+
+use crate::cli::{IoFlags, KeyFlags, RuleFlags};
+use crate::commands;
+use crate::exit_code::{self as code, CliError, Stage, library_error, store_error};
+
+/// Everything encrypt needs, from the subcommand or the root form.
+pub struct EncryptRequest<'a> {
+    pub file: Option<&'a PathBuf>,
+    pub io: &'a IoFlags,
+    pub keys: &'a KeyFlags,
+    pub rules: &'a RuleFlags,
+    /// Root form only.
+    pub unencrypted_comment_regex: Option<&'a str>,
+    pub encrypted_comment_regex: Option<&'a str>,
+    pub mac_only_encrypted: bool,
+    pub shamir_threshold: usize,
+    pub indent: Option<i64>,
+    pub config: Option<&'a Path>,
+}
+
+pub fn run(req: EncryptRequest<'_>) -> Result<(), CliError> {
+    if req.file.is_none() && req.io.filename_override.is_none() {
+        return Err(CliError::new(
+            code::ERROR_CONFLICTING_PARAMETERS,
+            "Error: must specify --filename-override when reading from stdin",
+        ));
+    }
+    let dest = commands::destination(req.io, req.file.map(PathBuf::as_path))?;
+    let input = commands::read_input(req.file.map(PathBuf::as_path))?;
+    let name = commands::name_for_formats(req.io, &input);
+    let in_format = commands::select_format(req.io.input_type.as_deref(), name);
+    let out_format = commands::select_format(req.io.output_type.as_deref(), name);
+    let config = commands::load_config(req.config)?;
+    let in_store = commands::store_for_config(in_format, req.indent, config.as_ref())?;
+    let out_store = commands::store_for_config(out_format, req.indent, config.as_ref())?;
+    // The creation rule is looked up first: with a config but no matching
+    // rule sops fails even when key flags are given.
+    let target = name.map(commands::absolute).unwrap_or_default();
+    let rule = match &config {
+        Some(c) => c
+            .rule_for(&target)
+            .map_err(|e| CliError::new(code::ERROR_GENERIC, e.to_string()))?,
+        None => None,
+    };
+
+    let mut docs = in_store
+        .load(&input.bytes)
+        .map_err(|e| store_error(Stage::LoadPlain, &e))?;
+    drop(input);
+    if docs.is_empty() {
+        return Err(store_error(
+            Stage::LoadPlain,
+            &sops_core::stores::StoreError::Empty,
+        ));
+    }
+    if in_store.looks_encrypted(&docs) {
+        return Err(CliError::new(
+            code::FILE_ALREADY_ENCRYPTED,
+            ALREADY_ENCRYPTED,
+        ));
+    }
+    let flag_keys = master_keys(req.keys)?;
+    let groups = if !flag_keys.is_empty() {
+        vec![flag_keys]
+    } else if let Some(rule) = rule {
+        rule_groups(rule)?
+    } else {
+        return Err(CliError::new(
+            code::ERROR_GENERIC,
+            "config file not found, or has no creation rules, and no keys provided through command line options",
+        ));
+    };
+    let mut opts = EncryptOptions {
+        rule: partial_rule(&req, rule)?,
+        mac_only_encrypted: req.mac_only_encrypted || rule.is_some_and(|r| r.mac_only_encrypted),
+        shamir_threshold: if req.shamir_threshold != 0 {
+            req.shamir_threshold
+        } else {
+            rule.map_or(0, |r| r.shamir_threshold)
+        },
+    };
+    if in_format == Format::Binary {
+        // The binary store has one key that must always be encrypted.
+        opts.rule = None;
+        opts.mac_only_encrypted = false;
+    }
+    let ctx = commands::key_context();
+    let mut metadata =
+        ops::encrypt(&mut docs, &groups, &ctx, &opts).map_err(|e| library_error(e, in_format))?;
+    if in_format == Format::Binary {
+        metadata.rule = None;
+    }
+    let output = out_store
+        .emit_encrypted(&docs, &metadata)
+        .map_err(|e| store_error(Stage::Emit, &e))?;
+    commands::write_output(&dest, &output)
+}
+
+/// sops' "already encrypted" text, word-wrapped at 75 columns as sops prints it.
+const ALREADY_ENCRYPTED: &str =
+    "The file you have provided contains a top-level entry called 'sops', or for flat file
+formats top-level entries starting with 'sops_'. This is generally due to the
+file already being encrypted. SOPS uses a top-level entry called 'sops' to
+store the metadata required to decrypt the file. For this reason, SOPS can not
+encrypt files that already contain such an entry.
+
+If this is an unencrypted file, rename the 'sops' entry.
+
+If this is an encrypted file and you want to edit it, use the editor mode,
+for example: `sops my_file.yaml`";
+
+/// The master keys named on the command line (or their environment variables).
+fn master_keys(flags: &KeyFlags) -> Result<Vec<Box<dyn MasterKey>>, CliError> {
+    let unsupported = [
+        ("--kms", &flags.kms),
+        ("--gcp-kms", &flags.gcp_kms),
+        ("--hckms", &flags.hckms),
+        ("--azure-kv", &flags.azure_kv),
+        ("--hc-vault-transit", &flags.hc_vault_transit),
+        ("--pgp", &flags.pgp),
+    ];
+    if let Some((flag, _)) = unsupported.iter().find(|(_, v)| !v.is_empty()) {
+        return Err(CliError::new(
+            code::ERROR_GENERIC,
+            format!(
+                "{flag}: this keystore is not supported yet by this sops implementation (age is)"
+            ),
+        ));
+    }
+    if flags.age.is_empty() {
+        return Ok(Vec::new());
+    }
+    // sops splits on commas without dropping empty items.
+    flags
+        .age
+        .split(',')
+        .map(|recipient| {
+            sops_core::keys::age::AgeKey::parse(recipient)
+                .map(|k| Box::new(k) as Box<dyn MasterKey>)
+                .map_err(|e| CliError::new(code::ERROR_GENERIC, e.to_string()))
+        })
+        .collect()
+}
+
+/// The key groups of a creation rule as master keys; keystores we do not
+/// implement yet are an error rather than a silently dropped key.
+fn rule_groups(rule: &CreationRule) -> Result<Vec<Vec<Box<dyn MasterKey>>>, CliError> {
+    rule.key_groups
+        .iter()
+        .map(|group| {
+            group
+                .iter()
+                .map(|spec| match spec.kind {
+                    KeyKind::Age => sops_core::keys::age::AgeKey::parse(&spec.id)
+                        .map(|k| Box::new(k) as Box<dyn MasterKey>)
+                        .map_err(|e| CliError::new(code::ERROR_GENERIC, e.to_string())),
+                    other => Err(CliError::new(
+                        code::ERROR_GENERIC,
+                        format!(
+                            "creation rule {} names {} key {}: this keystore is not supported yet by this sops implementation (age is)",
+                            rule.index,
+                            other.metadata_name(),
+                            spec.id
+                        ),
+                    )),
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// The partial-encryption rule: per option the flag's value, else the
+/// creation rule's; more than one option in total is an error, as in sops.
+fn partial_rule(
+    req: &EncryptRequest<'_>,
+    rule: Option<&CreationRule>,
+) -> Result<Option<PartialRule>, CliError> {
+    let mut given: Vec<PartialRule> = [
+        req.rules
+            .unencrypted_suffix
+            .clone()
+            .map(PartialRule::UnencryptedSuffix),
+        req.rules
+            .encrypted_suffix
+            .clone()
+            .map(PartialRule::EncryptedSuffix),
+        req.rules
+            .unencrypted_regex
+            .clone()
+            .map(PartialRule::UnencryptedRegex),
+        req.rules
+            .encrypted_regex
+            .clone()
+            .map(PartialRule::EncryptedRegex),
+        req.unencrypted_comment_regex
+            .map(|r| PartialRule::UnencryptedCommentRegex(r.to_owned())),
+        req.encrypted_comment_regex
+            .map(|r| PartialRule::EncryptedCommentRegex(r.to_owned())),
+    ]
+    .into_iter()
+    .flatten()
+    .filter(|r| !r.field().1.is_empty())
+    .collect();
+    if let Some(from_rule) = rule.and_then(|r| r.rule.clone())
+        && !given.iter().any(|g| g.field().0 == from_rule.field().0)
+    {
+        given.push(from_rule);
+    }
+    match given.len() {
+        0 => Ok(None),
+        1 => Ok(given.into_iter().next()),
+        _ => Err(CliError::new(
+            code::ERROR_CONFLICTING_PARAMETERS,
+            "Error: cannot use more than one of encrypted_suffix, unencrypted_suffix, encrypted_regex, unencrypted_regex, encrypted_comment_regex, or unencrypted_comment_regex in the same file",
+        )),
+    }
+}

@@ -1,0 +1,243 @@
+//! One module per command; this file holds what they share: reading the
+//! input, choosing stores, writing the output.
+
+pub mod decrypt;
+pub mod encrypt;
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+
+use sops_core::config::{self, Config};
+use sops_core::stores::json::JsonStore;
+use sops_core::stores::yaml::YamlStore;
+use sops_core::stores::{Format, Store};
+
+use crate::cli::IoFlags;
+use crate::exit_code::{self as code, CliError};
+
+/// Makes a path absolute against the current directory (sops shows
+/// absolute paths in its messages).
+pub fn absolute(path: &Path) -> PathBuf {
+    std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
+}
+
+/// The input of encrypt/decrypt: a file, or stdin when no file is given.
+pub struct Input {
+    /// Absolute path of the file; `None` for stdin.
+    pub path: Option<PathBuf>,
+    pub bytes: Vec<u8>,
+}
+
+/// Reads FILE, or stdin when there is none.
+pub fn read_input(file: Option<&Path>) -> Result<Input, CliError> {
+    match file {
+        Some(file) => {
+            let path = absolute(file);
+            if !path.exists() {
+                return Err(CliError::new(
+                    code::NO_FILE_SPECIFIED,
+                    format!(
+                        "Error: cannot operate on non-existent file \"{}\"",
+                        path.display()
+                    ),
+                ));
+            }
+            let bytes = std::fs::read(&path).map_err(|e| {
+                CliError::new(
+                    code::COULD_NOT_READ_INPUT_FILE,
+                    format!("Error reading file: {}: {e}", path.display()),
+                )
+            })?;
+            Ok(Input {
+                path: Some(path),
+                bytes,
+            })
+        }
+        None => {
+            let mut bytes = Vec::new();
+            std::io::stdin().read_to_end(&mut bytes).map_err(|e| {
+                CliError::new(
+                    code::COULD_NOT_READ_INPUT_FILE,
+                    format!("Error reading from stdin: {e}"),
+                )
+            })?;
+            Ok(Input { path: None, bytes })
+        }
+    }
+}
+
+/// The file name that decides formats: `--filename-override`, else FILE.
+pub fn name_for_formats<'a>(io: &'a IoFlags, input: &'a Input) -> Option<&'a Path> {
+    io.filename_override.as_deref().or(input.path.as_deref())
+}
+
+/// A format from a `--input-type`/`--output-type` value, falling back to
+/// the file name (an unknown type name falls back silently, as in sops).
+pub fn select_format(type_flag: Option<&str>, name: Option<&Path>) -> Format {
+    type_flag
+        .and_then(Format::from_name)
+        .unwrap_or_else(|| name.map_or(Format::Binary, Format::for_path))
+}
+
+/// The config file: `--config`/`SOPS_CONFIG` (must be readable), else the
+/// first `.sops.yaml` found from the current directory upwards, else none.
+pub fn load_config(explicit: Option<&Path>) -> Result<Option<Config>, CliError> {
+    let path = match explicit {
+        Some(p) => Some(p.to_path_buf()),
+        None => std::env::current_dir()
+            .ok()
+            .and_then(|d| config::find_config(&d)),
+    };
+    path.map(|p| config::load_config(&p))
+        .transpose()
+        .map_err(|e| CliError::new(code::ERROR_GENERIC, e.to_string()))
+}
+
+/// The store for a format; `indent` is the root form's `--indent`, which
+/// wins over the config's `stores` section.
+pub fn store_for_config(
+    format: Format,
+    indent: Option<i64>,
+    config: Option<&Config>,
+) -> Result<Box<dyn Store>, CliError> {
+    let indent = indent.or_else(|| config.and_then(|c| c.stores.indent_for(format)));
+    store_for(format, indent)
+}
+
+/// The store for a format with an explicit indentation.
+fn store_for(format: Format, indent: Option<i64>) -> Result<Box<dyn Store>, CliError> {
+    if let Some(n) = indent.filter(|n| *n < 0) {
+        return Err(CliError::new(
+            code::ERROR_GENERIC,
+            format!("indent should be a non-negative number, got {n}"),
+        ));
+    }
+    match (format, indent) {
+        (Format::Yaml, Some(n)) => {
+            // go-yaml: 0 means the default 4; values outside 2..=9 become 2.
+            let n = match n {
+                0 => 4,
+                2..=9 => n as usize,
+                _ => 2,
+            };
+            Ok(Box::new(YamlStore { indent: n }))
+        }
+        (Format::Json, Some(n)) => Ok(Box::new(JsonStore {
+            indent: Some(n as usize),
+        })),
+        _ => format
+            .store()
+            .map_err(|e| CliError::new(code::ERROR_GENERIC, e.to_string())),
+    }
+}
+
+/// Where the result goes.
+pub enum Destination {
+    Stdout,
+    /// Overwrite the input file (atomically, keeping its mode).
+    InPlace(PathBuf),
+    /// `--output`: create or replace this file.
+    File(PathBuf),
+}
+
+/// Picks the destination from `-i`/`--output`, with sops' conflict errors
+/// (checked before the input is read, as sops does).
+pub fn destination(io: &IoFlags, file: Option<&Path>) -> Result<Destination, CliError> {
+    match (io.in_place, &io.output, file.map(absolute)) {
+        (true, Some(_), _) => Err(CliError::new(
+            code::ERROR_CONFLICTING_PARAMETERS,
+            "Error: cannot operate on both --output and --in-place",
+        )),
+        (true, None, None) => Err(CliError::new(
+            code::ERROR_CONFLICTING_PARAMETERS,
+            "Error: cannot use --in-place when reading from stdin",
+        )),
+        (true, None, Some(path)) => Ok(Destination::InPlace(path)),
+        (false, Some(out), _) => Ok(Destination::File(absolute(out))),
+        (false, None, _) => Ok(Destination::Stdout),
+    }
+}
+
+/// Writes the result. Files are replaced atomically: a temporary file in
+/// the same directory is written, given the mode of the file it replaces,
+/// and renamed over it, so a failure never leaves a truncated file.
+pub fn write_output(dest: &Destination, bytes: &[u8]) -> Result<(), CliError> {
+    match dest {
+        Destination::Stdout => {
+            let mut out = std::io::stdout().lock();
+            match out.write_all(bytes).and_then(|()| out.flush()) {
+                Ok(()) => Ok(()),
+                // A closed pipe (`sops -d f | head`) is not an error.
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+                Err(e) => Err(CliError::new(
+                    code::COULD_NOT_WRITE_OUTPUT_FILE,
+                    format!("Could not write output: {e}"),
+                )),
+            }
+        }
+        Destination::InPlace(path) | Destination::File(path) => write_file_atomically(path, bytes),
+    }
+}
+
+fn write_file_atomically(path: &Path, bytes: &[u8]) -> Result<(), CliError> {
+    let fail = |what: &str, e: std::io::Error| {
+        CliError::new(
+            code::COULD_NOT_WRITE_OUTPUT_FILE,
+            format!("Could not {what} {}: {e}", path.display()),
+        )
+    };
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let mode = existing_or_new_mode(path).map_err(|e| fail("create", e))?;
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".sops-tmp-")
+        .tempfile_in(dir)
+        .map_err(|e| fail("create a temporary file next to", e))?;
+    tmp.write_all(bytes)
+        .and_then(|()| tmp.as_file().sync_all())
+        .map_err(|e| fail("write", e))?;
+    set_mode(tmp.as_file(), mode).map_err(|e| fail("set permissions of", e))?;
+    tmp.persist(path).map_err(|e| fail("replace", e.error))?;
+    Ok(())
+}
+
+#[cfg(unix)]
+fn existing_or_new_mode(path: &Path) -> std::io::Result<u32> {
+    use std::os::unix::fs::PermissionsExt;
+    match std::fs::metadata(path) {
+        Ok(meta) => Ok(meta.permissions().mode() & 0o7777),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            // A new file gets 0666 minus the umask, as sops' os.Create does:
+            // create it empty to let the OS apply the umask, then read it back.
+            let f = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(path)?;
+            Ok(f.metadata()?.permissions().mode() & 0o7777)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+#[cfg(unix)]
+fn set_mode(file: &std::fs::File, mode: u32) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    file.set_permissions(std::fs::Permissions::from_mode(mode))
+}
+
+#[cfg(not(unix))]
+fn existing_or_new_mode(_path: &Path) -> std::io::Result<u32> {
+    Ok(0)
+}
+
+#[cfg(not(unix))]
+fn set_mode(_file: &std::fs::File, _mode: u32) -> std::io::Result<()> {
+    Ok(())
+}
+
+/// The key context of the CLI: the process environment.
+pub fn key_context() -> sops_core::keys::KeyContext {
+    sops_core::keys::KeyContext::from_process_env()
+}

@@ -1,0 +1,493 @@
+//! `.sops.yaml`: lookup, `creation_rules` and `stores` (sops-cli.md §8).
+//!
+//! Key fields are kept as strings per keystore; turning them into master
+//! keys is the caller's job (keystores we do not implement yet fail there
+//! with a clear error instead of being dropped).
+
+use std::path::{Path, PathBuf};
+
+use crate::metadata::{KeyKind, PartialRule};
+use crate::stores::Format;
+use crate::tree::{Branch, Value};
+
+/// A problem with the config file; names the file, the rule and the field.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    #[error("could not read config file: {path}: {source}", path = .path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("error loading config: Could not unmarshal config file: {path}: {message}", path = .path.display())]
+    Parse { path: PathBuf, message: String },
+    #[error("error loading config: {path}: {location}: {message}", path = .path.display())]
+    Field {
+        path: PathBuf,
+        location: String,
+        message: String,
+    },
+    #[error("error loading config: no matching creation rules found")]
+    NoMatchingRule,
+    #[error("can not compile regexp: {path}: creation rule {rule}: path_regex is not a valid regular expression", path = .path.display())]
+    BadPathRegex { path: PathBuf, rule: usize },
+}
+
+/// One master key named by a rule: its keystore and its identity string
+/// (age recipient, PGP fingerprint, KMS ARN …) or, for structured entries,
+/// the fields as given.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KeySpec {
+    pub kind: KeyKind,
+    pub id: String,
+    /// Extra fields of structured entries (kms role/context/aws_profile, azure version …).
+    pub fields: Vec<(String, String)>,
+}
+
+/// A `creation_rules` entry.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct CreationRule {
+    /// 0-based position in the file (for messages).
+    pub index: usize,
+    pub path_regex: Option<String>,
+    pub key_groups: Vec<Vec<KeySpec>>,
+    pub shamir_threshold: usize,
+    pub rule: Option<PartialRule>,
+    pub mac_only_encrypted: bool,
+}
+
+/// Per-format store settings (`stores:`).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct StoresConfig {
+    pub yaml_indent: Option<i64>,
+    pub json_indent: Option<i64>,
+    pub json_binary_indent: Option<i64>,
+}
+
+impl StoresConfig {
+    /// The configured indentation for a format's store, if any.
+    pub fn indent_for(&self, format: Format) -> Option<i64> {
+        match format {
+            Format::Yaml => self.yaml_indent,
+            Format::Json => self.json_indent,
+            Format::Binary => self.json_binary_indent,
+            Format::Dotenv | Format::Ini => None,
+        }
+    }
+}
+
+/// A parsed `.sops.yaml`.
+#[derive(Debug, Clone, Default)]
+pub struct Config {
+    pub path: PathBuf,
+    /// `None` when the file has no `creation_rules` at all.
+    pub creation_rules: Option<Vec<CreationRule>>,
+    pub stores: StoresConfig,
+}
+
+/// sops' lookup: `.sops.yaml` in `start` or up to 100 parent directories
+/// (`.sops.yml` is never used).
+pub fn find_config(start: &Path) -> Option<PathBuf> {
+    let mut dir = start.to_path_buf();
+    for _ in 0..100 {
+        let candidate = dir.join(".sops.yaml");
+        if candidate.is_file() {
+            return Some(candidate);
+        }
+        if !dir.pop() {
+            break;
+        }
+    }
+    None
+}
+
+struct Ctx<'a> {
+    path: &'a Path,
+}
+
+impl Ctx<'_> {
+    fn err(&self, location: impl Into<String>, message: impl Into<String>) -> ConfigError {
+        ConfigError::Field {
+            path: self.path.to_path_buf(),
+            location: location.into(),
+            message: message.into(),
+        }
+    }
+
+    fn string(&self, loc: &str, v: &Value) -> Result<String, ConfigError> {
+        match v {
+            Value::Str(s) => Ok(s.clone()),
+            Value::Int(i) => Ok(i.to_string()),
+            Value::Bool(b) => Ok(b.to_string()),
+            Value::Float(f) => Ok(crate::numfmt::format_g(*f)),
+            Value::Time(t) => Ok(t.as_str().to_owned()),
+            Value::Null => Ok(String::new()),
+            other => Err(self.err(
+                loc,
+                format!("expected a string, got a {}", other.kind_name()),
+            )),
+        }
+    }
+
+    /// A flat key field: comma-separated string (items trimmed, empty ones
+    /// dropped) or a list of strings.
+    fn key_list(&self, loc: &str, v: &Value) -> Result<Vec<String>, ConfigError> {
+        match v {
+            Value::Null => Ok(Vec::new()),
+            Value::Str(s) => Ok(s
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect()),
+            Value::Seq(items) => items
+                .iter()
+                .filter(|i| !matches!(i, Value::Comment(_)))
+                .map(|i| match i {
+                    Value::Str(s) => Ok(s.trim().to_owned()),
+                    other => Err(self.err(
+                        loc,
+                        format!("expected string in list, got {}", other.kind_name()),
+                    )),
+                })
+                .collect(),
+            other => Err(self.err(
+                loc,
+                format!(
+                    "expected string, []string, or nil, got {}",
+                    other.kind_name()
+                ),
+            )),
+        }
+    }
+
+    fn int(&self, loc: &str, v: &Value) -> Result<i64, ConfigError> {
+        match v {
+            Value::Int(i) => Ok(*i),
+            Value::Null => Ok(0),
+            other => Err(self.err(
+                loc,
+                format!("expected an integer, got a {}", other.kind_name()),
+            )),
+        }
+    }
+
+    fn bool(&self, loc: &str, v: &Value) -> Result<bool, ConfigError> {
+        match v {
+            Value::Bool(b) => Ok(*b),
+            Value::Null => Ok(false),
+            other => Err(self.err(
+                loc,
+                format!("expected a boolean, got a {}", other.kind_name()),
+            )),
+        }
+    }
+
+    fn map<'v>(&self, loc: &str, v: &'v Value) -> Result<Option<&'v Branch>, ConfigError> {
+        match v {
+            Value::Map(b) => Ok(Some(b)),
+            Value::Null => Ok(None),
+            other => Err(self.err(
+                loc,
+                format!("expected a mapping, got a {}", other.kind_name()),
+            )),
+        }
+    }
+
+    fn seq<'v>(&self, loc: &str, v: &'v Value) -> Result<Vec<&'v Value>, ConfigError> {
+        match v {
+            Value::Seq(items) => Ok(items
+                .iter()
+                .filter(|i| !matches!(i, Value::Comment(_)))
+                .collect()),
+            Value::Null => Ok(Vec::new()),
+            other => Err(self.err(loc, format!("expected a list, got a {}", other.kind_name()))),
+        }
+    }
+}
+
+fn strip_spaces(s: &str) -> String {
+    s.chars().filter(|c| *c != ' ').collect()
+}
+
+/// Reads and parses a config file.
+pub fn load_config(path: &Path) -> Result<Config, ConfigError> {
+    let bytes = std::fs::read(path).map_err(|source| ConfigError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    parse_config(path, &bytes)
+}
+
+/// Parses config text; `path` is used in messages and for rule matching.
+pub fn parse_config(path: &Path, bytes: &[u8]) -> Result<Config, ConfigError> {
+    let store = Format::Yaml.store().map_err(|e| ConfigError::Parse {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })?;
+    let docs = match store.load(bytes) {
+        Ok(docs) => docs,
+        // An empty config file counts as a config without rules.
+        Err(crate::stores::StoreError::Empty) => Vec::new(),
+        Err(e) => {
+            return Err(ConfigError::Parse {
+                path: path.to_path_buf(),
+                message: e.to_string(),
+            });
+        }
+    };
+    let ctx = Ctx { path };
+    let mut config = Config {
+        path: path.to_path_buf(),
+        ..Config::default()
+    };
+    let Some(root) = docs.first() else {
+        return Ok(config);
+    };
+    let stores = match root.get("stores") {
+        Some(v) => ctx.map("stores", v)?,
+        None => None,
+    };
+    if let Some(stores) = stores {
+        let indent = |name: &str| -> Result<Option<i64>, ConfigError> {
+            match stores.get(name) {
+                Some(v) => match ctx
+                    .map(&format!("stores.{name}"), v)?
+                    .and_then(|b| b.get("indent"))
+                {
+                    Some(i) => Ok(Some(ctx.int(&format!("stores.{name}.indent"), i)?)),
+                    None => Ok(None),
+                },
+                None => Ok(None),
+            }
+        };
+        config.stores = StoresConfig {
+            yaml_indent: indent("yaml")?,
+            json_indent: indent("json")?,
+            json_binary_indent: indent("json_binary")?,
+        };
+    }
+    if let Some(rules) = root
+        .get("creation_rules")
+        .filter(|v| !matches!(v, Value::Null))
+    {
+        let items = ctx.seq("creation_rules", rules)?;
+        let mut parsed = Vec::with_capacity(items.len());
+        for (index, item) in items.into_iter().enumerate() {
+            let loc = format!("creation_rules[{index}]");
+            let Some(rule) = ctx.map(&loc, item)? else {
+                continue;
+            };
+            parsed.push(parse_rule(&ctx, index, rule)?);
+        }
+        config.creation_rules = Some(parsed);
+    }
+    Ok(config)
+}
+
+fn parse_rule(ctx: &Ctx<'_>, index: usize, b: &Branch) -> Result<CreationRule, ConfigError> {
+    let loc = |field: &str| format!("creation_rules[{index}].{field}");
+    let mut rule = CreationRule {
+        index,
+        ..CreationRule::default()
+    };
+    if let Some(v) = b.get("path_regex") {
+        let s = ctx.string(&loc("path_regex"), v)?;
+        rule.path_regex = (!s.is_empty()).then_some(s);
+    }
+    // Flat keys form one group, in sops' order: age, pgp, kms, gcp_kms, hckms, azure, vault.
+    let mut flat = Vec::new();
+    type Normalise = fn(&str) -> String;
+    let flat_fields: [(&str, KeyKind, Normalise); 7] = [
+        ("age", KeyKind::Age, |s| s.to_owned()),
+        ("pgp", KeyKind::Pgp, strip_spaces),
+        ("kms", KeyKind::Kms, strip_spaces),
+        ("gcp_kms", KeyKind::GcpKms, strip_spaces),
+        ("hckms", KeyKind::Hckms, |s| s.to_owned()),
+        ("azure_keyvault", KeyKind::AzureKv, |s| s.to_owned()),
+        ("hc_vault_transit_uri", KeyKind::HcVault, |s| s.to_owned()),
+    ];
+    let aws_profile = match b.get("aws_profile") {
+        Some(v) => ctx.string(&loc("aws_profile"), v)?,
+        None => String::new(),
+    };
+    for (field, kind, normalise) in flat_fields {
+        if let Some(v) = b.get(field) {
+            for id in ctx.key_list(&loc(field), v)? {
+                let mut fields = Vec::new();
+                if kind == KeyKind::Kms && !aws_profile.is_empty() {
+                    fields.push(("aws_profile".to_owned(), aws_profile.clone()));
+                }
+                flat.push(KeySpec {
+                    kind,
+                    id: normalise(&id),
+                    fields,
+                });
+            }
+        }
+    }
+    let groups = match b.get("key_groups") {
+        Some(v) => ctx.seq(&loc("key_groups"), v)?,
+        None => Vec::new(),
+    };
+    if groups.is_empty() {
+        if !flat.is_empty() {
+            rule.key_groups.push(flat);
+        }
+    } else {
+        for (g, group) in groups.into_iter().enumerate() {
+            let gloc = format!("creation_rules[{index}].key_groups[{g}]");
+            let Some(group) = ctx.map(&gloc, group)? else {
+                continue;
+            };
+            rule.key_groups.push(parse_group(ctx, &gloc, group)?);
+        }
+    }
+    if let Some(v) = b.get("shamir_threshold") {
+        let t = ctx.int(&loc("shamir_threshold"), v)?;
+        rule.shamir_threshold = usize::try_from(t)
+            .map_err(|_| ctx.err(loc("shamir_threshold"), "must not be negative"))?;
+    }
+    if let Some(v) = b.get("mac_only_encrypted") {
+        rule.mac_only_encrypted = ctx.bool(&loc("mac_only_encrypted"), v)?;
+    }
+    for name in PartialRule::FIELDS {
+        let Some(v) = b.get(name) else { continue };
+        let text = ctx.string(&loc(name), v)?;
+        if text.is_empty() {
+            continue;
+        }
+        if rule.rule.is_some() {
+            return Err(ctx.err(
+                format!("creation_rules[{index}]"),
+                "cannot use more than one of encrypted_suffix, unencrypted_suffix, encrypted_regex, unencrypted_regex, encrypted_comment_regex, or unencrypted_comment_regex for the same rule",
+            ));
+        }
+        rule.rule = PartialRule::from_field(name, text);
+    }
+    Ok(rule)
+}
+
+fn parse_group(ctx: &Ctx<'_>, gloc: &str, b: &Branch) -> Result<Vec<KeySpec>, ConfigError> {
+    let mut keys = Vec::new();
+    if let Some(v) = b.get("merge") {
+        for (m, nested) in ctx
+            .seq(&format!("{gloc}.merge"), v)?
+            .into_iter()
+            .enumerate()
+        {
+            let mloc = format!("{gloc}.merge[{m}]");
+            if let Some(nested) = ctx.map(&mloc, nested)? {
+                keys.extend(parse_group(ctx, &mloc, nested)?);
+            }
+        }
+    }
+    for (field, kind) in [("age", KeyKind::Age), ("pgp", KeyKind::Pgp)] {
+        if let Some(v) = b.get(field) {
+            for id in ctx.key_list(&format!("{gloc}.{field}"), v)? {
+                let id = if kind == KeyKind::Pgp {
+                    strip_spaces(&id)
+                } else {
+                    id
+                };
+                keys.push(KeySpec {
+                    kind,
+                    id,
+                    fields: Vec::new(),
+                });
+            }
+        }
+    }
+    let structured: [(&str, KeyKind, &str); 4] = [
+        ("kms", KeyKind::Kms, "arn"),
+        ("gcp_kms", KeyKind::GcpKms, "resource_id"),
+        ("hckms", KeyKind::Hckms, "key_id"),
+        ("azure_keyvault", KeyKind::AzureKv, "vaultUrl"),
+    ];
+    for (field, kind, id_field) in structured {
+        let Some(v) = b.get(field) else { continue };
+        for (i, entry) in ctx
+            .seq(&format!("{gloc}.{field}"), v)?
+            .into_iter()
+            .enumerate()
+        {
+            let eloc = format!("{gloc}.{field}[{i}]");
+            let Some(entry) = ctx.map(&eloc, entry)? else {
+                continue;
+            };
+            let mut id = String::new();
+            let mut fields = Vec::new();
+            for (k, v) in entry.entries() {
+                if k == id_field {
+                    id = ctx.string(&format!("{eloc}.{k}"), v)?;
+                } else if let Value::Map(m) = v {
+                    for (ck, cv) in m.entries() {
+                        fields.push((
+                            format!("{k}.{ck}"),
+                            ctx.string(&format!("{eloc}.{k}.{ck}"), cv)?,
+                        ));
+                    }
+                } else {
+                    fields.push((k.to_owned(), ctx.string(&format!("{eloc}.{k}"), v)?));
+                }
+            }
+            if id.is_empty() {
+                return Err(ctx.err(eloc, format!("missing {id_field}")));
+            }
+            keys.push(KeySpec { kind, id, fields });
+        }
+    }
+    if let Some(v) = b.get("hc_vault") {
+        for id in ctx.key_list(&format!("{gloc}.hc_vault"), v)? {
+            keys.push(KeySpec {
+                kind: KeyKind::HcVault,
+                id,
+                fields: Vec::new(),
+            });
+        }
+    }
+    // sops removes duplicates (same type and identity), keeping the first.
+    let mut seen = std::collections::HashSet::new();
+    keys.retain(|k| seen.insert((k.kind, k.id.clone())));
+    Ok(keys)
+}
+
+impl Config {
+    /// The creation rule for a file: the first whose `path_regex` matches
+    /// (or that has none). `target` is absolute; inside the config's
+    /// directory it is matched relative to it, as sops does.
+    pub fn rule_for(&self, target: &Path) -> Result<Option<&CreationRule>, ConfigError> {
+        let Some(rules) = &self.creation_rules else {
+            return Ok(None);
+        };
+        let config_dir = std::path::absolute(&self.path)
+            .ok()
+            .and_then(|p| p.parent().map(Path::to_path_buf))
+            .unwrap_or_default();
+        let target_text = target.to_string_lossy();
+        let prefix = format!("{}/", config_dir.to_string_lossy());
+        let relative = target_text
+            .strip_prefix(prefix.as_str())
+            .unwrap_or(&target_text);
+        for rule in rules {
+            match &rule.path_regex {
+                None => return Ok(Some(rule)),
+                Some(re) => {
+                    let compiled =
+                        crate::rules::compile_go_regex(re).ok_or(ConfigError::BadPathRegex {
+                            path: self.path.clone(),
+                            rule: rule.index,
+                        })?;
+                    if compiled.is_match(relative) {
+                        return Ok(Some(rule));
+                    }
+                }
+            }
+        }
+        Err(ConfigError::NoMatchingRule)
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,634 @@
+//! Gathering age identities from every source sops 3.11 reads (sops-cli
+//! §9.2), all of them on every load, without precedence:
+//!
+//! 1. the SSH private key named by `SOPS_AGE_SSH_PRIVATE_KEY_FILE`,
+//! 2. `~/.ssh/id_ed25519` and `~/.ssh/id_rsa` when they exist,
+//! 3. `SOPS_AGE_KEY` (identities inline),
+//! 4. the file named by `SOPS_AGE_KEY_FILE`,
+//! 5. the standard output of `SOPS_AGE_KEY_CMD`,
+//! 6. the default `<user config dir>/sops/age/keys.txt`.
+//!
+//! What failed and which sources had nothing is kept so that a failed
+//! decryption can say so with sops' texts. Key material never appears in
+//! messages or `Debug` output.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::io::{self, Read};
+use std::process::{Command, Stdio};
+
+use age::{plugin, ssh, x25519};
+use zeroize::{Zeroize, Zeroizing};
+
+use super::{PluginCallbacks, shlex};
+use crate::keys::KeyContext;
+
+const SSH_KEY_FILE_VAR: &str = "SOPS_AGE_SSH_PRIVATE_KEY_FILE";
+const KEY_VAR: &str = "SOPS_AGE_KEY";
+const KEY_FILE_VAR: &str = "SOPS_AGE_KEY_FILE";
+const KEY_CMD_VAR: &str = "SOPS_AGE_KEY_CMD";
+const DEFAULT_KEYS_FILE: &str = "sops/age/keys.txt";
+
+/// Identity files (and command output) larger than this are refused, as age does.
+const SIZE_LIMIT: u64 = 1 << 24;
+
+/// One identity, ready to unwrap stanzas (plugins are resolved on use).
+#[derive(Clone)]
+pub(crate) enum LoadedIdentity {
+    X25519(x25519::Identity),
+    Ssh(Box<ssh::Identity>),
+    Plugin(plugin::Identity),
+}
+
+/// The identities found in all sources, with what went wrong while loading.
+#[derive(Default)]
+pub struct AgeIdentities {
+    /// Each identity with the location it came from.
+    identities: Vec<(String, LoadedIdentity)>,
+    /// Per-source failures, in sops' order.
+    errors: Vec<String>,
+    /// Sources that were not configured, did not exist, or held no identity.
+    unused: Vec<String>,
+}
+
+impl fmt::Debug for AgeIdentities {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let locations: Vec<&str> = self.identities.iter().map(|(l, _)| l.as_str()).collect();
+        f.debug_struct("AgeIdentities")
+            .field("identities_from", &locations)
+            .field("errors", &self.errors)
+            .field("unused_locations", &self.unused)
+            .finish()
+    }
+}
+
+impl AgeIdentities {
+    /// Loads identities from every source sops reads, looking variables up in
+    /// `ctx` (never in the process environment directly).
+    pub fn load(ctx: &KeyContext) -> Self {
+        let mut ids = Self::default();
+        ids.load_ssh(ctx);
+
+        // Text sources, read first and parsed afterwards (as sops does).
+        let mut texts: Vec<(String, Zeroizing<Vec<u8>>)> = Vec::new();
+
+        match ctx.var(KEY_VAR) {
+            Some(value) => {
+                let value = Zeroizing::new(value);
+                texts.push((
+                    KEY_VAR.to_owned(),
+                    Zeroizing::new(value.as_bytes().to_vec()),
+                ));
+            }
+            None => ids.unused.push(KEY_VAR.to_owned()),
+        }
+
+        match ctx.var(KEY_FILE_VAR) {
+            Some(path) => match read_file(&path) {
+                Ok(data) => texts.push((KEY_FILE_VAR.to_owned(), data)),
+                Err(ReadError::Open(e)) => ids.errors.push(format!(
+                    "failed to open {KEY_FILE_VAR} file: {}",
+                    go_path_error("open", &path, &e)
+                )),
+                Err(e) => ids.errors.push(e.describe(KEY_FILE_VAR, &path)),
+            },
+            None => ids.unused.push(KEY_FILE_VAR.to_owned()),
+        }
+
+        match ctx.var(KEY_CMD_VAR) {
+            Some(command) => match run_key_command(&command) {
+                Ok(data) => texts.push((KEY_CMD_VAR.to_owned(), data)),
+                Err(e) => ids.errors.push(e),
+            },
+            None => ids.unused.push(KEY_CMD_VAR.to_owned()),
+        }
+
+        let nothing_yet = texts.is_empty() && ids.identities.is_empty();
+        match user_config_dir(ctx) {
+            Err(e) => {
+                if nothing_yet {
+                    ids.errors.push(format!(
+                        "user config directory could not be determined: {e}"
+                    ));
+                }
+            }
+            Ok(dir) => {
+                let path = join_path(&dir, DEFAULT_KEYS_FILE);
+                match read_file(&path) {
+                    Ok(data) => texts.push((path, data)),
+                    Err(ReadError::Open(e)) if e.kind() == io::ErrorKind::NotFound => {
+                        if nothing_yet {
+                            ids.unused.push(path);
+                        }
+                    }
+                    Err(ReadError::Open(e)) => ids.errors.push(format!(
+                        "failed to open file: {}",
+                        go_path_error("open", &path, &e)
+                    )),
+                    Err(e) => ids.errors.push(e.describe(&path, &path)),
+                }
+            }
+        }
+
+        for (location, data) in texts {
+            match parse_identities(&location, &data) {
+                Ok(parsed) => {
+                    if let Some(note) = parsed.note {
+                        ids.errors.push(note);
+                    }
+                    if parsed.identities.is_empty() {
+                        ids.unused.push(location);
+                    } else {
+                        for identity in parsed.identities {
+                            ids.identities.push((location.clone(), identity));
+                        }
+                    }
+                }
+                Err(e) => ids.errors.push(e),
+            }
+        }
+        ids
+    }
+
+    /// Parses identities from text (one per line, `#` comments) as if they
+    /// came from `location`; for key services and callers that hold
+    /// identities already.
+    pub fn from_text(location: &str, text: &str) -> Self {
+        let mut ids = Self::default();
+        match parse_identities(location, text.as_bytes()) {
+            Ok(parsed) => {
+                ids.errors.extend(parsed.note);
+                if parsed.identities.is_empty() {
+                    ids.unused.push(location.to_owned());
+                }
+                for identity in parsed.identities {
+                    ids.identities.push((location.to_owned(), identity));
+                }
+            }
+            Err(e) => ids.errors.push(e),
+        }
+        ids
+    }
+
+    /// Number of identities loaded.
+    pub fn len(&self) -> usize {
+        self.identities.len()
+    }
+
+    /// True when no source yielded an identity.
+    pub fn is_empty(&self) -> bool {
+        self.identities.is_empty()
+    }
+
+    /// The locations identities were loaded from, one entry per identity.
+    pub fn locations(&self) -> impl Iterator<Item = &str> {
+        self.identities.iter().map(|(l, _)| l.as_str())
+    }
+
+    /// What went wrong while loading, one message per failed source.
+    pub fn errors(&self) -> &[String] {
+        &self.errors
+    }
+
+    /// Locations that were not configured, did not exist, or held no identity.
+    pub fn unused_locations(&self) -> &[String] {
+        &self.unused
+    }
+
+    /// `message` followed by sops' suffixes: the load errors (plus `extra`)
+    /// and the unused locations.
+    pub(crate) fn explain(&self, message: &str, extra: &[String]) -> String {
+        let mut text = message.to_owned();
+        let errors: Vec<&str> = self
+            .errors
+            .iter()
+            .chain(extra)
+            .map(String::as_str)
+            .collect();
+        if !errors.is_empty() {
+            text.push_str(". Errors while loading age identities: ");
+            text.push_str(&errors.join("; "));
+        }
+        match self.unused.as_slice() {
+            [] => {}
+            [a] => text.push_str(&format!(". Did not find keys in location '{a}'.")),
+            [a, b] => text.push_str(&format!(
+                ". Did not find keys in locations '{a}' and '{b}'."
+            )),
+            [rest @ .., last] => text.push_str(&format!(
+                ". Did not find keys in locations '{}', and '{last}'.",
+                rest.join("', '")
+            )),
+        }
+        text
+    }
+
+    /// The identities ready for age's decryptor: X25519 and SSH ones
+    /// directly, plugin identities grouped into one driver per plugin.
+    /// Plugins whose binary cannot be found are listed in `errors`.
+    pub(crate) fn drivers(&self) -> Drivers<'_> {
+        let mut direct: Vec<&dyn age::Identity> = Vec::new();
+        let mut by_plugin: BTreeMap<&str, Vec<plugin::Identity>> = BTreeMap::new();
+        for (_, identity) in &self.identities {
+            match identity {
+                LoadedIdentity::X25519(i) => direct.push(i),
+                LoadedIdentity::Ssh(i) => direct.push(i.as_ref()),
+                LoadedIdentity::Plugin(i) => {
+                    by_plugin.entry(i.plugin()).or_default().push(i.clone());
+                }
+            }
+        }
+        let mut plugins = Vec::new();
+        let mut errors = Vec::new();
+        for (name, identities) in by_plugin {
+            match plugin::IdentityPluginV1::new(name, &identities, PluginCallbacks) {
+                Ok(driver) => plugins.push(driver),
+                Err(e) => errors.push(super::plugin_resolve_error(name, &e)),
+            }
+        }
+        Drivers {
+            direct,
+            plugins,
+            errors,
+        }
+    }
+}
+
+/// Identities borrowed from [`AgeIdentities`] plus the plugin drivers.
+pub(crate) struct Drivers<'a> {
+    direct: Vec<&'a dyn age::Identity>,
+    plugins: Vec<plugin::IdentityPluginV1<PluginCallbacks>>,
+    /// Plugins that could not be resolved.
+    pub(crate) errors: Vec<String>,
+}
+
+impl Drivers<'_> {
+    pub(crate) fn is_empty(&self) -> bool {
+        self.direct.is_empty() && self.plugins.is_empty()
+    }
+
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &dyn age::Identity> {
+        self.direct
+            .iter()
+            .copied()
+            .chain(self.plugins.iter().map(|p| p as &dyn age::Identity))
+    }
+}
+
+// --- SSH keys -------------------------------------------------------------
+
+impl AgeIdentities {
+    fn load_ssh(&mut self, ctx: &KeyContext) {
+        match ctx.var(SSH_KEY_FILE_VAR) {
+            Some(path) => self.add_ssh_key(&path),
+            None => self.unused.push(SSH_KEY_FILE_VAR.to_owned()),
+        }
+        match home_dir(ctx) {
+            Err(e) => self.errors.push(e.to_owned()),
+            Ok(home) => {
+                for name in [".ssh/id_ed25519", ".ssh/id_rsa"] {
+                    let path = join_path(&home, name);
+                    if std::fs::metadata(&path).is_ok() {
+                        self.add_ssh_key(&path);
+                    } else {
+                        self.unused.push(path);
+                    }
+                }
+            }
+        }
+    }
+
+    fn add_ssh_key(&mut self, path: &str) {
+        match load_ssh_key(path) {
+            Ok(identity) => self
+                .identities
+                .push((path.to_owned(), LoadedIdentity::Ssh(Box::new(identity)))),
+            Err(e) => self.errors.push(e),
+        }
+    }
+}
+
+fn load_ssh_key(path: &str) -> Result<ssh::Identity, String> {
+    let data = match read_file(path) {
+        Ok(data) => data,
+        Err(ReadError::Open(e)) => {
+            return Err(format!(
+                "failed to open file: {}",
+                go_path_error("open", path, &e)
+            ));
+        }
+        Err(e) => return Err(e.describe(path, path)),
+    };
+    let identity = ssh::Identity::from_buffer(&data[..], Some(path.to_owned()))
+        .map_err(|e| format!("malformed SSH identity in \"{path}\": {e}"))?;
+    match identity {
+        ssh::Identity::Unencrypted(_) => Ok(identity),
+        ssh::Identity::Encrypted(_) => Err(format!(
+            "SSH key \"{path}\" is passphrase-protected, and passphrase prompts are not supported yet"
+        )),
+        ssh::Identity::Unsupported(key) => {
+            let why = match key {
+                ssh::UnsupportedKey::EncryptedPem => {
+                    "passphrase-protected PEM keys are not supported".to_owned()
+                }
+                ssh::UnsupportedKey::EncryptedSsh(cipher) => {
+                    format!("keys encrypted with {cipher} are not supported")
+                }
+                ssh::UnsupportedKey::Hardware(kind) => {
+                    format!("hardware security keys ({kind}) are not supported")
+                }
+                ssh::UnsupportedKey::Type(kind) => {
+                    format!("unsupported SSH identity type: {kind}")
+                }
+            };
+            Err(format!("malformed SSH identity in \"{path}\": {why}"))
+        }
+    }
+}
+
+// --- text sources -----------------------------------------------------------
+
+struct Parsed {
+    identities: Vec<LoadedIdentity>,
+    /// A non-fatal remark about the source (skipped post-quantum identities).
+    note: Option<String>,
+}
+
+/// Parses one text source. Lines: empty or `#…` are skipped (a trailing CR
+/// is dropped), `AGE-SECRET-KEY-1…` and `AGE-PLUGIN-…` are identities,
+/// anything else fails the whole source. Messages never quote a line.
+fn parse_identities(location: &str, data: &[u8]) -> Result<Parsed, String> {
+    if data.starts_with(b"age-encryption") || data.starts_with(b"-----BEGIN AGE") {
+        return Err(format!(
+            "failed to read '{location}': passphrase-protected age identity files are not supported yet (no passphrase prompt)"
+        ));
+    }
+    let fail = |why: &str| format!("failed to parse '{location}' age identities: {why}");
+    let mut identities = Vec::new();
+    let mut post_quantum = 0usize;
+    for raw in data.split(|&b| b == b'\n') {
+        let line = raw.strip_suffix(b"\r").unwrap_or(raw);
+        if line.is_empty() || line.starts_with(b"#") {
+            continue;
+        }
+        let text = std::str::from_utf8(line).ok();
+        if line.starts_with(b"AGE-PLUGIN-") {
+            let parsed = text
+                .ok_or("invalid UTF-8")
+                .and_then(|t| t.parse::<plugin::Identity>());
+            match parsed {
+                Ok(identity) => identities.push(LoadedIdentity::Plugin(identity)),
+                Err(e) => return Err(fail(&format!("malformed plugin identity: {e}"))),
+            }
+        } else if line.starts_with(b"AGE-SECRET-KEY-1") {
+            let parsed = text
+                .ok_or("invalid UTF-8")
+                .and_then(|t| t.parse::<x25519::Identity>());
+            match parsed {
+                Ok(identity) => identities.push(LoadedIdentity::X25519(identity)),
+                Err(e) => return Err(fail(&format!("malformed secret key: {e}"))),
+            }
+        } else if line.starts_with(b"AGE-SECRET-KEY-PQ-1") {
+            post_quantum += 1;
+        } else {
+            return Err(fail("unknown identity type"));
+        }
+    }
+    let note = (post_quantum > 0).then(|| {
+        format!(
+            "'{location}': skipped {post_quantum} post-quantum identity line(s) (AGE-SECRET-KEY-PQ-1…), which are not supported yet"
+        )
+    });
+    Ok(Parsed { identities, note })
+}
+
+// --- SOPS_AGE_KEY_CMD -----------------------------------------------------
+
+/// Runs the key command without a shell (stdin empty, stderr passed
+/// through) and returns its standard output.
+fn run_key_command(command: &str) -> Result<Zeroizing<Vec<u8>>, String> {
+    let words = shlex::split(command)
+        .map_err(|e| format!("failed to parse command {command} from {KEY_CMD_VAR}: {e}"))?;
+    let Some((program, args)) = words.split_first() else {
+        return Err(format!(
+            "failed to parse command {command} from {KEY_CMD_VAR}: empty command"
+        ));
+    };
+    let failed =
+        |why: String| format!("failed to execute command {command} from {KEY_CMD_VAR}: {why}");
+    let mut child = Command::new(program)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .map_err(|e| failed(go_exec_error(program, &e)))?;
+    let mut out = Zeroizing::new(Vec::new());
+    let read = match child.stdout.take() {
+        Some(stdout) => stdout
+            .take(SIZE_LIMIT + 1)
+            .read_to_end(&mut out)
+            .map(|_| ()),
+        None => Ok(()),
+    };
+    let too_long = out.len() as u64 > SIZE_LIMIT;
+    if too_long || read.is_err() {
+        // Do not wait on a child that may be blocked writing to a closed pipe.
+        let _ = child.kill();
+    }
+    let status = child.wait().map_err(|e| failed(e.to_string()))?;
+    if let Err(e) = read {
+        return Err(failed(e.to_string()));
+    }
+    if too_long {
+        return Err(failed("output too long".to_owned()));
+    }
+    if !status.success() {
+        return Err(failed(go_exit_status(&status)));
+    }
+    Ok(out)
+}
+
+/// Go's text for a failed `exec.Command(...).Start()`.
+fn go_exec_error(program: &str, e: &io::Error) -> String {
+    if e.kind() == io::ErrorKind::NotFound && !program.contains('/') {
+        format!("exec: \"{program}\": executable file not found in $PATH")
+    } else {
+        format!("fork/exec {program}: {}", go_errno_text(e))
+    }
+}
+
+/// Go's `*exec.ExitError` text.
+fn go_exit_status(status: &std::process::ExitStatus) -> String {
+    if let Some(code) = status.code() {
+        return format!("exit status {code}");
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::ExitStatusExt;
+        if let Some(signal) = status.signal() {
+            let name = match signal {
+                1 => "hangup",
+                2 => "interrupt",
+                3 => "quit",
+                6 => "aborted",
+                9 => "killed",
+                11 => "segmentation fault",
+                13 => "broken pipe",
+                15 => "terminated",
+                _ => return format!("signal: signal {signal}"),
+            };
+            return format!("signal: {name}");
+        }
+    }
+    status.to_string()
+}
+
+// --- files and paths --------------------------------------------------------
+
+enum ReadError {
+    Open(io::Error),
+    Read(io::Error),
+    TooLong,
+}
+
+impl ReadError {
+    /// Message for a failure after the file was opened.
+    fn describe(&self, location: &str, path: &str) -> String {
+        match self {
+            ReadError::Open(e) => {
+                format!("failed to open file: {}", go_path_error("open", path, e))
+            }
+            ReadError::Read(e) => {
+                format!(
+                    "failed to read '{location}': {}",
+                    go_path_error("read", path, e)
+                )
+            }
+            ReadError::TooLong => format!("failed to read '{location}': file too long"),
+        }
+    }
+}
+
+/// Reads a whole (small) file into a buffer that is wiped on drop.
+fn read_file(path: &str) -> Result<Zeroizing<Vec<u8>>, ReadError> {
+    let file = std::fs::File::open(path).map_err(ReadError::Open)?;
+    let hint = file
+        .metadata()
+        .map(|m| m.len())
+        .unwrap_or(0)
+        .min(SIZE_LIMIT);
+    let mut data = Zeroizing::new(Vec::with_capacity(hint as usize + 1));
+    let mut limited = file.take(SIZE_LIMIT + 1);
+    // Read in chunks so that growing the buffer never leaves copies behind.
+    let mut chunk = Zeroizing::new([0u8; 8192]);
+    loop {
+        let n = match limited.read(chunk.as_mut()) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(ReadError::Read(e)),
+        };
+        if data.len() + n > data.capacity() {
+            let mut bigger = Zeroizing::new(Vec::with_capacity((data.len() + n) * 2));
+            bigger.extend_from_slice(&data);
+            data = bigger;
+        }
+        data.extend_from_slice(&chunk[..n]);
+    }
+    if data.len() as u64 > SIZE_LIMIT {
+        data.zeroize();
+        return Err(ReadError::TooLong);
+    }
+    Ok(data)
+}
+
+/// Go's `*fs.PathError` text: `open /x: no such file or directory`.
+fn go_path_error(op: &str, path: &str, e: &io::Error) -> String {
+    format!("{op} {path}: {}", go_errno_text(e))
+}
+
+/// The OS error text the way Go prints it (lower-case, no error number).
+fn go_errno_text(e: &io::Error) -> String {
+    let text = e.to_string();
+    let text = match (e.raw_os_error(), text.rfind(" (os error ")) {
+        (Some(_), Some(i)) => &text[..i],
+        _ => &text[..],
+    };
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_lowercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
+
+/// The user's home directory as Go's `os.UserHomeDir` finds it.
+fn home_dir(ctx: &KeyContext) -> Result<String, &'static str> {
+    if cfg!(windows) {
+        ctx.var("USERPROFILE").ok_or("%userprofile% is not defined")
+    } else {
+        ctx.var("HOME").ok_or("$HOME is not defined")
+    }
+}
+
+/// The directory holding `sops/age/keys.txt`, as sops finds it.
+fn user_config_dir(ctx: &KeyContext) -> Result<String, &'static str> {
+    if cfg!(windows) {
+        ctx.var("AppData")
+            .or_else(|| ctx.var("APPDATA"))
+            .ok_or("%AppData% is not defined")
+    } else if cfg!(target_os = "macos") {
+        if let Some(dir) = ctx.var("XDG_CONFIG_HOME") {
+            return Ok(dir);
+        }
+        ctx.var("HOME")
+            .map(|home| format!("{home}/Library/Application Support"))
+            .ok_or("$HOME is not defined")
+    } else {
+        match ctx.var("XDG_CONFIG_HOME") {
+            Some(dir) if !dir.starts_with('/') => Err("path in $XDG_CONFIG_HOME is relative"),
+            Some(dir) => Ok(dir),
+            None => ctx
+                .var("HOME")
+                .map(|home| format!("{home}/.config"))
+                .ok_or("neither $XDG_CONFIG_HOME nor $HOME are defined"),
+        }
+    }
+}
+
+/// `dir` + `/` + `rel`, cleaned lexically like Go's `filepath.Join`.
+fn join_path(dir: &str, rel: &str) -> String {
+    if cfg!(windows) {
+        return std::path::Path::new(dir)
+            .join(rel)
+            .to_string_lossy()
+            .into_owned();
+    }
+    clean_path(&format!("{dir}/{rel}"))
+}
+
+/// Lexical path clean (Go `path.Clean`): no doubled slashes, no `.`
+/// segments, `..` resolved where possible, no trailing slash.
+pub(crate) fn clean_path(path: &str) -> String {
+    let absolute = path.starts_with('/');
+    let mut parts: Vec<&str> = Vec::new();
+    for segment in path.split('/') {
+        match segment {
+            "" | "." => {}
+            ".." => {
+                if parts.last().is_some_and(|p| *p != "..") {
+                    parts.pop();
+                } else if !absolute {
+                    parts.push("..");
+                }
+            }
+            s => parts.push(s),
+        }
+    }
+    let joined = parts.join("/");
+    match (absolute, joined.is_empty()) {
+        (true, _) => format!("/{joined}"),
+        (false, true) => ".".to_owned(),
+        (false, false) => joined,
+    }
+}
