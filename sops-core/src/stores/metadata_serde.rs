@@ -160,9 +160,41 @@ fn parse_entries(kind: KeyKind, value: &Value, out: &mut Vec<KeyEntry>) -> Resul
                 }
             }
         }
+        sort_fields(kind, &mut fields);
         out.push(KeyEntry { kind, fields });
     }
     Ok(())
+}
+
+/// sops 3.11's field order of each keystore's entries (sops-format §3.3).
+fn field_order(kind: KeyKind) -> &'static [&'static str] {
+    match kind {
+        KeyKind::Age => &["recipient", "enc"],
+        KeyKind::Pgp => &["created_at", "enc", "fp"],
+        KeyKind::Kms => &["arn", "role", "context", "created_at", "enc", "aws_profile"],
+        KeyKind::GcpKms => &["resource_id", "created_at", "enc"],
+        KeyKind::Hckms => &["key_id", "created_at", "enc"],
+        KeyKind::AzureKv => &["vault_url", "name", "version", "created_at", "enc"],
+        KeyKind::HcVault => &[
+            "vault_address",
+            "engine_path",
+            "key_name",
+            "created_at",
+            "enc",
+        ],
+    }
+}
+
+/// Puts an entry's fields in sops' order (flat formats store them sorted,
+/// 3.13 writes them sorted everywhere); unknown fields keep their order at
+/// the end.
+fn sort_fields(kind: KeyKind, fields: &mut Branch) {
+    let order = field_order(kind);
+    let rank = |item: &crate::tree::Item| match item {
+        crate::tree::Item::Entry(k, _) => order.iter().position(|o| o == k).unwrap_or(order.len()),
+        crate::tree::Item::Comment(_) => order.len(),
+    };
+    fields.0.sort_by_key(rank);
 }
 
 /// Reads metadata from the value of the `sops` key.

@@ -4,6 +4,7 @@
 
 pub mod dotenv;
 pub mod flatten;
+pub mod ini;
 pub mod json;
 pub mod metadata_serde;
 pub mod yaml;

@@ -1,0 +1,335 @@
+//! INI store (sops-format §5.4), following the observable behaviour of the
+//! go-ini library sops uses: sections are top-level entries (an implicit
+//! `DEFAULT` first), values are strings, inline `#`/`;` start comments,
+//! comments are attached to the key after them, and the metadata is a
+//! flattened `[sops]` section.
+
+use crate::metadata::Metadata;
+use crate::stores::{Format, Store, StoreError, flatten, metadata_serde};
+use crate::tree::{Branch, Item, Value};
+
+/// The INI store.
+#[derive(Debug, Clone, Default)]
+pub struct IniStore;
+
+const DEFAULT_SECTION: &str = "DEFAULT";
+const METADATA_SECTION: &str = "sops";
+
+/// A parsed section before conversion to the sops tree.
+struct Section {
+    name: String,
+    comment: Option<String>,
+    /// Key, value, comment lines before the key plus its inline comment.
+    keys: Vec<(String, String, Option<String>)>,
+}
+
+/// sops strips the leading run of `;`, `#` and spaces of a whole comment.
+fn strip_comment(text: &str) -> String {
+    text.trim_start_matches([';', '#', ' ']).to_owned()
+}
+
+fn syntax(line: usize, message: &str) -> StoreError {
+    StoreError::Syntax {
+        format: "ini",
+        line,
+        message: message.into(),
+    }
+}
+
+fn parse(text: &str) -> Result<Vec<Section>, StoreError> {
+    let mut sections = vec![Section {
+        name: DEFAULT_SECTION.into(),
+        comment: None,
+        keys: Vec::new(),
+    }];
+    let mut pending_comment: Vec<&str> = Vec::new();
+    let lines: Vec<&str> = text.split('\n').collect();
+    let mut i = 0;
+    while i < lines.len() {
+        let n = i + 1;
+        let line = lines[i].trim_start().trim_end_matches('\r');
+        i += 1;
+        if line.is_empty() {
+            continue;
+        }
+        if line.starts_with(';') || line.starts_with('#') {
+            pending_comment.push(line);
+            continue;
+        }
+        if let Some(rest) = line.strip_prefix('[') {
+            let close = rest
+                .find(']')
+                .ok_or_else(|| syntax(n, "unclosed section header"))?;
+            let name = rest[..close].trim().to_owned();
+            if name.is_empty() {
+                return Err(syntax(n, "empty section name"));
+            }
+            let comment = (!pending_comment.is_empty()).then(|| pending_comment.join("\n"));
+            pending_comment.clear();
+            if name == DEFAULT_SECTION {
+                sections[0].comment = comment.or(sections[0].comment.take());
+            } else {
+                sections.push(Section {
+                    name,
+                    comment,
+                    keys: Vec::new(),
+                });
+            }
+            continue;
+        }
+        let (key, rest) =
+            split_key(line).ok_or_else(|| syntax(n, "key-value delimiter not found"))?;
+        let (value, inline) = if let Some(body) = rest.strip_prefix("\"\"\"") {
+            // A triple-quoted value may span lines.
+            let mut value = String::new();
+            let mut body = body.to_owned();
+            loop {
+                if let Some(end) = body.find("\"\"\"") {
+                    value.push_str(&body[..end]);
+                    break;
+                }
+                value.push_str(&body);
+                value.push('\n');
+                let next = lines
+                    .get(i)
+                    .ok_or_else(|| syntax(n, "unclosed triple-quoted value"))?;
+                body = next.trim_end_matches('\r').to_owned();
+                i += 1;
+            }
+            (value, None)
+        } else if let Some(body) = rest.strip_prefix('`') {
+            match body.find('`') {
+                Some(end) => (body[..end].to_owned(), None),
+                None => (rest.to_owned(), None),
+            }
+        } else {
+            let (value, inline) = match rest.find(['#', ';']) {
+                Some(pos) => (&rest[..pos], Some(rest[pos..].to_owned())),
+                None => (rest, None),
+            };
+            let value = value.trim();
+            let unquoted = match value.as_bytes() {
+                [q @ (b'"' | b'\''), .., last] if value.len() >= 2 && last == q => {
+                    &value[1..value.len() - 1]
+                }
+                _ => value,
+            };
+            (unquoted.to_owned(), inline)
+        };
+        let mut comment_lines: Vec<String> = pending_comment.drain(..).map(str::to_owned).collect();
+        comment_lines.extend(inline);
+        let comment = (!comment_lines.is_empty()).then(|| comment_lines.join("\n"));
+        let section = sections
+            .last_mut()
+            .unwrap_or_else(|| unreachable!("DEFAULT always exists"));
+        // A repeated key keeps its place and takes the last value.
+        if let Some(existing) = section.keys.iter_mut().find(|(k, _, _)| *k == key) {
+            existing.1 = value;
+            if comment.is_some() {
+                existing.2 = comment;
+            }
+        } else {
+            section.keys.push((key, value, comment));
+        }
+    }
+    Ok(sections)
+}
+
+/// Splits `key = value` at the first `=` or `:`; keys may be quoted with
+/// `"` or a backtick.
+fn split_key(line: &str) -> Option<(String, &str)> {
+    if let Some(q) = line.chars().next().filter(|c| *c == '"' || *c == '`') {
+        let body = &line[1..];
+        let end = body.find(q)?;
+        let key = body[..end].to_owned();
+        let rest = body[end + 1..].trim_start();
+        let rest = rest.strip_prefix(['=', ':'])?;
+        return Some((key, rest.trim_start()));
+    }
+    let pos = line.find(['=', ':'])?;
+    Some((line[..pos].trim().to_owned(), line[pos + 1..].trim_start()))
+}
+
+impl Store for IniStore {
+    fn format(&self) -> Format {
+        Format::Ini
+    }
+
+    fn load(&self, input: &[u8]) -> Result<Vec<Branch>, StoreError> {
+        let text = std::str::from_utf8(input).map_err(|_| syntax(0, "invalid UTF-8"))?;
+        let mut root = Branch::new();
+        for section in parse(text)? {
+            let mut b = Branch::new();
+            if let Some(c) = section.comment {
+                b.0.push(Item::Comment(strip_comment(&c)));
+            }
+            for (key, value, comment) in section.keys {
+                b.push(key, Value::Str(value));
+                if let Some(c) = comment {
+                    b.0.push(Item::Comment(strip_comment(&c)));
+                }
+            }
+            root.push(section.name, Value::Map(b));
+        }
+        Ok(vec![root])
+    }
+
+    fn load_encrypted(&self, input: &[u8]) -> Result<(Vec<Branch>, Metadata), StoreError> {
+        let mut docs = self.load(input)?;
+        let root = docs.first_mut().ok_or(StoreError::MetadataNotFound)?;
+        let Some(Value::Map(section)) = root.remove(METADATA_SECTION) else {
+            return Err(StoreError::MetadataNotFound);
+        };
+        let pairs: Vec<(&str, &str)> = section
+            .entries()
+            .filter_map(|(k, v)| Some((k, v.as_str()?)))
+            .collect();
+        let meta = flatten::unflatten(pairs);
+        Ok((docs, metadata_serde::from_branch(&meta)?))
+    }
+
+    fn emit(&self, docs: &[Branch], metadata: Option<&Branch>) -> Result<Vec<u8>, StoreError> {
+        let mut out = Vec::new();
+        let mut first = true;
+        for doc in docs {
+            for item in &doc.0 {
+                let Item::Entry(name, value) = item else {
+                    continue;
+                };
+                let Value::Map(section) = value else {
+                    return Err(StoreError::Emit(
+                        "Section values should always be TreeBranches".into(),
+                    ));
+                };
+                write_section(&mut out, name, section, &mut first)?;
+            }
+        }
+        if let Some(meta) = metadata {
+            let mut section = Branch::new();
+            for (k, v) in flatten::flatten(meta) {
+                section.push(k, Value::Str(v));
+            }
+            write_section(&mut out, METADATA_SECTION, &section, &mut first)?;
+        }
+        Ok(out)
+    }
+
+    fn emit_value(&self, value: &Value) -> Result<Vec<u8>, StoreError> {
+        match value {
+            Value::Str(s) => Ok(s.as_bytes().to_vec()),
+            other => Err(StoreError::Emit(format!(
+                "the ini store cannot emit a single {}",
+                other.kind_name()
+            ))),
+        }
+    }
+
+    fn looks_encrypted(&self, docs: &[Branch]) -> bool {
+        docs.first()
+            .is_some_and(|d| d.get(METADATA_SECTION).is_some())
+    }
+}
+
+/// go-ini's comment line layout: `; text`, or the text's own marker then a space.
+fn push_comment_lines(out: &mut Vec<u8>, text: &str, trim: bool) {
+    for line in text.split('\n') {
+        let formatted = match line.chars().next() {
+            Some(c @ ('#' | ';')) => format!("{c} {}", line[1..].trim()),
+            _ if trim => format!("; {}", line.trim()),
+            _ => format!("; {line}"),
+        };
+        out.extend_from_slice(formatted.as_bytes());
+        out.push(b'\n');
+    }
+}
+
+fn write_section(
+    out: &mut Vec<u8>,
+    name: &str,
+    section: &Branch,
+    first: &mut bool,
+) -> Result<(), StoreError> {
+    // Attach comments as go-ini does: before the first key to the section
+    // (only the first such comment), after a key to that key (last wins).
+    let mut section_comment: Option<&str> = None;
+    let mut keys: Vec<(&str, &Value, Option<&str>)> = Vec::new();
+    for item in &section.0 {
+        match item {
+            Item::Comment(c) => match keys.last_mut() {
+                Some(last) => last.2 = Some(c),
+                None => {
+                    section_comment.get_or_insert(c);
+                }
+            },
+            Item::Entry(k, v) => keys.push((k, v, None)),
+        }
+    }
+    let is_default = name == DEFAULT_SECTION && *first;
+    if is_default && keys.is_empty() {
+        return Ok(());
+    }
+    if !*first {
+        out.push(b'\n');
+    }
+    *first = false;
+    if let Some(c) = section_comment {
+        push_comment_lines(out, c, false);
+    }
+    if !is_default {
+        out.push(b'[');
+        out.extend_from_slice(name.as_bytes());
+        out.extend_from_slice(b"]\n");
+    }
+    let rendered: Vec<(String, Vec<u8>, Option<&str>)> = keys
+        .into_iter()
+        .map(|(k, v, c)| {
+            Ok((
+                quote_key(k),
+                crate::stores::dotenv::scalar_text(k, v)?.into_owned(),
+                c,
+            ))
+        })
+        .collect::<Result<_, StoreError>>()?;
+    let width = rendered
+        .iter()
+        .map(|(k, _, _)| k.chars().count())
+        .max()
+        .unwrap_or(0);
+    for (key, value, comment) in rendered {
+        if let Some(c) = comment {
+            push_comment_lines(out, c, true);
+        }
+        out.extend_from_slice(key.as_bytes());
+        out.extend(std::iter::repeat_n(b' ', width - key.chars().count()));
+        out.extend_from_slice(b" = ");
+        out.extend_from_slice(&quote_value(value));
+        out.push(b'\n');
+    }
+    Ok(())
+}
+
+fn quote_key(key: &str) -> String {
+    if key.contains(['"', '=', ':']) {
+        format!("`{key}`")
+    } else {
+        key.to_owned()
+    }
+}
+
+fn quote_value(value: Vec<u8>) -> Vec<u8> {
+    // dotenv's formatting escapes newlines; INI writes them raw in """…""".
+    let text = String::from_utf8_lossy(&value).replace("\\n", "\n");
+    let wrap = |q: &str| format!("{q}{text}{q}").into_bytes();
+    if text.contains('\n') || text.contains('`') {
+        wrap("\"\"\"")
+    } else if text.contains(['#', ';']) {
+        wrap("`")
+    } else if text.trim() != text {
+        wrap("\"")
+    } else {
+        value
+    }
+}
+
+#[cfg(test)]
+mod tests;
