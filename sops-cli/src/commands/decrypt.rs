@@ -47,9 +47,13 @@ pub fn run(req: DecryptRequest<'_>) -> Result<(), CliError> {
         ignore_mac: req.ignore_mac,
         decryption_order: req.decryption_order,
     };
-    let decrypted = ops::decrypt(in_store.as_ref(), &input.bytes, &ctx, &opts)
-        .map_err(|e| library_error(e, in_format))?;
+    let (docs, metadata) = in_store
+        .load_encrypted(&input.bytes)
+        .map_err(|e| store_error(Stage::LoadEncrypted(in_format), &e))?;
+    // The encrypted text is no longer needed; free it before decrypting.
     drop(input);
+    let decrypted = ops::decrypt_loaded(docs, metadata, &ctx, &opts)
+        .map_err(|e| library_error(e, in_format))?;
     let output = match steps {
         None => out_store
             .emit(&decrypted.docs, None)

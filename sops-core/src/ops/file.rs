@@ -35,9 +35,20 @@ pub fn decrypt(
     ctx: &KeyContext,
     opts: &DecryptOptions,
 ) -> Result<Decrypted, Error> {
-    let (mut docs, metadata) = store
+    let (docs, metadata) = store
         .load_encrypted(input)
         .map_err(|source| Error::Store { path: None, source })?;
+    decrypt_loaded(docs, metadata, ctx, opts)
+}
+
+/// Decrypts documents already loaded with [`Store::load_encrypted`] (lets a
+/// caller free the input bytes before the values are decrypted).
+pub fn decrypt_loaded(
+    mut docs: Vec<Branch>,
+    metadata: Metadata,
+    ctx: &KeyContext,
+    opts: &DecryptOptions,
+) -> Result<Decrypted, Error> {
     let key = recover_data_key(&metadata, ctx, &opts.decryption_order)?;
     decrypt_docs(&mut docs, &key, &metadata, opts.ignore_mac)?;
     Ok(Decrypted { docs, metadata })

@@ -9,6 +9,6 @@ pub use crypt::{TreeError, decrypt_docs, encrypt_docs};
 mod file;
 
 pub use file::{
-    DecryptOptions, Decrypted, EncryptOptions, decrypt, decrypt_file, decrypt_to_bytes, encrypt,
-    wrap_data_key,
+    DecryptOptions, Decrypted, EncryptOptions, decrypt, decrypt_file, decrypt_loaded,
+    decrypt_to_bytes, encrypt, wrap_data_key,
 };
