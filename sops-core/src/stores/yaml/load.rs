@@ -351,9 +351,17 @@ impl Builder {
         if !self.pending.is_empty() {
             let keep_all = frame.flow;
             let indent = frame.indent;
+            // A block sequence written at its key's column (`key:` / `- a`)
+            // keeps only comments indented further than the dashes.
+            let indentless = matches!(frame.body, Body::Seq(_))
+                && !frame.flow
+                && self
+                    .stack
+                    .last()
+                    .is_some_and(|p| matches!(p.body, Body::Map { .. }) && p.indent == indent);
             let mut rest = Vec::new();
             for c in self.pending.drain(..) {
-                if keep_all || c.col >= indent {
+                if keep_all || c.col > indent || (c.col == indent && !indentless) {
                     frame.push_comment(c.text);
                 } else {
                     rest.push(c);

@@ -246,6 +246,10 @@ fn load_errors() {
         Err(StoreError::Syntax { line: 1, .. })
     ));
     assert!(load_str("a: !!binary '!!'\n").is_err());
+    // Messages name positions, never values.
+    for bad in ["a: 'secret\n", "a: [secret\n", "a: \"sec\\qret\"\n"] {
+        assert!(!err_text(bad).contains("secret"), "{bad}");
+    }
 }
 
 #[test]
@@ -275,6 +279,19 @@ fn anchors_and_merge_keys() {
     assert_eq!(
         roundtrip("m:\n  <<: {a: 1}\n"),
         "m:\n    !!merge <<:\n        a: 1\n"
+    );
+}
+
+#[test]
+fn comment_after_indentless_sequence_goes_to_the_next_key() {
+    let doc = only_doc("key:\n- a\n# c\nnext: 1\n");
+    assert_eq!(
+        doc,
+        Branch(vec![
+            entry("key", Value::Seq(vec![s("a")])),
+            comment(" c"),
+            entry("next", Value::Int(1)),
+        ])
     );
 }
 
