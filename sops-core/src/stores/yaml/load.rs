@@ -11,9 +11,9 @@
 //! * when a block collection closes, only the waiting comments indented at
 //!   least as far as the collection stay in it; the others move outwards.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
-use std::collections::hash_map::DefaultHasher;
-use std::hash::{BuildHasherDefault, Hash, Hasher};
+use std::hash::{BuildHasherDefault, Hasher};
 
 use base64::Engine as _;
 use granit_parser::{Event, Parser, Placement, ScalarStyle, Span, StructureStyle, Tag};
@@ -26,7 +26,37 @@ use crate::tree::{Branch, Item, Time, Value};
 /// ("billion laughs" guard; go-yaml refuses such files as "excessive aliasing").
 const ALIAS_BASE_BUDGET: usize = 100_000;
 
-type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<DefaultHasher>>;
+/// FNV-1a: the maps below are keyed by small integers and key hashes, and
+/// nothing an attacker sends can make a document slower than its size.
+#[derive(Default)]
+struct Fnv(u64);
+
+impl Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        let mut h = if self.0 == 0 {
+            0xcbf2_9ce4_8422_2325
+        } else {
+            self.0
+        };
+        for &b in bytes {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+        self.0 = h;
+    }
+}
+
+type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<Fnv>>;
+
+fn key_hash(k: &str) -> u64 {
+    let mut h = Fnv::default();
+    h.write(k.as_bytes());
+    h.finish()
+}
 
 fn syntax(line: usize, message: impl Into<String>) -> StoreError {
     StoreError::Syntax {
@@ -177,7 +207,7 @@ impl Builder {
     /// Resolves a scalar event into a value.
     fn scalar_value(
         &self,
-        text: &str,
+        text: Cow<'_, str>,
         style: ScalarStyle,
         tag: Option<&Tag>,
         line: usize,
@@ -193,12 +223,12 @@ impl Builder {
         match (tag, core) {
             (None, _) => {
                 if style == ScalarStyle::Plain {
-                    resolved_value(resolve_plain(text), text)
+                    resolved_value(resolve_plain(&text), text)
                 } else {
-                    Ok(Value::Str(text.to_owned()))
+                    Ok(Value::Str(text.into_owned()))
                 }
             }
-            (Some(_), Some("str")) => Ok(Value::Str(text.to_owned())),
+            (Some(_), Some("str")) => Ok(Value::Str(text.into_owned())),
             (Some(_), Some("binary")) => {
                 let cleaned: Vec<u8> = text
                     .bytes()
@@ -213,7 +243,7 @@ impl Builder {
                 })
             }
             (Some(_), Some(kind @ ("null" | "bool" | "int" | "float" | "timestamp"))) => {
-                let r = resolve_plain(text);
+                let r = resolve_plain(&text);
                 let ok = matches!(
                     (kind, r),
                     ("null", Resolved::Null)
@@ -232,7 +262,7 @@ impl Builder {
                 }
             }
             // Unknown and local tags are dropped; the text stays a string.
-            _ => Ok(Value::Str(text.to_owned())),
+            _ => Ok(Value::Str(text.into_owned())),
         }
     }
 
@@ -262,9 +292,7 @@ impl Builder {
                     // sops 3.11 rejects duplicates while decoding the first
                     // document into a Go map; later documents are not checked.
                     if check_duplicates && k != "<<" {
-                        let mut h = DefaultHasher::new();
-                        k.hash(&mut h);
-                        let hash = h.finish();
+                        let hash = key_hash(&k);
                         let keys = keys.get_or_insert_with(FastMap::default);
                         if let Some(&first_line) = keys.get(&hash) {
                             let dup = items
@@ -323,9 +351,17 @@ impl Builder {
         if !self.pending.is_empty() {
             let keep_all = frame.flow;
             let indent = frame.indent;
+            // A block sequence written at its key's column (`key:` / `- a`)
+            // keeps only comments indented further than the dashes.
+            let indentless = matches!(frame.body, Body::Seq(_))
+                && !frame.flow
+                && self
+                    .stack
+                    .last()
+                    .is_some_and(|p| matches!(p.body, Body::Map { .. }) && p.indent == indent);
             let mut rest = Vec::new();
             for c in self.pending.drain(..) {
-                if keep_all || c.col >= indent {
+                if keep_all || c.col > indent || (c.col == indent && !indentless) {
                     frame.push_comment(c.text);
                 } else {
                     rest.push(c);
@@ -410,7 +446,7 @@ impl Builder {
     }
 }
 
-fn resolved_value(r: Resolved, text: &str) -> Result<Value, StoreError> {
+fn resolved_value(r: Resolved, text: Cow<'_, str>) -> Result<Value, StoreError> {
     Ok(match r {
         Resolved::Null => Value::Null,
         Resolved::Bool(b) => Value::Bool(b),
@@ -422,7 +458,7 @@ fn resolved_value(r: Resolved, text: &str) -> Result<Value, StoreError> {
         }
         Resolved::Float(f) => Value::Float(f),
         Resolved::Time(p) => Value::Time(Time::from_parts(p)),
-        Resolved::Merge | Resolved::Str => Value::Str(text.to_owned()),
+        Resolved::Merge | Resolved::Str => Value::Str(text.into_owned()),
     })
 }
 
@@ -475,7 +511,7 @@ pub(crate) fn load_with(input: &[u8], check_duplicates: bool) -> Result<Vec<Bran
             Event::Scalar(text, style, anchor, tag) => {
                 b.parsed_nodes += 1;
                 let line = span.start.line();
-                let value = b.scalar_value(&text, style, tag.as_deref(), line)?;
+                let value = b.scalar_value(text, style, tag.as_deref(), line)?;
                 b.remember_anchor(anchor, &value);
                 b.flush_pending();
                 let end_line = match style {
