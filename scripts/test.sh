@@ -17,9 +17,9 @@ export SOPS_REFERENCE_BIN="$REPO/.tools/bin/sops-reference"
 # the other tests from running, but fails the script.
 status=0
 echo "== cargo test --workspace --doc"
-cargo test --workspace --doc || status=$?
-echo "== cargo test --workspace --all-targets"
-cargo test --workspace --all-targets "$@" || status=$?
+cargo test --workspace --doc --no-fail-fast || status=$?
+echo "== cargo test --workspace --all-targets --no-fail-fast"
+cargo test --workspace --all-targets --no-fail-fast "$@" || status=$?
 if [ "$status" -ne 0 ]; then
     echo "scripts/test.sh: FAILED (exit $status)" >&2
 fi
