@@ -13,8 +13,14 @@ scripts/install-test-tools.sh
 export SOPS_REFERENCE_BIN="$REPO/.tools/bin/sops-reference"
 
 # Doctests first (nextest-style split, STYLE.md §8), so that the closing
-# summary is the one of the real test run.
+# summary is the one of the real test run; a doctest failure does not stop
+# the other tests from running, but fails the script.
+status=0
 echo "== cargo test --workspace --doc"
-cargo test --workspace --doc
-echo "== cargo test --workspace --all-targets"
-cargo test --workspace --all-targets "$@"
+cargo test --workspace --doc --no-fail-fast || status=$?
+echo "== cargo test --workspace --all-targets --no-fail-fast"
+cargo test --workspace --all-targets --no-fail-fast "$@" || status=$?
+if [ "$status" -ne 0 ]; then
+    echo "scripts/test.sh: FAILED (exit $status)" >&2
+fi
+exit "$status"
