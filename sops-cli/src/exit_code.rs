@@ -53,20 +53,34 @@ pub enum Stage {
 
 /// Maps a store error at a given stage to sops' code and text.
 pub fn store_error(stage: Stage, err: &StoreError) -> CliError {
+    store_error_in(stage, err, None)
+}
+
+/// As [`store_error`]; parse errors also name the input file when there is
+/// one (sops names only the line).
+pub fn store_error_in(stage: Stage, err: &StoreError, file: Option<&std::path::Path>) -> CliError {
+    let text = match (file, err) {
+        (Some(path), StoreError::Syntax { .. } | StoreError::Shape(_)) => {
+            format!("{}: {err}", path.display())
+        }
+        _ => err.to_string(),
+    };
     match (stage, err) {
-        (_, StoreError::Empty) => CliError::new(NEED_AT_LEAST_ONE_DOCUMENT, err.to_string()),
+        (_, StoreError::Empty) => CliError::new(NEED_AT_LEAST_ONE_DOCUMENT, text),
         (Stage::LoadPlain, _) => CliError::new(
             COULD_NOT_READ_INPUT_FILE,
-            format!("Error unmarshalling file: {err}"),
+            format!("Error unmarshalling file: {text}"),
         ),
         (Stage::LoadEncrypted(_), StoreError::MetadataNotFound) => {
-            CliError::new(ERROR_GENERIC, err.to_string())
+            CliError::new(ERROR_GENERIC, text)
         }
         (Stage::LoadEncrypted(format), _) => CliError::new(
             ERROR_GENERIC,
-            format!("Error unmarshalling input {}: {err}", format.name()),
+            format!("Error unmarshalling input {}: {text}", format.name()),
         ),
-        (Stage::Emit, _) => CliError::new(ERROR_DUMPING_TREE, format!("Error dumping file: {err}")),
+        (Stage::Emit, _) => {
+            CliError::new(ERROR_DUMPING_TREE, format!("Error dumping file: {text}"))
+        }
     }
 }
 

@@ -10,7 +10,7 @@ use crate::cli::IoFlags;
 use zeroize::Zeroizing;
 
 use crate::commands;
-use crate::exit_code::{self as code, CliError, Stage, library_error, store_error};
+use crate::exit_code::{self as code, CliError, Stage, library_error, store_error, store_error_in};
 
 /// Everything decrypt needs, from the subcommand or the root form.
 pub struct DecryptRequest<'a> {
@@ -49,7 +49,7 @@ pub fn run(req: DecryptRequest<'_>) -> Result<(), CliError> {
     };
     let (docs, metadata) = in_store
         .load_encrypted(&input.bytes)
-        .map_err(|e| store_error(Stage::LoadEncrypted(in_format), &e))?;
+        .map_err(|e| store_error_in(Stage::LoadEncrypted(in_format), &e, input.path.as_deref()))?;
     // The encrypted text is no longer needed; free it before decrypting.
     drop(input);
     let decrypted = ops::decrypt_loaded(docs, metadata, &ctx, &opts)

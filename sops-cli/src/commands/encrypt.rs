@@ -10,7 +10,7 @@ use sops_core::stores::Format;
 
 use crate::cli::{IoFlags, KeyFlags, RuleFlags};
 use crate::commands;
-use crate::exit_code::{self as code, CliError, Stage, library_error, store_error};
+use crate::exit_code::{self as code, CliError, Stage, library_error, store_error, store_error_in};
 
 /// Everything encrypt needs, from the subcommand or the root form.
 pub struct EncryptRequest<'a> {
@@ -54,7 +54,7 @@ pub fn run(req: EncryptRequest<'_>) -> Result<(), CliError> {
 
     let mut docs = in_store
         .load(&input.bytes)
-        .map_err(|e| store_error(Stage::LoadPlain, &e))?;
+        .map_err(|e| store_error_in(Stage::LoadPlain, &e, input.path.as_deref()))?;
     drop(input);
     if docs.is_empty() {
         return Err(store_error(

@@ -11,6 +11,7 @@ use sops_core::config::{self, Config};
 use sops_core::stores::json::JsonStore;
 use sops_core::stores::yaml::YamlStore;
 use sops_core::stores::{Format, Store};
+use zeroize::Zeroizing;
 
 use crate::cli::IoFlags;
 use crate::exit_code::{self as code, CliError};
@@ -25,7 +26,8 @@ pub fn absolute(path: &Path) -> PathBuf {
 pub struct Input {
     /// Absolute path of the file; `None` for stdin.
     pub path: Option<PathBuf>,
-    pub bytes: Vec<u8>,
+    /// May be plaintext (encrypt): wiped when dropped.
+    pub bytes: Zeroizing<Vec<u8>>,
 }
 
 /// Reads FILE, or stdin when there is none.
@@ -50,7 +52,7 @@ pub fn read_input(file: Option<&Path>) -> Result<Input, CliError> {
             })?;
             Ok(Input {
                 path: Some(path),
-                bytes,
+                bytes: Zeroizing::new(bytes),
             })
         }
         None => {
@@ -61,7 +63,10 @@ pub fn read_input(file: Option<&Path>) -> Result<Input, CliError> {
                     format!("Error reading from stdin: {e}"),
                 )
             })?;
-            Ok(Input { path: None, bytes })
+            Ok(Input {
+                path: None,
+                bytes: Zeroizing::new(bytes),
+            })
         }
     }
 }
