@@ -49,6 +49,9 @@ pub mod shamir;
 pub mod stores;
 pub mod tree;
 
+#[cfg(test)]
+mod test_vectors;
+
 #[cfg(feature = "age")]
 pub use age;
 

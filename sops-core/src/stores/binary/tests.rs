@@ -4,13 +4,8 @@ use super::BinaryStore;
 use crate::data_key::DataKey;
 use crate::ops::decrypt_docs;
 use crate::stores::{Store, StoreError};
+use crate::test_vectors::vector;
 use crate::tree::{Branch, Item, Value};
-
-const VECTORS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../testdata/vectors/");
-
-fn vector(name: &str) -> Vec<u8> {
-    std::fs::read(format!("{VECTORS}{name}")).unwrap_or_else(|e| panic!("{name}: {e}"))
-}
 
 /// From vectors.json, case `binary`.
 const DATA_KEY_HEX: &str = "650ea81ce196d6961416915768c2d6ece0f2d89bebbf45c22da6c19ff4576b16";

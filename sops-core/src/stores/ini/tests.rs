@@ -1,20 +1,5 @@
 use super::*;
-use crate::DataKey;
-
-fn vector(name: &str) -> Vec<u8> {
-    std::fs::read(format!(
-        "{}/../testdata/vectors/{name}",
-        env!("CARGO_MANIFEST_DIR")
-    ))
-    .unwrap()
-}
-
-fn data_key(case: &str) -> DataKey {
-    let index = String::from_utf8(vector("vectors.json")).unwrap();
-    let start = index.find(&format!("\"{case}\": {{")).unwrap();
-    let at = index[start..].find("\"data_key_hex\": \"").unwrap() + start + 17;
-    DataKey::from_slice(&hex::decode(&index[at..at + 64]).unwrap()).unwrap()
-}
+use crate::test_vectors::{data_key, vector};
 
 #[test]
 fn plain_round_trips_like_sops() {

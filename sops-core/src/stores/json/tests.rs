@@ -2,16 +2,10 @@
 //! parser's errors and edge cases, and property tests.
 
 use super::JsonStore;
-use crate::data_key::DataKey;
 use crate::ops::decrypt_docs;
 use crate::stores::{Store, StoreError};
+use crate::test_vectors::{data_key, vector};
 use crate::tree::{Branch, Item, Value};
-
-const VECTORS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../testdata/vectors/");
-
-fn vector(name: &str) -> Vec<u8> {
-    std::fs::read(format!("{VECTORS}{name}")).unwrap_or_else(|e| panic!("{name}: {e}"))
-}
 
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
@@ -19,26 +13,6 @@ fn text(bytes: &[u8]) -> String {
 
 fn store() -> JsonStore {
     JsonStore::default()
-}
-
-/// The data key of a case, read from vectors.json with our own parser.
-fn data_key(case: &str) -> DataKey {
-    let index = store().load(&vector("vectors.json")).unwrap().remove(0);
-    let Some(Value::Map(cases)) = index.get("cases") else {
-        panic!("no cases")
-    };
-    let Some(Value::Map(case)) = cases.get(case) else {
-        panic!("no case {case}")
-    };
-    let case = match case.get("variants") {
-        Some(Value::Map(v)) => match v.get("json") {
-            Some(Value::Map(json)) => json,
-            _ => panic!("no json variant"),
-        },
-        _ => case,
-    };
-    let hex_key = case.get("data_key_hex").and_then(Value::as_str).unwrap();
-    DataKey::from_slice(&hex::decode(hex_key).unwrap()).unwrap()
 }
 
 const CASES: [&str; 4] = ["json_types", "json_numbers", "key_groups", "all_keystores"];

@@ -4,26 +4,8 @@
 use super::*;
 use crate::DataKey;
 use crate::ops::decrypt_docs;
+use crate::test_vectors::{VECTORS, data_key, vector as read};
 use crate::tree::Time;
-
-const VECTORS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../testdata/vectors/");
-
-fn read(name: &str) -> Vec<u8> {
-    std::fs::read(format!("{VECTORS}{name}")).unwrap_or_else(|e| panic!("{name}: {e}"))
-}
-
-/// The `data_key_hex` of a case in `vectors.json` (a tiny scan: no JSON crate).
-fn data_key(case: &str) -> DataKey {
-    let index = String::from_utf8(read("vectors.json")).unwrap();
-    let start = index
-        .find(&format!("\"{case}\": {{"))
-        .unwrap_or_else(|| panic!("case {case}"));
-    let rest = &index[start..];
-    let field = "\"data_key_hex\": \"";
-    let at = rest.find(field).unwrap() + field.len();
-    let hex_text = &rest[at..at + 64];
-    DataKey::from_slice(&hex::decode(hex_text).unwrap()).unwrap()
-}
 
 fn store() -> YamlStore {
     YamlStore::default()

@@ -1,0 +1,37 @@
+//! Shared by the golden tests: the files the reference sops 3.11 wrote, in
+//! `testdata/vectors`, and the data keys recorded in its `vectors.json`.
+
+use crate::data_key::DataKey;
+use crate::stores::Store;
+use crate::stores::json::JsonStore;
+use crate::tree::Value;
+
+pub const VECTORS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../testdata/vectors/");
+
+/// The bytes of a vector file.
+pub fn vector(name: &str) -> Vec<u8> {
+    std::fs::read(format!("{VECTORS}{name}")).unwrap_or_else(|e| panic!("{name}: {e}"))
+}
+
+/// The data key of a case (cases with variants share one key).
+pub fn data_key(case: &str) -> DataKey {
+    let index = JsonStore::default()
+        .load(&vector("vectors.json"))
+        .unwrap()
+        .remove(0);
+    let Some(Value::Map(cases)) = index.get("cases") else {
+        panic!("vectors.json has no cases")
+    };
+    let Some(Value::Map(case_map)) = cases.get(case) else {
+        panic!("no case {case}")
+    };
+    let hex_key = match case_map.get("variants") {
+        Some(Value::Map(variants)) => variants.entries().find_map(|(_, v)| match v {
+            Value::Map(m) => m.get("data_key_hex").and_then(Value::as_str),
+            _ => None,
+        }),
+        _ => case_map.get("data_key_hex").and_then(Value::as_str),
+    }
+    .unwrap_or_else(|| panic!("no data key for {case}"));
+    DataKey::from_slice(&hex::decode(hex_key).unwrap()).unwrap()
+}
