@@ -67,6 +67,16 @@ vector_tests! {
     vector_all_keystores_json: "all_keystores.enc.json" => "all_keystores.decrypted.json";
     vector_key_groups_json: "key_groups.enc.json" => "key_groups.decrypted.json";
     vector_shamir_yaml: "shamir.enc.yaml" => "shamir.decrypted.yaml";
+    vector_dotenv: "dotenv.enc.env" => "dotenv.decrypted.env";
+    vector_dotenv_quirks: "dotenv_quirks.enc.env" => "dotenv_quirks.decrypted.env";
+    vector_dotenv_quirks_as_json: "dotenv_quirks.enc.env" => "dotenv_quirks.decrypted-as.json", "--output-type", "json";
+    vector_key_groups_env: "key_groups.enc.env" => "key_groups.decrypted.env";
+    vector_all_keystores_env: "all_keystores.enc.env" => "all_keystores.decrypted.env";
+    vector_ini: "ini.enc.ini" => "ini.decrypted.ini";
+    vector_ini_quirks: "ini_quirks.enc.ini" => "ini_quirks.decrypted.ini";
+    vector_ini_quirks_as_json: "ini_quirks.enc.ini" => "ini_quirks.decrypted-as.json", "--output-type", "json";
+    vector_all_keystores_ini: "all_keystores.enc.ini" => "all_keystores.decrypted.ini";
+    vector_binary: "binary.enc.bin" => "binary.decrypted.bin";
 }
 
 /// The vector keys file holds two identities; key A alone must do for the
@@ -897,4 +907,63 @@ fn json_big_integer_keeps_digits() {
         &decrypted,
         plaintext.as_bytes(),
     );
+}
+
+// ---------------------------------------------------------------------------
+// dotenv, INI and binary
+// ---------------------------------------------------------------------------
+
+#[test]
+fn roundtrip_dotenv() {
+    let fx = Fixture::new();
+    let plain = "# database\nDB_HOST=db.internal\nDB_PASSWORD=p=w\nMULTI=a\\nb\nPUBLIC_unencrypted=clear\n#end\n";
+    fx.round_trip("flat", "env", plain, &fx.encrypt_args(&[]), &["decrypt"]);
+}
+
+#[test]
+fn roundtrip_ini() {
+    let fx = Fixture::new();
+    let plain = "; top\nglobal = g\n\n[db]\n# user comment\nuser = admin\npassword = p4ss\n\n[svc]\ntoken_unencrypted = visible\n";
+    let (ours, _, expected) = fx.round_trip(
+        "sections",
+        "ini",
+        plain,
+        &fx.encrypt_args(&[]),
+        &["decrypt"],
+    );
+    assert!(String::from_utf8_lossy(&read(&ours)).contains("\n[sops]\n"));
+    assert!(String::from_utf8_lossy(&expected).contains("user     = admin"));
+}
+
+#[test]
+fn roundtrip_binary_with_arbitrary_bytes() {
+    let fx = Fixture::new();
+    let bytes: Vec<u8> = (0..=255u8).chain([0, 0xff, b'\n']).collect();
+    let plain = fx.sb.write("blob.bin", &bytes);
+    for bin in Bin::BOTH {
+        let enc = fx
+            .sb
+            .run(
+                bin,
+                [
+                    "encrypt".into(),
+                    "--age".into(),
+                    fx.key.recipient.clone().into(),
+                    plain.clone().into_os_string(),
+                ],
+            )
+            .ok();
+        let enc_path = fx.sb.write(&format!("blob.{bin}.enc"), &enc);
+        for other in Bin::BOTH {
+            let out = fx
+                .sb
+                .run(other, ["decrypt".into(), enc_path.clone().into_os_string()])
+                .ok();
+            assert_same_bytes(
+                &format!("{other} decrypts the binary file {bin} encrypted"),
+                &out,
+                &bytes,
+            );
+        }
+    }
 }

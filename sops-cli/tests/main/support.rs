@@ -423,7 +423,15 @@ pub fn layout(encrypted: &[u8], unify_numbers: bool) -> String {
     let text = String::from_utf8_lossy(encrypted);
     let text = enc.replace_all(&text, "ENC[$1]");
     let text = armor.replace_all(&text, "AGE-ARMOR");
-    let text = time.replace_all(&text, "TIME").into_owned();
+    let mut text = time.replace_all(&text, "TIME").into_owned();
+    // sops 3.11 writes the keys of an INI file's [sops] section in random
+    // order (Go map iteration): compare them sorted.
+    if let Some(start) = text.find("\n[sops]\n") {
+        let body_start = start + "\n[sops]\n".len();
+        let mut lines: Vec<&str> = text[body_start..].lines().collect();
+        lines.sort_unstable();
+        text = format!("{}{}\n", &text[..body_start], lines.join("\n"));
+    }
     if unify_numbers {
         text.replace("ENC[int]", "ENC[number]")
             .replace("ENC[float]", "ENC[number]")

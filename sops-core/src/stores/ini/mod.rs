@@ -282,13 +282,7 @@ fn write_section(
     }
     let rendered: Vec<(String, Vec<u8>, Option<&str>)> = keys
         .into_iter()
-        .map(|(k, v, c)| {
-            Ok((
-                quote_key(k),
-                crate::stores::dotenv::scalar_text(k, v)?.into_owned(),
-                c,
-            ))
-        })
+        .map(|(k, v, c)| Ok((quote_key(k), value_text(k, v)?, c)))
         .collect::<Result<_, StoreError>>()?;
     let width = rendered
         .iter()
@@ -316,9 +310,17 @@ fn quote_key(key: &str) -> String {
     }
 }
 
+/// A value's text: strings as they are (INI writes newlines raw, inside
+/// `"""…"""`), other scalars as the dotenv writer formats them.
+fn value_text(key: &str, value: &Value) -> Result<Vec<u8>, StoreError> {
+    match value {
+        Value::Str(s) => Ok(s.as_bytes().to_vec()),
+        other => Ok(crate::stores::dotenv::scalar_text(key, other)?.into_owned()),
+    }
+}
+
 fn quote_value(value: Vec<u8>) -> Vec<u8> {
-    // dotenv's formatting escapes newlines; INI writes them raw in """…""".
-    let text = String::from_utf8_lossy(&value).replace("\\n", "\n");
+    let text = String::from_utf8_lossy(&value);
     let wrap = |q: &str| format!("{q}{text}{q}").into_bytes();
     if text.contains('\n') || text.contains('`') {
         wrap("\"\"\"")
