@@ -6,6 +6,7 @@ use crate::cipher::{CipherError, ValueCipher, is_encrypted};
 use crate::data_key::DataKey;
 use crate::mac::{self, MacError, MacHasher};
 use crate::metadata::Metadata;
+use crate::ops::stash::IvStash;
 use crate::ops::walk::{self, Slot, aad_in, effective_aad};
 use crate::rules::Rules;
 use crate::tree::{Branch, Value};
@@ -88,6 +89,17 @@ pub fn encrypt_docs(
     key: &DataKey,
     meta: &mut Metadata,
 ) -> Result<(), TreeError> {
+    reencrypt_docs(docs, key, meta, None)
+}
+
+/// As [`encrypt_docs`], re-using the IV of every value that is unchanged
+/// since it was decrypted into `stash` (set, unset, edit: minimal diffs).
+pub fn reencrypt_docs(
+    docs: &mut [Branch],
+    key: &DataKey,
+    meta: &mut Metadata,
+    stash: Option<&IvStash>,
+) -> Result<(), TreeError> {
     let rules = Rules::new(&meta.effective_rule());
     let cipher = ValueCipher::new(key);
     let mut leaves = walk::leaves(docs, &rules);
@@ -108,7 +120,8 @@ pub fn encrypt_docs(
                 if text.is_empty() {
                     return Ok(());
                 }
-                let enc = cipher.encrypt_bytes(text.as_bytes(), "comment", aad, None);
+                let iv = stash.and_then(|st| st.iv_for(aad, &Value::Comment(text.to_string())));
+                let enc = cipher.encrypt_bytes(text.as_bytes(), "comment", aad, iv);
                 if unencrypted_comment_regex.is_some_and(|r| r.is_match(&enc)) {
                     return Err(TreeError::CommentMatchesUnencryptedRegex {
                         path: display_path(aad),
@@ -125,7 +138,8 @@ pub fn encrypt_docs(
                 if empty {
                     return Ok(());
                 }
-                let enc = cipher.encrypt_value(v, aad, None).map_err(err)?;
+                let iv = stash.and_then(|st| st.iv_for(aad, v));
+                let enc = cipher.encrypt_value(v, aad, iv).map_err(err)?;
                 if matches!(**v, Value::Comment(_))
                     && unencrypted_comment_regex.is_some_and(|r| r.is_match(&enc))
                 {
@@ -152,6 +166,18 @@ pub fn decrypt_docs(
     meta: &Metadata,
     ignore_mac: bool,
 ) -> Result<(), TreeError> {
+    decrypt_docs_stashing(docs, key, meta, ignore_mac, None)
+}
+
+/// As [`decrypt_docs`], recording the IV of every value in `stash` so that
+/// a later [`reencrypt_docs`] keeps unchanged values byte-identical.
+pub fn decrypt_docs_stashing(
+    docs: &mut [Branch],
+    key: &DataKey,
+    meta: &Metadata,
+    ignore_mac: bool,
+    stash: Option<&IvStash>,
+) -> Result<(), TreeError> {
     let rules = Rules::new(&meta.effective_rule());
     let cipher = ValueCipher::new(key);
     let mut leaves = walk::leaves(docs, &rules);
@@ -165,21 +191,27 @@ pub fn decrypt_docs(
             Slot::MapComment(text) => {
                 // sops keeps a comment that fails to decrypt as a clear comment.
                 if is_encrypted(text)
-                    && let Ok(Value::Comment(plain)) = cipher.decrypt_value(text, aad)
+                    && let Ok((Value::Comment(plain), iv)) = cipher.decrypt_value_with_iv(text, aad)
                 {
+                    if let Some(st) = stash {
+                        st.remember(aad, &Value::Comment(plain.clone()), &iv);
+                    }
                     **text = plain;
                 }
             }
             Slot::Value(v) => match &**v {
                 Value::Str(s) => {
                     if !s.is_empty() {
-                        let plain =
-                            cipher
-                                .decrypt_value(s, aad)
-                                .map_err(|source| TreeError::Decrypt {
+                        let (plain, iv) =
+                            cipher.decrypt_value_with_iv(s, aad).map_err(|source| {
+                                TreeError::Decrypt {
                                     path: display_path(aad),
                                     source,
-                                })?;
+                                }
+                            })?;
+                        if let Some(st) = stash {
+                            st.remember(aad, &plain, &iv);
+                        }
                         **v = plain;
                     }
                 }

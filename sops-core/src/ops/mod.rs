@@ -3,9 +3,11 @@
 //! [`crate::keys`]; parsing and emitting in [`crate::stores`].
 
 mod crypt;
+mod stash;
 pub mod walk;
 
-pub use crypt::{TreeError, decrypt_docs, encrypt_docs};
+pub use crypt::{TreeError, decrypt_docs, decrypt_docs_stashing, encrypt_docs, reencrypt_docs};
+pub use stash::IvStash;
 mod file;
 
 pub use file::{
