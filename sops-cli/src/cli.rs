@@ -259,6 +259,73 @@ pub struct EncryptArgs {
     pub extra: Vec<String>,
 }
 
+#[derive(Debug, Args)]
+pub struct SetArgs {
+    /// Read the value from this file (its whole content is the JSON value)
+    #[arg(long = "value-file")]
+    pub value_file: bool,
+    /// Read the value from stdin (the whole of it is the JSON value)
+    #[arg(long = "value-stdin")]
+    pub value_stdin: bool,
+    /// Do nothing if the given index already has the given value
+    #[arg(long = "idempotent")]
+    pub idempotent: bool,
+    #[command(flatten)]
+    pub edit: InPlaceEditArgs,
+    #[arg(
+        long = "shamir-secret-sharing-threshold",
+        default_value_t = 0,
+        hide = true
+    )]
+    pub shamir_threshold: usize,
+    /// FILE PATH VALUE (or FILE PATH with --value-stdin)
+    pub positionals: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct UnsetArgs {
+    /// Do nothing if the given index does not exist
+    #[arg(long = "idempotent")]
+    pub idempotent: bool,
+    #[command(flatten)]
+    pub edit: InPlaceEditArgs,
+    /// FILE PATH
+    pub positionals: Vec<String>,
+}
+
+/// Flags of the commands that decrypt a file, change it and write it back.
+#[derive(Debug, Args)]
+pub struct InPlaceEditArgs {
+    /// currently json, yaml, dotenv and binary are supported. If not set, sops will use the file's extension to determine the type
+    #[arg(long = "input-type")]
+    pub input_type: Option<String>,
+    /// currently json, yaml, dotenv and binary are supported. If not set, sops will use the input file's extension to determine the output format
+    #[arg(long = "output-type")]
+    pub output_type: Option<String>,
+    /// ignore Message Authentication Code during decryption
+    #[arg(long = "ignore-mac")]
+    pub ignore_mac: bool,
+    /// comma separated list of decryption key types
+    #[arg(
+        long = "decryption-order",
+        env = "SOPS_DECRYPTION_ORDER",
+        value_delimiter = ','
+    )]
+    pub decryption_order: Vec<String>,
+    #[command(flatten)]
+    pub keyservice: KeyServiceFlags,
+}
+
+#[derive(Debug, Args)]
+pub struct FilestatusArgs {
+    /// currently json, yaml, dotenv and binary are supported. If not set, sops will use the file's extension to determine the type
+    #[arg(long = "input-type")]
+    pub input_type: Option<String>,
+    pub file: Option<PathBuf>,
+    #[arg(hide = true)]
+    pub extra: Vec<String>,
+}
+
 /// Arguments of a command we do not implement yet (kept so that sops
 /// command lines are recognised and fail with a clear message).
 #[derive(Debug, Args)]
@@ -277,9 +344,9 @@ pub enum Command {
     /// edit an encrypted file
     Edit(NotYetArgs),
     /// set a specific key or branch in the input document
-    Set(NotYetArgs),
+    Set(SetArgs),
     /// unset a specific key or branch in the input document
-    Unset(NotYetArgs),
+    Unset(UnsetArgs),
     /// generate a new data encryption key and reencrypt all values with the new key
     Rotate(NotYetArgs),
     /// update the keys of SOPS files using the config file
@@ -287,7 +354,7 @@ pub enum Command {
     /// modify the groups on a SOPS file
     Groups(NotYetArgs),
     /// check the status of the file, returning encryption status
-    Filestatus(NotYetArgs),
+    Filestatus(FilestatusArgs),
     /// execute a command with decrypted values inserted into the environment
     ExecEnv(NotYetArgs),
     /// execute a command with the decrypted contents as a temporary file
@@ -304,14 +371,15 @@ impl Command {
     /// The sops name of a command we do not implement yet.
     pub fn not_yet_name(&self) -> Option<&'static str> {
         Some(match self {
-            Command::Decrypt(_) | Command::Encrypt(_) => return None,
+            Command::Decrypt(_)
+            | Command::Encrypt(_)
+            | Command::Set(_)
+            | Command::Unset(_)
+            | Command::Filestatus(_) => return None,
             Command::Edit(_) => "edit",
-            Command::Set(_) => "set",
-            Command::Unset(_) => "unset",
             Command::Rotate(_) => "rotate",
             Command::Updatekeys(_) => "updatekeys",
             Command::Groups(_) => "groups",
-            Command::Filestatus(_) => "filestatus",
             Command::ExecEnv(_) => "exec-env",
             Command::ExecFile(_) => "exec-file",
             Command::Publish(_) => "publish",

@@ -11,6 +11,7 @@ pub const ERROR_GENERIC: u8 = 1;
 pub const COULD_NOT_READ_INPUT_FILE: u8 = 2;
 pub const COULD_NOT_WRITE_OUTPUT_FILE: u8 = 3;
 pub const ERROR_DUMPING_TREE: u8 = 4;
+pub const ERROR_INVALID_SET_FORMAT: u8 = 7;
 pub const ERROR_CONFLICTING_PARAMETERS: u8 = 8;
 pub const ERROR_ENCRYPTING_TREE: u8 = 23;
 pub const ERROR_DECRYPTING_TREE: u8 = 25;

@@ -93,6 +93,9 @@ fn run(cli: &Cli) -> Result<(), CliError> {
                 config: root.config.as_deref(),
             })
         }
+        Some(Command::Set(args)) => commands::set::run_set(args),
+        Some(Command::Unset(args)) => commands::set::run_unset(args),
+        Some(Command::Filestatus(args)) => commands::set::run_filestatus(args),
         Some(other) => Err(CliError::new(
             exit_code::ERROR_GENERIC,
             format!(
@@ -102,6 +105,23 @@ fn run(cli: &Cli) -> Result<(), CliError> {
         )),
         None => run_root(cli),
     }
+}
+
+/// The legacy `--set '<path> <json>'`: split right after the first `] `.
+fn legacy_set(file: &std::path::Path, spec: &str, root: &cli::RootArgs) -> Result<(), CliError> {
+    let invalid = || CliError::new(exit_code::ERROR_INVALID_SET_FORMAT, "Invalid --set format");
+    let split = spec.find("] ").ok_or_else(invalid)?;
+    let (path_text, value_text) = (spec[..=split].trim_end(), &spec[split + 2..]);
+    let steps = sops_core::tree::path::parse_path(path_text).map_err(|_| invalid())?;
+    let value = commands::set::parse_set_value(value_text.as_bytes())?;
+    let args = cli::InPlaceEditArgs {
+        input_type: root.io.input_type.clone(),
+        output_type: root.io.output_type.clone(),
+        ignore_mac: root.ignore_mac,
+        decryption_order: root.decryption_order.clone(),
+        keyservice: root.keyservice.clone(),
+    };
+    commands::set::set_value(file, &steps, value, &args, false)
 }
 
 /// The legacy form `sops [flags] FILE` (sops-cli.md §1.5).
@@ -128,15 +148,13 @@ fn run_root(cli: &Cli) -> Result<(), CliError> {
             "More than one command (--encrypt, --decrypt, --rotate, --set) has been specified. Only the changes made by the last one will be visible. Note that this behavior is deprecated and will cause an error eventually."
         );
     }
-    if root.rotate || root.set.is_some() {
-        let name = if root.set.is_some() {
-            "--set"
-        } else {
-            "--rotate"
-        };
+    if let Some(spec) = root.set.as_deref() {
+        return legacy_set(file, spec, root);
+    }
+    if root.rotate {
         return Err(CliError::new(
             exit_code::ERROR_GENERIC,
-            format!("sops {name}: not implemented yet"),
+            "sops --rotate: not implemented yet",
         ));
     }
     if root.decrypt {

@@ -3,6 +3,7 @@
 
 pub mod decrypt;
 pub mod encrypt;
+pub mod set;
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};

@@ -10,5 +10,6 @@
 mod config;
 mod errors;
 mod interop;
+mod set;
 mod support;
 mod tamper;

@@ -26,6 +26,12 @@ pub enum PathError {
     OutOfBounds(i64),
     #[error("component ['{0}'] is a key, but tree part is not a mapping")]
     NotAMapping(String),
+    #[error("Key not found: {0}")]
+    UnsetKeyNotFound(String),
+    #[error("Index {0} out of bounds")]
+    UnsetIndexOutOfBounds(i64),
+    #[error("Unsupported type: {kind} for item '{item}'")]
+    UnsetUnsupportedType { kind: &'static str, item: String },
 }
 
 /// Parses sops' path syntax exactly as sops does (naively): split on `[`,
@@ -84,6 +90,144 @@ pub fn lookup<'a>(doc: &'a Branch, steps: &[PathStep]) -> Result<Found<'a>, Path
     Ok(current)
 }
 
+/// The value a missing sub-path becomes: keys make single-entry mappings,
+/// indices single-element lists (sops' `set`).
+fn materialize(steps: &[PathStep], value: Value) -> Value {
+    match steps.split_first() {
+        None => value,
+        Some((PathStep::Key(k), rest)) => {
+            let mut b = Branch::new();
+            b.push(k.clone(), materialize(rest, value));
+            Value::Map(b)
+        }
+        Some((PathStep::Index(_), rest)) => Value::Seq(vec![materialize(rest, value)]),
+    }
+}
+
+/// `sops set`: puts `value` at `steps` in `doc`, creating what is missing
+/// as sops does (appending missing keys and out-of-range list items).
+/// Returns whether anything changed (type-sensitive comparison).
+pub fn set(doc: &mut Branch, steps: &[PathStep], value: Value) -> bool {
+    let Some((PathStep::Key(k), rest)) = steps.split_first() else {
+        // An index on a mapping never matches (a silent no-op in sops).
+        return false;
+    };
+    let existing = doc.0.iter_mut().find_map(|item| match item {
+        Item::Entry(key, v) if key == k => Some(v),
+        _ => None,
+    });
+    match existing {
+        Some(slot) => set_in_value(slot, rest, value),
+        None => {
+            doc.push(k.clone(), materialize(rest, value));
+            true
+        }
+    }
+}
+
+fn set_in_value(slot: &mut Value, steps: &[PathStep], value: Value) -> bool {
+    let Some((step, rest)) = steps.split_first() else {
+        let changed = !same_value(slot, &value);
+        *slot = value;
+        return changed;
+    };
+    match (slot, step) {
+        (Value::Map(b), PathStep::Key(_)) => set(b, steps, value),
+        (Value::Map(_), PathStep::Index(_)) => false,
+        (Value::Seq(items), PathStep::Index(i)) => {
+            match usize::try_from(*i).ok().filter(|i| *i < items.len()) {
+                Some(i) => set_in_value(&mut items[i], rest, value),
+                None => {
+                    items.push(materialize(rest, value));
+                    true
+                }
+            }
+        }
+        (Value::Seq(_), PathStep::Key(_)) => false,
+        (scalar, _) => {
+            *scalar = materialize(steps, value);
+            true
+        }
+    }
+}
+
+/// Deep, type-sensitive equality (float 1 and int 1 differ; NaN equals NaN).
+fn same_value(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Float(x), Value::Float(y)) => x.to_bits() == y.to_bits() || x == y,
+        (Value::Seq(x), Value::Seq(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(a, b)| same_value(a, b))
+        }
+        (Value::Map(x), Value::Map(y)) => {
+            x.0.len() == y.0.len()
+                && x.0.iter().zip(&y.0).all(|(a, b)| match (a, b) {
+                    (Item::Entry(ka, va), Item::Entry(kb, vb)) => ka == kb && same_value(va, vb),
+                    (Item::Comment(a), Item::Comment(b)) => a == b,
+                    _ => false,
+                })
+        }
+        _ => a == b,
+    }
+}
+
+/// `sops unset`: removes the mapping entry or list element at `steps`.
+pub fn unset(doc: &mut Branch, steps: &[PathStep]) -> Result<(), PathError> {
+    let Some((first, rest)) = steps.split_first() else {
+        return Ok(());
+    };
+    let PathStep::Key(k) = first else {
+        return Err(PathError::UnsetUnsupportedType {
+            kind: "mapping",
+            item: step_text(first),
+        });
+    };
+    let pos = doc
+        .0
+        .iter()
+        .position(|item| matches!(item, Item::Entry(key, _) if key == k))
+        .ok_or_else(|| PathError::UnsetKeyNotFound(k.clone()))?;
+    if rest.is_empty() {
+        doc.0.remove(pos);
+        return Ok(());
+    }
+    let Item::Entry(_, value) = &mut doc.0[pos] else {
+        return Ok(());
+    };
+    unset_in_value(value, rest)
+}
+
+fn unset_in_value(value: &mut Value, steps: &[PathStep]) -> Result<(), PathError> {
+    let Some((step, rest)) = steps.split_first() else {
+        return Ok(());
+    };
+    match (value, step) {
+        (Value::Map(b), PathStep::Key(_)) => unset(b, steps),
+        (Value::Seq(items), PathStep::Index(i)) => {
+            let idx = usize::try_from(*i)
+                .ok()
+                .filter(|i| *i < items.len())
+                .ok_or(PathError::UnsetIndexOutOfBounds(*i))?;
+            if rest.is_empty() {
+                items.remove(idx);
+                Ok(())
+            } else {
+                unset_in_value(&mut items[idx], rest)
+            }
+        }
+        (other, step) => Err(PathError::UnsetUnsupportedType {
+            kind: other.kind_name(),
+            item: step_text(step),
+        }),
+    }
+}
+
+fn step_text(step: &PathStep) -> String {
+    match step {
+        PathStep::Key(k) => k.clone(),
+        PathStep::Index(i) => i.to_string(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -104,6 +248,77 @@ mod tests {
         );
         assert_eq!(parse_path("[x]"), Err(PathError::BadIndex("x".into())));
         assert!(parse_path("").unwrap().is_empty());
+    }
+
+    #[test]
+    fn set_creates_and_replaces_like_sops() {
+        let mut doc = Branch::new();
+        doc.push("a", Value::Seq(vec![Value::Int(1)]));
+        assert!(set(
+            &mut doc,
+            &parse_path(r#"["a"][0]"#).unwrap(),
+            Value::Float(1.0)
+        ));
+        assert!(!set(
+            &mut doc,
+            &parse_path(r#"["a"][0]"#).unwrap(),
+            Value::Float(1.0)
+        ));
+        assert!(set(
+            &mut doc,
+            &parse_path(r#"["a"][5]["k"]"#).unwrap(),
+            Value::Bool(true)
+        ));
+        assert!(set(
+            &mut doc,
+            &parse_path(r#"["b"]["c"][0]"#).unwrap(),
+            Value::Null
+        ));
+        assert!(!set(&mut doc, &parse_path("[0]").unwrap(), Value::Null));
+        let Some(Value::Seq(a)) = doc.get("a") else {
+            panic!("a")
+        };
+        assert_eq!(a.len(), 2);
+        assert!(matches!(&a[1], Value::Map(m) if m.get("k") == Some(&Value::Bool(true))));
+        let Some(Value::Map(b)) = doc.get("b") else {
+            panic!("b")
+        };
+        assert_eq!(b.get("c"), Some(&Value::Seq(vec![Value::Null])));
+        // A scalar on the way is replaced.
+        assert!(set(
+            &mut doc,
+            &parse_path(r#"["b"]["c"][0]["x"]"#).unwrap(),
+            Value::Int(2)
+        ));
+    }
+
+    #[test]
+    fn unset_errors_like_sops() {
+        let mut doc = Branch::new();
+        doc.push("a", Value::Seq(vec![Value::Int(1), Value::Int(2)]));
+        doc.push("s", Value::Int(3));
+        unset(&mut doc, &parse_path(r#"["a"][0]"#).unwrap()).unwrap();
+        assert_eq!(doc.get("a"), Some(&Value::Seq(vec![Value::Int(2)])));
+        assert_eq!(
+            unset(&mut doc, &parse_path(r#"["x"]"#).unwrap())
+                .unwrap_err()
+                .to_string(),
+            "Key not found: x"
+        );
+        assert_eq!(
+            unset(&mut doc, &parse_path(r#"["a"][4]"#).unwrap())
+                .unwrap_err()
+                .to_string(),
+            "Index 4 out of bounds"
+        );
+        assert_eq!(
+            unset(&mut doc, &parse_path(r#"["s"]["x"]"#).unwrap())
+                .unwrap_err()
+                .to_string(),
+            "Unsupported type: int for item 'x'"
+        );
+        unset(&mut doc, &parse_path(r#"["s"]"#).unwrap()).unwrap();
+        assert!(doc.get("s").is_none());
     }
 
     #[test]

@@ -1,0 +1,247 @@
+//! `sops set`, `sops unset` and the legacy `--set`: decrypt, change one
+//! place in the first document, re-encrypt with the same data key (values
+//! that did not change keep their ciphertext) and write the file in place.
+
+use std::path::Path;
+
+use sops_core::ops::{IvStash, decrypt_docs_stashing, reencrypt_docs};
+use sops_core::stores::Format;
+use sops_core::tree::path::{PathStep, parse_path, set, unset};
+use sops_core::tree::{Branch, Value};
+
+use crate::cli::InPlaceEditArgs;
+use crate::commands::{self, Destination};
+use crate::exit_code::{self as code, CliError, Stage, library_error, store_error, store_error_in};
+
+/// What the change did.
+pub enum Change {
+    Changed,
+    Unchanged,
+}
+
+/// Decrypts FILE, applies `change` to its first document and writes it back
+/// unless `skip_unchanged` and nothing changed.
+pub fn modify_in_place(
+    file: &Path,
+    args: &InPlaceEditArgs,
+    skip_unchanged: bool,
+    change: impl FnOnce(&mut Branch) -> Result<Change, CliError>,
+) -> Result<(), CliError> {
+    let path = commands::absolute(file);
+    let bytes = std::fs::read(&path).map_err(|e| {
+        CliError::new(
+            code::COULD_NOT_READ_INPUT_FILE,
+            format!(
+                "Error reading file: open {}: {}",
+                path.display(),
+                os_text(&e)
+            ),
+        )
+    })?;
+    let in_format = commands::select_format(args.input_type.as_deref(), Some(&path));
+    let out_format = commands::select_format(args.output_type.as_deref(), Some(&path));
+    let in_store = commands::store_for_config(in_format, None, None)?;
+    let out_store = commands::store_for_config(out_format, None, None)?;
+    let (mut docs, mut metadata) = in_store
+        .load_encrypted(&bytes)
+        .map_err(|e| store_error_in(Stage::LoadEncrypted(in_format), &e, Some(&path)))?;
+    drop(bytes);
+    let ctx = commands::key_context();
+    let order: Vec<String> = args
+        .decryption_order
+        .iter()
+        .filter(|s| !s.is_empty())
+        .cloned()
+        .collect();
+    let key = sops_core::keys::recover_data_key(&metadata, &ctx, &order)
+        .map_err(|e| library_error(sops_core::Error::from(e), in_format))?;
+    let stash = IvStash::default();
+    decrypt_docs_stashing(&mut docs, &key, &metadata, args.ignore_mac, Some(&stash))
+        .map_err(|e| library_error(sops_core::Error::from(e), in_format))?;
+    if docs.is_empty() {
+        docs.push(Branch::new());
+    }
+    let outcome = change(&mut docs[0])?;
+    if skip_unchanged && matches!(outcome, Change::Unchanged) {
+        return Ok(());
+    }
+    reencrypt_docs(&mut docs, &key, &mut metadata, Some(&stash))
+        .map_err(|e| library_error(sops_core::Error::from(e), in_format))?;
+    let output = out_store
+        .emit_encrypted(&docs, &metadata)
+        .map_err(|e| store_error(Stage::Emit, &e))?;
+    commands::write_output(&Destination::InPlace(path), &output)
+}
+
+/// Go's wording of the common OS errors, as sops prints them.
+fn os_text(e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::NotFound => "no such file or directory".into(),
+        std::io::ErrorKind::PermissionDenied => "permission denied".into(),
+        _ => e.to_string(),
+    }
+}
+
+/// Parses a `set` value: JSON, with every number a float (sops 3.11) and a
+/// top-level array refused.
+pub fn parse_set_value(text: &[u8]) -> Result<Value, CliError> {
+    let invalid = || {
+        CliError::new(
+            code::ERROR_INVALID_SET_FORMAT,
+            "Value for --set is not valid JSON",
+        )
+    };
+    let trimmed = text.trim_ascii();
+    if trimmed.starts_with(b"[") {
+        // sops accepts arrays only nested inside objects.
+        parses_as_json(trimmed).ok_or_else(invalid)?;
+        return Err(CliError::new(
+            code::ERROR_INVALID_SET_FORMAT,
+            "Invalid --set value format",
+        ));
+    }
+    let mut wrapped = b"{\"v\":".to_vec();
+    wrapped.extend_from_slice(trimmed);
+    wrapped.push(b'}');
+    let store = Format::Json.store().map_err(|_| invalid())?;
+    let mut docs = store.load(&wrapped).map_err(|_| invalid())?;
+    let doc = docs.pop().ok_or_else(invalid)?;
+    if doc.0.len() != 1 {
+        return Err(invalid());
+    }
+    let mut value = doc.get("v").cloned().ok_or_else(invalid)?;
+    numbers_to_floats(&mut value);
+    Ok(value)
+}
+
+/// Whether the text parses as JSON when wrapped in an object.
+fn parses_as_json(text: &[u8]) -> Option<()> {
+    let mut wrapped = b"{\"v\":".to_vec();
+    wrapped.extend_from_slice(text);
+    wrapped.push(b'}');
+    let docs = Format::Json.store().ok()?.load(&wrapped).ok()?;
+    (docs.first()?.0.len() == 1).then_some(())
+}
+
+fn numbers_to_floats(value: &mut Value) {
+    match value {
+        Value::Int(i) => *value = Value::Float(*i as f64),
+        Value::Seq(items) => items.iter_mut().for_each(numbers_to_floats),
+        Value::Map(b) => {
+            for item in &mut b.0 {
+                if let sops_core::Item::Entry(_, v) = item {
+                    numbers_to_floats(v);
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+/// `sops set`.
+pub fn run_set(args: &crate::cli::SetArgs) -> Result<(), CliError> {
+    if args.value_file && args.value_stdin {
+        return Err(CliError::new(
+            code::ERROR_GENERIC,
+            "Error: cannot use both --value-file and --value-stdin",
+        ));
+    }
+    let p = &args.positionals;
+    let (file, path_text, value_bytes) = if args.value_stdin {
+        if p.len() != 2 {
+            return Err(CliError::new(
+                code::NO_FILE_SPECIFIED,
+                "Error: file specified, or index and value are missing. Need precisely 2 positional arguments since --value-stdin is used.",
+            ));
+        }
+        let mut buf = Vec::new();
+        std::io::Read::read_to_end(&mut std::io::stdin(), &mut buf)
+            .map_err(|e| CliError::new(code::ERROR_GENERIC, e.to_string()))?;
+        (&p[0], &p[1], buf)
+    } else {
+        if p.len() != 3 {
+            return Err(CliError::new(
+                code::NO_FILE_SPECIFIED,
+                "Error: no file specified, or index and value are missing. Need precisely 3 positional arguments.",
+            ));
+        }
+        let value = if args.value_file {
+            std::fs::read(&p[2])
+                .map_err(|e| CliError::new(code::ERROR_GENERIC, format!("{}: {e}", p[2])))?
+        } else {
+            p[2].clone().into_bytes()
+        };
+        (&p[0], &p[1], value)
+    };
+    let steps = parse_path(path_text)
+        .map_err(|_| CliError::new(code::ERROR_INVALID_SET_FORMAT, "Invalid set index format"))?;
+    let value = parse_set_value(&value_bytes)?;
+    set_value(Path::new(file), &steps, value, &args.edit, args.idempotent)
+}
+
+/// Sets one value in FILE (also the legacy `--set`).
+pub fn set_value(
+    file: &Path,
+    steps: &[PathStep],
+    value: Value,
+    args: &InPlaceEditArgs,
+    idempotent: bool,
+) -> Result<(), CliError> {
+    modify_in_place(file, args, idempotent, |doc| {
+        Ok(if set(doc, steps, value) {
+            Change::Changed
+        } else {
+            Change::Unchanged
+        })
+    })
+}
+
+/// `sops unset`.
+pub fn run_unset(args: &crate::cli::UnsetArgs) -> Result<(), CliError> {
+    let [file, path_text] = args.positionals.as_slice() else {
+        return Err(CliError::new(
+            code::NO_FILE_SPECIFIED,
+            "Error: no file specified, or index is missing",
+        ));
+    };
+    let steps = parse_path(path_text)
+        .map_err(|_| CliError::new(code::ERROR_INVALID_SET_FORMAT, "Invalid unset index format"))?;
+    let idempotent = args.idempotent;
+    modify_in_place(Path::new(file), &args.edit, true, |doc| {
+        match unset(doc, &steps) {
+            Ok(()) => Ok(Change::Changed),
+            Err(
+                sops_core::tree::path::PathError::UnsetKeyNotFound(_)
+                | sops_core::tree::path::PathError::UnsetIndexOutOfBounds(_),
+            ) if idempotent => Ok(Change::Unchanged),
+            Err(e) => Err(CliError::new(code::ERROR_GENERIC, e.to_string())),
+        }
+    })
+}
+
+/// `sops filestatus`: `{"encrypted":true|false}` without touching any key.
+pub fn run_filestatus(args: &crate::cli::FilestatusArgs) -> Result<(), CliError> {
+    let Some(file) = args.file.as_ref() else {
+        return Err(CliError::new(
+            code::NO_FILE_SPECIFIED,
+            "Error: no file specified",
+        ));
+    };
+    let fail = |e: String| {
+        CliError::new(
+            code::ERROR_GENERIC,
+            format!("cannot check file status: cannot load encrypted file: {e}"),
+        )
+    };
+    let bytes = std::fs::read(file)
+        .map_err(|e| fail(format!("open {}: {}", file.display(), os_text(&e))))?;
+    let format = commands::select_format(args.input_type.as_deref(), Some(file));
+    let store = commands::store_for_config(format, None, None)?;
+    let encrypted = match store.load_encrypted(&bytes) {
+        Ok((_, meta)) => !meta.version.is_empty() && !meta.mac.is_empty(),
+        Err(sops_core::stores::StoreError::MetadataNotFound) => false,
+        Err(e) => return Err(fail(e.to_string())),
+    };
+    println!("{{\"encrypted\":{encrypted}}}");
+    Ok(())
+}

@@ -1,0 +1,220 @@
+//! `set`, `unset` (and the legacy `--set`) and `filestatus`, against the reference.
+
+use std::path::PathBuf;
+
+use crate::support::{Bin, Sandbox, assert_same_bytes, read};
+
+const PLAIN: &str = "app:\n    name: demo\n    port: 8080\n    tags:\n        - a\n        - b\n    password: hunter2\nother: x\n";
+
+/// A sandbox with PLAIN encrypted by the reference, and a copy per binary.
+struct Fx {
+    sb: Sandbox,
+    original: Vec<u8>,
+}
+
+impl Fx {
+    fn new() -> Self {
+        let mut sb = Sandbox::new();
+        let key = sb.age_keygen("k");
+        sb.use_identity(&key);
+        let plain = sb.write("plain.yaml", PLAIN);
+        let original = sb
+            .run(
+                Bin::Reference,
+                [
+                    "encrypt".into(),
+                    "--age".into(),
+                    key.recipient.clone().into(),
+                    plain.into_os_string(),
+                ],
+            )
+            .ok();
+        Self { sb, original }
+    }
+
+    fn copy_for(&self, bin: Bin) -> PathBuf {
+        self.sb.write(&format!("{bin}.enc.yaml"), &self.original)
+    }
+
+    fn decrypt(&self, file: &PathBuf) -> Vec<u8> {
+        self.sb
+            .run(
+                Bin::Reference,
+                ["decrypt".into(), file.clone().into_os_string()],
+            )
+            .ok()
+    }
+
+    /// Lines of `file` that do not appear in the original encrypted file.
+    fn changed_lines(&self, file: &PathBuf) -> Vec<String> {
+        let now = String::from_utf8(read(file)).unwrap();
+        let before = String::from_utf8(self.original.clone()).unwrap();
+        let old: std::collections::HashSet<&str> = before.lines().collect();
+        now.lines()
+            .filter(|l| !old.contains(l))
+            .map(|l| l.trim().to_owned())
+            .collect()
+    }
+}
+
+/// `<command> [flags…] FILE ARGS…`: flags go before FILE, because sops'
+/// argument re-ordering would take the word after a bool flag with it.
+fn args(parts: &[&str], file: &PathBuf) -> Vec<std::ffi::OsString> {
+    let flags = parts[1..].iter().take_while(|p| p.starts_with("--"));
+    let rest = parts[1..].iter().skip_while(|p| p.starts_with("--"));
+    let mut v: Vec<std::ffi::OsString> = vec![parts[0].into()];
+    v.extend(flags.map(Into::into));
+    v.push(file.clone().into_os_string());
+    v.extend(rest.map(Into::into));
+    v
+}
+
+#[test]
+fn set_matches_reference_and_keeps_other_ciphertexts() {
+    let fx = Fx::new();
+    for (path, value) in [
+        (r#"["app"]["password"]"#, r#""s3cret""#),
+        (r#"["app"]["new"]["deep"]"#, "{\"k\": [1, true]}"),
+        (r#"["app"]["tags"][7]"#, "null"),
+    ] {
+        let mut outputs = Vec::new();
+        for bin in Bin::BOTH {
+            let file = fx.copy_for(bin);
+            fx.sb.run(bin, args(&["set", path, value], &file)).ok();
+            outputs.push((bin, file));
+        }
+        let want = fx.decrypt(&outputs[1].1);
+        assert_same_bytes(
+            &format!("set {path}: reference decrypt of ours"),
+            &fx.decrypt(&outputs[0].1),
+            &want,
+        );
+        // Only the edited value(s), lastmodified and the MAC change.
+        let ours = fx.changed_lines(&outputs[0].1);
+        assert!(ours.iter().any(|l| l.starts_with("mac:")), "{ours:?}");
+        assert!(
+            !ours
+                .iter()
+                .any(|l| l.starts_with("name:") || l.starts_with("other:")),
+            "unchanged values must keep their ciphertext: {ours:?}"
+        );
+    }
+}
+
+#[test]
+fn set_idempotent_and_bad_values_leave_the_file_alone() {
+    let fx = Fx::new();
+    for bin in Bin::BOTH {
+        let file = fx.copy_for(bin);
+        fx.sb
+            .run(
+                bin,
+                args(
+                    &["set", "--idempotent", r#"["app"]["name"]"#, r#""demo""#],
+                    &file,
+                ),
+            )
+            .ok();
+        assert_same_bytes(
+            &format!("{bin}: idempotent set"),
+            &read(&file),
+            &fx.original,
+        );
+        fx.sb
+            .run(bin, args(&["set", r#"["app"]["name"]"#, "not json"], &file))
+            .fails_with(7, &["Value for --set is not valid JSON"]);
+        fx.sb
+            .run(bin, args(&["set", "[x", r#""v""#], &file))
+            .fails_with(7, &["Invalid set index format"]);
+        fx.sb
+            .run(bin, args(&["set", r#"["app"]"#, "[1, 2]"], &file))
+            .fails_with(7, &["Invalid --set value format"]);
+        assert_same_bytes(&format!("{bin}: failed sets"), &read(&file), &fx.original);
+        let missing = fx.sb.path("missing.yaml");
+        fx.sb
+            .run(bin, args(&["set", r#"["a"]"#, "1"], &missing))
+            .fails_with(2, &["no such file or directory"]);
+    }
+}
+
+#[test]
+fn set_value_stdin_and_legacy_form() {
+    let fx = Fx::new();
+    let mut results = Vec::new();
+    for bin in Bin::BOTH {
+        let file = fx.copy_for(bin);
+        fx.sb
+            .cmd(bin, args(&["set", "--value-stdin", r#"["other"]"#], &file))
+            .stdin("{\"n\": 5}")
+            .run()
+            .ok();
+        fx.sb
+            .run(
+                bin,
+                [
+                    "--set".into(),
+                    r#"["app"]["port"] 9090"#.into(),
+                    file.clone().into_os_string(),
+                ],
+            )
+            .ok();
+        results.push(fx.decrypt(&file));
+    }
+    assert_same_bytes("set --value-stdin then --set", &results[0], &results[1]);
+}
+
+#[test]
+fn unset_matches_reference() {
+    let fx = Fx::new();
+    let mut results = Vec::new();
+    for bin in Bin::BOTH {
+        let file = fx.copy_for(bin);
+        fx.sb
+            .run(bin, args(&["unset", r#"["app"]["tags"][0]"#], &file))
+            .ok();
+        fx.sb.run(bin, args(&["unset", r#"["other"]"#], &file)).ok();
+        let before = read(&file);
+        fx.sb
+            .run(bin, args(&["unset", r#"["nope"]"#], &file))
+            .fails_with(1, &["Key not found: nope"]);
+        fx.sb
+            .run(bin, args(&["unset", r#"["app"]["tags"][9]"#], &file))
+            .fails_with(1, &["Index 9 out of bounds"]);
+        fx.sb
+            .run(bin, args(&["unset", "--idempotent", r#"["nope"]"#], &file))
+            .ok();
+        assert_same_bytes(
+            &format!("{bin}: failed or idempotent unsets"),
+            &read(&file),
+            &before,
+        );
+        results.push(fx.decrypt(&file));
+    }
+    assert_same_bytes("unset results", &results[0], &results[1]);
+}
+
+#[test]
+fn filestatus_matches_reference() {
+    let fx = Fx::new();
+    let enc = fx.copy_for(Bin::Reference);
+    let plain = fx.sb.path("plain.yaml");
+    for bin in Bin::BOTH {
+        assert_eq!(
+            fx.sb
+                .run(bin, ["filestatus".into(), enc.clone().into_os_string()])
+                .ok(),
+            b"{\"encrypted\":true}\n",
+            "{bin}"
+        );
+        assert_eq!(
+            fx.sb
+                .run(bin, ["filestatus".into(), plain.clone().into_os_string()])
+                .ok(),
+            b"{\"encrypted\":false}\n",
+            "{bin}"
+        );
+        fx.sb
+            .run(bin, ["filestatus"])
+            .fails_with(100, &["no file specified"]);
+    }
+}
