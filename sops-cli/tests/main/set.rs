@@ -1,6 +1,6 @@
 //! `set`, `unset` (and the legacy `--set`) and `filestatus`, against the reference.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use crate::support::{Bin, Sandbox, assert_same_bytes, read};
 
@@ -36,17 +36,17 @@ impl Fx {
         self.sb.write(&format!("{bin}.enc.yaml"), &self.original)
     }
 
-    fn decrypt(&self, file: &PathBuf) -> Vec<u8> {
+    fn decrypt(&self, file: &Path) -> Vec<u8> {
         self.sb
             .run(
                 Bin::Reference,
-                ["decrypt".into(), file.clone().into_os_string()],
+                ["decrypt".into(), file.as_os_str().to_owned()],
             )
             .ok()
     }
 
     /// Lines of `file` that do not appear in the original encrypted file.
-    fn changed_lines(&self, file: &PathBuf) -> Vec<String> {
+    fn changed_lines(&self, file: &Path) -> Vec<String> {
         let now = String::from_utf8(read(file)).unwrap();
         let before = String::from_utf8(self.original.clone()).unwrap();
         let old: std::collections::HashSet<&str> = before.lines().collect();
@@ -59,12 +59,12 @@ impl Fx {
 
 /// `<command> [flags…] FILE ARGS…`: flags go before FILE, because sops'
 /// argument re-ordering would take the word after a bool flag with it.
-fn args(parts: &[&str], file: &PathBuf) -> Vec<std::ffi::OsString> {
+fn args(parts: &[&str], file: &Path) -> Vec<std::ffi::OsString> {
     let flags = parts[1..].iter().take_while(|p| p.starts_with("--"));
     let rest = parts[1..].iter().skip_while(|p| p.starts_with("--"));
     let mut v: Vec<std::ffi::OsString> = vec![parts[0].into()];
     v.extend(flags.map(Into::into));
-    v.push(file.clone().into_os_string());
+    v.push(file.as_os_str().to_owned());
     v.extend(rest.map(Into::into));
     v
 }
