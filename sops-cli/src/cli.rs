@@ -326,6 +326,58 @@ pub struct FilestatusArgs {
     pub extra: Vec<String>,
 }
 
+/// Flags shared by exec-env and exec-file.
+#[derive(Debug, Args)]
+pub struct ExecCommon {
+    /// background the process and don't wait for it to complete (DEPRECATED)
+    #[arg(long = "background")]
+    pub background: bool,
+    /// the user to run the command as
+    #[arg(long = "user")]
+    pub user: Option<String>,
+    /// comma separated list of decryption key types
+    #[arg(
+        long = "decryption-order",
+        env = "SOPS_DECRYPTION_ORDER",
+        value_delimiter = ','
+    )]
+    pub decryption_order: Vec<String>,
+    #[command(flatten)]
+    pub keyservice: KeyServiceFlags,
+    /// FILE COMMAND
+    pub positionals: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ExecEnvArgs {
+    /// insert decrypted values into the environment, without the environment of the sops process
+    #[arg(long = "pristine")]
+    pub pristine: bool,
+    /// run the command in place of sops (exec), so its exit status is the command's own
+    #[arg(long = "same-process")]
+    pub same_process: bool,
+    #[command(flatten)]
+    pub common: ExecCommon,
+}
+
+#[derive(Debug, Args)]
+pub struct ExecFileArgs {
+    /// use a regular file (mode 0600) instead of a named pipe that can be read once
+    #[arg(long = "no-fifo")]
+    pub no_fifo: bool,
+    /// the name of the file (default: tmp-file)
+    #[arg(long = "filename")]
+    pub filename: Option<String>,
+    /// currently json, yaml, dotenv and binary are supported. If not set, sops will use the file's extension to determine the type
+    #[arg(long = "input-type")]
+    pub input_type: Option<String>,
+    /// currently json, yaml, dotenv and binary are supported. If not set, sops will use the input file's extension to determine the output format
+    #[arg(long = "output-type")]
+    pub output_type: Option<String>,
+    #[command(flatten)]
+    pub common: ExecCommon,
+}
+
 /// Arguments of a command we do not implement yet (kept so that sops
 /// command lines are recognised and fail with a clear message).
 #[derive(Debug, Args)]
@@ -356,9 +408,9 @@ pub enum Command {
     /// check the status of the file, returning encryption status
     Filestatus(FilestatusArgs),
     /// execute a command with decrypted values inserted into the environment
-    ExecEnv(NotYetArgs),
+    ExecEnv(ExecEnvArgs),
     /// execute a command with the decrypted contents as a temporary file
-    ExecFile(NotYetArgs),
+    ExecFile(ExecFileArgs),
     /// Publish sops file or directory to a configured destination
     Publish(NotYetArgs),
     /// start a SOPS key service server
@@ -375,13 +427,13 @@ impl Command {
             | Command::Encrypt(_)
             | Command::Set(_)
             | Command::Unset(_)
-            | Command::Filestatus(_) => return None,
+            | Command::Filestatus(_)
+            | Command::ExecEnv(_)
+            | Command::ExecFile(_) => return None,
             Command::Edit(_) => "edit",
             Command::Rotate(_) => "rotate",
             Command::Updatekeys(_) => "updatekeys",
             Command::Groups(_) => "groups",
-            Command::ExecEnv(_) => "exec-env",
-            Command::ExecFile(_) => "exec-file",
             Command::Publish(_) => "publish",
             Command::Keyservice(_) => "keyservice",
             Command::Completion(_) => "completion",

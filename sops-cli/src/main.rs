@@ -38,7 +38,9 @@ fn main() -> ExitCode {
     match run(&cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("{e}");
+            if !e.message.is_empty() {
+                eprintln!("{e}");
+            }
             ExitCode::from(e.code)
         }
     }
@@ -96,6 +98,8 @@ fn run(cli: &Cli) -> Result<(), CliError> {
         Some(Command::Set(args)) => commands::set::run_set(args),
         Some(Command::Unset(args)) => commands::set::run_unset(args),
         Some(Command::Filestatus(args)) => commands::set::run_filestatus(args),
+        Some(Command::ExecEnv(args)) => child_status(commands::exec::run_exec_env(args)),
+        Some(Command::ExecFile(args)) => child_status(commands::exec::run_exec_file(args)),
         Some(other) => Err(CliError::new(
             exit_code::ERROR_GENERIC,
             format!(
@@ -125,6 +129,14 @@ fn legacy_set(file: &std::path::Path, spec: &str, root: &cli::RootArgs) -> Resul
 }
 
 /// The legacy form `sops [flags] FILE` (sops-cli.md §1.5).
+/// exec-env/exec-file exit with their command's status.
+fn child_status(result: Result<u8, CliError>) -> Result<(), CliError> {
+    match result? {
+        0 => Ok(()),
+        n => Err(CliError::new(n, String::new())),
+    }
+}
+
 fn decryption_order(order: &[String]) -> Vec<String> {
     order.iter().filter(|s| !s.is_empty()).cloned().collect()
 }

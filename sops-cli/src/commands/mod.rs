@@ -3,6 +3,7 @@
 
 pub mod decrypt;
 pub mod encrypt;
+pub mod exec;
 pub mod set;
 
 use std::io::{Read, Write};

@@ -113,8 +113,10 @@ impl Store for DotenvStore {
     }
 }
 
-/// A value as sops' dotenv (and INI) writer formats it.
-pub(crate) fn scalar_text(
+/// A value as sops' dotenv (and INI) writer formats it: floats in Go `G`
+/// form with `.0` when integral, `<nil>` for null; containers are an error
+/// naming the key.
+pub fn scalar_text(
     key: &str,
     value: &Value,
 ) -> Result<std::borrow::Cow<'static, [u8]>, StoreError> {

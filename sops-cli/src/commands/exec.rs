@@ -1,0 +1,262 @@
+//! `sops exec-env` and `sops exec-file`: run a command with the decrypted
+//! values in its environment, or with the plaintext in a private file (a
+//! named pipe by default, so the plaintext never touches the disk).
+
+use std::io::Write;
+#[cfg(unix)]
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitStatus};
+
+use sops_core::ops::{self, DecryptOptions};
+use sops_core::tree::{Branch, Item, Value};
+use zeroize::Zeroizing;
+
+use crate::cli::{ExecCommon, ExecEnvArgs, ExecFileArgs};
+use crate::commands;
+use crate::exit_code::{self as code, CliError, Stage, library_error, store_error, store_error_in};
+
+/// The decrypted documents of FILE (MAC always verified: exec-* have no --ignore-mac).
+fn decrypt_docs(
+    file: &Path,
+    input_type: Option<&str>,
+    common: &ExecCommon,
+) -> Result<Vec<Branch>, CliError> {
+    let input = commands::read_input(Some(file))?;
+    let format = commands::select_format(input_type, input.path.as_deref());
+    let store = commands::store_for_config(format, None, None)?;
+    let (docs, meta) = store
+        .load_encrypted(&input.bytes)
+        .map_err(|e| store_error_in(Stage::LoadEncrypted(format), &e, input.path.as_deref()))?;
+    drop(input);
+    let opts = DecryptOptions {
+        ignore_mac: false,
+        decryption_order: common
+            .decryption_order
+            .iter()
+            .filter(|s| !s.is_empty())
+            .cloned()
+            .collect(),
+    };
+    let ctx = commands::key_context();
+    Ok(ops::decrypt_loaded(docs, meta, &ctx, &opts)
+        .map_err(|e| library_error(e, format))?
+        .docs)
+}
+
+fn file_and_command(common: &ExecCommon) -> Result<(&Path, &str), CliError> {
+    match common.positionals.as_slice() {
+        [file, command] => Ok((Path::new(file), command)),
+        _ => Err(CliError::new(
+            code::ERROR_GENERIC,
+            "error: missing file to decrypt",
+        )),
+    }
+}
+
+fn check_user(common: &ExecCommon) -> Result<(), CliError> {
+    match &common.user {
+        Some(user) => Err(CliError::new(
+            code::ERROR_GENERIC,
+            format!("--user {user}: switching users is not supported by this sops implementation"),
+        )),
+        None => Ok(()),
+    }
+}
+
+/// sops' rendering of a value as an environment variable.
+fn env_value(key: &str, value: &Value) -> Result<Zeroizing<Vec<u8>>, CliError> {
+    let text = match value {
+        Value::Str(s) => s.as_bytes().to_vec(),
+        Value::Bytes(b) => b.clone(),
+        Value::Time(t) => t.as_str().as_bytes().to_vec(),
+        Value::Map(_) | Value::Seq(_) => {
+            return Err(CliError::new(
+                code::ERROR_GENERIC,
+                format!("cannot use complex value in environment; offending key {key}"),
+            ));
+        }
+        other => sops_core::stores::dotenv::scalar_text(key, other)
+            .map_err(|e| CliError::new(code::ERROR_GENERIC, e.to_string()))?
+            .into_owned(),
+    };
+    Ok(Zeroizing::new(text))
+}
+
+/// Runs `/bin/sh -c COMMAND` and maps its status to sops' exit code.
+fn run_shell(mut command: Command, background: bool) -> Result<u8, CliError> {
+    let mut child = command
+        .spawn()
+        .map_err(|e| CliError::new(code::ERROR_GENERIC, format!("could not run command: {e}")))?;
+    if background {
+        return Ok(0);
+    }
+    let status = child
+        .wait()
+        .map_err(|e| CliError::new(code::ERROR_GENERIC, e.to_string()))?;
+    Ok(exit_code_of(status))
+}
+
+fn exit_code_of(status: ExitStatus) -> u8 {
+    match status.code() {
+        Some(0) => 0,
+        Some(n) => {
+            eprintln!("exit status {n}");
+            u8::try_from(n).unwrap_or(1)
+        }
+        None => {
+            eprintln!("signal: killed");
+            255
+        }
+    }
+}
+
+fn shell(command: &str) -> Command {
+    let mut c = Command::new("/bin/sh");
+    c.arg("-c").arg(command);
+    c
+}
+
+/// `sops exec-env FILE COMMAND`.
+pub fn run_exec_env(args: &ExecEnvArgs) -> Result<u8, CliError> {
+    let (file, command) = file_and_command(&args.common)?;
+    if args.common.background {
+        eprintln!(
+            "exec-env's --background option is deprecated and will be removed in a future version of sops"
+        );
+        if args.same_process {
+            return Err(CliError::new(
+                code::ERROR_CONFLICTING_PARAMETERS,
+                "Error: The --same-process flag cannot be used with --background",
+            ));
+        }
+    }
+    let docs = decrypt_docs(file, None, &args.common)?;
+    check_user(&args.common)?;
+    let mut vars = Vec::new();
+    for item in docs.first().map(|d| d.0.as_slice()).unwrap_or_default() {
+        let Item::Entry(key, value) = item else {
+            continue;
+        };
+        if key.contains('=') {
+            return Err(CliError::new(
+                code::ERROR_GENERIC,
+                format!("cannot use keys with '=' in environment: {key}"),
+            ));
+        }
+        vars.push((key.clone(), env_value(key, value)?));
+    }
+    let mut cmd = shell(command);
+    if args.pristine {
+        cmd.env_clear();
+    }
+    for (k, v) in &vars {
+        cmd.env(k, std::ffi::OsStr::from_bytes(v));
+    }
+    // --same-process replaces sops with the command; running it as a child
+    // and returning its status is the same to the caller.
+    run_shell(cmd, args.common.background)
+}
+
+/// `sops exec-file FILE COMMAND`.
+pub fn run_exec_file(args: &ExecFileArgs) -> Result<u8, CliError> {
+    let (file, command) = file_and_command(&args.common)?;
+    if args.common.background {
+        eprintln!(
+            "exec-file's --background option is deprecated and will be removed in a future version of sops"
+        );
+    }
+    let docs = decrypt_docs(file, args.input_type.as_deref(), &args.common)?;
+    let out_format = commands::select_format(args.output_type.as_deref(), Some(file));
+    let out_store = commands::store_for_config(out_format, None, None)?;
+    let plaintext = Zeroizing::new(
+        out_store
+            .emit(&docs, None)
+            .map_err(|e| store_error(Stage::Emit, &e))?,
+    );
+    drop(docs);
+    check_user(&args.common)?;
+    if let Some(name) = &args.filename
+        && (name.contains('/') || name == ".." || name.is_empty())
+    {
+        return Err(CliError::new(
+            code::ERROR_GENERIC,
+            format!("invalid --filename {name:?}: must be a plain file name"),
+        ));
+    }
+    let dir = tempfile::Builder::new()
+        .prefix(".sops")
+        .tempdir()
+        .map_err(|e| {
+            CliError::new(
+                code::COULD_NOT_WRITE_OUTPUT_FILE,
+                format!("could not create temporary directory: {e}"),
+            )
+        })?;
+    // tempfile creates the directory 0700.
+    let name = match (&args.filename, args.no_fifo) {
+        (Some(n), _) => n.clone(),
+        (None, false) => "tmp-file".to_owned(),
+        (None, true) => format!("tmp-file{}", std::process::id()),
+    };
+    let path = dir.path().join(name);
+    if args.no_fifo {
+        write_private_file(&path, &plaintext)?;
+    } else {
+        make_fifo(&path)?;
+        serve_fifo_once(path.clone(), plaintext);
+    }
+    let command = command.replace("{}", &path.to_string_lossy());
+    let status = run_shell(shell(&command), args.common.background);
+    // The directory (and the plaintext file, if any) goes away with `dir`.
+    drop(dir);
+    status
+}
+
+fn write_private_file(path: &Path, bytes: &[u8]) -> Result<(), CliError> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut f = options.open(path).map_err(|e| {
+        CliError::new(
+            code::COULD_NOT_WRITE_OUTPUT_FILE,
+            format!("could not create temporary file: {e}"),
+        )
+    })?;
+    f.write_all(bytes).map_err(|e| {
+        CliError::new(
+            code::COULD_NOT_WRITE_OUTPUT_FILE,
+            format!("could not write temporary file: {e}"),
+        )
+    })
+}
+
+#[cfg(unix)]
+fn make_fifo(path: &Path) -> Result<(), CliError> {
+    use rustix::fs::{CWD, FileType, Mode, mknodat};
+    mknodat(CWD, path, FileType::Fifo, Mode::RUSR | Mode::WUSR, 0).map_err(|e| {
+        CliError::new(
+            code::COULD_NOT_WRITE_OUTPUT_FILE,
+            format!("could not create named pipe: {e}"),
+        )
+    })
+}
+
+#[cfg(not(unix))]
+fn make_fifo(_path: &Path) -> Result<(), CliError> {
+    Err(CliError::new(
+        code::ERROR_GENERIC,
+        "named pipes are not supported here; use --no-fifo",
+    ))
+}
+
+/// Writes the plaintext into the pipe once, when a reader opens it. If the
+/// command never reads it, the thread ends with the process.
+fn serve_fifo_once(path: PathBuf, plaintext: Zeroizing<Vec<u8>>) {
+    std::thread::spawn(move || {
+        if let Ok(mut pipe) = std::fs::OpenOptions::new().write(true).open(&path) {
+            let _ = pipe.write_all(&plaintext);
+        }
+    });
+}
