@@ -564,3 +564,24 @@ fn perf_20mb() {
     );
     assert_eq!(st.load(&out).unwrap(), docs);
 }
+
+/// `sops decrypt --output-type json` of files in other formats: the other
+/// store loads and decrypts, this one writes (comments dropped, first
+/// document only, YAML types kept).
+#[test]
+fn other_formats_decrypted_as_json() {
+    use crate::stores::Format;
+    for (case, enc, format) in [
+        ("yaml_comments", "yaml_comments.enc.yaml", Format::Yaml),
+        ("yaml_structure", "yaml_structure.enc.yaml", Format::Yaml),
+        ("dotenv_quirks", "dotenv_quirks.enc.env", Format::Dotenv),
+        ("ini_quirks", "ini_quirks.enc.ini", Format::Ini),
+    ] {
+        let input = format.store().unwrap();
+        let (mut docs, meta) = input.load_encrypted(&vector(enc)).unwrap();
+        decrypt_docs(&mut docs, &data_key(case), &meta, false).unwrap();
+        let out = store().emit(&docs, None).unwrap();
+        let want = vector(&format!("{case}.decrypted-as.json"));
+        assert_eq!(text(&out), text(&want), "{case}");
+    }
+}
