@@ -10,6 +10,7 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
 use sops_core::config::{self, Config};
+use sops_core::stores::binary::BinaryStore;
 use sops_core::stores::json::JsonStore;
 use sops_core::stores::yaml::YamlStore;
 use sops_core::stores::{Format, Store};
@@ -130,6 +131,9 @@ fn store_for(format: Format, indent: Option<i64>) -> Result<Box<dyn Store>, CliE
             Ok(Box::new(YamlStore { indent: n }))
         }
         (Format::Json, Some(n)) => Ok(Box::new(JsonStore {
+            indent: Some(n as usize),
+        })),
+        (Format::Binary, Some(n)) => Ok(Box::new(BinaryStore {
             indent: Some(n as usize),
         })),
         _ => format

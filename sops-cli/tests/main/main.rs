@@ -9,6 +9,7 @@
 
 mod config;
 mod errors;
+mod exec;
 mod interop;
 mod set;
 mod support;
