@@ -6,6 +6,7 @@
 #   .tools/bin/sops-reference   symlink to the reference sops ELF inside it
 #   age, age-keygen             Debian package `age`
 #   ssh-keygen                  Debian package `openssh-client`
+#   tmux, vim                   Debian packages (the edit test drives vim in tmux)
 #   /usr/bin/time               Debian package `time` (bench RSS measurements)
 #   hyperfine                   optional (bench only), with --with-bench
 #
@@ -93,6 +94,9 @@ say "reference sops: $TOOLS/bin/sops-reference -> $ELF"
 missing=()
 command -v age >/dev/null 2>&1 && command -v age-keygen >/dev/null 2>&1 || missing+=(age)
 command -v ssh-keygen >/dev/null 2>&1 || missing+=(openssh-client)
+# The edit test drives a real terminal editor through tmux.
+command -v tmux >/dev/null 2>&1 || missing+=(tmux)
+command -v vim >/dev/null 2>&1 || missing+=(vim)
 [ -x /usr/bin/time ] || missing+=(time)
 if [ "$WITH_BENCH" -eq 1 ] && ! command -v hyperfine >/dev/null 2>&1; then
     missing+=(hyperfine)
@@ -102,6 +106,7 @@ if [ "${#missing[@]}" -gt 0 ]; then
 fi
 say "age: $(command -v age), age-keygen: $(command -v age-keygen)"
 say "ssh-keygen: $(command -v ssh-keygen)"
+say "tmux: $(command -v tmux), vim: $(command -v vim)"
 if command -v hyperfine >/dev/null 2>&1; then
     say "hyperfine: $(command -v hyperfine)"
 else

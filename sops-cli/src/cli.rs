@@ -326,6 +326,44 @@ pub struct FilestatusArgs {
     pub extra: Vec<String>,
 }
 
+#[derive(Debug, Args)]
+pub struct EditArgs {
+    /// display master encryption keys in the file during editing
+    #[arg(short = 's', long = "show-master-keys")]
+    pub show_master_keys: bool,
+    /// ignore Message Authentication Code during decryption
+    #[arg(long = "ignore-mac")]
+    pub ignore_mac: bool,
+    /// comma separated list of decryption key types
+    #[arg(
+        long = "decryption-order",
+        env = "SOPS_DECRYPTION_ORDER",
+        value_delimiter = ','
+    )]
+    pub decryption_order: Vec<String>,
+    /// comma separated list of KMS encryption context key:value pairs
+    #[arg(long = "encryption-context")]
+    pub encryption_context: Option<String>,
+    /// the number of master keys required to retrieve the data key with shamir
+    #[arg(long = "shamir-secret-sharing-threshold", default_value_t = 0)]
+    pub shamir_threshold: usize,
+    /// currently json, yaml, dotenv and binary are supported. If not set, sops will use the file's extension to determine the type
+    #[arg(long = "input-type")]
+    pub input_type: Option<String>,
+    /// currently json, yaml, dotenv and binary are supported. If not set, sops will use the input file's extension to determine the output format
+    #[arg(long = "output-type")]
+    pub output_type: Option<String>,
+    #[command(flatten)]
+    pub keys: KeyFlags,
+    #[command(flatten)]
+    pub rules: RuleFlags,
+    #[command(flatten)]
+    pub keyservice: KeyServiceFlags,
+    pub file: Option<PathBuf>,
+    #[arg(hide = true)]
+    pub extra: Vec<String>,
+}
+
 /// Flags shared by exec-env and exec-file.
 #[derive(Debug, Args)]
 pub struct ExecCommon {
@@ -394,7 +432,7 @@ pub enum Command {
     /// encrypt a file, and output the results to stdout
     Encrypt(EncryptArgs),
     /// edit an encrypted file
-    Edit(NotYetArgs),
+    Edit(EditArgs),
     /// set a specific key or branch in the input document
     Set(SetArgs),
     /// unset a specific key or branch in the input document
@@ -428,9 +466,9 @@ impl Command {
             | Command::Set(_)
             | Command::Unset(_)
             | Command::Filestatus(_)
+            | Command::Edit(_)
             | Command::ExecEnv(_)
             | Command::ExecFile(_) => return None,
-            Command::Edit(_) => "edit",
             Command::Rotate(_) => "rotate",
             Command::Updatekeys(_) => "updatekeys",
             Command::Groups(_) => "groups",

@@ -95,6 +95,31 @@ fn run(cli: &Cli) -> Result<(), CliError> {
                 config: root.config.as_deref(),
             })
         }
+        Some(Command::Edit(args)) => {
+            warn_extra_args(&args.extra);
+            let io = cli::IoFlags {
+                input_type: args.input_type.clone(),
+                output_type: args.output_type.clone(),
+                ..cli::IoFlags::default()
+            };
+            commands::edit::run(commands::edit::EditRequest {
+                encrypt: EncryptRequest {
+                    file: args.file.as_ref(),
+                    io: &io,
+                    keys: &args.keys,
+                    rules: &args.rules,
+                    unencrypted_comment_regex: None,
+                    encrypted_comment_regex: None,
+                    mac_only_encrypted: false,
+                    shamir_threshold: args.shamir_threshold,
+                    indent: None,
+                    config: root.config.as_deref(),
+                },
+                ignore_mac: args.ignore_mac,
+                show_master_keys: args.show_master_keys,
+                decryption_order: decryption_order(&args.decryption_order),
+            })
+        }
         Some(Command::Set(args)) => commands::set::run_set(args),
         Some(Command::Unset(args)) => commands::set::run_unset(args),
         Some(Command::Filestatus(args)) => commands::set::run_filestatus(args),

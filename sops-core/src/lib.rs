@@ -46,6 +46,7 @@ pub mod numfmt;
 pub mod ops;
 pub mod rules;
 pub mod shamir;
+pub mod shlex;
 pub mod stores;
 pub mod tree;
 

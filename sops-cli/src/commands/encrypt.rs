@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use sops_core::config::CreationRule;
+use sops_core::config::{Config, CreationRule};
 use sops_core::keys::MasterKey;
 use sops_core::metadata::{KeyKind, PartialRule};
 use sops_core::ops::{self, EncryptOptions};
@@ -45,12 +45,7 @@ pub fn run(req: EncryptRequest<'_>) -> Result<(), CliError> {
     // The creation rule is looked up first: with a config but no matching
     // rule sops fails even when key flags are given.
     let target = name.map(commands::absolute).unwrap_or_default();
-    let rule = match &config {
-        Some(c) => c
-            .rule_for(&target)
-            .map_err(|e| CliError::new(code::ERROR_GENERIC, e.to_string()))?,
-        None => None,
-    };
+    let rule = creation_rule(config.as_ref(), &target)?;
 
     let mut docs = in_store
         .load(&input.bytes)
@@ -68,6 +63,40 @@ pub fn run(req: EncryptRequest<'_>) -> Result<(), CliError> {
             ALREADY_ENCRYPTED,
         ));
     }
+    let (groups, opts) = new_file_keys(&req, rule, in_format)?;
+    let ctx = commands::key_context();
+    let mut metadata =
+        ops::encrypt(&mut docs, &groups, &ctx, &opts).map_err(|e| library_error(e, in_format))?;
+    if in_format == Format::Binary {
+        metadata.rule = None;
+    }
+    let output = out_store
+        .emit_encrypted(&docs, &metadata)
+        .map_err(|e| store_error(Stage::Emit, &e))?;
+    commands::write_output(&dest, &output)
+}
+
+/// The creation rule for a target path (none without a config).
+pub fn creation_rule<'c>(
+    config: Option<&'c Config>,
+    target: &Path,
+) -> Result<Option<&'c CreationRule>, CliError> {
+    match config {
+        Some(c) => c
+            .rule_for(target)
+            .map_err(|e| CliError::new(code::ERROR_GENERIC, e.to_string())),
+        None => Ok(None),
+    }
+}
+
+/// The key groups and options of a new file: the key flags (which replace
+/// the rule's keys), else the creation rule's; options per field from the
+/// flags, else the rule (sops-cli.md §8.6).
+pub fn new_file_keys(
+    req: &EncryptRequest<'_>,
+    rule: Option<&CreationRule>,
+    in_format: Format,
+) -> Result<(Vec<Vec<Box<dyn MasterKey>>>, EncryptOptions), CliError> {
     let flag_keys = master_keys(req.keys)?;
     let groups = if !flag_keys.is_empty() {
         vec![flag_keys]
@@ -80,7 +109,7 @@ pub fn run(req: EncryptRequest<'_>) -> Result<(), CliError> {
         ));
     };
     let mut opts = EncryptOptions {
-        rule: partial_rule(&req, rule)?,
+        rule: partial_rule(req, rule)?,
         mac_only_encrypted: req.mac_only_encrypted || rule.is_some_and(|r| r.mac_only_encrypted),
         shamir_threshold: if req.shamir_threshold != 0 {
             req.shamir_threshold
@@ -93,16 +122,7 @@ pub fn run(req: EncryptRequest<'_>) -> Result<(), CliError> {
         opts.rule = None;
         opts.mac_only_encrypted = false;
     }
-    let ctx = commands::key_context();
-    let mut metadata =
-        ops::encrypt(&mut docs, &groups, &ctx, &opts).map_err(|e| library_error(e, in_format))?;
-    if in_format == Format::Binary {
-        metadata.rule = None;
-    }
-    let output = out_store
-        .emit_encrypted(&docs, &metadata)
-        .map_err(|e| store_error(Stage::Emit, &e))?;
-    commands::write_output(&dest, &output)
+    Ok((groups, opts))
 }
 
 /// sops' "already encrypted" text, word-wrapped at 75 columns as sops prints it.

@@ -184,8 +184,7 @@ pub fn run_exec_file(args: &ExecFileArgs) -> Result<u8, CliError> {
             format!("invalid --filename {name:?}: must be a plain file name"),
         ));
     }
-    let dir = tempfile::Builder::new()
-        .prefix(".sops")
+    let dir = commands::private_dir_builder(".sops")
         .tempdir()
         .map_err(|e| {
             CliError::new(
@@ -193,7 +192,6 @@ pub fn run_exec_file(args: &ExecFileArgs) -> Result<u8, CliError> {
                 format!("could not create temporary directory: {e}"),
             )
         })?;
-    // tempfile creates the directory 0700.
     let name = match (&args.filename, args.no_fifo) {
         (Some(n), _) => n.clone(),
         (None, false) => "tmp-file".to_owned(),

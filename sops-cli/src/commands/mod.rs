@@ -2,6 +2,7 @@
 //! input, choosing stores, writing the output.
 
 pub mod decrypt;
+pub mod edit;
 pub mod encrypt;
 pub mod exec;
 pub mod set;
@@ -251,4 +252,14 @@ fn set_mode(_file: &std::fs::File, _mode: u32) -> std::io::Result<()> {
 /// The key context of the CLI: the process environment.
 pub fn key_context() -> sops_core::keys::KeyContext {
     sops_core::keys::KeyContext::from_process_env()
+}
+
+/// A builder for a temporary directory only we can enter (0700): where
+/// plaintext is put for an editor or a command.
+pub fn private_dir_builder(prefix: &str) -> tempfile::Builder<'_, 'static> {
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(prefix);
+    #[cfg(unix)]
+    builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700));
+    builder
 }

@@ -117,30 +117,38 @@ pub fn encrypt(
     ctx: &KeyContext,
     opts: &EncryptOptions,
 ) -> Result<Metadata, Error> {
+    let (key, mut metadata) = new_metadata(groups, ctx, opts)?;
+    encrypt_docs(docs, &key, &mut metadata)?;
+    Ok(metadata)
+}
+
+/// A new data key wrapped for the key groups, and the metadata of a file
+/// that has not been encrypted yet (no MAC; `encrypt_docs` fills it in).
+pub fn new_metadata(
+    groups: &[Vec<Box<dyn MasterKey>>],
+    ctx: &KeyContext,
+    opts: &EncryptOptions,
+) -> Result<(DataKey, Metadata), Error> {
     if groups.iter().all(|g| g.is_empty()) {
         return Err(Error::NoKeys);
     }
     let key = DataKey::generate();
     let key_groups = wrap_data_key(&key, groups, opts.shamir_threshold, ctx)?;
-    let mut metadata = Metadata {
-        shamir_threshold: if key_groups.len() > 1 {
-            if opts.shamir_threshold == 0 {
-                key_groups.len()
-            } else {
-                opts.shamir_threshold
-            }
-        } else {
-            0
-        },
+    let shamir_threshold = match (key_groups.len(), opts.shamir_threshold) {
+        (0 | 1, _) => 0,
+        (n, 0) => n,
+        (_, t) => t,
+    };
+    let metadata = Metadata {
         key_groups,
+        shamir_threshold,
         last_modified: String::new(),
         mac: String::new(),
         rule: Some(opts.rule.clone().unwrap_or_else(PartialRule::default_rule)),
         mac_only_encrypted: opts.mac_only_encrypted,
         version: SOPS_VERSION.to_owned(),
     };
-    encrypt_docs(docs, &key, &mut metadata)?;
-    Ok(metadata)
+    Ok((key, metadata))
 }
 
 /// Wraps the data key (or its Shamir shares) with every master key.

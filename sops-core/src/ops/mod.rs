@@ -12,5 +12,5 @@ mod file;
 
 pub use file::{
     DecryptOptions, Decrypted, EncryptOptions, decrypt, decrypt_file, decrypt_loaded,
-    decrypt_to_bytes, encrypt, wrap_data_key,
+    decrypt_to_bytes, encrypt, new_metadata, wrap_data_key,
 };

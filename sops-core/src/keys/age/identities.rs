@@ -20,8 +20,9 @@ use std::process::{Command, Stdio};
 use age::{plugin, ssh, x25519};
 use zeroize::{Zeroize, Zeroizing};
 
-use super::{PluginCallbacks, shlex};
+use super::PluginCallbacks;
 use crate::keys::KeyContext;
+use crate::shlex;
 
 const SSH_KEY_FILE_VAR: &str = "SOPS_AGE_SSH_PRIVATE_KEY_FILE";
 const KEY_VAR: &str = "SOPS_AGE_KEY";

@@ -6,7 +6,6 @@
 //! newline, byte-for-byte in the layout sops writes (sops-format §3.2).
 
 mod identities;
-mod shlex;
 #[cfg(test)]
 mod tests;
 

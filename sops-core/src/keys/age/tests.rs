@@ -733,7 +733,7 @@ fn keys_and_identities_are_thread_safe() {
 
 #[test]
 fn shell_word_splitting() {
-    use super::shlex::{SplitError, split};
+    use crate::shlex::{SplitError, split};
     assert_eq!(split("cat /a/b").unwrap(), ["cat", "/a/b"]);
     assert_eq!(
         split("  op read 'op://v/k ey' \"x \\\" y\" a\\ b  ").unwrap(),

@@ -1,4 +1,4 @@
-//! Shell-style word splitting for `SOPS_AGE_KEY_CMD`, with the rules of the
+//! Shell-style word splitting for `SOPS_AGE_KEY_CMD` and the editor command, with the rules of the
 //! splitter sops uses (google/shlex): blanks separate words, `'…'` is
 //! literal, `"…"` and unquoted text take `\x` as a literal `x`, and `#` at
 //! the start of a word starts a comment that runs to the end of the line.
@@ -6,7 +6,7 @@
 
 /// Why a command line could not be split.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum SplitError {
+pub enum SplitError {
     UnclosedQuote,
     TrailingEscape,
 }
@@ -25,7 +25,7 @@ fn is_blank(c: char) -> bool {
 }
 
 /// Splits `line` into words.
-pub(crate) fn split(line: &str) -> Result<Vec<String>, SplitError> {
+pub fn split(line: &str) -> Result<Vec<String>, SplitError> {
     let mut words = Vec::new();
     let mut chars = line.chars();
     loop {

@@ -1,0 +1,385 @@
+//! `sops edit FILE` and bare `sops FILE`: decrypt into a private temporary
+//! file, run the editor, re-encrypt what was saved with the same data key
+//! (unchanged values keep their ciphertext) and replace the file atomically.
+//!
+//! The plaintext lives in a fresh 0700 directory (file 0600) that is removed
+//! on every way out: success, errors, invalid content, panics (drop), and
+//! SIGTERM/SIGHUP/SIGINT (a signal thread kills the editor and removes it;
+//! SIGINT is left to the editor while it runs, as Ctrl-C means something
+//! there).
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use sha2::{Digest, Sha256};
+use sops_core::DataKey;
+use sops_core::metadata::{Metadata, SOPS_VERSION};
+use sops_core::ops::{self, IvStash, decrypt_docs_stashing, reencrypt_docs};
+use sops_core::stores::{Format, Store};
+use sops_core::tree::Branch;
+use zeroize::Zeroizing;
+
+use crate::commands::encrypt::{EncryptRequest, creation_rule, new_file_keys};
+use crate::commands::{self, Destination, private_dir_builder};
+use crate::exit_code::{self as code, CliError, Stage, library_error, store_error, store_error_in};
+
+pub const NO_EDITOR_FOUND: u8 = 201;
+pub const FILE_NOT_MODIFIED: u8 = 200;
+pub const FAILED_TO_COMPARE_VERSIONS: u8 = 202;
+
+/// What `edit` works on.
+pub struct EditRequest<'a> {
+    /// Key flags, rules, types and config of a new file (as encrypt).
+    pub encrypt: EncryptRequest<'a>,
+    pub ignore_mac: bool,
+    pub show_master_keys: bool,
+    pub decryption_order: Vec<String>,
+}
+
+/// The state being edited.
+struct Session {
+    docs: Vec<Branch>,
+    metadata: Metadata,
+    key: DataKey,
+    stash: IvStash,
+}
+
+pub fn run(req: EditRequest<'_>) -> Result<(), CliError> {
+    let Some(file) = req.encrypt.file else {
+        return Err(CliError::new(
+            code::NO_FILE_SPECIFIED,
+            "Error: no file specified",
+        ));
+    };
+    let path = commands::absolute(file);
+    let io = req.encrypt.io;
+    let in_format = commands::select_format(io.input_type.as_deref(), Some(&path));
+    let out_format = commands::select_format(io.output_type.as_deref(), Some(&path));
+    let config = commands::load_config(req.encrypt.config)?;
+    let in_store = commands::store_for_config(in_format, req.encrypt.indent, config.as_ref())?;
+    let out_store = commands::store_for_config(out_format, req.encrypt.indent, config.as_ref())?;
+    let ctx = commands::key_context();
+
+    let existing = path.exists();
+    let mut session = if existing {
+        open_existing(&path, in_store.as_ref(), in_format, &req, &ctx)?
+    } else {
+        let rule = creation_rule(config.as_ref(), &path)?;
+        let (groups, opts) = new_file_keys(&req.encrypt, rule, in_format)?;
+        let (key, metadata) = ops::new_metadata(&groups, &ctx, &opts).map_err(|e| {
+            CliError::new(
+                code::COULD_NOT_RETRIEVE_KEY,
+                format!("Error encrypting the data key with one or more master keys: [{e}]"),
+            )
+        })?;
+        let docs = in_store
+            .load(example_document(in_format))
+            .map_err(|e| store_error(Stage::LoadPlain, &e))?;
+        Session {
+            docs,
+            metadata,
+            key,
+            stash: IvStash::default(),
+        }
+    };
+
+    let initial = Zeroizing::new(
+        if req.show_master_keys {
+            out_store.emit_encrypted(&session.docs, &session.metadata)
+        } else {
+            out_store.emit(&session.docs, None)
+        }
+        .map_err(|e| store_error(Stage::Emit, &e))?,
+    );
+
+    let scratch = Scratch::create(&path)?;
+    scratch.write(&initial)?;
+    let original_hash = Sha256::digest(&initial[..]);
+    drop(initial);
+    let editor = editor_command()?;
+    loop {
+        scratch.run_editor(&editor)?;
+        let edited = scratch.read()?;
+        if Sha256::digest(&edited[..]) == original_hash {
+            return Err(CliError::new(
+                FILE_NOT_MODIFIED,
+                "File has not changed, exiting.",
+            ));
+        }
+        let parsed = if req.show_master_keys {
+            in_store.load_encrypted(&edited).map(|(d, m)| (d, Some(m)))
+        } else {
+            in_store.load(&edited).map(|d| (d, None))
+        };
+        match parsed {
+            Ok((docs, meta)) if meta.as_ref().is_none_or(|m| m.all_keys().next().is_some()) => {
+                session.docs = docs;
+                if let Some(mut meta) = meta {
+                    // The edited metadata replaces the file's, but the data
+                    // key stays the one already recovered.
+                    meta.mac = session.metadata.mac.clone();
+                    session.metadata = meta;
+                }
+                break;
+            }
+            Ok(_) => wait_for_key(
+                "No master keys were provided, so sops can't encrypt the file. Press a key to return to the editor, or Ctrl+C to exit.",
+            )?,
+            Err(e) => wait_for_key(&format!(
+                "Could not load tree, probably due to invalid syntax. Press a key to return to the editor, or Ctrl+C to exit. ({e})"
+            ))?,
+        }
+    }
+    drop(scratch);
+    if in_store.looks_encrypted(&session.docs) && !req.show_master_keys {
+        return Err(CliError::new(
+            code::FILE_ALREADY_ENCRYPTED,
+            "the edited document has a top-level sops entry; rename it (sops reserves that key)",
+        ));
+    }
+    bump_version(&mut session.metadata)?;
+    reencrypt_docs(
+        &mut session.docs,
+        &session.key,
+        &mut session.metadata,
+        Some(&session.stash),
+    )
+    .map_err(|e| library_error(sops_core::Error::from(e), in_format))?;
+    let output = out_store
+        .emit_encrypted(&session.docs, &session.metadata)
+        .map_err(|e| store_error(Stage::Emit, &e))?;
+    commands::write_output(&Destination::InPlace(path), &output)
+}
+
+fn open_existing(
+    path: &Path,
+    store: &dyn Store,
+    format: Format,
+    req: &EditRequest<'_>,
+    ctx: &sops_core::keys::KeyContext,
+) -> Result<Session, CliError> {
+    let input = commands::read_input(Some(path))?;
+    let (mut docs, metadata) = store
+        .load_encrypted(&input.bytes)
+        .map_err(|e| store_error_in(Stage::LoadEncrypted(format), &e, Some(path)))?;
+    drop(input);
+    let key = sops_core::keys::recover_data_key(&metadata, ctx, &req.decryption_order)
+        .map_err(|e| library_error(sops_core::Error::from(e), format))?;
+    let stash = IvStash::default();
+    decrypt_docs_stashing(&mut docs, &key, &metadata, req.ignore_mac, Some(&stash))
+        .map_err(|e| library_error(sops_core::Error::from(e), format))?;
+    Ok(Session {
+        docs,
+        metadata,
+        key,
+        stash,
+    })
+}
+
+/// sops' example documents for a new file.
+fn example_document(format: Format) -> &'static [u8] {
+    match format {
+        Format::Yaml => b"hello: Welcome to SOPS! Edit this file as you please!\nexample_key: example_value\n# Example comment\nexample_array:\n    - example_value1\n    - example_value2\nexample_number: 1234.56789\nexample_booleans:\n    - true\n    - false\n",
+        Format::Json => b"{\n\t\"hello\": \"Welcome to SOPS! Edit this file as you please!\",\n\t\"example_key\": \"example_value\",\n\t\"example_array\": [\n\t\t\"example_value1\",\n\t\t\"example_value2\"\n\t],\n\t\"example_number\": 1234.56789,\n\t\"example_booleans\": [\n\t\ttrue,\n\t\tfalse\n\t]\n}\n",
+        Format::Dotenv => b"# This is an example file.\nhello=Welcome to SOPS! Edit this file as you please!\nexample_key=example_value\nexample_multiline=foo\\nbar\\nbaz\n",
+        Format::Ini => b"; This is an example file.\n[Welcome!]\nhello       = Welcome to SOPS! Edit this file as you please!\nexample_key = example_value\n",
+        Format::Binary => b"Welcome to SOPS! Edit this file as you please!",
+    }
+}
+
+/// `edit` bumps the file's version to ours when ours is newer.
+fn bump_version(meta: &mut Metadata) -> Result<(), CliError> {
+    let parse = |v: &str| -> Option<(u64, u64, u64)> {
+        let v = v.strip_prefix('v').unwrap_or(v);
+        let core = v.split(['-', '+']).next()?;
+        let mut it = core.split('.').map(|p| p.parse::<u64>().ok());
+        Some((it.next()??, it.next()??, it.next()??))
+    };
+    let ours = parse(SOPS_VERSION).unwrap_or((3, 11, 0));
+    match parse(&meta.version) {
+        Some(theirs) if theirs < ours => meta.version = SOPS_VERSION.to_owned(),
+        Some(_) => {}
+        None => {
+            return Err(CliError::new(
+                FAILED_TO_COMPARE_VERSIONS,
+                format!(
+                    "Failed to compare document version \"{}\" with program version \"{SOPS_VERSION}\": invalid version",
+                    meta.version
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Prints a message and waits for one byte on stdin. sops 3.11 goes on
+/// when stdin is closed, which loops forever without a terminal; we stop
+/// instead (the file is left as it was).
+fn wait_for_key(message: &str) -> Result<(), CliError> {
+    eprintln!("{message}");
+    let mut byte = [0u8; 1];
+    match std::io::stdin().read(&mut byte) {
+        Ok(1) => Ok(()),
+        _ => Err(CliError::new(
+            code::ERROR_GENERIC,
+            "stdin is closed, so the editor cannot be reopened; the file was not changed",
+        )),
+    }
+}
+
+/// The editor: SOPS_EDITOR, else EDITOR (split shell-style, no shell), else
+/// the first of vim, nano, vi found on PATH.
+fn editor_command() -> Result<Vec<String>, CliError> {
+    for var in ["SOPS_EDITOR", "EDITOR"] {
+        if let Some(value) = std::env::var(var).ok().filter(|v| !v.is_empty()) {
+            let words = sops_core::shlex::split(&value).map_err(|_| {
+                CliError::new(
+                    NO_EDITOR_FOUND,
+                    format!("Could not run editor: invalid ${var}: {value}"),
+                )
+            })?;
+            if words.is_empty() {
+                return Err(CliError::new(
+                    NO_EDITOR_FOUND,
+                    format!("Could not run editor: invalid ${var}: {value}"),
+                ));
+            }
+            return Ok(words);
+        }
+    }
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    for candidate in ["vim", "nano", "vi"] {
+        if std::env::split_paths(&path)
+            .any(|dir| dir.is_absolute() && dir.join(candidate).is_file())
+        {
+            return Ok(vec![candidate.to_owned()]);
+        }
+    }
+    Err(CliError::new(
+        NO_EDITOR_FOUND,
+        "Could not run editor: no editor available: sops attempts to use the editor defined in the SOPS_EDITOR or EDITOR environment variables, and if that's not set defaults to any of vim, nano, vi, but none of them could be found",
+    ))
+}
+
+/// The private directory and file holding the plaintext while editing.
+struct Scratch {
+    dir: Option<tempfile::TempDir>,
+    file: PathBuf,
+    editor_pid: Arc<AtomicU32>,
+}
+
+impl Scratch {
+    fn create(edited: &Path) -> Result<Self, CliError> {
+        let fail = |e: std::io::Error| {
+            CliError::new(
+                code::COULD_NOT_WRITE_OUTPUT_FILE,
+                format!("Could not create temporary file: {e}"),
+            )
+        };
+        let dir = private_dir_builder("sops").tempdir().map_err(fail)?;
+        let name = edited
+            .file_name()
+            .map_or_else(|| "tmp-file".into(), |n| n.to_os_string());
+        let file = dir.path().join(name);
+        let editor_pid = Arc::new(AtomicU32::new(0));
+        install_signal_cleanup(dir.path().to_path_buf(), Arc::clone(&editor_pid));
+        Ok(Self {
+            dir: Some(dir),
+            file,
+            editor_pid,
+        })
+    }
+
+    fn write(&self, bytes: &[u8]) -> Result<(), CliError> {
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let mut f = options.open(&self.file).map_err(|e| {
+            CliError::new(
+                code::COULD_NOT_WRITE_OUTPUT_FILE,
+                format!("Could not write temporary file: {e}"),
+            )
+        })?;
+        std::io::Write::write_all(&mut f, bytes).map_err(|e| {
+            CliError::new(
+                code::COULD_NOT_WRITE_OUTPUT_FILE,
+                format!("Could not write temporary file: {e}"),
+            )
+        })
+    }
+
+    fn read(&self) -> Result<Zeroizing<Vec<u8>>, CliError> {
+        std::fs::read(&self.file).map(Zeroizing::new).map_err(|e| {
+            CliError::new(
+                code::COULD_NOT_READ_INPUT_FILE,
+                format!("Could not read temporary file: {e}"),
+            )
+        })
+    }
+
+    fn run_editor(&self, editor: &[String]) -> Result<(), CliError> {
+        let mut child = Command::new(&editor[0])
+            .args(&editor[1..])
+            .arg(&self.file)
+            .spawn()
+            .map_err(|e| CliError::new(NO_EDITOR_FOUND, format!("Could not run editor: {e}")))?;
+        self.editor_pid.store(child.id(), Ordering::SeqCst);
+        let status = child.wait();
+        self.editor_pid.store(0, Ordering::SeqCst);
+        let status = status
+            .map_err(|e| CliError::new(NO_EDITOR_FOUND, format!("Could not run editor: {e}")))?;
+        if status.success() {
+            Ok(())
+        } else {
+            let reason = status.code().map_or_else(
+                || "signal: killed".to_owned(),
+                |c| format!("exit status {c}"),
+            );
+            Err(CliError::new(
+                NO_EDITOR_FOUND,
+                format!("Could not run editor: {reason}"),
+            ))
+        }
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        if let Some(dir) = self.dir.take() {
+            let _ = dir.close();
+        }
+    }
+}
+
+/// On SIGTERM/SIGHUP (and SIGINT when no editor runs): stop the editor,
+/// remove the plaintext directory, exit as a signal-killed process would.
+#[cfg(unix)]
+fn install_signal_cleanup(dir: PathBuf, editor_pid: Arc<AtomicU32>) {
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+    let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGTERM, SIGHUP, SIGINT]) else {
+        return;
+    };
+    std::thread::spawn(move || {
+        for signal in signals.forever() {
+            let pid = editor_pid.load(Ordering::SeqCst);
+            if signal == SIGINT && pid != 0 {
+                // Ctrl-C while the editor runs belongs to the editor.
+                continue;
+            }
+            if pid != 0
+                && let Some(pid) = rustix::process::Pid::from_raw(pid as i32)
+            {
+                let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
+            }
+            let _ = std::fs::remove_dir_all(&dir);
+            std::process::exit(128 + signal);
+        }
+    });
+}
+
+#[cfg(not(unix))]
+fn install_signal_cleanup(_dir: PathBuf, _editor_pid: Arc<AtomicU32>) {}

@@ -1,0 +1,267 @@
+//! `edit`: scripted editors for every outcome, and one real vim session
+//! driven through tmux so the terminal path runs for real. After every case
+//! the private temporary directory must be gone.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use crate::support::{Bin, Sandbox, assert_same_bytes, read, require_tool};
+
+const PLAIN: &str = "a: 1\nb: two\nc:\n    - x\n    - z\n";
+
+struct Fx {
+    sb: Sandbox,
+    recipient: String,
+    enc: PathBuf,
+    original: Vec<u8>,
+}
+
+impl Fx {
+    fn new() -> Self {
+        let mut sb = Sandbox::new();
+        let key = sb.age_keygen("k");
+        sb.use_identity(&key);
+        let plain = sb.write("plain.yaml", PLAIN);
+        let original = sb
+            .run(
+                Bin::Reference,
+                [
+                    "encrypt".into(),
+                    "--age".into(),
+                    key.recipient.clone().into(),
+                    plain.into_os_string(),
+                ],
+            )
+            .ok();
+        let enc = sb.write("secret.yaml", &original);
+        Self {
+            sb,
+            recipient: key.recipient,
+            enc,
+            original,
+        }
+    }
+
+    /// An editor script: runs `body` on "$1" and records the file's path.
+    fn editor(&self, name: &str, body: &str) -> PathBuf {
+        let script = self.sb.write(
+            name,
+            format!(
+                "#!/bin/sh\necho \"$1\" > '{}'\n{body}\n",
+                self.sb.path("edited-path").display()
+            ),
+        );
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+        script
+    }
+
+    fn edit(&self, editor: &Path, file: &Path, extra: &[&str]) -> crate::support::Output {
+        let mut args: Vec<std::ffi::OsString> = vec!["edit".into()];
+        args.extend(extra.iter().map(Into::into));
+        args.push(file.as_os_str().to_owned());
+        self.sb
+            .cmd(Bin::Ours, args)
+            .env("EDITOR", editor.as_os_str().to_owned())
+            .run()
+    }
+
+    /// The temporary directory of the last edit no longer exists.
+    fn assert_scratch_removed(&self) {
+        let edited = String::from_utf8(read(&self.sb.path("edited-path"))).unwrap();
+        let dir = Path::new(edited.trim()).parent().unwrap().to_path_buf();
+        assert!(
+            !dir.exists(),
+            "temporary directory {} left behind",
+            dir.display()
+        );
+    }
+
+    fn decrypt(&self, file: &Path) -> Vec<u8> {
+        self.sb
+            .run(
+                Bin::Reference,
+                ["decrypt".into(), file.as_os_str().to_owned()],
+            )
+            .ok()
+    }
+}
+
+#[test]
+fn edit_changes_one_value_with_a_minimal_diff() {
+    let fx = Fx::new();
+    let editor = fx.editor("ed.sh", "sed -i 's/two/three/' \"$1\"");
+    fx.edit(&editor, &fx.enc, &[]).ok();
+    fx.assert_scratch_removed();
+    assert_same_bytes(
+        "decrypt after edit",
+        &fx.decrypt(&fx.enc),
+        b"a: 1\nb: three\nc:\n    - x\n    - z\n",
+    );
+    let now = String::from_utf8(read(&fx.enc)).unwrap();
+    let before = String::from_utf8(fx.original.clone()).unwrap();
+    let old: std::collections::HashSet<&str> = before.lines().collect();
+    let changed: Vec<&str> = now
+        .lines()
+        .filter(|l| !old.contains(l))
+        .map(str::trim)
+        .collect();
+    assert!(
+        changed.iter().any(|l| l.starts_with("b: ENC[")),
+        "{changed:?}"
+    );
+    assert!(
+        !changed
+            .iter()
+            .any(|l| l.starts_with("a: ") || l.starts_with("- ENC")),
+        "unchanged values changed: {changed:?}"
+    );
+}
+
+#[test]
+fn edit_scratch_file_is_private() {
+    let fx = Fx::new();
+    let report = fx.sb.path("modes");
+    let editor = fx.editor(
+        "ed.sh",
+        &format!("stat -c %a \"$1\" > '{0}'; stat -c %a \"$(dirname \"$1\")\" >> '{0}'; sed -i 's/two/2/' \"$1\"", report.display()),
+    );
+    fx.edit(&editor, &fx.enc, &[]).ok();
+    assert_eq!(String::from_utf8(read(&report)).unwrap(), "600\n700\n");
+    fx.assert_scratch_removed();
+}
+
+#[test]
+fn edit_unchanged_failing_editor_and_invalid_content_leave_the_file_alone() {
+    let fx = Fx::new();
+    // Unchanged: exit 200, as the reference.
+    let noop = fx.editor("noop.sh", "true");
+    fx.edit(&noop, &fx.enc, &[])
+        .fails_with(200, &["File has not changed, exiting."]);
+    fx.assert_scratch_removed();
+    fx.sb
+        .cmd(
+            Bin::Reference,
+            ["edit".into(), fx.enc.as_os_str().to_owned()],
+        )
+        .env("EDITOR", noop.as_os_str().to_owned())
+        .run()
+        .fails_with(200, &["File has not changed"]);
+    // Editor fails: exit 201.
+    let failing = fx.editor("fail.sh", "sed -i 's/two/three/' \"$1\"; exit 3");
+    fx.edit(&failing, &fx.enc, &[])
+        .fails_with(201, &["Could not run editor: exit status 3"]);
+    fx.assert_scratch_removed();
+    // Invalid YAML and no terminal to ask for a key: stop, file untouched.
+    let broken = fx.editor("broken.sh", "echo ': : [' >> \"$1\"");
+    fx.edit(&broken, &fx.enc, &[])
+        .fails_with(1, &["Could not load tree, probably due to invalid syntax"]);
+    fx.assert_scratch_removed();
+    // Editor not found.
+    fx.edit(Path::new("/nonexistent/editor"), &fx.enc, &[])
+        .fails_with(201, &["Could not run editor"]);
+    assert_same_bytes("file after failed edits", &read(&fx.enc), &fx.original);
+}
+
+#[test]
+fn edit_creates_a_new_file_for_the_given_recipients() {
+    let fx = Fx::new();
+    let editor = fx.editor("new.sh", "printf 'token: abc\\n' > \"$1\"");
+    let new = fx.sb.path("fresh.yaml");
+    fx.edit(&editor, &new, &["--age", &fx.recipient]).ok();
+    fx.assert_scratch_removed();
+    assert_same_bytes("new file", &fx.decrypt(&new), b"token: abc\n");
+    // Saving the example unchanged creates nothing.
+    let noop = fx.editor("noop.sh", "true");
+    let other = fx.sb.path("other.yaml");
+    fx.edit(&noop, &other, &["--age", &fx.recipient])
+        .fails_with(200, &["File has not changed"]);
+    assert!(!other.exists());
+}
+
+/// A real vim in a real terminal (tmux), edited with keystrokes.
+#[test]
+fn edit_with_vim_in_tmux() {
+    let tmux = require_tool("tmux", "tmux");
+    let vim = require_tool("vim", "vim");
+    let fx = Fx::new();
+    let done = fx.sb.path("done");
+    let socket = format!("sops-edit-test-{}", std::process::id());
+    let ours = Bin::Ours.path();
+    let script = fx.sb.write(
+        "run.sh",
+        format!(
+            "#!/bin/sh\nexport HOME='{home}' SOPS_AGE_KEY_FILE='{key}' SOPS_EDITOR='{vim} -u NONE -i NONE -N' TMPDIR='{home}'\n'{ours}' edit '{file}'\necho $? > '{done}'\n",
+            home = fx.sb.dir().display(),
+            key = fx.sb.path("k.agekey").display(),
+            vim = vim.display(),
+            ours = ours.display(),
+            file = fx.enc.display(),
+            done = done.display(),
+        ),
+    );
+    let tmux_cmd = |args: &[&str]| {
+        let status = std::process::Command::new(&tmux)
+            .args(["-L", &socket])
+            .args(args)
+            .env_remove("TMUX")
+            .status()
+            .expect("run tmux");
+        assert!(status.success(), "tmux {args:?} failed");
+    };
+    tmux_cmd(&[
+        "new-session",
+        "-d",
+        "-x",
+        "100",
+        "-y",
+        "30",
+        "-s",
+        "edit",
+        &format!("sh '{}'", script.display()),
+    ]);
+    let wait_for = |what: &str, check: &dyn Fn() -> bool| {
+        let start = Instant::now();
+        while !check() {
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "timed out waiting for {what}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    // Wait until vim shows the decrypted file.
+    let capture = || {
+        let out = std::process::Command::new(&tmux)
+            .args(["-L", &socket, "capture-pane", "-p", "-t", "edit"])
+            .output()
+            .expect("capture-pane");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    wait_for("vim to show the plaintext", &|| {
+        capture().contains("b: two")
+    });
+    tmux_cmd(&["send-keys", "-t", "edit", ":%s/two/vim-was-here/", "Enter"]);
+    tmux_cmd(&["send-keys", "-t", "edit", ":wq", "Enter"]);
+    wait_for("sops to finish", &|| {
+        done.exists() && !read(&done).is_empty()
+    });
+    let _ = std::process::Command::new(&tmux)
+        .args(["-L", &socket, "kill-server"])
+        .status();
+    assert_eq!(String::from_utf8(read(&done)).unwrap().trim(), "0");
+    assert_same_bytes(
+        "after vim",
+        &fx.decrypt(&fx.enc),
+        b"a: 1\nb: vim-was-here\nc:\n    - x\n    - z\n",
+    );
+    let leftovers: Vec<_> = std::fs::read_dir(fx.sb.dir())
+        .unwrap()
+        .filter_map(Result::ok)
+        .filter(|e| e.path().is_dir() && e.file_name().to_string_lossy().starts_with("sops"))
+        .collect();
+    assert!(
+        leftovers.is_empty(),
+        "temporary directories left: {leftovers:?}"
+    );
+}
