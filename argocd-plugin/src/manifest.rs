@@ -35,6 +35,12 @@ pub fn load(shown: &str, bytes: &[u8], ctx: &KeyContext) -> Result<Loaded, Failu
         .map_err(|e| Failure::generic(format!("{shown}: {e}")))?;
     let malformed =
         |e: StoreError| Failure::generic(format!("{shown}: malformed {}: {e}", format.name()));
+    if format == Format::Yaml && is_blank_yaml(bytes) {
+        return Ok(Loaded {
+            docs: Vec::new(),
+            decrypted: false,
+        });
+    }
     let docs = match store.load(bytes) {
         Ok(d) => d,
         Err(StoreError::Empty) => Vec::new(),
@@ -73,6 +79,15 @@ pub fn load(shown: &str, bytes: &[u8], ctx: &KeyContext) -> Result<Loaded, Failu
     let mut loaded = decrypted;
     loaded.docs.retain(|d| d.entries().next().is_some());
     Ok(loaded)
+}
+
+/// Only comments, blank lines and document markers (an empty stream, which
+/// Argo CD skips).
+fn is_blank_yaml(bytes: &[u8]) -> bool {
+    bytes.split(|&b| b == b'\n').all(|line| {
+        let t = line.trim_ascii();
+        t.is_empty() || t.starts_with(b"#") || t == b"---" || t == b"..."
+    })
 }
 
 /// The key path of the first `ENC[AES256_GCM,…]` string in `doc`.
