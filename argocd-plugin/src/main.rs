@@ -1,7 +1,102 @@
-//! Argo CD config management plugin (issue 3). For now a stub that builds and
-//! says it is not implemented, so a misconfigured sidecar fails closed.
+//! `argocd-sops-plugin`: an Argo CD Config Management Plugin (sidecar) that
+//! decrypts sops files at sync time.
+//!
+//! Subcommands: `generate` (the manifest stream, written to stdout only
+//! after everything succeeded) and `discover` (for plugin.yaml's
+//! `discover.find.command`). Diagnostics go to stderr and never contain a
+//! decrypted value. See README.md for installation.
 
-fn main() -> std::process::ExitCode {
-    eprintln!("argocd-sops-plugin: not implemented yet");
-    std::process::ExitCode::from(1)
+#![forbid(unsafe_code)]
+
+mod discover;
+mod env;
+mod error;
+mod generate;
+mod glob;
+mod manifest;
+mod walk;
+
+use std::io::Write;
+use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::env::{Env, Operator};
+use crate::error::Failure;
+
+const USAGE: &str = "usage: argocd-sops-plugin <generate|discover>";
+
+fn main() -> ExitCode {
+    let start = Instant::now();
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let command = match args.as_slice() {
+        [c] if c == "generate" || c == "discover" => c.clone(),
+        [h] if h == "-h" || h == "--help" => {
+            println!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        _ => {
+            eprintln!("argocd-sops-plugin: {USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    let env = Env::from_process();
+    let op = match Operator::from_env(&env) {
+        Ok(op) => op,
+        Err(f) => return fail(&f),
+    };
+    let deadline = start + op.limits.deadline;
+
+    // The gate is held while stdout is written: the watchdog may only end
+    // the process before any output was produced.
+    let gate = Arc::new(Mutex::new(false));
+    spawn_watchdog(Arc::clone(&gate), op.limits.deadline);
+
+    let Ok(cwd) = std::env::current_dir() else {
+        return fail(&Failure::generic(
+            "cannot determine the app directory".into(),
+        ));
+    };
+    let result = if command == "generate" {
+        generate::run(&env, &cwd, deadline, &op).map(|o| o.to_vec().into())
+    } else {
+        discover::run(&env, &cwd, deadline, &op).map(zeroize::Zeroizing::new)
+    };
+    let output = match result {
+        Ok(o) => o,
+        Err(f) => return fail(&f),
+    };
+    let Ok(mut started) = gate.lock() else {
+        return fail(&Failure::generic("internal error".into()));
+    };
+    *started = true;
+    let mut stdout = std::io::stdout().lock();
+    match stdout.write_all(&output).and_then(|()| stdout.flush()) {
+        Ok(()) => ExitCode::SUCCESS,
+        // A closed pipe is the reader's choice, not our failure (ripgrep).
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(_) => fail(&Failure::generic("cannot write to stdout".into())),
+    }
+}
+
+/// Ends the process at the deadline (plus a little slack, so the cooperative
+/// checks normally report first) if no output has started.
+fn spawn_watchdog(gate: Arc<Mutex<bool>>, budget: Duration) {
+    std::thread::spawn(move || {
+        std::thread::sleep(budget + Duration::from_millis(500));
+        if let Ok(started) = gate.lock()
+            && !*started
+        {
+            eprintln!(
+                "argocd-sops-plugin: internal deadline of {}s exceeded",
+                budget.as_secs()
+            );
+            std::process::exit(1);
+        }
+    });
+}
+
+fn fail(f: &Failure) -> ExitCode {
+    eprintln!("{f}");
+    ExitCode::from(f.code)
 }

@@ -1,0 +1,101 @@
+//! `discover`: does this app contain sops files? For plugin.yaml's
+//! `discover.find.command`, where a match is exit 0 *and* non-empty stdout.
+//!
+//! Walks the app subtree only (skipping hidden entries and symlinks that
+//! leave the repository), reads at most 64 KiB of each candidate (head and
+//! tail: the metadata usually sits at the end), and prints the
+//! repo-relative paths of up to 10 sops files. No match: no output, exit 0.
+//! It never decrypts and never needs keys.
+
+use std::path::Path;
+use std::time::Instant;
+
+use sops_core::stores::Format;
+
+use crate::env::{Env, Operator};
+use crate::error::Failure;
+use crate::walk::{self, Roots, Select};
+
+const HEAD: u64 = 32 * 1024;
+const TAIL: u64 = 32 * 1024;
+const MAX_MATCHES: usize = 10;
+
+pub fn run(env: &Env, cwd: &Path, deadline: Instant, op: &Operator) -> Result<Vec<u8>, Failure> {
+    let roots = Roots::derive(cwd, env.get("ARGOCD_APP_SOURCE_PATH"))?;
+    let wanted = |rel: &str| is_candidate(rel);
+    let sel = Select {
+        recurse: true,
+        wanted: &wanted,
+        skip_hidden: true,
+        max_matches: None,
+        escape_is_error: false,
+    };
+    let entries = walk::collect(&roots, &sel, &op.limits, deadline)?;
+    let mut out = Vec::new();
+    let mut found = 0;
+    for entry in entries {
+        walk::check_deadline(deadline, &op.limits, "discovering sops files")?;
+        let Ok(bytes) = walk::read_head_tail(&entry.real, HEAD, TAIL) else {
+            continue;
+        };
+        if !has_marker(&bytes) {
+            continue;
+        }
+        // A small file was read whole: confirm with a real metadata parse.
+        let whole = std::fs::metadata(&entry.real).is_ok_and(|m| m.len() <= HEAD + TAIL);
+        let format = Format::for_path(Path::new(&entry.rel));
+        if whole && matches!(format, Format::Yaml | Format::Json) {
+            let parsed = format
+                .store()
+                .ok()
+                .and_then(|s| s.load_encrypted(&bytes).ok());
+            if parsed.is_none() {
+                continue;
+            }
+        }
+        out.extend_from_slice(entry.shown.as_bytes());
+        out.push(b'\n');
+        found += 1;
+        if found >= MAX_MATCHES {
+            break;
+        }
+    }
+    Ok(out)
+}
+
+fn is_candidate(rel: &str) -> bool {
+    let name = rel.rsplit('/').next().unwrap_or(rel);
+    [".yaml", ".yml", ".json", ".env", ".ini", ".enc"]
+        .iter()
+        .any(|ext| name.ends_with(ext))
+        || name.contains(".sops.")
+        || name.contains(".enc.")
+}
+
+/// The markers Flux also uses: the MAC line of each format's sops block.
+fn has_marker(bytes: &[u8]) -> bool {
+    const MARKERS: &[&[u8]] = &[
+        b"mac: ENC[",
+        b"\"mac\": \"ENC[",
+        b"sops_mac=ENC[",
+        b"mac = ENC[",
+    ];
+    MARKERS
+        .iter()
+        .any(|m| bytes.windows(m.len()).any(|w| w == *m))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn candidates_and_markers() {
+        assert!(is_candidate("a/secret.yaml"));
+        assert!(is_candidate("creds.sops.txt"));
+        assert!(!is_candidate("README.md"));
+        assert!(has_marker(b"sops:\n    mac: ENC[AES256_GCM,data:x]\n"));
+        assert!(has_marker(b"{\"sops\": {\"mac\": \"ENC[AES"));
+        assert!(!has_marker(b"mac: plain\n"));
+    }
+}

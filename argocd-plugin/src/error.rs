@@ -1,0 +1,120 @@
+//! The one error type of the plugin: a value-free message, an optional hint
+//! line, and the exit code (sops' codes where the cause is a sops error, so
+//! operators can alert on them).
+//!
+//! Messages are built here from file names, YAML key paths and master-key
+//! identifiers only. sops-core's errors are value-free by contract; tenant
+//! strings that are echoed are shortened and stripped of control characters.
+
+use std::fmt;
+
+use sops_core::Error as SopsError;
+use sops_core::keys::RecoveryError;
+use sops_core::mac::MacError;
+use sops_core::ops::TreeError;
+
+/// sops' exit code for a MAC mismatch.
+pub const EXIT_MAC_MISMATCH: u8 = 51;
+/// sops' exit code for "could not retrieve the data key".
+pub const EXIT_NO_KEY: u8 = 128;
+/// Anything else.
+pub const EXIT_GENERIC: u8 = 1;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    pub code: u8,
+    pub message: String,
+    pub hint: Option<String>,
+}
+
+impl Failure {
+    pub fn new(code: u8, message: String) -> Self {
+        Self {
+            code,
+            message,
+            hint: None,
+        }
+    }
+
+    pub fn generic(message: String) -> Self {
+        Self::new(EXIT_GENERIC, message)
+    }
+
+    /// Invalid operator configuration (sidecar env).
+    pub fn config(message: String) -> Self {
+        Self::generic(message)
+    }
+
+    /// Invalid tenant parameter.
+    pub fn param(message: String) -> Self {
+        Self::generic(message).with_hint(
+            "parameters: mode, directory-recurse, directory-include, directory-exclude, \
+             allow-empty (see the plugin's README)",
+        )
+    }
+
+    /// Refused by operator policy.
+    pub fn policy(message: String) -> Self {
+        Self::generic(message)
+    }
+
+    pub fn with_hint(mut self, hint: &str) -> Self {
+        self.hint = Some(hint.to_owned());
+        self
+    }
+
+    /// Maps a sops-core failure while decrypting `file`.
+    pub fn decrypt(file: &str, err: &SopsError) -> Self {
+        match err {
+            SopsError::Tree(TreeError::Mac(MacError::Mismatch { .. })) => Self::new(
+                EXIT_MAC_MISMATCH,
+                format!(
+                    "{file}: integrity check failed (MAC mismatch); the file was edited after encryption"
+                ),
+            )
+            .with_hint("re-encrypt the file with sops, or revert the hand edit"),
+            SopsError::Tree(TreeError::Mac(e)) => {
+                Self::new(EXIT_MAC_MISMATCH, format!("{file}: integrity check failed: {e}"))
+            }
+            SopsError::Tree(TreeError::Decrypt { path, .. })
+            | SopsError::Tree(TreeError::NotEncrypted { path, .. }) => Self::generic(format!(
+                "{file}: value at {path} should be encrypted under the file's rules but is not \
+                 a valid sops value"
+            )),
+            SopsError::Recovery(r) => Self::new(EXIT_NO_KEY, no_usable_key(file, r)).with_hint(
+                "keys come only from the sidecar (SOPS_AGE_KEY_FILE, SOPS_AGE_KEY, \
+                 SOPS_CMP_PROJECT_KEYS_DIR); ARGOCD_ENV_* and parameters cannot supply keys",
+            ),
+            SopsError::Store { source, .. } => {
+                Self::generic(format!("{file}: invalid sops file: {source}"))
+            }
+            other => Self::generic(format!("cannot decrypt {file}: {other}")),
+        }
+    }
+}
+
+fn no_usable_key(file: &str, r: &RecoveryError) -> String {
+    if let Some(e) = &r.combine_error {
+        return format!("cannot decrypt {file}: could not combine the key groups' shares: {e}");
+    }
+    let mut out = format!("cannot decrypt {file}: no usable key");
+    for (i, group) in r.groups.iter().enumerate() {
+        if let Err(failures) = group {
+            for f in failures {
+                let reason = f.error.to_string().replace('\n', " ");
+                out.push_str(&format!("\n  group {i}: {}: {reason}", f.identifier));
+            }
+        }
+    }
+    out
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "argocd-sops-plugin: {}", self.message)?;
+        if let Some(hint) = &self.hint {
+            write!(f, "\nhint: {hint}")?;
+        }
+        Ok(())
+    }
+}

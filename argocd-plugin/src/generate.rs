@@ -1,0 +1,149 @@
+//! `generate`: the manifest stream of one app.
+//!
+//! This first version renders directory apps: every `*.yaml`, `*.yml` and
+//! `*.json` of the app dir (optionally recursive, with include/exclude
+//! globs), in path order then document order. Files with sops metadata are
+//! decrypted in memory with the MAC verified, so directory mode writes no
+//! plaintext to disk at all (a SIGTERM from the cmp-server leaves nothing
+//! behind, and nothing has reached stdout yet). Kustomize and Helm apps are
+//! refused until their renderers land.
+
+use std::path::Path;
+use std::time::Instant;
+
+use sops_core::Branch;
+use sops_core::keys::KeyContext;
+use zeroize::Zeroizing;
+
+use crate::env::{self, Env, Mode, Operator, Params};
+use crate::error::Failure;
+use crate::walk::{self, Roots, Select};
+use crate::{glob, manifest};
+
+/// Produces the whole output, or fails without producing any.
+pub fn run(
+    env: &Env,
+    cwd: &Path,
+    deadline: Instant,
+    op: &Operator,
+) -> Result<Zeroizing<Vec<u8>>, Failure> {
+    let params = Params::from_env(env)?;
+    let roots = Roots::derive(cwd, env.get("ARGOCD_APP_SOURCE_PATH"))?;
+    let mode = match params.mode {
+        Mode::Auto => detect(&roots.app),
+        m => m,
+    };
+    match mode {
+        Mode::Directory | Mode::Auto => directory(env, &roots, &params, op, deadline),
+        Mode::Kustomize | Mode::Helm => {
+            let name = if mode == Mode::Kustomize {
+                "kustomize"
+            } else {
+                "helm"
+            };
+            Err(Failure::generic(format!(
+                "{name} apps are not supported by this version of the plugin yet"
+            ))
+            .with_hint("set the parameter mode=directory to render the files as plain manifests"))
+        }
+    }
+}
+
+/// Argo CD's order: a kustomization wins over a chart, else plain files.
+fn detect(app: &Path) -> Mode {
+    if ["kustomization.yaml", "kustomization.yml", "Kustomization"]
+        .iter()
+        .any(|n| app.join(n).is_file())
+    {
+        Mode::Kustomize
+    } else if app.join("Chart.yaml").is_file() {
+        Mode::Helm
+    } else {
+        Mode::Directory
+    }
+}
+
+fn directory(
+    env: &Env,
+    roots: &Roots,
+    params: &Params,
+    op: &Operator,
+    deadline: Instant,
+) -> Result<Zeroizing<Vec<u8>>, Failure> {
+    for (name, pattern) in [
+        ("directory-include", &params.include),
+        ("directory-exclude", &params.exclude),
+    ] {
+        if let Some(p) = pattern {
+            glob::validate(p).map_err(|why| Failure::param(format!("parameter {name} {why}")))?;
+        }
+    }
+    let wanted = |rel: &str| {
+        (rel.ends_with(".yaml") || rel.ends_with(".yml") || rel.ends_with(".json"))
+            && params
+                .include
+                .as_deref()
+                .is_none_or(|p| glob::matches(p, rel))
+            && !params
+                .exclude
+                .as_deref()
+                .is_some_and(|p| glob::matches(p, rel))
+    };
+    let sel = Select {
+        recurse: params.recurse,
+        wanted: &wanted,
+        skip_hidden: true,
+        max_matches: None,
+        escape_is_error: true,
+    };
+    let limits = &op.limits;
+    let entries = walk::collect(roots, &sel, limits, deadline)?;
+
+    // Keys are resolved only if some file needs them, so a plain app of a
+    // project without keys still renders.
+    let mut ctx = None;
+    let empty = KeyContext::from_lookup(|_| None);
+    let mut total = 0u64;
+    let mut docs: Vec<Branch> = Vec::new();
+    let mut decrypted_files = 0usize;
+    for entry in &entries {
+        walk::check_deadline(deadline, limits, &format!("reading {}", entry.shown))?;
+        let bytes = Zeroizing::new(walk::read_bounded(entry, limits, &mut total)?);
+        if ctx.is_none() && looks_encrypted(&bytes) {
+            ctx = Some(env::key_context(env, op)?);
+        }
+        let loaded = manifest::load(&entry.shown, &bytes, ctx.as_ref().unwrap_or(&empty))?;
+        if loaded.decrypted {
+            decrypted_files += 1;
+        }
+        for doc in &loaded.docs {
+            manifest::check(doc, &entry.shown)?;
+        }
+        docs.extend(loaded.docs);
+    }
+    if op.debug {
+        eprintln!(
+            "argocd-sops-plugin: debug: {} files, {} decrypted, {} documents",
+            entries.len(),
+            decrypted_files,
+            docs.len()
+        );
+    }
+    if docs.is_empty() {
+        if params.allow_empty {
+            return Ok(Zeroizing::new(Vec::new()));
+        }
+        let shown = env.get("ARGOCD_APP_SOURCE_PATH").unwrap_or(".");
+        return Err(Failure::generic(format!(
+            "no manifests produced for directory mode in {shown}; set allow-empty=true if intended"
+        )));
+    }
+    walk::check_deadline(deadline, limits, "emitting the manifests")?;
+    Ok(Zeroizing::new(manifest::emit(&docs)?))
+}
+
+/// Cheap test for a top-level `sops` key, so the key context is only built
+/// when a file may need it (the parser decides for real).
+fn looks_encrypted(bytes: &[u8]) -> bool {
+    bytes.windows(4).any(|w| w == b"sops")
+}

@@ -1,0 +1,286 @@
+//! Manifests: loading a file (decrypting it when it carries sops metadata),
+//! the output checks of spec §3.4 step 8, and the final YAML stream.
+//!
+//! Plain files go through the same parser as encrypted ones, so the output
+//! is one uniformly emitted stream and every check (leftover `ENC[` values,
+//! Secret shape) sees the parsed tree rather than text.
+
+use base64::Engine as _;
+use sops_core::cipher::is_encrypted;
+use sops_core::keys::KeyContext;
+use sops_core::ops::{self, DecryptOptions};
+use sops_core::stores::{Format, StoreError};
+use sops_core::{Branch, Value};
+
+use crate::error::Failure;
+
+/// The documents of one file, and whether it was decrypted.
+pub struct Loaded {
+    pub docs: Vec<Branch>,
+    pub decrypted: bool,
+}
+
+/// Parses a manifest file (YAML or JSON by extension); decrypts it, MAC
+/// verified, when its first document carries a top-level `sops` key.
+/// Empty documents (and wholly empty files) are dropped, as Argo CD does.
+pub fn load(shown: &str, bytes: &[u8], ctx: &KeyContext) -> Result<Loaded, Failure> {
+    let format = Format::for_path(std::path::Path::new(shown));
+    if !matches!(format, Format::Yaml | Format::Json) {
+        return Err(Failure::generic(format!(
+            "{shown}: not a YAML or JSON file"
+        )));
+    }
+    let store = format
+        .store()
+        .map_err(|e| Failure::generic(format!("{shown}: {e}")))?;
+    let malformed =
+        |e: StoreError| Failure::generic(format!("{shown}: malformed {}: {e}", format.name()));
+    if format == Format::Yaml && is_blank_yaml(bytes) {
+        return Ok(Loaded {
+            docs: Vec::new(),
+            decrypted: false,
+        });
+    }
+    let docs = match store.load(bytes) {
+        Ok(d) => d,
+        Err(StoreError::Empty) => Vec::new(),
+        Err(e) => return Err(malformed(e)),
+    };
+    let has_sops = |d: &Branch| d.get("sops").is_some();
+    let decrypted = if docs.first().is_some_and(has_sops) {
+        drop(docs);
+        let (docs, metadata) = store.load_encrypted(bytes).map_err(malformed)?;
+        let plain = ops::decrypt_loaded(docs, metadata, ctx, &DecryptOptions::default())
+            .map_err(|e| Failure::decrypt(shown, &e))?;
+        Loaded {
+            docs: plain.docs,
+            decrypted: true,
+        }
+    } else {
+        if docs.iter().any(has_sops) {
+            return Err(Failure::generic(format!(
+                "{shown}: sops metadata in a later document but not in the first; \
+                 the file is not a valid sops file"
+            )));
+        }
+        for doc in &docs {
+            if let Some(path) = find_encrypted(doc) {
+                return Err(Failure::generic(format!(
+                    "{shown}: found ENC[...] values but no sops metadata (first at {path})"
+                ))
+                .with_hint("the sops block was removed or the file was hand-edited; re-encrypt it with sops"));
+            }
+        }
+        Loaded {
+            docs,
+            decrypted: false,
+        }
+    };
+    let mut loaded = decrypted;
+    loaded.docs.retain(|d| d.entries().next().is_some());
+    Ok(loaded)
+}
+
+/// Only comments, blank lines and document markers (an empty stream, which
+/// Argo CD skips).
+fn is_blank_yaml(bytes: &[u8]) -> bool {
+    bytes.split(|&b| b == b'\n').all(|line| {
+        let t = line.trim_ascii();
+        t.is_empty() || t.starts_with(b"#") || t == b"---" || t == b"..."
+    })
+}
+
+/// The key path of the first `ENC[AES256_GCM,…]` string in `doc`.
+pub fn find_encrypted(doc: &Branch) -> Option<String> {
+    fn in_value(v: &Value, path: &mut String) -> bool {
+        match v {
+            Value::Str(s) => is_encrypted(s),
+            Value::Map(b) => in_branch(b, path),
+            Value::Seq(items) => {
+                for (i, item) in items.iter().enumerate() {
+                    let len = path.len();
+                    path.push_str(&format!("[{i}]"));
+                    if in_value(item, path) {
+                        return true;
+                    }
+                    path.truncate(len);
+                }
+                false
+            }
+            _ => false,
+        }
+    }
+    fn in_branch(b: &Branch, path: &mut String) -> bool {
+        for (k, v) in b.entries() {
+            let len = path.len();
+            if !path.is_empty() {
+                path.push('.');
+            }
+            path.push_str(k);
+            if in_value(v, path) {
+                return true;
+            }
+            path.truncate(len);
+        }
+        false
+    }
+    let mut path = String::new();
+    in_branch(doc, &mut path).then_some(path)
+}
+
+/// `<kind> <namespace>/<name>` of a document, for messages (never values).
+pub fn describe(doc: &Branch) -> String {
+    let s = |v: Option<&Value>| v.and_then(Value::as_str).map(printable);
+    let kind = s(doc.get("kind")).unwrap_or_else(|| "object".to_owned());
+    let meta = match doc.get("metadata") {
+        Some(Value::Map(m)) => Some(m),
+        _ => None,
+    };
+    let name = s(meta.and_then(|m| m.get("name"))).unwrap_or_else(|| "<unnamed>".to_owned());
+    match s(meta.and_then(|m| m.get("namespace"))) {
+        Some(ns) => format!("{kind} {ns}/{name}"),
+        None => format!("{kind} {name}"),
+    }
+}
+
+fn printable(s: &str) -> String {
+    s.chars().filter(|c| !c.is_control()).take(128).collect()
+}
+
+/// The output checks every document must pass (spec §3.4 step 8, §3.6).
+pub fn check(doc: &Branch, shown: &str) -> Result<(), Failure> {
+    let what = describe(doc);
+    let bad = |msg: String| Err(Failure::generic(format!("{shown}: {msg}")));
+    if doc.get("sops").is_some() || find_encrypted(doc).is_some() {
+        return bad(format!(
+            "output still contains sops-encrypted data in {what}"
+        ));
+    }
+    let kind = doc.get("kind").and_then(Value::as_str);
+    if doc
+        .get("apiVersion")
+        .and_then(Value::as_str)
+        .is_none_or(str::is_empty)
+        || kind.is_none_or(str::is_empty)
+    {
+        return bad(format!(
+            "{what}: not a Kubernetes object (apiVersion and kind required)"
+        ));
+    }
+    let is_list = kind.is_some_and(|k| k.ends_with("List"));
+    let meta = match doc.get("metadata") {
+        Some(Value::Map(m)) => Some(m),
+        _ => None,
+    };
+    let named = meta.is_some_and(|m| {
+        ["name", "generateName"].iter().any(|k| {
+            m.get(k)
+                .and_then(Value::as_str)
+                .is_some_and(|n| !n.is_empty())
+        })
+    });
+    if !is_list && !named {
+        return bad(format!("{what}: metadata.name is required"));
+    }
+    if kind == Some("Secret") && doc.get("apiVersion").and_then(Value::as_str) == Some("v1") {
+        check_secret(doc, &what).map_err(|m| Failure::generic(format!("{shown}: {m}")))?;
+    }
+    Ok(())
+}
+
+/// Secret shape: base64 `data`, string `stringData`, valid and unique keys.
+/// Errors name the Secret and the data key only.
+fn check_secret(doc: &Branch, what: &str) -> Result<(), String> {
+    let section = |name: &str| -> Result<Option<&Branch>, String> {
+        match doc.get(name) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::Map(m)) => Ok(Some(m)),
+            Some(_) => Err(format!("{what}: {name} must be a mapping")),
+        }
+    };
+    let data = section("data")?;
+    let string_data = section("stringData")?;
+    let valid_key = |k: &str| {
+        !k.is_empty()
+            && k.len() <= 253
+            && k.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+    };
+    for (section_name, branch) in [("data", data), ("stringData", string_data)] {
+        let Some(branch) = branch else { continue };
+        for (k, v) in branch.entries() {
+            if !valid_key(k) {
+                return Err(format!(
+                    "{what}: {section_name} key {:?} is not a valid Secret key",
+                    printable(k)
+                ));
+            }
+            match (section_name, v) {
+                ("data", Value::Str(s)) => {
+                    let compact: String = s.chars().filter(|c| !c.is_ascii_whitespace()).collect();
+                    if base64::engine::general_purpose::STANDARD
+                        .decode(compact.as_bytes())
+                        .is_err()
+                    {
+                        return Err(format!("{what}: data key {k} is not valid base64"));
+                    }
+                }
+                ("data", Value::Null) => {}
+                ("data", _) => return Err(format!("{what}: data key {k} is not valid base64")),
+                (_, Value::Str(_) | Value::Null) => {}
+                (_, _) => return Err(format!("{what}: stringData key {k} is not a string")),
+            }
+            if section_name == "stringData" && data.is_some_and(|d| d.get(k).is_some()) {
+                return Err(format!("{what}: key {k} is in both data and stringData"));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The final stream: documents separated by `---`.
+pub fn emit(docs: &[Branch]) -> Result<Vec<u8>, Failure> {
+    let store = Format::Yaml
+        .store()
+        .map_err(|e| Failure::generic(format!("cannot emit YAML: {e}")))?;
+    store
+        .emit(docs, None)
+        .map_err(|e| Failure::generic(format!("cannot emit YAML: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn doc(yaml: &str) -> Branch {
+        let store = Format::Yaml.store().unwrap();
+        store.load(yaml.as_bytes()).unwrap().remove(0)
+    }
+
+    #[test]
+    fn finds_encrypted_values_with_their_path() {
+        let d =
+            doc("a:\n  b:\n    - x\n    - ENC[AES256_GCM,data:AA==,iv:AA==,tag:AA==,type:str]\n");
+        assert_eq!(find_encrypted(&d).as_deref(), Some("a.b[1]"));
+        assert_eq!(find_encrypted(&doc("a: 1\n")), None);
+    }
+
+    #[test]
+    fn checks_objects_and_secrets() {
+        let ok = "apiVersion: v1\nkind: Secret\nmetadata:\n  name: s\ndata:\n  k: aGVsbG8=\nstringData:\n  j: x\n";
+        check(&doc(ok), "f").unwrap();
+        check(&doc("apiVersion: v1\nkind: List\nitems: []\n"), "f").unwrap();
+        let bad = [
+            "kind: Secret\nmetadata:\n  name: s\n",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata: {}\n",
+            "apiVersion: v1\nkind: Secret\nmetadata:\n  name: s\ndata:\n  k: not base64!\n",
+            "apiVersion: v1\nkind: Secret\nmetadata:\n  name: s\ndata:\n  k: aGk=\nstringData:\n  k: x\n",
+            "apiVersion: v1\nkind: Secret\nmetadata:\n  name: s\nstringData:\n  k: 1\n",
+            "apiVersion: v1\nkind: Secret\nmetadata:\n  name: s\nstringData:\n  k/x: a\n",
+        ];
+        for b in bad {
+            let err = check(&doc(b), "f").unwrap_err();
+            assert!(!err.message.contains("not base64!"), "{}", err.message);
+        }
+    }
+}

@@ -1,0 +1,7 @@
+//! Integration tests of `argocd-sops-plugin`, through a harness that
+//! imitates the argocd-cmp-server contract (spec §1, §4.2 item 4). One test
+//! binary (STYLE.md §6).
+
+mod discover;
+mod generate;
+mod harness;
