@@ -96,7 +96,7 @@ pub fn new_file_keys(
     req: &EncryptRequest<'_>,
     rule: Option<&CreationRule>,
     in_format: Format,
-) -> Result<(Vec<Vec<Box<dyn MasterKey>>>, EncryptOptions), CliError> {
+) -> Result<(KeyGroups, EncryptOptions), CliError> {
     let flag_keys = master_keys(req.keys)?;
     let groups = if !flag_keys.is_empty() {
         vec![flag_keys]
@@ -124,6 +124,9 @@ pub fn new_file_keys(
     }
     Ok((groups, opts))
 }
+
+/// Master keys by key group.
+type KeyGroups = Vec<Vec<Box<dyn MasterKey>>>;
 
 /// sops' "already encrypted" text, word-wrapped at 75 columns as sops prints it.
 const ALREADY_ENCRYPTED: &str =
@@ -173,7 +176,7 @@ fn master_keys(flags: &KeyFlags) -> Result<Vec<Box<dyn MasterKey>>, CliError> {
 
 /// The key groups of a creation rule as master keys; keystores we do not
 /// implement yet are an error rather than a silently dropped key.
-fn rule_groups(rule: &CreationRule) -> Result<Vec<Vec<Box<dyn MasterKey>>>, CliError> {
+fn rule_groups(rule: &CreationRule) -> Result<KeyGroups, CliError> {
     rule.key_groups
         .iter()
         .map(|group| {
