@@ -82,18 +82,14 @@ fn run(cli: &Cli) -> Result<(), CliError> {
         }
         Some(Command::Encrypt(args)) => {
             warn_extra_args(&args.extra);
-            commands::encrypt::run(EncryptRequest {
-                file: args.file.as_ref(),
-                io: &args.io,
-                keys: &args.keys,
-                rules: &args.rules,
-                unencrypted_comment_regex: None,
-                encrypted_comment_regex: None,
-                mac_only_encrypted: false,
-                shamir_threshold: args.shamir_threshold,
-                indent: None,
-                config: root.config.as_deref(),
-            })
+            commands::encrypt::run(EncryptRequest::subcommand(
+                args.file.as_ref(),
+                &args.io,
+                &args.keys,
+                &args.rules,
+                args.shamir_threshold,
+                root.config.as_deref(),
+            ))
         }
         Some(Command::Edit(args)) => {
             warn_extra_args(&args.extra);
@@ -103,18 +99,14 @@ fn run(cli: &Cli) -> Result<(), CliError> {
                 ..cli::IoFlags::default()
             };
             commands::edit::run(commands::edit::EditRequest {
-                encrypt: EncryptRequest {
-                    file: args.file.as_ref(),
-                    io: &io,
-                    keys: &args.keys,
-                    rules: &args.rules,
-                    unencrypted_comment_regex: None,
-                    encrypted_comment_regex: None,
-                    mac_only_encrypted: false,
-                    shamir_threshold: args.shamir_threshold,
-                    indent: None,
-                    config: root.config.as_deref(),
-                },
+                encrypt: EncryptRequest::subcommand(
+                    args.file.as_ref(),
+                    &io,
+                    &args.keys,
+                    &args.rules,
+                    args.shamir_threshold,
+                    root.config.as_deref(),
+                ),
                 ignore_mac: args.ignore_mac,
                 show_master_keys: args.show_master_keys,
                 decryption_order: decryption_order(&args.decryption_order),
@@ -206,21 +198,12 @@ fn run_root(cli: &Cli) -> Result<(), CliError> {
         });
     }
     if root.encrypt {
-        return commands::encrypt::run(EncryptRequest {
-            file: Some(file),
-            io: &root.io,
-            keys: &root.keys,
-            rules: &root.rules,
-            unencrypted_comment_regex: root.unencrypted_comment_regex.as_deref(),
-            encrypted_comment_regex: root.encrypted_comment_regex.as_deref(),
-            mac_only_encrypted: root.mac_only_encrypted,
-            shamir_threshold: root.shamir_threshold,
-            indent: root.indent,
-            config: root.config.as_deref(),
-        });
+        return commands::encrypt::run(EncryptRequest::root(file, root));
     }
-    Err(CliError::new(
-        exit_code::ERROR_GENERIC,
-        "sops edit: editing files is not implemented yet",
-    ))
+    commands::edit::run(commands::edit::EditRequest {
+        encrypt: EncryptRequest::root(file, root),
+        ignore_mac: root.ignore_mac,
+        show_master_keys: root.show_master_keys,
+        decryption_order: decryption_order(&root.decryption_order),
+    })
 }

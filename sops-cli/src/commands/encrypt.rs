@@ -27,6 +27,47 @@ pub struct EncryptRequest<'a> {
     pub config: Option<&'a Path>,
 }
 
+impl<'a> EncryptRequest<'a> {
+    /// The request of a subcommand (encrypt, edit): root-only flags unset.
+    pub fn subcommand(
+        file: Option<&'a PathBuf>,
+        io: &'a IoFlags,
+        keys: &'a KeyFlags,
+        rules: &'a RuleFlags,
+        shamir_threshold: usize,
+        config: Option<&'a Path>,
+    ) -> Self {
+        Self {
+            file,
+            io,
+            keys,
+            rules,
+            unencrypted_comment_regex: None,
+            encrypted_comment_regex: None,
+            mac_only_encrypted: false,
+            shamir_threshold,
+            indent: None,
+            config,
+        }
+    }
+
+    /// The request of the root form (`sops -e FILE`, `sops FILE`).
+    pub fn root(file: &'a PathBuf, root: &'a crate::cli::RootArgs) -> Self {
+        Self {
+            file: Some(file),
+            io: &root.io,
+            keys: &root.keys,
+            rules: &root.rules,
+            unencrypted_comment_regex: root.unencrypted_comment_regex.as_deref(),
+            encrypted_comment_regex: root.encrypted_comment_regex.as_deref(),
+            mac_only_encrypted: root.mac_only_encrypted,
+            shamir_threshold: root.shamir_threshold,
+            indent: root.indent,
+            config: root.config.as_deref(),
+        }
+    }
+}
+
 pub fn run(req: EncryptRequest<'_>) -> Result<(), CliError> {
     if req.file.is_none() && req.io.filename_override.is_none() {
         return Err(CliError::new(

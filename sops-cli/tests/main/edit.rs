@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use crate::support::{Bin, Sandbox, assert_same_bytes, read, require_tool};
+use crate::support::{Bin, Sandbox, assert_same_bytes, encrypted_by_reference, read, require_tool};
 
 const PLAIN: &str = "a: 1\nb: two\nc:\n    - x\n    - z\n";
 
@@ -18,22 +18,7 @@ struct Fx {
 
 impl Fx {
     fn new() -> Self {
-        let mut sb = Sandbox::new();
-        let key = sb.age_keygen("k");
-        sb.use_identity(&key);
-        let plain = sb.write("plain.yaml", PLAIN);
-        let original = sb
-            .run(
-                Bin::Reference,
-                [
-                    "encrypt".into(),
-                    "--age".into(),
-                    key.recipient.clone().into(),
-                    plain.into_os_string(),
-                ],
-            )
-            .ok();
-        let enc = sb.write("secret.yaml", &original);
+        let (sb, key, enc, original) = encrypted_by_reference(PLAIN, "secret.yaml");
         Self {
             sb,
             recipient: key.recipient,
@@ -115,6 +100,24 @@ fn edit_changes_one_value_with_a_minimal_diff() {
             .iter()
             .any(|l| l.starts_with("a: ") || l.starts_with("- ENC")),
         "unchanged values changed: {changed:?}"
+    );
+}
+
+/// The root form `sops FILE` edits too.
+#[test]
+fn bare_file_argument_edits() {
+    let fx = Fx::new();
+    let editor = fx.editor("ed.sh", "sed -i 's/two/2/' \"$1\"");
+    fx.sb
+        .cmd(Bin::Ours, [fx.enc.as_os_str().to_owned()])
+        .env("EDITOR", editor.as_os_str().to_owned())
+        .run()
+        .ok();
+    fx.assert_scratch_removed();
+    assert_same_bytes(
+        "decrypt after bare edit",
+        &fx.decrypt(&fx.enc),
+        b"a: 1\nb: 2\nc:\n    - x\n    - z\n",
     );
 }
 

@@ -1,27 +1,12 @@
 //! `exec-env` and `exec-file`: same output and exit codes as the reference,
 //! and no plaintext left behind.
 
-use crate::support::{Bin, Sandbox};
+use crate::support::{Bin, Sandbox, encrypted_by_reference};
 
 const PLAIN: &str = "A: \"x y\"\nB: 2\nC: 1.5\nD: true\nE: null\nMULTI: |\n    one\n    two\n";
 
 fn fixture() -> (Sandbox, std::path::PathBuf) {
-    let mut sb = Sandbox::new();
-    let key = sb.age_keygen("k");
-    sb.use_identity(&key);
-    let plain = sb.write("p.yaml", PLAIN);
-    let enc = sb
-        .run(
-            Bin::Reference,
-            [
-                "encrypt".into(),
-                "--age".into(),
-                key.recipient.clone().into(),
-                plain.into_os_string(),
-            ],
-        )
-        .ok();
-    let path = sb.write("e.enc.yaml", enc);
+    let (sb, _, path, _) = encrypted_by_reference(PLAIN, "e.enc.yaml");
     (sb, path)
 }
 

@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::support::{Bin, Sandbox, assert_same_bytes, read};
+use crate::support::{Bin, Sandbox, assert_same_bytes, encrypted_by_reference, read};
 
 const PLAIN: &str = "app:\n    name: demo\n    port: 8080\n    tags:\n        - a\n        - b\n    password: hunter2\nother: x\n";
 
@@ -14,21 +14,7 @@ struct Fx {
 
 impl Fx {
     fn new() -> Self {
-        let mut sb = Sandbox::new();
-        let key = sb.age_keygen("k");
-        sb.use_identity(&key);
-        let plain = sb.write("plain.yaml", PLAIN);
-        let original = sb
-            .run(
-                Bin::Reference,
-                [
-                    "encrypt".into(),
-                    "--age".into(),
-                    key.recipient.clone().into(),
-                    plain.into_os_string(),
-                ],
-            )
-            .ok();
+        let (sb, _, _, original) = encrypted_by_reference(PLAIN, "original.enc.yaml");
         Self { sb, original }
     }
 

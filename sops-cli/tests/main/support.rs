@@ -453,3 +453,30 @@ pub fn assert_same_layout(what: &str, ours: &[u8], reference: &[u8], unify_numbe
         );
     }
 }
+
+/// A sandbox whose only identity is a fresh age key, holding `plain`
+/// (written as `plain.<ext of name>`) encrypted by the reference sops as
+/// `name`. Returns the sandbox, the key, the encrypted file and its bytes.
+pub fn encrypted_by_reference(plain: &str, name: &str) -> (Sandbox, AgeKey, PathBuf, Vec<u8>) {
+    let mut sb = Sandbox::new();
+    let key = sb.age_keygen("k");
+    sb.use_identity(&key);
+    let ext = Path::new(name)
+        .extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or("yaml");
+    let plain_path = sb.write(&format!("plain.{ext}"), plain);
+    let encrypted = sb
+        .run(
+            Bin::Reference,
+            [
+                "encrypt".into(),
+                "--age".into(),
+                key.recipient.clone().into(),
+                plain_path.into_os_string(),
+            ],
+        )
+        .ok();
+    let path = sb.write(name, &encrypted);
+    (sb, key, path, encrypted)
+}
