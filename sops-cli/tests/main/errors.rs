@@ -247,3 +247,39 @@ fn empty_yaml_file() {
         &["File cannot be completely empty, it must contain at least one document"],
     );
 }
+
+/// Malformed dotenv and INI input, and a JSON top-level array (which sops
+/// refuses and so do we: no sops reader could open such a file): exit 2 from
+/// both, ours names the line instead of echoing its content, and the input
+/// file is left as it was.
+#[test]
+fn bad_flat_files_and_json_arrays_on_encrypt() {
+    let (sb, key) = fixture();
+    for (name, content, ours_fragment) in [
+        ("bad.env", "A=1\nnot a pair: secret-ish\n", "line 2"),
+        ("bad.ini", "[sec\nk = v\n", "line 1"),
+        ("bad2.ini", "justtext\n", "line 1"),
+        (
+            "arr.json",
+            "[1, 2]\n",
+            "Expected JSON object start, got delimiter [ instead",
+        ),
+    ] {
+        let file = sb.write(name, content);
+        let args = ["encrypt", "--age", &key.recipient, file.to_str().unwrap()];
+        sb.run(Bin::Reference, args)
+            .fails_with(2, &["Error unmarshalling file: "]);
+        let out = sb.run(Bin::Ours, args);
+        out.fails_with(2, &["Error unmarshalling file: ", ours_fragment]);
+        assert!(
+            !out.stderr.contains("secret-ish"),
+            "{name}: the line's content was echoed: {}",
+            out.stderr
+        );
+        assert_eq!(
+            std::fs::read_to_string(&file).unwrap(),
+            content,
+            "{name} changed"
+        );
+    }
+}
