@@ -208,6 +208,8 @@ pub struct RootArgs {
     pub io: IoFlags,
     #[command(flatten)]
     pub keyservice: KeyServiceFlags,
+    #[command(flatten)]
+    pub add_remove: AddRemoveFlags,
     /// The file to work on; further arguments are ignored with a warning (as sops does).
     pub file: Option<PathBuf>,
     #[arg(hide = true)]
@@ -364,6 +366,114 @@ pub struct EditArgs {
     pub extra: Vec<String>,
 }
 
+/// `--add-*`/`--rm-*` of rotate (comma-separated lists).
+#[derive(Debug, Args, Default, Clone)]
+pub struct AddRemoveFlags {
+    /// add the provided comma-separated list of age recipients to the list of master keys on the given file
+    #[arg(long = "add-age", default_value = "", hide_default_value = true)]
+    pub add_age: String,
+    /// remove the provided comma-separated list of age recipients from the list of master keys on the given file
+    #[arg(long = "rm-age", default_value = "", hide_default_value = true)]
+    pub rm_age: String,
+    /// add/remove keys of the other keystores (not supported yet)
+    #[arg(long = "add-pgp", default_value = "", hide_default_value = true)]
+    pub add_pgp: String,
+    #[arg(long = "rm-pgp", default_value = "", hide_default_value = true)]
+    pub rm_pgp: String,
+    #[arg(long = "add-kms", default_value = "", hide_default_value = true)]
+    pub add_kms: String,
+    #[arg(long = "rm-kms", default_value = "", hide_default_value = true)]
+    pub rm_kms: String,
+    #[arg(long = "add-gcp-kms", default_value = "", hide_default_value = true)]
+    pub add_gcp_kms: String,
+    #[arg(long = "rm-gcp-kms", default_value = "", hide_default_value = true)]
+    pub rm_gcp_kms: String,
+    #[arg(long = "add-hckms", default_value = "", hide_default_value = true)]
+    pub add_hckms: String,
+    #[arg(long = "rm-hckms", default_value = "", hide_default_value = true)]
+    pub rm_hckms: String,
+    #[arg(long = "add-azure-kv", default_value = "", hide_default_value = true)]
+    pub add_azure_kv: String,
+    #[arg(long = "rm-azure-kv", default_value = "", hide_default_value = true)]
+    pub rm_azure_kv: String,
+    #[arg(
+        long = "add-hc-vault-transit",
+        default_value = "",
+        hide_default_value = true
+    )]
+    pub add_hc_vault_transit: String,
+    #[arg(
+        long = "rm-hc-vault-transit",
+        default_value = "",
+        hide_default_value = true
+    )]
+    pub rm_hc_vault_transit: String,
+}
+
+impl AddRemoveFlags {
+    /// Whether any add/rm flag was given.
+    pub fn any(&self) -> bool {
+        self.other_given().is_some() || !self.add_age.is_empty() || !self.rm_age.is_empty()
+    }
+
+    /// The first add/rm flag of a keystore we do not implement yet.
+    pub fn other_given(&self) -> Option<&'static str> {
+        [
+            ("--add-pgp", &self.add_pgp),
+            ("--rm-pgp", &self.rm_pgp),
+            ("--add-kms", &self.add_kms),
+            ("--rm-kms", &self.rm_kms),
+            ("--add-gcp-kms", &self.add_gcp_kms),
+            ("--rm-gcp-kms", &self.rm_gcp_kms),
+            ("--add-hckms", &self.add_hckms),
+            ("--rm-hckms", &self.rm_hckms),
+            ("--add-azure-kv", &self.add_azure_kv),
+            ("--rm-azure-kv", &self.rm_azure_kv),
+            ("--add-hc-vault-transit", &self.add_hc_vault_transit),
+            ("--rm-hc-vault-transit", &self.rm_hc_vault_transit),
+        ]
+        .into_iter()
+        .find(|(_, v)| !v.is_empty())
+        .map(|(name, _)| name)
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct RotateArgs {
+    /// comma separated list of KMS encryption context key:value pairs
+    #[arg(long = "encryption-context")]
+    pub encryption_context: Option<String>,
+    /// comma separated list of decryption key types
+    #[arg(
+        long = "decryption-order",
+        env = "SOPS_DECRYPTION_ORDER",
+        value_delimiter = ','
+    )]
+    pub decryption_order: Vec<String>,
+    #[command(flatten)]
+    pub add_remove: AddRemoveFlags,
+    #[command(flatten)]
+    pub io: IoFlags,
+    #[command(flatten)]
+    pub keyservice: KeyServiceFlags,
+    pub file: Option<PathBuf>,
+    #[arg(hide = true)]
+    pub extra: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct UpdatekeysArgs {
+    /// pre-approve all changes and run non-interactively
+    #[arg(short = 'y', long = "yes")]
+    pub yes: bool,
+    /// currently json, yaml, dotenv and binary are supported. If not set, sops will use the file's extension to determine the type
+    #[arg(long = "input-type")]
+    pub input_type: Option<String>,
+    #[command(flatten)]
+    pub keyservice: KeyServiceFlags,
+    pub files: Vec<PathBuf>,
+}
+
 /// Flags shared by exec-env and exec-file.
 #[derive(Debug, Args)]
 pub struct ExecCommon {
@@ -438,9 +548,9 @@ pub enum Command {
     /// unset a specific key or branch in the input document
     Unset(UnsetArgs),
     /// generate a new data encryption key and reencrypt all values with the new key
-    Rotate(NotYetArgs),
+    Rotate(RotateArgs),
     /// update the keys of SOPS files using the config file
-    Updatekeys(NotYetArgs),
+    Updatekeys(UpdatekeysArgs),
     /// modify the groups on a SOPS file
     Groups(NotYetArgs),
     /// check the status of the file, returning encryption status
@@ -467,10 +577,10 @@ impl Command {
             | Command::Unset(_)
             | Command::Filestatus(_)
             | Command::Edit(_)
+            | Command::Rotate(_)
+            | Command::Updatekeys(_)
             | Command::ExecEnv(_)
             | Command::ExecFile(_) => return None,
-            Command::Rotate(_) => "rotate",
-            Command::Updatekeys(_) => "updatekeys",
             Command::Groups(_) => "groups",
             Command::Publish(_) => "publish",
             Command::Keyservice(_) => "keyservice",

@@ -113,6 +113,13 @@ fn run(cli: &Cli) -> Result<(), CliError> {
             })
         }
         Some(Command::Set(args)) => commands::set::run_set(args),
+        Some(Command::Rotate(args)) => {
+            warn_extra_args(&args.extra);
+            commands::keys::run_rotate(args)
+        }
+        Some(Command::Updatekeys(args)) => {
+            commands::keys::run_updatekeys(args, root.config.as_deref())
+        }
         Some(Command::Unset(args)) => commands::set::run_unset(args),
         Some(Command::Filestatus(args)) => commands::set::run_filestatus(args),
         Some(Command::ExecEnv(args)) => child_status(commands::exec::run_exec_env(args)),
@@ -181,10 +188,14 @@ fn run_root(cli: &Cli) -> Result<(), CliError> {
         return legacy_set(file, spec, root);
     }
     if root.rotate {
-        return Err(CliError::new(
-            exit_code::ERROR_GENERIC,
-            "sops --rotate: not implemented yet",
-        ));
+        return commands::keys::rotate(
+            Some(file),
+            &root.io,
+            &root.add_remove,
+            root.ignore_mac,
+            &decryption_order(&root.decryption_order),
+            false,
+        );
     }
     if root.decrypt {
         return commands::decrypt::run(DecryptRequest {

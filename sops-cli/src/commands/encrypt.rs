@@ -217,7 +217,7 @@ fn master_keys(flags: &KeyFlags) -> Result<Vec<Box<dyn MasterKey>>, CliError> {
 
 /// The key groups of a creation rule as master keys; keystores we do not
 /// implement yet are an error rather than a silently dropped key.
-fn rule_groups(rule: &CreationRule) -> Result<KeyGroups, CliError> {
+pub fn rule_groups(rule: &CreationRule) -> Result<KeyGroups, CliError> {
     rule.key_groups
         .iter()
         .map(|group| {

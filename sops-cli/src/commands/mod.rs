@@ -5,6 +5,7 @@ pub mod decrypt;
 pub mod edit;
 pub mod encrypt;
 pub mod exec;
+pub mod keys;
 pub mod set;
 
 use std::io::{Read, Write};

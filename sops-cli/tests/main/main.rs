@@ -12,6 +12,7 @@ mod edit;
 mod errors;
 mod exec;
 mod interop;
+mod keys;
 mod set;
 mod support;
 mod tamper;

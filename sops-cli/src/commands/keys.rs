@@ -1,0 +1,347 @@
+//! Key management: `rotate` (a new data key, every value re-encrypted,
+//! `--add-*`/`--rm-*`) and `updatekeys` (the creation rule's keys, same data
+//! key, values untouched).
+
+use std::io::BufRead;
+use std::path::{Path, PathBuf};
+
+use sops_core::keys::{KeyContext, MasterKey, age::AgeKey, master_key_for, recover_data_key};
+use sops_core::metadata::{KeyGroup, Metadata};
+use sops_core::ops::{IvStash, decrypt_docs_stashing, reencrypt_docs, wrap_data_key};
+use sops_core::{DataKey, Error};
+
+use crate::cli::{AddRemoveFlags, IoFlags, RotateArgs, UpdatekeysArgs};
+use crate::commands::{self, Destination};
+use crate::exit_code::{self as code, CliError, Stage, library_error, store_error, store_error_in};
+
+const CANNOT_CHANGE_KEYS_OF_MISSING_FILE: u8 = 49;
+
+/// Master keys for a file's key groups, to re-wrap a data key.
+fn groups_of(metadata: &Metadata) -> Result<Vec<Vec<Box<dyn MasterKey>>>, CliError> {
+    metadata
+        .key_groups
+        .iter()
+        .map(|g| {
+            g.0.iter()
+                .map(|entry| {
+                    master_key_for(entry).map_err(|e| {
+                        CliError::new(
+                            code::ERROR_GENERIC,
+                            format!(
+                                "cannot re-encrypt the data key for {}: {e}",
+                                entry.identifier()
+                            ),
+                        )
+                    })
+                })
+                .collect()
+        })
+        .collect()
+}
+
+fn age_keys(list: &str) -> Result<Vec<AgeKey>, CliError> {
+    if list.is_empty() {
+        return Ok(Vec::new());
+    }
+    list.split(',')
+        .map(|r| AgeKey::parse(r).map_err(|e| CliError::new(code::ERROR_GENERIC, e.to_string())))
+        .collect()
+}
+
+/// Wraps `key` for `groups`; sops' error text when that fails.
+fn rewrap(
+    key: &DataKey,
+    groups: &[Vec<Box<dyn MasterKey>>],
+    threshold: usize,
+    ctx: &KeyContext,
+) -> Result<Vec<KeyGroup>, CliError> {
+    if groups.iter().any(Vec::is_empty) || groups.is_empty() {
+        return Err(CliError::new(
+            code::ERROR_GENERIC,
+            "Could not generate data key: [empty key group provided]",
+        ));
+    }
+    wrap_data_key(key, groups, threshold, ctx).map_err(|e| match e {
+        Error::WrapKey { identifier, source } => CliError::new(
+            code::ERROR_GENERIC,
+            format!("Could not generate data key: [{identifier}: {source}]"),
+        ),
+        other => CliError::new(
+            code::ERROR_GENERIC,
+            format!("Could not generate data key: [{other}]"),
+        ),
+    })
+}
+
+/// `sops rotate` (and `sops -r`): `subcommand` picks sops' wording for a missing file.
+pub fn rotate(
+    file: Option<&PathBuf>,
+    io: &IoFlags,
+    add_remove: &AddRemoveFlags,
+    ignore_mac: bool,
+    decryption_order: &[String],
+    subcommand: bool,
+) -> Result<(), CliError> {
+    let Some(file) = file else {
+        return Err(CliError::new(
+            code::NO_FILE_SPECIFIED,
+            "Error: no file specified",
+        ));
+    };
+    let path = commands::absolute(file);
+    if !path.exists() {
+        if add_remove.any() {
+            let hint = if subcommand {
+                "use the `edit` subcommand instead"
+            } else {
+                "use `--kms` and `--pgp` instead"
+            };
+            return Err(CliError::new(
+                CANNOT_CHANGE_KEYS_OF_MISSING_FILE,
+                format!(
+                    "Error: cannot add or remove keys on non-existent file \"{}\", {hint}.",
+                    path.display()
+                ),
+            ));
+        }
+        return Err(if subcommand {
+            CliError::new(
+                code::COULD_NOT_READ_INPUT_FILE,
+                format!(
+                    "Error reading file: open {}: no such file or directory",
+                    path.display()
+                ),
+            )
+        } else {
+            CliError::new(
+                code::NO_FILE_SPECIFIED,
+                format!(
+                    "Error: cannot operate on non-existent file \"{}\"",
+                    path.display()
+                ),
+            )
+        });
+    }
+    if let Some(flag) = add_remove.other_given() {
+        return Err(CliError::new(
+            code::ERROR_GENERIC,
+            format!(
+                "{flag}: this keystore is not supported yet by this sops implementation (age is)"
+            ),
+        ));
+    }
+    let dest = commands::destination(io, Some(&path))?;
+    let input = commands::read_input(Some(&path))?;
+    let name = commands::name_for_formats(io, &input);
+    let in_format = commands::select_format(io.input_type.as_deref(), name);
+    let out_format = commands::select_format(io.output_type.as_deref(), name);
+    let in_store = commands::store_for_config(in_format, None, None)?;
+    let out_store = commands::store_for_config(out_format, None, None)?;
+    let (mut docs, mut metadata) = in_store
+        .load_encrypted(&input.bytes)
+        .map_err(|e| store_error_in(Stage::LoadEncrypted(in_format), &e, Some(&path)))?;
+    drop(input);
+    let ctx = commands::key_context();
+    let key = recover_data_key(&metadata, &ctx, decryption_order)
+        .map_err(|e| library_error(e.into(), in_format))?;
+    let stash = IvStash::default();
+    decrypt_docs_stashing(&mut docs, &key, &metadata, ignore_mac, Some(&stash))
+        .map_err(|e| library_error(e.into(), in_format))?;
+
+    let mut groups = groups_of(&metadata)?;
+    if groups.is_empty() {
+        groups.push(Vec::new());
+    }
+    for added in age_keys(&add_remove.add_age)? {
+        groups[0].push(Box::new(added));
+    }
+    let removed: Vec<String> = age_keys(&add_remove.rm_age)?
+        .iter()
+        .map(MasterKey::identifier)
+        .collect();
+    for group in &mut groups {
+        group.retain(|k| !removed.contains(&k.identifier()));
+    }
+    let new_key = DataKey::generate();
+    metadata.key_groups = rewrap(&new_key, &groups, metadata.shamir_threshold, &ctx)?;
+    reencrypt_docs(&mut docs, &new_key, &mut metadata, Some(&stash))
+        .map_err(|e| library_error(e.into(), in_format))?;
+    let output = out_store
+        .emit_encrypted(&docs, &metadata)
+        .map_err(|e| store_error(Stage::Emit, &e))?;
+    commands::write_output(&dest, &output)
+}
+
+/// `sops rotate`.
+pub fn run_rotate(args: &RotateArgs) -> Result<(), CliError> {
+    let order: Vec<String> = args
+        .decryption_order
+        .iter()
+        .filter(|s| !s.is_empty())
+        .cloned()
+        .collect();
+    rotate(
+        args.file.as_ref(),
+        &args.io,
+        &args.add_remove,
+        false,
+        &order,
+        true,
+    )
+}
+
+/// `sops updatekeys FILE...`.
+pub fn run_updatekeys(args: &UpdatekeysArgs, config_flag: Option<&Path>) -> Result<(), CliError> {
+    if args.files.is_empty() {
+        return Err(CliError::new(
+            code::NO_FILE_SPECIFIED,
+            "Error: no file specified",
+        ));
+    }
+    let Some(config) = commands::load_config(config_flag)? else {
+        return Err(CliError::new(code::ERROR_GENERIC, "config file not found"));
+    };
+    let mut failures = 0;
+    let mut last_error = None;
+    for file in &args.files {
+        if let Err(e) = update_one(file, args, &config) {
+            if args.files.len() == 1 {
+                return Err(e);
+            }
+            eprintln!("{e}");
+            failures += 1;
+            last_error = Some(e);
+        }
+    }
+    match (failures, last_error) {
+        (0, _) | (_, None) => Ok(()),
+        (n, Some(_)) => Err(CliError::new(
+            code::ERROR_GENERIC,
+            format!("failed updating {n} key(s)"),
+        )),
+    }
+}
+
+fn update_one(
+    file: &Path,
+    args: &UpdatekeysArgs,
+    config: &sops_core::config::Config,
+) -> Result<(), CliError> {
+    let path = commands::absolute(file);
+    if path.is_dir() {
+        return Err(CliError::new(
+            code::ERROR_GENERIC,
+            "can't operate on a directory",
+        ));
+    }
+    eprintln!("Syncing keys for file {}", path.display());
+    let bytes = std::fs::read(&path).map_err(|_| {
+        CliError::new(
+            code::ERROR_GENERIC,
+            format!("stat {}: no such file or directory", path.display()),
+        )
+    })?;
+    let format = commands::select_format(args.input_type.as_deref(), Some(&path));
+    let store = commands::store_for_config(format, None, Some(config))?;
+    let (docs, mut metadata) = store
+        .load_encrypted(&bytes)
+        .map_err(|e| store_error_in(Stage::LoadEncrypted(format), &e, Some(&path)))?;
+    if config.creation_rules.is_none() {
+        return Err(CliError::new(
+            code::ERROR_GENERIC,
+            format!(
+                "The config file {} does not contain any creation rule",
+                config.path.display()
+            ),
+        ));
+    }
+    let rule = commands::encrypt::creation_rule(Some(config), &path)?.ok_or_else(|| {
+        CliError::new(
+            code::ERROR_GENERIC,
+            "error loading config: no matching creation rules found",
+        )
+    })?;
+    let new_groups = commands::encrypt::rule_groups(rule)?;
+    let old: Vec<Vec<String>> = metadata
+        .key_groups
+        .iter()
+        .map(|g| g.0.iter().map(|e| e.identifier()).collect())
+        .collect();
+    let new: Vec<Vec<String>> = new_groups
+        .iter()
+        .map(|g| g.iter().map(|k| k.identifier()).collect())
+        .collect();
+    let old_threshold = metadata.shamir_threshold;
+    let new_threshold = if old_threshold > new.len() {
+        new.len()
+    } else {
+        old_threshold
+    };
+    if old == new && old_threshold == new_threshold {
+        eprintln!("File {} already up to date", path.display());
+        return Ok(());
+    }
+    println!("The following changes will be made to the file's groups:");
+    if old_threshold == new_threshold && new_threshold > 0 {
+        println!("shamir_threshold: {new_threshold}");
+    } else {
+        if new_threshold > 0 {
+            println!("+++ shamir_threshold: {new_threshold}");
+        }
+        if old_threshold > 0 {
+            println!("--- shamir_threshold: {old_threshold}");
+        }
+    }
+    let empty = Vec::new();
+    for i in 0..old.len().max(new.len()) {
+        let (o, n) = (old.get(i).unwrap_or(&empty), new.get(i).unwrap_or(&empty));
+        println!("Group {}", i + 1);
+        for k in o.iter().filter(|k| n.contains(k)) {
+            println!("    {k}");
+        }
+        for k in n.iter().filter(|k| !o.contains(k)) {
+            println!("+++ {k}");
+        }
+        for k in o.iter().filter(|k| !n.contains(k)) {
+            println!("--- {k}");
+        }
+    }
+    if !args.yes && !confirm()? {
+        eprintln!("File {} left unchanged", path.display());
+        return Ok(());
+    }
+    let ctx = commands::key_context();
+    let key =
+        recover_data_key(&metadata, &ctx, &[]).map_err(|e| library_error(e.into(), format))?;
+    metadata.shamir_threshold = new_threshold;
+    metadata.key_groups = rewrap(&key, &new_groups, new_threshold, &ctx)?;
+    if metadata.key_groups.len() > 1 && metadata.shamir_threshold == 0 {
+        metadata.shamir_threshold = metadata.key_groups.len();
+    }
+    // Values, lastmodified and the MAC stay as they are.
+    let output = store
+        .emit_encrypted(&docs, &metadata)
+        .map_err(|e| store_error(Stage::Emit, &e))?;
+    commands::write_output(&Destination::InPlace(path.clone()), &output)?;
+    eprintln!("File {} synced with new keys", path.display());
+    Ok(())
+}
+
+/// `Is this okay? (y/n):` until y or n; EOF is an error.
+fn confirm() -> Result<bool, CliError> {
+    let stdin = std::io::stdin();
+    let mut lines = stdin.lock();
+    loop {
+        print!("Is this okay? (y/n):");
+        let _ = std::io::Write::flush(&mut std::io::stdout());
+        let mut answer = String::new();
+        match lines.read_line(&mut answer) {
+            Ok(0) | Err(_) => return Err(CliError::new(code::ERROR_GENERIC, "EOF")),
+            Ok(_) => match answer.trim() {
+                "y" => return Ok(true),
+                "n" => return Ok(false),
+                _ => {}
+            },
+        }
+    }
+}
