@@ -474,6 +474,72 @@ pub struct UpdatekeysArgs {
     pub files: Vec<PathBuf>,
 }
 
+#[derive(Debug, Args)]
+pub struct GroupsArgs {
+    #[command(subcommand)]
+    pub command: GroupsCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum GroupsCommand {
+    /// add a new group to a SOPS file
+    Add(GroupsAddArgs),
+    /// delete a key group from a SOPS file
+    Delete(GroupsDeleteArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct GroupsAddArgs {
+    /// the file to add the group to
+    #[arg(long = "file", default_value = "")]
+    pub file: String,
+    /// the age recipient the new group should contain. Can be specified more than once
+    #[arg(long = "age")]
+    pub age: Vec<String>,
+    /// the PGP fingerprints the new group should contain (not supported yet)
+    #[arg(long = "pgp")]
+    pub pgp: Vec<String>,
+    /// the KMS ARNs the new group should contain (not supported yet)
+    #[arg(long = "kms")]
+    pub kms: Vec<String>,
+    /// the GCP KMS resource IDs the new group should contain (not supported yet)
+    #[arg(long = "gcp-kms")]
+    pub gcp_kms: Vec<String>,
+    /// the Azure Key Vault key URLs the new group should contain (not supported yet)
+    #[arg(long = "azure-kv")]
+    pub azure_kv: Vec<String>,
+    /// the Vault transit key URIs the new group should contain (not supported yet)
+    #[arg(long = "hc-vault-transit")]
+    pub hc_vault_transit: Vec<String>,
+    /// write output back to the same file instead of stdout
+    #[arg(short = 'i', long = "in-place")]
+    pub in_place: bool,
+    /// the number of master keys required to retrieve the data key with shamir
+    #[arg(long = "shamir-secret-sharing-threshold", default_value_t = 0)]
+    pub shamir_threshold: usize,
+    #[command(flatten)]
+    pub keyservice: KeyServiceFlags,
+    #[arg(hide = true)]
+    pub extra: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct GroupsDeleteArgs {
+    /// the file to delete the group from
+    #[arg(long = "file", default_value = "")]
+    pub file: String,
+    /// write output back to the same file instead of stdout
+    #[arg(short = 'i', long = "in-place")]
+    pub in_place: bool,
+    /// the number of master keys required to retrieve the data key with shamir
+    #[arg(long = "shamir-secret-sharing-threshold", default_value_t = 0)]
+    pub shamir_threshold: usize,
+    #[command(flatten)]
+    pub keyservice: KeyServiceFlags,
+    /// INDEX of the group to delete (0-based)
+    pub positionals: Vec<String>,
+}
+
 /// Flags shared by exec-env and exec-file.
 #[derive(Debug, Args)]
 pub struct ExecCommon {
@@ -552,7 +618,7 @@ pub enum Command {
     /// update the keys of SOPS files using the config file
     Updatekeys(UpdatekeysArgs),
     /// modify the groups on a SOPS file
-    Groups(NotYetArgs),
+    Groups(GroupsArgs),
     /// check the status of the file, returning encryption status
     Filestatus(FilestatusArgs),
     /// execute a command with decrypted values inserted into the environment
@@ -578,10 +644,10 @@ impl Command {
             | Command::Filestatus(_)
             | Command::Edit(_)
             | Command::Rotate(_)
+            | Command::Groups(_)
             | Command::Updatekeys(_)
             | Command::ExecEnv(_)
             | Command::ExecFile(_) => return None,
-            Command::Groups(_) => "groups",
             Command::Publish(_) => "publish",
             Command::Keyservice(_) => "keyservice",
             Command::Completion(_) => "completion",

@@ -117,6 +117,7 @@ fn run(cli: &Cli) -> Result<(), CliError> {
             warn_extra_args(&args.extra);
             commands::keys::run_rotate(args)
         }
+        Some(Command::Groups(args)) => commands::keys::run_groups(args),
         Some(Command::Updatekeys(args)) => {
             commands::keys::run_updatekeys(args, root.config.as_deref())
         }

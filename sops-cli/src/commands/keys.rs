@@ -345,3 +345,120 @@ fn confirm() -> Result<bool, CliError> {
         }
     }
 }
+
+/// `sops groups add` / `sops groups delete`: change the key groups, re-wrap
+/// the same data key; values, `lastmodified` and the MAC stay as they are.
+pub fn run_groups(args: &crate::cli::GroupsArgs) -> Result<(), CliError> {
+    use crate::cli::GroupsCommand;
+    let (file, in_place, threshold) = match &args.command {
+        GroupsCommand::Add(a) => (&a.file, a.in_place, a.shamir_threshold),
+        GroupsCommand::Delete(d) => (&d.file, d.in_place, d.shamir_threshold),
+    };
+    if let GroupsCommand::Add(a) = &args.command {
+        if !a.extra.is_empty() {
+            return Err(CliError::new(
+                code::ERROR_GENERIC,
+                "error: no positional arguments allowed",
+            ));
+        }
+        let others = [
+            ("--pgp", &a.pgp),
+            ("--kms", &a.kms),
+            ("--gcp-kms", &a.gcp_kms),
+            ("--azure-kv", &a.azure_kv),
+            ("--hc-vault-transit", &a.hc_vault_transit),
+        ];
+        if let Some((flag, _)) = others.iter().find(|(_, v)| !v.is_empty()) {
+            return Err(CliError::new(
+                code::ERROR_GENERIC,
+                format!(
+                    "{flag}: this keystore is not supported yet by this sops implementation (age is)"
+                ),
+            ));
+        }
+    }
+    let delete_index = match &args.command {
+        GroupsCommand::Delete(d) => {
+            let [index] = d.positionals.as_slice() else {
+                return Err(CliError::new(
+                    code::ERROR_GENERIC,
+                    "error: exactly one positional argument (index) required",
+                ));
+            };
+            Some(index.parse::<usize>().map_err(|_| {
+                CliError::new(
+                    code::ERROR_GENERIC,
+                    format!("failed to parse [index] argument: strconv.ParseUint: parsing {index:?}: invalid syntax"),
+                )
+            })?)
+        }
+        GroupsCommand::Add(_) => None,
+    };
+    let path = commands::absolute(Path::new(file));
+    let bytes = std::fs::read(&path).map_err(|_| {
+        CliError::new(
+            code::COULD_NOT_READ_INPUT_FILE,
+            format!("Error reading file: open {file}: no such file or directory"),
+        )
+    })?;
+    let format = commands::select_format(None, Some(&path));
+    let store = commands::store_for_config(format, None, None)?;
+    let (docs, mut metadata) = store
+        .load_encrypted(&bytes)
+        .map_err(|e| store_error_in(Stage::LoadEncrypted(format), &e, Some(&path)))?;
+    let ctx = commands::key_context();
+    let key =
+        recover_data_key(&metadata, &ctx, &[]).map_err(|e| library_error(e.into(), format))?;
+    let mut groups = groups_of(&metadata)?;
+    match (&args.command, delete_index) {
+        (GroupsCommand::Add(a), _) => {
+            let mut group: Vec<Box<dyn MasterKey>> = Vec::new();
+            for list in &a.age {
+                for k in age_keys(list)? {
+                    group.push(Box::new(k));
+                }
+            }
+            groups.push(group);
+        }
+        (GroupsCommand::Delete(_), Some(index)) => {
+            if index >= groups.len() {
+                return Err(CliError::new(
+                    code::ERROR_GENERIC,
+                    format!("no key group with index {index}"),
+                ));
+            }
+            groups.remove(index);
+        }
+        (GroupsCommand::Delete(_), None) => {}
+    }
+    if threshold != 0 {
+        metadata.shamir_threshold = threshold;
+    }
+    if groups.len() < metadata.shamir_threshold {
+        return Err(CliError::new(
+            code::ERROR_GENERIC,
+            format!(
+                "removing this key group will make the Shamir threshold impossible to satisfy: Shamir threshold is {}, but we only have {} key groups",
+                metadata.shamir_threshold,
+                groups.len()
+            ),
+        ));
+    }
+    if groups.len() > 1 && metadata.shamir_threshold == 0 {
+        metadata.shamir_threshold = groups.len();
+    }
+    if groups.len() <= 1 {
+        metadata.shamir_threshold = 0;
+    }
+    // sops ignores a failure here and writes a file nobody can decrypt; we refuse.
+    metadata.key_groups = rewrap(&key, &groups, metadata.shamir_threshold, &ctx)?;
+    let output = store
+        .emit_encrypted(&docs, &metadata)
+        .map_err(|e| store_error(Stage::Emit, &e))?;
+    let dest = if in_place {
+        Destination::InPlace(path)
+    } else {
+        Destination::Stdout
+    };
+    commands::write_output(&dest, &output)
+}

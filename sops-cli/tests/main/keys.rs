@@ -233,3 +233,92 @@ fn key_groups_with_a_threshold_interoperate() {
         }
     }
 }
+
+#[test]
+fn groups_add_and_delete_like_sops() {
+    let mut sb = Sandbox::new();
+    let a = sb.age_keygen("a");
+    let b = sb.age_keygen("b");
+    let c = sb.age_keygen("c");
+    sb.use_identity(&a);
+    let plain = sb.write("p.yaml", PLAIN);
+    let enc = sb
+        .run(
+            Bin::Reference,
+            [
+                "encrypt".into(),
+                "--age".into(),
+                a.recipient.clone().into(),
+                plain.into_os_string(),
+            ],
+        )
+        .ok();
+    for bin in Bin::BOTH {
+        let file = sb.write(&format!("{bin}.yaml"), &enc);
+        let f = file.to_str().unwrap();
+        sb.run(
+            bin,
+            ["groups", "add", "--file", f, "--age", &b.recipient, "-i"],
+        )
+        .ok();
+        decrypt_with(&sb, Bin::Reference, &file, &[&a]).fails_with(128, &["Shamir threshold of"]);
+        assert_same_bytes(
+            "a+b",
+            &decrypt_with(&sb, Bin::Reference, &file, &[&a, &b]).ok(),
+            PLAIN.as_bytes(),
+        );
+        // From now on two groups are needed to recover the data key.
+        let ab = sb.write(
+            "ab.agekey",
+            [read(&a.identity_file), read(&b.identity_file)].concat(),
+        );
+        let bc = sb.write(
+            "bc.agekey",
+            [read(&b.identity_file), read(&c.identity_file)].concat(),
+        );
+        let with = |keys: &std::path::PathBuf, args: &[&str]| {
+            sb.cmd(bin, args.iter().copied())
+                .env("SOPS_AGE_KEY_FILE", keys.clone().into_os_string())
+                .run()
+        };
+        with(
+            &ab,
+            &["groups", "add", "--file", f, "--age", &c.recipient, "-i"],
+        )
+        .ok();
+        with(
+            &ab,
+            &[
+                "groups",
+                "delete",
+                "--file",
+                f,
+                "-i",
+                "--shamir-secret-sharing-threshold",
+                "2",
+                "0",
+            ],
+        )
+        .ok();
+        decrypt_with(&sb, Bin::Reference, &file, &[&a])
+            .fails_with(128, &["Failed to get the data key"]);
+        assert_same_bytes(
+            "b+c",
+            &decrypt_with(&sb, Bin::Reference, &file, &[&b, &c]).ok(),
+            PLAIN.as_bytes(),
+        );
+        with(&bc, &["groups", "delete", "--file", f, "-i", "0"]).fails_with(
+            1,
+            &["removing this key group will make the Shamir threshold impossible to satisfy"],
+        );
+        // Values, lastmodified and the MAC are untouched by group changes.
+        let now = String::from_utf8(read(&file)).unwrap();
+        let before = String::from_utf8(enc.clone()).unwrap();
+        for line in before
+            .lines()
+            .filter(|l| l.contains("ENC[") || l.contains("lastmodified"))
+        {
+            assert!(now.contains(line), "{bin}: {line} changed");
+        }
+    }
+}
