@@ -7,6 +7,7 @@
 #   age, age-keygen             Debian package `age`
 #   ssh-keygen                  Debian package `openssh-client`
 #   tmux, vim                   Debian packages (the edit test drives vim in tmux)
+#   gpg                         Debian package `gnupg` (PGP interop tests)
 #   /usr/bin/time               Debian package `time` (bench RSS measurements)
 #   hyperfine                   optional (bench only), with --with-bench
 #
@@ -96,6 +97,7 @@ command -v age >/dev/null 2>&1 && command -v age-keygen >/dev/null 2>&1 || missi
 command -v ssh-keygen >/dev/null 2>&1 || missing+=(openssh-client)
 # The edit test drives a real terminal editor through tmux.
 command -v tmux >/dev/null 2>&1 || missing+=(tmux)
+command -v gpg >/dev/null 2>&1 || missing+=(gnupg)
 command -v vim >/dev/null 2>&1 || missing+=(vim)
 [ -x /usr/bin/time ] || missing+=(time)
 if [ "$WITH_BENCH" -eq 1 ] && ! command -v hyperfine >/dev/null 2>&1; then

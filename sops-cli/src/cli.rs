@@ -375,7 +375,7 @@ pub struct AddRemoveFlags {
     /// remove the provided comma-separated list of age recipients from the list of master keys on the given file
     #[arg(long = "rm-age", default_value = "", hide_default_value = true)]
     pub rm_age: String,
-    /// add/remove keys of the other keystores (not supported yet)
+    /// add the provided comma-separated list of PGP fingerprints to the list of master keys on the given file
     #[arg(long = "add-pgp", default_value = "", hide_default_value = true)]
     pub add_pgp: String,
     #[arg(long = "rm-pgp", default_value = "", hide_default_value = true)]
@@ -413,14 +413,15 @@ pub struct AddRemoveFlags {
 impl AddRemoveFlags {
     /// Whether any add/rm flag was given.
     pub fn any(&self) -> bool {
-        self.other_given().is_some() || !self.add_age.is_empty() || !self.rm_age.is_empty()
+        self.other_given().is_some()
+            || [&self.add_age, &self.rm_age, &self.add_pgp, &self.rm_pgp]
+                .iter()
+                .any(|v| !v.is_empty())
     }
 
     /// The first add/rm flag of a keystore we do not implement yet.
     pub fn other_given(&self) -> Option<&'static str> {
         [
-            ("--add-pgp", &self.add_pgp),
-            ("--rm-pgp", &self.rm_pgp),
             ("--add-kms", &self.add_kms),
             ("--rm-kms", &self.rm_kms),
             ("--add-gcp-kms", &self.add_gcp_kms),

@@ -190,25 +190,44 @@ fn master_keys(flags: &KeyFlags) -> Result<Vec<Box<dyn MasterKey>>, CliError> {
         ("--hckms", &flags.hckms),
         ("--azure-kv", &flags.azure_kv),
         ("--hc-vault-transit", &flags.hc_vault_transit),
-        ("--pgp", &flags.pgp),
     ];
     if let Some((flag, _)) = unsupported.iter().find(|(_, v)| !v.is_empty()) {
         return Err(CliError::new(
             code::ERROR_GENERIC,
             format!(
-                "{flag}: this keystore is not supported yet by this sops implementation (age is)"
+                "{flag}: this keystore is not supported yet by this sops implementation (age and PGP are)"
             ),
         ));
     }
-    if flags.age.is_empty() {
+    // sops' order within the group: kms, gcp_kms, hckms, azure, pgp, vault, age.
+    let mut keys = pgp_keys(&flags.pgp)?;
+    keys.extend(age_keys(&flags.age)?);
+    Ok(keys)
+}
+
+/// Age recipients of a comma-separated flag value (sops splits on commas
+/// without dropping empty items, so `a,,b` is an error).
+pub fn age_keys(list: &str) -> Result<Vec<Box<dyn MasterKey>>, CliError> {
+    if list.is_empty() {
         return Ok(Vec::new());
     }
-    // sops splits on commas without dropping empty items.
-    flags
-        .age
-        .split(',')
+    list.split(',')
         .map(|recipient| {
             sops_core::keys::age::AgeKey::parse(recipient)
+                .map(|k| Box::new(k) as Box<dyn MasterKey>)
+                .map_err(|e| CliError::new(code::ERROR_GENERIC, e.to_string()))
+        })
+        .collect()
+}
+
+/// PGP fingerprints of a comma-separated flag value.
+pub fn pgp_keys(list: &str) -> Result<Vec<Box<dyn MasterKey>>, CliError> {
+    if list.is_empty() {
+        return Ok(Vec::new());
+    }
+    list.split(',')
+        .map(|fp| {
+            sops_core::keys::pgp::PgpKey::parse(fp)
                 .map(|k| Box::new(k) as Box<dyn MasterKey>)
                 .map_err(|e| CliError::new(code::ERROR_GENERIC, e.to_string()))
         })
@@ -227,10 +246,13 @@ pub fn rule_groups(rule: &CreationRule) -> Result<KeyGroups, CliError> {
                     KeyKind::Age => sops_core::keys::age::AgeKey::parse(&spec.id)
                         .map(|k| Box::new(k) as Box<dyn MasterKey>)
                         .map_err(|e| CliError::new(code::ERROR_GENERIC, e.to_string())),
+                    KeyKind::Pgp => sops_core::keys::pgp::PgpKey::parse(&spec.id)
+                        .map(|k| Box::new(k) as Box<dyn MasterKey>)
+                        .map_err(|e| CliError::new(code::ERROR_GENERIC, e.to_string())),
                     other => Err(CliError::new(
                         code::ERROR_GENERIC,
                         format!(
-                            "creation rule {} names {} key {}: this keystore is not supported yet by this sops implementation (age is)",
+                            "creation rule {} names {} key {}: this keystore is not supported yet by this sops implementation (age and PGP are)",
                             rule.index,
                             other.metadata_name(),
                             spec.id

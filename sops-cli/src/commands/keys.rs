@@ -5,12 +5,13 @@
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
 
-use sops_core::keys::{KeyContext, MasterKey, age::AgeKey, master_key_for, recover_data_key};
+use sops_core::keys::{KeyContext, MasterKey, master_key_for, recover_data_key};
 use sops_core::metadata::{KeyGroup, Metadata};
 use sops_core::ops::{IvStash, decrypt_docs_stashing, reencrypt_docs, wrap_data_key};
 use sops_core::{DataKey, Error};
 
 use crate::cli::{AddRemoveFlags, IoFlags, RotateArgs, UpdatekeysArgs};
+use crate::commands::encrypt::{age_keys, pgp_keys};
 use crate::commands::{self, Destination};
 use crate::exit_code::{self as code, CliError, Stage, library_error, store_error, store_error_in};
 
@@ -36,15 +37,6 @@ fn groups_of(metadata: &Metadata) -> Result<Vec<Vec<Box<dyn MasterKey>>>, CliErr
                 })
                 .collect()
         })
-        .collect()
-}
-
-fn age_keys(list: &str) -> Result<Vec<AgeKey>, CliError> {
-    if list.is_empty() {
-        return Ok(Vec::new());
-    }
-    list.split(',')
-        .map(|r| AgeKey::parse(r).map_err(|e| CliError::new(code::ERROR_GENERIC, e.to_string())))
         .collect()
 }
 
@@ -152,12 +144,12 @@ pub fn rotate(
     if groups.is_empty() {
         groups.push(Vec::new());
     }
-    for added in age_keys(&add_remove.add_age)? {
-        groups[0].push(Box::new(added));
-    }
-    let removed: Vec<String> = age_keys(&add_remove.rm_age)?
+    groups[0].extend(pgp_keys(&add_remove.add_pgp)?);
+    groups[0].extend(age_keys(&add_remove.add_age)?);
+    let removed: Vec<String> = [pgp_keys(&add_remove.rm_pgp)?, age_keys(&add_remove.rm_age)?]
         .iter()
-        .map(MasterKey::identifier)
+        .flatten()
+        .map(|k| k.identifier())
         .collect();
     for group in &mut groups {
         group.retain(|k| !removed.contains(&k.identifier()));
@@ -413,10 +405,11 @@ pub fn run_groups(args: &crate::cli::GroupsArgs) -> Result<(), CliError> {
     match (&args.command, delete_index) {
         (GroupsCommand::Add(a), _) => {
             let mut group: Vec<Box<dyn MasterKey>> = Vec::new();
+            for fp in &a.pgp {
+                group.extend(pgp_keys(fp)?);
+            }
             for list in &a.age {
-                for k in age_keys(list)? {
-                    group.push(Box::new(k));
-                }
+                group.extend(age_keys(list)?);
             }
             groups.push(group);
         }

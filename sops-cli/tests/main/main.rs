@@ -13,6 +13,7 @@ mod errors;
 mod exec;
 mod interop;
 mod keys;
+mod pgp;
 mod set;
 mod support;
 mod tamper;

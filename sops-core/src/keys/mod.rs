@@ -8,6 +8,8 @@
 
 #[cfg(feature = "age")]
 pub mod age;
+#[cfg(feature = "pgp")]
+pub mod pgp;
 mod recovery;
 
 use std::fmt;
@@ -59,6 +61,10 @@ pub fn master_key_for(entry: &KeyEntry) -> Result<Box<dyn MasterKey>, KeyError> 
             let recipient = entry.field("recipient").unwrap_or_default();
             Ok(Box::new(age::AgeKey::parse(recipient)?))
         }
+        #[cfg(feature = "pgp")]
+        KeyKind::Pgp => Ok(Box::new(pgp::PgpKey::parse(
+            entry.field("fp").unwrap_or_default(),
+        )?)),
         other => Err(KeyError::Unsupported(other.metadata_name())),
     }
 }
