@@ -101,6 +101,9 @@ pub fn library_error(err: Error, stage_format: Format) -> CliError {
             ERROR_GENERIC,
             format!("Could not generate data key: [{identifier}: {source}]"),
         ),
+        e @ Error::ShamirSplit(_) => {
+            CliError::new(ERROR_GENERIC, format!("Could not generate data key: [{e}]"))
+        }
         Error::NoKeys => CliError::new(
             ERROR_GENERIC,
             "Could not generate data key: [empty key group provided]",

@@ -36,6 +36,8 @@ pub enum Error {
     },
     #[error(transparent)]
     Key(#[from] KeyError),
+    #[error("could not split data key into parts for Shamir: {0}")]
+    ShamirSplit(String),
     #[error("no master key was given to encrypt with")]
     NoKeys,
     #[error("the file already contains a top-level sops entry")]

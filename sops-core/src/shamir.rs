@@ -38,8 +38,15 @@ pub fn split(
     parts: usize,
     threshold: usize,
 ) -> Result<Vec<Zeroizing<Vec<u8>>>, String> {
-    if !(2..=255).contains(&parts) || threshold < 2 || threshold > parts {
-        return Err(format!("invalid Shamir parameters: {threshold} of {parts}"));
+    // sops' (HashiCorp Vault's) messages.
+    if parts < threshold {
+        return Err("parts cannot be less than threshold".into());
+    }
+    if parts > 255 {
+        return Err("parts cannot exceed 255".into());
+    }
+    if threshold < 2 {
+        return Err("threshold must be at least 2".into());
     }
     if secret.is_empty() {
         return Err("cannot split an empty secret".into());

@@ -145,3 +145,71 @@ fn stores_indent_applies_to_decrypt_output() {
         );
     }
 }
+
+/// Bad configurations: same exit code as the reference, and `encrypt -i`
+/// leaves the file as it was. Unknown fields are ignored, as sops does.
+#[test]
+fn bad_configs_fail_like_sops_and_leave_the_file() {
+    let sb = Sandbox::new();
+    let a = sb.age_keygen("a");
+    let b = sb.age_keygen("b");
+    let file = sb.write("f.yaml", PLAIN);
+    for (config, code, fragment) in [
+        (
+            format!("creation_rules:\n  - age: [{}\n", a.recipient),
+            1,
+            "error loading config",
+        ),
+        (
+            format!(
+                "creation_rules:\n  - shamir_threshold: 3\n    key_groups:\n      - age: [{}]\n      - age: [{}]\n",
+                a.recipient, b.recipient
+            ),
+            1,
+            "Could not generate data key: [could not split data key into parts for Shamir: parts cannot be less than threshold]",
+        ),
+        (
+            "creation_rules:\n  - path_regex: \\.json$\n".to_owned(),
+            1,
+            "no matching creation rules found",
+        ),
+        (
+            format!(
+                "creation_rules:\n  - age: 1234\n    pgp: [{}]\n",
+                a.recipient
+            ),
+            1,
+            "",
+        ),
+    ] {
+        sb.write(".sops.yaml", &config);
+        for bin in Bin::BOTH {
+            let out = sb.run(bin, ["encrypt", "-i", "f.yaml"]);
+            let fragments: &[&str] = if fragment.is_empty() || bin == Bin::Reference {
+                &[]
+            } else {
+                &[fragment]
+            };
+            out.fails_with(code, fragments);
+            assert_eq!(
+                std::fs::read_to_string(&file).unwrap(),
+                PLAIN,
+                "{bin}: {config}"
+            );
+        }
+    }
+    sb.write(
+        ".sops.yaml",
+        format!(
+            "creation_rules:\n  - age: {}\n    some_future_field: 1\nunknown_top: {{}}\n",
+            a.recipient
+        ),
+    );
+    for bin in Bin::BOTH {
+        let enc = sb.run(bin, ["encrypt", "f.yaml"]).ok();
+        assert!(
+            String::from_utf8_lossy(&enc).contains(&a.recipient),
+            "{bin}"
+        );
+    }
+}

@@ -164,12 +164,7 @@ pub fn wrap_data_key(
         } else {
             threshold
         };
-        crate::shamir::split(key.expose(), groups.len(), t).map_err(|reason| {
-            crate::keys::KeyError::Invalid {
-                identifier: "key groups".into(),
-                reason,
-            }
-        })?
+        crate::shamir::split(key.expose(), groups.len(), t).map_err(Error::ShamirSplit)?
     } else {
         vec![zeroize::Zeroizing::new(key.expose().to_vec())]
     };
