@@ -268,3 +268,49 @@ fn edit_with_vim_in_tmux() {
         "temporary directories left: {leftovers:?}"
     );
 }
+
+/// SIGTERM while the editor is open: the editor is stopped, the plaintext
+/// directory removed, the file untouched.
+#[test]
+fn edit_cleans_up_on_sigterm() {
+    let fx = Fx::new();
+    let editor = fx.editor("slow.sh", "sleep 30");
+    let mut child = std::process::Command::new(Bin::Ours.path())
+        .args(["edit".as_ref(), fx.enc.as_os_str()])
+        .current_dir(fx.sb.dir())
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", fx.sb.dir())
+        .env("TMPDIR", fx.sb.dir())
+        .env("SOPS_AGE_KEY_FILE", fx.sb.path("k.agekey"))
+        .env("EDITOR", &editor)
+        .stdin(std::process::Stdio::null())
+        .spawn()
+        .expect("start sops edit");
+    let recorded = fx.sb.path("edited-path");
+    let start = Instant::now();
+    while !recorded.exists() || read(&recorded).is_empty() {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "the editor never started"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let scratch = PathBuf::from(String::from_utf8(read(&recorded)).unwrap().trim());
+    assert!(
+        scratch.exists(),
+        "the plaintext file should exist while editing"
+    );
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let code = child.wait().unwrap().code();
+    assert_ne!(code, Some(0));
+    assert!(
+        !scratch.parent().unwrap().exists(),
+        "plaintext directory left after SIGTERM"
+    );
+    assert_same_bytes("file after SIGTERM", &read(&fx.enc), &fx.original);
+}
