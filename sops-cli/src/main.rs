@@ -60,13 +60,6 @@ fn warn_extra_args(extra: &[String]) {
 
 fn run(cli: &Cli) -> Result<(), CliError> {
     let root = &cli.root;
-    let decryption_order = |order: &[String]| {
-        order
-            .iter()
-            .filter(|s| !s.is_empty())
-            .cloned()
-            .collect::<Vec<_>>()
-    };
     match &cli.command {
         Some(Command::Decrypt(args)) => {
             warn_extra_args(&args.extra);
@@ -75,7 +68,7 @@ fn run(cli: &Cli) -> Result<(), CliError> {
                 io: &args.io,
                 extract: args.extract.as_deref(),
                 ignore_mac: args.ignore_mac,
-                decryption_order: decryption_order(&args.decryption_order),
+                decryption_order: commands::decryption_order(&args.decryption_order),
                 indent: None,
                 config: root.config.as_deref(),
             })
@@ -109,7 +102,7 @@ fn run(cli: &Cli) -> Result<(), CliError> {
                 ),
                 ignore_mac: args.ignore_mac,
                 show_master_keys: args.show_master_keys,
-                decryption_order: decryption_order(&args.decryption_order),
+                decryption_order: commands::decryption_order(&args.decryption_order),
             })
         }
         Some(Command::Set(args)) => commands::set::run_set(args),
@@ -162,10 +155,6 @@ fn child_status(result: Result<u8, CliError>) -> Result<(), CliError> {
     }
 }
 
-fn decryption_order(order: &[String]) -> Vec<String> {
-    order.iter().filter(|s| !s.is_empty()).cloned().collect()
-}
-
 fn run_root(cli: &Cli) -> Result<(), CliError> {
     let root = &cli.root;
     if root.version {
@@ -194,7 +183,7 @@ fn run_root(cli: &Cli) -> Result<(), CliError> {
             &root.io,
             &root.add_remove,
             root.ignore_mac,
-            &decryption_order(&root.decryption_order),
+            &commands::decryption_order(&root.decryption_order),
             false,
         );
     }
@@ -204,7 +193,7 @@ fn run_root(cli: &Cli) -> Result<(), CliError> {
             io: &root.io,
             extract: root.extract.as_deref(),
             ignore_mac: root.ignore_mac,
-            decryption_order: decryption_order(&root.decryption_order),
+            decryption_order: commands::decryption_order(&root.decryption_order),
             indent: root.indent,
             config: root.config.as_deref(),
         });
@@ -216,6 +205,6 @@ fn run_root(cli: &Cli) -> Result<(), CliError> {
         encrypt: EncryptRequest::root(file, root),
         ignore_mac: root.ignore_mac,
         show_master_keys: root.show_master_keys,
-        decryption_order: decryption_order(&root.decryption_order),
+        decryption_order: commands::decryption_order(&root.decryption_order),
     })
 }

@@ -31,12 +31,7 @@ fn decrypt_docs(
     drop(input);
     let opts = DecryptOptions {
         ignore_mac: false,
-        decryption_order: common
-            .decryption_order
-            .iter()
-            .filter(|s| !s.is_empty())
-            .cloned()
-            .collect(),
+        decryption_order: commands::decryption_order(&common.decryption_order),
     };
     let ctx = commands::key_context();
     Ok(ops::decrypt_loaded(docs, meta, &ctx, &opts)

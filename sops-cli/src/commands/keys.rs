@@ -166,12 +166,7 @@ pub fn rotate(
 
 /// `sops rotate`.
 pub fn run_rotate(args: &RotateArgs) -> Result<(), CliError> {
-    let order: Vec<String> = args
-        .decryption_order
-        .iter()
-        .filter(|s| !s.is_empty())
-        .cloned()
-        .collect();
+    let order = commands::decryption_order(&args.decryption_order);
     rotate(
         args.file.as_ref(),
         &args.io,

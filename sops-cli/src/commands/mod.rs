@@ -264,3 +264,8 @@ pub fn private_dir_builder(prefix: &str) -> tempfile::Builder<'_, 'static> {
     builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700));
     builder
 }
+
+/// `--decryption-order` / `SOPS_DECRYPTION_ORDER` without empty items.
+pub fn decryption_order(order: &[String]) -> Vec<String> {
+    order.iter().filter(|s| !s.is_empty()).cloned().collect()
+}

@@ -47,12 +47,7 @@ pub fn modify_in_place(
         .map_err(|e| store_error_in(Stage::LoadEncrypted(in_format), &e, Some(&path)))?;
     drop(bytes);
     let ctx = commands::key_context();
-    let order: Vec<String> = args
-        .decryption_order
-        .iter()
-        .filter(|s| !s.is_empty())
-        .cloned()
-        .collect();
+    let order = commands::decryption_order(&args.decryption_order);
     let key = sops_core::keys::recover_data_key(&metadata, &ctx, &order)
         .map_err(|e| library_error(sops_core::Error::from(e), in_format))?;
     let stash = IvStash::default();
