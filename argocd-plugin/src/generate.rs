@@ -1,12 +1,12 @@
 //! `generate`: the manifest stream of one app.
 //!
-//! This first version renders directory apps: every `*.yaml`, `*.yml` and
-//! `*.json` of the app dir (optionally recursive, with include/exclude
-//! globs), in path order then document order. Files with sops metadata are
-//! decrypted in memory with the MAC verified, so directory mode writes no
-//! plaintext to disk at all (a SIGTERM from the cmp-server leaves nothing
-//! behind, and nothing has reached stdout yet). Kustomize and Helm apps are
-//! refused until their renderers land.
+//! Directory apps: every `*.yaml`, `*.yml` and `*.json` of the app dir
+//! (optionally recursive, with include/exclude globs), in path order then
+//! document order. Files with sops metadata are decrypted in memory with the
+//! MAC verified, so directory mode writes no plaintext to disk at all (a
+//! SIGTERM from the cmp-server leaves nothing behind, and nothing has
+//! reached stdout yet). Kustomize apps go through a private scratch copy
+//! (see `kustomize.rs`). Helm apps are refused until their renderer lands.
 
 use std::path::Path;
 use std::time::Instant;
@@ -18,7 +18,7 @@ use zeroize::Zeroizing;
 use crate::env::{self, Env, Mode, Operator, Params};
 use crate::error::Failure;
 use crate::walk::{self, Roots, Select};
-use crate::{glob, manifest};
+use crate::{glob, kustomize, manifest};
 
 /// Produces the whole output, or fails without producing any.
 pub fn run(
@@ -35,17 +35,11 @@ pub fn run(
     };
     match mode {
         Mode::Directory | Mode::Auto => directory(env, &roots, &params, op, deadline),
-        Mode::Kustomize | Mode::Helm => {
-            let name = if mode == Mode::Kustomize {
-                "kustomize"
-            } else {
-                "helm"
-            };
-            Err(Failure::generic(format!(
-                "{name} apps are not supported by this version of the plugin yet"
-            ))
-            .with_hint("set the parameter mode=directory to render the files as plain manifests"))
-        }
+        Mode::Kustomize => kustomize::run(env, &roots, &params, op, deadline),
+        Mode::Helm => Err(Failure::generic(
+            "helm apps are not supported by this version of the plugin yet".to_owned(),
+        )
+        .with_hint("set the parameter mode=directory to render the files as plain manifests")),
     }
 }
 

@@ -13,7 +13,10 @@ mod env;
 mod error;
 mod generate;
 mod glob;
+mod kustomize;
 mod manifest;
+mod render;
+mod scratch;
 mod walk;
 
 use std::io::Write;
@@ -46,6 +49,11 @@ fn main() -> ExitCode {
         Err(f) => return fail(&f),
     };
     let deadline = start + op.limits.deadline;
+    if command == "generate"
+        && let Err(f) = scratch::install_signal_cleanup()
+    {
+        return fail(&f);
+    }
 
     // The gate is held while stdout is written: the watchdog may only end
     // the process before any output was produced.
@@ -87,6 +95,7 @@ fn spawn_watchdog(gate: Arc<Mutex<bool>>, budget: Duration) {
         if let Ok(started) = gate.lock()
             && !*started
         {
+            scratch::cleanup_all();
             eprintln!(
                 "argocd-sops-plugin: internal deadline of {}s exceeded",
                 budget.as_secs()

@@ -218,11 +218,18 @@ fn check_secret(doc: &Branch, what: &str) -> Result<(), String> {
             match (section_name, v) {
                 ("data", Value::Str(s)) => {
                     let compact: String = s.chars().filter(|c| !c.is_ascii_whitespace()).collect();
-                    if base64::engine::general_purpose::STANDARD
-                        .decode(compact.as_bytes())
-                        .is_err()
-                    {
+                    let Ok(raw) =
+                        base64::engine::general_purpose::STANDARD.decode(compact.as_bytes())
+                    else {
                         return Err(format!("{what}: data key {k} is not valid base64"));
+                    };
+                    // A secretGenerator over a file that stayed encrypted.
+                    if crate::discover::has_marker(&raw)
+                        || raw.windows(15).any(|w| w == b"ENC[AES256_GCM,")
+                    {
+                        return Err(format!(
+                            "output still contains sops-encrypted data in {what} (data key {k})"
+                        ));
                     }
                 }
                 ("data", Value::Null) => {}

@@ -371,13 +371,8 @@ fn limits_are_enforced() {
 }
 
 #[test]
-fn kustomize_and_helm_apps_are_refused_for_now() {
+fn helm_apps_are_refused_for_now() {
     let w = World::new();
-    w.write("k/kustomization.yaml", "resources: []\n");
-    Request::generate(&w, "k")
-        .run()
-        .failure(Some(1))
-        .stderr_contains("kustomize apps");
     w.write("h/Chart.yaml", "apiVersion: v2\nname: h\nversion: 0.1.0\n");
     Request::generate(&w, "h")
         .run()

