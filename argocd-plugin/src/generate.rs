@@ -123,17 +123,13 @@ fn directory(
             docs.len()
         );
     }
-    if docs.is_empty() {
-        if params.allow_empty {
-            return Ok(Zeroizing::new(Vec::new()));
-        }
-        let shown = env.get("ARGOCD_APP_SOURCE_PATH").unwrap_or(".");
-        return Err(Failure::generic(format!(
-            "no manifests produced for directory mode in {shown}; set allow-empty=true if intended"
-        )));
-    }
     walk::check_deadline(deadline, limits, "emitting the manifests")?;
-    Ok(Zeroizing::new(manifest::emit(&docs)?))
+    manifest::finish_output(
+        &docs,
+        params.allow_empty,
+        "directory mode",
+        env.get("ARGOCD_APP_SOURCE_PATH"),
+    )
 }
 
 /// Cheap test for a top-level `sops` key, so the key context is only built

@@ -132,16 +132,12 @@ pub fn finish(
     for doc in &docs {
         manifest::check(doc, &shown)?;
     }
-    if docs.is_empty() {
-        if params.allow_empty {
-            return Ok(Zeroizing::new(Vec::new()));
-        }
-        let path = env.get("ARGOCD_APP_SOURCE_PATH").unwrap_or(".");
-        return Err(Failure::generic(format!(
-            "no manifests produced for {name} in {path}; set allow-empty=true if intended"
-        )));
-    }
-    Ok(Zeroizing::new(manifest::emit(&docs)?))
+    manifest::finish_output(
+        &docs,
+        params.allow_empty,
+        name,
+        env.get("ARGOCD_APP_SOURCE_PATH"),
+    )
 }
 
 /// The renderer: `SOPS_CMP_KUSTOMIZE_BIN` (sidecar env), else `kustomize`,

@@ -246,6 +246,26 @@ fn check_secret(doc: &Branch, what: &str) -> Result<(), String> {
 }
 
 /// The final stream: documents separated by `---`.
+/// The final output of a mode: the YAML stream, or, when there is no
+/// manifest, an error unless the app allows empty output.
+pub fn finish_output(
+    docs: &[Branch],
+    allow_empty: bool,
+    what: &str,
+    source_path: Option<&str>,
+) -> Result<zeroize::Zeroizing<Vec<u8>>, Failure> {
+    if docs.is_empty() {
+        if allow_empty {
+            return Ok(zeroize::Zeroizing::new(Vec::new()));
+        }
+        let path = source_path.unwrap_or(".");
+        return Err(Failure::generic(format!(
+            "no manifests produced for {what} in {path}; set allow-empty=true if intended"
+        )));
+    }
+    Ok(zeroize::Zeroizing::new(emit(docs)?))
+}
+
 pub fn emit(docs: &[Branch]) -> Result<Vec<u8>, Failure> {
     let store = Format::Yaml
         .store()
