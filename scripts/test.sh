@@ -12,6 +12,8 @@ cd "$REPO"
 scripts/install-test-tools.sh
 export SOPS_REFERENCE_BIN="$REPO/.tools/bin/sops-reference"
 export KUSTOMIZE_REFERENCE_BIN="$REPO/.tools/bin/kubectl"
+export HELM3_REFERENCE_BIN="$REPO/.tools/bin/helm3"
+export HELM4_REFERENCE_BIN="$REPO/.tools/bin/helm4"
 
 # Doctests first (nextest-style split, STYLE.md §8), so that the closing
 # summary is the one of the real test run; a doctest failure does not stop

@@ -8,6 +8,7 @@
 
 #![forbid(unsafe_code)]
 
+mod decrypted_copy;
 mod discover;
 mod env;
 mod error;

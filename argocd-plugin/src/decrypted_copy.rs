@@ -1,0 +1,188 @@
+//! The decrypted scratch copy that kustomize and helm render from.
+//!
+//! The whole repository root is copied because overlays reach their bases
+//! and charts their values through `../`. Every file with sops metadata is
+//! decrypted as a whole file with the MAC verified and written back 0600
+//! ([`Scratch`]); the renderer then sees plain manifests, `secretGenerator`
+//! sources, patches and chart files.
+//!
+//! Files of *other* apps in the same repository may be encrypted for keys
+//! this project does not hold. A file outside the app dir that has no
+//! usable key is therefore copied still encrypted instead of failing the
+//! app; if the render does use it, the output checks find the sops data
+//! (leftover `sops` keys, `ENC[` values, or sops markers inside Secret data)
+//! and the app fails closed. Inside the app dir every failure is fatal.
+
+use std::path::Path;
+use std::time::Instant;
+
+use sops_core::Branch;
+use sops_core::keys::KeyContext;
+use sops_core::ops::{self, DecryptOptions};
+use sops_core::stores::Format;
+use zeroize::Zeroizing;
+
+use crate::discover::has_marker;
+use crate::env::{self, Env, Operator};
+use crate::error::{EXIT_NO_KEY, Failure};
+use crate::render::Redactor;
+use crate::scratch::Scratch;
+use crate::walk::{Entry, Roots};
+
+/// The key context, built on first use (a plain app needs no keys, and a
+/// project without keys may still render plain apps).
+pub struct Keys<'a> {
+    env: &'a Env,
+    op: &'a Operator,
+    ctx: Option<Result<KeyContext, Failure>>,
+}
+
+impl<'a> Keys<'a> {
+    pub fn new(env: &'a Env, op: &'a Operator) -> Self {
+        Self { env, op, ctx: None }
+    }
+
+    pub fn get(&mut self) -> Result<&KeyContext, Failure> {
+        self.ctx
+            .get_or_insert_with(|| env::key_context(self.env, self.op))
+            .as_ref()
+            .map_err(Clone::clone)
+    }
+}
+
+/// A scratch copy with every usable sops file decrypted.
+pub struct DecryptedCopy {
+    pub scratch: Scratch,
+    /// Every decrypted string, for filtering the renderer's stderr.
+    pub redactor: Redactor,
+    pub decrypted: usize,
+    /// Encrypted files outside the app dir left as they are (no key).
+    pub deferred: usize,
+}
+
+/// Copies the repository root into a fresh scratch dir, decrypting sops
+/// files on the way. Files for which `keep_as_is` returns true (helm values
+/// files, decrypted in memory instead) are copied unchanged.
+pub fn build(
+    roots: &Roots,
+    keys: &mut Keys<'_>,
+    op: &Operator,
+    tmp: &Path,
+    deadline: Instant,
+    keep_as_is: &dyn Fn(&str) -> bool,
+) -> Result<DecryptedCopy, Failure> {
+    let mut scratch = Scratch::create(tmp)?;
+    let mut redactor = Redactor::default();
+    let (mut decrypted, mut deferred) = (0usize, 0usize);
+    let app_rel = roots.app.strip_prefix(&roots.repo).unwrap_or(Path::new(""));
+    let app_prefix = app_rel.to_string_lossy().into_owned();
+    let in_app = |rel: &str| {
+        app_prefix.is_empty()
+            || rel
+                .strip_prefix(app_prefix.as_str())
+                .is_some_and(|r| r.starts_with('/'))
+    };
+    scratch.copy_repo(roots, &op.limits, deadline, &mut |entry, bytes| {
+        let bytes = Zeroizing::new(bytes);
+        if keep_as_is(&entry.rel) {
+            return Ok((bytes.to_vec(), false));
+        }
+        match decrypt_file(entry, &bytes, keys) {
+            Ok(Some(plain)) => {
+                redactor.add_docs(&plain.docs);
+                if let Some(raw) = &plain.raw {
+                    redactor.add_bytes(raw);
+                }
+                decrypted += 1;
+                Ok((plain.bytes.to_vec(), true))
+            }
+            Ok(None) => Ok((bytes.to_vec(), false)),
+            Err((_, true)) if !in_app(&entry.rel) => {
+                deferred += 1;
+                Ok((bytes.to_vec(), false))
+            }
+            Err((f, _)) => Err(f),
+        }
+    })?;
+    Ok(DecryptedCopy {
+        scratch,
+        redactor,
+        decrypted,
+        deferred,
+    })
+}
+
+/// One decrypted file.
+pub struct Plain {
+    /// The decrypted documents.
+    pub docs: Vec<Branch>,
+    /// The file re-emitted in its own format.
+    pub bytes: Zeroizing<Vec<u8>>,
+    /// For formats whose values are not tree strings (dotenv, INI, binary):
+    /// the emitted bytes again, so the redactor can search them.
+    pub raw: Option<Zeroizing<Vec<u8>>>,
+}
+
+/// Decrypts one file when it is a sops file: `Some(plain)`, or `None` when
+/// it is not one. The error's flag says "no usable key".
+pub fn decrypt_file(
+    entry: &Entry,
+    bytes: &[u8],
+    keys: &mut Keys<'_>,
+) -> Result<Option<Plain>, (Failure, bool)> {
+    let fatal = |f: Failure| (f, false);
+    let format = Format::for_path(Path::new(&entry.rel));
+    let textual = !matches!(format, Format::Binary);
+    if !has_marker(bytes) {
+        if textual && contains(bytes, b"ENC[AES256_GCM,") {
+            return Err(fatal(
+                Failure::generic(format!(
+                    "{}: found ENC[...] values but no sops metadata",
+                    entry.shown
+                ))
+                .with_hint(
+                    "the sops block was removed or the file was hand-edited; re-encrypt it with sops",
+                ),
+            ));
+        }
+        return Ok(None);
+    }
+    let store = format
+        .store()
+        .map_err(|e| fatal(Failure::generic(format!("{}: {e}", entry.shown))))?;
+    let (docs, metadata) = match store.load_encrypted(bytes) {
+        Ok(loaded) => loaded,
+        // A non-sops file that merely mentions a marker (docs, binaries).
+        Err(_) if !textual => return Ok(None),
+        Err(e) => {
+            return Err(fatal(Failure::generic(format!(
+                "{}: invalid sops file: {e}",
+                entry.shown
+            ))));
+        }
+    };
+    // A project without keys has no usable key for this file.
+    let ctx = keys.get().map_err(|f| (f, true))?;
+    let plain =
+        ops::decrypt_loaded(docs, metadata, ctx, &DecryptOptions::default()).map_err(|e| {
+            let f = Failure::decrypt(&entry.shown, &e);
+            let no_key = f.code == EXIT_NO_KEY;
+            (f, no_key)
+        })?;
+    let bytes = Zeroizing::new(
+        store
+            .emit(&plain.docs, None)
+            .map_err(|e| fatal(Failure::generic(format!("{}: {e}", entry.shown))))?,
+    );
+    let raw =
+        matches!(format, Format::Dotenv | Format::Ini | Format::Binary).then(|| bytes.clone());
+    Ok(Some(Plain {
+        docs: plain.docs,
+        bytes,
+        raw,
+    }))
+}
+
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
+}
