@@ -230,8 +230,9 @@ fn read_identity_dir(dir: &Path, out: &mut String) -> Result<(), Failure> {
 // --- tenant parameters ------------------------------------------------------
 
 /// How the app is rendered.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Mode {
+    #[default]
     Auto,
     Directory,
     Kustomize,
@@ -239,25 +240,30 @@ pub enum Mode {
 }
 
 /// Tenant parameters (spec §3.10), with the defaults we announce.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Params {
     pub mode: Mode,
     pub recurse: bool,
     pub include: Option<String>,
     pub exclude: Option<String>,
     pub allow_empty: bool,
+    pub helm: HelmParams,
 }
 
-impl Default for Params {
-    fn default() -> Self {
-        Self {
-            mode: Mode::Auto,
-            recurse: false,
-            include: None,
-            exclude: None,
-            allow_empty: false,
-        }
-    }
+/// The `helm-*` parameters.
+#[derive(Debug, Clone, Default)]
+pub struct HelmParams {
+    /// Values files in merge order; app-relative, or repo-relative with a
+    /// leading `/` (as Argo CD's `valueFiles`).
+    pub values_files: Vec<String>,
+    /// Inline values, merged after the files.
+    pub values: Option<String>,
+    /// `--set` pairs, in the given order.
+    pub parameters: Vec<(String, String)>,
+    /// Default: `ARGOCD_APP_NAME`.
+    pub release_name: Option<String>,
+    pub skip_crds: bool,
+    pub skip_tests: bool,
 }
 
 /// Every parameter name we announce; anything else is an error (typos).
@@ -295,6 +301,8 @@ impl Params {
     /// `PARAM_<NAME>`, else the legacy `ARGOCD_ENV_<NAME>` alias.
     pub fn from_env(env: &Env) -> Result<Self, Failure> {
         let mut strings: HashMap<&'static str, String> = HashMap::new();
+        let mut arrays: HashMap<&'static str, Vec<String>> = HashMap::new();
+        let mut maps: HashMap<&'static str, Vec<(String, String)>> = HashMap::new();
         if let Some(json) = env.get("ARGOCD_APP_PARAMETERS") {
             let parsed: serde_json::Value = serde_json::from_str(json).map_err(|_| {
                 Failure::param("ARGOCD_APP_PARAMETERS is not valid JSON".to_owned())
@@ -307,11 +315,30 @@ impl Params {
                 let known = KNOWN.iter().find(|k| **k == name).ok_or_else(|| {
                     Failure::param(format!("unknown parameter {}", printable(name)))
                 })?;
+                let not_strings =
+                    || Failure::param(format!("parameter {known} must hold strings only"));
                 if let Some(s) = entry.get("string").and_then(|s| s.as_str()) {
                     strings.insert(known, s.to_owned());
                 }
+                if let Some(items) = entry.get("array").and_then(|a| a.as_array()) {
+                    let items = items
+                        .iter()
+                        .map(|i| i.as_str().map(str::to_owned))
+                        .collect::<Option<Vec<_>>>()
+                        .ok_or_else(not_strings)?;
+                    arrays.insert(known, items);
+                }
+                if let Some(map) = entry.get("map").and_then(|m| m.as_object()) {
+                    let pairs = map
+                        .iter()
+                        .map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned())))
+                        .collect::<Option<Vec<_>>>()
+                        .ok_or_else(not_strings)?;
+                    maps.insert(known, pairs);
+                }
             }
         } else {
+            let mut indexed: Vec<(&'static str, usize, String)> = Vec::new();
             for var in env.names() {
                 let Some(rest) = var.strip_prefix("PARAM_") else {
                     continue;
@@ -323,11 +350,28 @@ impl Params {
                 let Some(known) = known else {
                     return Err(Failure::param(format!("unknown parameter {var}")));
                 };
-                if rest == param_var(known)
-                    && let Some(v) = env.get(var)
-                {
+                let Some(v) = env.get(var) else { continue };
+                let suffix = &rest[param_var(known).len()..];
+                if suffix.is_empty() {
                     strings.insert(known, v.to_owned());
+                } else if *known == "helm-values-files" {
+                    // Arrays arrive as PARAM_<NAME>_<index>.
+                    let i = suffix[1..]
+                        .parse::<usize>()
+                        .map_err(|_| Failure::param(format!("unknown parameter {var}")))?;
+                    indexed.push((known, i, v.to_owned()));
+                } else if *known == "helm-parameters" {
+                    // Map keys arrive upper-cased; only the JSON form keeps them.
+                    return Err(Failure::param(
+                        "parameter helm-parameters needs ARGOCD_APP_PARAMETERS \
+                         (Argo CD 2.6 or later)"
+                            .to_owned(),
+                    ));
                 }
+            }
+            indexed.sort_by_key(|(_, i, _)| *i);
+            for (known, _, v) in indexed {
+                arrays.entry(known).or_default().push(v);
             }
             for known in KNOWN {
                 if strings.contains_key(known) {
@@ -353,14 +397,27 @@ impl Params {
                 }
             };
         }
-        if let Some(v) = strings.get("directory-recurse") {
-            p.recurse = parse_bool("directory-recurse", v)?;
-        }
-        if let Some(v) = strings.get("allow-empty") {
-            p.allow_empty = parse_bool("allow-empty", v)?;
+        let flag = |name: &str| strings.get(name).map(|v| parse_bool(name, v)).transpose();
+        p.recurse = flag("directory-recurse")?.unwrap_or(false);
+        p.allow_empty = flag("allow-empty")?.unwrap_or(false);
+        p.helm.skip_crds = flag("helm-skip-crds")?.unwrap_or(false);
+        p.helm.skip_tests = flag("helm-skip-tests")?.unwrap_or(false);
+        if flag("decrypt-rendered")?.unwrap_or(false) {
+            return Err(Failure::param(
+                "parameter decrypt-rendered is not supported by this version".to_owned(),
+            ));
         }
         p.include = strings.get("directory-include").cloned();
         p.exclude = strings.get("directory-exclude").cloned();
+        p.helm.values_files = arrays.remove("helm-values-files").unwrap_or_default();
+        if strings.contains_key("helm-values-files") {
+            return Err(Failure::param(
+                "parameter helm-values-files must be an array".to_owned(),
+            ));
+        }
+        p.helm.values = strings.get("helm-values").cloned();
+        p.helm.parameters = maps.remove("helm-parameters").unwrap_or_default();
+        p.helm.release_name = strings.get("helm-release-name").cloned();
         Ok(p)
     }
 }
@@ -377,7 +434,7 @@ fn parse_bool(name: &str, v: &str) -> Result<bool, Failure> {
 
 /// A tenant-supplied name, shortened and stripped of control characters
 /// before it is echoed in an error.
-fn printable(s: &str) -> String {
+pub fn printable(s: &str) -> String {
     let mut out: String = s.chars().filter(|c| !c.is_control()).take(64).collect();
     if s.chars().count() > 64 {
         out.push('…');

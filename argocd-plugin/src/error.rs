@@ -49,7 +49,8 @@ impl Failure {
     pub fn param(message: String) -> Self {
         Self::generic(message).with_hint(
             "parameters: mode, directory-recurse, directory-include, directory-exclude, \
-             allow-empty (see the plugin's README)",
+             helm-values-files, helm-values, helm-parameters, helm-release-name, \
+             helm-skip-crds, helm-skip-tests, allow-empty (see the plugin's README)",
         )
     }
 

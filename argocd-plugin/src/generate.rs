@@ -5,8 +5,8 @@
 //! document order. Files with sops metadata are decrypted in memory with the
 //! MAC verified, so directory mode writes no plaintext to disk at all (a
 //! SIGTERM from the cmp-server leaves nothing behind, and nothing has
-//! reached stdout yet). Kustomize apps go through a private scratch copy
-//! (see `kustomize.rs`). Helm apps are refused until their renderer lands.
+//! reached stdout yet). Kustomize and Helm apps go through a private
+//! scratch copy (see `decrypted_copy.rs`, `kustomize.rs`, `helm.rs`).
 
 use std::path::Path;
 use std::time::Instant;
@@ -18,7 +18,7 @@ use zeroize::Zeroizing;
 use crate::env::{self, Env, Mode, Operator, Params};
 use crate::error::Failure;
 use crate::walk::{self, Roots, Select};
-use crate::{glob, kustomize, manifest};
+use crate::{glob, helm, kustomize, manifest};
 
 /// Produces the whole output, or fails without producing any.
 pub fn run(
@@ -36,10 +36,7 @@ pub fn run(
     match mode {
         Mode::Directory | Mode::Auto => directory(env, &roots, &params, op, deadline),
         Mode::Kustomize => kustomize::run(env, &roots, &params, op, deadline),
-        Mode::Helm => Err(Failure::generic(
-            "helm apps are not supported by this version of the plugin yet".to_owned(),
-        )
-        .with_hint("set the parameter mode=directory to render the files as plain manifests")),
+        Mode::Helm => helm::run(env, &roots, &params, op, deadline),
     }
 }
 

@@ -14,6 +14,7 @@ mod env;
 mod error;
 mod generate;
 mod glob;
+mod helm;
 mod kustomize;
 mod manifest;
 mod render;

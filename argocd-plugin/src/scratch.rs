@@ -102,6 +102,21 @@ impl Scratch {
         Ok(home)
     }
 
+    /// Writes a file next to the copy (not inside it), 0600; for tenant
+    /// text the renderer reads by path, such as inline Helm values.
+    pub fn write_aside(&mut self, name: &str, data: &[u8]) -> Result<PathBuf, Failure> {
+        let path = self.root.join(name);
+        let mut f = fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&path)
+            .map_err(|_| Failure::generic("cannot write the scratch copy".to_owned()))?;
+        f.write_all(data)
+            .map_err(|_| Failure::generic("cannot write the scratch copy".to_owned()))?;
+        Ok(path)
+    }
+
     fn mkdir(&self, dir: &Path) -> Result<(), Failure> {
         fs::DirBuilder::new()
             .mode(0o700)

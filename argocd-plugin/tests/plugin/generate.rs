@@ -369,13 +369,3 @@ fn limits_are_enforced() {
         .failure(Some(1))
         .stderr_contains("exceed 300 bytes in total");
 }
-
-#[test]
-fn helm_apps_are_refused_for_now() {
-    let w = World::new();
-    w.write("h/Chart.yaml", "apiVersion: v2\nname: h\nversion: 0.1.0\n");
-    Request::generate(&w, "h")
-        .run()
-        .failure(Some(1))
-        .stderr_contains("helm apps");
-}

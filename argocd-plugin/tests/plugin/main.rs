@@ -5,5 +5,6 @@
 mod discover;
 mod generate;
 mod harness;
+mod helm;
 mod interop;
 mod kustomize;
