@@ -12,12 +12,19 @@
 #   PLUGIN              our plugin binary (default: release build, built here)
 #   BENCH_FILES         number of Secrets (default 200)
 #   BENCH_RUNS          timed runs of each side (default 5; median reported)
+#   HELM                helm for the Helm case (default .tools/bin/helm4)
 #
 # The Secrets (about 0.5 KiB each, stringData encrypted with
 # --encrypted-regex) are encrypted once by the reference sops into
 # bench/out/argocd-app/ (gitignored) and reused while BENCH_FILES is the same.
 # Both sides decrypt exactly these files; the plugin's output is checked to
 # contain every plaintext value.
+#
+# Helm case (spec §3.11: overhead over `helm template` < 100 ms): a chart
+# with one values file encrypted by the reference sops and one plain, timed
+# three ways: `helm template` on plaintext values (the tool's own time), the
+# helm-secrets cost model (reference sops decrypts the values to a temp file,
+# then `helm template`), and one `argocd-sops-plugin generate`.
 set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -122,3 +129,81 @@ awk -v p="$p" -v s="$s" -v n="$N" -v rss="$rss" 'BEGIN {
     printf "%-44s %10.1fx\n", "speed-up", s / p
     printf "%-44s %10s KiB\n", "plugin peak RSS", rss
 }' | tee "$OUT/argocd-bench.txt"
+
+# --- Helm: overhead over helm template --------------------------------------
+HELM="${HELM:-$REPO/.tools/bin/helm4}"
+if [ ! -x "$HELM" ]; then
+    echo "helm not found at $HELM: run scripts/install-test-tools.sh" >&2
+    exit 1
+fi
+CHART="$OUT/argocd-helm/chart"
+rm -rf "$OUT/argocd-helm"
+mkdir -p "$CHART/templates"
+printf 'apiVersion: v2\nname: bench\nversion: 0.1.0\n' >"$CHART/Chart.yaml"
+printf 'replicas: 1\ndb:\n  host: localhost\n' >"$CHART/values.yaml"
+cat >"$CHART/templates/secret.yaml" <<'EOF'
+{{- range $i, $e := until 20 }}
+---
+apiVersion: v1
+kind: Secret
+metadata:
+  name: {{ $.Release.Name }}-{{ $i }}
+stringData:
+  password: {{ $.Values.db.password | quote }}
+  host: {{ $.Values.db.host | quote }}
+{{- end }}
+EOF
+printf 'db:\n  password: helm-bench-password\n  user: app\n' >"$OUT/argocd-helm/plain-secrets.yaml"
+(cd "$OUT/argocd-helm" && SOPS_AGE_RECIPIENTS="" "$REF" encrypt --age "$RECIPIENT" \
+    plain-secrets.yaml >"$CHART/secrets.yaml")
+printf 'db:\n  host: db.prod\n' >"$CHART/prod.yaml"
+
+helm_alone() {
+    "$HELM" template bench "$CHART" -f "$OUT/argocd-helm/plain-secrets.yaml" \
+        -f "$CHART/prod.yaml" >/dev/null
+}
+helm_secrets_model() {
+    local tmp
+    tmp="$(mktemp)"
+    SOPS_AGE_KEY_FILE="$KEY" "$REF" decrypt "$CHART/secrets.yaml" >"$tmp"
+    "$HELM" template bench "$CHART" -f "$tmp" -f "$CHART/prod.yaml" >/dev/null
+    rm -f "$tmp"
+}
+helm_plugin() {
+    (cd "$CHART" && env -i PATH=/usr/bin:/bin TMPDIR=/tmp SOPS_AGE_KEY_FILE="$KEY" \
+        SOPS_CMP_HELM_BIN="$HELM" ARGOCD_APP_NAME=bench ARGOCD_APP_NAMESPACE=bench \
+        ARGOCD_APP_SOURCE_PATH=chart \
+        ARGOCD_APP_PARAMETERS='[{"name":"helm-values-files","array":["secrets.yaml","prod.yaml"]}]' \
+        "$PLUGIN" generate >"$OUT/argocd-helm-out.yaml")
+}
+helm_plugin
+grep -q helm-bench-password "$OUT/argocd-helm-out.yaml" || {
+    echo "plugin helm output lacks the decrypted value" >&2
+    exit 1
+}
+HRUNS=$((RUNS * 4))
+echo "== helm: $HRUNS runs each (median)"
+alone=()
+model=()
+plugin=()
+for _ in $(seq "$HRUNS"); do
+    t0="$(now)"
+    helm_alone
+    t1="$(now)"
+    helm_secrets_model
+    t2="$(now)"
+    helm_plugin
+    t3="$(now)"
+    alone+=("$((t1 - t0))")
+    model+=("$((t2 - t1))")
+    plugin+=("$((t3 - t2))")
+done
+a="$(printf '%s\n' "${alone[@]}" | median)"
+m="$(printf '%s\n' "${model[@]}" | median)"
+p="$(printf '%s\n' "${plugin[@]}" | median)"
+awk -v a="$a" -v m="$m" -v p="$p" -v h="$("$HELM" version --short)" 'BEGIN {
+    printf "%-44s %10.1f ms\n", "helm template alone (" h ")", a / 1000
+    printf "%-44s %10.1f ms\n", "reference sops decrypt + helm template", m / 1000
+    printf "%-44s %10.1f ms\n", "argocd-sops-plugin generate (helm mode)", p / 1000
+    printf "%-44s %10.1f ms\n", "plugin overhead over helm template", (p - a) / 1000
+}' | tee -a "$OUT/argocd-bench.txt"
