@@ -42,12 +42,19 @@ pub fn run(
 
 /// Argo CD's order: a kustomization wins over a chart, else plain files.
 fn detect(app: &Path) -> Mode {
-    if ["kustomization.yaml", "kustomization.yml", "Kustomization"]
+    let kustomization = ["kustomization.yaml", "kustomization.yml", "Kustomization"]
         .iter()
-        .any(|n| app.join(n).is_file())
-    {
+        .any(|n| app.join(n).is_file());
+    let chart = app.join("Chart.yaml").is_file();
+    if kustomization && chart {
+        eprintln!(
+            "argocd-sops-plugin: note: both a kustomization and Chart.yaml; rendering with \
+             kustomize as Argo CD would (set mode=helm for the chart)"
+        );
+    }
+    if kustomization {
         Mode::Kustomize
-    } else if app.join("Chart.yaml").is_file() {
+    } else if chart {
         Mode::Helm
     } else {
         Mode::Directory

@@ -89,10 +89,15 @@ pub fn finish(
         .store()
         .map_err(|e| Failure::generic(format!("cannot parse YAML: {e}")))?;
     let shown = format!("{name} output");
-    let mut docs = match store.load(stdout) {
-        Ok(d) => d,
-        Err(StoreError::Empty) => Vec::new(),
-        Err(e) => return Err(Failure::generic(format!("{shown}: malformed YAML: {e}"))),
+    // Helm prints nothing at all for a chart without templates.
+    let mut docs = if manifest::is_blank_yaml(stdout) {
+        Vec::new()
+    } else {
+        match store.load(stdout) {
+            Ok(d) => d,
+            Err(StoreError::Empty) => Vec::new(),
+            Err(e) => return Err(Failure::generic(format!("{shown}: malformed YAML: {e}"))),
+        }
     };
     docs.retain(|d| d.entries().next().is_some());
     for doc in &docs {

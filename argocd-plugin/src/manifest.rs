@@ -83,7 +83,7 @@ pub fn load(shown: &str, bytes: &[u8], ctx: &KeyContext) -> Result<Loaded, Failu
 
 /// Only comments, blank lines and document markers (an empty stream, which
 /// Argo CD skips).
-fn is_blank_yaml(bytes: &[u8]) -> bool {
+pub fn is_blank_yaml(bytes: &[u8]) -> bool {
     bytes.split(|&b| b == b'\n').all(|line| {
         let t = line.trim_ascii();
         t.is_empty() || t.starts_with(b"#") || t == b"---" || t == b"..."

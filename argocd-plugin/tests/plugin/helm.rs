@@ -378,3 +378,57 @@ fn missing_helm_and_bad_release_names_are_clear_errors() {
     out.failure(Some(1))
         .stderr_contains("is not a valid Helm release name");
 }
+
+#[test]
+fn leftover_sops_data_and_empty_output_fail_closed() {
+    let w = World::new();
+    chart_app(&w);
+    // Values with ENC[...] strings but the sops block stripped.
+    let enc = std::fs::read_to_string(w.repo.join("envs/prod/secrets.yaml")).unwrap();
+    let stripped = &enc[..enc.find("sops:").unwrap()];
+    w.write("envs/prod/stripped.yaml", stripped);
+    let out = Request::generate(&w, "charts/web")
+        .sidecar(with_helm(&w, &helm3()))
+        .env(
+            "ARGOCD_APP_PARAMETERS",
+            r#"[{"name":"helm-values-files","array":["/envs/prod/stripped.yaml"]}]"#,
+        )
+        .run();
+    out.failure(Some(1))
+        .stderr_contains("envs/prod/stripped.yaml: found ENC[...] values but no sops metadata");
+
+    // An encrypted value smuggled in through --set survives rendering: the
+    // output check refuses it.
+    let smuggled = stripped
+        .lines()
+        .find_map(|l| l.strip_prefix("region: "))
+        .unwrap()
+        .to_owned();
+    std::fs::remove_file(w.repo.join("envs/prod/stripped.yaml")).unwrap();
+    let out = Request::generate(&w, "charts/web")
+        .sidecar(with_helm(&w, &helm3()))
+        .env(
+            "ARGOCD_APP_PARAMETERS",
+            &format!(
+                r#"[{VALUES_PARAMS},{{"name":"helm-parameters","map":{{"region":"{smuggled}"}}}}]"#
+            ),
+        )
+        .run();
+    out.failure(Some(1))
+        .stderr_contains("output still contains sops-encrypted data")
+        .leaks_none(&[DB_PASSWORD, API_TOKEN, INNER]);
+
+    // A chart that renders nothing.
+    let w = World::new();
+    w.write("c/Chart.yaml", "apiVersion: v2\nname: c\nversion: 0.1.0\n");
+    Request::generate(&w, "c")
+        .sidecar(with_helm(&w, &helm3()))
+        .run()
+        .failure(Some(1))
+        .stderr_contains("no manifests produced for helm template in c");
+    let out = Request::generate(&w, "c")
+        .sidecar(with_helm(&w, &helm3()))
+        .env("PARAM_ALLOW_EMPTY", "true")
+        .run();
+    assert!(out.success().stdout.is_empty());
+}
