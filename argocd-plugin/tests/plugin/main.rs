@@ -5,5 +5,6 @@
 mod discover;
 mod generate;
 mod harness;
+mod install;
 mod interop;
 mod kustomize;
