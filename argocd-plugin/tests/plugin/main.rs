@@ -6,5 +6,6 @@ mod discover;
 mod generate;
 mod harness;
 mod helm;
+mod install;
 mod interop;
 mod kustomize;
