@@ -16,6 +16,7 @@ mod generate;
 mod glob;
 mod kustomize;
 mod manifest;
+mod policy;
 mod render;
 mod scratch;
 mod walk;

@@ -7,3 +7,4 @@ mod generate;
 mod harness;
 mod interop;
 mod kustomize;
+mod policy;
