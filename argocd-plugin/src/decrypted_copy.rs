@@ -8,7 +8,8 @@
 //!
 //! Files of *other* apps in the same repository may be encrypted for keys
 //! this project does not hold. A file outside the app dir that has no
-//! usable key is therefore copied still encrypted instead of failing the
+//! usable key (or, with namespace binding, that is bound to another
+//! namespace) is therefore copied still encrypted instead of failing the
 //! app; if the render does use it, the output checks find the sops data
 //! (leftover `sops` keys, `ENC[` values, or sops markers inside Secret data)
 //! and the app fails closed. Inside the app dir every failure is fatal.
@@ -25,6 +26,7 @@ use zeroize::Zeroizing;
 use crate::discover::has_marker;
 use crate::env::{self, Env, Operator};
 use crate::error::{EXIT_NO_KEY, Failure};
+use crate::policy;
 use crate::render::Redactor;
 use crate::scratch::Scratch;
 use crate::walk::{Entry, Roots};
@@ -124,7 +126,9 @@ pub struct Plain {
 }
 
 /// Decrypts one file when it is a sops file: `Some(plain)`, or `None` when
-/// it is not one. The error's flag says "no usable key".
+/// it is not one. The error's flag says "not for this app" (no usable key,
+/// or bound to another namespace): such a file outside the app dir is left
+/// encrypted.
 pub fn decrypt_file(
     entry: &Entry,
     bytes: &[u8],
@@ -163,12 +167,23 @@ pub fn decrypt_file(
     };
     // A project without keys has no usable key for this file.
     let ctx = keys.get().map_err(|f| (f, true))?;
+    let mac_only = metadata.mac_only_encrypted;
     let plain =
         ops::decrypt_loaded(docs, metadata, ctx, &DecryptOptions::default()).map_err(|e| {
             let f = Failure::decrypt(&entry.shown, &e);
             let no_key = f.code == EXIT_NO_KEY;
             (f, no_key)
         })?;
+    // Namespace binding; like a missing key, a file bound elsewhere may be
+    // another app's and is only fatal inside the app dir. Only YAML/JSON
+    // documents can be Kubernetes objects.
+    let objects: &[Branch] = if matches!(format, Format::Yaml | Format::Json) {
+        &plain.docs
+    } else {
+        &[]
+    };
+    policy::check_namespace_binding(&entry.shown, objects, mac_only, keys.op, keys.env)
+        .map_err(|f| (f, true))?;
     let bytes = Zeroizing::new(
         store
             .emit(&plain.docs, None)

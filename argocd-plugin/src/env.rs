@@ -12,12 +12,14 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use sops_core::keys::KeyContext;
 use zeroize::Zeroizing;
 
 use crate::error::Failure;
+use crate::policy::{self, KeyPolicy};
 
 /// A snapshot of the process environment (UTF-8 entries only), taken once.
 #[derive(Debug, Clone, Default)]
@@ -102,6 +104,11 @@ pub struct Operator {
     /// `SOPS_CMP_PROJECT_KEYS_DIR`: identities only from `<dir>/<project>/`
     /// (and `<dir>/_shared/`).
     pub project_keys_dir: Option<PathBuf>,
+    /// `SOPS_CMP_KEY_POLICY`: the master keys each project may use.
+    pub key_policy: Option<Arc<KeyPolicy>>,
+    /// `SOPS_CMP_BIND_NAMESPACE=true`: decrypted namespaced objects must be
+    /// in the app's destination namespace ([`policy::check_namespace_binding`]).
+    pub bind_namespace: bool,
     pub debug: bool,
 }
 
@@ -120,9 +127,19 @@ impl Operator {
         if let Some(v) = env.get("SOPS_CMP_DEADLINE") {
             limits.deadline = parse_duration("SOPS_CMP_DEADLINE", v)?;
         }
+        let key_policy = match env.get("SOPS_CMP_KEY_POLICY") {
+            Some(path) => Some(Arc::new(KeyPolicy::load(Path::new(path))?)),
+            None => None,
+        };
+        let bind_namespace = match env.get("SOPS_CMP_BIND_NAMESPACE") {
+            Some(v) => policy::parse_bool_setting("SOPS_CMP_BIND_NAMESPACE", v)?,
+            None => false,
+        };
         Ok(Self {
             limits,
             project_keys_dir: env.get("SOPS_CMP_PROJECT_KEYS_DIR").map(PathBuf::from),
+            key_policy,
+            bind_namespace,
             debug: env.get("SOPS_CMP_DEBUG") == Some("1"),
         })
     }
@@ -164,7 +181,18 @@ fn parse_duration(name: &str, v: &str) -> Result<Duration, Failure> {
 /// `<dir>/<project>/` and `<dir>/_shared/` (hidden entries such as the
 /// `..data` links of a Kubernetes Secret volume are skipped); the global
 /// variables are ignored so one project cannot use another's keys.
+///
+/// With `SOPS_CMP_KEY_POLICY`, the context only lets the master keys the
+/// policy allows for `ARGOCD_APP_PROJECT_NAME` be used.
 pub fn key_context(env: &Env, op: &Operator) -> Result<KeyContext, Failure> {
+    let ctx = identities(env, op)?;
+    Ok(match &op.key_policy {
+        Some(p) => p.apply(ctx, env.get("ARGOCD_APP_PROJECT_NAME")),
+        None => ctx,
+    })
+}
+
+fn identities(env: &Env, op: &Operator) -> Result<KeyContext, Failure> {
     let Some(dir) = &op.project_keys_dir else {
         let vars: HashMap<String, String> = KEY_VARS
             .iter()

@@ -9,7 +9,7 @@
 use std::fmt;
 
 use sops_core::Error as SopsError;
-use sops_core::keys::RecoveryError;
+use sops_core::keys::{KeyError, RecoveryError};
 use sops_core::mac::MacError;
 use sops_core::ops::TreeError;
 
@@ -82,6 +82,12 @@ impl Failure {
                 "{file}: value at {path} should be encrypted under the file's rules but is not \
                  a valid sops value"
             )),
+            SopsError::Recovery(r) if skipped_by_policy(r) => {
+                Self::new(EXIT_NO_KEY, no_usable_key(file, r)).with_hint(
+                    "the operator's key policy (SOPS_CMP_KEY_POLICY) lists the master keys \
+                     this project may use; re-encrypt the file for one of them",
+                )
+            }
             SopsError::Recovery(r) => Self::new(EXIT_NO_KEY, no_usable_key(file, r)).with_hint(
                 "keys come only from the sidecar (SOPS_AGE_KEY_FILE, SOPS_AGE_KEY, \
                  SOPS_CMP_PROJECT_KEYS_DIR); ARGOCD_ENV_* and parameters cannot supply keys",
@@ -92,6 +98,15 @@ impl Failure {
             other => Self::generic(format!("cannot decrypt {file}: {other}")),
         }
     }
+}
+
+/// True if some key of a failed group was not tried because of the policy.
+fn skipped_by_policy(r: &RecoveryError) -> bool {
+    r.groups
+        .iter()
+        .filter_map(|g| g.as_ref().err())
+        .flatten()
+        .any(|f| f.error == KeyError::SkippedByPolicy)
 }
 
 fn no_usable_key(file: &str, r: &RecoveryError) -> String {

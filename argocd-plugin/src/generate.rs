@@ -18,7 +18,7 @@ use zeroize::Zeroizing;
 use crate::env::{self, Env, Mode, Operator, Params};
 use crate::error::Failure;
 use crate::walk::{self, Roots, Select};
-use crate::{glob, helm, kustomize, manifest};
+use crate::{glob, helm, kustomize, manifest, policy};
 
 /// Produces the whole output, or fails without producing any.
 pub fn run(
@@ -113,6 +113,8 @@ fn directory(
         let loaded = manifest::load(&entry.shown, &bytes, ctx.as_ref().unwrap_or(&empty))?;
         if loaded.decrypted {
             decrypted_files += 1;
+            let mac_only = loaded.mac_only_encrypted;
+            policy::check_namespace_binding(&entry.shown, &loaded.docs, mac_only, op, env)?;
         }
         for doc in &loaded.docs {
             manifest::check(doc, &entry.shown)?;

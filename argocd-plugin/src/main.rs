@@ -17,6 +17,7 @@ mod glob;
 mod helm;
 mod kustomize;
 mod manifest;
+mod policy;
 mod render;
 mod scratch;
 mod walk;

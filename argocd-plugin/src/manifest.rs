@@ -18,6 +18,9 @@ use crate::error::Failure;
 pub struct Loaded {
     pub docs: Vec<Branch>,
     pub decrypted: bool,
+    /// The file was encrypted with `mac_only_encrypted` (namespace binding
+    /// refuses those).
+    pub mac_only_encrypted: bool,
 }
 
 /// Parses a manifest file (YAML or JSON by extension); decrypts it, MAC
@@ -39,6 +42,7 @@ pub fn load(shown: &str, bytes: &[u8], ctx: &KeyContext) -> Result<Loaded, Failu
         return Ok(Loaded {
             docs: Vec::new(),
             decrypted: false,
+            mac_only_encrypted: false,
         });
     }
     let docs = match store.load(bytes) {
@@ -50,11 +54,13 @@ pub fn load(shown: &str, bytes: &[u8], ctx: &KeyContext) -> Result<Loaded, Failu
     let decrypted = if docs.first().is_some_and(has_sops) {
         drop(docs);
         let (docs, metadata) = store.load_encrypted(bytes).map_err(malformed)?;
+        let mac_only_encrypted = metadata.mac_only_encrypted;
         let plain = ops::decrypt_loaded(docs, metadata, ctx, &DecryptOptions::default())
             .map_err(|e| Failure::decrypt(shown, &e))?;
         Loaded {
             docs: plain.docs,
             decrypted: true,
+            mac_only_encrypted,
         }
     } else {
         if docs.iter().any(has_sops) {
@@ -74,6 +80,7 @@ pub fn load(shown: &str, bytes: &[u8], ctx: &KeyContext) -> Result<Loaded, Failu
         Loaded {
             docs,
             decrypted: false,
+            mac_only_encrypted: false,
         }
     };
     let mut loaded = decrypted;

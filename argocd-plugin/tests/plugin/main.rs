@@ -9,3 +9,4 @@ mod helm;
 mod install;
 mod interop;
 mod kustomize;
+mod policy;

@@ -35,6 +35,10 @@ pub enum KeyError {
     Unsupported(&'static str),
     #[error("invalid key {identifier}: {reason}")]
     Invalid { identifier: String, reason: String },
+    /// The context's key filter (operator policy) does not allow this key,
+    /// so it was never asked to decrypt.
+    #[error("skipped by policy")]
+    SkippedByPolicy,
 }
 
 /// One master key: an identity (recipient, fingerprint, ARN …) and, once
@@ -73,9 +77,14 @@ pub fn master_key_for(entry: &KeyEntry) -> Result<Box<dyn MasterKey>, KeyError> 
 /// fixed map (tests, the Argo CD plugin).
 pub type EnvLookup = dyn Fn(&str) -> Option<String> + Send + Sync;
 
+/// Decides whether a master key may be used at all (see
+/// [`KeyContext::with_key_filter`]).
+pub type KeyFilter = dyn Fn(&KeyEntry) -> bool + Send + Sync;
+
 /// Everything keystores may use to find key material, resolved once.
 pub struct KeyContext {
     env: Box<EnvLookup>,
+    filter: Option<Box<KeyFilter>>,
     #[cfg(feature = "age")]
     age: std::sync::OnceLock<age::AgeIdentities>,
 }
@@ -85,6 +94,7 @@ impl KeyContext {
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String> + Send + Sync + 'static) -> Self {
         Self {
             env: Box::new(move |k| lookup(k).filter(|v| !v.is_empty())),
+            filter: None,
             #[cfg(feature = "age")]
             age: std::sync::OnceLock::new(),
         }
@@ -107,6 +117,27 @@ impl KeyContext {
             .map(|(k, v)| (k.into(), v.into()))
             .collect();
         Self::from_lookup(move |k| map.get(k).cloned())
+    }
+
+    /// Restricts which master keys may be used, e.g. an operator's
+    /// allow-list (the Argo CD plugin). [`recover_data_key`] asks the filter
+    /// about every entry of every key group before the entry's master key is
+    /// even built: an entry for which `allow` returns false is never asked
+    /// to decrypt (no identity is tried, no KMS or Vault call is made) and is
+    /// recorded as a [`KeyFailure`] with [`KeyError::SkippedByPolicy`]. Shamir
+    /// thresholds apply unchanged to the keys that remain. Encryption is not
+    /// filtered. Without a filter (the default) every key is allowed.
+    pub fn with_key_filter(
+        mut self,
+        allow: impl Fn(&KeyEntry) -> bool + Send + Sync + 'static,
+    ) -> Self {
+        self.filter = Some(Box::new(allow));
+        self
+    }
+
+    /// True if the key filter (if any) allows `entry`.
+    pub fn allows(&self, entry: &KeyEntry) -> bool {
+        self.filter.as_ref().is_none_or(|allow| allow(entry))
     }
 
     /// A variable of the context's environment (`None` if unset or empty).

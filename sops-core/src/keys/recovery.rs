@@ -123,7 +123,11 @@ pub fn recover_data_key(
         let mut found = None;
         for i in sort_for_decryption(&kinds, order) {
             let entry = &group.0[i];
-            let result = master_key_for(entry).and_then(|k| k.decrypt(entry, ctx));
+            let result = if ctx.allows(entry) {
+                master_key_for(entry).and_then(|k| k.decrypt(entry, ctx))
+            } else {
+                Err(KeyError::SkippedByPolicy)
+            };
             match result {
                 Ok(secret) => {
                     found = Some(secret);
@@ -171,4 +175,142 @@ pub fn recover_data_key(
             recovered: parts.len(),
             combine_error: Some(e),
         })
+}
+
+#[cfg(all(test, feature = "age"))]
+mod tests {
+    use ::age::secrecy::ExposeSecret;
+    use ::age::x25519;
+
+    use super::*;
+    use crate::keys::MasterKey;
+    use crate::keys::age::AgeKey;
+    use crate::metadata::KeyEntry;
+    use crate::ops::{EncryptOptions, new_metadata};
+    use crate::tree::{Branch, Value};
+
+    struct Id {
+        secret: String,
+        recipient: String,
+    }
+
+    fn id() -> Id {
+        let id = x25519::Identity::generate();
+        Id {
+            secret: id.to_string().expose_secret().to_owned(),
+            recipient: id.to_public().to_string(),
+        }
+    }
+
+    fn key(id: &Id) -> Box<dyn MasterKey> {
+        Box::new(AgeKey::parse(&id.recipient).unwrap())
+    }
+
+    fn ctx(ids: &[&Id]) -> KeyContext {
+        let text: Vec<&str> = ids.iter().map(|i| i.secret.as_str()).collect();
+        KeyContext::from_vars([("SOPS_AGE_KEY", text.join("\n"))])
+    }
+
+    fn only(allowed: &[&Id]) -> impl Fn(&KeyEntry) -> bool + Send + Sync + 'static {
+        let allowed: Vec<String> = allowed.iter().map(|i| i.recipient.clone()).collect();
+        move |e| allowed.iter().any(|r| *r == e.identifier())
+    }
+
+    fn failures(err: &RecoveryError, group: usize) -> Vec<(String, String)> {
+        match &err.groups[group] {
+            Ok(()) => Vec::new(),
+            Err(f) => f
+                .iter()
+                .map(|f| (f.identifier.clone(), f.error.to_string()))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn without_a_filter_every_key_is_tried() {
+        let (a, b) = (id(), id());
+        let (data_key, meta) = new_metadata(
+            &[vec![key(&a), key(&b)]],
+            &ctx(&[]),
+            &EncryptOptions::default(),
+        )
+        .unwrap();
+        let got = recover_data_key(&meta, &ctx(&[&b]), &[]).unwrap();
+        assert_eq!(got.expose(), data_key.expose());
+    }
+
+    #[test]
+    fn a_disallowed_key_is_never_tried_and_reported_as_skipped() {
+        let (a, b) = (id(), id());
+        let (data_key, meta) = new_metadata(
+            &[vec![key(&a), key(&b)]],
+            &ctx(&[]),
+            &EncryptOptions::default(),
+        )
+        .unwrap();
+        // We hold b's identity, but only a is allowed.
+        let err =
+            recover_data_key(&meta, &ctx(&[&b]).with_key_filter(only(&[&a])), &[]).unwrap_err();
+        let f = failures(&err, 0);
+        assert_eq!(f.len(), 2);
+        assert_eq!(f[1], (b.recipient.clone(), "skipped by policy".to_owned()));
+        assert_ne!(f[0].1, "skipped by policy");
+        assert!(err.to_string().contains("skipped by policy"));
+        // Allowing b makes it work again.
+        let got = recover_data_key(&meta, &ctx(&[&b]).with_key_filter(only(&[&b])), &[]).unwrap();
+        assert_eq!(got.expose(), data_key.expose());
+    }
+
+    #[test]
+    fn unsupported_keystores_are_classified_before_they_are_built() {
+        let a = id();
+        let (_, mut meta) =
+            new_metadata(&[vec![key(&a)]], &ctx(&[]), &EncryptOptions::default()).unwrap();
+        let mut fields = Branch::new();
+        fields.push("arn", Value::Str("arn:aws:kms:eu-west-1:1:key/x".into()));
+        fields.push("enc", Value::Str("AAAA".into()));
+        meta.key_groups[0].0.insert(
+            0,
+            KeyEntry {
+                kind: KeyKind::Kms,
+                fields,
+            },
+        );
+        let err = recover_data_key(&meta, &ctx(&[]), &[]).unwrap_err();
+        assert!(
+            failures(&err, 0)
+                .iter()
+                .any(|f| f.1.contains("not supported"))
+        );
+        let err = recover_data_key(&meta, &ctx(&[]).with_key_filter(|_| false), &[]).unwrap_err();
+        for (_, why) in failures(&err, 0) {
+            assert_eq!(why, "skipped by policy");
+        }
+    }
+
+    #[test]
+    fn shamir_thresholds_apply_to_the_allowed_keys() {
+        let (a, b, c) = (id(), id(), id());
+        let groups = [vec![key(&a)], vec![key(&b)], vec![key(&c)]];
+        let opts = EncryptOptions {
+            shamir_threshold: 2,
+            ..EncryptOptions::default()
+        };
+        let (data_key, meta) = new_metadata(&groups, &ctx(&[]), &opts).unwrap();
+        let all = ctx(&[&a, &b, &c]);
+        // Two of three groups allowed: enough.
+        let got = recover_data_key(
+            &meta,
+            &ctx(&[&a, &b, &c]).with_key_filter(only(&[&a, &c])),
+            &[],
+        )
+        .unwrap();
+        assert_eq!(got.expose(), data_key.expose());
+        // One of three: below the threshold, the others say why.
+        let err = recover_data_key(&meta, &all.with_key_filter(only(&[&b])), &[]).unwrap_err();
+        assert_eq!((err.recovered, err.threshold), (1, 2));
+        assert_eq!(failures(&err, 0)[0].1, "skipped by policy");
+        assert!(err.groups[1].is_ok());
+        assert_eq!(failures(&err, 2)[0].1, "skipped by policy");
+    }
 }
