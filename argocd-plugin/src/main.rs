@@ -18,6 +18,7 @@ mod kustomize;
 mod manifest;
 mod render;
 mod scratch;
+mod stores;
 mod walk;
 
 use std::io::Write;
