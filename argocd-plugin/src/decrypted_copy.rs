@@ -29,6 +29,7 @@ use crate::error::{EXIT_NO_KEY, Failure};
 use crate::policy;
 use crate::render::Redactor;
 use crate::scratch::Scratch;
+use crate::stores::{limit_failure, store_for};
 use crate::walk::{Entry, Roots};
 
 /// The key context, built on first use (a plain app needs no keys, and a
@@ -151,14 +152,16 @@ pub fn decrypt_file(
         }
         return Ok(None);
     }
-    let store = format
-        .store()
-        .map_err(|e| fatal(Failure::generic(format!("{}: {e}", entry.shown))))?;
+    let limits = &keys.op.limits;
+    let store = store_for(format, limits).map_err(fatal)?;
     let (docs, metadata) = match store.load_encrypted(bytes) {
         Ok(loaded) => loaded,
         // A non-sops file that merely mentions a marker (docs, binaries).
         Err(_) if !textual => return Ok(None),
         Err(e) => {
+            if let Some(f) = limit_failure(&entry.shown, format, &e, limits) {
+                return Err(fatal(f));
+            }
             return Err(fatal(Failure::generic(format!(
                 "{}: invalid sops file: {e}",
                 entry.shown

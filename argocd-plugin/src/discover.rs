@@ -14,6 +14,7 @@ use sops_core::stores::Format;
 
 use crate::env::{Env, Operator};
 use crate::error::Failure;
+use crate::stores::store_for;
 use crate::walk::{self, Roots, Select};
 
 const HEAD: u64 = 32 * 1024;
@@ -45,8 +46,7 @@ pub fn run(env: &Env, cwd: &Path, deadline: Instant, op: &Operator) -> Result<Ve
         let whole = std::fs::metadata(&entry.real).is_ok_and(|m| m.len() <= HEAD + TAIL);
         let format = Format::for_path(Path::new(&entry.rel));
         if whole && matches!(format, Format::Yaml | Format::Json) {
-            let parsed = format
-                .store()
+            let parsed = store_for(format, &op.limits)
                 .ok()
                 .and_then(|s| s.load_encrypted(&bytes).ok());
             if parsed.is_none() {

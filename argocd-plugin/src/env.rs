@@ -16,6 +16,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sops_core::keys::KeyContext;
+use sops_core::stores::DEFAULT_MAX_DEPTH;
 use zeroize::Zeroizing;
 
 use crate::error::Failure;
@@ -81,6 +82,11 @@ pub struct Limits {
     /// Internal deadline; below Argo CD's 60 s request timeout so the user
     /// sees our message rather than "context deadline exceeded".
     pub deadline: Duration,
+    /// `SOPS_CMP_MAX_YAML_DEPTH`: nesting of mappings and sequences in a
+    /// YAML or JSON file (root = 1), at most sops-core's default.
+    pub max_yaml_depth: usize,
+    /// `SOPS_CMP_MAX_YAML_ALIASES`: nodes YAML aliases may add to one file.
+    pub max_yaml_aliases: usize,
 }
 
 impl Default for Limits {
@@ -90,6 +96,11 @@ impl Default for Limits {
             max_file_bytes: 5 * 1024 * 1024,
             max_total_bytes: 64 * 1024 * 1024,
             deadline: Duration::from_secs(45),
+            // Kubernetes objects nest about 20 deep; Helm values a few more.
+            max_yaml_depth: 256,
+            // Anchors in manifests copy a few labels or env blocks: hundreds
+            // of nodes. 10 000 nodes stay below 1 MiB of output per file.
+            max_yaml_aliases: 10_000,
         }
     }
 }
@@ -126,6 +137,22 @@ impl Operator {
         }
         if let Some(v) = env.get("SOPS_CMP_DEADLINE") {
             limits.deadline = parse_duration("SOPS_CMP_DEADLINE", v)?;
+        }
+        if let Some(v) = env.get("SOPS_CMP_MAX_YAML_DEPTH") {
+            limits.max_yaml_depth = parse_count("SOPS_CMP_MAX_YAML_DEPTH", v)?
+                .try_into()
+                .ok()
+                .filter(|&n| n <= DEFAULT_MAX_DEPTH)
+                .ok_or_else(|| {
+                    Failure::config(format!(
+                        "SOPS_CMP_MAX_YAML_DEPTH must be at most {DEFAULT_MAX_DEPTH}"
+                    ))
+                })?;
+        }
+        if let Some(v) = env.get("SOPS_CMP_MAX_YAML_ALIASES") {
+            limits.max_yaml_aliases = parse_count("SOPS_CMP_MAX_YAML_ALIASES", v)?
+                .try_into()
+                .unwrap_or(usize::MAX);
         }
         let key_policy = match env.get("SOPS_CMP_KEY_POLICY") {
             Some(path) => Some(Arc::new(KeyPolicy::load(Path::new(path))?)),
@@ -557,6 +584,24 @@ mod tests {
         assert_eq!(op.limits.max_files, 5);
         for bad in ["0", "59s", "x", "-1"] {
             let env = Env::from_pairs(&[("SOPS_CMP_DEADLINE", bad)]);
+            assert!(Operator::from_env(&env).is_err(), "{bad}");
+        }
+        let op = Operator::from_env(&Env::default()).unwrap();
+        assert_eq!(
+            (op.limits.max_yaml_depth, op.limits.max_yaml_aliases),
+            (256, 10_000)
+        );
+        let env = Env::from_pairs(&[
+            ("SOPS_CMP_MAX_YAML_DEPTH", "20"),
+            ("SOPS_CMP_MAX_YAML_ALIASES", "50"),
+        ]);
+        let op = Operator::from_env(&env).unwrap();
+        assert_eq!(
+            (op.limits.max_yaml_depth, op.limits.max_yaml_aliases),
+            (20, 50)
+        );
+        for bad in ["0", "1001", "x"] {
+            let env = Env::from_pairs(&[("SOPS_CMP_MAX_YAML_DEPTH", bad)]);
             assert!(Operator::from_env(&env).is_err(), "{bad}");
         }
     }

@@ -110,7 +110,7 @@ fn directory(
         if ctx.is_none() && looks_encrypted(&bytes) {
             ctx = Some(env::key_context(env, op)?);
         }
-        let loaded = manifest::load(&entry.shown, &bytes, ctx.as_ref().unwrap_or(&empty))?;
+        let loaded = manifest::load(&entry.shown, &bytes, ctx.as_ref().unwrap_or(&empty), limits)?;
         if loaded.decrypted {
             decrypted_files += 1;
             let mac_only = loaded.mac_only_encrypted;

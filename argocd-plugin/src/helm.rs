@@ -30,10 +30,11 @@ use sops_core::{Branch, Item, Value};
 use zeroize::Zeroizing;
 
 use crate::decrypted_copy::{self, Keys};
-use crate::env::{Env, HelmParams, Operator, Params, printable};
+use crate::env::{Env, HelmParams, Limits, Operator, Params, printable};
 use crate::error::Failure;
 use crate::kustomize;
 use crate::render::{self, Job};
+use crate::stores::{limit_failure, store_for};
 use crate::walk::{self, Entry, Roots};
 
 /// Used when the sidecar has no `PATH`.
@@ -101,7 +102,7 @@ pub fn run(
     let ValuesArguments {
         args: value_args,
         stdin,
-    } = values_arguments(&sources)?;
+    } = values_arguments(&sources, &op.limits)?;
 
     let app_rel = roots.app.strip_prefix(&roots.repo).unwrap_or(Path::new(""));
     let chart = copy.scratch.repo.join(app_rel);
@@ -173,7 +174,7 @@ pub fn run(
             started.elapsed().as_millis()
         );
     }
-    kustomize::finish(&out.stdout, "helm template", env, params)
+    kustomize::finish(&out.stdout, "helm template", env, params, &op.limits)
 }
 
 /// `SOPS_CMP_HELM_BIN` (sidecar env), else `helm` on the sidecar's `PATH`.
@@ -341,7 +342,7 @@ struct ValuesArguments {
 
 /// The `--values` arguments in merge order, and the stdin document if any
 /// file was encrypted.
-fn values_arguments(sources: &[Source]) -> Result<ValuesArguments, Failure> {
+fn values_arguments(sources: &[Source], limits: &Limits) -> Result<ValuesArguments, Failure> {
     let is_secret = |s: &Source| matches!(s, Source::Decrypted { .. });
     let first = sources.iter().position(is_secret);
     let last = sources.iter().rposition(is_secret);
@@ -355,7 +356,7 @@ fn values_arguments(sources: &[Source]) -> Result<ValuesArguments, Failure> {
                 args.extend(["--values".to_owned(), path.clone()]);
             }
             Source::Plain { shown, bytes, .. } => {
-                merge(&mut merged, parse_values(shown, bytes)?);
+                merge(&mut merged, parse_values(shown, bytes, limits)?);
             }
             Source::Decrypted { doc, .. } => merge(&mut merged, doc.clone()),
         }
@@ -378,20 +379,16 @@ fn first_doc(docs: Vec<Branch>) -> Branch {
     docs.into_iter().next().unwrap_or_default()
 }
 
-fn parse_values(shown: &str, bytes: &[u8]) -> Result<Branch, Failure> {
+fn parse_values(shown: &str, bytes: &[u8], limits: &Limits) -> Result<Branch, Failure> {
     let format = match Format::for_path(Path::new(shown)) {
         Format::Json => Format::Json,
         _ => Format::Yaml,
     };
-    let store = format
-        .store()
-        .map_err(|e| Failure::generic(format!("{shown}: {e}")))?;
-    match store.load(bytes) {
+    match store_for(format, limits)?.load(bytes) {
         Ok(docs) => Ok(first_doc(docs)),
         Err(StoreError::Empty) => Ok(Branch::new()),
-        Err(e) => Err(Failure::generic(format!(
-            "{shown}: malformed values file: {e}"
-        ))),
+        Err(e) => Err(limit_failure(shown, format, &e, limits)
+            .unwrap_or_else(|| Failure::generic(format!("{shown}: malformed values file: {e}")))),
     }
 }
 
@@ -480,7 +477,8 @@ mod tests {
             secret("pw: two\n"),
             plain("c.yaml", "n: 5\n"),
         ];
-        let ValuesArguments { args, stdin } = values_arguments(&sources).unwrap();
+        let ValuesArguments { args, stdin } =
+            values_arguments(&sources, &Limits::default()).unwrap();
         assert_eq!(
             args,
             [
@@ -496,7 +494,8 @@ mod tests {
             yaml(std::str::from_utf8(&stdin.unwrap()).unwrap()),
             yaml("n: 3\npw: two\n")
         );
-        let ValuesArguments { args, stdin } = values_arguments(&[plain("a.yaml", "")]).unwrap();
+        let ValuesArguments { args, stdin } =
+            values_arguments(&[plain("a.yaml", "")], &Limits::default()).unwrap();
         assert_eq!(args, ["--values", "/copy/a.yaml"]);
         assert!(stdin.is_none());
     }

@@ -9,10 +9,11 @@ use sops_core::stores::{Format, StoreError};
 use zeroize::Zeroizing;
 
 use crate::decrypted_copy::{self, Keys};
-use crate::env::{Env, Operator, Params};
+use crate::env::{Env, Limits, Operator, Params};
 use crate::error::Failure;
 use crate::manifest;
 use crate::render::{self, Job};
+use crate::stores::{limit_failure, store_for};
 use crate::walk::Roots;
 
 /// What `SOPS_CMP_KUSTOMIZE_BIN` or `PATH` gives when nothing is set.
@@ -75,7 +76,7 @@ pub fn run(
             started.elapsed().as_millis()
         );
     }
-    finish(&out.stdout, &name, env, params)
+    finish(&out.stdout, &name, env, params, &op.limits)
 }
 
 /// Parses, checks and re-emits a renderer's output stream.
@@ -84,10 +85,9 @@ pub fn finish(
     name: &str,
     env: &Env,
     params: &Params,
+    limits: &Limits,
 ) -> Result<Zeroizing<Vec<u8>>, Failure> {
-    let store = Format::Yaml
-        .store()
-        .map_err(|e| Failure::generic(format!("cannot parse YAML: {e}")))?;
+    let store = store_for(Format::Yaml, limits)?;
     let shown = format!("{name} output");
     // Helm prints nothing at all for a chart without templates.
     let mut docs = if manifest::is_blank_yaml(stdout) {
@@ -96,7 +96,10 @@ pub fn finish(
         match store.load(stdout) {
             Ok(d) => d,
             Err(StoreError::Empty) => Vec::new(),
-            Err(e) => return Err(Failure::generic(format!("{shown}: malformed YAML: {e}"))),
+            Err(e) => {
+                return Err(limit_failure(&shown, Format::Yaml, &e, limits)
+                    .unwrap_or_else(|| Failure::generic(format!("{shown}: malformed YAML: {e}"))));
+            }
         }
     };
     docs.retain(|d| d.entries().next().is_some());

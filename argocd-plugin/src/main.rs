@@ -20,6 +20,7 @@ mod manifest;
 mod policy;
 mod render;
 mod scratch;
+mod stores;
 mod walk;
 
 use std::io::Write;

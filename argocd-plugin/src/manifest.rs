@@ -12,7 +12,9 @@ use sops_core::ops::{self, DecryptOptions};
 use sops_core::stores::{Format, StoreError};
 use sops_core::{Branch, Value};
 
+use crate::env::Limits;
 use crate::error::Failure;
+use crate::stores::{limit_failure, store_for};
 
 /// The documents of one file, and whether it was decrypted.
 pub struct Loaded {
@@ -26,18 +28,24 @@ pub struct Loaded {
 /// Parses a manifest file (YAML or JSON by extension); decrypts it, MAC
 /// verified, when its first document carries a top-level `sops` key.
 /// Empty documents (and wholly empty files) are dropped, as Argo CD does.
-pub fn load(shown: &str, bytes: &[u8], ctx: &KeyContext) -> Result<Loaded, Failure> {
+pub fn load(
+    shown: &str,
+    bytes: &[u8],
+    ctx: &KeyContext,
+    limits: &Limits,
+) -> Result<Loaded, Failure> {
     let format = Format::for_path(std::path::Path::new(shown));
     if !matches!(format, Format::Yaml | Format::Json) {
         return Err(Failure::generic(format!(
             "{shown}: not a YAML or JSON file"
         )));
     }
-    let store = format
-        .store()
-        .map_err(|e| Failure::generic(format!("{shown}: {e}")))?;
-    let malformed =
-        |e: StoreError| Failure::generic(format!("{shown}: malformed {}: {e}", format.name()));
+    let store = store_for(format, limits)?;
+    let malformed = |e: StoreError| {
+        limit_failure(shown, format, &e, limits).unwrap_or_else(|| {
+            Failure::generic(format!("{shown}: malformed {}: {e}", format.name()))
+        })
+    };
     if format == Format::Yaml && is_blank_yaml(bytes) {
         return Ok(Loaded {
             docs: Vec::new(),
@@ -274,9 +282,8 @@ pub fn finish_output(
 }
 
 pub fn emit(docs: &[Branch]) -> Result<Vec<u8>, Failure> {
-    let store = Format::Yaml
-        .store()
-        .map_err(|e| Failure::generic(format!("cannot emit YAML: {e}")))?;
+    // Emitting parses nothing: the limits do not come into play.
+    let store = store_for(Format::Yaml, &Limits::default())?;
     store
         .emit(docs, None)
         .map_err(|e| Failure::generic(format!("cannot emit YAML: {e}")))

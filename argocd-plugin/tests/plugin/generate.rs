@@ -369,3 +369,100 @@ fn limits_are_enforced() {
         .failure(Some(1))
         .stderr_contains("exceed 300 bytes in total");
 }
+
+/// A ConfigMap whose `extra` field holds `levels` nested flow sequences
+/// (the document is `levels + 1` deep).
+fn nested_config_map(name: &str, levels: usize) -> String {
+    format!(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\nextra: {}x{}\n",
+        "[".repeat(levels),
+        "]".repeat(levels)
+    )
+}
+
+#[test]
+fn deep_yaml_fails_closed() {
+    let w = World::new();
+    w.write("app/a.yaml", DEPLOYMENT);
+    // 256 levels (the default limit) are fine.
+    w.write("app/b.yaml", nested_config_map("ok", 255));
+    Request::generate(&w, "app").run().success();
+    w.write("app/c.yaml", nested_config_map("deep", 256));
+    Request::generate(&w, "app")
+        .run()
+        .failure(Some(1))
+        .stderr_contains(
+            "app/c.yaml: YAML nesting deeper than 256 levels (SOPS_CMP_MAX_YAML_DEPTH)",
+        );
+    // Far deeper than sops-core would ever build, encrypted: refused before
+    // any key is tried, and the value stays out of the message.
+    let w = World::new();
+    let deep = format!(
+        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: s\nstringData:\n  k: {DB_PASSWORD}\nx: {}1{}\n",
+        "[".repeat(500),
+        "]".repeat(500)
+    );
+    w.write(
+        "app/s.yaml",
+        encrypt(&deep, Format::Yaml, &w.key.recipient, None),
+    );
+    Request::generate(&w, "app")
+        .run()
+        .failure(Some(1))
+        .stderr_contains("app/s.yaml: YAML nesting deeper than 256 levels")
+        .leaks_none(&[DB_PASSWORD]);
+    // The operator can lower the limit; JSON manifests count the same way.
+    let w = World::new();
+    w.write(
+        "app/d.json",
+        r#"{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "j"}}"#,
+    );
+    let mut env = w.sidecar_env();
+    env.push(("SOPS_CMP_MAX_YAML_DEPTH".into(), "1".into()));
+    Request::generate(&w, "app")
+        .sidecar(env)
+        .run()
+        .failure(Some(1))
+        .stderr_contains("app/d.json: JSON nesting deeper than 1 levels (SOPS_CMP_MAX_YAML_DEPTH)");
+}
+
+#[test]
+fn yaml_alias_bomb_fails_closed() {
+    let w = World::new();
+    w.write("app/a.yaml", DEPLOYMENT);
+    // "Billion laughs": nine levels of ten aliases each.
+    let mut bomb = String::from(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: bomb\ndata:\n  l0: &l0 [x, x, x, x, x, x, x, x, x, x]\n",
+    );
+    for i in 1..10 {
+        let p = format!("*l{}", i - 1);
+        bomb.push_str(&format!(
+            "  l{i}: &l{i} [{}]\n",
+            [p.as_str(); 10].join(", ")
+        ));
+    }
+    w.write("app/b.yaml", bomb);
+    let started = std::time::Instant::now();
+    Request::generate(&w, "app")
+        .run()
+        .failure(Some(1))
+        .stderr_contains(
+            "app/b.yaml: YAML aliases expand to more than 10000 nodes (SOPS_CMP_MAX_YAML_ALIASES)",
+        );
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+    // A few anchors, as manifests use them, stay well within the default;
+    // an operator may still refuse them.
+    let w = World::new();
+    w.write(
+        "app/c.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n  labels: &l {app: c, tier: web}\ndata:\n  copy: x\nextra: *l\n",
+    );
+    Request::generate(&w, "app").run().success();
+    let mut env = w.sidecar_env();
+    env.push(("SOPS_CMP_MAX_YAML_ALIASES".into(), "2".into()));
+    Request::generate(&w, "app")
+        .sidecar(env)
+        .run()
+        .failure(Some(1))
+        .stderr_contains("app/c.yaml: YAML aliases expand to more than 2 nodes");
+}

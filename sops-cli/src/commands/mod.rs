@@ -130,10 +130,14 @@ fn store_for(format: Format, indent: Option<i64>) -> Result<Box<dyn Store>, CliE
                 2..=9 => n as usize,
                 _ => 2,
             };
-            Ok(Box::new(YamlStore { indent: n }))
+            Ok(Box::new(YamlStore {
+                indent: n,
+                ..YamlStore::default()
+            }))
         }
         (Format::Json, Some(n)) => Ok(Box::new(JsonStore {
             indent: Some(n as usize),
+            ..JsonStore::default()
         })),
         (Format::Binary, Some(n)) => Ok(Box::new(BinaryStore {
             indent: Some(n as usize),

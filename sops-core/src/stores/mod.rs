@@ -10,6 +10,9 @@ pub mod json;
 pub mod metadata_serde;
 pub mod yaml;
 
+#[cfg(test)]
+mod tests;
+
 use std::path::Path;
 
 use crate::metadata::Metadata;
@@ -66,14 +69,77 @@ impl Format {
         }
     }
 
-    /// The store for this format.
+    /// The store for this format, with the default [`StoreLimits`].
     pub fn store(self) -> Result<Box<dyn Store>, StoreError> {
+        self.store_with(&StoreLimits::default())
+    }
+
+    /// The store for this format with the given parsing limits (the formats
+    /// without nesting, dotenv, INI and binary, have none to apply).
+    pub fn store_with(self, limits: &StoreLimits) -> Result<Box<dyn Store>, StoreError> {
         match self {
-            Format::Yaml => Ok(Box::new(yaml::YamlStore::default())),
-            Format::Json => Ok(Box::new(json::JsonStore::default())),
+            Format::Yaml => Ok(Box::new(yaml::YamlStore {
+                limits: *limits,
+                ..yaml::YamlStore::default()
+            })),
+            Format::Json => Ok(Box::new(json::JsonStore {
+                limits: *limits,
+                ..json::JsonStore::default()
+            })),
             Format::Binary => Ok(Box::new(binary::BinaryStore::default())),
             Format::Dotenv => Ok(Box::new(dotenv::DotenvStore)),
             Format::Ini => Ok(Box::new(ini::IniStore)),
+        }
+    }
+}
+
+/// Default nesting limit of the YAML and JSON stores: mappings and
+/// sequences inside each other, the document's root counting as one.
+///
+/// sops 3.11 refuses deeper input only at 10 000 levels (go-yaml v3: "yaml:
+/// exceeded max depth of 10000"; Go's `encoding/json`: "exceeded max
+/// depth"), where it relies on Go's growable stacks. The tree's derived
+/// `Clone`, `Drop` and `PartialEq`, the value walk and the YAML emitter
+/// recurse once per level; measured on a 2 MiB thread (rayon's workers, test
+/// threads) in a debug build, cloning a nested mapping overflows at about
+/// 1 500 levels, the walk at about 5 000, dropping at about 8 700. 1 000
+/// leaves room for the callers' own frames, and no real file comes near it
+/// (serde_json's default limit is 128, Kubernetes objects nest about 20 deep).
+pub const DEFAULT_MAX_DEPTH: usize = 1_000;
+
+/// Default fixed part of the YAML alias budget (see [`StoreLimits`]).
+pub const DEFAULT_MAX_ALIAS_NODES: usize = 100_000;
+
+/// Default proportional part of the YAML alias budget (see [`StoreLimits`]).
+pub const DEFAULT_ALIAS_NODES_PER_NODE: usize = 10;
+
+/// What parsing one input may build. The defaults are what the CLI uses; a
+/// service parsing untrusted files (the Argo CD plugin) sets stricter ones
+/// and passes them to [`Format::store_with`]. Build one with
+/// `StoreLimits { max_depth: 100, ..StoreLimits::default() }`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StoreLimits {
+    /// YAML and JSON: most mappings and sequences nested inside each other,
+    /// the root counting as one (`a: [1]` is 2 deep); a value copied by a
+    /// YAML alias counts at the depth where it is pasted. Deeper input is
+    /// [`StoreError::TooDeep`]. Values above [`DEFAULT_MAX_DEPTH`] are
+    /// accepted but risk stack overflows on small thread stacks.
+    pub max_depth: usize,
+    /// YAML: aliases may expand to at most `max_alias_nodes` nodes plus
+    /// `alias_nodes_per_node` per node actually written in the file, for the
+    /// whole input ("billion laughs" guard; go-yaml v3 uses a similar
+    /// size-dependent allowance). More is [`StoreError::ExcessiveAliasing`].
+    pub max_alias_nodes: usize,
+    /// YAML: see `max_alias_nodes`; 0 makes `max_alias_nodes` a fixed cap.
+    pub alias_nodes_per_node: usize,
+}
+
+impl Default for StoreLimits {
+    fn default() -> Self {
+        Self {
+            max_depth: DEFAULT_MAX_DEPTH,
+            max_alias_nodes: DEFAULT_MAX_ALIAS_NODES,
+            alias_nodes_per_node: DEFAULT_ALIAS_NODES_PER_NODE,
         }
     }
 }
@@ -104,6 +170,21 @@ pub enum StoreError {
     Emit(String),
     #[error("the {0} format is not supported yet")]
     Unsupported(&'static str),
+    /// Mappings and sequences nested deeper than
+    /// [`StoreLimits::max_depth`] (go-yaml v3's wording).
+    #[error("{format}: line {line}: exceeded max depth of {max_depth}")]
+    TooDeep {
+        format: &'static str,
+        line: usize,
+        max_depth: usize,
+    },
+    /// YAML aliases expanding to more nodes than the budget of
+    /// [`StoreLimits`] allows (go-yaml v3's wording).
+    #[error("yaml: document contains excessive aliasing")]
+    ExcessiveAliasing {
+        /// The budget at the point it was exceeded (fixed plus proportional part).
+        budget: usize,
+    },
 }
 
 /// One file format.

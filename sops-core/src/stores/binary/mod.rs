@@ -23,6 +23,7 @@ impl BinaryStore {
     fn envelope(&self) -> JsonStore {
         JsonStore {
             indent: self.indent,
+            ..JsonStore::default()
         }
     }
 }

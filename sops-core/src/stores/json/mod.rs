@@ -14,17 +14,19 @@ pub(crate) mod parse;
 mod tests;
 
 use crate::metadata::Metadata;
-use crate::stores::{Format, Store, StoreError, metadata_serde};
+use crate::stores::{Format, Store, StoreError, StoreLimits, metadata_serde};
 use crate::tree::{Branch, Value};
 
 use self::emit::Writer;
 use self::parse::{Mode, Parsed};
 
 /// The JSON store. `indent`: `None` = one tab per level (sops default), else
-/// N spaces (0 = no indentation, still one member per line).
+/// N spaces (0 = no indentation, still one member per line). Of `limits`
+/// only `max_depth` applies (JSON has no aliases).
 #[derive(Debug, Clone, Default)]
 pub struct JsonStore {
     pub indent: Option<usize>,
+    pub limits: StoreLimits,
 }
 
 /// sops 3.11's message for a numeric `version` (files of SOPS 1.x).
@@ -62,7 +64,8 @@ impl JsonStore {
         &self,
         input: &[u8],
     ) -> Result<(Vec<Branch>, Metadata), StoreError> {
-        let Parsed { mut branch, end } = parse::parse_object(input, Mode::Unmarshal)?;
+        let Parsed { mut branch, end } =
+            parse::parse_object(input, Mode::Unmarshal, self.limits.max_depth)?;
         let rest = parse::skip_ws_from(input, end);
         if let Some(&c) = input.get(rest) {
             let message = format!(
@@ -98,7 +101,9 @@ impl Store for JsonStore {
     /// One document: the top-level object. Text after it is ignored (sops
     /// 3.11's plain load reads one value with `json.Decoder`).
     fn load(&self, input: &[u8]) -> Result<Vec<Branch>, StoreError> {
-        Ok(vec![parse::parse_object(input, Mode::Token)?.branch])
+        Ok(vec![
+            parse::parse_object(input, Mode::Token, self.limits.max_depth)?.branch,
+        ])
     }
 
     fn load_encrypted(&self, input: &[u8]) -> Result<(Vec<Branch>, Metadata), StoreError> {

@@ -8,14 +8,13 @@
 //! Behaviour follows Go's `encoding/json` scanner as sops 3.11 drives it
 //! (`json.Decoder.Token`): strict RFC 8259 syntax, invalid UTF-8 inside
 //! strings and lone surrogate escapes become U+FFFD (one per bad byte, as
-//! Go's `utf8.DecodeRune`), nesting limited to [`MAX_DEPTH`], error texts
-//! worded as Go's. Error texts never quote anything from inside a string.
+//! Go's `utf8.DecodeRune`), error texts worded as Go's. Nesting is limited
+//! by [`StoreLimits::max_depth`](crate::stores::StoreLimits), 1 000 by
+//! default where Go's `maxNestingDepth` is 10 000 (see
+//! [`DEFAULT_MAX_DEPTH`](crate::stores::DEFAULT_MAX_DEPTH) for why). Error texts never quote anything from inside a string.
 
 use crate::stores::StoreError;
 use crate::tree::{Branch, Item, Value};
-
-/// Go's `encoding/json` nesting limit (`maxNestingDepth`).
-pub const MAX_DEPTH: usize = 10_000;
 
 /// Bytes that end the fast scan of a string: `"`, `\` and control characters.
 static STRING_STOP: [bool; 256] = {
@@ -69,6 +68,7 @@ pub struct Parsed {
 struct Parser<'a> {
     input: &'a [u8],
     pos: usize,
+    max_depth: usize,
 }
 
 /// How the top of the input is checked.
@@ -81,8 +81,13 @@ pub enum Mode {
 }
 
 /// Parses the top-level object of `input`. Text after it is not looked at.
-pub fn parse_object(input: &[u8], mode: Mode) -> Result<Parsed, StoreError> {
-    let mut p = Parser { input, pos: 0 };
+/// `max_depth` counts the top-level object as one level.
+pub fn parse_object(input: &[u8], mode: Mode, max_depth: usize) -> Result<Parsed, StoreError> {
+    let mut p = Parser {
+        input,
+        pos: 0,
+        max_depth,
+    };
     p.skip_ws();
     match p.peek() {
         None if mode == Mode::Token => return Err(StoreError::Shape("EOF".into())),
@@ -113,20 +118,28 @@ pub fn parse_object(input: &[u8], mode: Mode) -> Result<Parsed, StoreError> {
 
 /// The first non-whitespace offset at or after `pos`.
 pub fn skip_ws_from(input: &[u8], pos: usize) -> usize {
-    let mut p = Parser { input, pos };
+    let mut p = Parser {
+        input,
+        pos,
+        max_depth: 0,
+    };
     p.skip_ws();
     p.pos
 }
 
 /// A syntax error at `pos` (line counted from the start of `input`).
 pub fn syntax_error(input: &[u8], pos: usize, message: String) -> StoreError {
-    let end = pos.min(input.len());
-    let line = 1 + input[..end].iter().filter(|&&b| b == b'\n').count();
     StoreError::Syntax {
         format: "json",
-        line,
+        line: line_at(input, pos),
         message,
     }
+}
+
+/// The 1-based line of byte offset `pos`.
+fn line_at(input: &[u8], pos: usize) -> usize {
+    let end = pos.min(input.len());
+    1 + input[..end].iter().filter(|&&b| b == b'\n').count()
 }
 
 /// `'c'` as Go's scanner quotes an offending byte outside strings.
@@ -238,11 +251,14 @@ impl Parser<'_> {
                 first = false;
                 continue;
             }
-            if let Some(c @ (b'{' | b'[')) = self.peek()
-                && stack.len() >= MAX_DEPTH
+            if let Some(b'{' | b'[') = self.peek()
+                && stack.len() >= self.max_depth
             {
-                let c = quote_byte(c);
-                return Err(self.error(format!("invalid character {c} exceeded max depth")));
+                return Err(StoreError::TooDeep {
+                    format: "json",
+                    line: line_at(self.input, self.pos),
+                    max_depth: self.max_depth,
+                });
             }
             match self.value_start()? {
                 Start::Scalar(v) => {

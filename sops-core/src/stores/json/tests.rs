@@ -338,12 +338,18 @@ fn indentation() {
         emit_text(&store(), &b),
         "{\n\t\"foo\": [\n\t\t{\n\t\t\t\"foo\": 3,\n\t\t\t\"bar\": false\n\t\t},\n\t\t2\n\t],\n\t\"e\": {},\n\t\"l\": []\n}\n"
     );
-    let two = JsonStore { indent: Some(2) };
+    let two = JsonStore {
+        indent: Some(2),
+        ..JsonStore::default()
+    };
     assert_eq!(
         emit_text(&two, &b),
         "{\n  \"foo\": [\n    {\n      \"foo\": 3,\n      \"bar\": false\n    },\n    2\n  ],\n  \"e\": {},\n  \"l\": []\n}\n"
     );
-    let zero = JsonStore { indent: Some(0) };
+    let zero = JsonStore {
+        indent: Some(0),
+        ..JsonStore::default()
+    };
     assert_eq!(
         emit_text(&zero, &b),
         "{\n\"foo\": [\n{\n\"foo\": 3,\n\"bar\": false\n},\n2\n],\n\"e\": {},\n\"l\": []\n}\n"
@@ -454,14 +460,43 @@ fn nested(depth: usize) -> String {
 
 #[test]
 fn depth_limit() {
-    let ok = nested(super::parse::MAX_DEPTH);
+    let max = crate::stores::DEFAULT_MAX_DEPTH;
+    let ok = nested(max);
     let docs = store().load(ok.as_bytes()).unwrap();
     let out = store().emit(&docs, None).unwrap();
-    assert_eq!(out.iter().filter(|&&b| b == b'[').count(), 9_999);
-    let deep = nested(super::parse::MAX_DEPTH + 1);
-    assert_eq!(syntax(&deep).1, "invalid character '[' exceeded max depth");
+    assert_eq!(out.iter().filter(|&&b| b == b'[').count(), max - 1);
+    let deep = nested(max + 1);
+    let err = store().load(deep.as_bytes()).unwrap_err();
+    assert!(
+        matches!(err, StoreError::TooDeep { format: "json", line: 1, max_depth } if max_depth == max),
+        "{err:?}"
+    );
+    assert_eq!(
+        err.to_string(),
+        format!("json: line 1: exceeded max depth of {max}")
+    );
+    // Both loads count the top-level object as one level.
+    let err = store().load_encrypted(deep.as_bytes()).unwrap_err();
+    assert!(matches!(err, StoreError::TooDeep { .. }), "{err:?}");
     // Dropping the deep tree must not overflow the test thread's stack.
     drop(docs);
+}
+
+#[test]
+fn custom_depth_limit() {
+    let strict = JsonStore {
+        limits: crate::stores::StoreLimits {
+            max_depth: 3,
+            ..Default::default()
+        },
+        ..JsonStore::default()
+    };
+    strict.load(b"{\"a\": [{\"b\": 1}]}").unwrap();
+    let err = strict.load(b"{\"a\": [{\"b\": []}]}").unwrap_err();
+    assert!(
+        matches!(err, StoreError::TooDeep { max_depth: 3, .. }),
+        "{err:?}"
+    );
 }
 
 mod props {
@@ -497,7 +532,10 @@ mod props {
     proptest! {
         #[test]
         fn emit_load_emit_is_stable(v in tree(), indent in prop::option::of(0usize..5)) {
-            let st = JsonStore { indent };
+            let st = JsonStore {
+                indent,
+                ..JsonStore::default()
+            };
             let doc = match v {
                 Value::Map(b) => b,
                 other => branch(vec![("v", other)]),

@@ -16,15 +16,11 @@ use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
 use base64::Engine as _;
-use granit_parser::{Event, Parser, Placement, ScalarStyle, Span, StructureStyle, Tag};
+use granit_parser::{ErrorKind, Event, Parser, Placement, ScalarStyle, Span, StructureStyle, Tag};
 
-use crate::stores::StoreError;
 use crate::stores::yaml::resolve::{Resolved, resolve_plain};
+use crate::stores::{StoreError, StoreLimits};
 use crate::tree::{Branch, Item, Time, Value};
-
-/// Aliases may expand to at most this many nodes plus ten per parsed node
-/// ("billion laughs" guard; go-yaml refuses such files as "excessive aliasing").
-const ALIAS_BASE_BUDGET: usize = 100_000;
 
 /// FNV-1a: the maps below are keyed by small integers and key hashes, and
 /// nothing an attacker sends can make a document slower than its size.
@@ -116,22 +112,33 @@ impl Frame {
     }
 }
 
-/// Counts nodes of a value (alias budget).
-fn node_count(v: &Value) -> usize {
-    match v {
-        Value::Map(b) => {
-            1 + b
-                .0
-                .iter()
-                .map(|i| match i {
-                    Item::Entry(_, v) => 1 + node_count(v),
-                    Item::Comment(_) => 0,
-                })
-                .sum::<usize>()
+/// The size of an anchored value: its nodes (alias budget; a mapping entry
+/// counts its key) and its depth (a scalar is 0 deep, `[1]` 1). Iterative,
+/// as the value may be as deep as the limit allows.
+fn measure(v: &Value) -> (usize, usize) {
+    let mut nodes = 0;
+    let mut depth = 0;
+    let mut stack = vec![(v, 0usize)];
+    while let Some((v, d)) = stack.pop() {
+        nodes += 1;
+        match v {
+            Value::Map(b) => {
+                depth = depth.max(d + 1);
+                for item in &b.0 {
+                    if let Item::Entry(_, v) = item {
+                        nodes += 1;
+                        stack.push((v, d + 1));
+                    }
+                }
+            }
+            Value::Seq(items) => {
+                depth = depth.max(d + 1);
+                stack.extend(items.iter().map(|v| (v, d + 1)));
+            }
+            _ => {}
         }
-        Value::Seq(items) => 1 + items.iter().map(node_count).sum::<usize>(),
-        _ => 1,
     }
+    (nodes, depth)
 }
 
 struct Builder {
@@ -141,17 +148,19 @@ struct Builder {
     /// The document's root once complete (`None` until then).
     root: Option<Value>,
     root_line: usize,
-    /// Anchored values of the current document and their node counts.
-    anchors: FastMap<usize, (Value, usize)>,
+    /// Anchored values of the current document and their node counts and depths.
+    anchors: FastMap<usize, (Value, usize, usize)>,
     doc_index: usize,
     check_duplicates: bool,
     parsed_nodes: usize,
     alias_nodes: usize,
+    limits: StoreLimits,
 }
 
 impl Builder {
-    fn new() -> Self {
+    fn new(limits: &StoreLimits) -> Self {
         Self {
+            limits: *limits,
             docs: Vec::new(),
             stack: Vec::new(),
             pending: Vec::new(),
@@ -324,12 +333,29 @@ impl Builder {
 
     fn remember_anchor(&mut self, anchor: usize, value: &Value) {
         if anchor != 0 {
-            let count = node_count(value);
-            self.anchors.insert(anchor, (value.clone(), count));
+            let (count, depth) = measure(value);
+            self.anchors.insert(anchor, (value.clone(), count, depth));
         }
     }
 
-    fn open(&mut self, body: Body, span: &Span, flow: bool, anchor: usize) {
+    fn too_deep(&self, line: usize) -> StoreError {
+        StoreError::TooDeep {
+            format: "yaml",
+            line,
+            max_depth: self.limits.max_depth,
+        }
+    }
+
+    fn open(
+        &mut self,
+        body: Body,
+        span: &Span,
+        flow: bool,
+        anchor: usize,
+    ) -> Result<(), StoreError> {
+        if self.stack.len() >= self.limits.max_depth {
+            return Err(self.too_deep(span.start.line()));
+        }
         self.parsed_nodes += 1;
         self.stack.push(Frame {
             body,
@@ -342,6 +368,7 @@ impl Builder {
         // Comments between a key and the first entry of its block belong to
         // the block (go-yaml: the collection's own head comment).
         self.flush_pending();
+        Ok(())
     }
 
     fn close(&mut self, span: &Span) -> Result<(), StoreError> {
@@ -392,15 +419,24 @@ impl Builder {
     }
 
     fn alias(&mut self, id: usize, span: &Span) -> Result<(), StoreError> {
-        let Some((value, count)) = self.anchors.get(&id) else {
+        let Some(&(_, count, depth)) = self.anchors.get(&id) else {
             return Err(syntax(span.start.line(), "unknown anchor"));
         };
-        self.alias_nodes += count;
-        if self.alias_nodes > ALIAS_BASE_BUDGET + self.parsed_nodes.saturating_mul(10) {
-            return Err(StoreError::Shape(
-                "yaml: document contains excessive aliasing".into(),
-            ));
+        self.alias_nodes = self.alias_nodes.saturating_add(count);
+        let budget = self.limits.max_alias_nodes.saturating_add(
+            self.parsed_nodes
+                .saturating_mul(self.limits.alias_nodes_per_node),
+        );
+        if self.alias_nodes > budget {
+            return Err(StoreError::ExcessiveAliasing { budget });
         }
+        // The copy is pasted at the current depth.
+        if self.stack.len().saturating_add(depth) > self.limits.max_depth {
+            return Err(self.too_deep(span.start.line()));
+        }
+        let Some((value, ..)) = self.anchors.get(&id) else {
+            return Err(syntax(span.start.line(), "unknown anchor"));
+        };
         let value = value.clone();
         let is_scalar = !matches!(value, Value::Map(_) | Value::Seq(_));
         self.flush_pending();
@@ -463,13 +499,17 @@ fn resolved_value(r: Resolved, text: Cow<'_, str>) -> Result<Value, StoreError> 
 }
 
 /// Parses YAML text into documents.
-pub(crate) fn load(input: &[u8]) -> Result<Vec<Branch>, StoreError> {
-    load_with(input, true)
+pub(crate) fn load(input: &[u8], limits: &StoreLimits) -> Result<Vec<Branch>, StoreError> {
+    load_with(input, limits, true)
 }
 
 /// [`load`], optionally without the duplicate-key check (tests read sops'
 /// JSON files, which may repeat keys, through this parser).
-pub(crate) fn load_with(input: &[u8], check_duplicates: bool) -> Result<Vec<Branch>, StoreError> {
+pub(crate) fn load_with(
+    input: &[u8],
+    limits: &StoreLimits,
+    check_duplicates: bool,
+) -> Result<Vec<Branch>, StoreError> {
     if input.is_empty() {
         return Err(StoreError::Empty);
     }
@@ -484,12 +524,26 @@ pub(crate) fn load_with(input: &[u8], check_duplicates: bool) -> Result<Vec<Bran
     let mut options = granit_parser::Options::default();
     options.max_buffered_comment_events = usize::MAX;
     options.block_scalar_eof_without_line_feed = true;
+    // The parser's own nesting limits (255 by default) count flow levels
+    // and block indentation apart; ours, in `Builder::open`, counts every
+    // open collection and is the one that applies. The parser keeps its
+    // state on the heap, so raising its limits costs no stack.
+    let parser_limit = limits.max_depth.saturating_add(1);
+    options.flow_nesting_limit = parser_limit;
+    options.block_nesting_limit = parser_limit;
     let mut parser = Parser::new_from_str_with_options(text, options);
-    let mut b = Builder::new();
+    let mut b = Builder::new(limits);
     b.check_duplicates = check_duplicates;
     let mut saw_document = false;
     while let Some(next) = parser.next_event() {
-        let (event, span) = next.map_err(|e| syntax(e.marker().line().max(1), e.info()))?;
+        let (event, span) = next.map_err(|e| {
+            let line = e.marker().line().max(1);
+            if matches!(e.kind(), ErrorKind::RecursionLimitExceeded) {
+                b.too_deep(line)
+            } else {
+                syntax(line, e.info())
+            }
+        })?;
         match event {
             Event::StreamStart | Event::StreamEnd => {}
             Event::DocumentStart(_, version) => {
@@ -527,7 +581,7 @@ pub(crate) fn load_with(input: &[u8], check_duplicates: bool) -> Result<Vec<Bran
                     key: None,
                     keys: None,
                 };
-                b.open(body, &span, style == StructureStyle::Flow, anchor);
+                b.open(body, &span, style == StructureStyle::Flow, anchor)?;
             }
             Event::SequenceStart(style, anchor, _) => {
                 b.open(
@@ -535,7 +589,7 @@ pub(crate) fn load_with(input: &[u8], check_duplicates: bool) -> Result<Vec<Bran
                     &span,
                     style == StructureStyle::Flow,
                     anchor,
-                );
+                )?;
             }
             Event::MappingEnd | Event::SequenceEnd => b.close(&span)?,
             _ => {}

@@ -14,19 +14,24 @@ mod resolve;
 #[cfg(test)]
 mod tests;
 
-use crate::stores::{Format, Store, StoreError};
+use crate::stores::{Format, Store, StoreError, StoreLimits};
 use crate::tree::{Branch, Item, Value};
 
 /// The YAML store. `indent` is the emitter's indentation (sops default 4;
-/// go-yaml uses 2 for anything outside 2..=9, 0 means the default).
+/// go-yaml uses 2 for anything outside 2..=9, 0 means the default);
+/// `limits` bound nesting and alias expansion while loading.
 #[derive(Debug, Clone)]
 pub struct YamlStore {
     pub indent: usize,
+    pub limits: StoreLimits,
 }
 
 impl Default for YamlStore {
     fn default() -> Self {
-        Self { indent: 4 }
+        Self {
+            indent: 4,
+            limits: StoreLimits::default(),
+        }
     }
 }
 
@@ -61,7 +66,7 @@ impl Store for YamlStore {
     }
 
     fn load(&self, input: &[u8]) -> Result<Vec<Branch>, StoreError> {
-        load::load(input)
+        load::load(input, &self.limits)
     }
 
     fn emit(&self, docs: &[Branch], metadata: Option<&Branch>) -> Result<Vec<u8>, StoreError> {

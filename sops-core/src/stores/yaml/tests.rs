@@ -96,7 +96,8 @@ fn golden_plain_canonicalised() {
 fn golden_json_decrypted_as_yaml() {
     for case in ["json_types", "json_numbers"] {
         let enc = read(&format!("{case}.enc.json"));
-        let mut docs = load::load_with(&enc, false).unwrap_or_else(|e| panic!("{case}: {e}"));
+        let mut docs = load::load_with(&enc, &StoreLimits::default(), false)
+            .unwrap_or_else(|e| panic!("{case}: {e}"));
         let meta = match docs[0].remove("sops") {
             Some(Value::Map(b)) => crate::stores::metadata_serde::from_branch(&b).unwrap(),
             _ => panic!("{case}: no metadata"),
@@ -246,6 +247,170 @@ fn alias_bomb_refused() {
     let start = std::time::Instant::now();
     assert_eq!(err_text(&s), "yaml: document contains excessive aliasing");
     assert!(start.elapsed() < std::time::Duration::from_secs(2));
+}
+
+fn limited(max_depth: usize, max_alias_nodes: usize, alias_nodes_per_node: usize) -> YamlStore {
+    YamlStore {
+        limits: StoreLimits {
+            max_depth,
+            max_alias_nodes,
+            alias_nodes_per_node,
+        },
+        ..YamlStore::default()
+    }
+}
+
+/// Nested block mappings `depth` deep (the root is the first).
+fn nested_maps(depth: usize) -> String {
+    let mut s = String::new();
+    for i in 0..depth - 1 {
+        s.push_str(&" ".repeat(i));
+        s.push_str("a:\n");
+    }
+    s.push_str(&" ".repeat(depth - 1));
+    s.push_str("b: x\n");
+    s
+}
+
+/// A root mapping holding `depth - 1` nested flow sequences.
+fn nested_flow(depth: usize) -> String {
+    format!("a: {}x{}\n", "[".repeat(depth - 1), "]".repeat(depth - 1))
+}
+
+/// A root mapping holding `depth - 1` nested block sequences on one line.
+fn nested_dashes(depth: usize) -> String {
+    format!("a:\n{}x\n", "- ".repeat(depth - 1))
+}
+
+#[track_caller]
+fn assert_too_deep(r: Result<Vec<Branch>, StoreError>, max: usize, line: usize) {
+    match r {
+        Err(StoreError::TooDeep {
+            format: "yaml",
+            line: l,
+            max_depth,
+        }) => {
+            assert_eq!((l, max_depth), (line, max));
+        }
+        other => panic!("expected TooDeep, got {other:?}"),
+    }
+}
+
+#[test]
+fn depth_limit_at_and_above_the_default() {
+    let max = crate::stores::DEFAULT_MAX_DEPTH;
+    let st = store();
+    for (shape, make) in [
+        ("maps", nested_maps as fn(usize) -> String),
+        ("flow", nested_flow),
+        ("dashes", nested_dashes),
+    ] {
+        let docs = st
+            .load(make(max).as_bytes())
+            .unwrap_or_else(|e| panic!("{shape}: {e}"));
+        assert_eq!(docs.len(), 1);
+        let line = match shape {
+            "maps" => max + 1,
+            "flow" => 1,
+            _ => 2,
+        };
+        assert_too_deep(st.load(make(max + 1).as_bytes()), max, line);
+    }
+    assert_eq!(
+        st.load(nested_flow(max + 1).as_bytes())
+            .unwrap_err()
+            .to_string(),
+        format!("yaml: line 1: exceeded max depth of {max}")
+    );
+    // Far beyond the parser's own limits: still the typed error, quickly.
+    assert_too_deep(st.load(nested_flow(100_000).as_bytes()), max, 1);
+    assert_too_deep(st.load(nested_dashes(100_000).as_bytes()), max, 2);
+}
+
+#[test]
+fn depth_limit_custom() {
+    let st = limited(5, 100_000, 10);
+    for make in [
+        nested_maps as fn(usize) -> String,
+        nested_flow,
+        nested_dashes,
+    ] {
+        st.load(make(5).as_bytes()).unwrap();
+        assert!(matches!(
+            st.load(make(6).as_bytes()),
+            Err(StoreError::TooDeep { max_depth: 5, .. })
+        ));
+    }
+    // Flow mappings in a block sequence count like everything else.
+    st.load(b"a:\n- {b: [{c: 1}]}\n").unwrap();
+    assert!(st.load(b"a:\n- {b: [{c: [1]}]}\n").is_err());
+    // A later document is checked as the first one.
+    assert!(
+        st.load(format!("a: 1\n---\n{}", nested_flow(6)).as_bytes())
+            .is_err()
+    );
+}
+
+#[test]
+fn depth_limit_counts_alias_copies_where_they_land() {
+    let st = limited(4, 100_000, 10);
+    // `[[x]]` is 2 deep; pasted into the root mapping it reaches 3, inside
+    // a 2-deep sequence 4, inside a 3-deep one 5.
+    st.load(b"a: &x [[x]]\nb: *x\nc: [*x]\n").unwrap();
+    let err = st.load(b"a: &x [[x]]\nb:\n  - [*x]\n").unwrap_err();
+    assert!(
+        matches!(
+            err,
+            StoreError::TooDeep {
+                line: 3,
+                max_depth: 4,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    // Aliases of aliases cannot outgrow the limit either.
+    let mut s = String::from("a0: &a0 [x]\n");
+    for i in 1..10 {
+        s.push_str(&format!("a{i}: &a{i} [*a{}]\n", i - 1));
+    }
+    assert!(matches!(
+        limited(8, 100_000, 10).load(s.as_bytes()),
+        Err(StoreError::TooDeep { max_depth: 8, .. })
+    ));
+    limited(11, 100_000, 10).load(s.as_bytes()).unwrap();
+}
+
+#[test]
+fn alias_budget_custom() {
+    // 10 aliases of a 11-node sequence: 110 nodes.
+    let mut s = String::from("a: &a [x, x, x, x, x, x, x, x, x, x]\nb: [");
+    s.push_str(&["*a"; 10].join(", "));
+    s.push_str("]\n");
+    store().load(s.as_bytes()).unwrap();
+    limited(1_000, 110, 0).load(s.as_bytes()).unwrap();
+    let err = limited(1_000, 109, 0).load(s.as_bytes()).unwrap_err();
+    assert!(
+        matches!(err, StoreError::ExcessiveAliasing { budget: 109 }),
+        "{err:?}"
+    );
+    assert_eq!(
+        err.to_string(),
+        "yaml: document contains excessive aliasing"
+    );
+}
+
+#[test]
+fn alias_bomb_refused_under_a_stricter_budget() {
+    // 1 000 x 11 nodes: within the default budget, beyond a cap of 10 000.
+    let mut s = String::from("a: &a [x, x, x, x, x, x, x, x, x, x]\nb: [");
+    s.push_str(&vec!["*a"; 1_000].join(", "));
+    s.push_str("]\n");
+    store().load(s.as_bytes()).unwrap();
+    assert!(matches!(
+        limited(1_000, 10_000, 0).load(s.as_bytes()),
+        Err(StoreError::ExcessiveAliasing { budget: 10_000 })
+    ));
 }
 
 #[test]
@@ -444,7 +609,10 @@ fn layout() {
         out,
         "a:\n    b:\n        - x\n        - - w\n          - z\n        - p: 1\n          q:\n            r: 2\n        - {}\n        - []\n    c: {}\nl:\n    - - 1\n      - - 2\n"
     );
-    let two = YamlStore { indent: 2 };
+    let two = YamlStore {
+        indent: 2,
+        ..YamlStore::default()
+    };
     assert_eq!(
         String::from_utf8(two.emit(&[doc], None).unwrap()).unwrap(),
         "a:\n  b:\n    - x\n    - - w\n      - z\n    - p: 1\n      q:\n        r: 2\n    - {}\n    - []\n  c: {}\nl:\n  - - 1\n    - - 2\n"

@@ -1,0 +1,127 @@
+//! The deepest input the YAML and JSON stores accept by default must go
+//! through the whole pipeline (load, encrypt, emit, load, decrypt, emit,
+//! clone, drop) without overflowing a small thread stack: every step
+//! that follows the tree's nesting recurses.
+
+use crate::DataKey;
+use crate::metadata::{Metadata, PartialRule};
+use crate::ops::{decrypt_docs, encrypt_docs};
+use crate::stores::{DEFAULT_MAX_DEPTH, Format, StoreError};
+use crate::tree::Branch;
+
+/// rayon's workers and the test harness's threads run on 2 MiB stacks.
+const SMALL_STACK: usize = 2 * 1024 * 1024;
+
+fn metadata() -> Metadata {
+    Metadata {
+        key_groups: Vec::new(),
+        shamir_threshold: 0,
+        last_modified: String::new(),
+        mac: String::new(),
+        rule: Some(PartialRule::default_rule()),
+        mac_only_encrypted: false,
+        version: "3.11.0".into(),
+    }
+}
+
+/// Load, encrypt, emit, load the encrypted file, decrypt, emit the plaintext.
+fn pipeline(format: Format, input: &[u8]) -> Result<Vec<Branch>, StoreError> {
+    let store = format.store()?;
+    let mut docs = store.load(input)?;
+    // A copy of the whole tree, as alias expansion and `edit` make.
+    let copy = docs.clone();
+    assert!(copy == docs);
+    drop(copy);
+    let key = DataKey::generate();
+    let mut meta = metadata();
+    encrypt_docs(&mut docs, &key, &mut meta).unwrap();
+    let encrypted = store.emit_encrypted(&docs, &meta)?;
+    drop(docs);
+    let (mut docs, meta) = store.load_encrypted(&encrypted)?;
+    decrypt_docs(&mut docs, &key, &meta, false).unwrap();
+    let plain = store.emit(&docs, None)?;
+    let again = store.load(&plain)?;
+    assert!(again == docs);
+    Ok(docs)
+}
+
+fn on_small_stack<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    std::thread::Builder::new()
+        .stack_size(SMALL_STACK)
+        .spawn(f)
+        .unwrap()
+        .join()
+        .unwrap()
+}
+
+fn yaml_maps(depth: usize) -> String {
+    let mut s = String::new();
+    for i in 0..depth - 1 {
+        s.push_str(&" ".repeat(i));
+        s.push_str("a:\n");
+    }
+    s.push_str(&" ".repeat(depth - 1));
+    s.push_str("b: secret\n");
+    s
+}
+
+fn json_maps(depth: usize) -> String {
+    format!(
+        "{}\"secret\"{}",
+        "{\"a\": ".repeat(depth),
+        "}".repeat(depth)
+    )
+}
+
+#[test]
+fn deepest_accepted_input_survives_a_small_stack() {
+    let max = DEFAULT_MAX_DEPTH;
+    let cases: Vec<(Format, String)> = vec![
+        (Format::Yaml, yaml_maps(max)),
+        (
+            Format::Yaml,
+            format!("a: {}x{}\n", "[".repeat(max - 1), "]".repeat(max - 1)),
+        ),
+        (Format::Yaml, format!("a:\n{}x\n", "- ".repeat(max - 1))),
+        // An alias pasting a deep value at the deepest point it may go.
+        (
+            Format::Yaml,
+            format!(
+                "a: &d {}x{}\nb: {}*d{}\n",
+                "[".repeat(max / 2),
+                "]".repeat(max / 2),
+                "[".repeat(max - 1 - max / 2),
+                "]".repeat(max - 1 - max / 2)
+            ),
+        ),
+        (Format::Json, json_maps(max)),
+        (
+            Format::Json,
+            format!("{{\"a\": {}1{}}}", "[".repeat(max - 1), "]".repeat(max - 1)),
+        ),
+    ];
+    for (i, (format, input)) in cases.into_iter().enumerate() {
+        let docs = on_small_stack(move || pipeline(format, input.as_bytes()));
+        assert!(docs.is_ok(), "case {i}: {:?}", docs.err());
+    }
+}
+
+#[test]
+fn one_level_more_is_a_typed_error_on_a_small_stack() {
+    let max = DEFAULT_MAX_DEPTH;
+    for (format, input) in [
+        (Format::Yaml, yaml_maps(max + 1)),
+        (Format::Json, json_maps(max + 1)),
+        (Format::Yaml, format!("a: {}", "[".repeat(1_000_000))),
+        (Format::Json, "[".repeat(1_000_000)),
+        (Format::Json, format!("{{\"a\": {}", "[".repeat(1_000_000))),
+    ] {
+        let r = on_small_stack(move || pipeline(format, input.as_bytes()).map(|_| ()));
+        match r {
+            Err(StoreError::TooDeep { max_depth, .. }) => assert_eq!(max_depth, max),
+            // sops refuses a top-level array before looking deeper.
+            Err(StoreError::Shape(_)) if format == Format::Json => {}
+            other => panic!("{format:?}: {other:?}"),
+        }
+    }
+}
