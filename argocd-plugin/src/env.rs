@@ -61,15 +61,17 @@ impl Env {
 // --- operator settings (sidecar env only) -----------------------------------
 
 /// Variables of the sidecar environment that may feed the key context: the
-/// age variables our CLI reads, and the directories sops derives the default
-/// key file from. `SOPS_AGE_KEY_CMD` is left out on purpose: the plugin never
-/// runs a command to obtain keys.
+/// age variables our CLI reads, the directories sops derives the default
+/// key file from, and gpg's home. `SOPS_AGE_KEY_CMD` and `SOPS_GPG_EXEC` are
+/// left out on purpose: the plugin never runs a command of the operator's
+/// choosing to obtain keys (gpg is run from `PATH`).
 pub const KEY_VARS: &[&str] = &[
     "SOPS_AGE_KEY_FILE",
     "SOPS_AGE_KEY",
     "SOPS_AGE_SSH_PRIVATE_KEY_FILE",
     "HOME",
     "XDG_CONFIG_HOME",
+    "GNUPGHOME",
 ];
 
 /// Hard limits on what a tenant's repository can make us do.
@@ -212,7 +214,10 @@ fn parse_duration(name: &str, v: &str) -> Result<Duration, Failure> {
 /// With `SOPS_CMP_KEY_POLICY`, the context only lets the master keys the
 /// policy allows for `ARGOCD_APP_PROJECT_NAME` be used.
 pub fn key_context(env: &Env, op: &Operator) -> Result<KeyContext, Failure> {
-    let ctx = identities(env, op)?;
+    // Identities open only the entries labelled with their own recipient, so
+    // the recipients in a file's metadata (which the policy and the error
+    // messages rely on) cannot be forged.
+    let ctx = identities(env, op)?.with_age_recipient_binding();
     Ok(match &op.key_policy {
         Some(p) => p.apply(ctx, env.get("ARGOCD_APP_PROJECT_NAME")),
         None => ctx,
@@ -252,8 +257,14 @@ fn identities(env: &Env, op: &Operator) -> Result<KeyContext, Failure> {
         read_identity_dir(&shared, &mut text)?;
     }
     let text = Zeroizing::new(text.to_string());
-    Ok(KeyContext::from_lookup(move |k| {
-        (k == "SOPS_AGE_KEY").then(|| text.to_string())
+    // gpg would otherwise use the sidecar's own keyring for every project:
+    // a project's PGP keys live in `<dir>/<project>/gnupg` (a writable gpg
+    // home the operator provides); without it the project has no PGP keys.
+    let gnupg_home = own.join("gnupg").display().to_string();
+    Ok(KeyContext::from_lookup(move |k| match k {
+        "SOPS_AGE_KEY" => Some(text.to_string()),
+        "GNUPGHOME" => Some(gnupg_home.clone()),
+        _ => None,
     }))
 }
 

@@ -9,4 +9,5 @@ mod helm;
 mod install;
 mod interop;
 mod kustomize;
+mod pgp;
 mod policy;

@@ -587,3 +587,33 @@ fn kustomize_app_with_binding() {
         .stderr_contains("output still contains sops-encrypted data")
         .leaks_none(&[TEAM_B_VALUE, ALLOWED_VALUE]);
 }
+
+#[test]
+fn a_relabelled_recipient_does_not_open_another_projects_stanza() {
+    let w = World::new();
+    let allowed = &w.key;
+    let other = Key::generate(w.path(), "other.txt");
+    // Encrypted for the other project's key, then the metadata's recipient
+    // label rewritten to the allowed one (the MAC does not cover metadata).
+    let text = String::from_utf8(encrypt_groups(
+        &secret("forged", "team-a", DENIED_VALUE),
+        &[&[&other.recipient]],
+        0,
+        &[],
+    ))
+    .unwrap();
+    assert!(text.contains(&other.recipient));
+    w.write(
+        "app/forged.yaml",
+        text.replace(&other.recipient, &allowed.recipient),
+    );
+    let policy = format!("projects:\n  team-a:\n    age: [{}]\n", allowed.recipient);
+    // The sidecar holds both identities (no per-project key dirs).
+    let env = sidecar(&w, &[allowed, &other], Some(&policy), false);
+    Request::generate(&w, "app")
+        .sidecar(env)
+        .run()
+        .failure(Some(128))
+        .stderr_contains("cannot decrypt app/forged.yaml: no usable key")
+        .leaks_none(&[DENIED_VALUE]);
+}

@@ -85,6 +85,8 @@ pub type KeyFilter = dyn Fn(&KeyEntry) -> bool + Send + Sync;
 pub struct KeyContext {
     env: Box<EnvLookup>,
     filter: Option<Box<KeyFilter>>,
+    /// See [`KeyContext::with_age_recipient_binding`].
+    bind_age_recipients: bool,
     #[cfg(feature = "age")]
     age: std::sync::OnceLock<age::AgeIdentities>,
 }
@@ -95,6 +97,7 @@ impl KeyContext {
         Self {
             env: Box::new(move |k| lookup(k).filter(|v| !v.is_empty())),
             filter: None,
+            bind_age_recipients: false,
             #[cfg(feature = "age")]
             age: std::sync::OnceLock::new(),
         }
@@ -133,6 +136,24 @@ impl KeyContext {
     ) -> Self {
         self.filter = Some(Box::new(allow));
         self
+    }
+
+    /// Uses an age identity only for the recipient it belongs to. sops tries
+    /// every identity it holds on every age entry, so the `recipient` written
+    /// in a file's metadata is only a label; a caller that makes decisions
+    /// on that label (an allow-list) needs it to be true. With binding on, an
+    /// X25519 identity is tried only on the entry whose recipient is its own
+    /// public key; SSH identities only on `ssh-` recipients and plugin
+    /// identities only on their plugin's recipients (their public keys are
+    /// not derivable here, so for them the binding is by kind only).
+    pub fn with_age_recipient_binding(mut self) -> Self {
+        self.bind_age_recipients = true;
+        self
+    }
+
+    /// True when age identities are bound to their recipients.
+    pub fn binds_age_recipients(&self) -> bool {
+        self.bind_age_recipients
     }
 
     /// True if the key filter (if any) allows `entry`.

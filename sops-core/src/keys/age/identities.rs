@@ -227,15 +227,28 @@ impl AgeIdentities {
     /// The identities ready for age's decryptor: X25519 and SSH ones
     /// directly, plugin identities grouped into one driver per plugin.
     /// Plugins whose binary cannot be found are listed in `errors`.
-    pub(crate) fn drivers(&self) -> Drivers<'_> {
+    /// `bound_to`: only the identities that belong to this recipient (see
+    /// `KeyContext::with_age_recipient_binding`); `None` for all of them.
+    pub(crate) fn drivers(&self, bound_to: Option<&str>) -> Drivers<'_> {
         let mut direct: Vec<&dyn age::Identity> = Vec::new();
         let mut by_plugin: BTreeMap<&str, Vec<plugin::Identity>> = BTreeMap::new();
         for (_, identity) in &self.identities {
             match identity {
-                LoadedIdentity::X25519(i) => direct.push(i),
-                LoadedIdentity::Ssh(i) => direct.push(i.as_ref()),
+                LoadedIdentity::X25519(i) => {
+                    if bound_to.is_none_or(|r| i.to_public().to_string() == r) {
+                        direct.push(i);
+                    }
+                }
+                LoadedIdentity::Ssh(i) => {
+                    if bound_to.is_none_or(|r| r.starts_with("ssh-")) {
+                        direct.push(i.as_ref());
+                    }
+                }
                 LoadedIdentity::Plugin(i) => {
-                    by_plugin.entry(i.plugin()).or_default().push(i.clone());
+                    let own = |r: &str| r.starts_with(&format!("age1{}1", i.plugin()));
+                    if bound_to.is_none_or(own) {
+                        by_plugin.entry(i.plugin()).or_default().push(i.clone());
+                    }
                 }
             }
         }

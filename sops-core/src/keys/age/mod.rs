@@ -213,13 +213,20 @@ impl MasterKey for AgeKey {
                 ids.explain("failed to load age identities", &[]),
             ));
         }
-        decrypt_with(ids, entry.enc().unwrap_or_default().as_bytes())
+        let bound_to = ctx
+            .binds_age_recipients()
+            .then_some(self.recipient.as_str());
+        decrypt_with(ids, bound_to, entry.enc().unwrap_or_default().as_bytes())
     }
 }
 
 /// Unwraps an age file (armored or binary) with `ids`.
-fn decrypt_with(ids: &AgeIdentities, enc: &[u8]) -> Result<Zeroizing<Vec<u8>>, KeyError> {
-    let drivers = ids.drivers();
+fn decrypt_with(
+    ids: &AgeIdentities,
+    bound_to: Option<&str>,
+    enc: &[u8],
+) -> Result<Zeroizing<Vec<u8>>, KeyError> {
+    let drivers = ids.drivers(bound_to);
     let rejected = |why: &str| {
         KeyError::Rejected(ids.explain(&format!("{READER_FAILED}: {why}"), &drivers.errors))
     };

@@ -770,3 +770,34 @@ fn go_style_path_cleaning() {
     assert_eq!(clean_path("a/../../b"), "../b");
     assert_eq!(clean_path(""), ".");
 }
+
+#[test]
+fn recipient_binding_refuses_a_relabelled_entry() {
+    let (r1, i1) = x25519_pair();
+    let (r2, i2) = x25519_pair();
+    let both = format!("{i1}\n{i2}\n");
+    // An entry wrapped for r2 whose label was changed to r1.
+    let mut forged = wrap(&r2, &secret());
+    forged.fields = Branch::new();
+    forged.fields.push("recipient", Value::Str(r1.clone()));
+    forged.fields.push(
+        "enc",
+        Value::Str(wrap(&r2, &secret()).enc().unwrap().to_owned()),
+    );
+    let plain = ctx(&[("SOPS_AGE_KEY", &both)]);
+    assert_eq!(unwrap(&forged, &plain).unwrap().as_slice(), secret());
+    let bound = ctx(&[("SOPS_AGE_KEY", &both)]).with_age_recipient_binding();
+    assert!(matches!(
+        unwrap(&forged, &bound),
+        Err(KeyError::Rejected(_))
+    ));
+    // Honest entries still open with binding on.
+    assert_eq!(
+        unwrap(&wrap(&r1, &secret()), &bound).unwrap().as_slice(),
+        secret()
+    );
+    assert_eq!(
+        unwrap(&wrap(&r2, &secret()), &bound).unwrap().as_slice(),
+        secret()
+    );
+}
