@@ -32,7 +32,6 @@ use zeroize::Zeroizing;
 use crate::decrypted_copy::{self, Keys};
 use crate::env::{Env, HelmParams, Limits, Operator, Params, printable};
 use crate::error::Failure;
-use crate::kustomize;
 use crate::render::{self, Job};
 use crate::stores::{limit_failure, store_for};
 use crate::walk::{self, Entry, Roots};
@@ -174,7 +173,7 @@ pub fn run(
             started.elapsed().as_millis()
         );
     }
-    kustomize::finish(&out.stdout, "helm template", env, params, &op.limits)
+    render::finish(&out.stdout, "helm template", env, params, &op.limits)
 }
 
 /// `SOPS_CMP_HELM_BIN` (sidecar env), else `helm` on the sidecar's `PATH`.

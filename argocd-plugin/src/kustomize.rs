@@ -5,15 +5,12 @@
 use std::path::Path;
 use std::time::Instant;
 
-use sops_core::stores::{Format, StoreError};
 use zeroize::Zeroizing;
 
 use crate::decrypted_copy::{self, Keys};
-use crate::env::{Env, Limits, Operator, Params};
+use crate::env::{Env, Operator, Params};
 use crate::error::Failure;
-use crate::manifest;
 use crate::render::{self, Job};
-use crate::stores::{limit_failure, store_for};
 use crate::walk::Roots;
 
 /// What `SOPS_CMP_KUSTOMIZE_BIN` or `PATH` gives when nothing is set.
@@ -76,42 +73,7 @@ pub fn run(
             started.elapsed().as_millis()
         );
     }
-    finish(&out.stdout, &name, env, params, &op.limits)
-}
-
-/// Parses, checks and re-emits a renderer's output stream.
-pub fn finish(
-    stdout: &[u8],
-    name: &str,
-    env: &Env,
-    params: &Params,
-    limits: &Limits,
-) -> Result<Zeroizing<Vec<u8>>, Failure> {
-    let store = store_for(Format::Yaml, limits)?;
-    let shown = format!("{name} output");
-    // Helm prints nothing at all for a chart without templates.
-    let mut docs = if manifest::is_blank_yaml(stdout) {
-        Vec::new()
-    } else {
-        match store.load(stdout) {
-            Ok(d) => d,
-            Err(StoreError::Empty) => Vec::new(),
-            Err(e) => {
-                return Err(limit_failure(&shown, Format::Yaml, &e, limits)
-                    .unwrap_or_else(|| Failure::generic(format!("{shown}: malformed YAML: {e}"))));
-            }
-        }
-    };
-    docs.retain(|d| d.entries().next().is_some());
-    for doc in &docs {
-        manifest::check(doc, &shown)?;
-    }
-    manifest::finish_output(
-        &docs,
-        params.allow_empty,
-        name,
-        env.get("ARGOCD_APP_SOURCE_PATH"),
-    )
+    render::finish(&out.stdout, &name, env, params, &op.limits)
 }
 
 /// The renderer: `SOPS_CMP_KUSTOMIZE_BIN` (sidecar env), else `kustomize`,

@@ -6,6 +6,7 @@
 //! reaches it too. Its stdout is captured (bounded); its stderr is captured
 //! and passed on only through [`Redactor`], because renderers quote values
 //! in their errors (Helm template failures, kustomize merge conflicts).
+//! Its output goes through the same checks as directory mode ([`finish`]).
 
 use std::io::{Read, Write};
 use std::path::Path;
@@ -13,11 +14,14 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
+use sops_core::stores::{Format, StoreError};
 use sops_core::{Branch, Value};
 use zeroize::Zeroizing;
 
-use crate::env::Limits;
+use crate::env::{Env, Limits, Params};
 use crate::error::Failure;
+use crate::manifest;
+use crate::stores::{limit_failure, store_for};
 
 /// Longest stderr line passed on; longer ones are dropped (spec §3.9).
 const MAX_LINE: usize = 500;
@@ -244,6 +248,41 @@ pub fn run(
         )));
     }
     Ok(Rendered { stdout })
+}
+
+/// Parses, checks and re-emits a renderer's output stream.
+pub fn finish(
+    stdout: &[u8],
+    name: &str,
+    env: &Env,
+    params: &Params,
+    limits: &Limits,
+) -> Result<Zeroizing<Vec<u8>>, Failure> {
+    let store = store_for(Format::Yaml, limits)?;
+    let shown = format!("{name} output");
+    // Helm prints nothing at all for a chart without templates.
+    let mut docs = if manifest::is_blank_yaml(stdout) {
+        Vec::new()
+    } else {
+        match store.load(stdout) {
+            Ok(d) => d,
+            Err(StoreError::Empty) => Vec::new(),
+            Err(e) => {
+                return Err(limit_failure(&shown, Format::Yaml, &e, limits)
+                    .unwrap_or_else(|| Failure::generic(format!("{shown}: malformed YAML: {e}"))));
+            }
+        }
+    };
+    docs.retain(|d| d.entries().next().is_some());
+    for doc in &docs {
+        manifest::check(doc, &shown)?;
+    }
+    manifest::finish_output(
+        &docs,
+        params.allow_empty,
+        name,
+        env.get("ARGOCD_APP_SOURCE_PATH"),
+    )
 }
 
 fn pipe_error(name: &str) -> Failure {
