@@ -447,3 +447,24 @@ pub fn kubectl() -> PathBuf {
 pub fn sops_reference() -> PathBuf {
     tool("SOPS_REFERENCE_BIN", "sops-reference")
 }
+
+/// Runs the reference sops in `dir` (cwd and `HOME`, so a `.sops.yaml` there
+/// applies) with a cleared environment; returns its stdout, failing the test
+/// with its stderr if it fails.
+#[track_caller]
+pub fn run_reference_sops(dir: &Path, args: &[&str]) -> Vec<u8> {
+    let out = Command::new(sops_reference())
+        .current_dir(dir)
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .env("HOME", dir)
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "reference sops {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}

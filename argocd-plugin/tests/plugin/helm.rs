@@ -5,12 +5,11 @@
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use sops_core::metadata::PartialRule;
 use sops_core::stores::Format;
 
-use crate::harness::{Request, World, encrypt, get_str, sops_reference, tool};
+use crate::harness::{Request, World, encrypt, get_str, run_reference_sops, tool};
 
 const DB_PASSWORD: &str = "helm-db-password-1";
 const API_TOKEN: &str = "helm-api-token-2";
@@ -26,17 +25,16 @@ fn helm4() -> PathBuf {
 
 /// Encrypts a repository file in place with the reference sops.
 fn reference_encrypt(w: &World, rel: &str) {
-    let out = Command::new(sops_reference())
-        .current_dir(w.path())
-        .env_clear()
-        .args(["encrypt", "--age", &w.key.recipient, "--in-place"])
-        .arg(w.repo.join(rel))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let path = w.repo.join(rel);
+    run_reference_sops(
+        w.path(),
+        &[
+            "encrypt",
+            "--age",
+            &w.key.recipient,
+            "--in-place",
+            path.to_str().unwrap(),
+        ],
     );
 }
 

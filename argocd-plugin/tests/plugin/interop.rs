@@ -5,9 +5,8 @@
 //! test fails with the install hint when it is missing).
 
 use std::path::Path;
-use std::process::Command;
 
-use crate::harness::{Request, World, get_str, kubectl, sops_reference, workspace};
+use crate::harness::{Request, World, get_str, kubectl, run_reference_sops, workspace};
 
 /// Identity A of testdata/vectors/keys.txt, which the fixtures are encrypted for.
 fn fixture_world(app: &str) -> (World, Vec<(String, String)>) {
@@ -79,7 +78,6 @@ fn kustomize_app_encrypted_by_reference_sops() {
 /// sidecar's key, and renders it.
 #[test]
 fn live_reference_sops_round_trip() {
-    let sops = sops_reference();
     let w = World::new();
     let work = w.path().join("sops-work");
     std::fs::create_dir_all(&work).unwrap();
@@ -89,22 +87,18 @@ fn live_reference_sops_round_trip() {
         "apiVersion: v1\nkind: Secret\nmetadata:\n  name: live\n  namespace: team-a\nstringData:\n  k: live-reference-value\n",
     )
     .unwrap();
-    let enc = Command::new(&sops)
-        .current_dir(&work)
-        .env_clear()
-        .env("PATH", "/usr/bin:/bin")
-        .env("HOME", &work)
-        .args(["encrypt", "--age", &w.key.recipient])
-        .args(["--encrypted-regex", "^(data|stringData)$"])
-        .arg(&plain)
-        .output()
-        .unwrap();
-    assert!(
-        enc.status.success(),
-        "reference sops failed: {}",
-        String::from_utf8_lossy(&enc.stderr)
+    let enc = run_reference_sops(
+        &work,
+        &[
+            "encrypt",
+            "--age",
+            &w.key.recipient,
+            "--encrypted-regex",
+            "^(data|stringData)$",
+            plain.to_str().unwrap(),
+        ],
     );
-    w.write("app/s.yaml", &enc.stdout);
+    w.write("app/s.yaml", &enc);
     w.write(
         "app/kustomization.yaml",
         "resources:\n  - s.yaml\nnamespace: team-a\n",

@@ -2,7 +2,6 @@
 //! namespace binding (`SOPS_CMP_BIND_NAMESPACE`), spec §3.7.
 
 use std::path::PathBuf;
-use std::process::Command;
 
 use sops_core::keys::age::AgeKey;
 use sops_core::keys::{KeyContext, MasterKey};
@@ -11,7 +10,7 @@ use sops_core::ops::{self, EncryptOptions};
 use sops_core::stores::Format;
 use sops_core::{Branch, Value};
 
-use crate::harness::{Key, Request, World, encrypt, get_str, kubectl, sops_reference};
+use crate::harness::{Key, Request, World, encrypt, get_str, kubectl, run_reference_sops};
 
 const ALLOWED_VALUE: &str = "allowed-recipient-secret";
 const DENIED_VALUE: &str = "denied-recipient-secret";
@@ -331,7 +330,6 @@ fn shamir_threshold_counts_only_allowed_groups() {
 /// A 2-of-2 Shamir file written by the reference sops.
 #[test]
 fn shamir_file_from_reference_sops() {
-    let sops = sops_reference();
     let w = World::new();
     let b = Key::generate(w.path(), "b.txt");
     let work = w.path().join("sops-work");
@@ -345,20 +343,8 @@ fn shamir_file_from_reference_sops() {
     )
     .unwrap();
     std::fs::write(work.join("s.yaml"), secret("s", "team-a", ALLOWED_VALUE)).unwrap();
-    let enc = Command::new(&sops)
-        .current_dir(&work)
-        .env_clear()
-        .env("PATH", "/usr/bin:/bin")
-        .env("HOME", &work)
-        .args(["encrypt", "s.yaml"])
-        .output()
-        .unwrap();
-    assert!(
-        enc.status.success(),
-        "reference sops failed: {}",
-        String::from_utf8_lossy(&enc.stderr)
-    );
-    w.write("app/s.yaml", &enc.stdout);
+    let enc = run_reference_sops(&work, &["encrypt", "s.yaml"]);
+    w.write("app/s.yaml", &enc);
     let both = format!(
         "projects:\n  team-a:\n    age: [{}]\n  \"*\":\n    age: [{}]\n",
         w.key.recipient, b.recipient
