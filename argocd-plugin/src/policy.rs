@@ -19,12 +19,14 @@
 //! (compared without spaces, case-insensitively), the AWS KMS ARN, the GCP
 //! key resource ID, `<vault_url>/keys/<name>` for Azure Key Vault (also
 //! `<vault_url>/keys/<name>/<version>`, to pin a version) and sops' Vault
-//! URI `<address>/v1/<engine>/keys/<name>`. Note that age recipients and
-//! PGP fingerprints in the metadata are labels: the local identities decide
-//! what an age or PGP stanza opens, so isolating *those* keys between
-//! projects is the job of `SOPS_CMP_PROJECT_KEYS_DIR`. For cloud keystores
-//! the identifier is what gets called, so the allow-list is what stops a
-//! tenant from pointing the sidecar at a foreign key or server.
+//! URI `<address>/v1/<engine>/keys/<name>`. The plugin binds X25519 age
+//! identities to their recipients ([`crate::env::key_context`]), so an age
+//! entry cannot be relabelled to pass the list; SSH and plugin identities
+//! are bound by kind only, and gpg picks its secret key from the PGP packet,
+//! so isolating *those* keys between projects is the job of
+//! `SOPS_CMP_PROJECT_KEYS_DIR`. For cloud keystores the identifier is what
+//! gets called, so the allow-list is what stops a tenant from pointing the
+//! sidecar at a foreign key or server.
 //!
 //! **Namespace binding.** With sops' default MAC (over every value, plain
 //! or encrypted), `metadata.namespace` of an encrypted manifest cannot be
