@@ -113,15 +113,24 @@ pub struct KeyServiceFlags {
     pub keyservice: Vec<String>,
 }
 
-/// Format and file-name flags shared by encrypt and decrypt.
+/// `--input-type`/`--output-type` of every command that reads a file and
+/// writes one (the read-only `filestatus` and `updatekeys` take only
+/// `--input-type`, as in sops).
 #[derive(Debug, Args, Default, Clone)]
-pub struct IoFlags {
+pub struct TypeFlags {
     /// currently json, yaml, dotenv and binary are supported. If not set, sops will use the file's extension to determine the type
     #[arg(long = "input-type")]
     pub input_type: Option<String>,
     /// currently json, yaml, dotenv and binary are supported. If not set, sops will use the input file's extension to determine the output format
     #[arg(long = "output-type")]
     pub output_type: Option<String>,
+}
+
+/// Format and file-name flags shared by encrypt and decrypt.
+#[derive(Debug, Args, Default, Clone)]
+pub struct IoFlags {
+    #[command(flatten)]
+    pub types: TypeFlags,
     /// Save the output after encryption or decryption to the file specified
     #[arg(long = "output")]
     pub output: Option<PathBuf>,
@@ -298,12 +307,8 @@ pub struct UnsetArgs {
 /// Flags of the commands that decrypt a file, change it and write it back.
 #[derive(Debug, Args)]
 pub struct InPlaceEditArgs {
-    /// currently json, yaml, dotenv and binary are supported. If not set, sops will use the file's extension to determine the type
-    #[arg(long = "input-type")]
-    pub input_type: Option<String>,
-    /// currently json, yaml, dotenv and binary are supported. If not set, sops will use the input file's extension to determine the output format
-    #[arg(long = "output-type")]
-    pub output_type: Option<String>,
+    #[command(flatten)]
+    pub types: TypeFlags,
     /// ignore Message Authentication Code during decryption
     #[arg(long = "ignore-mac")]
     pub ignore_mac: bool,
@@ -349,12 +354,8 @@ pub struct EditArgs {
     /// the number of master keys required to retrieve the data key with shamir
     #[arg(long = "shamir-secret-sharing-threshold", default_value_t = 0)]
     pub shamir_threshold: usize,
-    /// currently json, yaml, dotenv and binary are supported. If not set, sops will use the file's extension to determine the type
-    #[arg(long = "input-type")]
-    pub input_type: Option<String>,
-    /// currently json, yaml, dotenv and binary are supported. If not set, sops will use the input file's extension to determine the output format
-    #[arg(long = "output-type")]
-    pub output_type: Option<String>,
+    #[command(flatten)]
+    pub types: TypeFlags,
     #[command(flatten)]
     pub keys: KeyFlags,
     #[command(flatten)]
@@ -583,12 +584,8 @@ pub struct ExecFileArgs {
     /// the name of the file (default: tmp-file)
     #[arg(long = "filename")]
     pub filename: Option<String>,
-    /// currently json, yaml, dotenv and binary are supported. If not set, sops will use the file's extension to determine the type
-    #[arg(long = "input-type")]
-    pub input_type: Option<String>,
-    /// currently json, yaml, dotenv and binary are supported. If not set, sops will use the input file's extension to determine the output format
-    #[arg(long = "output-type")]
-    pub output_type: Option<String>,
+    #[command(flatten)]
+    pub types: TypeFlags,
     #[command(flatten)]
     pub common: ExecCommon,
 }
@@ -734,7 +731,7 @@ mod tests {
             panic!("decrypt expected")
         };
         assert_eq!(d.extract.as_deref(), Some(r#"["a"]"#));
-        assert_eq!(d.io.output_type.as_deref(), Some("json"));
+        assert_eq!(d.io.types.output_type.as_deref(), Some("json"));
     }
 
     #[test]

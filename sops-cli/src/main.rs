@@ -87,8 +87,7 @@ fn run(cli: &Cli) -> Result<(), CliError> {
         Some(Command::Edit(args)) => {
             warn_extra_args(&args.extra);
             let io = cli::IoFlags {
-                input_type: args.input_type.clone(),
-                output_type: args.output_type.clone(),
+                types: args.types.clone(),
                 ..cli::IoFlags::default()
             };
             commands::edit::run(commands::edit::EditRequest {
@@ -137,8 +136,7 @@ fn legacy_set(file: &std::path::Path, spec: &str, root: &cli::RootArgs) -> Resul
     let steps = sops_core::tree::path::parse_path(path_text).map_err(|_| invalid())?;
     let value = commands::set::parse_set_value(value_text.as_bytes())?;
     let args = cli::InPlaceEditArgs {
-        input_type: root.io.input_type.clone(),
-        output_type: root.io.output_type.clone(),
+        types: root.io.types.clone(),
         ignore_mac: root.ignore_mac,
         decryption_order: root.decryption_order.clone(),
         keyservice: root.keyservice.clone(),

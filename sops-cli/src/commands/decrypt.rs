@@ -27,8 +27,7 @@ pub fn run(req: DecryptRequest<'_>) -> Result<(), CliError> {
     let dest = commands::destination(req.io, req.file.map(PathBuf::as_path))?;
     let input = commands::read_input(req.file.map(PathBuf::as_path))?;
     let name = commands::name_for_formats(req.io, &input);
-    let in_format = commands::select_format(req.io.input_type.as_deref(), name);
-    let out_format = commands::select_format(req.io.output_type.as_deref(), name);
+    let (in_format, out_format) = commands::formats(&req.io.types, name);
     // Parse the path before any crypto, so a typo costs nothing.
     let steps = match req.extract.filter(|e| !e.is_empty()) {
         Some(text) => Some(parse_path(text).map_err(|e| {

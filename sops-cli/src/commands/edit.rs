@@ -56,8 +56,7 @@ pub fn run(req: EditRequest<'_>) -> Result<(), CliError> {
     };
     let path = commands::absolute(file);
     let io = req.encrypt.io;
-    let in_format = commands::select_format(io.input_type.as_deref(), Some(&path));
-    let out_format = commands::select_format(io.output_type.as_deref(), Some(&path));
+    let (in_format, out_format) = commands::formats(&io.types, Some(&path));
     let config = commands::load_config(req.encrypt.config)?;
     let in_store = commands::store_for_config(in_format, req.encrypt.indent, config.as_ref())?;
     let out_store = commands::store_for_config(out_format, req.encrypt.indent, config.as_ref())?;

@@ -78,8 +78,7 @@ pub fn run(req: EncryptRequest<'_>) -> Result<(), CliError> {
     let dest = commands::destination(req.io, req.file.map(PathBuf::as_path))?;
     let input = commands::read_input(req.file.map(PathBuf::as_path))?;
     let name = commands::name_for_formats(req.io, &input);
-    let in_format = commands::select_format(req.io.input_type.as_deref(), name);
-    let out_format = commands::select_format(req.io.output_type.as_deref(), name);
+    let (in_format, out_format) = commands::formats(&req.io.types, name);
     let config = commands::load_config(req.config)?;
     let in_store = commands::store_for_config(in_format, req.indent, config.as_ref())?;
     let out_store = commands::store_for_config(out_format, req.indent, config.as_ref())?;

@@ -161,8 +161,8 @@ pub fn run_exec_file(args: &ExecFileArgs) -> Result<u8, CliError> {
             "exec-file's --background option is deprecated and will be removed in a future version of sops"
         );
     }
-    let docs = decrypt_docs(file, args.input_type.as_deref(), &args.common)?;
-    let out_format = commands::select_format(args.output_type.as_deref(), Some(file));
+    let docs = decrypt_docs(file, args.types.input_type.as_deref(), &args.common)?;
+    let out_format = commands::select_format(args.types.output_type.as_deref(), Some(file));
     let out_store = commands::store_for_config(out_format, None, None)?;
     let plaintext = Zeroizing::new(
         out_store

@@ -125,8 +125,7 @@ pub fn rotate(
     let dest = commands::destination(io, Some(&path))?;
     let input = commands::read_input(Some(&path))?;
     let name = commands::name_for_formats(io, &input);
-    let in_format = commands::select_format(io.input_type.as_deref(), name);
-    let out_format = commands::select_format(io.output_type.as_deref(), name);
+    let (in_format, out_format) = commands::formats(&io.types, name);
     let in_store = commands::store_for_config(in_format, None, None)?;
     let out_store = commands::store_for_config(out_format, None, None)?;
     let (mut docs, mut metadata) = in_store

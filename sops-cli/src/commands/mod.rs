@@ -83,6 +83,15 @@ pub fn name_for_formats<'a>(io: &'a IoFlags, input: &'a Input) -> Option<&'a Pat
 
 /// A format from a `--input-type`/`--output-type` value, falling back to
 /// the file name (an unknown type name falls back silently, as in sops).
+/// The input and output formats: `--input-type`/`--output-type`, else the
+/// extension of `name`.
+pub fn formats(types: &crate::cli::TypeFlags, name: Option<&Path>) -> (Format, Format) {
+    (
+        select_format(types.input_type.as_deref(), name),
+        select_format(types.output_type.as_deref(), name),
+    )
+}
+
 pub fn select_format(type_flag: Option<&str>, name: Option<&Path>) -> Format {
     type_flag
         .and_then(Format::from_name)

@@ -38,8 +38,7 @@ pub fn modify_in_place(
             ),
         )
     })?;
-    let in_format = commands::select_format(args.input_type.as_deref(), Some(&path));
-    let out_format = commands::select_format(args.output_type.as_deref(), Some(&path));
+    let (in_format, out_format) = commands::formats(&args.types, Some(&path));
     let in_store = commands::store_for_config(in_format, None, None)?;
     let out_store = commands::store_for_config(out_format, None, None)?;
     let (mut docs, mut metadata) = in_store
