@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use crate::keys::{KeyError, RecoveryError};
+use crate::keys::{KeyError, RecoveryError, WrapError};
 use crate::ops::TreeError;
 use crate::stores::StoreError;
 
@@ -42,6 +42,54 @@ pub enum Error {
     NoKeys,
     #[error("the file already contains a top-level sops entry")]
     AlreadyEncrypted,
+    /// Writing a file failed at `step`; the file at `path` is unchanged
+    /// (see [`crate::ops::write_file_atomically`]).
+    #[error("could not {step} {}", .path.display())]
+    Write {
+        path: PathBuf,
+        step: WriteStep,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// The step of an atomic file write that failed. Its text reads as a verb
+/// phrase before the file's path ("could not replace /x/secrets.yaml").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum WriteStep {
+    /// Reading the mode of the file to replace, or creating the new file.
+    Create,
+    /// Creating the temporary file in the destination's directory.
+    CreateTemporary,
+    /// Writing and syncing the temporary file.
+    Write,
+    /// Giving the temporary file the destination's mode.
+    SetPermissions,
+    /// Renaming the temporary file over the destination.
+    Replace,
+}
+
+impl std::fmt::Display for WriteStep {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            WriteStep::Create => "create",
+            WriteStep::CreateTemporary => "create a temporary file next to",
+            WriteStep::Write => "write",
+            WriteStep::SetPermissions => "set permissions of",
+            WriteStep::Replace => "replace",
+        })
+    }
+}
+
+/// The two ways wrapping fails keep their variants of [`Error`].
+impl From<WrapError> for Error {
+    fn from(e: WrapError) -> Self {
+        match e {
+            WrapError::Key { identifier, source } => Error::WrapKey { identifier, source },
+            WrapError::ShamirSplit(reason) => Error::ShamirSplit(reason),
+        }
+    }
 }
 
 fn path_prefix(path: &Option<PathBuf>) -> String {

@@ -187,4 +187,27 @@ impl Metadata {
     pub fn all_keys(&self) -> impl Iterator<Item = &KeyEntry> {
         self.key_groups.iter().flat_map(|g| g.0.iter())
     }
+
+    /// How many key groups must be unwrapped to recover the data key: the
+    /// stored threshold, or every group when none is stored.
+    pub fn effective_threshold(&self) -> usize {
+        Self::threshold_for(self.key_groups.len(), self.shamir_threshold)
+    }
+
+    /// sops' one threshold rule: a threshold of 0 (none given) means every
+    /// one of the `groups` key groups.
+    pub fn threshold_for(groups: usize, threshold: usize) -> usize {
+        if threshold == 0 { groups } else { threshold }
+    }
+
+    /// The `shamir_threshold` to store for `groups` key groups when
+    /// `threshold` was asked for: none for a single group (there is nothing
+    /// to split), else [`Metadata::threshold_for`].
+    pub fn stored_threshold(groups: usize, threshold: usize) -> usize {
+        if groups <= 1 {
+            0
+        } else {
+            Self::threshold_for(groups, threshold)
+        }
+    }
 }

@@ -10,7 +10,7 @@
 pub mod age;
 #[cfg(feature = "pgp")]
 pub mod pgp;
-mod recovery;
+mod wrapping;
 
 use std::fmt;
 
@@ -18,7 +18,7 @@ use zeroize::Zeroizing;
 
 use crate::metadata::{KeyEntry, KeyKind};
 
-pub use recovery::{KeyFailure, RecoveryError, recover_data_key};
+pub use wrapping::{KeyFailure, RecoveryError, WrapError, recover_data_key, wrap_data_key};
 
 /// Why a master key could not wrap or unwrap.
 ///

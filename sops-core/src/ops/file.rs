@@ -6,8 +6,8 @@ use zeroize::Zeroizing;
 
 use crate::data_key::DataKey;
 use crate::error::Error;
-use crate::keys::{KeyContext, MasterKey, recover_data_key};
-use crate::metadata::{KeyGroup, Metadata, PartialRule, SOPS_VERSION};
+use crate::keys::{KeyContext, MasterKey, recover_data_key, wrap_data_key};
+use crate::metadata::{Metadata, PartialRule, SOPS_VERSION};
 use crate::ops::{decrypt_docs, encrypt_docs};
 use crate::stores::{Format, Store};
 use crate::tree::Branch;
@@ -134,14 +134,9 @@ pub fn new_metadata(
     }
     let key = DataKey::generate();
     let key_groups = wrap_data_key(&key, groups, opts.shamir_threshold, ctx)?;
-    let shamir_threshold = match (key_groups.len(), opts.shamir_threshold) {
-        (0 | 1, _) => 0,
-        (n, 0) => n,
-        (_, t) => t,
-    };
     let metadata = Metadata {
+        shamir_threshold: Metadata::stored_threshold(key_groups.len(), opts.shamir_threshold),
         key_groups,
-        shamir_threshold,
         last_modified: String::new(),
         mac: String::new(),
         rule: Some(opts.rule.clone().unwrap_or_else(PartialRule::default_rule)),
@@ -149,39 +144,4 @@ pub fn new_metadata(
         version: SOPS_VERSION.to_owned(),
     };
     Ok((key, metadata))
-}
-
-/// Wraps the data key (or its Shamir shares) with every master key.
-pub fn wrap_data_key(
-    key: &DataKey,
-    groups: &[Vec<Box<dyn MasterKey>>],
-    threshold: usize,
-    ctx: &KeyContext,
-) -> Result<Vec<KeyGroup>, Error> {
-    let secrets: Vec<zeroize::Zeroizing<Vec<u8>>> = if groups.len() > 1 {
-        let t = if threshold == 0 {
-            groups.len()
-        } else {
-            threshold
-        };
-        crate::shamir::split(key.expose(), groups.len(), t).map_err(Error::ShamirSplit)?
-    } else {
-        vec![zeroize::Zeroizing::new(key.expose().to_vec())]
-    };
-    groups
-        .iter()
-        .zip(secrets.iter())
-        .map(|(group, secret)| {
-            let entries = group
-                .iter()
-                .map(|k| {
-                    k.encrypt(secret, ctx).map_err(|source| Error::WrapKey {
-                        identifier: k.identifier(),
-                        source,
-                    })
-                })
-                .collect::<Result<Vec<_>, _>>()?;
-            Ok(KeyGroup(entries))
-        })
-        .collect()
 }

@@ -1,11 +1,70 @@
-//! Recovering the data key from the metadata's key groups, and the one error
-//! that lists every group and key with its own failure (sops' most-read message).
+//! The data key and the key groups, both ways: wrapping it for every master
+//! key (one group: the key itself; several: one Shamir share per group) and
+//! unwrapping it again (one share per group, combined once the threshold is
+//! reached), with the one error that lists every group and key with its own
+//! failure (sops' most-read message). The threshold rule itself is
+//! [`Metadata::threshold_for`].
 
 use std::fmt;
 
+use zeroize::Zeroizing;
+
 use crate::data_key::DataKey;
-use crate::keys::{KeyContext, KeyError, master_key_for};
-use crate::metadata::{KeyKind, Metadata};
+use crate::keys::{KeyContext, KeyError, MasterKey, master_key_for};
+use crate::metadata::{KeyGroup, KeyKind, Metadata};
+
+/// Why the data key could not be wrapped for a set of key groups.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum WrapError {
+    /// A master key refused to wrap its secret.
+    #[error("could not encrypt the data key with {identifier}")]
+    Key {
+        identifier: String,
+        #[source]
+        source: KeyError,
+    },
+    /// The data key could not be split into one share per group (e.g. a
+    /// threshold above the number of groups); the text is sops' own.
+    #[error("could not split data key into parts for Shamir: {0}")]
+    ShamirSplit(String),
+}
+
+/// Wraps the data key with every master key of `groups`. One group: every
+/// key wraps the data key itself. Several: the key is split into one Shamir
+/// share per group, any `threshold` of which recover it (0 = every group),
+/// and every key of a group wraps that group's share. The groups of the
+/// result are in the order of `groups`.
+pub fn wrap_data_key(
+    key: &DataKey,
+    groups: &[Vec<Box<dyn MasterKey>>],
+    threshold: usize,
+    ctx: &KeyContext,
+) -> Result<Vec<KeyGroup>, WrapError> {
+    let secrets: Vec<Zeroizing<Vec<u8>>> = if groups.len() > 1 {
+        let threshold = Metadata::threshold_for(groups.len(), threshold);
+        crate::shamir::split(key.expose(), groups.len(), threshold)
+            .map_err(WrapError::ShamirSplit)?
+    } else {
+        vec![Zeroizing::new(key.expose().to_vec())]
+    };
+    groups
+        .iter()
+        .zip(secrets.iter())
+        .map(|(group, secret)| {
+            let entries = group
+                .iter()
+                .map(|k| {
+                    k.encrypt(secret, ctx).map_err(|source| WrapError::Key {
+                        identifier: k.identifier(),
+                        source,
+                    })
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(KeyGroup(entries))
+        })
+        .collect()
+}
 
 /// One key that was tried and why it failed.
 #[derive(Debug, Clone)]
@@ -159,11 +218,7 @@ pub fn recover_data_key(
             None => Err(failed(0, 0)),
         };
     }
-    let threshold = if meta.shamir_threshold == 0 {
-        meta.key_groups.len()
-    } else {
-        meta.shamir_threshold
-    };
+    let threshold = meta.effective_threshold();
     if parts.len() < threshold {
         return Err(failed(parts.len(), threshold));
     }
