@@ -15,16 +15,14 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use sha2::{Digest, Sha256};
-use sops_core::DataKey;
 use sops_core::metadata::{Metadata, SOPS_VERSION};
-use sops_core::ops::{self, IvStash, decrypt_docs_stashing, reencrypt_docs};
+use sops_core::ops::{DecryptOptions, DecryptedFile};
 use sops_core::stores::{Format, Store};
-use sops_core::tree::Branch;
 use zeroize::Zeroizing;
 
 use crate::commands::encrypt::{EncryptRequest, creation_rule, new_file_keys};
 use crate::commands::{self, Destination, private_dir_builder};
-use crate::exit_code::{self as code, CliError, Stage, library_error, store_error, store_error_in};
+use crate::exit_code::{self as code, CliError, Stage, library_error, store_error};
 
 pub const NO_EDITOR_FOUND: u8 = 201;
 pub const FILE_NOT_MODIFIED: u8 = 200;
@@ -37,14 +35,6 @@ pub struct EditRequest<'a> {
     pub ignore_mac: bool,
     pub show_master_keys: bool,
     pub decryption_order: Vec<String>,
-}
-
-/// The state being edited.
-struct Session {
-    docs: Vec<Branch>,
-    metadata: Metadata,
-    key: DataKey,
-    stash: IvStash,
 }
 
 pub fn run(req: EditRequest<'_>) -> Result<(), CliError> {
@@ -63,33 +53,28 @@ pub fn run(req: EditRequest<'_>) -> Result<(), CliError> {
     let ctx = commands::key_context();
 
     let existing = path.exists();
-    let mut session = if existing {
+    let mut plain = if existing {
         open_existing(&path, in_store.as_ref(), in_format, &req, &ctx)?
     } else {
         let rule = creation_rule(config.as_ref(), &path)?;
         let (groups, opts) = new_file_keys(&req.encrypt, rule, in_format)?;
-        let (key, metadata) = ops::new_metadata(&groups, &ctx, &opts).map_err(|e| {
+        let mut plain = DecryptedFile::create(Vec::new(), &groups, &ctx, &opts).map_err(|e| {
             CliError::new(
                 code::COULD_NOT_RETRIEVE_KEY,
                 format!("Error encrypting the data key with one or more master keys: [{e}]"),
             )
         })?;
-        let docs = in_store
+        *plain.docs_mut() = in_store
             .load(example_document(in_format))
             .map_err(|e| store_error(Stage::LoadPlain, &e))?;
-        Session {
-            docs,
-            metadata,
-            key,
-            stash: IvStash::default(),
-        }
+        plain
     };
 
     let initial = Zeroizing::new(
         if req.show_master_keys {
-            out_store.emit_encrypted(&session.docs, &session.metadata)
+            out_store.emit_encrypted(plain.docs(), plain.metadata())
         } else {
-            out_store.emit(&session.docs, None)
+            out_store.emit(plain.docs(), None)
         }
         .map_err(|e| store_error(Stage::Emit, &e))?,
     );
@@ -115,12 +100,12 @@ pub fn run(req: EditRequest<'_>) -> Result<(), CliError> {
         };
         match parsed {
             Ok((docs, meta)) if meta.as_ref().is_none_or(|m| m.all_keys().next().is_some()) => {
-                session.docs = docs;
+                *plain.docs_mut() = docs;
                 if let Some(mut meta) = meta {
                     // The edited metadata replaces the file's, but the data
                     // key stays the one already recovered.
-                    meta.mac = session.metadata.mac.clone();
-                    session.metadata = meta;
+                    meta.mac = plain.metadata().mac.clone();
+                    *plain.metadata_mut() = meta;
                 }
                 break;
             }
@@ -133,49 +118,36 @@ pub fn run(req: EditRequest<'_>) -> Result<(), CliError> {
         }
     }
     drop(scratch);
-    if in_store.looks_encrypted(&session.docs) && !req.show_master_keys {
+    if in_store.looks_encrypted(plain.docs()) && !req.show_master_keys {
         return Err(CliError::new(
             code::FILE_ALREADY_ENCRYPTED,
             "the edited document has a top-level sops entry; rename it (sops reserves that key)",
         ));
     }
-    bump_version(&mut session.metadata)?;
-    reencrypt_docs(
-        &mut session.docs,
-        &session.key,
-        &mut session.metadata,
-        Some(&session.stash),
-    )
-    .map_err(|e| library_error(sops_core::Error::from(e), in_format))?;
-    let output = out_store
-        .emit_encrypted(&session.docs, &session.metadata)
-        .map_err(|e| store_error(Stage::Emit, &e))?;
+    bump_version(plain.metadata_mut())?;
+    let encrypted = plain.encrypt().map_err(|e| library_error(e, in_format))?;
+    let output = commands::emit_encrypted(&encrypted, out_store.as_ref())?;
     commands::write_output(&Destination::InPlace(path), &output)
 }
 
+/// Decrypts the file being edited, remembering the IVs of its values.
 fn open_existing(
     path: &Path,
     store: &dyn Store,
     format: Format,
     req: &EditRequest<'_>,
     ctx: &sops_core::keys::KeyContext,
-) -> Result<Session, CliError> {
+) -> Result<DecryptedFile, CliError> {
     let input = commands::read_input(Some(path))?;
-    let (mut docs, metadata) = store
-        .load_encrypted(&input.bytes)
-        .map_err(|e| store_error_in(Stage::LoadEncrypted(format), &e, Some(path)))?;
+    let encrypted = commands::open_encrypted(store, &input.bytes, path)?;
     drop(input);
-    let key = sops_core::keys::recover_data_key(&metadata, ctx, &req.decryption_order)
-        .map_err(|e| library_error(sops_core::Error::from(e), format))?;
-    let stash = IvStash::default();
-    decrypt_docs_stashing(&mut docs, &key, &metadata, req.ignore_mac, Some(&stash))
-        .map_err(|e| library_error(sops_core::Error::from(e), format))?;
-    Ok(Session {
-        docs,
-        metadata,
-        key,
-        stash,
-    })
+    let opts = DecryptOptions {
+        ignore_mac: req.ignore_mac,
+        decryption_order: req.decryption_order.clone(),
+    };
+    encrypted
+        .decrypt(ctx, &opts)
+        .map_err(|e| library_error(e, format))
 }
 
 /// sops' example documents for a new file.

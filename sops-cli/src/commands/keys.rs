@@ -5,15 +5,14 @@
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
 
-use sops_core::keys::{KeyContext, MasterKey, master_key_for, recover_data_key};
-use sops_core::metadata::{KeyGroup, Metadata};
-use sops_core::ops::{IvStash, decrypt_docs_stashing, reencrypt_docs, wrap_data_key};
-use sops_core::{DataKey, Error};
+use sops_core::keys::{MasterKey, master_key_for};
+use sops_core::metadata::Metadata;
+use sops_core::ops::DecryptOptions;
 
 use crate::cli::{AddRemoveFlags, IoFlags, RotateArgs, UpdatekeysArgs};
 use crate::commands::encrypt::{age_keys, pgp_keys};
 use crate::commands::{self, Destination};
-use crate::exit_code::{self as code, CliError, Stage, library_error, store_error, store_error_in};
+use crate::exit_code::{self as code, CliError, library_error};
 
 const CANNOT_CHANGE_KEYS_OF_MISSING_FILE: u8 = 49;
 
@@ -38,31 +37,6 @@ fn groups_of(metadata: &Metadata) -> Result<Vec<Vec<Box<dyn MasterKey>>>, CliErr
                 .collect()
         })
         .collect()
-}
-
-/// Wraps `key` for `groups`; sops' error text when that fails.
-fn rewrap(
-    key: &DataKey,
-    groups: &[Vec<Box<dyn MasterKey>>],
-    threshold: usize,
-    ctx: &KeyContext,
-) -> Result<Vec<KeyGroup>, CliError> {
-    if groups.iter().any(Vec::is_empty) || groups.is_empty() {
-        return Err(CliError::new(
-            code::ERROR_GENERIC,
-            "Could not generate data key: [empty key group provided]",
-        ));
-    }
-    wrap_data_key(key, groups, threshold, ctx).map_err(|e| match e {
-        Error::WrapKey { identifier, source } => CliError::new(
-            code::ERROR_GENERIC,
-            format!("Could not generate data key: [{identifier}: {source}]"),
-        ),
-        other => CliError::new(
-            code::ERROR_GENERIC,
-            format!("Could not generate data key: [{other}]"),
-        ),
-    })
 }
 
 /// `sops rotate` (and `sops -r`): `subcommand` picks sops' wording for a missing file.
@@ -128,18 +102,18 @@ pub fn rotate(
     let (in_format, out_format) = commands::formats(&io.types, name);
     let in_store = commands::store_for_config(in_format, None, None)?;
     let out_store = commands::store_for_config(out_format, None, None)?;
-    let (mut docs, mut metadata) = in_store
-        .load_encrypted(&input.bytes)
-        .map_err(|e| store_error_in(Stage::LoadEncrypted(in_format), &e, Some(&path)))?;
+    let encrypted = commands::open_encrypted(in_store.as_ref(), &input.bytes, &path)?;
     drop(input);
     let ctx = commands::key_context();
-    let key = recover_data_key(&metadata, &ctx, decryption_order)
-        .map_err(|e| library_error(e.into(), in_format))?;
-    let stash = IvStash::default();
-    decrypt_docs_stashing(&mut docs, &key, &metadata, ignore_mac, Some(&stash))
-        .map_err(|e| library_error(e.into(), in_format))?;
+    let opts = DecryptOptions {
+        ignore_mac,
+        decryption_order: decryption_order.to_vec(),
+    };
+    let mut plain = encrypted
+        .decrypt(&ctx, &opts)
+        .map_err(|e| library_error(e, in_format))?;
 
-    let mut groups = groups_of(&metadata)?;
+    let mut groups = groups_of(plain.metadata())?;
     if groups.is_empty() {
         groups.push(Vec::new());
     }
@@ -153,13 +127,11 @@ pub fn rotate(
     for group in &mut groups {
         group.retain(|k| !removed.contains(&k.identifier()));
     }
-    let new_key = DataKey::generate();
-    metadata.key_groups = rewrap(&new_key, &groups, metadata.shamir_threshold, &ctx)?;
-    reencrypt_docs(&mut docs, &new_key, &mut metadata, Some(&stash))
-        .map_err(|e| library_error(e.into(), in_format))?;
-    let output = out_store
-        .emit_encrypted(&docs, &metadata)
-        .map_err(|e| store_error(Stage::Emit, &e))?;
+    plain
+        .rotate(&groups, &ctx)
+        .map_err(|e| library_error(e, in_format))?;
+    let encrypted = plain.encrypt().map_err(|e| library_error(e, in_format))?;
+    let output = commands::emit_encrypted(&encrypted, out_store.as_ref())?;
     commands::write_output(&dest, &output)
 }
 
@@ -229,9 +201,7 @@ fn update_one(
     })?;
     let format = commands::select_format(args.input_type.as_deref(), Some(&path));
     let store = commands::store_for_config(format, None, Some(config))?;
-    let (docs, mut metadata) = store
-        .load_encrypted(&bytes)
-        .map_err(|e| store_error_in(Stage::LoadEncrypted(format), &e, Some(&path)))?;
+    let mut file = commands::open_encrypted(store.as_ref(), &bytes, &path)?;
     if config.creation_rules.is_none() {
         return Err(CliError::new(
             code::ERROR_GENERIC,
@@ -248,7 +218,8 @@ fn update_one(
         )
     })?;
     let new_groups = commands::encrypt::rule_groups(rule)?;
-    let old: Vec<Vec<String>> = metadata
+    let old: Vec<Vec<String>> = file
+        .metadata()
         .key_groups
         .iter()
         .map(|g| g.0.iter().map(|e| e.identifier()).collect())
@@ -257,7 +228,7 @@ fn update_one(
         .iter()
         .map(|g| g.iter().map(|k| k.identifier()).collect())
         .collect();
-    let old_threshold = metadata.shamir_threshold;
+    let old_threshold = file.metadata().shamir_threshold;
     let new_threshold = if old_threshold > new.len() {
         new.len()
     } else {
@@ -297,17 +268,20 @@ fn update_one(
         return Ok(());
     }
     let ctx = commands::key_context();
-    let key =
-        recover_data_key(&metadata, &ctx, &[]).map_err(|e| library_error(e.into(), format))?;
-    metadata.shamir_threshold = new_threshold;
-    metadata.key_groups = rewrap(&key, &new_groups, new_threshold, &ctx)?;
-    if metadata.key_groups.len() > 1 && metadata.shamir_threshold == 0 {
-        metadata.shamir_threshold = metadata.key_groups.len();
-    }
+    let key = file
+        .recover_key(&ctx, &[])
+        .map_err(|e| library_error(e, format))?;
+    // Several groups store the threshold they need; one group keeps the
+    // value computed above (sops does the same).
+    let threshold = if new_groups.len() > 1 {
+        Metadata::threshold_for(new_groups.len(), new_threshold)
+    } else {
+        new_threshold
+    };
     // Values, lastmodified and the MAC stay as they are.
-    let output = store
-        .emit_encrypted(&docs, &metadata)
-        .map_err(|e| store_error(Stage::Emit, &e))?;
+    file.set_key_groups(&key, &new_groups, threshold, &ctx)
+        .map_err(|e| library_error(e, format))?;
+    let output = commands::emit_encrypted(&file, store.as_ref())?;
     commands::write_output(&Destination::InPlace(path.clone()), &output)?;
     eprintln!("File {} synced with new keys", path.display());
     Ok(())
@@ -389,13 +363,12 @@ pub fn run_groups(args: &crate::cli::GroupsArgs) -> Result<(), CliError> {
     })?;
     let format = commands::select_format(None, Some(&path));
     let store = commands::store_for_config(format, None, None)?;
-    let (docs, mut metadata) = store
-        .load_encrypted(&bytes)
-        .map_err(|e| store_error_in(Stage::LoadEncrypted(format), &e, Some(&path)))?;
+    let mut file = commands::open_encrypted(store.as_ref(), &bytes, &path)?;
     let ctx = commands::key_context();
-    let key =
-        recover_data_key(&metadata, &ctx, &[]).map_err(|e| library_error(e.into(), format))?;
-    let mut groups = groups_of(&metadata)?;
+    let key = file
+        .recover_key(&ctx, &[])
+        .map_err(|e| library_error(e, format))?;
+    let mut groups = groups_of(file.metadata())?;
     match (&args.command, delete_index) {
         (GroupsCommand::Add(a), _) => {
             let mut group: Vec<Box<dyn MasterKey>> = Vec::new();
@@ -418,30 +391,26 @@ pub fn run_groups(args: &crate::cli::GroupsArgs) -> Result<(), CliError> {
         }
         (GroupsCommand::Delete(_), None) => {}
     }
-    if threshold != 0 {
-        metadata.shamir_threshold = threshold;
-    }
-    if groups.len() < metadata.shamir_threshold {
+    let threshold = if threshold != 0 {
+        threshold
+    } else {
+        file.metadata().shamir_threshold
+    };
+    if groups.len() < threshold {
         return Err(CliError::new(
             code::ERROR_GENERIC,
             format!(
                 "removing this key group will make the Shamir threshold impossible to satisfy: Shamir threshold is {}, but we only have {} key groups",
-                metadata.shamir_threshold,
+                threshold,
                 groups.len()
             ),
         ));
     }
-    if groups.len() > 1 && metadata.shamir_threshold == 0 {
-        metadata.shamir_threshold = groups.len();
-    }
-    if groups.len() <= 1 {
-        metadata.shamir_threshold = 0;
-    }
+    let threshold = Metadata::stored_threshold(groups.len(), threshold);
     // sops ignores a failure here and writes a file nobody can decrypt; we refuse.
-    metadata.key_groups = rewrap(&key, &groups, metadata.shamir_threshold, &ctx)?;
-    let output = store
-        .emit_encrypted(&docs, &metadata)
-        .map_err(|e| store_error(Stage::Emit, &e))?;
+    file.set_key_groups(&key, &groups, threshold, &ctx)
+        .map_err(|e| library_error(e, format))?;
+    let output = commands::emit_encrypted(&file, store.as_ref())?;
     let dest = if in_place {
         Destination::InPlace(path)
     } else {

@@ -12,6 +12,7 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
 use sops_core::config::{self, Config};
+use sops_core::ops::EncryptedFile;
 use sops_core::stores::binary::BinaryStore;
 use sops_core::stores::json::JsonStore;
 use sops_core::stores::yaml::YamlStore;
@@ -19,7 +20,7 @@ use sops_core::stores::{Format, Store};
 use zeroize::Zeroizing;
 
 use crate::cli::IoFlags;
-use crate::exit_code::{self as code, CliError};
+use crate::exit_code::{self as code, CliError, Stage, library_error, store_error, store_error_in};
 
 /// Makes a path absolute against the current directory (sops shows
 /// absolute paths in its messages).
@@ -184,9 +185,9 @@ pub fn destination(io: &IoFlags, file: Option<&Path>) -> Result<Destination, Cli
     }
 }
 
-/// Writes the result. Files are replaced atomically: a temporary file in
-/// the same directory is written, given the mode of the file it replaces,
-/// and renamed over it, so a failure never leaves a truncated file.
+/// Writes the result. Files are replaced atomically (see
+/// [`sops_core::ops::write_file_atomically`]), so a failure never leaves a
+/// truncated file.
 pub fn write_output(dest: &Destination, bytes: &[u8]) -> Result<(), CliError> {
     match dest {
         Destination::Stdout => {
@@ -201,66 +202,41 @@ pub fn write_output(dest: &Destination, bytes: &[u8]) -> Result<(), CliError> {
                 )),
             }
         }
-        Destination::InPlace(path) | Destination::File(path) => write_file_atomically(path, bytes),
-    }
-}
-
-fn write_file_atomically(path: &Path, bytes: &[u8]) -> Result<(), CliError> {
-    let fail = |what: &str, e: std::io::Error| {
-        CliError::new(
-            code::COULD_NOT_WRITE_OUTPUT_FILE,
-            format!("Could not {what} {}: {e}", path.display()),
-        )
-    };
-    let dir = path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let mode = existing_or_new_mode(path).map_err(|e| fail("create", e))?;
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".sops-tmp-")
-        .tempfile_in(dir)
-        .map_err(|e| fail("create a temporary file next to", e))?;
-    tmp.write_all(bytes)
-        .and_then(|()| tmp.as_file().sync_all())
-        .map_err(|e| fail("write", e))?;
-    set_mode(tmp.as_file(), mode).map_err(|e| fail("set permissions of", e))?;
-    tmp.persist(path).map_err(|e| fail("replace", e.error))?;
-    Ok(())
-}
-
-#[cfg(unix)]
-fn existing_or_new_mode(path: &Path) -> std::io::Result<u32> {
-    use std::os::unix::fs::PermissionsExt;
-    match std::fs::metadata(path) {
-        Ok(meta) => Ok(meta.permissions().mode() & 0o7777),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            // A new file gets 0666 minus the umask, as sops' os.Create does:
-            // create it empty to let the OS apply the umask, then read it back.
-            let f = std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .open(path)?;
-            Ok(f.metadata()?.permissions().mode() & 0o7777)
+        Destination::InPlace(path) | Destination::File(path) => {
+            sops_core::ops::write_file_atomically(path, bytes).map_err(|e| match e {
+                sops_core::Error::Write { path, step, source } => CliError::new(
+                    code::COULD_NOT_WRITE_OUTPUT_FILE,
+                    format!("Could not {step} {}: {source}", path.display()),
+                ),
+                other => CliError::new(code::COULD_NOT_WRITE_OUTPUT_FILE, other.to_string()),
+            })
         }
-        Err(e) => Err(e),
     }
 }
 
-#[cfg(unix)]
-fn set_mode(file: &std::fs::File, mode: u32) -> std::io::Result<()> {
-    use std::os::unix::fs::PermissionsExt;
-    file.set_permissions(std::fs::Permissions::from_mode(mode))
+/// Parses an encrypted file read from `path`, with sops' message when it
+/// does not parse.
+pub fn open_encrypted(
+    store: &dyn Store,
+    bytes: &[u8],
+    path: &Path,
+) -> Result<EncryptedFile, CliError> {
+    let format = store.format();
+    EncryptedFile::open(store, bytes).map_err(|e| match e {
+        sops_core::Error::Store { source, .. } => {
+            store_error_in(Stage::LoadEncrypted(format), &source, Some(path))
+        }
+        other => library_error(other, format),
+    })
 }
 
-#[cfg(not(unix))]
-fn existing_or_new_mode(_path: &Path) -> std::io::Result<u32> {
-    Ok(0)
-}
-
-#[cfg(not(unix))]
-fn set_mode(_file: &std::fs::File, _mode: u32) -> std::io::Result<()> {
-    Ok(())
+/// The bytes of an encrypted file, with sops' message when they cannot be
+/// emitted.
+pub fn emit_encrypted(file: &EncryptedFile, store: &dyn Store) -> Result<Vec<u8>, CliError> {
+    file.emit(store).map_err(|e| match e {
+        sops_core::Error::Store { source, .. } => store_error(Stage::Emit, &source),
+        other => library_error(other, store.format()),
+    })
 }
 
 /// The key context of the CLI: the process environment.

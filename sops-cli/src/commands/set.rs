@@ -1,17 +1,18 @@
 //! `sops set`, `sops unset` and the legacy `--set`: decrypt, change one
 //! place in the first document, re-encrypt with the same data key (values
-//! that did not change keep their ciphertext) and write the file in place.
+//! that did not change keep their ciphertext) and write the file in place,
+//! all through [`sops_core::ops::EncryptedFile`].
 
 use std::path::Path;
 
-use sops_core::ops::{IvStash, decrypt_docs_stashing, reencrypt_docs};
+use sops_core::ops::{DecryptOptions, DecryptedFile};
 use sops_core::stores::Format;
-use sops_core::tree::path::{PathStep, parse_path, set, unset};
-use sops_core::tree::{Branch, Value};
+use sops_core::tree::Value;
+use sops_core::tree::path::{PathStep, parse_path};
 
 use crate::cli::InPlaceEditArgs;
 use crate::commands::{self, Destination};
-use crate::exit_code::{self as code, CliError, Stage, library_error, store_error, store_error_in};
+use crate::exit_code::{self as code, CliError, library_error};
 
 /// What the change did.
 pub enum Change {
@@ -19,13 +20,13 @@ pub enum Change {
     Unchanged,
 }
 
-/// Decrypts FILE, applies `change` to its first document and writes it back
-/// unless `skip_unchanged` and nothing changed.
+/// Decrypts FILE, applies `change` to it and writes it back unless
+/// `skip_unchanged` and nothing changed.
 pub fn modify_in_place(
     file: &Path,
     args: &InPlaceEditArgs,
     skip_unchanged: bool,
-    change: impl FnOnce(&mut Branch) -> Result<Change, CliError>,
+    change: impl FnOnce(&mut DecryptedFile) -> Result<Change, CliError>,
 ) -> Result<(), CliError> {
     let path = commands::absolute(file);
     let bytes = std::fs::read(&path).map_err(|e| {
@@ -41,29 +42,21 @@ pub fn modify_in_place(
     let (in_format, out_format) = commands::formats(&args.types, Some(&path));
     let in_store = commands::store_for_config(in_format, None, None)?;
     let out_store = commands::store_for_config(out_format, None, None)?;
-    let (mut docs, mut metadata) = in_store
-        .load_encrypted(&bytes)
-        .map_err(|e| store_error_in(Stage::LoadEncrypted(in_format), &e, Some(&path)))?;
+    let encrypted = commands::open_encrypted(in_store.as_ref(), &bytes, &path)?;
     drop(bytes);
-    let ctx = commands::key_context();
-    let order = commands::decryption_order(&args.decryption_order);
-    let key = sops_core::keys::recover_data_key(&metadata, &ctx, &order)
-        .map_err(|e| library_error(sops_core::Error::from(e), in_format))?;
-    let stash = IvStash::default();
-    decrypt_docs_stashing(&mut docs, &key, &metadata, args.ignore_mac, Some(&stash))
-        .map_err(|e| library_error(sops_core::Error::from(e), in_format))?;
-    if docs.is_empty() {
-        docs.push(Branch::new());
-    }
-    let outcome = change(&mut docs[0])?;
+    let opts = DecryptOptions {
+        ignore_mac: args.ignore_mac,
+        decryption_order: commands::decryption_order(&args.decryption_order),
+    };
+    let mut plain = encrypted
+        .decrypt(&commands::key_context(), &opts)
+        .map_err(|e| library_error(e, in_format))?;
+    let outcome = change(&mut plain)?;
     if skip_unchanged && matches!(outcome, Change::Unchanged) {
         return Ok(());
     }
-    reencrypt_docs(&mut docs, &key, &mut metadata, Some(&stash))
-        .map_err(|e| library_error(sops_core::Error::from(e), in_format))?;
-    let output = out_store
-        .emit_encrypted(&docs, &metadata)
-        .map_err(|e| store_error(Stage::Emit, &e))?;
+    let encrypted = plain.encrypt().map_err(|e| library_error(e, in_format))?;
+    let output = commands::emit_encrypted(&encrypted, out_store.as_ref())?;
     commands::write_output(&Destination::InPlace(path), &output)
 }
 
@@ -181,8 +174,8 @@ pub fn set_value(
     args: &InPlaceEditArgs,
     idempotent: bool,
 ) -> Result<(), CliError> {
-    modify_in_place(file, args, idempotent, |doc| {
-        Ok(if set(doc, steps, value) {
+    modify_in_place(file, args, idempotent, |plain| {
+        Ok(if plain.set(steps, value) {
             Change::Changed
         } else {
             Change::Unchanged
@@ -201,8 +194,8 @@ pub fn run_unset(args: &crate::cli::UnsetArgs) -> Result<(), CliError> {
     let steps = parse_path(path_text)
         .map_err(|_| CliError::new(code::ERROR_INVALID_SET_FORMAT, "Invalid unset index format"))?;
     let idempotent = args.idempotent;
-    modify_in_place(Path::new(file), &args.edit, true, |doc| {
-        match unset(doc, &steps) {
+    modify_in_place(Path::new(file), &args.edit, true, |plain| {
+        match plain.unset(&steps) {
             Ok(()) => Ok(Change::Changed),
             Err(
                 sops_core::tree::path::PathError::UnsetKeyNotFound(_)
