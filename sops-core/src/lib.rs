@@ -6,7 +6,8 @@
 //! Layout: [`tree`] (documents with comments), [`cipher`] (the `ENC[…]`
 //! value codec), [`mac`], [`metadata`] (the `sops` block), [`rules`]
 //! (partial encryption), [`stores`] (file formats), [`keys`] (master keys),
-//! [`ops`] (whole-tree and whole-file operations).
+//! [`ops`] (whole-tree and whole-file operations; [`ops::EncryptedFile`] to
+//! change a file in place).
 //!
 //! ```
 //! use sops_core::keys::{KeyContext, MasterKey, age::AgeKey};
