@@ -192,8 +192,6 @@ fn parse_duration(name: &str, v: &str) -> Result<Duration, Failure> {
     }
 }
 
-/// Builds the key context from the sidecar's own settings.
-
 /// A boolean operator setting: `true` or `false`, nothing else.
 pub fn parse_bool_setting(name: &str, v: &str) -> Result<bool, Failure> {
     match v {

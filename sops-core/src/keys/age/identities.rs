@@ -237,7 +237,7 @@ impl AgeIdentities {
                     Zeroizing::new(text.as_bytes().to_vec()),
                 )),
                 TextSource::Identity { location, identity } => {
-                    pending.push(Pending::Identity(location.clone(), identity.clone()))
+                    pending.push(Pending::Identity(location.clone(), identity.clone()));
                 }
                 TextSource::File {
                     variable: Some(var),
@@ -267,13 +267,10 @@ impl AgeIdentities {
         let nothing_yet = pending.is_empty() && ids.identities.is_empty();
         match &sources.config_dir {
             None => {}
-            Some(Err(e)) => {
-                if nothing_yet {
-                    ids.errors.push(format!(
-                        "user config directory could not be determined: {e}"
-                    ));
-                }
-            }
+            Some(Err(e)) if nothing_yet => ids.errors.push(format!(
+                "user config directory could not be determined: {e}"
+            )),
+            Some(Err(_)) => {}
             Some(Ok(dir)) => {
                 let path = join_path(dir, DEFAULT_KEYS_FILE);
                 match read_file(&path) {
