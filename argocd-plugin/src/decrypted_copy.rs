@@ -18,40 +18,19 @@ use std::path::Path;
 use std::time::Instant;
 
 use sops_core::Branch;
-use sops_core::keys::KeyContext;
+use sops_core::cipher::contains_encrypted_value;
 use sops_core::ops::{self, DecryptOptions};
-use sops_core::stores::Format;
+use sops_core::stores::{Format, looks_like_sops_file};
 use zeroize::Zeroizing;
 
-use crate::discover::has_marker;
-use crate::env::{self, Env, Operator};
 use crate::error::{EXIT_NO_KEY, Failure};
-use crate::policy;
+use crate::keys::Keys;
+use crate::namespace;
 use crate::render::Redactor;
 use crate::scratch::Scratch;
+use crate::settings::{Env, Settings};
 use crate::stores::{limit_failure, store_for};
 use crate::walk::{Entry, Roots};
-
-/// The key context, built on first use (a plain app needs no keys, and a
-/// project without keys may still render plain apps).
-pub struct Keys<'a> {
-    env: &'a Env,
-    op: &'a Operator,
-    ctx: Option<Result<KeyContext, Failure>>,
-}
-
-impl<'a> Keys<'a> {
-    pub fn new(env: &'a Env, op: &'a Operator) -> Self {
-        Self { env, op, ctx: None }
-    }
-
-    pub fn get(&mut self) -> Result<&KeyContext, Failure> {
-        self.ctx
-            .get_or_insert_with(|| env::key_context(self.env, self.op))
-            .as_ref()
-            .map_err(Clone::clone)
-    }
-}
 
 /// A scratch copy with every usable sops file decrypted.
 pub struct DecryptedCopy {
@@ -69,7 +48,8 @@ pub struct DecryptedCopy {
 pub fn build(
     roots: &Roots,
     keys: &mut Keys<'_>,
-    op: &Operator,
+    env: &Env,
+    op: &Settings,
     tmp: &Path,
     deadline: Instant,
     keep_as_is: &dyn Fn(&str) -> bool,
@@ -90,7 +70,7 @@ pub fn build(
         if keep_as_is(&entry.rel) {
             return Ok((bytes.to_vec(), false));
         }
-        match decrypt_file(entry, &bytes, keys) {
+        match decrypt_file(entry, &bytes, keys, env, op) {
             Ok(Some(plain)) => {
                 redactor.add_docs(&plain.docs);
                 if let Some(raw) = &plain.raw {
@@ -134,12 +114,14 @@ pub fn decrypt_file(
     entry: &Entry,
     bytes: &[u8],
     keys: &mut Keys<'_>,
+    env: &Env,
+    op: &Settings,
 ) -> Result<Option<Plain>, (Failure, bool)> {
     let fatal = |f: Failure| (f, false);
     let format = Format::for_path(Path::new(&entry.rel));
     let textual = !matches!(format, Format::Binary);
-    if !has_marker(bytes) {
-        if textual && contains(bytes, b"ENC[AES256_GCM,") {
+    if !looks_like_sops_file(bytes) {
+        if textual && contains_encrypted_value(bytes) {
             return Err(fatal(
                 Failure::generic(format!(
                     "{}: found ENC[...] values but no sops metadata",
@@ -152,7 +134,7 @@ pub fn decrypt_file(
         }
         return Ok(None);
     }
-    let limits = &keys.op.limits;
+    let limits = &op.limits;
     let store = store_for(format, limits).map_err(fatal)?;
     let (docs, metadata) = match store.load_encrypted(bytes) {
         Ok(loaded) => loaded,
@@ -185,7 +167,7 @@ pub fn decrypt_file(
     } else {
         &[]
     };
-    policy::check_namespace_binding(&entry.shown, objects, mac_only, keys.op, keys.env)
+    namespace::check_namespace_binding(&entry.shown, objects, mac_only, op, env)
         .map_err(|f| (f, true))?;
     let bytes = Zeroizing::new(
         store
@@ -199,8 +181,4 @@ pub fn decrypt_file(
         bytes,
         raw,
     }))
-}
-
-fn contains(hay: &[u8], needle: &[u8]) -> bool {
-    hay.windows(needle.len()).any(|w| w == needle)
 }

@@ -10,10 +10,10 @@
 use std::path::Path;
 use std::time::Instant;
 
-use sops_core::stores::Format;
+use sops_core::stores::{Format, looks_like_sops_file};
 
-use crate::env::{Env, Operator};
 use crate::error::Failure;
+use crate::settings::{Env, Settings};
 use crate::stores::store_for;
 use crate::walk::{self, Roots, Select};
 
@@ -21,7 +21,7 @@ const HEAD: u64 = 32 * 1024;
 const TAIL: u64 = 32 * 1024;
 const MAX_MATCHES: usize = 10;
 
-pub fn run(env: &Env, cwd: &Path, deadline: Instant, op: &Operator) -> Result<Vec<u8>, Failure> {
+pub fn run(env: &Env, cwd: &Path, deadline: Instant, op: &Settings) -> Result<Vec<u8>, Failure> {
     let roots = Roots::derive(cwd, env.get("ARGOCD_APP_SOURCE_PATH"))?;
     let wanted = |rel: &str| is_candidate(rel);
     let sel = Select {
@@ -39,7 +39,7 @@ pub fn run(env: &Env, cwd: &Path, deadline: Instant, op: &Operator) -> Result<Ve
         let Ok(bytes) = walk::read_head_tail(&entry.real, HEAD, TAIL) else {
             continue;
         };
-        if !has_marker(&bytes) {
+        if !looks_like_sops_file(&bytes) {
             continue;
         }
         // A small file was read whole: confirm with a real metadata parse.
@@ -72,19 +72,6 @@ fn is_candidate(rel: &str) -> bool {
         || name.contains(".enc.")
 }
 
-/// The markers Flux also uses: the MAC line of each format's sops block.
-pub fn has_marker(bytes: &[u8]) -> bool {
-    const MARKERS: &[&[u8]] = &[
-        b"mac: ENC[",
-        b"\"mac\": \"ENC[",
-        b"sops_mac=ENC[",
-        b"mac = ENC[",
-    ];
-    MARKERS
-        .iter()
-        .any(|m| bytes.windows(m.len()).any(|w| w == *m))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -94,8 +81,10 @@ mod tests {
         assert!(is_candidate("a/secret.yaml"));
         assert!(is_candidate("creds.sops.txt"));
         assert!(!is_candidate("README.md"));
-        assert!(has_marker(b"sops:\n    mac: ENC[AES256_GCM,data:x]\n"));
-        assert!(has_marker(b"{\"sops\": {\"mac\": \"ENC[AES"));
-        assert!(!has_marker(b"mac: plain\n"));
+        assert!(looks_like_sops_file(
+            b"sops:\n    mac: ENC[AES256_GCM,data:x]\n"
+        ));
+        assert!(looks_like_sops_file(b"{\"sops\": {\"mac\": \"ENC[AES"));
+        assert!(!looks_like_sops_file(b"mac: plain\n"));
     }
 }

@@ -15,28 +15,33 @@ use sops_core::Branch;
 use sops_core::keys::KeyContext;
 use zeroize::Zeroizing;
 
-use crate::env::{self, Env, Mode, Operator, Params};
 use crate::error::Failure;
+use crate::key_policy::KeyPolicy;
+use crate::keys::Keys;
+use crate::params::{Mode, Params};
+use crate::settings::{Env, Settings};
 use crate::walk::{self, Roots, Select};
-use crate::{glob, helm, kustomize, manifest, policy};
+use crate::{glob, helm, kustomize, manifest, namespace};
 
 /// Produces the whole output, or fails without producing any.
 pub fn run(
     env: &Env,
     cwd: &Path,
     deadline: Instant,
-    op: &Operator,
+    op: &Settings,
+    policy: Option<&KeyPolicy>,
 ) -> Result<Zeroizing<Vec<u8>>, Failure> {
     let params = Params::from_env(env)?;
+    let mut keys = Keys::new(env, op, policy);
     let roots = Roots::derive(cwd, env.get("ARGOCD_APP_SOURCE_PATH"))?;
     let mode = match params.mode {
         Mode::Auto => detect(&roots.app),
         m => m,
     };
     match mode {
-        Mode::Directory | Mode::Auto => directory(env, &roots, &params, op, deadline),
-        Mode::Kustomize => kustomize::run(env, &roots, &params, op, deadline),
-        Mode::Helm => helm::run(env, &roots, &params, op, deadline),
+        Mode::Directory | Mode::Auto => directory(env, &roots, &params, op, &mut keys, deadline),
+        Mode::Kustomize => kustomize::run(env, &roots, &params, op, &mut keys, deadline),
+        Mode::Helm => helm::run(env, &roots, &params, op, &mut keys, deadline),
     }
 }
 
@@ -65,7 +70,8 @@ fn directory(
     env: &Env,
     roots: &Roots,
     params: &Params,
-    op: &Operator,
+    op: &Settings,
+    keys: &mut Keys<'_>,
     deadline: Instant,
 ) -> Result<Zeroizing<Vec<u8>>, Failure> {
     for (name, pattern) in [
@@ -99,22 +105,21 @@ fn directory(
 
     // Keys are resolved only if some file needs them, so a plain app of a
     // project without keys still renders.
-    let mut ctx = None;
-    let empty = KeyContext::from_lookup(|_| None);
+    let mut needs_keys = false;
+    let empty = KeyContext::builder().build();
     let mut total = 0u64;
     let mut docs: Vec<Branch> = Vec::new();
     let mut decrypted_files = 0usize;
     for entry in &entries {
         walk::check_deadline(deadline, limits, &format!("reading {}", entry.shown))?;
         let bytes = Zeroizing::new(walk::read_bounded(entry, limits, &mut total)?);
-        if ctx.is_none() && looks_encrypted(&bytes) {
-            ctx = Some(env::key_context(env, op)?);
-        }
-        let loaded = manifest::load(&entry.shown, &bytes, ctx.as_ref().unwrap_or(&empty), limits)?;
+        needs_keys = needs_keys || looks_encrypted(&bytes);
+        let ctx = if needs_keys { keys.get()? } else { &empty };
+        let loaded = manifest::load(&entry.shown, &bytes, ctx, limits)?;
         if loaded.decrypted {
             decrypted_files += 1;
             let mac_only = loaded.mac_only_encrypted;
-            policy::check_namespace_binding(&entry.shown, &loaded.docs, mac_only, op, env)?;
+            namespace::check_namespace_binding(&entry.shown, &loaded.docs, mac_only, op, env)?;
         }
         for doc in &loaded.docs {
             manifest::check(doc, &entry.shown)?;

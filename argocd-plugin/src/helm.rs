@@ -29,10 +29,12 @@ use sops_core::stores::{Format, StoreError};
 use sops_core::{Branch, Item, Value};
 use zeroize::Zeroizing;
 
-use crate::decrypted_copy::{self, Keys};
-use crate::env::{Env, HelmParams, Limits, Operator, Params, printable};
+use crate::decrypted_copy;
 use crate::error::Failure;
+use crate::keys::Keys;
+use crate::params::{HelmParams, Params, printable};
 use crate::render::{self, Job};
+use crate::settings::{Env, Limits, Settings};
 use crate::stores::{limit_failure, store_for};
 use crate::walk::{self, Entry, Roots};
 
@@ -45,7 +47,8 @@ pub fn run(
     env: &Env,
     roots: &Roots,
     params: &Params,
-    op: &Operator,
+    op: &Settings,
+    keys: &mut Keys<'_>,
     deadline: Instant,
 ) -> Result<Zeroizing<Vec<u8>>, Failure> {
     let started = Instant::now();
@@ -67,8 +70,7 @@ pub fn run(
     let keep: HashSet<&str> = values_files.iter().map(|v| v.rel.as_str()).collect();
 
     let tmp = env.get("TMPDIR").unwrap_or("/tmp");
-    let mut keys = Keys::new(env, op);
-    let mut copy = decrypted_copy::build(roots, &mut keys, op, Path::new(tmp), deadline, &|rel| {
+    let mut copy = decrypted_copy::build(roots, keys, env, op, Path::new(tmp), deadline, &|rel| {
         keep.contains(rel)
     })?;
     let copied = started.elapsed();
@@ -83,7 +85,7 @@ pub fn run(
         };
         let mut uncounted = 0;
         let bytes = Zeroizing::new(walk::read_bounded(&entry, &op.limits, &mut uncounted)?);
-        match decrypted_copy::decrypt_file(&entry, &bytes, &mut keys) {
+        match decrypted_copy::decrypt_file(&entry, &bytes, keys, env, op) {
             Ok(Some(plain)) => {
                 copy.redactor.add_docs(&plain.docs);
                 sources.push(Source::Decrypted {

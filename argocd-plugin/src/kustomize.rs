@@ -7,10 +7,12 @@ use std::time::Instant;
 
 use zeroize::Zeroizing;
 
-use crate::decrypted_copy::{self, Keys};
-use crate::env::{Env, Operator, Params};
+use crate::decrypted_copy;
 use crate::error::Failure;
+use crate::keys::Keys;
+use crate::params::Params;
 use crate::render::{self, Job};
+use crate::settings::{Env, Settings};
 use crate::walk::Roots;
 
 /// What `SOPS_CMP_KUSTOMIZE_BIN` or `PATH` gives when nothing is set.
@@ -20,14 +22,14 @@ pub fn run(
     env: &Env,
     roots: &Roots,
     params: &Params,
-    op: &Operator,
+    op: &Settings,
+    keys: &mut Keys<'_>,
     deadline: Instant,
 ) -> Result<Zeroizing<Vec<u8>>, Failure> {
     let started = Instant::now();
     let (name, bin) = renderer(env)?;
     let tmp = env.get("TMPDIR").unwrap_or("/tmp");
-    let mut keys = Keys::new(env, op);
-    let copy = decrypted_copy::build(roots, &mut keys, op, Path::new(tmp), deadline, &|_| false)?;
+    let copy = decrypted_copy::build(roots, keys, env, op, Path::new(tmp), deadline, &|_| false)?;
     let app_rel = roots.app.strip_prefix(&roots.repo).unwrap_or(Path::new(""));
     let copied = started.elapsed();
 

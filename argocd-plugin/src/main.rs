@@ -10,16 +10,19 @@
 
 mod decrypted_copy;
 mod discover;
-mod env;
 mod error;
 mod generate;
 mod glob;
 mod helm;
+mod key_policy;
+mod keys;
 mod kustomize;
 mod manifest;
-mod policy;
+mod namespace;
+mod params;
 mod render;
 mod scratch;
+mod settings;
 mod stores;
 mod walk;
 
@@ -28,8 +31,8 @@ use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::env::{Env, Operator};
 use crate::error::Failure;
+use crate::settings::{Env, Settings};
 
 const USAGE: &str = "usage: argocd-sops-plugin <generate|discover>";
 
@@ -48,8 +51,13 @@ fn main() -> ExitCode {
         }
     };
     let env = Env::from_process();
-    let op = match Operator::from_env(&env) {
+    let op = match Settings::from_env(&env) {
         Ok(op) => op,
+        Err(f) => return fail(&f),
+    };
+    // Parsed before either command runs: a broken policy fails closed.
+    let policy = match keys::load_policy(&op) {
+        Ok(p) => p,
         Err(f) => return fail(&f),
     };
     let deadline = start + op.limits.deadline;
@@ -70,7 +78,7 @@ fn main() -> ExitCode {
         ));
     };
     let result = if command == "generate" {
-        generate::run(&env, &cwd, deadline, &op).map(|o| o.to_vec().into())
+        generate::run(&env, &cwd, deadline, &op, policy.as_ref()).map(|o| o.to_vec().into())
     } else {
         discover::run(&env, &cwd, deadline, &op).map(zeroize::Zeroizing::new)
     };

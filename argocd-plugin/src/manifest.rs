@@ -6,14 +6,14 @@
 //! Secret shape) sees the parsed tree rather than text.
 
 use base64::Engine as _;
-use sops_core::cipher::is_encrypted;
+use sops_core::cipher::{contains_encrypted_value, is_encrypted};
 use sops_core::keys::KeyContext;
 use sops_core::ops::{self, DecryptOptions};
-use sops_core::stores::{Format, StoreError};
+use sops_core::stores::{Format, StoreError, looks_like_sops_file};
 use sops_core::{Branch, Value};
 
-use crate::env::Limits;
 use crate::error::Failure;
+use crate::settings::Limits;
 use crate::stores::{limit_failure, store_for};
 
 /// The documents of one file, and whether it was decrypted.
@@ -239,9 +239,7 @@ fn check_secret(doc: &Branch, what: &str) -> Result<(), String> {
                         return Err(format!("{what}: data key {k} is not valid base64"));
                     };
                     // A secretGenerator over a file that stayed encrypted.
-                    if crate::discover::has_marker(&raw)
-                        || raw.windows(15).any(|w| w == b"ENC[AES256_GCM,")
-                    {
+                    if looks_like_sops_file(&raw) || contains_encrypted_value(&raw) {
                         return Err(format!(
                             "output still contains sops-encrypted data in {what} (data key {k})"
                         ));

@@ -18,9 +18,10 @@ use sops_core::stores::{Format, StoreError};
 use sops_core::{Branch, Value};
 use zeroize::Zeroizing;
 
-use crate::env::{Env, Limits, Params};
 use crate::error::Failure;
 use crate::manifest;
+use crate::params::Params;
+use crate::settings::{Env, Limits};
 use crate::stores::{limit_failure, store_for};
 
 /// Longest stderr line passed on; longer ones are dropped (spec §3.9).

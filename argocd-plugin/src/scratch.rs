@@ -22,8 +22,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use crate::env::Limits;
 use crate::error::Failure;
+use crate::settings::Limits;
 use crate::walk::{self, Entry, Roots};
 
 /// Scratch dirs alive in this process, for the signal thread and the watchdog.

@@ -5,8 +5,8 @@
 
 use sops_core::stores::{Format, Store, StoreError, StoreLimits};
 
-use crate::env::Limits;
 use crate::error::Failure;
+use crate::settings::Limits;
 
 /// The store for `format` with the operator's limits applied.
 pub fn store_for(format: Format, limits: &Limits) -> Result<Box<dyn Store>, Failure> {

@@ -13,8 +13,8 @@ use std::io::Read;
 use std::path::{Component, Path, PathBuf};
 use std::time::Instant;
 
-use crate::env::Limits;
 use crate::error::Failure;
+use crate::settings::Limits;
 
 /// The repository root and the app directory, both canonical.
 #[derive(Debug, Clone)]

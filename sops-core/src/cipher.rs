@@ -44,6 +44,16 @@ pub struct EncParts {
     pub kind: String,
 }
 
+/// The start of every encrypted sops value, whatever its type.
+pub const ENC_PREFIX: &str = "ENC[AES256_GCM,";
+
+/// True if an encrypted value occurs anywhere in `bytes` (a file whose
+/// `sops` block was removed, or one embedded in other data).
+pub fn contains_encrypted_value(bytes: &[u8]) -> bool {
+    let prefix = ENC_PREFIX.as_bytes();
+    bytes.windows(prefix.len()).any(|w| w == prefix)
+}
+
 /// True if `s` looks like an encrypted sops value (the prefix sops matches).
 pub fn is_encrypted(s: &str) -> bool {
     s.starts_with("ENC[AES256_GCM,data:")

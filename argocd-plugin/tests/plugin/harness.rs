@@ -56,7 +56,7 @@ pub fn encrypt(plain: &str, format: Format, recipient: &str, rule: Option<Partia
     let store = format.store().unwrap();
     let mut docs = store.load(plain.as_bytes()).unwrap();
     let keys: Vec<Box<dyn MasterKey>> = vec![Box::new(AgeKey::parse(recipient).unwrap())];
-    let ctx = KeyContext::from_lookup(|_| None);
+    let ctx = KeyContext::builder().build();
     let opts = EncryptOptions {
         rule,
         ..EncryptOptions::default()

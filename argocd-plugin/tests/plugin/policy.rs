@@ -51,7 +51,7 @@ fn encrypt_groups(
         shamir_threshold: threshold,
         ..EncryptOptions::default()
     };
-    let ctx = KeyContext::from_lookup(|_| None);
+    let ctx = KeyContext::builder().build();
     let mut metadata = ops::encrypt(&mut docs, &groups, &ctx, &opts).unwrap();
     metadata.key_groups[0].0.extend(extra.iter().cloned());
     store.emit_encrypted(&docs, &metadata).unwrap()
@@ -453,7 +453,7 @@ fn encrypted_objects_without_namespace_and_mac_only_files_are_refused() {
         mac_only_encrypted: true,
         ..EncryptOptions::default()
     };
-    let ctx = KeyContext::from_lookup(|_| None);
+    let ctx = KeyContext::builder().build();
     let metadata = ops::encrypt(&mut docs, &[keys], &ctx, &opts).unwrap();
     w.write(
         "app/s.yaml",

@@ -8,8 +8,10 @@
 
 #[cfg(feature = "age")]
 pub mod age;
+mod context;
 #[cfg(feature = "pgp")]
 pub mod pgp;
+mod secret_file;
 mod wrapping;
 
 use std::fmt;
@@ -18,6 +20,8 @@ use zeroize::Zeroizing;
 
 use crate::metadata::{KeyEntry, KeyKind};
 
+pub use context::{KeyContext, KeyContextBuilder, KeyFilter};
+pub use secret_file::{SECRET_FILE_LIMIT, SecretFileError, read_secret_file};
 pub use wrapping::{KeyFailure, RecoveryError, WrapError, recover_data_key, wrap_data_key};
 
 /// Why a master key could not wrap or unwrap.
@@ -70,111 +74,5 @@ pub fn master_key_for(entry: &KeyEntry) -> Result<Box<dyn MasterKey>, KeyError> 
             entry.field("fp").unwrap_or_default(),
         )?)),
         other => Err(KeyError::Unsupported(other.metadata_name())),
-    }
-}
-
-/// Where a key context reads variables from: the process environment, or a
-/// fixed map (tests, the Argo CD plugin).
-pub type EnvLookup = dyn Fn(&str) -> Option<String> + Send + Sync;
-
-/// Decides whether a master key may be used at all (see
-/// [`KeyContext::with_key_filter`]).
-pub type KeyFilter = dyn Fn(&KeyEntry) -> bool + Send + Sync;
-
-/// Everything keystores may use to find key material, resolved once.
-pub struct KeyContext {
-    env: Box<EnvLookup>,
-    filter: Option<Box<KeyFilter>>,
-    /// See [`KeyContext::with_age_recipient_binding`].
-    bind_age_recipients: bool,
-    #[cfg(feature = "age")]
-    age: std::sync::OnceLock<age::AgeIdentities>,
-}
-
-impl KeyContext {
-    /// A context reading the given variables; empty values count as unset.
-    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String> + Send + Sync + 'static) -> Self {
-        Self {
-            env: Box::new(move |k| lookup(k).filter(|v| !v.is_empty())),
-            filter: None,
-            bind_age_recipients: false,
-            #[cfg(feature = "age")]
-            age: std::sync::OnceLock::new(),
-        }
-    }
-
-    /// A context reading the process environment.
-    pub fn from_process_env() -> Self {
-        Self::from_lookup(|k| std::env::var(k).ok())
-    }
-
-    /// A context from a fixed list of variables (nothing else is visible).
-    pub fn from_vars<I, K, V>(vars: I) -> Self
-    where
-        I: IntoIterator<Item = (K, V)>,
-        K: Into<String>,
-        V: Into<String>,
-    {
-        let map: std::collections::HashMap<String, String> = vars
-            .into_iter()
-            .map(|(k, v)| (k.into(), v.into()))
-            .collect();
-        Self::from_lookup(move |k| map.get(k).cloned())
-    }
-
-    /// Restricts which master keys may be used, e.g. an operator's
-    /// allow-list (the Argo CD plugin). [`recover_data_key`] asks the filter
-    /// about every entry of every key group before the entry's master key is
-    /// even built: an entry for which `allow` returns false is never asked
-    /// to decrypt (no identity is tried, no KMS or Vault call is made) and is
-    /// recorded as a [`KeyFailure`] with [`KeyError::SkippedByPolicy`]. Shamir
-    /// thresholds apply unchanged to the keys that remain. Encryption is not
-    /// filtered. Without a filter (the default) every key is allowed.
-    pub fn with_key_filter(
-        mut self,
-        allow: impl Fn(&KeyEntry) -> bool + Send + Sync + 'static,
-    ) -> Self {
-        self.filter = Some(Box::new(allow));
-        self
-    }
-
-    /// Uses an age identity only for the recipient it belongs to. sops tries
-    /// every identity it holds on every age entry, so the `recipient` written
-    /// in a file's metadata is only a label; a caller that makes decisions
-    /// on that label (an allow-list) needs it to be true. With binding on, an
-    /// X25519 identity is tried only on the entry whose recipient is its own
-    /// public key; SSH identities only on `ssh-` recipients and plugin
-    /// identities only on their plugin's recipients (their public keys are
-    /// not derivable here, so for them the binding is by kind only).
-    pub fn with_age_recipient_binding(mut self) -> Self {
-        self.bind_age_recipients = true;
-        self
-    }
-
-    /// True when age identities are bound to their recipients.
-    pub fn binds_age_recipients(&self) -> bool {
-        self.bind_age_recipients
-    }
-
-    /// True if the key filter (if any) allows `entry`.
-    pub fn allows(&self, entry: &KeyEntry) -> bool {
-        self.filter.as_ref().is_none_or(|allow| allow(entry))
-    }
-
-    /// A variable of the context's environment (`None` if unset or empty).
-    pub fn var(&self, name: &str) -> Option<String> {
-        (self.env)(name)
-    }
-
-    /// The age identities, loaded on first use from every source sops reads.
-    #[cfg(feature = "age")]
-    pub fn age_identities(&self) -> &age::AgeIdentities {
-        self.age.get_or_init(|| age::AgeIdentities::load(self))
-    }
-}
-
-impl fmt::Debug for KeyContext {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("KeyContext { .. }")
     }
 }

@@ -93,6 +93,29 @@ impl Format {
     }
 }
 
+/// True if `bytes` (a whole file, or its head and tail) hold the MAC line
+/// of a `sops` block in one of the text formats: `mac: ENC[` (YAML),
+/// `"mac": "ENC[` (JSON), `sops_mac=ENC[` (dotenv) or `mac = ENC[` (INI,
+/// where sops aligns the `=` of a section, so any run of blanks may come
+/// before it). A cheap pre-check; the store's `load_encrypted` decides.
+pub fn looks_like_sops_file(bytes: &[u8]) -> bool {
+    const MARKERS: &[&[u8]] = &[b"mac: ENC[", b"\"mac\": \"ENC[", b"sops_mac=ENC["];
+    let contains = |m: &[u8]| bytes.windows(m.len()).any(|w| w == m);
+    MARKERS.iter().any(|m| contains(m)) || has_ini_mac(bytes)
+}
+
+/// `mac`, one or more blanks, `= ENC[`.
+fn has_ini_mac(bytes: &[u8]) -> bool {
+    const TAIL: &[u8] = b" = ENC[";
+    bytes.windows(TAIL.len()).enumerate().any(|(i, w)| {
+        if w != TAIL {
+            return false;
+        }
+        let before = bytes[..i].trim_ascii_end();
+        before.ends_with(b"mac")
+    })
+}
+
 /// Default nesting limit of the YAML and JSON stores: mappings and
 /// sequences inside each other, the document's root counting as one.
 ///

@@ -125,3 +125,37 @@ fn one_level_more_is_a_typed_error_on_a_small_stack() {
         }
     }
 }
+
+#[test]
+fn sops_files_of_every_format_are_recognised_and_plain_ones_are_not() {
+    let vectors = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../testdata/vectors");
+    for name in [
+        "all_keystores.enc.yaml",
+        "all_keystores.enc.json",
+        "all_keystores.enc.env",
+        "all_keystores.enc.ini",
+        "ini.enc.ini",
+        "binary.enc.bin",
+    ] {
+        let bytes = std::fs::read(vectors.join(name)).unwrap();
+        assert!(crate::stores::looks_like_sops_file(&bytes), "{name}");
+        assert!(crate::cipher::contains_encrypted_value(&bytes), "{name}");
+    }
+    for name in [
+        "dotenv.plain.env",
+        "ini.plain.ini",
+        "encrypted_regex.plain.yaml",
+    ] {
+        let bytes = std::fs::read(vectors.join(name)).unwrap();
+        assert!(!crate::stores::looks_like_sops_file(&bytes), "{name}");
+        assert!(!crate::cipher::contains_encrypted_value(&bytes), "{name}");
+    }
+    assert!(crate::stores::looks_like_sops_file(
+        b"{\"sops\": {\"mac\": \"ENC[AES"
+    ));
+    assert!(crate::stores::looks_like_sops_file(
+        b"[sops]\nmac = ENC[AES"
+    ));
+    assert!(!crate::stores::looks_like_sops_file(b"mac: plain\n"));
+    assert!(!crate::stores::looks_like_sops_file(b"x = ENC[AES"));
+}

@@ -1,5 +1,6 @@
-//! Gathering age identities from every source sops 3.11 reads (sops-cli
-//! §9.2), all of them on every load, without precedence:
+//! Gathering age identities from the sources of a key context, all of
+//! them on every load, without precedence. From the environment these are
+//! the sources sops 3.11 reads (sops-cli §9.2), in its order:
 //!
 //! 1. the SSH private key named by `SOPS_AGE_SSH_PRIVATE_KEY_FILE`,
 //! 2. `~/.ssh/id_ed25519` and `~/.ssh/id_rsa` when they exist,
@@ -8,6 +9,8 @@
 //! 5. the standard output of `SOPS_AGE_KEY_CMD`,
 //! 6. the default `<user config dir>/sops/age/keys.txt`.
 //!
+//! The variables are resolved once into [`AgeSources`] (explicit paths,
+//! texts and commands) when the context is built; loading reads only those.
 //! What failed and which sources had nothing is kept so that a failed
 //! decryption can say so with sops' texts. Key material never appears in
 //! messages or `Debug` output.
@@ -18,10 +21,10 @@ use std::io::{self, Read};
 use std::process::{Command, Stdio};
 
 use age::{plugin, ssh, x25519};
-use zeroize::{Zeroize, Zeroizing};
+use zeroize::Zeroizing;
 
 use super::PluginCallbacks;
-use crate::keys::KeyContext;
+use crate::keys::{SECRET_FILE_LIMIT, SecretFileError, read_secret_file};
 use crate::shlex;
 
 const SSH_KEY_FILE_VAR: &str = "SOPS_AGE_SSH_PRIVATE_KEY_FILE";
@@ -30,8 +33,8 @@ const KEY_FILE_VAR: &str = "SOPS_AGE_KEY_FILE";
 const KEY_CMD_VAR: &str = "SOPS_AGE_KEY_CMD";
 const DEFAULT_KEYS_FILE: &str = "sops/age/keys.txt";
 
-/// Identity files (and command output) larger than this are refused, as age does.
-const SIZE_LIMIT: u64 = 1 << 24;
+/// Command output larger than this is refused, as age does.
+const SIZE_LIMIT: u64 = SECRET_FILE_LIMIT;
 
 /// One identity, ready to unwrap stanzas (plugins are resolved on use).
 #[derive(Clone)]
@@ -63,60 +66,215 @@ impl fmt::Debug for AgeIdentities {
     }
 }
 
+/// Where identities are looked for: explicit paths, texts and commands,
+/// resolved from the environment (or given by the caller) when the key
+/// context was built.
+#[derive(Default)]
+pub(crate) struct AgeSources {
+    /// SSH private key files (or the variable that would have named one).
+    ssh: Vec<SshSource>,
+    /// The home directory whose `.ssh/id_ed25519` and `.ssh/id_rsa` are
+    /// tried (`Err`: why it is unknown); `None`: not looked at.
+    home: Option<Result<String, &'static str>>,
+    /// Text sources, in order.
+    texts: Vec<TextSource>,
+    /// The directory holding `sops/age/keys.txt`; `None`: not looked at.
+    config_dir: Option<Result<String, &'static str>>,
+}
+
+enum SshSource {
+    /// A variable that was not set: listed as an unused location.
+    Unset(&'static str),
+    File(String),
+}
+
+enum TextSource {
+    /// A variable that was not set: listed as an unused location.
+    Unset(&'static str),
+    Text {
+        location: String,
+        text: Zeroizing<String>,
+    },
+    Identity {
+        location: String,
+        identity: x25519::Identity,
+    },
+    /// An identity file; `variable` names the variable it came from (its
+    /// messages name the variable, as sops' do).
+    File {
+        variable: Option<&'static str>,
+        path: String,
+    },
+    Command(String),
+}
+
+impl AgeSources {
+    /// The sources sops reads, from variables (`var` returns `None` for
+    /// unset or empty ones).
+    pub(crate) fn from_vars(var: &dyn Fn(&str) -> Option<String>) -> Self {
+        let mut sources = Self::default();
+        sources.ssh.push(match var(SSH_KEY_FILE_VAR) {
+            Some(path) => SshSource::File(path),
+            None => SshSource::Unset(SSH_KEY_FILE_VAR),
+        });
+        sources.home = Some(home_dir(var));
+        sources.texts.push(match var(KEY_VAR) {
+            Some(text) => TextSource::Text {
+                location: KEY_VAR.to_owned(),
+                text: Zeroizing::new(text),
+            },
+            None => TextSource::Unset(KEY_VAR),
+        });
+        sources.texts.push(match var(KEY_FILE_VAR) {
+            Some(path) => TextSource::File {
+                variable: Some(KEY_FILE_VAR),
+                path,
+            },
+            None => TextSource::Unset(KEY_FILE_VAR),
+        });
+        sources.texts.push(match var(KEY_CMD_VAR) {
+            Some(command) => TextSource::Command(command),
+            None => TextSource::Unset(KEY_CMD_VAR),
+        });
+        sources.config_dir = Some(user_config_dir(var));
+        sources
+    }
+
+    pub(crate) fn add_text(&mut self, location: String, text: &str) {
+        self.texts.push(TextSource::Text {
+            location,
+            text: Zeroizing::new(text.to_owned()),
+        });
+    }
+
+    pub(crate) fn add_identity(&mut self, location: String, identity: x25519::Identity) {
+        self.texts.push(TextSource::Identity { location, identity });
+    }
+
+    pub(crate) fn add_file(&mut self, path: &std::path::Path) {
+        self.texts.push(TextSource::File {
+            variable: None,
+            path: path.to_string_lossy().into_owned(),
+        });
+    }
+
+    pub(crate) fn add_command(&mut self, command: String) {
+        self.texts.push(TextSource::Command(command));
+    }
+
+    pub(crate) fn add_ssh_file(&mut self, path: &std::path::Path) {
+        self.ssh
+            .push(SshSource::File(path.to_string_lossy().into_owned()));
+    }
+
+    pub(crate) fn set_default_locations(
+        &mut self,
+        home: &std::path::Path,
+        config_dir: &std::path::Path,
+    ) {
+        self.home = Some(Ok(home.to_string_lossy().into_owned()));
+        self.config_dir = Some(Ok(config_dir.to_string_lossy().into_owned()));
+    }
+
+    /// The locations, in load order (for `Debug` and diagnostics; never
+    /// texts or commands' output).
+    pub(crate) fn locations(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for source in &self.ssh {
+            out.push(match source {
+                SshSource::Unset(var) => format!("{var} (unset)"),
+                SshSource::File(path) => path.clone(),
+            });
+        }
+        if let Some(Ok(home)) = &self.home {
+            for name in [".ssh/id_ed25519", ".ssh/id_rsa"] {
+                out.push(join_path(home, name));
+            }
+        }
+        for source in &self.texts {
+            out.push(match source {
+                TextSource::Unset(var) => format!("{var} (unset)"),
+                TextSource::Text { location, .. } | TextSource::Identity { location, .. } => {
+                    location.clone()
+                }
+                TextSource::File {
+                    variable: Some(var),
+                    path,
+                } => format!("{var}={path}"),
+                TextSource::File {
+                    variable: None,
+                    path,
+                } => path.clone(),
+                TextSource::Command(_) => KEY_CMD_VAR.to_owned(),
+            });
+        }
+        if let Some(Ok(dir)) = &self.config_dir {
+            out.push(join_path(dir, DEFAULT_KEYS_FILE));
+        }
+        out
+    }
+}
+
+/// A source read but not yet parsed (sops reads all text sources first).
+enum Pending {
+    Text(String, Zeroizing<Vec<u8>>),
+    Identity(String, x25519::Identity),
+}
+
 impl AgeIdentities {
-    /// Loads identities from every source sops reads, looking variables up in
-    /// `ctx` (never in the process environment directly).
-    pub fn load(ctx: &KeyContext) -> Self {
+    /// Loads identities from every source of `sources`.
+    pub(crate) fn load(sources: &AgeSources) -> Self {
         let mut ids = Self::default();
-        ids.load_ssh(ctx);
+        ids.load_ssh(sources);
 
         // Text sources, read first and parsed afterwards (as sops does).
-        let mut texts: Vec<(String, Zeroizing<Vec<u8>>)> = Vec::new();
-
-        match ctx.var(KEY_VAR) {
-            Some(value) => {
-                let value = Zeroizing::new(value);
-                texts.push((
-                    KEY_VAR.to_owned(),
-                    Zeroizing::new(value.as_bytes().to_vec()),
-                ));
-            }
-            None => ids.unused.push(KEY_VAR.to_owned()),
-        }
-
-        match ctx.var(KEY_FILE_VAR) {
-            Some(path) => match read_file(&path) {
-                Ok(data) => texts.push((KEY_FILE_VAR.to_owned(), data)),
-                Err(ReadError::Open(e)) => ids.errors.push(format!(
-                    "failed to open {KEY_FILE_VAR} file: {}",
-                    go_path_error("open", &path, &e)
+        let mut pending: Vec<Pending> = Vec::new();
+        for source in &sources.texts {
+            match source {
+                TextSource::Unset(var) => ids.unused.push((*var).to_owned()),
+                TextSource::Text { location, text } => pending.push(Pending::Text(
+                    location.clone(),
+                    Zeroizing::new(text.as_bytes().to_vec()),
                 )),
-                Err(e) => ids.errors.push(e.describe(KEY_FILE_VAR, &path)),
-            },
-            None => ids.unused.push(KEY_FILE_VAR.to_owned()),
-        }
-
-        match ctx.var(KEY_CMD_VAR) {
-            Some(command) => match run_key_command(&command) {
-                Ok(data) => texts.push((KEY_CMD_VAR.to_owned(), data)),
-                Err(e) => ids.errors.push(e),
-            },
-            None => ids.unused.push(KEY_CMD_VAR.to_owned()),
-        }
-
-        let nothing_yet = texts.is_empty() && ids.identities.is_empty();
-        match user_config_dir(ctx) {
-            Err(e) => {
-                if nothing_yet {
-                    ids.errors.push(format!(
-                        "user config directory could not be determined: {e}"
-                    ));
+                TextSource::Identity { location, identity } => {
+                    pending.push(Pending::Identity(location.clone(), identity.clone()));
                 }
+                TextSource::File {
+                    variable: Some(var),
+                    path,
+                } => match read_file(path) {
+                    Ok(data) => pending.push(Pending::Text((*var).to_owned(), data)),
+                    Err(ReadError::Open(e)) => ids.errors.push(format!(
+                        "failed to open {var} file: {}",
+                        go_path_error("open", path, &e)
+                    )),
+                    Err(e) => ids.errors.push(e.describe(var, path)),
+                },
+                TextSource::File {
+                    variable: None,
+                    path,
+                } => match read_file(path) {
+                    Ok(data) => pending.push(Pending::Text(path.clone(), data)),
+                    Err(e) => ids.errors.push(e.describe(path, path)),
+                },
+                TextSource::Command(command) => match run_key_command(command) {
+                    Ok(data) => pending.push(Pending::Text(KEY_CMD_VAR.to_owned(), data)),
+                    Err(e) => ids.errors.push(e),
+                },
             }
-            Ok(dir) => {
-                let path = join_path(&dir, DEFAULT_KEYS_FILE);
+        }
+
+        let nothing_yet = pending.is_empty() && ids.identities.is_empty();
+        match &sources.config_dir {
+            None => {}
+            Some(Err(e)) if nothing_yet => ids.errors.push(format!(
+                "user config directory could not be determined: {e}"
+            )),
+            Some(Err(_)) => {}
+            Some(Ok(dir)) => {
+                let path = join_path(dir, DEFAULT_KEYS_FILE);
                 match read_file(&path) {
-                    Ok(data) => texts.push((path, data)),
+                    Ok(data) => pending.push(Pending::Text(path, data)),
                     Err(ReadError::Open(e)) if e.kind() == io::ErrorKind::NotFound => {
                         if nothing_yet {
                             ids.unused.push(path);
@@ -131,7 +289,15 @@ impl AgeIdentities {
             }
         }
 
-        for (location, data) in texts {
+        for source in pending {
+            let (location, data) = match source {
+                Pending::Identity(location, identity) => {
+                    ids.identities
+                        .push((location, LoadedIdentity::X25519(identity)));
+                    continue;
+                }
+                Pending::Text(location, data) => (location, data),
+            };
             match parse_identities(&location, &data) {
                 Ok(parsed) => {
                     if let Some(note) = parsed.note {
@@ -292,16 +458,19 @@ impl Drivers<'_> {
 // --- SSH keys -------------------------------------------------------------
 
 impl AgeIdentities {
-    fn load_ssh(&mut self, ctx: &KeyContext) {
-        match ctx.var(SSH_KEY_FILE_VAR) {
-            Some(path) => self.add_ssh_key(&path),
-            None => self.unused.push(SSH_KEY_FILE_VAR.to_owned()),
+    fn load_ssh(&mut self, sources: &AgeSources) {
+        for source in &sources.ssh {
+            match source {
+                SshSource::File(path) => self.add_ssh_key(path),
+                SshSource::Unset(var) => self.unused.push((*var).to_owned()),
+            }
         }
-        match home_dir(ctx) {
-            Err(e) => self.errors.push(e.to_owned()),
-            Ok(home) => {
+        match &sources.home {
+            None => {}
+            Some(Err(e)) => self.errors.push((*e).to_owned()),
+            Some(Ok(home)) => {
                 for name in [".ssh/id_ed25519", ".ssh/id_rsa"] {
-                    let path = join_path(&home, name);
+                    let path = join_path(home, name);
                     if std::fs::metadata(&path).is_ok() {
                         self.add_ssh_key(&path);
                     } else {
@@ -526,35 +695,11 @@ impl ReadError {
 
 /// Reads a whole (small) file into a buffer that is wiped on drop.
 fn read_file(path: &str) -> Result<Zeroizing<Vec<u8>>, ReadError> {
-    let file = std::fs::File::open(path).map_err(ReadError::Open)?;
-    let hint = file
-        .metadata()
-        .map(|m| m.len())
-        .unwrap_or(0)
-        .min(SIZE_LIMIT);
-    let mut data = Zeroizing::new(Vec::with_capacity(hint as usize + 1));
-    let mut limited = file.take(SIZE_LIMIT + 1);
-    // Read in chunks so that growing the buffer never leaves copies behind.
-    let mut chunk = Zeroizing::new([0u8; 8192]);
-    loop {
-        let n = match limited.read(chunk.as_mut()) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(ReadError::Read(e)),
-        };
-        if data.len() + n > data.capacity() {
-            let mut bigger = Zeroizing::new(Vec::with_capacity((data.len() + n) * 2));
-            bigger.extend_from_slice(&data);
-            data = bigger;
-        }
-        data.extend_from_slice(&chunk[..n]);
-    }
-    if data.len() as u64 > SIZE_LIMIT {
-        data.zeroize();
-        return Err(ReadError::TooLong);
-    }
-    Ok(data)
+    read_secret_file(path).map_err(|e| match e {
+        SecretFileError::Open { source, .. } => ReadError::Open(source),
+        SecretFileError::Read { source, .. } => ReadError::Read(source),
+        _ => ReadError::TooLong,
+    })
 }
 
 /// Go's `*fs.PathError` text: `open /x: no such file or directory`.
@@ -577,33 +722,32 @@ fn go_errno_text(e: &io::Error) -> String {
 }
 
 /// The user's home directory as Go's `os.UserHomeDir` finds it.
-fn home_dir(ctx: &KeyContext) -> Result<String, &'static str> {
+fn home_dir(var: &dyn Fn(&str) -> Option<String>) -> Result<String, &'static str> {
     if cfg!(windows) {
-        ctx.var("USERPROFILE").ok_or("%userprofile% is not defined")
+        var("USERPROFILE").ok_or("%userprofile% is not defined")
     } else {
-        ctx.var("HOME").ok_or("$HOME is not defined")
+        var("HOME").ok_or("$HOME is not defined")
     }
 }
 
 /// The directory holding `sops/age/keys.txt`, as sops finds it.
-fn user_config_dir(ctx: &KeyContext) -> Result<String, &'static str> {
+fn user_config_dir(var: &dyn Fn(&str) -> Option<String>) -> Result<String, &'static str> {
     if cfg!(windows) {
-        ctx.var("AppData")
-            .or_else(|| ctx.var("APPDATA"))
+        var("AppData")
+            .or_else(|| var("APPDATA"))
             .ok_or("%AppData% is not defined")
     } else if cfg!(target_os = "macos") {
-        if let Some(dir) = ctx.var("XDG_CONFIG_HOME") {
+        if let Some(dir) = var("XDG_CONFIG_HOME") {
             return Ok(dir);
         }
-        ctx.var("HOME")
+        var("HOME")
             .map(|home| format!("{home}/Library/Application Support"))
             .ok_or("$HOME is not defined")
     } else {
-        match ctx.var("XDG_CONFIG_HOME") {
+        match var("XDG_CONFIG_HOME") {
             Some(dir) if !dir.starts_with('/') => Err("path in $XDG_CONFIG_HOME is relative"),
             Some(dir) => Ok(dir),
-            None => ctx
-                .var("HOME")
+            None => var("HOME")
                 .map(|home| format!("{home}/.config"))
                 .ok_or("neither $XDG_CONFIG_HOME nor $HOME are defined"),
         }

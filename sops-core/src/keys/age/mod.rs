@@ -17,6 +17,7 @@ use base64::Engine;
 use zeroize::Zeroizing;
 
 pub use identities::AgeIdentities;
+pub(crate) use identities::AgeSources;
 
 use crate::keys::{KeyContext, KeyError, MasterKey};
 use crate::metadata::{KeyEntry, KeyKind};

@@ -486,6 +486,87 @@ fn no_identity_gives_no_credentials_with_sops_text() {
 }
 
 #[test]
+fn builder_takes_explicit_identities_and_never_the_environment() {
+    let (recipient, identity) = x25519_pair();
+    let entry = wrap(&recipient, &secret());
+    let dir = TempDir::new().unwrap();
+
+    // Text with a location name.
+    let c = KeyContext::builder()
+        .age_identity_text("project keys", &identity)
+        .build();
+    assert_eq!(unwrap(&entry, &c).unwrap().as_slice(), secret().as_slice());
+    assert_eq!(
+        c.age_identities().locations().collect::<Vec<_>>(),
+        ["project keys"]
+    );
+
+    // An identity the caller parsed already.
+    let parsed: x25519::Identity = identity.parse().unwrap();
+    let c = KeyContext::builder().age_identity("vault", parsed).build();
+    assert_eq!(unwrap(&entry, &c).unwrap().as_slice(), secret().as_slice());
+
+    // A file, read through the bounded reader; its messages name the path.
+    let file = write(dir.path(), "team/age.txt", &format!("{identity}\n"));
+    let c = KeyContext::builder().age_identity_file(&file).build();
+    assert_eq!(unwrap(&entry, &c).unwrap().as_slice(), secret().as_slice());
+    let bad = write(dir.path(), "team/bad.txt", "garbage\n");
+    let missing = dir.path().join("team/missing.txt");
+    let c = KeyContext::builder()
+        .age_identity_file(&bad)
+        .age_identity_file(&missing)
+        .build();
+    assert_eq!(
+        unwrap(&entry, &c).unwrap_err().to_string(),
+        format!(
+            "failed to load age identities. Errors while loading age identities: failed to open file: open {}: no such file or directory; failed to parse '{}' age identities: unknown identity type",
+            s(&missing),
+            s(&bad)
+        )
+    );
+
+    // The default locations, from explicit directories.
+    write(dir.path(), "config/sops/age/keys.txt", &identity);
+    let c = KeyContext::builder()
+        .age_default_locations(dir.path().join("home"), dir.path().join("config"))
+        .build();
+    assert_eq!(unwrap(&entry, &c).unwrap().as_slice(), secret().as_slice());
+
+    // Nothing given: no identity, and no location of the environment named.
+    let c = KeyContext::builder().build();
+    assert_eq!(
+        unwrap(&entry, &c).unwrap_err().to_string(),
+        "failed to load age identities"
+    );
+}
+
+#[test]
+fn context_debug_names_locations_never_keys() {
+    let (_, identity) = x25519_pair();
+    let c = ctx(&[
+        ("SOPS_AGE_KEY", &identity),
+        ("SOPS_AGE_KEY_FILE", "/keys/age.txt"),
+    ]);
+    let shown = format!("{c:?}");
+    assert!(shown.contains("SOPS_AGE_KEY_FILE=/keys/age.txt"), "{shown}");
+    assert!(
+        shown.contains("SOPS_AGE_SSH_PRIVATE_KEY_FILE (unset)"),
+        "{shown}"
+    );
+    assert!(!shown.contains("AGE-SECRET-KEY"), "{shown}");
+    let c = KeyContext::builder()
+        .age_identity_text("inline", &identity)
+        .gpg_home("/keys/gnupg")
+        .build();
+    let shown = format!("{c:?}");
+    assert!(
+        shown.contains("inline") && shown.contains("/keys/gnupg"),
+        "{shown}"
+    );
+    assert!(!shown.contains("AGE-SECRET-KEY"), "{shown}");
+}
+
+#[test]
 fn source_failures_are_listed_in_sops_order() {
     let (recipient, _) = x25519_pair();
     let entry = wrap(&recipient, &secret());

@@ -1,7 +1,8 @@
 //! PGP keystore, through the user's `gpg` as sops does when there is no
 //! legacy keyring (the common case today): `gpg --encrypt -a` to wrap,
 //! `gpg -d` to unwrap, so gpg-agent, pinentry and smartcards work as usual.
-//! `SOPS_GPG_EXEC` names another program; `GNUPGHOME` is passed on.
+//! The key context names the program (`SOPS_GPG_EXEC` from the
+//! environment) and the gpg home (`GNUPGHOME`), which is passed on.
 
 use std::io::Write;
 use std::process::{Command, Stdio};
@@ -31,9 +32,8 @@ impl PgpKey {
     }
 
     fn gpg(ctx: &KeyContext) -> Command {
-        let program = ctx.var("SOPS_GPG_EXEC").unwrap_or_else(|| "gpg".to_owned());
-        let mut cmd = Command::new(program);
-        if let Some(home) = ctx.var("GNUPGHOME") {
+        let mut cmd = Command::new(ctx.gpg_program());
+        if let Some(home) = ctx.gpg_home() {
             cmd.env("GNUPGHOME", home);
         }
         cmd

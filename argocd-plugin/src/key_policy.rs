@@ -1,53 +1,40 @@
-//! Operator policy about *which* keys and *where* decrypted objects may go
-//! (spec §3.7): the master-key allow-list (`SOPS_CMP_KEY_POLICY`) and
-//! namespace binding (`SOPS_CMP_BIND_NAMESPACE`).
+//! The operator's master-key allow-list (`SOPS_CMP_KEY_POLICY`, spec
+//! §3.7): which keys each project may use.
 //!
-//! Both are operator settings, read from the sidecar environment only
-//! ([`crate::env::Operator`]); nothing a tenant writes (parameters,
-//! `ARGOCD_ENV_*`, repository files) can loosen them.
+//! The policy is an operator setting, read from the sidecar environment
+//! only (`settings.rs`); nothing a tenant writes (parameters,
+//! `ARGOCD_ENV_*`, repository files) can loosen it.
 //!
-//! **Allow-list.** The `sops` block of a file is written by whoever pushes
-//! to the repository and is not covered by the MAC, so its key groups can
-//! name any KMS key, Vault server or Azure vault. With a policy, the key
-//! context gets a filter ([`KeyContext::with_key_filter`]) and sops-core
-//! never asks a disallowed master key to decrypt: no identity is tried for
-//! it, no cloud call is made, no Vault token is sent. It is listed as
+//! The `sops` block of a file is written by whoever pushes to the
+//! repository and is not covered by the MAC, so its key groups can name
+//! any KMS key, Vault server or Azure vault. With a policy, the key context
+//! gets a filter ([`KeyContext::with_key_filter`]) and sops-core never asks
+//! a disallowed master key to decrypt: no identity is tried for it, no
+//! cloud call is made, no Vault token is sent. It is listed as
 //! `<identifier>: skipped by policy` in the no-usable-key error.
 //!
 //! The entries are matched against the identifiers sops-core prints
-//! (`KeyEntry::identifier`): the age recipient, the PGP fingerprint
+//! ([`KeyEntry::identifier`]): the age recipient, the PGP fingerprint
 //! (compared without spaces, case-insensitively), the AWS KMS ARN, the GCP
-//! key resource ID, `<vault_url>/keys/<name>` for Azure Key Vault (also
-//! `<vault_url>/keys/<name>/<version>`, to pin a version) and sops' Vault
-//! URI `<address>/v1/<engine>/keys/<name>`. The plugin binds X25519 age
-//! identities to their recipients ([`crate::env::key_context`]), so an age
-//! entry cannot be relabelled to pass the list; SSH and plugin identities
-//! are bound by kind only, and gpg picks its secret key from the PGP packet,
-//! so isolating *those* keys between projects is the job of
+//! key resource ID, `<vault_url>/keys/<name>/<version>` for Azure Key Vault
+//! (also without `/<version>`, to allow every version) and sops' Vault URI
+//! `<address>/v1/<engine>/keys/<name>`. The plugin binds X25519 age
+//! identities to their recipients (`keys.rs`), so an age entry cannot be
+//! relabelled to pass the list; SSH and plugin identities are bound by
+//! kind only, and gpg picks its secret key from the PGP packet, so
+//! isolating *those* keys between projects is the job of
 //! `SOPS_CMP_PROJECT_KEYS_DIR`. For cloud keystores the identifier is what
 //! gets called, so the allow-list is what stops a tenant from pointing the
 //! sidecar at a foreign key or server.
-//!
-//! **Namespace binding.** With sops' default MAC (over every value, plain
-//! or encrypted), `metadata.namespace` of an encrypted manifest cannot be
-//! changed without breaking the MAC. Requiring every decrypted namespaced
-//! object to declare the app's destination namespace therefore stops a
-//! tenant from replaying another team's encrypted Secret into their own
-//! namespace. Files encrypted with `mac_only_encrypted` are refused, since
-//! their MAC does not cover plain values such as the namespace.
 
 use std::path::Path;
 
+use sops_core::Value;
 use sops_core::keys::KeyContext;
 use sops_core::metadata::{KeyEntry, KeyKind};
 use sops_core::stores::{Format, StoreError};
-use sops_core::{Branch, Value};
 
-use crate::env::{Env, Operator};
 use crate::error::Failure;
-use crate::manifest::describe;
-
-// --- master-key allow-list --------------------------------------------------
 
 /// The keystore fields of a project entry, and the key kind each covers.
 /// `hckms` has no field: with a policy, HuaweiCloud KMS keys are never used.
@@ -220,26 +207,24 @@ impl Allowed {
 }
 
 /// The strings a policy entry may match for a metadata key entry (see the
-/// module docs); empty when the entry lacks its identifying field.
+/// module docs): sops-core's identifier, normalized, and for Azure Key
+/// Vault also its unversioned form. Empty when the entry lacks its
+/// identifying field.
 fn candidates(entry: &KeyEntry) -> Vec<String> {
-    let field = |name: &str| entry.field(name).map(str::to_owned);
-    let id = entry
+    let has_id = entry
         .field(entry.kind.id_field())
-        .map(|s| normalize(entry.kind, s));
-    let Some(id) = id.filter(|s| !s.is_empty()) else {
+        .is_some_and(|s| !normalize(entry.kind, s).is_empty());
+    if !has_id {
         return Vec::new();
-    };
+    }
+    let id = normalize(entry.kind, &entry.identifier());
     match entry.kind {
-        KeyKind::AzureKv => {
-            let name = field("name").unwrap_or_default();
-            let version = field("version").unwrap_or_default();
-            vec![
-                format!("{id}/keys/{name}"),
-                format!("{id}/keys/{name}/{version}"),
-            ]
-        }
-        // sops' Vault URI form, as KeyEntry::identifier prints it.
-        KeyKind::HcVault => vec![entry.identifier()],
+        // `<vault_url>/keys/<name>/<version>`: an entry without the version
+        // allows every version of the key.
+        KeyKind::AzureKv => match id.rsplit_once('/') {
+            Some((unversioned, _)) => vec![unversioned.to_owned(), id],
+            None => vec![id],
+        },
         _ => vec![id],
     }
 }
@@ -304,177 +289,11 @@ fn quote(s: &str) -> String {
     }
 }
 
-/// A boolean operator setting: `true` or `false`, nothing else.
-pub fn parse_bool_setting(name: &str, v: &str) -> Result<bool, Failure> {
-    match v {
-        "true" => Ok(true),
-        "false" => Ok(false),
-        _ => Err(Failure::config(format!("{name} must be true or false"))),
-    }
-}
-
-// --- namespace binding ------------------------------------------------------
-
-/// Cluster-scoped kinds (API group, kind), exempt from namespace binding:
-/// the built-in ones of Kubernetes 1.33 and a few widespread CRDs. Any
-/// other kind counts as namespaced, so an unknown cluster-scoped custom
-/// resource in an encrypted file is refused rather than let through.
-pub const CLUSTER_SCOPED: &[(&str, &str)] = &[
-    ("", "Namespace"),
-    ("", "Node"),
-    ("", "PersistentVolume"),
-    ("", "ComponentStatus"),
-    ("rbac.authorization.k8s.io", "ClusterRole"),
-    ("rbac.authorization.k8s.io", "ClusterRoleBinding"),
-    ("apiextensions.k8s.io", "CustomResourceDefinition"),
-    ("apiregistration.k8s.io", "APIService"),
-    ("storage.k8s.io", "StorageClass"),
-    ("storage.k8s.io", "CSIDriver"),
-    ("storage.k8s.io", "CSINode"),
-    ("storage.k8s.io", "VolumeAttachment"),
-    ("storage.k8s.io", "VolumeAttributesClass"),
-    ("scheduling.k8s.io", "PriorityClass"),
-    ("node.k8s.io", "RuntimeClass"),
-    ("networking.k8s.io", "IngressClass"),
-    ("networking.k8s.io", "IPAddress"),
-    ("networking.k8s.io", "ServiceCIDR"),
-    (
-        "admissionregistration.k8s.io",
-        "ValidatingWebhookConfiguration",
-    ),
-    (
-        "admissionregistration.k8s.io",
-        "MutatingWebhookConfiguration",
-    ),
-    ("admissionregistration.k8s.io", "ValidatingAdmissionPolicy"),
-    (
-        "admissionregistration.k8s.io",
-        "ValidatingAdmissionPolicyBinding",
-    ),
-    ("admissionregistration.k8s.io", "MutatingAdmissionPolicy"),
-    (
-        "admissionregistration.k8s.io",
-        "MutatingAdmissionPolicyBinding",
-    ),
-    ("certificates.k8s.io", "CertificateSigningRequest"),
-    ("certificates.k8s.io", "ClusterTrustBundle"),
-    ("flowcontrol.apiserver.k8s.io", "FlowSchema"),
-    ("flowcontrol.apiserver.k8s.io", "PriorityLevelConfiguration"),
-    ("resource.k8s.io", "DeviceClass"),
-    ("resource.k8s.io", "ResourceSlice"),
-    ("cert-manager.io", "ClusterIssuer"),
-    ("external-secrets.io", "ClusterSecretStore"),
-    ("external-secrets.io", "ClusterExternalSecret"),
-];
-
-/// True unless (`apiVersion`'s group, `kind`) is in [`CLUSTER_SCOPED`].
-fn is_namespaced(api_version: &str, kind: &str) -> bool {
-    let group = api_version.rsplit_once('/').map_or("", |(g, _)| g);
-    !CLUSTER_SCOPED.contains(&(group, kind))
-}
-
-/// The namespace-binding check for the documents of one decrypted file
-/// (`shown` names it in messages). Does nothing unless the operator set
-/// `SOPS_CMP_BIND_NAMESPACE=true`. Then:
-///
-/// - a file encrypted with `mac_only_encrypted` is refused;
-/// - every document that is a Kubernetes object (has `kind`; the `items` of
-///   a `…List` are checked one by one) of a namespaced kind must declare
-///   `metadata.namespace` equal to `ARGOCD_APP_NAMESPACE`;
-/// - documents without `kind` (helm values, dotenv-like data) pass.
-///
-/// Call it for every file the plugin decrypts, in addition to the usual
-/// output checks. Messages name the file, kind, namespace and name, never a
-/// value.
-pub fn check_namespace_binding(
-    shown: &str,
-    docs: &[Branch],
-    mac_only_encrypted: bool,
-    op: &Operator,
-    env: &Env,
-) -> Result<(), Failure> {
-    if !op.bind_namespace {
-        return Ok(());
-    }
-    if mac_only_encrypted {
-        return Err(Failure::policy(format!(
-            "{shown}: encrypted with mac_only_encrypted, so its MAC does not cover \
-             metadata.namespace; refused because namespace binding is on"
-        ))
-        .with_hint(
-            "re-encrypt the file without mac_only_encrypted (SOPS_CMP_BIND_NAMESPACE=true)",
-        ));
-    }
-    let mut objects = Vec::new();
-    for doc in docs {
-        collect_objects(doc, &mut objects);
-    }
-    for obj in objects {
-        let s = |k: &str| obj.get(k).and_then(Value::as_str);
-        let kind = s("kind").unwrap_or("");
-        if !is_namespaced(s("apiVersion").unwrap_or(""), kind) {
-            continue;
-        }
-        let dest = env.get("ARGOCD_APP_NAMESPACE").ok_or_else(|| {
-            Failure::policy(format!(
-                "{shown}: namespace binding is on (SOPS_CMP_BIND_NAMESPACE) but the app has no \
-                 destination namespace (ARGOCD_APP_NAMESPACE is not set)"
-            ))
-            .with_hint("set spec.destination.namespace of the Application")
-        })?;
-        let namespace = match obj.get("metadata") {
-            Some(Value::Map(m)) => m.get("namespace").and_then(Value::as_str),
-            _ => None,
-        };
-        let what = describe(obj);
-        match namespace {
-            Some(ns) if ns == dest => {}
-            Some(_) => {
-                return Err(Failure::policy(format!(
-                    "{shown}: {what} namespace does not match destination {dest}"
-                ))
-                .with_hint(BINDING_HINT));
-            }
-            None => {
-                return Err(Failure::policy(format!(
-                    "{shown}: {what} has no metadata.namespace; namespace binding requires \
-                     destination {dest}"
-                ))
-                .with_hint(BINDING_HINT));
-            }
-        }
-    }
-    Ok(())
-}
-
-const BINDING_HINT: &str = "with SOPS_CMP_BIND_NAMESPACE=true every encrypted namespaced object \
-                            must be encrypted with metadata.namespace set to the app's \
-                            destination namespace";
-
-/// The Kubernetes objects of a document: the document itself when it has
-/// `kind`, or the items of a `…List`.
-fn collect_objects<'d>(doc: &'d Branch, out: &mut Vec<&'d Branch>) {
-    if doc.get("kind").is_none() {
-        return;
-    }
-    let is_list = doc
-        .get("kind")
-        .and_then(Value::as_str)
-        .is_some_and(|k| k.ends_with("List"));
-    if is_list && let Some(Value::Seq(items)) = doc.get("items") {
-        for item in items {
-            if let Value::Map(m) = item {
-                collect_objects(m, out);
-            }
-        }
-        return;
-    }
-    out.push(doc);
-}
-
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;
+
+    use sops_core::Branch;
 
     use super::*;
 
@@ -655,123 +474,14 @@ mod tests {
     }
 
     #[test]
-    fn bool_settings() {
-        assert!(parse_bool_setting("X", "true").unwrap());
-        assert!(!parse_bool_setting("X", "false").unwrap());
-        for bad in ["1", "yes", "True", "on", " true"] {
-            assert!(parse_bool_setting("X", bad).is_err(), "{bad}");
-        }
-        let op = |v: &str| Operator::from_env(&Env::from_pairs(&[("SOPS_CMP_BIND_NAMESPACE", v)]));
-        assert!(op("true").unwrap().bind_namespace);
-        assert!(!op("false").unwrap().bind_namespace);
-        assert!(op("yes").is_err());
-        assert!(!Operator::from_env(&Env::default()).unwrap().bind_namespace);
-    }
-
-    #[test]
-    fn tenant_variables_cannot_set_policy() {
-        let env = Env::from_pairs(&[
-            ("ARGOCD_ENV_SOPS_CMP_BIND_NAMESPACE", "true"),
-            ("ARGOCD_ENV_SOPS_CMP_KEY_POLICY", "/nonexistent"),
-        ]);
-        let op = Operator::from_env(&env).unwrap();
-        assert!(!op.bind_namespace && op.key_policy.is_none());
-        let op = Operator::from_env(&Env::from_pairs(&[(
-            "SOPS_CMP_KEY_POLICY",
-            "/nonexistent/policy.yaml",
-        )]));
-        assert!(op.is_err());
-    }
-
-    fn docs(yaml: &str) -> Vec<Branch> {
-        Format::Yaml.store().unwrap().load(yaml.as_bytes()).unwrap()
-    }
-
-    fn bound() -> Operator {
-        Operator {
-            bind_namespace: true,
-            ..Operator::default()
-        }
-    }
-
-    fn check(yaml: &str, mac_only: bool, env: &Env) -> Result<(), String> {
-        check_namespace_binding("s.yaml", &docs(yaml), mac_only, &bound(), env)
-            .map_err(|f| f.message)
-    }
-
-    #[test]
-    fn namespace_binding() {
-        let env = Env::from_pairs(&[("ARGOCD_APP_NAMESPACE", "team-a")]);
-        let secret = |ns: &str| {
-            format!(
-                "apiVersion: v1\nkind: Secret\nmetadata:\n  name: db\n  namespace: {ns}\nstringData:\n  k: v\n"
-            )
-        };
-        check(&secret("team-a"), false, &env).unwrap();
-        assert_eq!(
-            check(&secret("team-b"), false, &env).unwrap_err(),
-            "s.yaml: Secret team-b/db namespace does not match destination team-a"
-        );
-        let e = check(
-            "apiVersion: v1\nkind: Secret\nmetadata:\n  name: db\n",
-            false,
-            &env,
-        )
-        .unwrap_err();
-        assert!(e.contains("Secret db has no metadata.namespace"), "{e}");
-        let e = check(&secret("team-a"), true, &env).unwrap_err();
-        assert!(e.contains("mac_only_encrypted"), "{e}");
-        // Cluster-scoped kinds and documents without kind are exempt.
-        check(
-            "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata:\n  name: r\n---\napiVersion: v1\nkind: Namespace\nmetadata:\n  name: team-b\n---\nimage:\n  tag: x\n",
-            false,
-            &env,
-        )
-        .unwrap();
-        // Same kind name in another group: namespaced.
-        assert!(
-            check(
-                "apiVersion: example.com/v1\nkind: ClusterRole\nmetadata:\n  name: r\n",
-                false,
-                &env
-            )
-            .is_err()
-        );
-        // List items are checked one by one.
-        let e = check(
-            "apiVersion: v1\nkind: List\nitems:\n  - apiVersion: v1\n    kind: Secret\n    metadata:\n      name: x\n      namespace: team-a\n  - apiVersion: v1\n    kind: ConfigMap\n    metadata:\n      name: y\n      namespace: team-b\n",
-            false,
-            &env,
-        )
-        .unwrap_err();
-        assert!(
-            e.contains("ConfigMap team-b/y namespace does not match"),
-            "{e}"
-        );
-        // No destination namespace: namespaced objects cannot be bound.
-        let e = check(&secret("team-a"), false, &Env::default()).unwrap_err();
-        assert!(e.contains("ARGOCD_APP_NAMESPACE"), "{e}");
-        check("a: 1\n", false, &Env::default()).unwrap();
-        // Binding off: nothing is checked.
-        check_namespace_binding(
-            "s.yaml",
-            &docs(&secret("team-b")),
-            true,
-            &Operator::default(),
-            &env,
-        )
-        .unwrap();
-    }
-
-    #[test]
     fn apply_filters_the_key_context() {
         let p = Arc::new(policy(&format!(
             "projects:\n  team-a:\n    age: [{AGE_A}]\n"
         )));
-        let ctx = p.apply(KeyContext::from_lookup(|_| None), Some("team-a"));
+        let ctx = p.apply(KeyContext::builder().build(), Some("team-a"));
         assert!(ctx.allows(&entry(KeyKind::Age, &[("recipient", AGE_A)])));
         assert!(!ctx.allows(&entry(KeyKind::Age, &[("recipient", "age1other")])));
-        let ctx = p.apply(KeyContext::from_lookup(|_| None), Some("team-b"));
+        let ctx = p.apply(KeyContext::builder().build(), Some("team-b"));
         assert!(!ctx.allows(&entry(KeyKind::Age, &[("recipient", AGE_A)])));
     }
 }

@@ -1,0 +1,213 @@
+//! Key material for one run: the sops-core key context, built from the
+//! operator's settings and the sidecar's own key variables, never from
+//! tenant input (`ARGOCD_ENV_*`, parameters, repository files).
+
+use std::path::Path;
+
+use sops_core::keys::{KeyContext, KeyContextBuilder, read_secret_file};
+
+use crate::error::Failure;
+use crate::key_policy::KeyPolicy;
+use crate::settings::{Env, Settings};
+
+/// Variables of the sidecar environment that may feed the key context: the
+/// age variables our CLI reads, the directories sops derives the default
+/// key file from, and gpg's home. `SOPS_AGE_KEY_CMD` and `SOPS_GPG_EXEC` are
+/// left out on purpose: the plugin never runs a command of the operator's
+/// choosing to obtain keys (gpg is run from `PATH`).
+pub const KEY_VARS: &[&str] = &[
+    "SOPS_AGE_KEY_FILE",
+    "SOPS_AGE_KEY",
+    "SOPS_AGE_SSH_PRIVATE_KEY_FILE",
+    "HOME",
+    "XDG_CONFIG_HOME",
+    "GNUPGHOME",
+];
+
+/// Parses the operator's key policy (`SOPS_CMP_KEY_POLICY`), if any. Done
+/// once at startup so a broken policy fails every command, closed.
+pub fn load_policy(op: &Settings) -> Result<Option<KeyPolicy>, Failure> {
+    op.key_policy_file
+        .as_deref()
+        .map(KeyPolicy::load)
+        .transpose()
+}
+
+/// The key context, built on first use (a plain app needs no keys, and a
+/// project without keys may still render plain apps).
+pub struct Keys<'a> {
+    env: &'a Env,
+    op: &'a Settings,
+    policy: Option<&'a KeyPolicy>,
+    ctx: Option<Result<KeyContext, Failure>>,
+}
+
+impl<'a> Keys<'a> {
+    pub fn new(env: &'a Env, op: &'a Settings, policy: Option<&'a KeyPolicy>) -> Self {
+        Self {
+            env,
+            op,
+            policy,
+            ctx: None,
+        }
+    }
+
+    pub fn get(&mut self) -> Result<&KeyContext, Failure> {
+        self.ctx
+            .get_or_insert_with(|| key_context(self.env, self.op, self.policy))
+            .as_ref()
+            .map_err(Clone::clone)
+    }
+}
+
+/// Builds the key context from the sidecar's own settings.
+///
+/// Without project scoping: the [`KEY_VARS`] of the sidecar environment,
+/// resolved as our CLI resolves the environment.
+/// With `SOPS_CMP_PROJECT_KEYS_DIR`: only the identity files found in
+/// `<dir>/<project>/` and `<dir>/_shared/` (hidden entries such as the
+/// `..data` links of a Kubernetes Secret volume are skipped); the global
+/// variables are ignored so one project cannot use another's keys.
+///
+/// With `SOPS_CMP_KEY_POLICY`, the context only lets the master keys the
+/// policy allows for `ARGOCD_APP_PROJECT_NAME` be used.
+pub fn key_context(
+    env: &Env,
+    op: &Settings,
+    policy: Option<&KeyPolicy>,
+) -> Result<KeyContext, Failure> {
+    // Identities open only the entries labelled with their own recipient, so
+    // the recipients in a file's metadata (which the policy and the error
+    // messages rely on) cannot be forged.
+    let ctx = identities(env, op)?.bind_age_recipients().build();
+    Ok(match policy {
+        Some(p) => p.apply(ctx, env.get("ARGOCD_APP_PROJECT_NAME")),
+        None => ctx,
+    })
+}
+
+fn identities(env: &Env, op: &Settings) -> Result<KeyContextBuilder, Failure> {
+    let Some(dir) = &op.project_keys_dir else {
+        let vars = KEY_VARS.iter().filter_map(|k| Some((*k, env.get(k)?)));
+        return Ok(KeyContextBuilder::from_vars(vars));
+    };
+    let project = env.get("ARGOCD_APP_PROJECT_NAME").unwrap_or("");
+    if project.is_empty()
+        || !project
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    {
+        return Err(Failure::policy(
+            "ARGOCD_APP_PROJECT_NAME is missing or not a valid project name; \
+             project key scoping is on (SOPS_CMP_PROJECT_KEYS_DIR)"
+                .to_owned(),
+        ));
+    }
+    let own = dir.join(project);
+    if !own.is_dir() {
+        return Err(Failure::policy(format!(
+            "project {project} has no keys configured"
+        )));
+    }
+    let mut builder = add_identity_dir(KeyContext::builder(), &own)?;
+    let shared = dir.join("_shared");
+    if shared.is_dir() {
+        builder = add_identity_dir(builder, &shared)?;
+    }
+    // gpg would otherwise use the sidecar's own keyring for every project:
+    // a project's PGP keys live in `<dir>/<project>/gnupg` (a writable gpg
+    // home the operator provides); without it the project has no PGP keys.
+    Ok(builder.gpg_home(own.join("gnupg")))
+}
+
+/// Adds every identity file of `dir` (in name order), each named by its
+/// path in messages. Files are read now, through sops-core's bounded,
+/// zeroizing reader, so an unreadable one is a configuration error.
+fn add_identity_dir(
+    mut builder: KeyContextBuilder,
+    dir: &Path,
+) -> Result<KeyContextBuilder, Failure> {
+    let io_err =
+        |what: &Path| Failure::config(format!("cannot read key directory {}", what.display()));
+    let mut entries: Vec<_> = std::fs::read_dir(dir)
+        .map_err(|_| io_err(dir))?
+        .filter_map(Result::ok)
+        .collect();
+    entries.sort_by_key(std::fs::DirEntry::file_name);
+    for entry in entries {
+        let name = entry.file_name();
+        if name.to_string_lossy().starts_with('.') {
+            continue;
+        }
+        let path = entry.path();
+        // Follows the Secret volume's symlinks; directories are not searched.
+        if !std::fs::metadata(&path).is_ok_and(|m| m.is_file()) {
+            continue;
+        }
+        let data = read_secret_file(&path).map_err(|_| io_err(&path))?;
+        let text = std::str::from_utf8(&data).map_err(|_| io_err(&path))?;
+        builder = builder.age_identity_text(path.display().to_string(), text);
+    }
+    Ok(builder)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use super::*;
+
+    #[test]
+    fn key_context_ignores_tenant_variables() {
+        let env = Env::from_pairs(&[
+            ("ARGOCD_ENV_SOPS_AGE_KEY", "AGE-SECRET-KEY-1TENANT"),
+            ("PARAM_SOPS_AGE_KEY_FILE", "/tmp/k"),
+            ("SOPS_AGE_KEY_FILE", "/keys/age.txt"),
+            ("AWS_SECRET_ACCESS_KEY", "x"),
+        ]);
+        let ctx = key_context(&env, &Settings::default(), None).unwrap();
+        let locations = ctx.age_locations();
+        assert!(
+            locations.contains(&"SOPS_AGE_KEY_FILE=/keys/age.txt".to_owned()),
+            "{locations:?}"
+        );
+        assert!(
+            locations.contains(&"SOPS_AGE_KEY (unset)".to_owned()),
+            "{locations:?}"
+        );
+        let shown = format!("{ctx:?}");
+        assert!(
+            !shown.contains("TENANT") && !shown.contains("/tmp/k"),
+            "{shown}"
+        );
+        assert!(!shown.contains("AWS"), "{shown}");
+    }
+
+    #[test]
+    fn project_names_are_validated() {
+        let op = Settings {
+            project_keys_dir: Some(PathBuf::from("/nonexistent")),
+            ..Settings::default()
+        };
+        for bad in ["", "../etc", "A", "x/y"] {
+            let env = Env::from_pairs(&[("ARGOCD_APP_PROJECT_NAME", bad)]);
+            assert!(key_context(&env, &op, None).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn tenant_variables_cannot_set_policy() {
+        let env = Env::from_pairs(&[
+            ("ARGOCD_ENV_SOPS_CMP_BIND_NAMESPACE", "true"),
+            ("ARGOCD_ENV_SOPS_CMP_KEY_POLICY", "/nonexistent"),
+        ]);
+        let op = Settings::from_env(&env).unwrap();
+        assert!(!op.bind_namespace && load_policy(&op).unwrap().is_none());
+        let op = Settings::from_env(&Env::from_pairs(&[(
+            "SOPS_CMP_KEY_POLICY",
+            "/nonexistent/policy.yaml",
+        )]))
+        .unwrap();
+        assert!(load_policy(&op).is_err());
+    }
+}

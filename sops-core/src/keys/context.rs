@@ -1,0 +1,282 @@
+//! [`KeyContext`]: the key material and settings the keystores may use,
+//! given explicitly. The keystores read only its fields; the environment
+//! is read once, by the constructors that say so ([`KeyContext::from_process_env`],
+//! [`KeyContext::from_vars`]), and turned into the same explicit inputs a
+//! library user or the Argo CD plugin passes to [`KeyContextBuilder`].
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use crate::metadata::KeyEntry;
+
+#[cfg(feature = "age")]
+use super::age::{AgeIdentities, AgeSources};
+
+/// Decides whether a master key may be used at all (see
+/// [`KeyContextBuilder::key_filter`]).
+pub type KeyFilter = dyn Fn(&KeyEntry) -> bool + Send + Sync;
+
+/// Everything keystores may use to find key material.
+pub struct KeyContext {
+    inputs: KeyContextBuilder,
+    #[cfg(feature = "age")]
+    age: std::sync::OnceLock<AgeIdentities>,
+}
+
+/// The explicit inputs of a [`KeyContext`].
+///
+/// Age identity sources are all loaded (on first use), as sops does, in
+/// this order whatever the order of the calls: SSH key files, the SSH keys
+/// of the default locations, then the identity texts, parsed identities,
+/// identity files and key command in the order they were added, then the
+/// default `keys.txt`. Failures are kept per source for the error message.
+#[derive(Default)]
+pub struct KeyContextBuilder {
+    filter: Option<Box<KeyFilter>>,
+    bind_age_recipients: bool,
+    gpg_home: Option<PathBuf>,
+    gpg_program: Option<String>,
+    #[cfg(feature = "age")]
+    age: AgeSources,
+}
+
+impl KeyContext {
+    /// An empty builder: no identities, gpg from `PATH` with its own home.
+    pub fn builder() -> KeyContextBuilder {
+        KeyContextBuilder::default()
+    }
+
+    /// The process environment, read once now (see
+    /// [`KeyContextBuilder::from_process_env`]).
+    pub fn from_process_env() -> Self {
+        KeyContextBuilder::from_process_env().build()
+    }
+
+    /// A fixed list of variables, resolved as the process environment
+    /// would be (nothing else is visible; empty values count as unset).
+    pub fn from_vars<I, K, V>(vars: I) -> Self
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: Into<String>,
+        V: Into<String>,
+    {
+        KeyContextBuilder::from_vars(vars).build()
+    }
+
+    /// See [`KeyContextBuilder::key_filter`].
+    pub fn with_key_filter(
+        mut self,
+        allow: impl Fn(&KeyEntry) -> bool + Send + Sync + 'static,
+    ) -> Self {
+        self.inputs.filter = Some(Box::new(allow));
+        self
+    }
+
+    /// See [`KeyContextBuilder::bind_age_recipients`].
+    pub fn with_age_recipient_binding(mut self) -> Self {
+        self.inputs.bind_age_recipients = true;
+        self
+    }
+
+    /// True when age identities are bound to their recipients.
+    pub fn binds_age_recipients(&self) -> bool {
+        self.inputs.bind_age_recipients
+    }
+
+    /// True if the key filter (if any) allows `entry`.
+    pub fn allows(&self, entry: &KeyEntry) -> bool {
+        self.inputs.filter.as_ref().is_none_or(|allow| allow(entry))
+    }
+
+    /// The `GNUPGHOME` given to gpg; `None`: gpg's own default.
+    pub fn gpg_home(&self) -> Option<&Path> {
+        self.inputs.gpg_home.as_deref()
+    }
+
+    /// The gpg program to run (`gpg` from `PATH` unless set).
+    pub fn gpg_program(&self) -> &str {
+        self.inputs.gpg_program.as_deref().unwrap_or("gpg")
+    }
+
+    /// The age identities, loaded on first use from the context's sources.
+    #[cfg(feature = "age")]
+    pub fn age_identities(&self) -> &AgeIdentities {
+        self.age
+            .get_or_init(|| AgeIdentities::load(&self.inputs.age))
+    }
+
+    /// Where age identities will be looked for (locations only, never key
+    /// material), in load order.
+    #[cfg(feature = "age")]
+    pub fn age_locations(&self) -> Vec<String> {
+        self.inputs.age.locations()
+    }
+}
+
+impl KeyContextBuilder {
+    /// The process environment, read once now and resolved as sops 3.11
+    /// does: `SOPS_AGE_SSH_PRIVATE_KEY_FILE`, `~/.ssh/id_ed25519` and
+    /// `id_rsa` (from `HOME`), `SOPS_AGE_KEY`, `SOPS_AGE_KEY_FILE`,
+    /// `SOPS_AGE_KEY_CMD`, `<user config dir>/sops/age/keys.txt` (from
+    /// `XDG_CONFIG_HOME` or `HOME`); `SOPS_GPG_EXEC` and `GNUPGHOME` for
+    /// PGP. Unset variables are listed as unused locations in age's errors,
+    /// with sops' texts.
+    pub fn from_process_env() -> Self {
+        Self::from_lookup(|k| std::env::var(k).ok())
+    }
+
+    /// Like [`KeyContextBuilder::from_process_env`] over a fixed list of
+    /// variables (nothing else is visible).
+    pub fn from_vars<I, K, V>(vars: I) -> Self
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: Into<String>,
+        V: Into<String>,
+    {
+        let map: std::collections::HashMap<String, String> = vars
+            .into_iter()
+            .map(|(k, v)| (k.into(), v.into()))
+            .collect();
+        Self::from_lookup(|k| map.get(k).cloned())
+    }
+
+    /// Resolves every variable the keystores use, once; empty values count
+    /// as unset.
+    fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Self {
+        let var = |k: &str| lookup(k).filter(|v| !v.is_empty());
+        Self {
+            filter: None,
+            bind_age_recipients: false,
+            gpg_home: var("GNUPGHOME").map(PathBuf::from),
+            gpg_program: var("SOPS_GPG_EXEC"),
+            #[cfg(feature = "age")]
+            age: AgeSources::from_vars(&var),
+        }
+    }
+
+    /// Restricts which master keys may be used, e.g. an operator's
+    /// allow-list (the Argo CD plugin). [`super::recover_data_key`] asks the
+    /// filter about every entry of every key group before the entry's
+    /// master key is even built: an entry for which `allow` returns false is
+    /// never asked to decrypt (no identity is tried, no KMS or Vault call is
+    /// made) and is recorded as a [`super::KeyFailure`] with
+    /// [`super::KeyError::SkippedByPolicy`]. Shamir thresholds apply
+    /// unchanged to the keys that remain. Encryption is not filtered.
+    /// Without a filter (the default) every key is allowed.
+    pub fn key_filter(mut self, allow: impl Fn(&KeyEntry) -> bool + Send + Sync + 'static) -> Self {
+        self.filter = Some(Box::new(allow));
+        self
+    }
+
+    /// Uses an age identity only for the recipient it belongs to. sops tries
+    /// every identity it holds on every age entry, so the `recipient` written
+    /// in a file's metadata is only a label; a caller that makes decisions
+    /// on that label (an allow-list) needs it to be true. With binding on, an
+    /// X25519 identity is tried only on the entry whose recipient is its own
+    /// public key; SSH identities only on `ssh-` recipients and plugin
+    /// identities only on their plugin's recipients (their public keys are
+    /// not derivable here, so for them the binding is by kind only).
+    pub fn bind_age_recipients(mut self) -> Self {
+        self.bind_age_recipients = true;
+        self
+    }
+
+    /// The `GNUPGHOME` gpg runs with.
+    pub fn gpg_home(mut self, home: impl Into<PathBuf>) -> Self {
+        self.gpg_home = Some(home.into());
+        self
+    }
+
+    /// The gpg program (default: `gpg` from `PATH`).
+    pub fn gpg_program(mut self, program: impl Into<String>) -> Self {
+        self.gpg_program = Some(program.into());
+        self
+    }
+
+    /// Age identities as text (one per line, `#` comments), named
+    /// `location` in messages. A text that does not parse is reported as a
+    /// whole, as sops does for `SOPS_AGE_KEY`.
+    #[cfg(feature = "age")]
+    pub fn age_identity_text(mut self, location: impl Into<String>, text: &str) -> Self {
+        self.age.add_text(location.into(), text);
+        self
+    }
+
+    /// An identity the caller already holds, named `location` in messages.
+    #[cfg(feature = "age")]
+    pub fn age_identity(
+        mut self,
+        location: impl Into<String>,
+        identity: ::age::x25519::Identity,
+    ) -> Self {
+        self.age.add_identity(location.into(), identity);
+        self
+    }
+
+    /// An identity file, read on first use with [`super::read_secret_file`]
+    /// (bounded, wiped after parsing); a missing file is an error.
+    #[cfg(feature = "age")]
+    pub fn age_identity_file(mut self, path: impl AsRef<Path>) -> Self {
+        self.age.add_file(path.as_ref());
+        self
+    }
+
+    /// A command whose standard output holds identities (sops'
+    /// `SOPS_AGE_KEY_CMD`; messages name that variable). Split like a shell
+    /// would, run without one.
+    #[cfg(feature = "age")]
+    pub fn age_key_command(mut self, command: impl Into<String>) -> Self {
+        self.age.add_command(command.into());
+        self
+    }
+
+    /// An SSH private key file (ed25519 or RSA, not passphrase-protected).
+    #[cfg(feature = "age")]
+    pub fn age_ssh_key_file(mut self, path: impl AsRef<Path>) -> Self {
+        self.age.add_ssh_file(path.as_ref());
+        self
+    }
+
+    /// Also looks where sops looks by default: `<home>/.ssh/id_ed25519` and
+    /// `<home>/.ssh/id_rsa` when they exist, and
+    /// `<config_dir>/sops/age/keys.txt`.
+    #[cfg(feature = "age")]
+    pub fn age_default_locations(
+        mut self,
+        home: impl AsRef<Path>,
+        config_dir: impl AsRef<Path>,
+    ) -> Self {
+        self.age
+            .set_default_locations(home.as_ref(), config_dir.as_ref());
+        self
+    }
+
+    pub fn build(self) -> KeyContext {
+        KeyContext {
+            inputs: self,
+            #[cfg(feature = "age")]
+            age: std::sync::OnceLock::new(),
+        }
+    }
+}
+
+/// Locations and settings only; key material, texts and the filter are
+/// never printed.
+impl fmt::Debug for KeyContextBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut s = f.debug_struct("KeyContextBuilder");
+        #[cfg(feature = "age")]
+        s.field("age_locations", &self.age.locations());
+        s.field("gpg_home", &self.gpg_home)
+            .field("gpg_program", &self.gpg_program)
+            .field("key_filter", &self.filter.is_some())
+            .field("bind_age_recipients", &self.bind_age_recipients)
+            .finish()
+    }
+}
+
+impl fmt::Debug for KeyContext {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("KeyContext").field(&self.inputs).finish()
+    }
+}
