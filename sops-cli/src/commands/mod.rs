@@ -12,6 +12,7 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
 use sops_core::config::{self, Config};
+use sops_core::error::chain;
 use sops_core::stores::binary::BinaryStore;
 use sops_core::stores::json::JsonStore;
 use sops_core::stores::yaml::YamlStore;
@@ -109,7 +110,7 @@ pub fn load_config(explicit: Option<&Path>) -> Result<Option<Config>, CliError> 
     };
     path.map(|p| config::load_config(&p))
         .transpose()
-        .map_err(|e| CliError::new(code::ERROR_GENERIC, e.to_string()))
+        .map_err(|e| CliError::new(code::ERROR_GENERIC, chain(&e).to_string()))
 }
 
 /// The store for a format; `indent` is the root form's `--indent`, which
