@@ -31,7 +31,7 @@ fn decrypt_docs(
     drop(input);
     let opts = DecryptOptions {
         ignore_mac: false,
-        decryption_order: commands::decryption_order(&common.decryption_order),
+        decryption_order: commands::decryption_order(&common.order.decryption_order),
     };
     let ctx = commands::key_context();
     Ok(ops::decrypt_loaded(docs, meta, &ctx, &opts)

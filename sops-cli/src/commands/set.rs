@@ -46,12 +46,18 @@ pub fn modify_in_place(
         .map_err(|e| store_error_in(Stage::LoadEncrypted(in_format), &e, Some(&path)))?;
     drop(bytes);
     let ctx = commands::key_context();
-    let order = commands::decryption_order(&args.decryption_order);
+    let order = commands::decryption_order(&args.order.decryption_order);
     let key = sops_core::keys::recover_data_key(&metadata, &ctx, &order)
         .map_err(|e| library_error(sops_core::Error::from(e), in_format))?;
     let stash = IvStash::default();
-    decrypt_docs_stashing(&mut docs, &key, &metadata, args.ignore_mac, Some(&stash))
-        .map_err(|e| library_error(sops_core::Error::from(e), in_format))?;
+    decrypt_docs_stashing(
+        &mut docs,
+        &key,
+        &metadata,
+        args.mac.ignore_mac,
+        Some(&stash),
+    )
+    .map_err(|e| library_error(sops_core::Error::from(e), in_format))?;
     if docs.is_empty() {
         docs.push(Branch::new());
     }
