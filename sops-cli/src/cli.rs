@@ -5,7 +5,9 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-#[derive(Debug, Parser)]
+// No `Debug` on `Cli`, `RootArgs`, `Command` and `SetArgs`: `--set` and
+// `sops set FILE PATH VALUE` carry a plaintext value on the command line.
+#[derive(Parser)]
 #[command(
     name = "sops",
     about = "sops - encrypted file editor with AWS KMS, GCP KMS, Azure Key Vault, age, and GPG support",
@@ -173,7 +175,7 @@ pub struct IoFlags {
     pub in_place: bool,
 }
 
-#[derive(Debug, Args)]
+#[derive(Args)]
 pub struct RootArgs {
     /// decrypt a file and output the result to stdout
     #[arg(short = 'd', long = "decrypt")]
@@ -293,7 +295,7 @@ pub struct EncryptArgs {
 }
 
 // sops' `set` has the Shamir flag; we accept it but keep it out of the help.
-#[derive(Debug, Args)]
+#[derive(Args)]
 #[command(mut_arg("shamir_threshold", |a| a.hide(true)))]
 pub struct SetArgs {
     /// Read the value from this file (its whole content is the JSON value)
@@ -593,7 +595,7 @@ pub struct NotYetArgs {
     pub args: Vec<String>,
 }
 
-#[derive(Debug, Subcommand)]
+#[derive(Subcommand)]
 #[allow(clippy::large_enum_variant)] // parsed once per run
 pub enum Command {
     /// decrypt a file, and output the results to stdout

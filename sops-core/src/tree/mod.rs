@@ -10,6 +10,7 @@ pub mod path;
 pub mod time;
 
 pub use time::Time;
+use zeroize::Zeroize;
 
 /// One YAML document, or the whole of a JSON file: an ordered mapping.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -84,6 +85,46 @@ impl Branch {
             Item::Entry(k, v) => Some((k.as_str(), v)),
             Item::Comment(_) => None,
         })
+    }
+}
+
+// Wiping a tree: every string and byte buffer is overwritten (its whole
+// capacity) and emptied, numbers and booleans are zeroed, containers are
+// wiped element by element and then emptied. Keys are wiped too (they are
+// not secret in sops, but cost nothing extra). Trees do not wipe
+// themselves on drop (a `Drop` on `Branch` would forbid moving items out
+// of it everywhere); the owners of plaintext do, e.g. `ops::Decrypted`.
+impl Zeroize for Value {
+    fn zeroize(&mut self) {
+        match self {
+            Value::Null => {}
+            Value::Bool(b) => b.zeroize(),
+            Value::Int(n) => n.zeroize(),
+            Value::Float(f) => f.zeroize(),
+            Value::Time(t) => t.zeroize(),
+            Value::Str(s) | Value::Comment(s) => s.zeroize(),
+            Value::Bytes(b) => b.zeroize(),
+            Value::Seq(items) => items.zeroize(),
+            Value::Map(branch) => branch.zeroize(),
+        }
+    }
+}
+
+impl Zeroize for Item {
+    fn zeroize(&mut self) {
+        match self {
+            Item::Comment(text) => text.zeroize(),
+            Item::Entry(key, value) => {
+                key.zeroize();
+                value.zeroize();
+            }
+        }
+    }
+}
+
+impl Zeroize for Branch {
+    fn zeroize(&mut self) {
+        self.0.zeroize();
     }
 }
 
