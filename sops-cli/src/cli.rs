@@ -258,8 +258,12 @@ pub struct RootArgs {
 
 #[derive(Debug, Args)]
 pub struct DecryptArgs {
-    /// extract a specific key or branch from the input document. Example: --extract '["somekey"][0]'
-    #[arg(long = "extract")]
+    // The help as an attribute, not a doc comment: rustdoc would read
+    // `[0]` as an intra-doc link.
+    #[arg(
+        long = "extract",
+        help = r#"extract a specific key or branch from the input document. Example: --extract '["somekey"][0]'"#
+    )]
     pub extract: Option<String>,
     #[command(flatten)]
     pub mac: IgnoreMacFlag,

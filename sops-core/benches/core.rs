@@ -122,6 +122,12 @@ fn large_json() -> String {
 /// `ops::Decrypted` does on drop) and emit of a ~20 MB encrypted YAML file,
 /// and load + emit of a ~20 MB JSON file.
 fn large(c: &mut Criterion) {
+    // `cargo test --all-targets` runs each benchmark once as a smoke test
+    // (no `--bench` argument): building 20 MB inputs in a debug build there
+    // would only slow the test suite down.
+    if !std::env::args().any(|a| a == "--bench") {
+        return;
+    }
     let key = DataKey::generate();
     let yaml = Format::Yaml.store().unwrap();
     let mut docs = yaml.load(large_yaml_plaintext(13_500).as_bytes()).unwrap();

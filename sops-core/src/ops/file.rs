@@ -214,3 +214,32 @@ pub fn wrap_data_key(
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tree::Value;
+
+    #[test]
+    fn decrypted_debug_hides_the_documents() {
+        let mut doc = Branch::new();
+        doc.push("password", Value::Str("hunter2".into()));
+        let decrypted = Decrypted {
+            docs: vec![doc],
+            metadata: Metadata {
+                key_groups: Vec::new(),
+                shamir_threshold: 0,
+                last_modified: String::new(),
+                mac: String::new(),
+                rule: None,
+                mac_only_encrypted: false,
+                version: SOPS_VERSION.to_owned(),
+            },
+        };
+        let text = format!("{decrypted:?}");
+        assert!(!text.contains("hunter2"), "{text}");
+        assert!(text.contains("<1 redacted documents>"), "{text}");
+        let docs = decrypted.into_docs();
+        assert_eq!(docs[0].get("password"), Some(&Value::Str("hunter2".into())));
+    }
+}

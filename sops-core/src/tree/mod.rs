@@ -166,3 +166,34 @@ impl Value {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use zeroize::Zeroize;
+
+    use super::*;
+
+    #[test]
+    fn zeroize_empties_every_leaf() {
+        let mut inner = Branch::new();
+        inner.push("password", Value::Str("hunter2".into()));
+        inner.0.push(Item::Comment(" note".into()));
+        let mut doc = Branch::new();
+        doc.push("db", Value::Map(inner));
+        doc.push(
+            "list",
+            Value::Seq(vec![Value::Int(7), Value::Bytes(vec![1, 2, 3])]),
+        );
+        doc.push("flag", Value::Bool(true));
+        let mut docs = vec![doc];
+        docs.zeroize();
+        assert!(docs.is_empty());
+
+        let mut value = Value::Seq(vec![Value::Str("secret".into()), Value::Float(1.5)]);
+        value.zeroize();
+        assert_eq!(value, Value::Seq(Vec::new()));
+        let mut number = Value::Int(42);
+        number.zeroize();
+        assert_eq!(number, Value::Int(0));
+    }
+}
