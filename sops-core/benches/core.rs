@@ -174,7 +174,7 @@ fn large(c: &mut Criterion) {
     let docs = json.load(input.as_bytes()).unwrap();
     g.throughput(Throughput::Bytes(input.len() as u64));
     g.bench_function("json_load", |b| {
-        b.iter(|| json.load(input.as_bytes()).unwrap())
+        b.iter(|| json.load(input.as_bytes()).unwrap());
     });
     g.bench_function("json_emit", |b| b.iter(|| json.emit(&docs, None).unwrap()));
     g.finish();
