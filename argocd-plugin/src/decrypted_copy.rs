@@ -153,7 +153,7 @@ pub fn decrypt_file(
     // A project without keys has no usable key for this file.
     let ctx = keys.get().map_err(|f| (f, true))?;
     let mac_only = metadata.mac_only_encrypted;
-    let plain =
+    let mut plain =
         ops::decrypt_loaded(docs, metadata, ctx, &DecryptOptions::default()).map_err(|e| {
             let f = Failure::decrypt(&entry.shown, &e);
             let no_key = f.code == EXIT_NO_KEY;
@@ -177,7 +177,8 @@ pub fn decrypt_file(
     let raw =
         matches!(format, Format::Dotenv | Format::Ini | Format::Binary).then(|| bytes.clone());
     Ok(Some(Plain {
-        docs: plain.docs,
+        // Taken out of the wiping `Decrypted`; `Plain` does not wipe (yet).
+        docs: std::mem::take(&mut plain.docs),
         bytes,
         raw,
     }))

@@ -9,16 +9,16 @@
 use std::fmt;
 
 use sops_core::Error as SopsError;
+use sops_core::error::chain;
+use sops_core::exit_code;
 use sops_core::keys::{KeyError, RecoveryError};
 use sops_core::mac::MacError;
 use sops_core::ops::TreeError;
 
-/// sops' exit code for a MAC mismatch.
-pub const EXIT_MAC_MISMATCH: u8 = 51;
 /// sops' exit code for "could not retrieve the data key".
-pub const EXIT_NO_KEY: u8 = 128;
+pub const EXIT_NO_KEY: u8 = exit_code::COULD_NOT_RETRIEVE_KEY;
 /// Anything else.
-pub const EXIT_GENERIC: u8 = 1;
+pub const EXIT_GENERIC: u8 = exit_code::ERROR_GENERIC;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Failure {
@@ -64,38 +64,44 @@ impl Failure {
         self
     }
 
-    /// Maps a sops-core failure while decrypting `file`.
+    /// Maps a sops-core failure while decrypting `file`; the exit code is
+    /// sops' own for that failure ([`SopsError::exit_code`]).
     pub fn decrypt(file: &str, err: &SopsError) -> Self {
+        let code = err.exit_code();
         match err {
             SopsError::Tree(TreeError::Mac(MacError::Mismatch { .. })) => Self::new(
-                EXIT_MAC_MISMATCH,
+                code,
                 format!(
                     "{file}: integrity check failed (MAC mismatch); the file was edited after encryption"
                 ),
             )
             .with_hint("re-encrypt the file with sops, or revert the hand edit"),
-            SopsError::Tree(TreeError::Mac(e)) => {
-                Self::new(EXIT_MAC_MISMATCH, format!("{file}: integrity check failed: {e}"))
-            }
+            SopsError::Tree(TreeError::Mac(e)) => Self::new(
+                code,
+                format!("{file}: integrity check failed: {}", chain(e)),
+            ),
             SopsError::Tree(TreeError::Decrypt { path, .. })
-            | SopsError::Tree(TreeError::NotEncrypted { path, .. }) => Self::generic(format!(
-                "{file}: value at {path} should be encrypted under the file's rules but is not \
-                 a valid sops value"
-            )),
+            | SopsError::Tree(TreeError::NotEncrypted { path, .. }) => Self::new(
+                code,
+                format!(
+                    "{file}: value at {path} should be encrypted under the file's rules but is not \
+                     a valid sops value"
+                ),
+            ),
             SopsError::Recovery(r) if skipped_by_policy(r) => {
-                Self::new(EXIT_NO_KEY, no_usable_key(file, r)).with_hint(
+                Self::new(code, no_usable_key(file, r)).with_hint(
                     "the operator's key policy (SOPS_CMP_KEY_POLICY) lists the master keys \
                      this project may use; re-encrypt the file for one of them",
                 )
             }
-            SopsError::Recovery(r) => Self::new(EXIT_NO_KEY, no_usable_key(file, r)).with_hint(
+            SopsError::Recovery(r) => Self::new(code, no_usable_key(file, r)).with_hint(
                 "keys come only from the sidecar (SOPS_AGE_KEY_FILE, SOPS_AGE_KEY, \
                  SOPS_CMP_PROJECT_KEYS_DIR); ARGOCD_ENV_* and parameters cannot supply keys",
             ),
             SopsError::Store { source, .. } => {
-                Self::generic(format!("{file}: invalid sops file: {source}"))
+                Self::new(code, format!("{file}: invalid sops file: {source}"))
             }
-            other => Self::generic(format!("cannot decrypt {file}: {other}")),
+            other => Self::new(code, format!("cannot decrypt {file}: {}", chain(other))),
         }
     }
 }

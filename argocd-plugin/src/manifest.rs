@@ -63,10 +63,11 @@ pub fn load(
         drop(docs);
         let (docs, metadata) = store.load_encrypted(bytes).map_err(malformed)?;
         let mac_only_encrypted = metadata.mac_only_encrypted;
-        let plain = ops::decrypt_loaded(docs, metadata, ctx, &DecryptOptions::default())
+        let mut plain = ops::decrypt_loaded(docs, metadata, ctx, &DecryptOptions::default())
             .map_err(|e| Failure::decrypt(shown, &e))?;
         Loaded {
-            docs: plain.docs,
+            // Taken out of the wiping `Decrypted`; `Loaded` does not wipe (yet).
+            docs: std::mem::take(&mut plain.docs),
             decrypted: true,
             mac_only_encrypted,
         }

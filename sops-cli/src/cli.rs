@@ -5,7 +5,9 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-#[derive(Debug, Parser)]
+// No `Debug` on `Cli`, `RootArgs`, `Command` and `SetArgs`: `--set` and
+// `sops set FILE PATH VALUE` carry a plaintext value on the command line.
+#[derive(Parser)]
 #[command(
     name = "sops",
     about = "sops - encrypted file editor with AWS KMS, GCP KMS, Azure Key Vault, age, and GPG support",
@@ -102,7 +104,9 @@ pub struct RuleFlags {
     pub encrypted_regex: Option<String>,
 }
 
-/// Flags for the key service (accepted; only the local key service exists).
+/// Flags for the key service. Only the local key service exists: a remote
+/// `--keyservice` and `--enable-local-keyservice=false` are refused with a
+/// clear message (`commands::check_keyservice`) rather than ignored.
 #[derive(Debug, Args, Default, Clone)]
 pub struct KeyServiceFlags {
     /// use local key service
@@ -126,6 +130,35 @@ pub struct TypeFlags {
     pub output_type: Option<String>,
 }
 
+/// `--ignore-mac` of the commands that decrypt a file and check its MAC.
+#[derive(Debug, Args, Default, Clone)]
+pub struct IgnoreMacFlag {
+    /// ignore Message Authentication Code during decryption
+    #[arg(long = "ignore-mac")]
+    pub ignore_mac: bool,
+}
+
+/// `--decryption-order` (env `SOPS_DECRYPTION_ORDER`) of every command that
+/// recovers a data key.
+#[derive(Debug, Args, Default, Clone)]
+pub struct DecryptionOrderFlag {
+    /// comma separated list of decryption key types
+    #[arg(
+        long = "decryption-order",
+        env = "SOPS_DECRYPTION_ORDER",
+        value_delimiter = ','
+    )]
+    pub decryption_order: Vec<String>,
+}
+
+/// `--shamir-secret-sharing-threshold` of the commands that (re)build key groups.
+#[derive(Debug, Args, Default, Clone)]
+pub struct ShamirFlag {
+    /// the number of master keys required to retrieve the data key with shamir
+    #[arg(long = "shamir-secret-sharing-threshold", default_value_t = 0)]
+    pub shamir_threshold: usize,
+}
+
 /// Format and file-name flags shared by encrypt and decrypt.
 #[derive(Debug, Args, Default, Clone)]
 pub struct IoFlags {
@@ -142,7 +175,7 @@ pub struct IoFlags {
     pub in_place: bool,
 }
 
-#[derive(Debug, Args)]
+#[derive(Args)]
 pub struct RootArgs {
     /// decrypt a file and output the result to stdout
     #[arg(short = 'd', long = "decrypt")]
@@ -159,9 +192,8 @@ pub struct RootArgs {
     /// extract a specific key or branch from the input document. Decrypt mode only.
     #[arg(long = "extract")]
     pub extract: Option<String>,
-    /// ignore Message Authentication Code during decryption
-    #[arg(long = "ignore-mac")]
-    pub ignore_mac: bool,
+    #[command(flatten)]
+    pub mac: IgnoreMacFlag,
     /// Encrypt the MAC only over values that are encrypted
     #[arg(long = "mac-only-encrypted")]
     pub mac_only_encrypted: bool,
@@ -177,19 +209,13 @@ pub struct RootArgs {
     /// comma separated list of KMS encryption context key:value pairs
     #[arg(long = "encryption-context")]
     pub encryption_context: Option<String>,
-    /// the number of master keys required to retrieve the data key with shamir
-    #[arg(long = "shamir-secret-sharing-threshold", default_value_t = 0)]
-    pub shamir_threshold: usize,
+    #[command(flatten)]
+    pub shamir: ShamirFlag,
     /// display master encryption keys in the file during editing
     #[arg(short = 's', long = "show-master-keys")]
     pub show_master_keys: bool,
-    /// comma separated list of decryption key types
-    #[arg(
-        long = "decryption-order",
-        env = "SOPS_DECRYPTION_ORDER",
-        value_delimiter = ','
-    )]
-    pub decryption_order: Vec<String>,
+    #[command(flatten)]
+    pub order: DecryptionOrderFlag,
     /// print the version
     #[arg(short = 'v', long = "version")]
     pub version: bool,
@@ -197,6 +223,11 @@ pub struct RootArgs {
     #[arg(long = "config", env = "SOPS_CONFIG", global = true)]
     pub config: Option<PathBuf>,
     /// Enable verbose logging output
+    // sops 3.11 honours it only in the root form (and in publish/keyservice,
+    // which we do not have): `sops --verbose decrypt f` logs nothing extra,
+    // as here. In the root form sops adds debug log lines; we have no debug
+    // logging, so the root form says so once on stderr instead of ignoring
+    // the flag silently.
     #[arg(long = "verbose", global = true)]
     pub verbose: bool,
     /// Disable checking GitHub for newer versions of sops
@@ -227,19 +258,17 @@ pub struct RootArgs {
 
 #[derive(Debug, Args)]
 pub struct DecryptArgs {
-    /// extract a specific key or branch from the input document. Example: --extract '["somekey"][0]'
-    #[arg(long = "extract")]
-    pub extract: Option<String>,
-    /// ignore Message Authentication Code during decryption
-    #[arg(long = "ignore-mac")]
-    pub ignore_mac: bool,
-    /// comma separated list of decryption key types
+    // The help as an attribute, not a doc comment: rustdoc would read
+    // `[0]` as an intra-doc link.
     #[arg(
-        long = "decryption-order",
-        env = "SOPS_DECRYPTION_ORDER",
-        value_delimiter = ','
+        long = "extract",
+        help = r#"extract a specific key or branch from the input document. Example: --extract '["somekey"][0]'"#
     )]
-    pub decryption_order: Vec<String>,
+    pub extract: Option<String>,
+    #[command(flatten)]
+    pub mac: IgnoreMacFlag,
+    #[command(flatten)]
+    pub order: DecryptionOrderFlag,
     #[command(flatten)]
     pub io: IoFlags,
     #[command(flatten)]
@@ -254,9 +283,8 @@ pub struct EncryptArgs {
     /// comma separated list of KMS encryption context key:value pairs
     #[arg(long = "encryption-context")]
     pub encryption_context: Option<String>,
-    /// the number of master keys required to retrieve the data key with shamir
-    #[arg(long = "shamir-secret-sharing-threshold", default_value_t = 0)]
-    pub shamir_threshold: usize,
+    #[command(flatten)]
+    pub shamir: ShamirFlag,
     #[command(flatten)]
     pub keys: KeyFlags,
     #[command(flatten)]
@@ -270,7 +298,9 @@ pub struct EncryptArgs {
     pub extra: Vec<String>,
 }
 
-#[derive(Debug, Args)]
+// sops' `set` has the Shamir flag; we accept it but keep it out of the help.
+#[derive(Args)]
+#[command(mut_arg("shamir_threshold", |a| a.hide(true)))]
 pub struct SetArgs {
     /// Read the value from this file (its whole content is the JSON value)
     #[arg(long = "value-file")]
@@ -283,12 +313,8 @@ pub struct SetArgs {
     pub idempotent: bool,
     #[command(flatten)]
     pub edit: InPlaceEditArgs,
-    #[arg(
-        long = "shamir-secret-sharing-threshold",
-        default_value_t = 0,
-        hide = true
-    )]
-    pub shamir_threshold: usize,
+    #[command(flatten)]
+    pub shamir: ShamirFlag,
     /// FILE PATH VALUE (or FILE PATH with --value-stdin)
     pub positionals: Vec<String>,
 }
@@ -309,16 +335,10 @@ pub struct UnsetArgs {
 pub struct InPlaceEditArgs {
     #[command(flatten)]
     pub types: TypeFlags,
-    /// ignore Message Authentication Code during decryption
-    #[arg(long = "ignore-mac")]
-    pub ignore_mac: bool,
-    /// comma separated list of decryption key types
-    #[arg(
-        long = "decryption-order",
-        env = "SOPS_DECRYPTION_ORDER",
-        value_delimiter = ','
-    )]
-    pub decryption_order: Vec<String>,
+    #[command(flatten)]
+    pub mac: IgnoreMacFlag,
+    #[command(flatten)]
+    pub order: DecryptionOrderFlag,
     #[command(flatten)]
     pub keyservice: KeyServiceFlags,
 }
@@ -338,22 +358,15 @@ pub struct EditArgs {
     /// display master encryption keys in the file during editing
     #[arg(short = 's', long = "show-master-keys")]
     pub show_master_keys: bool,
-    /// ignore Message Authentication Code during decryption
-    #[arg(long = "ignore-mac")]
-    pub ignore_mac: bool,
-    /// comma separated list of decryption key types
-    #[arg(
-        long = "decryption-order",
-        env = "SOPS_DECRYPTION_ORDER",
-        value_delimiter = ','
-    )]
-    pub decryption_order: Vec<String>,
+    #[command(flatten)]
+    pub mac: IgnoreMacFlag,
+    #[command(flatten)]
+    pub order: DecryptionOrderFlag,
     /// comma separated list of KMS encryption context key:value pairs
     #[arg(long = "encryption-context")]
     pub encryption_context: Option<String>,
-    /// the number of master keys required to retrieve the data key with shamir
-    #[arg(long = "shamir-secret-sharing-threshold", default_value_t = 0)]
-    pub shamir_threshold: usize,
+    #[command(flatten)]
+    pub shamir: ShamirFlag,
     #[command(flatten)]
     pub types: TypeFlags,
     #[command(flatten)]
@@ -445,13 +458,8 @@ pub struct RotateArgs {
     /// comma separated list of KMS encryption context key:value pairs
     #[arg(long = "encryption-context")]
     pub encryption_context: Option<String>,
-    /// comma separated list of decryption key types
-    #[arg(
-        long = "decryption-order",
-        env = "SOPS_DECRYPTION_ORDER",
-        value_delimiter = ','
-    )]
-    pub decryption_order: Vec<String>,
+    #[command(flatten)]
+    pub order: DecryptionOrderFlag,
     #[command(flatten)]
     pub add_remove: AddRemoveFlags,
     #[command(flatten)]
@@ -516,9 +524,8 @@ pub struct GroupsAddArgs {
     /// write output back to the same file instead of stdout
     #[arg(short = 'i', long = "in-place")]
     pub in_place: bool,
-    /// the number of master keys required to retrieve the data key with shamir
-    #[arg(long = "shamir-secret-sharing-threshold", default_value_t = 0)]
-    pub shamir_threshold: usize,
+    #[command(flatten)]
+    pub shamir: ShamirFlag,
     #[command(flatten)]
     pub keyservice: KeyServiceFlags,
     #[arg(hide = true)]
@@ -533,9 +540,8 @@ pub struct GroupsDeleteArgs {
     /// write output back to the same file instead of stdout
     #[arg(short = 'i', long = "in-place")]
     pub in_place: bool,
-    /// the number of master keys required to retrieve the data key with shamir
-    #[arg(long = "shamir-secret-sharing-threshold", default_value_t = 0)]
-    pub shamir_threshold: usize,
+    #[command(flatten)]
+    pub shamir: ShamirFlag,
     #[command(flatten)]
     pub keyservice: KeyServiceFlags,
     /// INDEX of the group to delete (0-based)
@@ -551,13 +557,8 @@ pub struct ExecCommon {
     /// the user to run the command as
     #[arg(long = "user")]
     pub user: Option<String>,
-    /// comma separated list of decryption key types
-    #[arg(
-        long = "decryption-order",
-        env = "SOPS_DECRYPTION_ORDER",
-        value_delimiter = ','
-    )]
-    pub decryption_order: Vec<String>,
+    #[command(flatten)]
+    pub order: DecryptionOrderFlag,
     #[command(flatten)]
     pub keyservice: KeyServiceFlags,
     /// FILE COMMAND
@@ -598,7 +599,7 @@ pub struct NotYetArgs {
     pub args: Vec<String>,
 }
 
-#[derive(Debug, Subcommand)]
+#[derive(Subcommand)]
 #[allow(clippy::large_enum_variant)] // parsed once per run
 pub enum Command {
     /// decrypt a file, and output the results to stdout
@@ -632,6 +633,29 @@ pub enum Command {
 }
 
 impl Command {
+    /// The key service flags of the command, if it has them.
+    pub fn keyservice(&self) -> Option<&KeyServiceFlags> {
+        match self {
+            Command::Decrypt(a) => Some(&a.keyservice),
+            Command::Encrypt(a) => Some(&a.keyservice),
+            Command::Edit(a) => Some(&a.keyservice),
+            Command::Set(a) => Some(&a.edit.keyservice),
+            Command::Unset(a) => Some(&a.edit.keyservice),
+            Command::Rotate(a) => Some(&a.keyservice),
+            Command::Updatekeys(a) => Some(&a.keyservice),
+            Command::Groups(g) => Some(match &g.command {
+                GroupsCommand::Add(a) => &a.keyservice,
+                GroupsCommand::Delete(d) => &d.keyservice,
+            }),
+            Command::ExecEnv(a) => Some(&a.common.keyservice),
+            Command::ExecFile(a) => Some(&a.common.keyservice),
+            Command::Filestatus(_)
+            | Command::Publish(_)
+            | Command::Keyservice(_)
+            | Command::Completion(_) => None,
+        }
+    }
+
     /// The sops name of a command we do not implement yet.
     pub fn not_yet_name(&self) -> Option<&'static str> {
         Some(match self {

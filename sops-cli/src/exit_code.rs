@@ -1,26 +1,17 @@
-//! sops' exit codes (cmd/sops/codes in the reference) and the one place that
-//! maps library errors onto them with sops' message texts.
+//! The one place that maps library errors onto sops' exit codes and message
+//! texts. The codes themselves are sops-core's ([`sops_core::exit_code`],
+//! re-exported here), shared with the Argo CD plugin; what stays here is the
+//! wording that depends on what the command was doing (loading a plaintext
+//! file, loading an encrypted one, emitting).
 
 use std::fmt;
 
 use sops_core::Error;
+use sops_core::error::chain;
 use sops_core::ops::TreeError;
 use sops_core::stores::{Format, StoreError};
 
-pub const ERROR_GENERIC: u8 = 1;
-pub const COULD_NOT_READ_INPUT_FILE: u8 = 2;
-pub const COULD_NOT_WRITE_OUTPUT_FILE: u8 = 3;
-pub const ERROR_DUMPING_TREE: u8 = 4;
-pub const ERROR_INVALID_SET_FORMAT: u8 = 7;
-pub const ERROR_CONFLICTING_PARAMETERS: u8 = 8;
-pub const ERROR_ENCRYPTING_TREE: u8 = 23;
-pub const ERROR_DECRYPTING_TREE: u8 = 25;
-pub const MAC_MISMATCH: u8 = 51;
-pub const INVALID_TREE_PATH_FORMAT: u8 = 91;
-pub const NEED_AT_LEAST_ONE_DOCUMENT: u8 = 92;
-pub const NO_FILE_SPECIFIED: u8 = 100;
-pub const COULD_NOT_RETRIEVE_KEY: u8 = 128;
-pub const FILE_ALREADY_ENCRYPTED: u8 = 203;
+pub use sops_core::exit_code::*;
 
 /// An error to print on stderr, with the exit code sops uses for it.
 #[derive(Debug)]
@@ -85,29 +76,34 @@ pub fn store_error_in(stage: Stage, err: &StoreError, file: Option<&std::path::P
     }
 }
 
-/// Maps a library error (from decrypting or encrypting) to sops' code and text.
+/// Maps a library error (from decrypting or encrypting) to sops' code and
+/// text. The code is the library's ([`Error::exit_code`]) except for store
+/// errors, whose code depends on the stage; the text is composed from the
+/// error chain so that each cause is printed once.
 pub fn library_error(err: Error, stage_format: Format) -> CliError {
+    let code = err.exit_code();
     match err {
         Error::Store { source, .. } => store_error(Stage::LoadEncrypted(stage_format), &source),
-        Error::Recovery(e) => CliError::new(COULD_NOT_RETRIEVE_KEY, e.to_string()),
-        Error::Tree(TreeError::Mac(e)) => CliError::new(MAC_MISMATCH, e.to_string()),
+        Error::Recovery(e) => CliError::new(code, e.to_string()),
+        Error::Tree(TreeError::Mac(e)) => CliError::new(code, chain(&e).to_string()),
         Error::Tree(e @ (TreeError::Decrypt { .. } | TreeError::NotEncrypted { .. })) => {
-            CliError::new(ERROR_DECRYPTING_TREE, format!("Error decrypting tree: {e}"))
+            CliError::new(code, format!("Error decrypting tree: {}", chain(&e)))
         }
-        Error::Tree(e) => {
-            CliError::new(ERROR_ENCRYPTING_TREE, format!("Error encrypting tree: {e}"))
-        }
+        Error::Tree(e) => CliError::new(code, format!("Error encrypting tree: {}", chain(&e))),
         Error::WrapKey { identifier, source } => CliError::new(
-            ERROR_GENERIC,
-            format!("Could not generate data key: [{identifier}: {source}]"),
+            code,
+            format!(
+                "Could not generate data key: [{identifier}: {}]",
+                chain(&source)
+            ),
         ),
         e @ Error::ShamirSplit(_) => {
-            CliError::new(ERROR_GENERIC, format!("Could not generate data key: [{e}]"))
+            CliError::new(code, format!("Could not generate data key: [{e}]"))
         }
         Error::NoKeys => CliError::new(
-            ERROR_GENERIC,
+            code,
             "Could not generate data key: [empty key group provided]",
         ),
-        e => CliError::new(ERROR_GENERIC, e.to_string()),
+        e => CliError::new(code, chain(&e).to_string()),
     }
 }

@@ -60,6 +60,9 @@ fn warn_extra_args(extra: &[String]) {
 
 fn run(cli: &Cli) -> Result<(), CliError> {
     let root = &cli.root;
+    if let Some(flags) = cli.command.as_ref().and_then(Command::keyservice) {
+        commands::check_keyservice(flags)?;
+    }
     match &cli.command {
         Some(Command::Decrypt(args)) => {
             warn_extra_args(&args.extra);
@@ -67,8 +70,8 @@ fn run(cli: &Cli) -> Result<(), CliError> {
                 file: args.file.as_ref(),
                 io: &args.io,
                 extract: args.extract.as_deref(),
-                ignore_mac: args.ignore_mac,
-                decryption_order: commands::decryption_order(&args.decryption_order),
+                ignore_mac: args.mac.ignore_mac,
+                decryption_order: commands::decryption_order(&args.order.decryption_order),
                 indent: None,
                 config: root.config.as_deref(),
             })
@@ -80,7 +83,7 @@ fn run(cli: &Cli) -> Result<(), CliError> {
                 &args.io,
                 &args.keys,
                 &args.rules,
-                args.shamir_threshold,
+                args.shamir.shamir_threshold,
                 root.config.as_deref(),
             ))
         }
@@ -96,12 +99,12 @@ fn run(cli: &Cli) -> Result<(), CliError> {
                     &io,
                     &args.keys,
                     &args.rules,
-                    args.shamir_threshold,
+                    args.shamir.shamir_threshold,
                     root.config.as_deref(),
                 ),
-                ignore_mac: args.ignore_mac,
+                ignore_mac: args.mac.ignore_mac,
                 show_master_keys: args.show_master_keys,
-                decryption_order: commands::decryption_order(&args.decryption_order),
+                decryption_order: commands::decryption_order(&args.order.decryption_order),
             })
         }
         Some(Command::Set(args)) => commands::set::run_set(args),
@@ -137,8 +140,8 @@ fn legacy_set(file: &std::path::Path, spec: &str, root: &cli::RootArgs) -> Resul
     let value = commands::set::parse_set_value(value_text.as_bytes())?;
     let args = cli::InPlaceEditArgs {
         types: root.io.types.clone(),
-        ignore_mac: root.ignore_mac,
-        decryption_order: root.decryption_order.clone(),
+        mac: root.mac.clone(),
+        order: root.order.clone(),
         keyservice: root.keyservice.clone(),
     };
     commands::set::set_value(file, &steps, value, &args, false)
@@ -166,6 +169,12 @@ fn run_root(cli: &Cli) -> Result<(), CliError> {
         ));
     };
     warn_extra_args(&root.extra);
+    commands::check_keyservice(&root.keyservice)?;
+    if root.verbose {
+        eprintln!(
+            "--verbose: this sops implementation has no debug logging yet; continuing without it"
+        );
+    }
     let modes = [root.encrypt, root.decrypt, root.rotate, root.set.is_some()];
     if modes.iter().filter(|m| **m).count() > 1 {
         eprintln!(
@@ -180,8 +189,8 @@ fn run_root(cli: &Cli) -> Result<(), CliError> {
             Some(file),
             &root.io,
             &root.add_remove,
-            root.ignore_mac,
-            &commands::decryption_order(&root.decryption_order),
+            root.mac.ignore_mac,
+            &commands::decryption_order(&root.order.decryption_order),
             false,
         );
     }
@@ -190,8 +199,8 @@ fn run_root(cli: &Cli) -> Result<(), CliError> {
             file: Some(file),
             io: &root.io,
             extract: root.extract.as_deref(),
-            ignore_mac: root.ignore_mac,
-            decryption_order: commands::decryption_order(&root.decryption_order),
+            ignore_mac: root.mac.ignore_mac,
+            decryption_order: commands::decryption_order(&root.order.decryption_order),
             indent: root.indent,
             config: root.config.as_deref(),
         });
@@ -201,8 +210,8 @@ fn run_root(cli: &Cli) -> Result<(), CliError> {
     }
     commands::edit::run(commands::edit::EditRequest {
         encrypt: EncryptRequest::root(file, root),
-        ignore_mac: root.ignore_mac,
+        ignore_mac: root.mac.ignore_mac,
         show_master_keys: root.show_master_keys,
-        decryption_order: commands::decryption_order(&root.decryption_order),
+        decryption_order: commands::decryption_order(&root.order.decryption_order),
     })
 }

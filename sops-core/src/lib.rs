@@ -40,6 +40,7 @@ pub mod cipher;
 pub mod config;
 pub mod data_key;
 pub mod error;
+pub mod exit_code;
 pub mod keys;
 pub mod mac;
 pub mod metadata;

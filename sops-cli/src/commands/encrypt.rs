@@ -61,7 +61,7 @@ impl<'a> EncryptRequest<'a> {
             unencrypted_comment_regex: root.unencrypted_comment_regex.as_deref(),
             encrypted_comment_regex: root.encrypted_comment_regex.as_deref(),
             mac_only_encrypted: root.mac_only_encrypted,
-            shamir_threshold: root.shamir_threshold,
+            shamir_threshold: root.shamir.shamir_threshold,
             indent: root.indent,
             config: root.config.as_deref(),
         }

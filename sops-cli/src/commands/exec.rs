@@ -21,7 +21,7 @@ fn decrypt_docs(
     file: &Path,
     input_type: Option<&str>,
     common: &ExecCommon,
-) -> Result<Vec<Branch>, CliError> {
+) -> Result<Zeroizing<Vec<Branch>>, CliError> {
     let input = commands::read_input(Some(file))?;
     let format = commands::select_format(input_type, input.path.as_deref());
     let store = commands::store_for_config(format, None, None)?;
@@ -31,12 +31,12 @@ fn decrypt_docs(
     drop(input);
     let opts = DecryptOptions {
         ignore_mac: false,
-        decryption_order: commands::decryption_order(&common.decryption_order),
+        decryption_order: commands::decryption_order(&common.order.decryption_order),
     };
     let ctx = commands::key_context();
     Ok(ops::decrypt_loaded(docs, meta, &ctx, &opts)
         .map_err(|e| library_error(e, format))?
-        .docs)
+        .into_docs())
 }
 
 fn file_and_command(common: &ExecCommon) -> Result<(&Path, &str), CliError> {

@@ -137,7 +137,7 @@ pub fn rotate(
 
 /// `sops rotate`.
 pub fn run_rotate(args: &RotateArgs) -> Result<(), CliError> {
-    let order = commands::decryption_order(&args.decryption_order);
+    let order = commands::decryption_order(&args.order.decryption_order);
     rotate(
         args.file.as_ref(),
         &args.io,
@@ -311,8 +311,8 @@ fn confirm() -> Result<bool, CliError> {
 pub fn run_groups(args: &crate::cli::GroupsArgs) -> Result<(), CliError> {
     use crate::cli::GroupsCommand;
     let (file, in_place, threshold) = match &args.command {
-        GroupsCommand::Add(a) => (&a.file, a.in_place, a.shamir_threshold),
-        GroupsCommand::Delete(d) => (&d.file, d.in_place, d.shamir_threshold),
+        GroupsCommand::Add(a) => (&a.file, a.in_place, a.shamir.shamir_threshold),
+        GroupsCommand::Delete(d) => (&d.file, d.in_place, d.shamir.shamir_threshold),
     };
     if let GroupsCommand::Add(a) = &args.command {
         if !a.extra.is_empty() {

@@ -13,13 +13,14 @@ use std::path::{Path, PathBuf};
 
 use sops_core::config::{self, Config};
 use sops_core::ops::EncryptedFile;
+use sops_core::error::chain;
 use sops_core::stores::binary::BinaryStore;
 use sops_core::stores::json::JsonStore;
 use sops_core::stores::yaml::YamlStore;
 use sops_core::stores::{Format, Store};
 use zeroize::Zeroizing;
 
-use crate::cli::IoFlags;
+use crate::cli::{IoFlags, KeyServiceFlags};
 use crate::exit_code::{self as code, CliError, Stage, library_error, store_error, store_error_in};
 
 /// Makes a path absolute against the current directory (sops shows
@@ -110,7 +111,7 @@ pub fn load_config(explicit: Option<&Path>) -> Result<Option<Config>, CliError> 
     };
     path.map(|p| config::load_config(&p))
         .transpose()
-        .map_err(|e| CliError::new(code::ERROR_GENERIC, e.to_string()))
+        .map_err(|e| CliError::new(code::ERROR_GENERIC, chain(&e).to_string()))
 }
 
 /// The store for a format; `indent` is the root form's `--indent`, which
@@ -252,6 +253,44 @@ pub fn private_dir_builder(prefix: &str) -> tempfile::Builder<'_, 'static> {
     #[cfg(unix)]
     builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700));
     builder
+}
+
+/// Refuses key service settings we cannot honour: only the local key
+/// service exists (remote key services come with a later change), so a
+/// `--keyservice`/`SOPS_KEYSERVICE` URI or a disabled local service would
+/// otherwise be silently ignored. `--enable-local-keyservice` takes Go's
+/// `strconv.ParseBool` spellings, as in sops.
+pub fn check_keyservice(flags: &KeyServiceFlags) -> Result<(), CliError> {
+    let value = flags.enable_local_keyservice.as_str();
+    match value {
+        "1" | "t" | "T" | "TRUE" | "true" | "True" => {}
+        "0" | "f" | "F" | "FALSE" | "false" | "False" => {
+            return Err(CliError::new(
+                code::ERROR_GENERIC,
+                "--enable-local-keyservice=false is not supported yet: the local key service is \
+                 the only one this sops implementation has",
+            ));
+        }
+        _ => {
+            return Err(CliError::new(
+                code::ERROR_GENERIC,
+                format!(
+                    "could not parse {value} as bool value for flag enable-local-keyservice: \
+                     strconv.ParseBool: parsing {value:?}: invalid syntax"
+                ),
+            ));
+        }
+    }
+    if let Some(uri) = flags.keyservice.iter().find(|u| !u.is_empty()) {
+        return Err(CliError::new(
+            code::ERROR_GENERIC,
+            format!(
+                "--keyservice {uri}: remote key services (--keyservice, SOPS_KEYSERVICE) are not \
+                 supported yet by this sops implementation; only the local key service is"
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// `--decryption-order` / `SOPS_DECRYPTION_ORDER` without empty items.

@@ -45,8 +45,8 @@ pub fn modify_in_place(
     let encrypted = commands::open_encrypted(in_store.as_ref(), &bytes, &path)?;
     drop(bytes);
     let opts = DecryptOptions {
-        ignore_mac: args.ignore_mac,
-        decryption_order: commands::decryption_order(&args.decryption_order),
+        ignore_mac: args.mac.ignore_mac,
+        decryption_order: commands::decryption_order(&args.order.decryption_order),
     };
     let mut plain = encrypted
         .decrypt(&commands::key_context(), &opts)

@@ -11,6 +11,7 @@ mod config;
 mod edit;
 mod errors;
 mod exec;
+mod flags;
 mod interop;
 mod keys;
 mod pgp;

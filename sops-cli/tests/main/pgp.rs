@@ -2,90 +2,22 @@
 //! written by sops 3.11, files each side encrypts for a throwaway key, and
 //! key groups with a threshold mixing age and PGP.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use test_support::GnupgHome;
 
-use crate::support::{Bin, Sandbox, assert_same_bytes, read, require_tool, testdata};
+use crate::support::{Bin, Sandbox, assert_same_bytes, read, testdata};
 
-/// A private GNUPGHOME inside the sandbox; the agent is stopped on drop.
-struct GnupgHome {
-    dir: PathBuf,
-    gpg: PathBuf,
-}
-
-impl GnupgHome {
-    fn new(sb: &mut Sandbox) -> Self {
-        let gpg = require_tool("gpg", "gnupg");
-        let dir = sb.path("gnupg");
-        std::fs::create_dir_all(&dir).unwrap();
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).unwrap();
-        sb.set_env("GNUPGHOME", dir.clone());
-        Self { dir, gpg }
-    }
-
-    fn gpg(&self, args: &[&str]) -> Vec<u8> {
-        let out = Command::new(&self.gpg)
-            .args([
-                "--batch",
-                "--yes",
-                "--pinentry-mode",
-                "loopback",
-                "--passphrase",
-                "",
-            ])
-            .args(args)
-            .env("GNUPGHOME", &self.dir)
-            .output()
-            .expect("run gpg");
-        assert!(
-            out.status.success(),
-            "gpg {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        out.stdout
-    }
-
-    fn import(&self, key: &Path) {
-        self.gpg(&["--import", key.to_str().unwrap()]);
-    }
-
-    /// Makes a throwaway key without a passphrase and returns its fingerprint.
-    fn generate(&self, name: &str) -> String {
-        self.gpg(&[
-            "--quick-gen-key",
-            &format!("{name} <{name}@example.invalid>"),
-            "default",
-            "default",
-            "never",
-        ]);
-        let listing = String::from_utf8(self.gpg(&[
-            "--list-keys",
-            "--with-colons",
-            &format!("{name}@example.invalid"),
-        ]))
-        .unwrap();
-        listing
-            .lines()
-            .find_map(|l| l.strip_prefix("fpr:"))
-            .map(|l| l.trim_matches(':').to_owned())
-            .expect("fingerprint")
-    }
-}
-
-impl Drop for GnupgHome {
-    fn drop(&mut self) {
-        let _ = Command::new("gpgconf")
-            .args(["--kill", "gpg-agent"])
-            .env("GNUPGHOME", &self.dir)
-            .status();
-    }
+/// A private GNUPGHOME inside the sandbox, named by `GNUPGHOME` in every
+/// later command.
+fn gnupg_home(sb: &mut Sandbox) -> GnupgHome {
+    let home = GnupgHome::new(&sb.path("gnupg"));
+    sb.set_env("GNUPGHOME", home.dir());
+    home
 }
 
 #[test]
 fn pgp_vector_decrypts_with_ours() {
     let mut sb = Sandbox::new();
-    let home = GnupgHome::new(&mut sb);
+    let home = gnupg_home(&mut sb);
     home.import(&testdata("vectors/pgp_secret_key.asc"));
     let want = read(&testdata("vectors/pgp.decrypted.yaml"));
     for bin in [Bin::Reference, Bin::Ours] {
@@ -105,7 +37,7 @@ fn pgp_vector_decrypts_with_ours() {
 #[test]
 fn pgp_files_interoperate_both_ways() {
     let mut sb = Sandbox::new();
-    let home = GnupgHome::new(&mut sb);
+    let home = gnupg_home(&mut sb);
     let fp = home.generate("sops-test");
     let plain = sb.write("p.yaml", "user: admin\npassword: hunter2\n");
     let mut encrypted = Vec::new();
@@ -145,7 +77,7 @@ fn pgp_files_interoperate_both_ways() {
 #[test]
 fn key_groups_mixing_age_and_pgp() {
     let mut sb = Sandbox::new();
-    let home = GnupgHome::new(&mut sb);
+    let home = gnupg_home(&mut sb);
     let fp = home.generate("sops-group");
     let a = sb.age_keygen("a");
     let c = sb.age_keygen("c");

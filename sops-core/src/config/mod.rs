@@ -14,7 +14,7 @@ use crate::tree::{Branch, Value};
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ConfigError {
-    #[error("could not read config file: {path}: {source}", path = .path.display())]
+    #[error("could not read config file: {path}", path = .path.display())]
     Read {
         path: PathBuf,
         #[source]

@@ -15,13 +15,13 @@ use crate::tree::{Branch, Value};
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum TreeError {
-    #[error("Could not decrypt value at {path}: {source}")]
+    #[error("Could not decrypt value at {path}")]
     Decrypt {
         path: String,
         #[source]
         source: CipherError,
     },
-    #[error("Could not encrypt value at {path}: {source}")]
+    #[error("Could not encrypt value at {path}")]
     Encrypt {
         path: String,
         #[source]

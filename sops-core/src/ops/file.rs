@@ -1,8 +1,9 @@
 //! Whole-file operations: the library's main entry points.
 
+use std::fmt;
 use std::path::Path;
 
-use zeroize::Zeroizing;
+use zeroize::{Zeroize, Zeroizing};
 
 use crate::data_key::DataKey;
 use crate::error::Error;
@@ -22,10 +23,38 @@ pub struct DecryptOptions {
 }
 
 /// A decrypted file: its documents and the metadata it carried.
-#[derive(Debug)]
+///
+/// The documents are plaintext: they are wiped when this is dropped, and
+/// its `Debug` shows only their number. Take them out with
+/// [`Decrypted::into_docs`], which hands the wiping over to the caller.
 pub struct Decrypted {
     pub docs: Vec<Branch>,
     pub metadata: Metadata,
+}
+
+impl Decrypted {
+    /// The documents, wrapped so that they are still wiped when dropped.
+    pub fn into_docs(mut self) -> Zeroizing<Vec<Branch>> {
+        Zeroizing::new(std::mem::take(&mut self.docs))
+    }
+}
+
+impl Drop for Decrypted {
+    fn drop(&mut self) {
+        self.docs.zeroize();
+    }
+}
+
+impl fmt::Debug for Decrypted {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Decrypted")
+            .field(
+                "docs",
+                &format_args!("<{} redacted documents>", self.docs.len()),
+            )
+            .field("metadata", &self.metadata)
+            .finish()
+    }
 }
 
 /// Decrypts an encrypted file's bytes, verifying the MAC unless told not to.
@@ -144,4 +173,32 @@ pub fn new_metadata(
         version: SOPS_VERSION.to_owned(),
     };
     Ok((key, metadata))
+}
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tree::Value;
+
+    #[test]
+    fn decrypted_debug_hides_the_documents() {
+        let mut doc = Branch::new();
+        doc.push("password", Value::Str("hunter2".into()));
+        let decrypted = Decrypted {
+            docs: vec![doc],
+            metadata: Metadata {
+                key_groups: Vec::new(),
+                shamir_threshold: 0,
+                last_modified: String::new(),
+                mac: String::new(),
+                rule: None,
+                mac_only_encrypted: false,
+                version: SOPS_VERSION.to_owned(),
+            },
+        };
+        let text = format!("{decrypted:?}");
+        assert!(!text.contains("hunter2"), "{text}");
+        assert!(text.contains("<1 redacted documents>"), "{text}");
+        let docs = decrypted.into_docs();
+        assert_eq!(docs[0].get("password"), Some(&Value::Str("hunter2".into())));
+    }
 }

@@ -16,7 +16,7 @@ pub enum Slot<'a> {
     MapComment(&'a mut String),
 }
 
-/// A leaf with its AAD (a range of [`Leaves::aad_arena`]) and decision.
+/// A leaf with its AAD (a range of the [`Leaves`]' AAD arena) and decision.
 pub struct Leaf<'a> {
     pub slot: Slot<'a>,
     aad: (u32, u32),

@@ -10,6 +10,7 @@ pub mod path;
 pub mod time;
 
 pub use time::Time;
+use zeroize::Zeroize;
 
 /// One YAML document, or the whole of a JSON file: an ordered mapping.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -87,6 +88,46 @@ impl Branch {
     }
 }
 
+// Wiping a tree: every string and byte buffer is overwritten (its whole
+// capacity) and emptied, numbers and booleans are zeroed, containers are
+// wiped element by element and then emptied. Keys are wiped too (they are
+// not secret in sops, but cost nothing extra). Trees do not wipe
+// themselves on drop (a `Drop` on `Branch` would forbid moving items out
+// of it everywhere); the owners of plaintext do, e.g. `ops::Decrypted`.
+impl Zeroize for Value {
+    fn zeroize(&mut self) {
+        match self {
+            Value::Null => {}
+            Value::Bool(b) => b.zeroize(),
+            Value::Int(n) => n.zeroize(),
+            Value::Float(f) => f.zeroize(),
+            Value::Time(t) => t.zeroize(),
+            Value::Str(s) | Value::Comment(s) => s.zeroize(),
+            Value::Bytes(b) => b.zeroize(),
+            Value::Seq(items) => items.zeroize(),
+            Value::Map(branch) => branch.zeroize(),
+        }
+    }
+}
+
+impl Zeroize for Item {
+    fn zeroize(&mut self) {
+        match self {
+            Item::Comment(text) => text.zeroize(),
+            Item::Entry(key, value) => {
+                key.zeroize();
+                value.zeroize();
+            }
+        }
+    }
+}
+
+impl Zeroize for Branch {
+    fn zeroize(&mut self) {
+        self.0.zeroize();
+    }
+}
+
 impl Value {
     /// The sops type name written in `type:` of an encrypted value.
     pub fn sops_type(&self) -> Option<&'static str> {
@@ -123,5 +164,36 @@ impl Value {
             Value::Str(s) => Some(s),
             _ => None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use zeroize::Zeroize;
+
+    use super::*;
+
+    #[test]
+    fn zeroize_empties_every_leaf() {
+        let mut inner = Branch::new();
+        inner.push("password", Value::Str("hunter2".into()));
+        inner.0.push(Item::Comment(" note".into()));
+        let mut doc = Branch::new();
+        doc.push("db", Value::Map(inner));
+        doc.push(
+            "list",
+            Value::Seq(vec![Value::Int(7), Value::Bytes(vec![1, 2, 3])]),
+        );
+        doc.push("flag", Value::Bool(true));
+        let mut docs = vec![doc];
+        docs.zeroize();
+        assert!(docs.is_empty());
+
+        let mut value = Value::Seq(vec![Value::Str("secret".into()), Value::Float(1.5)]);
+        value.zeroize();
+        assert_eq!(value, Value::Seq(Vec::new()));
+        let mut number = Value::Int(42);
+        number.zeroize();
+        assert_eq!(number, Value::Int(0));
     }
 }

@@ -8,6 +8,13 @@ use std::fmt;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Time(String);
 
+// A decrypted timestamp is plaintext like any other value.
+impl zeroize::Zeroize for Time {
+    fn zeroize(&mut self) {
+        self.0.zeroize();
+    }
+}
+
 /// Parsed parts of a timestamp.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TimeParts {

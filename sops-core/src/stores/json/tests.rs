@@ -573,36 +573,6 @@ mod props {
     }
 }
 
-/// `cargo test --release -p sops-core -- --ignored --nocapture perf_20mb`
-#[test]
-#[ignore]
-fn perf_20mb() {
-    let mut input = String::from("{\n");
-    let mut i = 0;
-    while input.len() < 20 << 20 {
-        input.push_str(&format!(
-            "\t\"key_{i}\": \"ENC[AES256_GCM,data:bm90IGEgcmVhbCBzZWNyZXQgdmFsdWUgYXQgYWxs,iv:rHZwioAHBUmWm8ns8GRVfLu4VeQ4H6h8/I0NH2W/wfI=,tag:y6opRoeohNJSmgWeexg1mA==,type:str]\",\n\t\"nested_{i}\": {{\"n\": {i}, \"f\": 1.5, \"l\": [true, null, \"x\\n<y>\"]}},\n"
-        ));
-        i += 1;
-    }
-    input.push_str("\t\"end\": 0\n}\n");
-    let st = store();
-    let t0 = std::time::Instant::now();
-    let docs = st.load(input.as_bytes()).unwrap();
-    let t1 = std::time::Instant::now();
-    let out = st.emit(&docs, None).unwrap();
-    let t2 = std::time::Instant::now();
-    eprintln!(
-        "input {} bytes, {} members: load {:?}, emit {:?} ({} bytes)",
-        input.len(),
-        docs[0].0.len(),
-        t1 - t0,
-        t2 - t1,
-        out.len()
-    );
-    assert_eq!(st.load(&out).unwrap(), docs);
-}
-
 /// `sops decrypt --output-type json` of files in other formats: the other
 /// store loads and decrypts, this one writes (comments dropped, first
 /// document only, YAML types kept).

@@ -1,12 +1,12 @@
 //! YAML store (sops-format §5.1): parser events into the sops tree with
 //! comments as items, and an emitter reproducing go-yaml v3's output.
 //!
-//! * [`resolve`]: plain-scalar typing as go-yaml v3 does it (null, bool,
+//! * `resolve`: plain-scalar typing as go-yaml v3 does it (null, bool,
 //!   int, float, timestamp), shared by the loader and the emitter's quoting.
-//! * [`load`](mod@load): streaming event consumer building the tree, with
+//! * `load`: streaming event consumer building the tree, with
 //!   sops' comment placement, alias expansion under a budget, and the
 //!   errors sops reports (duplicate and non-string keys, top-level shape).
-//! * [`emit`]: the writer (indentation, string styles, comments).
+//! * `emit`: the writer (indentation, string styles, comments).
 
 mod emit;
 mod load;

@@ -2,7 +2,6 @@
 //! byte-exact golden files written by sops 3.11 (`testdata/vectors`).
 
 use super::*;
-use crate::DataKey;
 use crate::ops::decrypt_docs;
 use crate::test_vectors::{VECTORS, data_key, vector as read};
 use crate::tree::Time;
@@ -815,94 +814,5 @@ mod roundtrip_props {
                 String::from_utf8_lossy(&first)
             );
         }
-    }
-}
-
-/// Performance check (run in release, one test at a time, under
-/// `/usr/bin/time -v` for the peak RSS):
-/// `cargo test --release -p sops-core --lib yaml_perf_generate -- --ignored --nocapture`
-/// writes `target/yaml_perf.enc.yaml` (~20 MB, encrypted with a fixed data
-/// key); `yaml_perf_decrypt` then times load + decrypt + emit of it.
-mod perf {
-    use std::fmt::Write as _;
-    use std::time::Instant;
-
-    use super::*;
-    use crate::metadata::{Metadata, PartialRule};
-    use crate::ops::encrypt_docs;
-
-    const KEY: [u8; 32] = [7; 32];
-
-    fn path() -> String {
-        concat!(env!("CARGO_MANIFEST_DIR"), "/../target/yaml_perf.enc.yaml").into()
-    }
-
-    fn plaintext(entries: usize) -> String {
-        let mut s = String::with_capacity(entries * 260);
-        for i in 0..entries {
-            let _ = write!(
-                s,
-                "# entry {i}\nkey_{i}:\n  name: service-{i}.example.com  # line comment\n  port: {port}\n  ratio: 0.{i}\n  enabled: true\n  tags:\n    - alpha\n    - {i}\n    - {{k: v}}\n  nested:\n    password: \"p@ss: {i} #x\"\n    script: |\n      echo {i}\n      exit 0\n",
-                port = i % 65536
-            );
-        }
-        s
-    }
-
-    #[test]
-    #[ignore]
-    fn yaml_perf_generate() {
-        let text = plaintext(13_500);
-        let st = store();
-        let mut docs = st.load(text.as_bytes()).unwrap();
-        let mut meta = Metadata {
-            key_groups: Vec::new(),
-            shamir_threshold: 0,
-            last_modified: String::new(),
-            mac: String::new(),
-            rule: Some(PartialRule::default_rule()),
-            mac_only_encrypted: false,
-            version: "3.11.0".into(),
-        };
-        encrypt_docs(&mut docs, &DataKey::from_slice(&KEY).unwrap(), &mut meta).unwrap();
-        let out = st.emit_encrypted(&docs, &meta).unwrap();
-        std::fs::write(path(), &out).unwrap();
-        println!(
-            "plaintext {} bytes, encrypted {} bytes -> {}",
-            text.len(),
-            out.len(),
-            path()
-        );
-    }
-
-    #[test]
-    #[ignore]
-    fn yaml_perf_decrypt() {
-        let input = std::fs::read(path()).expect("run yaml_perf_generate first");
-        let st = store();
-        let tp = Instant::now();
-        let text = std::str::from_utf8(&input).unwrap();
-        let mut n = 0usize;
-        for ev in granit_parser::Parser::new_from_str(text) {
-            ev.unwrap();
-            n += 1;
-        }
-        println!("granit events only: {n} events in {:?}", tp.elapsed());
-        let t0 = Instant::now();
-        let (mut docs, meta) = st.load_encrypted(&input).unwrap();
-        let t1 = Instant::now();
-        decrypt_docs(&mut docs, &DataKey::from_slice(&KEY).unwrap(), &meta, false).unwrap();
-        let t2 = Instant::now();
-        let out = st.emit(&docs, None).unwrap();
-        let t3 = Instant::now();
-        println!(
-            "input {} bytes: load {:?}, decrypt {:?}, emit {:?} ({} bytes), total {:?}",
-            input.len(),
-            t1 - t0,
-            t2 - t1,
-            t3 - t2,
-            out.len(),
-            t3 - t0
-        );
     }
 }
