@@ -1,24 +1,34 @@
 //! Master keys: the keystores that wrap the data key.
 //!
-//! Each keystore lives in its own folder and implements [`MasterKey`]. Key
+//! Each keystore lives in its own folder: its [`KeystoreSpec`] (what the
+//! file format, `.sops.yaml` and the CLI know about it) always, and its
+//! [`MasterKey`] implementation behind its cargo feature. [`KEYSTORES`]
+//! lists them once; everything else iterates over that list. Key
 //! material and settings come in through an explicit [`KeyContext`] (built
 //! by the CLI from the process environment, by the Argo CD plugin from the
 //! sidecar's own settings, by tests from literals), never from environment
 //! reads inside a key.
 
-#[cfg(feature = "age")]
 pub mod age;
-#[cfg(feature = "pgp")]
+pub mod aws_kms;
+pub mod azure_kv;
+pub mod gcp_kms;
+pub mod hc_vault;
+pub mod hckms;
+pub mod keystore;
 pub mod pgp;
 mod recovery;
+mod registry;
 
 use std::fmt;
 
 use zeroize::Zeroizing;
 
-use crate::metadata::{KeyEntry, KeyKind};
+use crate::metadata::KeyEntry;
 
+pub use keystore::{KeyKind, KeySpec, KeystoreSpec};
 pub use recovery::{KeyFailure, RecoveryError, recover_data_key};
+pub use registry::{FromEntry, FromSpec, KEYSTORES, Keystore, keystore, keystores_by};
 
 /// Why a master key could not wrap or unwrap.
 ///
@@ -57,19 +67,21 @@ pub trait MasterKey: fmt::Debug + Send + Sync {
     fn decrypt(&self, entry: &KeyEntry, ctx: &KeyContext) -> Result<Zeroizing<Vec<u8>>, KeyError>;
 }
 
-/// The master key able to handle a metadata entry.
+/// The master key able to handle a metadata entry, from its keystore's
+/// constructor; `Unsupported` when the keystore is not built in.
 pub fn master_key_for(entry: &KeyEntry) -> Result<Box<dyn MasterKey>, KeyError> {
-    match entry.kind {
-        #[cfg(feature = "age")]
-        KeyKind::Age => {
-            let recipient = entry.field("recipient").unwrap_or_default();
-            Ok(Box::new(age::AgeKey::parse(recipient)?))
-        }
-        #[cfg(feature = "pgp")]
-        KeyKind::Pgp => Ok(Box::new(pgp::PgpKey::parse(
-            entry.field("fp").unwrap_or_default(),
-        )?)),
-        other => Err(KeyError::Unsupported(other.metadata_name())),
+    match keystore(entry.kind).and_then(|k| k.from_entry) {
+        Some(build) => build(entry),
+        None => Err(KeyError::Unsupported(entry.kind.metadata_name())),
+    }
+}
+
+/// The master key a creation rule or a command-line flag names, from its
+/// keystore's constructor; `Unsupported` when the keystore is not built in.
+pub fn master_key_from_spec(spec: &KeySpec) -> Result<Box<dyn MasterKey>, KeyError> {
+    match keystore(spec.kind).and_then(|k| k.from_spec) {
+        Some(build) => build(spec),
+        None => Err(KeyError::Unsupported(spec.kind.metadata_name())),
     }
 }
 
