@@ -28,7 +28,7 @@ use crate::metadata::KeyEntry;
 
 pub use keystore::{KeyKind, KeySpec, KeystoreSpec};
 pub use recovery::{KeyFailure, RecoveryError, recover_data_key};
-pub use registry::{FromEntry, FromSpec, KEYSTORES, Keystore, keystore, keystores_by};
+pub use registry::{FromEntry, FromSpec, KEYSTORES, Keystore, keystores_by};
 
 /// Why a master key could not wrap or unwrap.
 ///
@@ -70,7 +70,7 @@ pub trait MasterKey: fmt::Debug + Send + Sync {
 /// The master key able to handle a metadata entry, from its keystore's
 /// constructor; `Unsupported` when the keystore is not built in.
 pub fn master_key_for(entry: &KeyEntry) -> Result<Box<dyn MasterKey>, KeyError> {
-    match keystore(entry.kind).and_then(|k| k.from_entry) {
+    match entry.kind.keystore().and_then(|k| k.from_entry) {
         Some(build) => build(entry),
         None => Err(KeyError::Unsupported(entry.kind.metadata_name())),
     }
@@ -79,7 +79,7 @@ pub fn master_key_for(entry: &KeyEntry) -> Result<Box<dyn MasterKey>, KeyError> 
 /// The master key a creation rule or a command-line flag names, from its
 /// keystore's constructor; `Unsupported` when the keystore is not built in.
 pub fn master_key_from_spec(spec: &KeySpec) -> Result<Box<dyn MasterKey>, KeyError> {
-    match keystore(spec.kind).and_then(|k| k.from_spec) {
+    match spec.kind.keystore().and_then(|k| k.from_spec) {
         Some(build) => build(spec),
         None => Err(KeyError::Unsupported(spec.kind.metadata_name())),
     }

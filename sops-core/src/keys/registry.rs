@@ -56,11 +56,6 @@ impl Keystore {
     }
 }
 
-/// The registry entry of a kind.
-pub fn keystore(kind: KeyKind) -> Option<&'static Keystore> {
-    KEYSTORES.iter().copied().find(|k| k.kind == kind)
-}
-
 /// The keystores sorted by one of their ranks (see [`super::keystore::Order`]).
 pub fn keystores_by<R: Ord>(rank: impl Fn(&KeystoreSpec) -> R) -> Vec<&'static Keystore> {
     let mut all = KEYSTORES.to_vec();
@@ -70,6 +65,11 @@ pub fn keystores_by<R: Ord>(rank: impl Fn(&KeystoreSpec) -> R) -> Vec<&'static K
 
 #[allow(non_upper_case_globals)]
 impl KeyKind {
+    /// The registry entry of this kind (with its constructors, if built in).
+    pub fn keystore(self) -> Option<&'static Keystore> {
+        KEYSTORES.iter().copied().find(|k| k.kind == self)
+    }
+
     /// The kind whose metadata section is `name`.
     pub fn from_metadata_name(name: &str) -> Option<Self> {
         KEYSTORES
@@ -127,7 +127,7 @@ mod tests {
     fn kinds_find_their_registry_entry() {
         for ks in KEYSTORES {
             assert_eq!(KeyKind::from_metadata_name(ks.spec().name), Some(ks.kind));
-            assert!(std::ptr::eq(keystore(ks.kind).unwrap(), *ks));
+            assert!(std::ptr::eq(ks.kind.keystore().unwrap(), *ks));
         }
         assert_eq!(KeyKind::from_metadata_name("nope"), None);
     }

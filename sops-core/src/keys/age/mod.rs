@@ -5,11 +5,11 @@
 //! recipient and stores it as an ASCII-armored age file with a trailing
 //! newline, byte-for-byte in the layout sops writes (sops-format §3.2).
 
-use super::Keystore;
 use super::keystore::{
     CliFlags, ConfigForm, GroupForm, GroupsAdd, IdPart, KeyKind, KeystoreSpec, Normalise, Order,
     SopsBlockSlot,
 };
+use super::registry::Keystore;
 
 pub const KIND: KeyKind = KeyKind::new(&SPEC);
 

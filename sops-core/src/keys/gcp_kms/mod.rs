@@ -1,11 +1,11 @@
 //! GCP KMS (`gcp_kms`). Not built in yet: its entries are read and written
 //! verbatim, and its flags and config fields are recognised and refused.
 
-use super::Keystore;
 use super::keystore::{
     CliFlags, ConfigForm, GroupForm, GroupsAdd, IdPart, KeyKind, KeystoreSpec, Normalise, Order,
     SopsBlockSlot,
 };
+use super::registry::Keystore;
 
 pub const KIND: KeyKind = KeyKind::new(&SPEC);
 

@@ -3,11 +3,11 @@
 //! `gpg -d` to unwrap, so gpg-agent, pinentry and smartcards work as usual.
 //! `SOPS_GPG_EXEC` names another program; `GNUPGHOME` is passed on.
 
-use super::Keystore;
 use super::keystore::{
     CliFlags, ConfigForm, GroupForm, GroupsAdd, IdPart, KeyKind, KeystoreSpec, Normalise, Order,
     SopsBlockSlot,
 };
+use super::registry::Keystore;
 
 pub const KIND: KeyKind = KeyKind::new(&SPEC);
 
