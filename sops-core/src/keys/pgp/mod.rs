@@ -60,6 +60,10 @@ pub static KEYSTORE: Keystore = Keystore {
 #[cfg(not(feature = "pgp"))]
 pub static KEYSTORE: Keystore = Keystore::descriptor_only(KIND);
 
+// The implementation, behind the `pgp` feature. Each item carries its own
+// gate (rather than moving into a submodule) so the spec above exists in
+// every build and the implementation's history stays in this file.
+
 #[cfg(feature = "pgp")]
 use std::io::Write;
 #[cfg(feature = "pgp")]
