@@ -5,6 +5,10 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+mod key_flags;
+
+pub use key_flags::{AddRemoveFlags, GroupsAddKeyFlags, KeyFlags};
+
 // No `Debug` on `Cli`, `RootArgs`, `Command` and `SetArgs`: `--set` and
 // `sops set FILE PATH VALUE` carry a plaintext value on the command line.
 #[derive(Parser)]
@@ -18,73 +22,6 @@ pub struct Cli {
     pub command: Option<Command>,
     #[command(flatten)]
     pub root: RootArgs,
-}
-
-/// Key flags shared by encrypt, edit and the root form.
-#[derive(Debug, Args, Default, Clone)]
-pub struct KeyFlags {
-    /// comma separated list of KMS ARNs
-    #[arg(
-        short = 'k',
-        long = "kms",
-        env = "SOPS_KMS_ARN",
-        default_value = "",
-        hide_default_value = true
-    )]
-    pub kms: String,
-    /// The AWS profile to use for requests to AWS
-    #[arg(long = "aws-profile", default_value = "", hide_default_value = true)]
-    pub aws_profile: String,
-    /// comma separated list of GCP KMS resource IDs
-    #[arg(
-        long = "gcp-kms",
-        env = "SOPS_GCP_KMS_IDS",
-        default_value = "",
-        hide_default_value = true
-    )]
-    pub gcp_kms: String,
-    /// comma separated list of HuaweiCloud KMS key IDs
-    #[arg(
-        long = "hckms",
-        env = "SOPS_HUAWEICLOUD_KMS_IDS",
-        default_value = "",
-        hide_default_value = true
-    )]
-    pub hckms: String,
-    /// comma separated list of Azure Key Vault URLs
-    #[arg(
-        long = "azure-kv",
-        env = "SOPS_AZURE_KEYVAULT_URLS",
-        default_value = "",
-        hide_default_value = true
-    )]
-    pub azure_kv: String,
-    /// comma separated list of vault's key URI
-    #[arg(
-        long = "hc-vault-transit",
-        env = "SOPS_VAULT_URIS",
-        default_value = "",
-        hide_default_value = true
-    )]
-    pub hc_vault_transit: String,
-    /// comma separated list of PGP fingerprints
-    #[arg(
-        short = 'p',
-        long = "pgp",
-        env = "SOPS_PGP_FP",
-        default_value = "",
-        hide_default_value = true
-    )]
-    pub pgp: String,
-    /// comma separated list of age recipients
-    #[arg(
-        short = 'a',
-        long = "age",
-        env = "SOPS_AGE_RECIPIENTS",
-        default_value = "",
-        hide_default_value = true
-    )]
-    pub age: String,
 }
 
 /// The four suffix/regex flags every encrypting command has.
@@ -380,79 +317,6 @@ pub struct EditArgs {
     pub extra: Vec<String>,
 }
 
-/// `--add-*`/`--rm-*` of rotate (comma-separated lists).
-#[derive(Debug, Args, Default, Clone)]
-pub struct AddRemoveFlags {
-    /// add the provided comma-separated list of age recipients to the list of master keys on the given file
-    #[arg(long = "add-age", default_value = "", hide_default_value = true)]
-    pub add_age: String,
-    /// remove the provided comma-separated list of age recipients from the list of master keys on the given file
-    #[arg(long = "rm-age", default_value = "", hide_default_value = true)]
-    pub rm_age: String,
-    /// add the provided comma-separated list of PGP fingerprints to the list of master keys on the given file
-    #[arg(long = "add-pgp", default_value = "", hide_default_value = true)]
-    pub add_pgp: String,
-    #[arg(long = "rm-pgp", default_value = "", hide_default_value = true)]
-    pub rm_pgp: String,
-    #[arg(long = "add-kms", default_value = "", hide_default_value = true)]
-    pub add_kms: String,
-    #[arg(long = "rm-kms", default_value = "", hide_default_value = true)]
-    pub rm_kms: String,
-    #[arg(long = "add-gcp-kms", default_value = "", hide_default_value = true)]
-    pub add_gcp_kms: String,
-    #[arg(long = "rm-gcp-kms", default_value = "", hide_default_value = true)]
-    pub rm_gcp_kms: String,
-    #[arg(long = "add-hckms", default_value = "", hide_default_value = true)]
-    pub add_hckms: String,
-    #[arg(long = "rm-hckms", default_value = "", hide_default_value = true)]
-    pub rm_hckms: String,
-    #[arg(long = "add-azure-kv", default_value = "", hide_default_value = true)]
-    pub add_azure_kv: String,
-    #[arg(long = "rm-azure-kv", default_value = "", hide_default_value = true)]
-    pub rm_azure_kv: String,
-    #[arg(
-        long = "add-hc-vault-transit",
-        default_value = "",
-        hide_default_value = true
-    )]
-    pub add_hc_vault_transit: String,
-    #[arg(
-        long = "rm-hc-vault-transit",
-        default_value = "",
-        hide_default_value = true
-    )]
-    pub rm_hc_vault_transit: String,
-}
-
-impl AddRemoveFlags {
-    /// Whether any add/rm flag was given.
-    pub fn any(&self) -> bool {
-        self.other_given().is_some()
-            || [&self.add_age, &self.rm_age, &self.add_pgp, &self.rm_pgp]
-                .iter()
-                .any(|v| !v.is_empty())
-    }
-
-    /// The first add/rm flag of a keystore we do not implement yet.
-    pub fn other_given(&self) -> Option<&'static str> {
-        [
-            ("--add-kms", &self.add_kms),
-            ("--rm-kms", &self.rm_kms),
-            ("--add-gcp-kms", &self.add_gcp_kms),
-            ("--rm-gcp-kms", &self.rm_gcp_kms),
-            ("--add-hckms", &self.add_hckms),
-            ("--rm-hckms", &self.rm_hckms),
-            ("--add-azure-kv", &self.add_azure_kv),
-            ("--rm-azure-kv", &self.rm_azure_kv),
-            ("--add-hc-vault-transit", &self.add_hc_vault_transit),
-            ("--rm-hc-vault-transit", &self.rm_hc_vault_transit),
-        ]
-        .into_iter()
-        .find(|(_, v)| !v.is_empty())
-        .map(|(name, _)| name)
-    }
-}
-
 #[derive(Debug, Args)]
 pub struct RotateArgs {
     /// comma separated list of KMS encryption context key:value pairs
@@ -503,24 +367,9 @@ pub struct GroupsAddArgs {
     /// the file to add the group to
     #[arg(long = "file", default_value = "")]
     pub file: String,
-    /// the age recipient the new group should contain. Can be specified more than once
-    #[arg(long = "age")]
-    pub age: Vec<String>,
-    /// the PGP fingerprints the new group should contain (not supported yet)
-    #[arg(long = "pgp")]
-    pub pgp: Vec<String>,
-    /// the KMS ARNs the new group should contain (not supported yet)
-    #[arg(long = "kms")]
-    pub kms: Vec<String>,
-    /// the GCP KMS resource IDs the new group should contain (not supported yet)
-    #[arg(long = "gcp-kms")]
-    pub gcp_kms: Vec<String>,
-    /// the Azure Key Vault key URLs the new group should contain (not supported yet)
-    #[arg(long = "azure-kv")]
-    pub azure_kv: Vec<String>,
-    /// the Vault transit key URIs the new group should contain (not supported yet)
-    #[arg(long = "hc-vault-transit")]
-    pub hc_vault_transit: Vec<String>,
+    // The keystore flags (`--age`, `--pgp` …), from the keystore registry.
+    #[command(flatten)]
+    pub keys: GroupsAddKeyFlags,
     /// write output back to the same file instead of stdout
     #[arg(short = 'i', long = "in-place")]
     pub in_place: bool,
@@ -763,7 +612,7 @@ mod tests {
         let cli = parse(&["sops", "-e", "-i", "--age", "age1x,age1y", "f.yaml"]);
         assert!(cli.command.is_none());
         assert!(cli.root.encrypt && cli.root.io.in_place);
-        assert_eq!(cli.root.keys.age, "age1x,age1y");
+        assert_eq!(cli.root.keys.ids(sops_core::keys::age::KIND), "age1x,age1y");
         let cli = parse(&["sops", "-d", "--indent", "2", "f.json", "extra"]);
         assert!(cli.root.decrypt);
         assert_eq!(cli.root.indent, Some(2));

@@ -78,14 +78,17 @@ fn run(cli: &Cli) -> Result<(), CliError> {
         }
         Some(Command::Encrypt(args)) => {
             warn_extra_args(&args.extra);
-            commands::encrypt::run(EncryptRequest::subcommand(
-                args.file.as_ref(),
-                &args.io,
-                &args.keys,
-                &args.rules,
-                args.shamir.shamir_threshold,
-                root.config.as_deref(),
-            ))
+            commands::encrypt::run(EncryptRequest {
+                encryption_context: args.encryption_context.as_deref(),
+                ..EncryptRequest::subcommand(
+                    args.file.as_ref(),
+                    &args.io,
+                    &args.keys,
+                    &args.rules,
+                    args.shamir.shamir_threshold,
+                    root.config.as_deref(),
+                )
+            })
         }
         Some(Command::Edit(args)) => {
             warn_extra_args(&args.extra);
@@ -94,14 +97,17 @@ fn run(cli: &Cli) -> Result<(), CliError> {
                 ..cli::IoFlags::default()
             };
             commands::edit::run(commands::edit::EditRequest {
-                encrypt: EncryptRequest::subcommand(
-                    args.file.as_ref(),
-                    &io,
-                    &args.keys,
-                    &args.rules,
-                    args.shamir.shamir_threshold,
-                    root.config.as_deref(),
-                ),
+                encrypt: EncryptRequest {
+                    encryption_context: args.encryption_context.as_deref(),
+                    ..EncryptRequest::subcommand(
+                        args.file.as_ref(),
+                        &io,
+                        &args.keys,
+                        &args.rules,
+                        args.shamir.shamir_threshold,
+                        root.config.as_deref(),
+                    )
+                },
                 ignore_mac: args.mac.ignore_mac,
                 show_master_keys: args.show_master_keys,
                 decryption_order: commands::decryption_order(&args.order.decryption_order),

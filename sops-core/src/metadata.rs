@@ -2,6 +2,7 @@
 //! to the tree lives in [`crate::stores::metadata_serde`]; the data key is
 //! never stored here (it travels alongside).
 
+use crate::keys::keystore::IdPart;
 use crate::tree::Branch;
 
 /// The version we write into files. It must be a real sops version that the
@@ -9,61 +10,9 @@ use crate::tree::Branch;
 /// and the one whose rules our output follows.
 pub const SOPS_VERSION: &str = "3.11.0";
 
-/// The keystore of a master key, in the order sops 3.11 writes flat lists.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum KeyKind {
-    Kms,
-    GcpKms,
-    Hckms,
-    AzureKv,
-    HcVault,
-    Age,
-    Pgp,
-}
-
-impl KeyKind {
-    /// All kinds, in the order of the flat lists under `sops:` (pgp comes
-    /// after `mac` in the file; the serializer handles that).
-    pub const ALL: [KeyKind; 7] = [
-        KeyKind::Kms,
-        KeyKind::GcpKms,
-        KeyKind::Hckms,
-        KeyKind::AzureKv,
-        KeyKind::HcVault,
-        KeyKind::Age,
-        KeyKind::Pgp,
-    ];
-
-    /// The field name under `sops:` and in key groups.
-    pub fn metadata_name(self) -> &'static str {
-        match self {
-            KeyKind::Kms => "kms",
-            KeyKind::GcpKms => "gcp_kms",
-            KeyKind::Hckms => "hckms",
-            KeyKind::AzureKv => "azure_kv",
-            KeyKind::HcVault => "hc_vault",
-            KeyKind::Age => "age",
-            KeyKind::Pgp => "pgp",
-        }
-    }
-
-    pub fn from_metadata_name(name: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|k| k.metadata_name() == name)
-    }
-
-    /// The field that identifies a key of this kind in its entry.
-    pub fn id_field(self) -> &'static str {
-        match self {
-            KeyKind::Kms => "arn",
-            KeyKind::GcpKms => "resource_id",
-            KeyKind::Hckms => "key_id",
-            KeyKind::AzureKv => "vault_url",
-            KeyKind::HcVault => "vault_address",
-            KeyKind::Age => "recipient",
-            KeyKind::Pgp => "fp",
-        }
-    }
-}
+/// The keystore of a master key: a handle to its spec (see
+/// [`crate::keys::keystore`]); each keystore's folder exports its `KIND`.
+pub use crate::keys::keystore::KeyKind;
 
 /// One master-key entry: its kind and its fields in file order. Entries of
 /// keystores we do not implement are kept verbatim so rewriting a file never
@@ -85,22 +34,19 @@ impl KeyEntry {
         self.field("enc")
     }
 
-    /// A human-readable identity (recipient, fingerprint, ARN …) for messages.
+    /// A human-readable identity (recipient, fingerprint, ARN, Azure key
+    /// URL, Vault key URI …) for messages and policies, in the form the
+    /// keystore's spec gives.
     pub fn identifier(&self) -> String {
-        let main = self.field(self.kind.id_field()).unwrap_or("<unknown>");
-        match self.kind {
-            KeyKind::AzureKv => format!(
-                "{main}/keys/{}/{}",
-                self.field("name").unwrap_or(""),
-                self.field("version").unwrap_or("")
-            ),
-            KeyKind::HcVault => format!(
-                "{main}/v1/{}/keys/{}",
-                self.field("engine_path").unwrap_or(""),
-                self.field("key_name").unwrap_or("")
-            ),
-            _ => main.to_owned(),
+        let mut out = String::new();
+        for part in self.kind.spec().identifier {
+            out.push_str(match part {
+                IdPart::Id => self.field(self.kind.id_field()).unwrap_or("<unknown>"),
+                IdPart::Field(name) => self.field(name).unwrap_or(""),
+                IdPart::Text(text) => text,
+            });
         }
+        out
     }
 }
 

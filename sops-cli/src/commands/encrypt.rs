@@ -3,8 +3,8 @@
 use std::path::{Path, PathBuf};
 
 use sops_core::config::{Config, CreationRule};
-use sops_core::keys::MasterKey;
-use sops_core::metadata::{KeyKind, PartialRule};
+use sops_core::keys::{KeyError, KeySpec, MasterKey, master_key_from_spec};
+use sops_core::metadata::PartialRule;
 use sops_core::ops::{self, EncryptOptions};
 use sops_core::stores::Format;
 
@@ -18,6 +18,8 @@ pub struct EncryptRequest<'a> {
     pub io: &'a IoFlags,
     pub keys: &'a KeyFlags,
     pub rules: &'a RuleFlags,
+    /// `--encryption-context` (encrypt, edit and the root form).
+    pub encryption_context: Option<&'a str>,
     /// Root form only.
     pub unencrypted_comment_regex: Option<&'a str>,
     pub encrypted_comment_regex: Option<&'a str>,
@@ -42,6 +44,7 @@ impl<'a> EncryptRequest<'a> {
             io,
             keys,
             rules,
+            encryption_context: None,
             unencrypted_comment_regex: None,
             encrypted_comment_regex: None,
             mac_only_encrypted: false,
@@ -58,6 +61,7 @@ impl<'a> EncryptRequest<'a> {
             io: &root.io,
             keys: &root.keys,
             rules: &root.rules,
+            encryption_context: root.encryption_context.as_deref(),
             unencrypted_comment_regex: root.unencrypted_comment_regex.as_deref(),
             encrypted_comment_regex: root.encrypted_comment_regex.as_deref(),
             mac_only_encrypted: root.mac_only_encrypted,
@@ -137,6 +141,12 @@ pub fn new_file_keys(
     rule: Option<&CreationRule>,
     in_format: Format,
 ) -> Result<(KeyGroups, EncryptOptions), CliError> {
+    if req.encryption_context.is_some_and(|c| !c.is_empty()) {
+        return Err(CliError::new(
+            code::ERROR_GENERIC,
+            "--encryption-context: this flag is not supported yet by this sops implementation (it applies to kms keys, which are not supported yet)",
+        ));
+    }
     let flag_keys = master_keys(req.keys)?;
     let groups = if !flag_keys.is_empty() {
         vec![flag_keys]
@@ -183,14 +193,7 @@ for example: `sops my_file.yaml`";
 
 /// The master keys named on the command line (or their environment variables).
 fn master_keys(flags: &KeyFlags) -> Result<Vec<Box<dyn MasterKey>>, CliError> {
-    let unsupported = [
-        ("--kms", &flags.kms),
-        ("--gcp-kms", &flags.gcp_kms),
-        ("--hckms", &flags.hckms),
-        ("--azure-kv", &flags.azure_kv),
-        ("--hc-vault-transit", &flags.hc_vault_transit),
-    ];
-    if let Some((flag, _)) = unsupported.iter().find(|(_, v)| !v.is_empty()) {
+    if let Some(flag) = flags.unsupported_keystore() {
         return Err(CliError::new(
             code::ERROR_GENERIC,
             format!(
@@ -198,36 +201,27 @@ fn master_keys(flags: &KeyFlags) -> Result<Vec<Box<dyn MasterKey>>, CliError> {
             ),
         ));
     }
-    // sops' order within the group: kms, gcp_kms, hckms, azure, pgp, vault, age.
-    let mut keys = pgp_keys(&flags.pgp)?;
-    keys.extend(age_keys(&flags.age)?);
-    Ok(keys)
+    if let Some((flag, keystore)) = flags.unsupported_option() {
+        return Err(CliError::new(
+            code::ERROR_GENERIC,
+            format!(
+                "{flag}: this flag is not supported yet by this sops implementation (it applies to {keystore} keys, which are not supported yet)"
+            ),
+        ));
+    }
+    flag_keys(flags.specs())
 }
 
-/// Age recipients of a comma-separated flag value (sops splits on commas
-/// without dropping empty items, so `a,,b` is an error).
-pub fn age_keys(list: &str) -> Result<Vec<Box<dyn MasterKey>>, CliError> {
-    if list.is_empty() {
-        return Ok(Vec::new());
-    }
-    list.split(',')
-        .map(|recipient| {
-            sops_core::keys::age::AgeKey::parse(recipient)
-                .map(|k| Box::new(k) as Box<dyn MasterKey>)
-                .map_err(|e| CliError::new(code::ERROR_GENERIC, e.to_string()))
-        })
-        .collect()
-}
-
-/// PGP fingerprints of a comma-separated flag value.
-pub fn pgp_keys(list: &str) -> Result<Vec<Box<dyn MasterKey>>, CliError> {
-    if list.is_empty() {
-        return Ok(Vec::new());
-    }
-    list.split(',')
-        .map(|fp| {
-            sops_core::keys::pgp::PgpKey::parse(fp)
-                .map(|k| Box::new(k) as Box<dyn MasterKey>)
+/// The master keys of key flags (`--age`, `--add-pgp`, `groups add --age` …),
+/// built by their keystores; callers refuse keystores that are not built in
+/// first, with their own wording. The keys are put in the keystores'
+/// key-flag order (pgp before age, as sops builds the group).
+pub fn flag_keys(mut specs: Vec<KeySpec>) -> Result<Vec<Box<dyn MasterKey>>, CliError> {
+    specs.sort_by_key(|s| s.kind.spec().order.key_flags);
+    specs
+        .iter()
+        .map(|spec| {
+            master_key_from_spec(spec)
                 .map_err(|e| CliError::new(code::ERROR_GENERIC, e.to_string()))
         })
         .collect()
@@ -241,22 +235,16 @@ pub fn rule_groups(rule: &CreationRule) -> Result<KeyGroups, CliError> {
         .map(|group| {
             group
                 .iter()
-                .map(|spec| match spec.kind {
-                    KeyKind::Age => sops_core::keys::age::AgeKey::parse(&spec.id)
-                        .map(|k| Box::new(k) as Box<dyn MasterKey>)
-                        .map_err(|e| CliError::new(code::ERROR_GENERIC, e.to_string())),
-                    KeyKind::Pgp => sops_core::keys::pgp::PgpKey::parse(&spec.id)
-                        .map(|k| Box::new(k) as Box<dyn MasterKey>)
-                        .map_err(|e| CliError::new(code::ERROR_GENERIC, e.to_string())),
-                    other => Err(CliError::new(
+                .map(|spec| match master_key_from_spec(spec) {
+                    Err(KeyError::Unsupported(name)) => Err(CliError::new(
                         code::ERROR_GENERIC,
                         format!(
-                            "creation rule {} names {} key {}: this keystore is not supported yet by this sops implementation (age and PGP are)",
+                            "creation rule {} names {name} key {}: this keystore is not supported yet by this sops implementation (age and PGP are)",
                             rule.index,
-                            other.metadata_name(),
                             spec.id
                         ),
                     )),
+                    other => other.map_err(|e| CliError::new(code::ERROR_GENERIC, e.to_string())),
                 })
                 .collect()
         })

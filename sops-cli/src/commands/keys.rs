@@ -10,7 +10,7 @@ use sops_core::metadata::Metadata;
 use sops_core::ops::DecryptOptions;
 
 use crate::cli::{AddRemoveFlags, IoFlags, RotateArgs, UpdatekeysArgs};
-use crate::commands::encrypt::{age_keys, pgp_keys};
+use crate::commands::encrypt::flag_keys;
 use crate::commands::{self, Destination};
 use crate::exit_code::{self as code, CliError, library_error};
 
@@ -117,11 +117,9 @@ pub fn rotate(
     if groups.is_empty() {
         groups.push(Vec::new());
     }
-    groups[0].extend(pgp_keys(&add_remove.add_pgp)?);
-    groups[0].extend(age_keys(&add_remove.add_age)?);
-    let removed: Vec<String> = [pgp_keys(&add_remove.rm_pgp)?, age_keys(&add_remove.rm_age)?]
+    groups[0].extend(flag_keys(add_remove.added())?);
+    let removed: Vec<String> = flag_keys(add_remove.removed())?
         .iter()
-        .flatten()
         .map(|k| k.identifier())
         .collect();
     for group in &mut groups {
@@ -321,14 +319,7 @@ pub fn run_groups(args: &crate::cli::GroupsArgs) -> Result<(), CliError> {
                 "error: no positional arguments allowed",
             ));
         }
-        let others = [
-            ("--pgp", &a.pgp),
-            ("--kms", &a.kms),
-            ("--gcp-kms", &a.gcp_kms),
-            ("--azure-kv", &a.azure_kv),
-            ("--hc-vault-transit", &a.hc_vault_transit),
-        ];
-        if let Some((flag, _)) = others.iter().find(|(_, v)| !v.is_empty()) {
+        if let Some(flag) = a.keys.refused() {
             return Err(CliError::new(
                 code::ERROR_GENERIC,
                 format!(
@@ -371,14 +362,7 @@ pub fn run_groups(args: &crate::cli::GroupsArgs) -> Result<(), CliError> {
     let mut groups = groups_of(file.metadata())?;
     match (&args.command, delete_index) {
         (GroupsCommand::Add(a), _) => {
-            let mut group: Vec<Box<dyn MasterKey>> = Vec::new();
-            for fp in &a.pgp {
-                group.extend(pgp_keys(fp)?);
-            }
-            for list in &a.age {
-                group.extend(age_keys(list)?);
-            }
-            groups.push(group);
+            groups.push(flag_keys(a.keys.specs())?);
         }
         (GroupsCommand::Delete(_), Some(index)) => {
             if index >= groups.len() {

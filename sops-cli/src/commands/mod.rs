@@ -12,8 +12,8 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
 use sops_core::config::{self, Config};
-use sops_core::ops::EncryptedFile;
 use sops_core::error::chain;
+use sops_core::ops::EncryptedFile;
 use sops_core::stores::binary::BinaryStore;
 use sops_core::stores::json::JsonStore;
 use sops_core::stores::yaml::YamlStore;

@@ -6,7 +6,9 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::metadata::{KeyKind, PartialRule};
+use crate::keys::keystore::GroupForm;
+use crate::keys::keystores_by;
+use crate::metadata::PartialRule;
 use crate::stores::Format;
 use crate::tree::{Branch, Value};
 
@@ -34,16 +36,9 @@ pub enum ConfigError {
     BadPathRegex { path: PathBuf, rule: usize },
 }
 
-/// One master key named by a rule: its keystore and its identity string
-/// (age recipient, PGP fingerprint, KMS ARN …) or, for structured entries,
-/// the fields as given.
-#[derive(Debug, Clone, PartialEq)]
-pub struct KeySpec {
-    pub kind: KeyKind,
-    pub id: String,
-    /// Extra fields of structured entries (kms role/context/aws_profile, azure version …).
-    pub fields: Vec<(String, String)>,
-}
+/// One master key named by a rule (defined with the keystores, which build
+/// master keys from it).
+pub use crate::keys::KeySpec;
 
 /// A `creation_rules` entry.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -207,10 +202,6 @@ impl Ctx<'_> {
     }
 }
 
-fn strip_spaces(s: &str) -> String {
-    s.chars().filter(|c| *c != ' ').collect()
-}
-
 /// Reads and parses a config file.
 pub fn load_config(path: &Path) -> Result<Config, ConfigError> {
     let bytes = std::fs::read(path).map_err(|source| ConfigError::Read {
@@ -296,35 +287,38 @@ fn parse_rule(ctx: &Ctx<'_>, index: usize, b: &Branch) -> Result<CreationRule, C
         let s = ctx.string(&loc("path_regex"), v)?;
         rule.path_regex = (!s.is_empty()).then_some(s);
     }
-    // Flat keys form one group, in sops' order: age, pgp, kms, gcp_kms, hckms, azure, vault.
+    // Flat keys form one group, in sops' order (the keystores' creation
+    // rule rank): age, pgp, kms, gcp_kms, hckms, azure, vault.
+    let keystores = keystores_by(|s| s.order.creation_rule);
+    // Rule-level key options (kms' `aws_profile`), read whether or not the
+    // rule names keys they apply to, as sops does.
+    let mut options: Vec<(&str, String)> = Vec::new();
+    for option in keystores.iter().flat_map(|k| k.spec().config.options) {
+        if options.iter().all(|(f, _)| *f != option.field)
+            && let Some(v) = b.get(option.field)
+        {
+            options.push((option.field, ctx.string(&loc(option.field), v)?));
+        }
+    }
     let mut flat = Vec::new();
-    type Normalise = fn(&str) -> String;
-    let flat_fields: [(&str, KeyKind, Normalise); 7] = [
-        ("age", KeyKind::Age, |s| s.to_owned()),
-        ("pgp", KeyKind::Pgp, strip_spaces),
-        ("kms", KeyKind::Kms, strip_spaces),
-        ("gcp_kms", KeyKind::GcpKms, strip_spaces),
-        ("hckms", KeyKind::Hckms, |s| s.to_owned()),
-        ("azure_keyvault", KeyKind::AzureKv, |s| s.to_owned()),
-        ("hc_vault_transit_uri", KeyKind::HcVault, |s| s.to_owned()),
-    ];
-    let aws_profile = match b.get("aws_profile") {
-        Some(v) => ctx.string(&loc("aws_profile"), v)?,
-        None => String::new(),
-    };
-    for (field, kind, normalise) in flat_fields {
-        if let Some(v) = b.get(field) {
-            for id in ctx.key_list(&loc(field), v)? {
-                let mut fields = Vec::new();
-                if kind == KeyKind::Kms && !aws_profile.is_empty() {
-                    fields.push(("aws_profile".to_owned(), aws_profile.clone()));
-                }
-                flat.push(KeySpec {
-                    kind,
-                    id: normalise(&id),
-                    fields,
-                });
-            }
+    for ks in &keystores {
+        let config = &ks.spec().config;
+        let Some(v) = b.get(config.rule_field) else {
+            continue;
+        };
+        for id in ctx.key_list(&loc(config.rule_field), v)? {
+            let fields = config
+                .options
+                .iter()
+                .filter_map(|o| options.iter().find(|(f, _)| *f == o.field))
+                .filter(|(_, value)| !value.is_empty())
+                .map(|(f, value)| ((*f).to_owned(), value.clone()))
+                .collect();
+            flat.push(KeySpec {
+                kind: ks.kind,
+                id: config.normalise.apply(&id),
+                fields,
+            });
         }
     }
     let groups = match b.get("key_groups") {
@@ -383,30 +377,23 @@ fn parse_group(ctx: &Ctx<'_>, gloc: &str, b: &Branch) -> Result<Vec<KeySpec>, Co
             }
         }
     }
-    for (field, kind) in [("age", KeyKind::Age), ("pgp", KeyKind::Pgp)] {
-        if let Some(v) = b.get(field) {
-            for id in ctx.key_list(&format!("{gloc}.{field}"), v)? {
-                let id = if kind == KeyKind::Pgp {
-                    strip_spaces(&id)
-                } else {
-                    id
-                };
-                keys.push(KeySpec {
-                    kind,
-                    id,
-                    fields: Vec::new(),
-                });
-            }
-        }
-    }
-    let structured: [(&str, KeyKind, &str); 4] = [
-        ("kms", KeyKind::Kms, "arn"),
-        ("gcp_kms", KeyKind::GcpKms, "resource_id"),
-        ("hckms", KeyKind::Hckms, "key_id"),
-        ("azure_keyvault", KeyKind::AzureKv, "vaultUrl"),
-    ];
-    for (field, kind, id_field) in structured {
+    for ks in keystores_by(|s| s.order.creation_rule) {
+        let config = &ks.spec().config;
+        let field = config.group_field;
         let Some(v) = b.get(field) else { continue };
+        let id_field = match config.group_form {
+            GroupForm::Ids => {
+                for id in ctx.key_list(&format!("{gloc}.{field}"), v)? {
+                    keys.push(KeySpec {
+                        kind: ks.kind,
+                        id: config.normalise.apply(&id),
+                        fields: Vec::new(),
+                    });
+                }
+                continue;
+            }
+            GroupForm::Maps { id } => id,
+        };
         for (i, entry) in ctx
             .seq(&format!("{gloc}.{field}"), v)?
             .into_iter()
@@ -435,15 +422,10 @@ fn parse_group(ctx: &Ctx<'_>, gloc: &str, b: &Branch) -> Result<Vec<KeySpec>, Co
             if id.is_empty() {
                 return Err(ctx.err(eloc, format!("missing {id_field}")));
             }
-            keys.push(KeySpec { kind, id, fields });
-        }
-    }
-    if let Some(v) = b.get("hc_vault") {
-        for id in ctx.key_list(&format!("{gloc}.hc_vault"), v)? {
             keys.push(KeySpec {
-                kind: KeyKind::HcVault,
+                kind: ks.kind,
                 id,
-                fields: Vec::new(),
+                fields,
             });
         }
     }

@@ -1,6 +1,7 @@
 use std::path::Path;
 
 use super::*;
+use crate::metadata::KeyKind;
 
 fn parse(text: &str) -> Config {
     parse_config(Path::new("/repo/.sops.yaml"), text.as_bytes()).expect("config parses")

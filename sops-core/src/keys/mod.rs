@@ -1,16 +1,24 @@
 //! Master keys: the keystores that wrap the data key.
 //!
-//! Each keystore lives in its own folder and implements [`MasterKey`]. Key
+//! Each keystore lives in its own folder: its [`KeystoreSpec`] (what the
+//! file format, `.sops.yaml` and the CLI know about it) always, and its
+//! [`MasterKey`] implementation behind its cargo feature. [`KEYSTORES`]
+//! lists them once; everything else iterates over that list. Key
 //! material and settings come in through an explicit [`KeyContext`] (built
 //! by the CLI from the process environment, by the Argo CD plugin from the
 //! sidecar's own settings, by tests from literals), never from environment
 //! reads inside a key.
 
-#[cfg(feature = "age")]
 pub mod age;
+pub mod aws_kms;
+pub mod azure_kv;
 mod context;
-#[cfg(feature = "pgp")]
+pub mod gcp_kms;
+pub mod hc_vault;
+pub mod hckms;
+pub mod keystore;
 pub mod pgp;
+mod registry;
 mod secret_file;
 mod wrapping;
 
@@ -18,9 +26,11 @@ use std::fmt;
 
 use zeroize::Zeroizing;
 
-use crate::metadata::{KeyEntry, KeyKind};
+use crate::metadata::KeyEntry;
 
 pub use context::{KeyContext, KeyContextBuilder, KeyFilter};
+pub use keystore::{KeyKind, KeySpec, KeystoreSpec};
+pub use registry::{FromEntry, FromSpec, KEYSTORES, Keystore, keystores_by};
 pub use secret_file::{SECRET_FILE_LIMIT, SecretFileError, read_secret_file};
 pub use wrapping::{KeyFailure, RecoveryError, WrapError, recover_data_key, wrap_data_key};
 
@@ -61,18 +71,20 @@ pub trait MasterKey: fmt::Debug + Send + Sync {
     fn decrypt(&self, entry: &KeyEntry, ctx: &KeyContext) -> Result<Zeroizing<Vec<u8>>, KeyError>;
 }
 
-/// The master key able to handle a metadata entry.
+/// The master key able to handle a metadata entry, from its keystore's
+/// constructor; `Unsupported` when the keystore is not built in.
 pub fn master_key_for(entry: &KeyEntry) -> Result<Box<dyn MasterKey>, KeyError> {
-    match entry.kind {
-        #[cfg(feature = "age")]
-        KeyKind::Age => {
-            let recipient = entry.field("recipient").unwrap_or_default();
-            Ok(Box::new(age::AgeKey::parse(recipient)?))
-        }
-        #[cfg(feature = "pgp")]
-        KeyKind::Pgp => Ok(Box::new(pgp::PgpKey::parse(
-            entry.field("fp").unwrap_or_default(),
-        )?)),
-        other => Err(KeyError::Unsupported(other.metadata_name())),
+    match entry.kind.keystore().and_then(|k| k.from_entry) {
+        Some(build) => build(entry),
+        None => Err(KeyError::Unsupported(entry.kind.metadata_name())),
+    }
+}
+
+/// The master key a creation rule or a command-line flag names, from its
+/// keystore's constructor; `Unsupported` when the keystore is not built in.
+pub fn master_key_from_spec(spec: &KeySpec) -> Result<Box<dyn MasterKey>, KeyError> {
+    match spec.kind.keystore().and_then(|k| k.from_spec) {
+        Some(build) => build(spec),
+        None => Err(KeyError::Unsupported(spec.kind.metadata_name())),
     }
 }

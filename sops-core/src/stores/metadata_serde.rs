@@ -2,6 +2,8 @@
 //! store. Field order on write is sops 3.11's (sops-format §4.1); reading
 //! accepts any order and ignores unknown fields, as sops does.
 
+use crate::keys::keystore::SopsBlockSlot;
+use crate::keys::{Keystore, keystores_by};
 use crate::metadata::{KeyEntry, KeyGroup, KeyKind, Metadata, PartialRule};
 use crate::stores::StoreError;
 use crate::tree::{Branch, Value, time};
@@ -13,16 +15,16 @@ pub enum EmptyListStyle {
     Null,
 }
 
-/// Kinds in a key-group entry, in sops' write order.
-const GROUP_ORDER: [KeyKind; 7] = [
-    KeyKind::Pgp,
-    KeyKind::Kms,
-    KeyKind::GcpKms,
-    KeyKind::Hckms,
-    KeyKind::AzureKv,
-    KeyKind::HcVault,
-    KeyKind::Age,
-];
+/// The keystores in the order of the flat lists under `sops:`, which is
+/// also the order entries are read into a group.
+fn sops_block_order() -> Vec<&'static Keystore> {
+    keystores_by(|s| s.order.sops_block)
+}
+
+/// True for a flat list written after `lastmodified` and `mac`.
+fn after_mac(ks: &Keystore) -> bool {
+    matches!(ks.spec().order.sops_block, SopsBlockSlot::AfterMac(_))
+}
 
 fn entries_of(group: &KeyGroup, kind: KeyKind) -> Vec<Value> {
     group
@@ -47,9 +49,10 @@ pub fn to_branch(meta: &Metadata, empty: EmptyListStyle) -> Branch {
                 .iter()
                 .map(|g| {
                     let mut gb = Branch::new();
-                    for kind in GROUP_ORDER {
+                    for ks in keystores_by(|s| s.order.key_group) {
+                        let kind = ks.kind;
                         let list = entries_of(g, kind);
-                        let always = matches!(kind, KeyKind::HcVault | KeyKind::Age);
+                        let always = kind.spec().always_in_groups;
                         if !list.is_empty() {
                             gb.push(kind.metadata_name(), Value::Seq(list));
                         } else if always {
@@ -67,29 +70,22 @@ pub fn to_branch(meta: &Metadata, empty: EmptyListStyle) -> Branch {
             None
         }
     };
-    if let Some(group) = single {
-        for kind in [
-            KeyKind::Kms,
-            KeyKind::GcpKms,
-            KeyKind::Hckms,
-            KeyKind::AzureKv,
-            KeyKind::HcVault,
-            KeyKind::Age,
-        ] {
-            let list = entries_of(group, kind);
+    let flat = |b: &mut Branch, after: bool| {
+        let Some(group) = single else { return };
+        for ks in sops_block_order()
+            .into_iter()
+            .filter(|k| after_mac(k) == after)
+        {
+            let list = entries_of(group, ks.kind);
             if !list.is_empty() {
-                b.push(kind.metadata_name(), Value::Seq(list));
+                b.push(ks.kind.metadata_name(), Value::Seq(list));
             }
         }
-    }
+    };
+    flat(&mut b, false);
     b.push("lastmodified", Value::Str(meta.last_modified.clone()));
     b.push("mac", Value::Str(meta.mac.clone()));
-    if let Some(group) = single {
-        let list = entries_of(group, KeyKind::Pgp);
-        if !list.is_empty() {
-            b.push("pgp", Value::Seq(list));
-        }
-    }
+    flat(&mut b, true);
     if let Some(rule) = &meta.rule {
         let (name, value) = rule.field();
         if !value.is_empty() {
@@ -166,30 +162,11 @@ fn parse_entries(kind: KeyKind, value: &Value, out: &mut Vec<KeyEntry>) -> Resul
     Ok(())
 }
 
-/// sops 3.11's field order of each keystore's entries (sops-format §3.3).
-fn field_order(kind: KeyKind) -> &'static [&'static str] {
-    match kind {
-        KeyKind::Age => &["recipient", "enc"],
-        KeyKind::Pgp => &["created_at", "enc", "fp"],
-        KeyKind::Kms => &["arn", "role", "context", "created_at", "enc", "aws_profile"],
-        KeyKind::GcpKms => &["resource_id", "created_at", "enc"],
-        KeyKind::Hckms => &["key_id", "created_at", "enc"],
-        KeyKind::AzureKv => &["vault_url", "name", "version", "created_at", "enc"],
-        KeyKind::HcVault => &[
-            "vault_address",
-            "engine_path",
-            "key_name",
-            "created_at",
-            "enc",
-        ],
-    }
-}
-
-/// Puts an entry's fields in sops' order (flat formats store them sorted,
-/// 3.13 writes them sorted everywhere); unknown fields keep their order at
-/// the end.
+/// Puts an entry's fields in the order of its keystore's spec, which is
+/// sops' (flat formats store them sorted, 3.13 writes them sorted
+/// everywhere); unknown fields keep their order at the end.
 fn sort_fields(kind: KeyKind, fields: &mut Branch) {
-    let order = field_order(kind);
+    let order = kind.spec().fields;
     let rank = |item: &crate::tree::Item| match item {
         crate::tree::Item::Entry(k, _) => order.iter().position(|o| o == k).unwrap_or(order.len()),
         crate::tree::Item::Comment(_) => order.len(),
@@ -199,10 +176,11 @@ fn sort_fields(kind: KeyKind, fields: &mut Branch) {
 
 /// Reads metadata from the value of the `sops` key.
 pub fn from_branch(b: &Branch) -> Result<Metadata, StoreError> {
+    let read_order = sops_block_order();
     let mut flat = Vec::new();
-    for kind in KeyKind::ALL {
-        if let Some(v) = b.get(kind.metadata_name()) {
-            parse_entries(kind, v, &mut flat)?;
+    for ks in &read_order {
+        if let Some(v) = b.get(ks.kind.metadata_name()) {
+            parse_entries(ks.kind, v, &mut flat)?;
         }
     }
     let mut key_groups = Vec::new();
@@ -219,9 +197,9 @@ pub fn from_branch(b: &Branch) -> Result<Metadata, StoreError> {
                 continue;
             };
             let mut entries = Vec::new();
-            for kind in KeyKind::ALL {
-                if let Some(v) = gb.get(kind.metadata_name()) {
-                    parse_entries(kind, v, &mut entries)?;
+            for ks in &read_order {
+                if let Some(v) = gb.get(ks.kind.metadata_name()) {
+                    parse_entries(ks.kind, v, &mut entries)?;
                 }
             }
             key_groups.push(KeyGroup(entries));
@@ -281,4 +259,114 @@ pub fn from_branch(b: &Branch) -> Result<Metadata, StoreError> {
         mac_only_encrypted,
         version,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::keys::{KeyError, aws_kms, hc_vault, master_key_for};
+    use crate::stores::Format;
+    use crate::test_vectors::vector;
+
+    /// The key names of the `sops` block (or of a group) in write order.
+    fn names(b: &Branch) -> Vec<&str> {
+        b.entries().map(|(k, _)| k).collect()
+    }
+
+    fn entry(kind: KeyKind, id: &str) -> KeyEntry {
+        let mut fields = Branch::new();
+        fields.push(kind.id_field(), Value::Str(id.to_owned()));
+        fields.push("enc", Value::Str("x".to_owned()));
+        KeyEntry { kind, fields }
+    }
+
+    fn metadata(groups: Vec<KeyGroup>) -> Metadata {
+        Metadata {
+            key_groups: groups,
+            shamir_threshold: 0,
+            last_modified: "2026-01-01T00:00:00Z".to_owned(),
+            mac: "m".to_owned(),
+            rule: None,
+            mac_only_encrypted: false,
+            version: "3.11.0".to_owned(),
+        }
+    }
+
+    #[test]
+    fn emission_order_is_sops() {
+        let every: Vec<KeyEntry> = crate::keys::KEYSTORES
+            .iter()
+            .rev()
+            .map(|k| entry(k.kind, "id"))
+            .collect();
+        let b = to_branch(
+            &metadata(vec![KeyGroup(every.clone())]),
+            EmptyListStyle::EmptySeq,
+        );
+        assert_eq!(
+            names(&b),
+            [
+                "kms",
+                "gcp_kms",
+                "hckms",
+                "azure_kv",
+                "hc_vault",
+                "age",
+                "lastmodified",
+                "mac",
+                "pgp",
+                "version"
+            ]
+        );
+        let empty = KeyGroup(vec![entry(aws_kms::KIND, "arn")]);
+        let b = to_branch(
+            &metadata(vec![KeyGroup(every), empty]),
+            EmptyListStyle::Null,
+        );
+        let Some(Value::Seq(groups)) = b.get("key_groups") else {
+            panic!("key_groups expected")
+        };
+        let [Value::Map(full), Value::Map(one)] = groups.as_slice() else {
+            panic!("two groups expected")
+        };
+        assert_eq!(
+            names(full),
+            [
+                "pgp", "kms", "gcp_kms", "hckms", "azure_kv", "hc_vault", "age"
+            ]
+        );
+        // hc_vault and age are written even when the group has none.
+        assert_eq!(names(one), ["kms", "hc_vault", "age"]);
+        assert_eq!(one.get("age"), Some(&Value::Null));
+    }
+
+    /// Entries of keystores that are not built in survive a load and emit
+    /// unchanged, and are refused (not dropped) when a key is needed.
+    #[test]
+    fn unknown_keystore_entries_round_trip_verbatim() {
+        let store = Format::Yaml.store().unwrap();
+        let input = vector("all_keystores.enc.yaml");
+        let (docs, meta) = store.load_encrypted(&input).unwrap();
+        let kms: Vec<&KeyEntry> = meta
+            .all_keys()
+            .filter(|e| e.kind == aws_kms::KIND)
+            .collect();
+        let [kms] = kms.as_slice() else {
+            panic!("one kms entry expected")
+        };
+        assert_eq!(
+            names(&kms.fields),
+            ["arn", "role", "context", "created_at", "enc", "aws_profile"]
+        );
+        assert!(matches!(
+            master_key_for(kms),
+            Err(KeyError::Unsupported("kms"))
+        ));
+        let vault = meta.all_keys().find(|e| e.kind == hc_vault::KIND).unwrap();
+        assert_eq!(
+            vault.identifier(),
+            "http://127.0.0.1:8200/v1/transit/keys/sops"
+        );
+        assert_eq!(store.emit_encrypted(&docs, &meta).unwrap(), input);
+    }
 }

@@ -5,44 +5,123 @@
 //! recipient and stores it as an ASCII-armored age file with a trailing
 //! newline, byte-for-byte in the layout sops writes (sops-format §3.2).
 
+use super::keystore::{
+    CliFlags, ConfigForm, GroupForm, GroupsAdd, IdPart, KeyKind, KeystoreSpec, Normalise, Order,
+    SopsBlockSlot,
+};
+use super::registry::Keystore;
+
+pub const KIND: KeyKind = KeyKind::new(&SPEC);
+
+const SPEC: KeystoreSpec = KeystoreSpec {
+    name: "age",
+    fields: &["recipient", "enc"],
+    id_field: "recipient",
+    identifier: &[IdPart::Id],
+    always_in_groups: true,
+    order: Order {
+        sops_block: SopsBlockSlot::BeforeMac(60),
+        key_group: 70,
+        creation_rule: 10,
+        key_flags: 70,
+    },
+    config: ConfigForm {
+        rule_field: "age",
+        normalise: Normalise::AsIs,
+        options: &[],
+        group_field: "age",
+        group_form: GroupForm::Ids,
+    },
+    cli: CliFlags {
+        flag: "age",
+        short: Some('a'),
+        env: "SOPS_AGE_RECIPIENTS",
+        help: "comma separated list of age recipients",
+        add_help: Some(
+            "add the provided comma-separated list of age recipients to the list of master keys on the given file",
+        ),
+        rm_help: Some(
+            "remove the provided comma-separated list of age recipients from the list of master keys on the given file",
+        ),
+        groups_add: GroupsAdd::Ready {
+            help: "the age recipient the new group should contain. Can be specified more than once",
+        },
+    },
+};
+
+#[cfg(feature = "age")]
+pub static KEYSTORE: Keystore = Keystore {
+    kind: KIND,
+    from_entry: Some(|entry| {
+        let recipient = entry.field("recipient").unwrap_or_default();
+        Ok(Box::new(AgeKey::parse(recipient)?))
+    }),
+    from_spec: Some(|spec| Ok(Box::new(AgeKey::parse(&spec.id)?))),
+};
+
+#[cfg(not(feature = "age"))]
+pub static KEYSTORE: Keystore = Keystore::descriptor_only(KIND);
+
+// The implementation, behind the `age` feature. Each item carries its own
+// gate (rather than moving into a submodule) so the spec above exists in
+// every build and the implementation's history stays in this file.
+
+#[cfg(feature = "age")]
 mod identities;
-#[cfg(test)]
+#[cfg(all(test, feature = "age"))]
 mod tests;
 
+#[cfg(feature = "age")]
 use std::fmt;
+#[cfg(feature = "age")]
 use std::io::{Read, Write};
 
+#[cfg(feature = "age")]
 use age::{plugin, ssh, x25519};
+#[cfg(feature = "age")]
 use base64::Engine;
+#[cfg(feature = "age")]
 use zeroize::Zeroizing;
 
+#[cfg(feature = "age")]
 pub use identities::AgeIdentities;
 pub(crate) use identities::AgeSources;
 
+#[cfg(feature = "age")]
 use crate::keys::{KeyContext, KeyError, MasterKey};
-use crate::metadata::{KeyEntry, KeyKind};
+#[cfg(feature = "age")]
+use crate::metadata::KeyEntry;
+#[cfg(feature = "age")]
 use crate::tree::{Branch, Value};
 
+#[cfg(feature = "age")]
 const ARMOR_BEGIN: &str = "-----BEGIN AGE ENCRYPTED FILE-----";
+#[cfg(feature = "age")]
 const ARMOR_END: &str = "-----END AGE ENCRYPTED FILE-----";
+#[cfg(feature = "age")]
 const ARMOR_COLUMNS: usize = 64;
 
 /// Upper bound on what an `enc` may decrypt to (a data key is 32 bytes, a
 /// Shamir share 33); anything larger is not ours.
+#[cfg(feature = "age")]
 const MAX_SECRET_LEN: u64 = 1024;
 
 /// sops' text when identities were found but none could unwrap the file key.
+#[cfg(feature = "age")]
 const NO_MATCH: &str =
     "identity did not match any of the recipients: incorrect identity for recipient block";
+#[cfg(feature = "age")]
 const READER_FAILED: &str = "failed to create reader for decrypting sops data key with age";
 
 /// An age recipient as stored in `sops.age[].recipient`.
+#[cfg(feature = "age")]
 #[derive(Clone)]
 pub struct AgeKey {
     recipient: String,
     parsed: Recipient,
 }
 
+#[cfg(feature = "age")]
 #[derive(Clone)]
 enum Recipient {
     X25519(x25519::Recipient),
@@ -52,6 +131,7 @@ enum Recipient {
     TagPq(Box<age::tagpq::Recipient>),
 }
 
+#[cfg(feature = "age")]
 impl fmt::Debug for AgeKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("AgeKey")
@@ -60,6 +140,7 @@ impl fmt::Debug for AgeKey {
     }
 }
 
+#[cfg(feature = "age")]
 impl AgeKey {
     /// Parses a recipient string (trimmed): `age1…` X25519, `age1<plugin>1…`
     /// plugin recipients, `age1tag1…`/`age1tagpq1…`, or an `ssh-ed25519` /
@@ -187,9 +268,10 @@ impl AgeKey {
     }
 }
 
+#[cfg(feature = "age")]
 impl MasterKey for AgeKey {
     fn kind(&self) -> KeyKind {
-        KeyKind::Age
+        KIND
     }
 
     fn identifier(&self) -> String {
@@ -201,10 +283,7 @@ impl MasterKey for AgeKey {
         let mut fields = Branch::new();
         fields.push("recipient", Value::Str(self.recipient.clone()));
         fields.push("enc", Value::Str(armor(&file)));
-        Ok(KeyEntry {
-            kind: KeyKind::Age,
-            fields,
-        })
+        Ok(KeyEntry { kind: KIND, fields })
     }
 
     fn decrypt(&self, entry: &KeyEntry, ctx: &KeyContext) -> Result<Zeroizing<Vec<u8>>, KeyError> {
@@ -222,6 +301,7 @@ impl MasterKey for AgeKey {
 }
 
 /// Unwraps an age file (armored or binary) with `ids`.
+#[cfg(feature = "age")]
 fn decrypt_with(
     ids: &AgeIdentities,
     bound_to: Option<&str>,
@@ -255,6 +335,7 @@ fn decrypt_with(
 
 /// ASCII armor exactly as sops (Go age) writes it: begin marker, standard
 /// padded base64 in 64-column lines, end marker, each line ending in `\n`.
+#[cfg(feature = "age")]
 fn armor(file: &[u8]) -> String {
     let encoded = base64::engine::general_purpose::STANDARD.encode(file);
     let mut out = String::with_capacity(encoded.len() + encoded.len() / ARMOR_COLUMNS + 80);
@@ -273,11 +354,13 @@ fn armor(file: &[u8]) -> String {
 }
 
 /// The age crate's messages may span lines; the failure listing wants one.
+#[cfg(feature = "age")]
 fn one_line(text: &str) -> String {
     text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 /// Go's wording for a plugin binary that cannot be run.
+#[cfg(feature = "age")]
 fn plugin_resolve_error(name: &str, e: &plugin::ResolveError) -> String {
     match e {
         plugin::ResolveError::MissingPlugin { binary_name } => {
@@ -292,9 +375,11 @@ fn plugin_resolve_error(name: &str, e: &plugin::ResolveError) -> String {
 
 /// Plugin callbacks without a terminal: messages (such as "touch your
 /// YubiKey") go to stderr, questions and PIN requests get no answer.
+#[cfg(feature = "age")]
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct PluginCallbacks;
 
+#[cfg(feature = "age")]
 impl age::Callbacks for PluginCallbacks {
     fn display_message(&self, message: &str) {
         eprintln!("{message}");

@@ -4,21 +4,90 @@
 //! The key context names the program (`SOPS_GPG_EXEC` from the
 //! environment) and the gpg home (`GNUPGHOME`), which is passed on.
 
+use super::keystore::{
+    CliFlags, ConfigForm, GroupForm, GroupsAdd, IdPart, KeyKind, KeystoreSpec, Normalise, Order,
+    SopsBlockSlot,
+};
+use super::registry::Keystore;
+
+pub const KIND: KeyKind = KeyKind::new(&SPEC);
+
+const SPEC: KeystoreSpec = KeystoreSpec {
+    name: "pgp",
+    fields: &["created_at", "enc", "fp"],
+    id_field: "fp",
+    identifier: &[IdPart::Id],
+    always_in_groups: false,
+    order: Order {
+        // sops writes `pgp` after `lastmodified` and `mac`.
+        sops_block: SopsBlockSlot::AfterMac(10),
+        key_group: 10,
+        creation_rule: 20,
+        key_flags: 60,
+    },
+    config: ConfigForm {
+        rule_field: "pgp",
+        normalise: Normalise::StripSpaces,
+        options: &[],
+        group_field: "pgp",
+        group_form: GroupForm::Ids,
+    },
+    cli: CliFlags {
+        flag: "pgp",
+        short: Some('p'),
+        env: "SOPS_PGP_FP",
+        help: "comma separated list of PGP fingerprints",
+        add_help: Some(
+            "add the provided comma-separated list of PGP fingerprints to the list of master keys on the given file",
+        ),
+        rm_help: None,
+        groups_add: GroupsAdd::NotYet {
+            help: "the PGP fingerprints the new group should contain (not supported yet)",
+        },
+    },
+};
+
+#[cfg(feature = "pgp")]
+pub static KEYSTORE: Keystore = Keystore {
+    kind: KIND,
+    from_entry: Some(|entry| {
+        Ok(Box::new(PgpKey::parse(
+            entry.field("fp").unwrap_or_default(),
+        )?))
+    }),
+    from_spec: Some(|spec| Ok(Box::new(PgpKey::parse(&spec.id)?))),
+};
+
+#[cfg(not(feature = "pgp"))]
+pub static KEYSTORE: Keystore = Keystore::descriptor_only(KIND);
+
+// The implementation, behind the `pgp` feature. Each item carries its own
+// gate (rather than moving into a submodule) so the spec above exists in
+// every build and the implementation's history stays in this file.
+
+#[cfg(feature = "pgp")]
 use std::io::Write;
+#[cfg(feature = "pgp")]
 use std::process::{Command, Stdio};
 
+#[cfg(feature = "pgp")]
 use zeroize::Zeroizing;
 
+#[cfg(feature = "pgp")]
 use crate::keys::{KeyContext, KeyError, MasterKey};
-use crate::metadata::{KeyEntry, KeyKind};
+#[cfg(feature = "pgp")]
+use crate::metadata::KeyEntry;
+#[cfg(feature = "pgp")]
 use crate::tree::{Branch, Value, time};
 
 /// A PGP key by fingerprint (spaces removed, case kept, as sops stores it).
+#[cfg(feature = "pgp")]
 #[derive(Debug, Clone)]
 pub struct PgpKey {
     fingerprint: String,
 }
 
+#[cfg(feature = "pgp")]
 impl PgpKey {
     pub fn parse(fingerprint: &str) -> Result<Self, KeyError> {
         let fingerprint: String = fingerprint.chars().filter(|c| *c != ' ').collect();
@@ -64,9 +133,10 @@ impl PgpKey {
     }
 }
 
+#[cfg(feature = "pgp")]
 impl MasterKey for PgpKey {
     fn kind(&self) -> KeyKind {
-        KeyKind::Pgp
+        KIND
     }
 
     fn identifier(&self) -> String {
@@ -96,10 +166,7 @@ impl MasterKey for PgpKey {
         fields.push("created_at", Value::Str(time::now_rfc3339_seconds()));
         fields.push("enc", Value::Str(text));
         fields.push("fp", Value::Str(self.fingerprint.clone()));
-        Ok(KeyEntry {
-            kind: KeyKind::Pgp,
-            fields,
-        })
+        Ok(KeyEntry { kind: KIND, fields })
     }
 
     fn decrypt(&self, entry: &KeyEntry, ctx: &KeyContext) -> Result<Zeroizing<Vec<u8>>, KeyError> {

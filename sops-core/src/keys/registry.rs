@@ -1,0 +1,246 @@
+//! The keystore registry: every keystore listed once. The metadata reader
+//! and writer, the `.sops.yaml` parser, [`super::master_key_for`] and the
+//! CLI's key flags iterate over [`KEYSTORES`]; adding a keystore is its
+//! folder under `keys/`, one line here and its cargo feature.
+
+use super::keystore::{KeyKind, KeySpec, KeystoreSpec};
+use super::{KeyError, MasterKey, age, aws_kms, azure_kv, gcp_kms, hc_vault, hckms, pgp};
+use crate::metadata::KeyEntry;
+
+/// Every keystore sops knows. Entries of keystores without constructors
+/// here (not built in, or their feature is off) are still read and written
+/// verbatim, so rewriting a file never drops a key. The slice's order does
+/// not matter: each order sops uses is a rank in [`KeystoreSpec::order`].
+pub static KEYSTORES: &[&Keystore] = &[
+    &aws_kms::KEYSTORE,
+    &gcp_kms::KEYSTORE,
+    &hckms::KEYSTORE,
+    &azure_kv::KEYSTORE,
+    &hc_vault::KEYSTORE,
+    &age::KEYSTORE,
+    &pgp::KEYSTORE,
+];
+
+/// Builds a master key from a metadata entry.
+pub type FromEntry = fn(&KeyEntry) -> Result<Box<dyn MasterKey>, KeyError>;
+/// Builds a master key from a creation rule's or the command line's spec.
+pub type FromSpec = fn(&KeySpec) -> Result<Box<dyn MasterKey>, KeyError>;
+
+/// A keystore: its spec and, when it is built in, its constructors.
+#[derive(Debug)]
+pub struct Keystore {
+    pub kind: KeyKind,
+    /// `None` when the keystore is not built in (or its feature is off).
+    pub from_entry: Option<FromEntry>,
+    /// `None` when the keystore is not built in (or its feature is off).
+    pub from_spec: Option<FromSpec>,
+}
+
+impl Keystore {
+    /// A keystore this build knows only as data.
+    pub const fn descriptor_only(kind: KeyKind) -> Self {
+        Self {
+            kind,
+            from_entry: None,
+            from_spec: None,
+        }
+    }
+
+    pub fn spec(&self) -> &'static KeystoreSpec {
+        self.kind.spec()
+    }
+
+    /// True when this build can wrap and unwrap keys of this keystore.
+    pub fn is_built_in(&self) -> bool {
+        self.from_entry.is_some() && self.from_spec.is_some()
+    }
+}
+
+/// The keystores sorted by one of their ranks (see [`super::keystore::Order`]).
+pub fn keystores_by<R: Ord>(rank: impl Fn(&KeystoreSpec) -> R) -> Vec<&'static Keystore> {
+    let mut all = KEYSTORES.to_vec();
+    all.sort_by_key(|k| rank(k.spec()));
+    all
+}
+
+#[allow(non_upper_case_globals)]
+impl KeyKind {
+    /// The registry entry of this kind (with its constructors, if built in).
+    pub fn keystore(self) -> Option<&'static Keystore> {
+        KEYSTORES.iter().copied().find(|k| k.kind == self)
+    }
+
+    /// The kind whose metadata section is `name`.
+    pub fn from_metadata_name(name: &str) -> Option<Self> {
+        KEYSTORES
+            .iter()
+            .map(|k| k.kind)
+            .find(|k| k.metadata_name() == name)
+    }
+
+    // Names of the former `KeyKind` enum's variants, kept so code written
+    // against it (`KeyKind::Age`, also in `match` arms) still compiles. New
+    // code uses each folder's `KIND`; new keystores add no alias here.
+    pub const Kms: KeyKind = aws_kms::KIND;
+    pub const GcpKms: KeyKind = gcp_kms::KIND;
+    pub const Hckms: KeyKind = hckms::KIND;
+    pub const AzureKv: KeyKind = azure_kv::KIND;
+    pub const HcVault: KeyKind = hc_vault::KIND;
+    pub const Age: KeyKind = age::KIND;
+    pub const Pgp: KeyKind = pgp::KIND;
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+
+    use super::*;
+    use crate::keys::keystore::{GroupForm, GroupsAdd, SopsBlockSlot};
+
+    fn unique<T: std::hash::Hash + Eq>(what: &str, items: impl Iterator<Item = T>) {
+        let mut seen = HashSet::new();
+        for item in items {
+            assert!(seen.insert(item), "duplicate {what}");
+        }
+    }
+
+    #[test]
+    fn names_flags_fields_and_ranks_are_unique() {
+        let specs = || KEYSTORES.iter().map(|k| k.spec());
+        unique("name", specs().map(|s| s.name));
+        unique("flag", specs().map(|s| s.cli.flag));
+        unique("env", specs().map(|s| s.cli.env));
+        unique("short", specs().filter_map(|s| s.cli.short));
+        unique("rule field", specs().map(|s| s.config.rule_field));
+        unique("group field", specs().map(|s| s.config.group_field));
+        unique("sops block rank", specs().map(|s| s.order.sops_block));
+        unique("key group rank", specs().map(|s| s.order.key_group));
+        unique("creation rule rank", specs().map(|s| s.order.creation_rule));
+        unique("key flag rank", specs().map(|s| s.order.key_flags));
+        for spec in specs() {
+            assert!(spec.fields.contains(&spec.id_field), "{}", spec.name);
+            assert!(spec.fields.contains(&"enc"), "{}", spec.name);
+        }
+    }
+
+    #[test]
+    fn kinds_find_their_registry_entry() {
+        for ks in KEYSTORES {
+            assert_eq!(KeyKind::from_metadata_name(ks.spec().name), Some(ks.kind));
+            assert!(std::ptr::eq(ks.kind.keystore().unwrap(), *ks));
+        }
+        assert_eq!(KeyKind::from_metadata_name("nope"), None);
+    }
+
+    /// The orders sops 3.11 writes and reads (sops-format §4.1,
+    /// sops-cli §8); the golden files check the bytes, this the data.
+    #[test]
+    fn orders_match_sops() {
+        let names = |v: Vec<&'static Keystore>| v.iter().map(|k| k.spec().name).collect::<Vec<_>>();
+        assert_eq!(
+            names(keystores_by(|s| s.order.sops_block)),
+            [
+                "kms", "gcp_kms", "hckms", "azure_kv", "hc_vault", "age", "pgp"
+            ]
+        );
+        let after_mac: Vec<_> = KEYSTORES
+            .iter()
+            .filter(|k| matches!(k.spec().order.sops_block, SopsBlockSlot::AfterMac(_)))
+            .map(|k| k.spec().name)
+            .collect();
+        assert_eq!(after_mac, ["pgp"]);
+        assert_eq!(
+            names(keystores_by(|s| s.order.key_group)),
+            [
+                "pgp", "kms", "gcp_kms", "hckms", "azure_kv", "hc_vault", "age"
+            ]
+        );
+        let always: Vec<_> = keystores_by(|s| s.order.key_group)
+            .iter()
+            .filter(|k| k.spec().always_in_groups)
+            .map(|k| k.spec().name)
+            .collect();
+        assert_eq!(always, ["hc_vault", "age"]);
+        let rule: Vec<_> = keystores_by(|s| s.order.creation_rule)
+            .iter()
+            .map(|k| (k.spec().config.rule_field, k.spec().config.group_field))
+            .collect();
+        assert_eq!(
+            rule,
+            [
+                ("age", "age"),
+                ("pgp", "pgp"),
+                ("kms", "kms"),
+                ("gcp_kms", "gcp_kms"),
+                ("hckms", "hckms"),
+                ("azure_keyvault", "azure_keyvault"),
+                ("hc_vault_transit_uri", "hc_vault"),
+            ]
+        );
+        let maps: Vec<_> = KEYSTORES
+            .iter()
+            .filter_map(|k| match k.spec().config.group_form {
+                GroupForm::Maps { id } => Some((k.spec().name, id)),
+                GroupForm::Ids => None,
+            })
+            .collect();
+        assert_eq!(
+            maps,
+            [
+                ("kms", "arn"),
+                ("gcp_kms", "resource_id"),
+                ("hckms", "key_id"),
+                ("azure_kv", "vaultUrl"),
+            ]
+        );
+        let flags: Vec<_> = keystores_by(|s| s.order.key_flags)
+            .iter()
+            .map(|k| (k.spec().cli.flag, k.spec().cli.env))
+            .collect();
+        assert_eq!(
+            flags,
+            [
+                ("kms", "SOPS_KMS_ARN"),
+                ("gcp-kms", "SOPS_GCP_KMS_IDS"),
+                ("hckms", "SOPS_HUAWEICLOUD_KMS_IDS"),
+                ("azure-kv", "SOPS_AZURE_KEYVAULT_URLS"),
+                ("hc-vault-transit", "SOPS_VAULT_URIS"),
+                ("pgp", "SOPS_PGP_FP"),
+                ("age", "SOPS_AGE_RECIPIENTS"),
+            ]
+        );
+        let groups_add: Vec<_> = keystores_by(|s| s.order.creation_rule)
+            .iter()
+            .filter(|k| !matches!(k.spec().cli.groups_add, GroupsAdd::Absent))
+            .map(|k| k.spec().cli.flag)
+            .collect();
+        assert_eq!(
+            groups_add,
+            [
+                "age",
+                "pgp",
+                "kms",
+                "gcp-kms",
+                "azure-kv",
+                "hc-vault-transit"
+            ]
+        );
+    }
+
+    #[test]
+    fn built_in_keystores_follow_features() {
+        let built: Vec<_> = KEYSTORES
+            .iter()
+            .filter(|k| k.is_built_in())
+            .map(|k| k.spec().name)
+            .collect();
+        let mut expected = Vec::new();
+        if cfg!(feature = "age") {
+            expected.push("age");
+        }
+        if cfg!(feature = "pgp") {
+            expected.push("pgp");
+        }
+        assert_eq!(built, expected);
+    }
+}
