@@ -50,10 +50,8 @@ pub const NO_FILE_SPECIFIED: u8 = 100;
 pub const COULD_NOT_RETRIEVE_KEY: u8 = 128;
 /// No key to encrypt with was given.
 pub const NO_ENCRYPTION_KEY_FOUND: u8 = 111;
-/// A key to encrypt with is invalid.
-pub const INVALID_ENCRYPTION_KEY: u8 = 112;
 /// `--decryption-order` names a key type twice.
-pub const DUPLICATE_DECRYPTION_KEY_TYPE: u8 = 115;
+pub const DUPLICATE_DECRYPTION_KEY_TYPE: u8 = 112;
 /// `edit` left the file unchanged.
 pub const FILE_HAS_NOT_BEEN_MODIFIED: u8 = 200;
 /// No editor could be started.
