@@ -18,7 +18,12 @@
 //! (compared without spaces, case-insensitively), the AWS KMS ARN, the GCP
 //! key resource ID, `<vault_url>/keys/<name>/<version>` for Azure Key Vault
 //! (also without `/<version>`, to allow every version) and sops' Vault URI
-//! `<address>/v1/<engine>/keys/<name>`. The plugin binds X25519 age
+//! `<address>/v1/<engine>/keys/<name>`. What each keystore's section is
+//! called (its `.sops.yaml` key-group field), how its identifiers compare
+//! and which identifier parts pin a version are data on the keystore's
+//! spec in sops-core ([`KeystoreSpec::allow_list`],
+//! [`KeystoreSpec::version_parts`]), so this module has no per-keystore
+//! code and a new keystore brings its own form. The plugin binds X25519 age
 //! identities to their recipients (`keys.rs`), so an age entry cannot be
 //! relabelled to pass the list; SSH and plugin identities are bound by
 //! kind only, and gpg picks its secret key from the PGP packet, so
@@ -30,22 +35,35 @@
 use std::path::Path;
 
 use sops_core::Value;
-use sops_core::keys::KeyContext;
+use sops_core::keys::keystore::IdCompare;
+use sops_core::keys::{KeyContext, KeystoreSpec, keystores_by};
 use sops_core::metadata::{KeyEntry, KeyKind};
 use sops_core::stores::{Format, StoreError};
 
 use crate::error::Failure;
 
-/// The keystore fields of a project entry, and the key kind each covers.
-/// `hckms` has no field: with a policy, HuaweiCloud KMS keys are never used.
-const KEYSTORES: [(&str, KeyKind); 6] = [
-    ("age", KeyKind::Age),
-    ("pgp", KeyKind::Pgp),
-    ("kms", KeyKind::Kms),
-    ("gcp_kms", KeyKind::GcpKms),
-    ("azure_keyvault", KeyKind::AzureKv),
-    ("hc_vault", KeyKind::HcVault),
-];
+/// The keystores a project entry can name: those whose spec has an
+/// allow-list form (not `hckms`: with a policy, its keys are never used),
+/// each under its `.sops.yaml` key-group field, in the order sops lists
+/// keys in a creation rule.
+fn sections() -> impl Iterator<Item = (&'static str, KeyKind, IdCompare)> {
+    keystores_by(|s| s.order.creation_rule)
+        .into_iter()
+        .filter_map(|k| {
+            let spec: &KeystoreSpec = k.spec();
+            Some((spec.config.group_field, k.kind, spec.allow_list?))
+        })
+}
+
+/// The section names for messages: `a, b or c` (`sep` = ", ", `last` =
+/// " or ") or `a|b|c`.
+fn section_names(sep: &str, last: &str) -> String {
+    let names: Vec<&str> = sections().map(|(name, _, _)| name).collect();
+    match names.split_last() {
+        Some((tail, head)) if !head.is_empty() => format!("{}{last}{tail}", head.join(sep)),
+        _ => names.join(sep),
+    }
+}
 
 /// The project entry that applies to every project.
 const ALL_PROJECTS: &str = "*";
@@ -131,19 +149,23 @@ impl KeyPolicy {
             let Value::Map(stores) = entry else {
                 return Err(bad(
                     &at,
-                    "must be a mapping of keystore (age, pgp, kms, gcp_kms, azure_keyvault, \
-                     hc_vault) to a list of keys",
+                    &format!(
+                        "must be a mapping of keystore ({}) to a list of keys",
+                        section_names(", ", ", ")
+                    ),
                 ));
             };
             let mut allowed = Allowed::default();
             let mut seen: Vec<&str> = Vec::new();
             for (store_name, list) in stores.entries() {
                 let at = format!("{at}.{}", quote(store_name));
-                let Some((_, kind)) = KEYSTORES.iter().find(|(n, _)| *n == store_name) else {
+                let Some((_, kind, compare)) = sections().find(|(n, _, _)| *n == store_name) else {
                     return Err(bad(
                         &at,
-                        "unknown keystore (expected age, pgp, kms, gcp_kms, azure_keyvault or \
-                         hc_vault)",
+                        &format!(
+                            "unknown keystore (expected {})",
+                            section_names(", ", " or ")
+                        ),
                     ));
                 };
                 if seen.contains(&store_name) {
@@ -165,11 +187,11 @@ impl KeyPolicy {
                             &format!("must be a string, not a {} (quote it)", item.kind_name()),
                         ));
                     };
-                    let s = normalize(*kind, s);
+                    let s = compare.apply(s);
                     if s.is_empty() {
                         return Err(bad(&at, "must not be empty"));
                     }
-                    allowed.patterns.push((*kind, s));
+                    allowed.patterns.push((kind, s));
                 }
             }
             projects.push((name.to_owned(), allowed));
@@ -207,39 +229,27 @@ impl Allowed {
 }
 
 /// The strings a policy entry may match for a metadata key entry (see the
-/// module docs): sops-core's identifier, normalized, and for Azure Key
-/// Vault also its unversioned form. Empty when the entry lacks its
-/// identifying field.
+/// module docs): sops-core's identifier and, for keystores whose identifier
+/// pins a version, its unversioned form, both in the keystore's compared
+/// form. Empty when the entry lacks its identifying field, or its keystore
+/// has no allow-list form.
 fn candidates(entry: &KeyEntry) -> Vec<String> {
+    let Some(compare) = entry.kind.spec().allow_list else {
+        return Vec::new();
+    };
     let has_id = entry
         .field(entry.kind.id_field())
-        .is_some_and(|s| !normalize(entry.kind, s).is_empty());
+        .is_some_and(|s| !compare.apply(s).is_empty());
     if !has_id {
         return Vec::new();
     }
-    let id = normalize(entry.kind, &entry.identifier());
-    match entry.kind {
-        // `<vault_url>/keys/<name>/<version>`: an entry without the version
-        // allows every version of the key.
-        KeyKind::AzureKv => match id.rsplit_once('/') {
-            Some((unversioned, _)) => vec![unversioned.to_owned(), id],
-            None => vec![id],
-        },
-        _ => vec![id],
-    }
-}
-
-/// PGP fingerprints without spaces and in upper case (gpg does not care);
-/// everything else trimmed only.
-fn normalize(kind: KeyKind, s: &str) -> String {
-    match kind {
-        KeyKind::Pgp => s
-            .chars()
-            .filter(|c| !c.is_whitespace())
-            .collect::<String>()
-            .to_ascii_uppercase(),
-        _ => s.trim().to_owned(),
-    }
+    // An entry without the version allows every version of the key.
+    let unversioned = entry.unversioned_identifier();
+    unversioned
+        .iter()
+        .chain(std::iter::once(&entry.identifier()))
+        .map(|id| compare.apply(id))
+        .collect()
 }
 
 /// `*` matches any run of characters (including none, and including `/`);
@@ -269,10 +279,11 @@ pub fn glob_matches(pattern: &str, text: &str) -> bool {
 }
 
 fn policy_error(file: &str, what: String) -> Failure {
-    Failure::config(format!("key policy {file} (SOPS_CMP_KEY_POLICY): {what}")).with_hint(
-        "format: `projects: {<project or \"*\">: {age|pgp|kms|gcp_kms|azure_keyvault|hc_vault: \
-         [<key or glob>, ...]}}` (see the plugin's README)",
-    )
+    Failure::config(format!("key policy {file} (SOPS_CMP_KEY_POLICY): {what}")).with_hint(&format!(
+        "format: `projects: {{<project or \"*\">: {{{}: [<key or glob>, ...]}}}}` (see the \
+         plugin's README)",
+        section_names("|", "|")
+    ))
 }
 
 /// A field name of the operator's file, printable in one line.
@@ -294,6 +305,7 @@ mod tests {
     use std::sync::Arc;
 
     use sops_core::Branch;
+    use sops_core::keys;
 
     use super::*;
 
@@ -356,17 +368,17 @@ mod tests {
         let p = policy(&format!(
             "# comment\nprojects:\n  team-a:\n    age: [{AGE_A}]\n    kms: [\"arn:aws:kms:eu-west-1:111122223333:key/*\"]\n  \"*\":\n    pgp: [\"85d7 7543 b3d6 24b6 3cea  9e6d bc17 301b 491b 3f21\"]\n  team-b:\n    age: []\n"
         ));
-        let age = entry(KeyKind::Age, &[("recipient", AGE_A)]);
+        let age = entry(keys::age::KIND, &[("recipient", AGE_A)]);
         let kms = entry(
-            KeyKind::Kms,
+            keys::aws_kms::KIND,
             &[("arn", "arn:aws:kms:eu-west-1:111122223333:key/abc")],
         );
         let foreign_kms = entry(
-            KeyKind::Kms,
+            keys::aws_kms::KIND,
             &[("arn", "arn:aws:kms:eu-west-1:999999999999:key/abc")],
         );
         let pgp = entry(
-            KeyKind::Pgp,
+            keys::pgp::KIND,
             &[("fp", "85D77543B3D624B63CEA9E6DBC17301B491B3F21")],
         );
         let a = p.for_project(Some("team-a"));
@@ -377,11 +389,11 @@ mod tests {
         let none = p.for_project(None);
         assert!(!none.allows(&age) && none.allows(&pgp));
         // The kind must match too: an age recipient string under kms is not age.
-        let kms_named_like_age = entry(KeyKind::Kms, &[("arn", AGE_A)]);
+        let kms_named_like_age = entry(keys::aws_kms::KIND, &[("arn", AGE_A)]);
         assert!(!a.allows(&kms_named_like_age));
         // An entry without its identifying field never matches, even "*".
         let p = policy("projects:\n  \"*\":\n    kms: [\"*\"]\n");
-        assert!(!p.for_project(None).allows(&entry(KeyKind::Kms, &[])));
+        assert!(!p.for_project(None).allows(&entry(keys::aws_kms::KIND, &[])));
         assert!(p.for_project(None).allows(&kms));
     }
 
@@ -391,12 +403,12 @@ mod tests {
             "projects:\n  team-a:\n    gcp_kms: [\"projects/p/locations/global/keyRings/r/cryptoKeys/*\"]\n    azure_keyvault: [\"https://team-a.vault.azure.net/keys/*\", \"https://pinned.vault.azure.net/keys/k/v1\"]\n    hc_vault: [\"https://vault.example:8200/v1/transit/keys/team-a\"]\n",
         );
         let a = p.for_project(Some("team-a"));
-        let gcp = |id: &str| entry(KeyKind::GcpKms, &[("resource_id", id)]);
+        let gcp = |id: &str| entry(keys::gcp_kms::KIND, &[("resource_id", id)]);
         assert!(a.allows(&gcp("projects/p/locations/global/keyRings/r/cryptoKeys/k")));
         assert!(!a.allows(&gcp("projects/q/locations/global/keyRings/r/cryptoKeys/k")));
         let az = |url: &str, name: &str, version: &str| {
             entry(
-                KeyKind::AzureKv,
+                keys::azure_kv::KIND,
                 &[("vault_url", url), ("name", name), ("version", version)],
             )
         };
@@ -406,7 +418,7 @@ mod tests {
         assert!(!a.allows(&az("https://pinned.vault.azure.net", "k", "v2")));
         let vault = |addr: &str, engine: &str, name: &str| {
             entry(
-                KeyKind::HcVault,
+                keys::hc_vault::KIND,
                 &[
                     ("vault_address", addr),
                     ("engine_path", engine),
@@ -418,7 +430,7 @@ mod tests {
         assert!(!a.allows(&vault("https://evil.example:8200", "transit", "team-a")));
         assert!(!a.allows(&vault("https://vault.example:8200", "transit", "team-b")));
         // hckms has no field in the policy: never allowed.
-        assert!(!a.allows(&entry(KeyKind::Hckms, &[("key_id", "x")])));
+        assert!(!a.allows(&entry(keys::hckms::KIND, &[("key_id", "x")])));
     }
 
     #[test]
@@ -471,6 +483,32 @@ mod tests {
         assert_eq!(e.code, 1);
         // An empty project entry is valid (it allows nothing of its own).
         policy("projects:\n  a: {}\n");
+        // The keystore names come from sops-core's registry.
+        let e = KeyPolicy::parse("p", b"projects:\n  a:\n    hckms: [x]\n").unwrap_err();
+        assert!(
+            e.message.ends_with(
+                "projects.a.hckms: unknown keystore (expected age, pgp, kms, gcp_kms, \
+                 azure_keyvault or hc_vault)"
+            ),
+            "{}",
+            e.message
+        );
+        assert_eq!(
+            e.hint.as_deref(),
+            Some(
+                "format: `projects: {<project or \"*\">: {age|pgp|kms|gcp_kms|azure_keyvault|\
+                 hc_vault: [<key or glob>, ...]}}` (see the plugin's README)"
+            )
+        );
+        let e = KeyPolicy::parse("p", b"projects:\n  a: [x]\n").unwrap_err();
+        assert!(
+            e.message.ends_with(
+                "must be a mapping of keystore (age, pgp, kms, gcp_kms, azure_keyvault, \
+                 hc_vault) to a list of keys"
+            ),
+            "{}",
+            e.message
+        );
     }
 
     #[test]
@@ -479,9 +517,9 @@ mod tests {
             "projects:\n  team-a:\n    age: [{AGE_A}]\n"
         )));
         let ctx = p.apply(KeyContext::builder().build(), Some("team-a"));
-        assert!(ctx.allows(&entry(KeyKind::Age, &[("recipient", AGE_A)])));
-        assert!(!ctx.allows(&entry(KeyKind::Age, &[("recipient", "age1other")])));
+        assert!(ctx.allows(&entry(keys::age::KIND, &[("recipient", AGE_A)])));
+        assert!(!ctx.allows(&entry(keys::age::KIND, &[("recipient", "age1other")])));
         let ctx = p.apply(KeyContext::builder().build(), Some("team-b"));
-        assert!(!ctx.allows(&entry(KeyKind::Age, &[("recipient", AGE_A)])));
+        assert!(!ctx.allows(&entry(keys::age::KIND, &[("recipient", AGE_A)])));
     }
 }

@@ -38,8 +38,22 @@ impl KeyEntry {
     /// URL, Vault key URI …) for messages and policies, in the form the
     /// keystore's spec gives.
     pub fn identifier(&self) -> String {
+        self.render(self.kind.spec().identifier)
+    }
+
+    /// The identifier without the parts that pin one version of the key
+    /// ([`crate::keys::KeystoreSpec::version_parts`]), e.g. Azure Key
+    /// Vault's `<vault_url>/keys/<name>`; `None` when the keystore's
+    /// identifier names no version.
+    pub fn unversioned_identifier(&self) -> Option<String> {
+        let spec = self.kind.spec();
+        let kept = spec.identifier.len().checked_sub(spec.version_parts)?;
+        (spec.version_parts > 0).then(|| self.render(&spec.identifier[..kept]))
+    }
+
+    fn render(&self, parts: &[IdPart]) -> String {
         let mut out = String::new();
-        for part in self.kind.spec().identifier {
+        for part in parts {
             out.push_str(match part {
                 IdPart::Id => self.field(self.kind.id_field()).unwrap_or("<unknown>"),
                 IdPart::Field(name) => self.field(name).unwrap_or(""),

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use sops_core::keys::age::AgeKey;
 use sops_core::keys::{KeyContext, MasterKey};
-use sops_core::metadata::{KeyEntry, KeyKind, PartialRule};
+use sops_core::metadata::{KeyEntry, PartialRule};
 use sops_core::ops::{self, EncryptOptions};
 use sops_core::stores::Format;
 use sops_core::{Branch, Value};
@@ -64,7 +64,7 @@ fn kms_entry(arn: &str) -> KeyEntry {
     fields.push("enc", Value::Str("AQICAHhattackerblob".to_owned()));
     fields.push("aws_profile", Value::Str(String::new()));
     KeyEntry {
-        kind: KeyKind::Kms,
+        kind: sops_core::keys::aws_kms::KIND,
         fields,
     }
 }

@@ -70,6 +70,10 @@ pub struct KeystoreSpec {
     pub id_field: &'static str,
     /// How [`crate::metadata::KeyEntry::identifier`] renders an entry.
     pub identifier: &'static [IdPart],
+    /// How many parts at the end of `identifier` pin one version of the
+    /// key (Azure Key Vault's `/<version>`); 0 when the identifier names no
+    /// version. See [`crate::metadata::KeyEntry::unversioned_identifier`].
+    pub version_parts: usize,
     /// Written inside every `key_groups` entry, as an empty list when the
     /// group has no key of this kind (sops does this for `hc_vault`, `age`).
     pub always_in_groups: bool,
@@ -79,6 +83,12 @@ pub struct KeystoreSpec {
     pub config: ConfigForm,
     /// Its command-line flags.
     pub cli: CliFlags,
+    /// How an operator's allow-list of master keys (the Argo CD plugin's
+    /// `SOPS_CMP_KEY_POLICY`, whose sections are named by
+    /// `config.group_field`) compares identifiers of this keystore; `None`
+    /// when a list cannot name its keys, so that with a list they are never
+    /// used.
+    pub allow_list: Option<IdCompare>,
 }
 
 /// One piece of a rendered identifier.
@@ -149,6 +159,30 @@ impl Normalise {
         match self {
             Normalise::AsIs => id.to_owned(),
             Normalise::StripSpaces => id.chars().filter(|c| *c != ' ').collect(),
+        }
+    }
+}
+
+/// How an allow-list entry and a key's identifier are made comparable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IdCompare {
+    /// Surrounding whitespace is ignored.
+    Trimmed,
+    /// Every whitespace character and ASCII case are ignored (PGP
+    /// fingerprints, which gpg prints in groups of four, in either case).
+    NoSpacesAnyCase,
+}
+
+impl IdCompare {
+    /// `id` in the form that is compared.
+    pub fn apply(self, id: &str) -> String {
+        match self {
+            IdCompare::Trimmed => id.trim().to_owned(),
+            IdCompare::NoSpacesAnyCase => id
+                .chars()
+                .filter(|c| !c.is_whitespace())
+                .collect::<String>()
+                .to_ascii_uppercase(),
         }
     }
 }

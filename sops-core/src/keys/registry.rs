@@ -227,6 +227,50 @@ mod tests {
         );
     }
 
+    /// The plugin's key policy names its sections by the `.sops.yaml`
+    /// group field of each keystore that has an allow-list form.
+    #[test]
+    fn allow_list_forms() {
+        let named: Vec<_> = keystores_by(|s| s.order.creation_rule)
+            .iter()
+            .filter(|k| k.spec().allow_list.is_some())
+            .map(|k| k.spec().config.group_field)
+            .collect();
+        assert_eq!(
+            named,
+            ["age", "pgp", "kms", "gcp_kms", "azure_keyvault", "hc_vault"]
+        );
+        for ks in KEYSTORES {
+            let spec = ks.spec();
+            assert!(spec.version_parts < spec.identifier.len(), "{}", spec.name);
+        }
+        let pgp = pgp::KIND.spec().allow_list.unwrap();
+        assert_eq!(pgp.apply(" 85d7 7543\tb3d6 "), "85D77543B3D6");
+        let azure = |fields: &[(&str, &str)]| {
+            let mut b = crate::tree::Branch::new();
+            for (k, v) in fields {
+                b.push(*k, crate::tree::Value::Str((*v).to_owned()));
+            }
+            KeyEntry {
+                kind: azure_kv::KIND,
+                fields: b,
+            }
+        };
+        let e = azure(&[
+            ("vault_url", "https://v.vault.azure.net"),
+            ("name", "k"),
+            ("version", "1"),
+        ]);
+        assert_eq!(e.identifier(), "https://v.vault.azure.net/keys/k/1");
+        assert_eq!(
+            e.unversioned_identifier().as_deref(),
+            Some("https://v.vault.azure.net/keys/k")
+        );
+        let mut age = e.clone();
+        age.kind = age::KIND;
+        assert_eq!(age.unversioned_identifier(), None);
+    }
+
     #[test]
     fn built_in_keystores_follow_features() {
         let built: Vec<_> = KEYSTORES

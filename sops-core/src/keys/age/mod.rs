@@ -6,8 +6,8 @@
 //! newline, byte-for-byte in the layout sops writes (sops-format §3.2).
 
 use super::keystore::{
-    CliFlags, ConfigForm, GroupForm, GroupsAdd, IdPart, KeyKind, KeystoreSpec, Normalise, Order,
-    SopsBlockSlot,
+    CliFlags, ConfigForm, GroupForm, GroupsAdd, IdCompare, IdPart, KeyKind, KeystoreSpec,
+    Normalise, Order, SopsBlockSlot,
 };
 use super::registry::Keystore;
 
@@ -18,6 +18,7 @@ const SPEC: KeystoreSpec = KeystoreSpec {
     fields: &["recipient", "enc"],
     id_field: "recipient",
     identifier: &[IdPart::Id],
+    version_parts: 0,
     always_in_groups: true,
     order: Order {
         sops_block: SopsBlockSlot::BeforeMac(60),
@@ -47,6 +48,7 @@ const SPEC: KeystoreSpec = KeystoreSpec {
             help: "the age recipient the new group should contain. Can be specified more than once",
         },
     },
+    allow_list: Some(IdCompare::Trimmed),
 };
 
 #[cfg(feature = "age")]

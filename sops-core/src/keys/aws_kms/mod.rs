@@ -2,8 +2,8 @@
 //! verbatim, and its flags and config fields are recognised and refused.
 
 use super::keystore::{
-    CliFlags, ConfigForm, GroupForm, GroupsAdd, IdPart, KeyKind, KeyOption, KeystoreSpec,
-    Normalise, Order, SopsBlockSlot,
+    CliFlags, ConfigForm, GroupForm, GroupsAdd, IdCompare, IdPart, KeyKind, KeyOption,
+    KeystoreSpec, Normalise, Order, SopsBlockSlot,
 };
 use super::registry::Keystore;
 
@@ -14,6 +14,7 @@ const SPEC: KeystoreSpec = KeystoreSpec {
     fields: &["arn", "role", "context", "created_at", "enc", "aws_profile"],
     id_field: "arn",
     identifier: &[IdPart::Id],
+    version_parts: 0,
     always_in_groups: false,
     order: Order {
         sops_block: SopsBlockSlot::BeforeMac(10),
@@ -43,6 +44,7 @@ const SPEC: KeystoreSpec = KeystoreSpec {
             help: "the KMS ARNs the new group should contain (not supported yet)",
         },
     },
+    allow_list: Some(IdCompare::Trimmed),
 };
 
 pub static KEYSTORE: Keystore = Keystore::descriptor_only(KIND);

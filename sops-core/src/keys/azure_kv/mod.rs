@@ -3,8 +3,8 @@
 //! refused.
 
 use super::keystore::{
-    CliFlags, ConfigForm, GroupForm, GroupsAdd, IdPart, KeyKind, KeystoreSpec, Normalise, Order,
-    SopsBlockSlot,
+    CliFlags, ConfigForm, GroupForm, GroupsAdd, IdCompare, IdPart, KeyKind, KeystoreSpec,
+    Normalise, Order, SopsBlockSlot,
 };
 use super::registry::Keystore;
 
@@ -22,6 +22,8 @@ const SPEC: KeystoreSpec = KeystoreSpec {
         IdPart::Text("/"),
         IdPart::Field("version"),
     ],
+    // `/<version>`: a key named without it means every version.
+    version_parts: 2,
     always_in_groups: false,
     order: Order {
         sops_block: SopsBlockSlot::BeforeMac(40),
@@ -47,6 +49,7 @@ const SPEC: KeystoreSpec = KeystoreSpec {
             help: "the Azure Key Vault key URLs the new group should contain (not supported yet)",
         },
     },
+    allow_list: Some(IdCompare::Trimmed),
 };
 
 pub static KEYSTORE: Keystore = Keystore::descriptor_only(KIND);

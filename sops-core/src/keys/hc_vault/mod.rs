@@ -3,8 +3,8 @@
 //! recognised and refused.
 
 use super::keystore::{
-    CliFlags, ConfigForm, GroupForm, GroupsAdd, IdPart, KeyKind, KeystoreSpec, Normalise, Order,
-    SopsBlockSlot,
+    CliFlags, ConfigForm, GroupForm, GroupsAdd, IdCompare, IdPart, KeyKind, KeystoreSpec,
+    Normalise, Order, SopsBlockSlot,
 };
 use super::registry::Keystore;
 
@@ -28,6 +28,7 @@ const SPEC: KeystoreSpec = KeystoreSpec {
         IdPart::Text("/keys/"),
         IdPart::Field("key_name"),
     ],
+    version_parts: 0,
     always_in_groups: true,
     order: Order {
         sops_block: SopsBlockSlot::BeforeMac(50),
@@ -53,6 +54,7 @@ const SPEC: KeystoreSpec = KeystoreSpec {
             help: "the Vault transit key URIs the new group should contain (not supported yet)",
         },
     },
+    allow_list: Some(IdCompare::Trimmed),
 };
 
 pub static KEYSTORE: Keystore = Keystore::descriptor_only(KIND);

@@ -15,6 +15,7 @@ const SPEC: KeystoreSpec = KeystoreSpec {
     fields: &["key_id", "created_at", "enc"],
     id_field: "key_id",
     identifier: &[IdPart::Id],
+    version_parts: 0,
     always_in_groups: false,
     order: Order {
         sops_block: SopsBlockSlot::BeforeMac(30),
@@ -38,6 +39,9 @@ const SPEC: KeystoreSpec = KeystoreSpec {
         rm_help: None,
         groups_add: GroupsAdd::Absent,
     },
+    // The plugin's key policy has no section for HuaweiCloud KMS: with a
+    // policy, these keys are never used (as documented in its README).
+    allow_list: None,
 };
 
 pub static KEYSTORE: Keystore = Keystore::descriptor_only(KIND);

@@ -5,8 +5,8 @@
 //! environment) and the gpg home (`GNUPGHOME`), which is passed on.
 
 use super::keystore::{
-    CliFlags, ConfigForm, GroupForm, GroupsAdd, IdPart, KeyKind, KeystoreSpec, Normalise, Order,
-    SopsBlockSlot,
+    CliFlags, ConfigForm, GroupForm, GroupsAdd, IdCompare, IdPart, KeyKind, KeystoreSpec,
+    Normalise, Order, SopsBlockSlot,
 };
 use super::registry::Keystore;
 
@@ -17,6 +17,7 @@ const SPEC: KeystoreSpec = KeystoreSpec {
     fields: &["created_at", "enc", "fp"],
     id_field: "fp",
     identifier: &[IdPart::Id],
+    version_parts: 0,
     always_in_groups: false,
     order: Order {
         // sops writes `pgp` after `lastmodified` and `mac`.
@@ -45,6 +46,8 @@ const SPEC: KeystoreSpec = KeystoreSpec {
             help: "the PGP fingerprints the new group should contain (not supported yet)",
         },
     },
+    // gpg prints fingerprints in groups and either case.
+    allow_list: Some(IdCompare::NoSpacesAnyCase),
 };
 
 #[cfg(feature = "pgp")]
