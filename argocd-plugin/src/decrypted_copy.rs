@@ -66,9 +66,8 @@ pub fn build(
                 .is_some_and(|r| r.starts_with('/'))
     };
     scratch.copy_repo(roots, &op.limits, deadline, &mut |entry, bytes| {
-        let bytes = Zeroizing::new(bytes);
         if keep_as_is(&entry.rel) {
-            return Ok((bytes.to_vec(), false));
+            return Ok((bytes, false));
         }
         match decrypt_file(entry, &bytes, keys, env, op) {
             Ok(Some(plain)) => {
@@ -77,12 +76,12 @@ pub fn build(
                     redactor.add_bytes(raw);
                 }
                 decrypted += 1;
-                Ok((plain.bytes.to_vec(), true))
+                Ok((plain.bytes, true))
             }
-            Ok(None) => Ok((bytes.to_vec(), false)),
+            Ok(None) => Ok((bytes, false)),
             Err((_, true)) if !in_app(&entry.rel) => {
                 deferred += 1;
-                Ok((bytes.to_vec(), false))
+                Ok((bytes, false))
             }
             Err((f, _)) => Err(f),
         }
@@ -95,10 +94,11 @@ pub fn build(
     })
 }
 
-/// One decrypted file.
+/// One decrypted file; every part is wiped when dropped, and there is no
+/// `Debug`.
 pub struct Plain {
     /// The decrypted documents.
-    pub docs: Vec<Branch>,
+    pub docs: Zeroizing<Vec<Branch>>,
     /// The file re-emitted in its own format.
     pub bytes: Zeroizing<Vec<u8>>,
     /// For formats whose values are not tree strings (dotenv, INI, binary):
@@ -153,7 +153,7 @@ pub fn decrypt_file(
     // A project without keys has no usable key for this file.
     let ctx = keys.get().map_err(|f| (f, true))?;
     let mac_only = metadata.mac_only_encrypted;
-    let mut plain =
+    let plain =
         ops::decrypt_loaded(docs, metadata, ctx, &DecryptOptions::default()).map_err(|e| {
             let f = Failure::decrypt(&entry.shown, &e);
             let no_key = f.code == EXIT_NO_KEY;
@@ -177,8 +177,7 @@ pub fn decrypt_file(
     let raw =
         matches!(format, Format::Dotenv | Format::Ini | Format::Binary).then(|| bytes.clone());
     Ok(Some(Plain {
-        // Taken out of the wiping `Decrypted`; `Plain` does not wipe (yet).
-        docs: std::mem::take(&mut plain.docs),
+        docs: plain.into_docs(),
         bytes,
         raw,
     }))

@@ -108,23 +108,25 @@ fn directory(
     let mut needs_keys = false;
     let empty = KeyContext::builder().build();
     let mut total = 0u64;
-    let mut docs: Vec<Branch> = Vec::new();
+    // Decrypted documents, wiped when dropped (after the output is emitted).
+    let mut docs: Zeroizing<Vec<Branch>> = Zeroizing::new(Vec::new());
     let mut decrypted_files = 0usize;
     for entry in &entries {
         walk::check_deadline(deadline, limits, &format!("reading {}", entry.shown))?;
         let bytes = Zeroizing::new(walk::read_bounded(entry, limits, &mut total)?);
         needs_keys = needs_keys || looks_encrypted(&bytes);
         let ctx = if needs_keys { keys.get()? } else { &empty };
-        let loaded = manifest::load(&entry.shown, &bytes, ctx, limits)?;
+        let mut loaded = manifest::load(&entry.shown, &bytes, ctx, limits)?;
         if loaded.decrypted {
             decrypted_files += 1;
             let mac_only = loaded.mac_only_encrypted;
             namespace::check_namespace_binding(&entry.shown, &loaded.docs, mac_only, op, env)?;
         }
-        for doc in &loaded.docs {
+        for doc in loaded.docs.iter() {
             manifest::check(doc, &entry.shown)?;
         }
-        docs.extend(loaded.docs);
+        // Moved from one wiping holder into the other.
+        docs.append(&mut loaded.docs);
     }
     if op.debug {
         eprintln!(

@@ -27,7 +27,7 @@ use std::time::Instant;
 
 use sops_core::stores::{Format, StoreError};
 use sops_core::{Branch, Item, Value};
-use zeroize::Zeroizing;
+use zeroize::{Zeroize, Zeroizing};
 
 use crate::decrypted_copy;
 use crate::error::Failure;
@@ -86,10 +86,13 @@ pub fn run(
         let mut uncounted = 0;
         let bytes = Zeroizing::new(walk::read_bounded(&entry, &op.limits, &mut uncounted)?);
         match decrypted_copy::decrypt_file(&entry, &bytes, keys, env, op) {
-            Ok(Some(plain)) => {
+            Ok(Some(mut plain)) => {
                 copy.redactor.add_docs(&plain.docs);
+                // Helm reads only the first document; it moves from one
+                // wiping holder into another.
+                let first = plain.docs.first_mut().map(std::mem::take);
                 sources.push(Source::Decrypted {
-                    doc: first_doc(plain.docs),
+                    doc: Zeroizing::new(first.unwrap_or_default()),
                 });
             }
             Ok(None) => sources.push(Source::Plain {
@@ -323,7 +326,7 @@ fn resolve_values_file(roots: &Roots, param: &str) -> Result<ValuesFile, Failure
 /// A values file, loaded.
 enum Source {
     /// Decrypted in memory (only ever sent on stdin).
-    Decrypted { doc: Branch },
+    Decrypted { doc: Zeroizing<Branch> },
     /// A plain file Helm reads by path, unless it sits between encrypted
     /// files and has to be merged into the stdin document.
     Plain {
@@ -348,7 +351,8 @@ fn values_arguments(sources: &[Source], limits: &Limits) -> Result<ValuesArgumen
     let first = sources.iter().position(is_secret);
     let last = sources.iter().rposition(is_secret);
     let mut args = Vec::new();
-    let mut merged = Branch::new();
+    // Holds decrypted values once the first encrypted file is merged in.
+    let mut merged = Zeroizing::new(Branch::new());
     let mut stdin = None;
     for (i, source) in sources.iter().enumerate() {
         let in_stdin_run = first.is_some_and(|f| i >= f) && last.is_some_and(|l| i <= l);
@@ -359,14 +363,14 @@ fn values_arguments(sources: &[Source], limits: &Limits) -> Result<ValuesArgumen
             Source::Plain { shown, bytes, .. } => {
                 merge(&mut merged, parse_values(shown, bytes, limits)?);
             }
-            Source::Decrypted { doc, .. } => merge(&mut merged, doc.clone()),
+            Source::Decrypted { doc, .. } => merge(&mut merged, Branch::clone(doc)),
         }
         if last == Some(i) {
             let store = Format::Yaml
                 .store()
                 .map_err(|e| Failure::generic(format!("cannot emit values: {e}")))?;
             let text = store
-                .emit(std::slice::from_ref(&merged), None)
+                .emit(std::slice::from_ref(&*merged), None)
                 .map_err(|e| Failure::generic(format!("cannot emit the decrypted values: {e}")))?;
             stdin = Some(Zeroizing::new(text));
             args.extend(["--values".to_owned(), "-".to_owned()]);
@@ -395,10 +399,16 @@ fn parse_values(shown: &str, bytes: &[u8], limits: &Limits) -> Result<Branch, Fa
 
 /// Helm's merge of values files: nested maps merged key by key, any other
 /// value (lists included) replaced by the later one.
+/// `over` may be decrypted: what is not kept of it (comments, values it
+/// replaces in `base`) is wiped here; the caller wipes `base`.
 fn merge(base: &mut Branch, over: Branch) {
     for item in over.0 {
-        let Item::Entry(key, value) = item else {
-            continue;
+        let (key, value) = match item {
+            Item::Entry(key, value) => (key, value),
+            mut comment => {
+                comment.zeroize();
+                continue;
+            }
         };
         let slot = base.0.iter_mut().find_map(|i| match i {
             Item::Entry(k, v) if *k == key => Some(v),
@@ -406,7 +416,7 @@ fn merge(base: &mut Branch, over: Branch) {
         });
         match (slot, value) {
             (Some(Value::Map(b)), Value::Map(o)) => merge(b, o),
-            (Some(slot), value) => *slot = value,
+            (Some(slot), value) => std::mem::replace(slot, value).zeroize(),
             (None, value) => base.push(key, value),
         }
     }
@@ -470,7 +480,9 @@ mod tests {
             path: format!("/copy/{name}"),
             bytes: Zeroizing::new(text.as_bytes().to_vec()),
         };
-        let secret = |text: &str| Source::Decrypted { doc: yaml(text) };
+        let secret = |text: &str| Source::Decrypted {
+            doc: Zeroizing::new(yaml(text)),
+        };
         let sources = vec![
             plain("a.yaml", "n: 1\n"),
             secret("n: 2\npw: one\n"),

@@ -11,14 +11,18 @@ use sops_core::keys::KeyContext;
 use sops_core::ops::{self, DecryptOptions};
 use sops_core::stores::{Format, StoreError, looks_like_sops_file};
 use sops_core::{Branch, Value};
+use zeroize::Zeroizing;
 
 use crate::error::Failure;
 use crate::settings::Limits;
 use crate::stores::{limit_failure, store_for};
 
-/// The documents of one file, and whether it was decrypted.
+/// The documents of one file, and whether it was decrypted. No `Debug`:
+/// the documents may be plaintext.
 pub struct Loaded {
-    pub docs: Vec<Branch>,
+    /// Wiped when dropped (plain files too, so callers need not tell the
+    /// two apart).
+    pub docs: Zeroizing<Vec<Branch>>,
     pub decrypted: bool,
     /// The file was encrypted with `mac_only_encrypted` (namespace binding
     /// refuses those).
@@ -48,7 +52,7 @@ pub fn load(
     };
     if format == Format::Yaml && is_blank_yaml(bytes) {
         return Ok(Loaded {
-            docs: Vec::new(),
+            docs: Zeroizing::new(Vec::new()),
             decrypted: false,
             mac_only_encrypted: false,
         });
@@ -63,11 +67,10 @@ pub fn load(
         drop(docs);
         let (docs, metadata) = store.load_encrypted(bytes).map_err(malformed)?;
         let mac_only_encrypted = metadata.mac_only_encrypted;
-        let mut plain = ops::decrypt_loaded(docs, metadata, ctx, &DecryptOptions::default())
+        let plain = ops::decrypt_loaded(docs, metadata, ctx, &DecryptOptions::default())
             .map_err(|e| Failure::decrypt(shown, &e))?;
         Loaded {
-            // Taken out of the wiping `Decrypted`; `Loaded` does not wipe (yet).
-            docs: std::mem::take(&mut plain.docs),
+            docs: plain.into_docs(),
             decrypted: true,
             mac_only_encrypted,
         }
@@ -87,7 +90,7 @@ pub fn load(
             }
         }
         Loaded {
-            docs,
+            docs: Zeroizing::new(docs),
             decrypted: false,
             mac_only_encrypted: false,
         }
@@ -267,17 +270,17 @@ pub fn finish_output(
     allow_empty: bool,
     what: &str,
     source_path: Option<&str>,
-) -> Result<zeroize::Zeroizing<Vec<u8>>, Failure> {
+) -> Result<Zeroizing<Vec<u8>>, Failure> {
     if docs.is_empty() {
         if allow_empty {
-            return Ok(zeroize::Zeroizing::new(Vec::new()));
+            return Ok(Zeroizing::new(Vec::new()));
         }
         let path = source_path.unwrap_or(".");
         return Err(Failure::generic(format!(
             "no manifests produced for {what} in {path}; set allow-empty=true if intended"
         )));
     }
-    Ok(zeroize::Zeroizing::new(emit(docs)?))
+    Ok(Zeroizing::new(emit(docs)?))
 }
 
 pub fn emit(docs: &[Branch]) -> Result<Vec<u8>, Failure> {

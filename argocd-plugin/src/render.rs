@@ -261,8 +261,9 @@ pub fn finish(
 ) -> Result<Zeroizing<Vec<u8>>, Failure> {
     let store = store_for(Format::Yaml, limits)?;
     let shown = format!("{name} output");
-    // Helm prints nothing at all for a chart without templates.
-    let mut docs = if manifest::is_blank_yaml(stdout) {
+    // Helm prints nothing at all for a chart without templates. The
+    // rendered documents may hold decrypted values: wiped when dropped.
+    let mut docs = Zeroizing::new(if manifest::is_blank_yaml(stdout) {
         Vec::new()
     } else {
         match store.load(stdout) {
@@ -273,9 +274,9 @@ pub fn finish(
                     .unwrap_or_else(|| Failure::generic(format!("{shown}: malformed YAML: {e}"))));
             }
         }
-    };
+    });
     docs.retain(|d| d.entries().next().is_some());
-    for doc in &docs {
+    for doc in docs.iter() {
         manifest::check(doc, &shown)?;
     }
     manifest::finish_output(

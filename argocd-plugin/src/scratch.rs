@@ -22,6 +22,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
+use zeroize::Zeroizing;
+
 use crate::error::Failure;
 use crate::settings::Limits;
 use crate::walk::{self, Entry, Roots};
@@ -55,8 +57,10 @@ pub fn install_signal_cleanup() -> Result<(), Failure> {
 }
 
 /// Called for each regular file of the copy with its bytes; returns the
-/// bytes to write and whether they are plaintext.
-pub type FileHook<'a> = dyn FnMut(&Entry, Vec<u8>) -> Result<(Vec<u8>, bool), Failure> + 'a;
+/// bytes to write and whether they are plaintext. Both are wiped when
+/// dropped, since either may be decrypted data.
+pub type FileHook<'a> =
+    dyn FnMut(&Entry, Zeroizing<Vec<u8>>) -> Result<(Zeroizing<Vec<u8>>, bool), Failure> + 'a;
 
 /// A private copy of the repository root.
 pub struct Scratch {
@@ -205,7 +209,7 @@ impl Scratch {
                         shown,
                         real: path,
                     };
-                    let bytes = walk::read_bounded(&entry, limits, &mut total)?;
+                    let bytes = Zeroizing::new(walk::read_bounded(&entry, limits, &mut total)?);
                     let (data, plaintext) = file(&entry, bytes)?;
                     self.write(&rel, &data, plaintext)?;
                 }
