@@ -158,6 +158,51 @@ fn tampered_namespace_fails_the_mac_check() {
         .leaks_none(&[API_TOKEN]);
 }
 
+/// A value whose ciphertext was changed fails AES-GCM authentication
+/// before the MAC is checked; the plugin exits with the code the reference
+/// sops exits with for the same file (25, "error decrypting tree").
+#[test]
+fn tampered_value_exits_like_sops() {
+    let w = World::new();
+    let enc = encrypt(
+        &secret("api", "token", API_TOKEN),
+        Format::Yaml,
+        &w.key.recipient,
+        regex_rule(),
+    );
+    let text = String::from_utf8(enc).unwrap();
+    // Change the first base64 character of the value's ciphertext; the
+    // length and alphabet stay valid, so only authentication fails.
+    let at = text.find("ENC[AES256_GCM,data:").unwrap() + "ENC[AES256_GCM,data:".len();
+    let old = text.as_bytes()[at];
+    let new = if old == b'A' { 'B' } else { 'A' };
+    let tampered = format!("{}{new}{}", &text[..at], &text[at + 1..]);
+    w.write("app/api.yaml", &tampered);
+
+    let sops = std::process::Command::new(test_support::reference_sops())
+        .current_dir(w.path())
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .env("HOME", w.path())
+        .env("SOPS_AGE_KEY_FILE", &w.key.file)
+        .args(["decrypt", "repo/app/api.yaml"])
+        .output()
+        .unwrap();
+    let sops_code = sops.status.code();
+    assert_eq!(
+        sops_code,
+        Some(25),
+        "reference sops: {}",
+        String::from_utf8_lossy(&sops.stderr)
+    );
+
+    let out = Request::generate(&w, "app").run();
+    out.failure(sops_code)
+        .stderr_contains("app/api.yaml")
+        .stderr_contains("'stringData:token'")
+        .leaks_none(&[API_TOKEN]);
+}
+
 #[test]
 fn symlink_escaping_the_repo_is_refused() {
     let w = World::new();
@@ -265,6 +310,38 @@ fn project_key_directories_scope_the_keys() {
         .run();
     out.failure(Some(1))
         .stderr_contains("project team-c has no keys configured");
+}
+
+/// With per-project keys, the no-usable-key error names each identity
+/// file of the project that could not be used.
+#[test]
+fn project_key_errors_name_the_identity_files() {
+    let w = World::new();
+    let dir = w.path().join("project-keys");
+    std::fs::create_dir_all(dir.join("team-a")).unwrap();
+    std::fs::write(dir.join("team-a/bad.txt"), "not a key\n").unwrap();
+    std::fs::write(dir.join("team-a/empty.txt"), "# no key yet\n").unwrap();
+    w.write(
+        "app/a.yaml",
+        encrypt(
+            &secret("a", "k", DB_PASSWORD),
+            Format::Yaml,
+            &w.key.recipient,
+            None,
+        ),
+    );
+    let mut env = w.sidecar_env();
+    env.push((
+        "SOPS_CMP_PROJECT_KEYS_DIR".into(),
+        dir.display().to_string(),
+    ));
+    let out = Request::generate(&w, "app").sidecar(env).run();
+    let shown = |name: &str| dir.join("team-a").join(name).display().to_string();
+    out.failure(Some(128))
+        .stderr_contains("cannot decrypt app/a.yaml: no usable key")
+        .stderr_contains(&format!("failed to parse '{}'", shown("bad.txt")))
+        .stderr_contains(&shown("empty.txt"))
+        .leaks_none(&[DB_PASSWORD]);
 }
 
 #[test]
