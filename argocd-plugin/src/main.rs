@@ -78,7 +78,7 @@ fn main() -> ExitCode {
         ));
     };
     let result = if command == "generate" {
-        generate::run(&env, &cwd, deadline, &op, policy.as_ref()).map(|o| o.to_vec().into())
+        generate::run(&env, &cwd, deadline, &op, policy.as_ref())
     } else {
         discover::run(&env, &cwd, deadline, &op).map(zeroize::Zeroizing::new)
     };
