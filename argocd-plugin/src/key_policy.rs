@@ -21,8 +21,8 @@
 //! `<address>/v1/<engine>/keys/<name>`. What each keystore's section is
 //! called (its `.sops.yaml` key-group field), how its identifiers compare
 //! and which identifier parts pin a version are data on the keystore's
-//! spec in sops-core ([`KeystoreSpec::allow_list`],
-//! [`KeystoreSpec::version_parts`]), so this module has no per-keystore
+//! spec in sops-core ([`sops_core::keys::KeystoreSpec::allow_list`],
+//! [`sops_core::keys::KeystoreSpec::version_parts`]), so this module has no per-keystore
 //! code and a new keystore brings its own form. The plugin binds X25519 age
 //! identities to their recipients (`keys.rs`), so an age entry cannot be
 //! relabelled to pass the list; SSH and plugin identities are bound by
@@ -36,7 +36,7 @@ use std::path::Path;
 
 use sops_core::Value;
 use sops_core::keys::keystore::IdCompare;
-use sops_core::keys::{KeyContext, KeystoreSpec, keystores_by};
+use sops_core::keys::{KeyContext, keystores_by};
 use sops_core::metadata::{KeyEntry, KeyKind};
 use sops_core::stores::{Format, StoreError};
 
@@ -50,7 +50,7 @@ fn sections() -> impl Iterator<Item = (&'static str, KeyKind, IdCompare)> {
     keystores_by(|s| s.order.creation_rule)
         .into_iter()
         .filter_map(|k| {
-            let spec: &KeystoreSpec = k.spec();
+            let spec = k.spec();
             Some((spec.config.group_field, k.kind, spec.allow_list?))
         })
 }
