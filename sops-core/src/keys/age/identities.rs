@@ -423,7 +423,7 @@ impl AgeIdentities {
         for (name, identities) in by_plugin {
             match plugin::IdentityPluginV1::new(name, &identities, PluginCallbacks) {
                 Ok(driver) => plugins.push(driver),
-                Err(e) => errors.push(super::plugin_resolve_error(name, &e)),
+                Err(e) => errors.push(super::key::plugin_resolve_error(name, &e)),
             }
         }
         Drivers {

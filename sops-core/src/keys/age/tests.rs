@@ -841,7 +841,7 @@ fn key_cmd_parse_errors() {
 
 #[test]
 fn go_style_path_cleaning() {
-    use super::identities::clean_path;
+    use crate::keys::age::identities::clean_path;
     assert_eq!(
         clean_path("/home/u//.config/./sops"),
         "/home/u/.config/sops"
