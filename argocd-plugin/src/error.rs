@@ -80,8 +80,18 @@ impl Failure {
                 code,
                 format!("{file}: integrity check failed: {}", chain(e)),
             ),
-            SopsError::Tree(TreeError::Decrypt { path, .. })
-            | SopsError::Tree(TreeError::NotEncrypted { path, .. }) => Self::new(
+            SopsError::Tree(TreeError::Decrypt { path, source }) => Self::new(
+                code,
+                format!(
+                    "{file}: value at {path} could not be decrypted: {}",
+                    chain(source)
+                ),
+            )
+            .with_hint(
+                "the value's ciphertext was edited or copied from another file; \
+                 set the value again with sops",
+            ),
+            SopsError::Tree(TreeError::NotEncrypted { path, .. }) => Self::new(
                 code,
                 format!(
                     "{file}: value at {path} should be encrypted under the file's rules but is not \

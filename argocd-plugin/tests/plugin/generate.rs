@@ -199,7 +199,7 @@ fn tampered_value_exits_like_sops() {
     let out = Request::generate(&w, "app").run();
     out.failure(sops_code)
         .stderr_contains("app/api.yaml")
-        .stderr_contains("'stringData:token'")
+        .stderr_contains("'stringData:token' could not be decrypted")
         .leaks_none(&[API_TOKEN]);
 }
 
