@@ -47,61 +47,40 @@ fn a_key_type_named_twice_is_refused_as_in_sops() {
     let missing = sb.path("missing.yaml");
     let missing = missing.to_str().unwrap();
     let dup = "Duplicate decryption key type: ";
-    let order = ["--decryption-order", "age,age"];
-    let with = |head: &[&'static str], tail: &[&str]| -> Vec<String> {
-        head.iter()
-            .chain(&order)
-            .chain(tail)
-            .map(|s| (*s).to_owned())
-            .collect()
+    let own = |args: &[&str]| -> Vec<String> { args.iter().map(|s| (*s).to_owned()).collect() };
+    // `head`, then `--decryption-order age,age`, then `tail`.
+    let with = |head: &[&str], tail: &[&str]| -> Vec<String> {
+        own(&[head, &["--decryption-order", "age,age"][..], tail].concat())
     };
     let cases: Vec<(Vec<String>, Vec<(&str, &str)>, i32, &str)> = vec![
         (with(&["decrypt"], &[file]), vec![], 112, "age"),
         (
-            vec!["decrypt", "--decryption-order", "pgp,age,pgp", file]
-                .into_iter()
-                .map(str::to_owned)
-                .collect(),
+            own(&["decrypt", "--decryption-order", "pgp,age,pgp", file]),
             vec![],
             112,
             "pgp",
         ),
         (
-            vec![
-                "decrypt".into(),
-                "--decryption-order".into(),
-                "foo,foo".into(),
-                file.into(),
-            ],
+            own(&["decrypt", "--decryption-order", "foo,foo", file]),
             vec![],
             112,
             "foo",
         ),
-        // Empty items count: `,` and `a,,b,` name "" twice; `age,` once.
+        // Empty items count: `,` and `a,,b,` name "" twice.
         (
-            vec![
-                "decrypt".into(),
-                "--decryption-order".into(),
-                ",".into(),
-                file.into(),
-            ],
+            own(&["decrypt", "--decryption-order", ",", file]),
             vec![],
             112,
             "",
         ),
         (
-            vec![
-                "decrypt".into(),
-                "--decryption-order".into(),
-                "a,,b,".into(),
-                file.into(),
-            ],
+            own(&["decrypt", "--decryption-order", "a,,b,", file]),
             vec![],
             112,
             "",
         ),
         (
-            vec!["decrypt".into(), file.into()],
+            own(&["decrypt", file]),
             vec![("SOPS_DECRYPTION_ORDER", "age,age")],
             112,
             "age",
