@@ -40,6 +40,10 @@ fn same(sb: &Sandbox, args: &[&str], env: &[(&str, &str)]) -> Output {
     ours
 }
 
+/// Arguments, extra environment, expected exit code, and the type named in
+/// the 112 message.
+type Case<'a> = (Vec<String>, Vec<(&'a str, &'a str)>, i32, &'a str);
+
 #[test]
 fn a_key_type_named_twice_is_refused_as_in_sops() {
     let (sb, path, bytes) = fixture();
@@ -52,7 +56,7 @@ fn a_key_type_named_twice_is_refused_as_in_sops() {
     let with = |head: &[&str], tail: &[&str]| -> Vec<String> {
         own(&[head, &["--decryption-order", "age,age"][..], tail].concat())
     };
-    let cases: Vec<(Vec<String>, Vec<(&str, &str)>, i32, &str)> = vec![
+    let cases: Vec<Case> = vec![
         (with(&["decrypt"], &[file]), vec![], 112, "age"),
         (
             own(&["decrypt", "--decryption-order", "pgp,age,pgp", file]),
