@@ -7,7 +7,7 @@ use clap::{Args, Parser, Subcommand};
 
 mod key_flags;
 
-pub use key_flags::{AddRemoveFlags, GroupsAddKeyFlags, KeyFlags};
+pub use key_flags::{AddRemoveFlags, GroupsAddKeyFlags, KeyFlags, keystore_refusal};
 
 // No `Debug` on `Cli`, `RootArgs`, `Command` and `SetArgs`: `--set` and
 // `sops set FILE PATH VALUE` carry a plaintext value on the command line.

@@ -71,7 +71,7 @@ fn run(cli: &Cli) -> Result<(), CliError> {
                 io: &args.io,
                 extract: args.extract.as_deref(),
                 ignore_mac: args.mac.ignore_mac,
-                decryption_order: commands::decryption_order(&args.order.decryption_order),
+                decryption_order: &args.order.decryption_order,
                 indent: None,
                 config: root.config.as_deref(),
             })
@@ -110,7 +110,7 @@ fn run(cli: &Cli) -> Result<(), CliError> {
                 },
                 ignore_mac: args.mac.ignore_mac,
                 show_master_keys: args.show_master_keys,
-                decryption_order: commands::decryption_order(&args.order.decryption_order),
+                decryption_order: &args.order.decryption_order,
             })
         }
         Some(Command::Set(args)) => commands::set::run_set(args),
@@ -139,6 +139,8 @@ fn run(cli: &Cli) -> Result<(), CliError> {
 
 /// The legacy `--set '<path> <json>'`: split right after the first `] `.
 fn legacy_set(file: &std::path::Path, spec: &str, root: &cli::RootArgs) -> Result<(), CliError> {
+    // sops 3.11 checks the decryption order before it parses `--set`.
+    commands::decryption_order(&root.order.decryption_order)?;
     let invalid = || CliError::new(exit_code::ERROR_INVALID_SET_FORMAT, "Invalid --set format");
     let split = spec.find("] ").ok_or_else(invalid)?;
     let (path_text, value_text) = (spec[..=split].trim_end(), &spec[split + 2..]);
@@ -196,7 +198,7 @@ fn run_root(cli: &Cli) -> Result<(), CliError> {
             &root.io,
             &root.add_remove,
             root.mac.ignore_mac,
-            &commands::decryption_order(&root.order.decryption_order),
+            &root.order.decryption_order,
             false,
         );
     }
@@ -206,7 +208,7 @@ fn run_root(cli: &Cli) -> Result<(), CliError> {
             io: &root.io,
             extract: root.extract.as_deref(),
             ignore_mac: root.mac.ignore_mac,
-            decryption_order: commands::decryption_order(&root.order.decryption_order),
+            decryption_order: &root.order.decryption_order,
             indent: root.indent,
             config: root.config.as_deref(),
         });
@@ -218,6 +220,6 @@ fn run_root(cli: &Cli) -> Result<(), CliError> {
         encrypt: EncryptRequest::root(file, root),
         ignore_mac: root.mac.ignore_mac,
         show_master_keys: root.show_master_keys,
-        decryption_order: commands::decryption_order(&root.order.decryption_order),
+        decryption_order: &root.order.decryption_order,
     })
 }

@@ -7,20 +7,28 @@
 //! value codec), [`mac`], [`metadata`] (the `sops` block), [`rules`]
 //! (partial encryption), [`stores`] (file formats), [`keys`] (master keys),
 //! [`ops`] (whole-tree and whole-file operations; [`ops::EncryptedFile`] to
-//! change a file in place).
+//! change a file in place), [`exit_code`] (sops' exit codes, from
+//! [`Error::exit_code`]).
 //!
 //! ```
+//! use age::secrecy::ExposeSecret;
+//! use sops_core::Value;
 //! use sops_core::keys::{KeyContext, MasterKey, age::AgeKey};
-//! use sops_core::ops::{self, DecryptOptions, EncryptOptions};
+//! use sops_core::ops::{self, DecryptOptions, EncryptOptions, EncryptedFile};
 //! use sops_core::stores::Format;
+//! use sops_core::tree::path::parse_path;
 //!
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! // A throwaway identity; real programs read SOPS_AGE_KEY_FILE and friends.
+//! // Key material is passed in: here a throwaway identity given explicitly;
+//! // `KeyContext::from_process_env()` reads it where sops does
+//! // (SOPS_AGE_KEY_FILE, SOPS_AGE_KEY, GNUPGHOME …).
 //! let identity = age::x25519::Identity::generate();
 //! let recipient = identity.to_public().to_string();
-//! let ctx = KeyContext::from_vars([("SOPS_AGE_KEY", identity.to_string().expose_secret().to_owned())]);
-//! # use age::secrecy::ExposeSecret;
+//! let ctx = KeyContext::builder()
+//!     .age_identity_text("example identity", identity.to_string().expose_secret())
+//!     .build();
 //!
+//! // A new file, encrypted for one age recipient.
 //! let store = Format::Yaml.store()?;
 //! let mut docs = store.load(b"user: admin\npassword: hunter2\n")?;
 //! let keys: Vec<Box<dyn MasterKey>> = vec![Box::new(AgeKey::parse(&recipient)?)];
@@ -28,8 +36,21 @@
 //! let encrypted = store.emit_encrypted(&docs, &metadata)?;
 //! assert!(String::from_utf8_lossy(&encrypted).contains("ENC[AES256_GCM,"));
 //!
-//! let plain = ops::decrypt(store.as_ref(), &encrypted, &ctx, &DecryptOptions::default())?;
-//! assert_eq!(store.emit(&plain.docs, None)?, b"user: admin\npassword: hunter2\n");
+//! // Change one value; the others keep their ciphertext (`save` instead of
+//! // `emit` replaces a file atomically).
+//! let file = EncryptedFile::open(store.as_ref(), &encrypted)?;
+//! let mut plain = file.decrypt(&ctx, &DecryptOptions::default())?;
+//! plain.set(&parse_path(r#"["password"]"#)?, Value::Str("correct horse".into()));
+//! let changed = plain.encrypt()?.emit(store.as_ref())?;
+//!
+//! let plain = ops::decrypt(store.as_ref(), &changed, &ctx, &DecryptOptions::default())?;
+//! assert_eq!(store.emit(&plain.docs, None)?, b"user: admin\npassword: correct horse\n");
+//!
+//! // Errors carry sops' exit codes: without an identity, 128.
+//! let no_keys = KeyContext::builder().build();
+//! let err = ops::decrypt(store.as_ref(), &changed, &no_keys, &DecryptOptions::default())
+//!     .unwrap_err();
+//! assert_eq!(err.exit_code(), sops_core::exit_code::COULD_NOT_RETRIEVE_KEY);
 //! # Ok(())
 //! # }
 //! ```

@@ -20,6 +20,21 @@ fn by_creation_rule() -> Vec<&'static Keystore> {
     keystores_by(|s| s.order.creation_rule)
 }
 
+/// The refusal of `subject` (a flag, a creation rule's key) naming a
+/// keystore that is not usable here, followed by the keystores that are
+/// (`usable`, e.g. [`sops_core::keys::built_in_keystores`]):
+/// `… (age and PGP are)`. The
+/// list comes from the registry, so it follows the build's features.
+pub fn keystore_refusal(subject: &str, usable: &[&Keystore]) -> String {
+    let names: Vec<&str> = usable.iter().map(|k| k.kind.display_name()).collect();
+    let list = match names.as_slice() {
+        [] => "none is".to_owned(),
+        [one] => format!("{one} is"),
+        [init @ .., last] => format!("{} and {last} are", init.join(", ")),
+    };
+    format!("{subject}: this keystore is not supported yet by this sops implementation ({list})")
+}
+
 /// The id clap's derive would give a field named after the flag.
 fn arg_id(flag: &str) -> String {
     flag.replace('-', "_")
@@ -284,6 +299,14 @@ impl GroupsAddKeyFlags {
             })
     }
 
+    /// The keystores whose `groups add` flag works in this build.
+    pub fn usable() -> Vec<&'static Keystore> {
+        Self::keystores()
+            .filter(|(ks, flag)| flag.ready && ks.is_built_in())
+            .map(|(ks, _)| ks)
+            .collect()
+    }
+
     /// The first flag given that `groups add` refuses: its keystore is not
     /// built in, or its `groups add` support is not ready.
     pub fn refused(&self) -> Option<String> {
@@ -363,7 +386,7 @@ impl FromArgMatches for GroupsAddKeyFlags {
 #[cfg(test)]
 mod tests {
     use clap::Parser;
-    use sops_core::keys::{age, aws_kms, pgp};
+    use sops_core::keys::{age, aws_kms, built_in_keystores, pgp};
 
     use super::*;
 
@@ -429,5 +452,26 @@ mod tests {
         let p = GroupsProbe::try_parse_from(["t", "--age", "a", "--pgp", "FP"]).unwrap();
         assert_eq!(p.keys.refused().as_deref(), Some("--pgp"));
         assert!(GroupsProbe::try_parse_from(["t", "--hckms", "x"]).is_err());
+    }
+
+    /// The texts of this build (age and PGP built in, `groups add` ready
+    /// for age only), which the CLI tests see.
+    #[test]
+    fn refusals_list_what_is_usable() {
+        let suffix = ": this keystore is not supported yet by this sops implementation";
+        assert_eq!(
+            keystore_refusal("--kms", &built_in_keystores()),
+            format!("--kms{suffix} (age and PGP are)")
+        );
+        assert_eq!(
+            keystore_refusal("--pgp", &GroupsAddKeyFlags::usable()),
+            format!("--pgp{suffix} (age is)")
+        );
+        let all: Vec<_> = keystores_by(|s| s.order.creation_rule);
+        assert_eq!(
+            keystore_refusal("x", &all[..3]),
+            format!("x{suffix} (age, PGP and kms are)")
+        );
+        assert_eq!(keystore_refusal("x", &[]), format!("x{suffix} (none is)"));
     }
 }

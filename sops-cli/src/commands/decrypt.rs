@@ -3,11 +3,11 @@
 use std::path::PathBuf;
 
 use sops_core::ops::{self, DecryptOptions};
-use sops_core::tree::Value;
 use sops_core::tree::path::{Found, lookup, parse_path};
+use sops_core::tree::{Branch, Value};
+use zeroize::Zeroizing;
 
 use crate::cli::IoFlags;
-use zeroize::Zeroizing;
 
 use crate::commands;
 use crate::exit_code::{self as code, CliError, Stage, library_error, store_error, store_error_in};
@@ -18,7 +18,9 @@ pub struct DecryptRequest<'a> {
     pub io: &'a IoFlags,
     pub extract: Option<&'a str>,
     pub ignore_mac: bool,
-    pub decryption_order: Vec<String>,
+    /// As given (checked by [`commands::decryption_order`] here, where sops
+    /// checks it).
+    pub decryption_order: &'a [String],
     pub indent: Option<i64>,
     pub config: Option<&'a std::path::Path>,
 }
@@ -26,6 +28,7 @@ pub struct DecryptRequest<'a> {
 pub fn run(req: DecryptRequest<'_>) -> Result<(), CliError> {
     let dest = commands::destination(req.io, req.file.map(PathBuf::as_path))?;
     let input = commands::read_input(req.file.map(PathBuf::as_path))?;
+    let decryption_order = commands::decryption_order(req.decryption_order)?;
     let name = commands::name_for_formats(req.io, &input);
     let (in_format, out_format) = commands::formats(&req.io.types, name);
     // Parse the path before any crypto, so a typo costs nothing.
@@ -44,7 +47,7 @@ pub fn run(req: DecryptRequest<'_>) -> Result<(), CliError> {
     let ctx = commands::key_context();
     let opts = DecryptOptions {
         ignore_mac: req.ignore_mac,
-        decryption_order: req.decryption_order,
+        decryption_order,
     };
     let (docs, metadata) = in_store
         .load_encrypted(&input.bytes)
@@ -53,13 +56,17 @@ pub fn run(req: DecryptRequest<'_>) -> Result<(), CliError> {
     drop(input);
     let decrypted = ops::decrypt_loaded(docs, metadata, &ctx, &opts)
         .map_err(|e| library_error(e, in_format))?;
-    let output = match steps {
+    // Plaintext from here on: `decrypted` wipes its documents when dropped,
+    // the output is wiped once written.
+    let output = Zeroizing::new(match steps {
         None => out_store
             .emit(&decrypted.docs, None)
             .map_err(|e| store_error(Stage::Emit, &e))?,
         Some(steps) => {
-            let first = decrypted.docs.first().cloned().unwrap_or_default();
-            let found = lookup(&first, &steps).map_err(|e| {
+            // Borrowed, not cloned: a copy of the plaintext would not be wiped.
+            let empty = Branch::new();
+            let first = decrypted.docs.first().unwrap_or(&empty);
+            let found = lookup(first, &steps).map_err(|e| {
                 CliError::new(code::ERROR_GENERIC, format!("error truncating tree: {e}"))
             })?;
             let dump = |e: sops_core::stores::StoreError| {
@@ -78,6 +85,6 @@ pub fn run(req: DecryptRequest<'_>) -> Result<(), CliError> {
                 Found::Value(other) => out_store.emit_value(other).map_err(dump)?,
             }
         }
-    };
-    commands::write_output(&dest, &Zeroizing::new(output))
+    });
+    commands::write_output(&dest, &output)
 }

@@ -24,17 +24,14 @@ use crate::commands::encrypt::{EncryptRequest, creation_rule, new_file_keys};
 use crate::commands::{self, Destination, private_dir_builder};
 use crate::exit_code::{self as code, CliError, Stage, library_error, store_error};
 
-pub const NO_EDITOR_FOUND: u8 = 201;
-pub const FILE_NOT_MODIFIED: u8 = 200;
-pub const FAILED_TO_COMPARE_VERSIONS: u8 = 202;
-
 /// What `edit` works on.
 pub struct EditRequest<'a> {
     /// Key flags, rules, types and config of a new file (as encrypt).
     pub encrypt: EncryptRequest<'a>,
     pub ignore_mac: bool,
     pub show_master_keys: bool,
-    pub decryption_order: Vec<String>,
+    /// As given (checked by [`commands::decryption_order`]).
+    pub decryption_order: &'a [String],
 }
 
 pub fn run(req: EditRequest<'_>) -> Result<(), CliError> {
@@ -44,6 +41,8 @@ pub fn run(req: EditRequest<'_>) -> Result<(), CliError> {
             "Error: no file specified",
         ));
     };
+    // sops checks it before it looks at the file (even a new one).
+    let decryption_order = commands::decryption_order(req.decryption_order)?;
     let path = commands::absolute(file);
     let io = req.encrypt.io;
     let (in_format, out_format) = commands::formats(&io.types, Some(&path));
@@ -54,7 +53,11 @@ pub fn run(req: EditRequest<'_>) -> Result<(), CliError> {
 
     let existing = path.exists();
     let mut plain = if existing {
-        open_existing(&path, in_store.as_ref(), in_format, &req, &ctx)?
+        let opts = DecryptOptions {
+            ignore_mac: req.ignore_mac,
+            decryption_order,
+        };
+        open_existing(&path, in_store.as_ref(), in_format, &opts, &ctx)?
     } else {
         let rule = creation_rule(config.as_ref(), &path)?;
         let (groups, opts) = new_file_keys(&req.encrypt, rule, in_format)?;
@@ -64,9 +67,11 @@ pub fn run(req: EditRequest<'_>) -> Result<(), CliError> {
                 format!("Error encrypting the data key with one or more master keys: [{e}]"),
             )
         })?;
-        *plain.docs_mut() = in_store
-            .load(example_document(in_format))
-            .map_err(|e| store_error(Stage::LoadPlain, &e))?;
+        plain.replace_docs(
+            in_store
+                .load(example_document(in_format))
+                .map_err(|e| store_error(Stage::LoadPlain, &e))?,
+        );
         plain
     };
 
@@ -89,18 +94,21 @@ pub fn run(req: EditRequest<'_>) -> Result<(), CliError> {
         let edited = scratch.read()?;
         if Sha256::digest(&edited[..]) == original_hash {
             return Err(CliError::new(
-                FILE_NOT_MODIFIED,
+                code::FILE_HAS_NOT_BEEN_MODIFIED,
                 "File has not changed, exiting.",
             ));
         }
+        // The edited documents are plaintext: wiped if they are not kept.
         let parsed = if req.show_master_keys {
-            in_store.load_encrypted(&edited).map(|(d, m)| (d, Some(m)))
+            in_store
+                .load_encrypted(&edited)
+                .map(|(d, m)| (Zeroizing::new(d), Some(m)))
         } else {
-            in_store.load(&edited).map(|d| (d, None))
+            in_store.load(&edited).map(|d| (Zeroizing::new(d), None))
         };
         match parsed {
-            Ok((docs, meta)) if meta.as_ref().is_none_or(|m| m.all_keys().next().is_some()) => {
-                *plain.docs_mut() = docs;
+            Ok((mut docs, meta)) if meta.as_ref().is_none_or(|m| m.all_keys().next().is_some()) => {
+                plain.replace_docs(std::mem::take(&mut *docs));
                 if let Some(mut meta) = meta {
                     // The edited metadata replaces the file's, but the data
                     // key stays the one already recovered.
@@ -135,18 +143,14 @@ fn open_existing(
     path: &Path,
     store: &dyn Store,
     format: Format,
-    req: &EditRequest<'_>,
+    opts: &DecryptOptions,
     ctx: &sops_core::keys::KeyContext,
 ) -> Result<DecryptedFile, CliError> {
     let input = commands::read_input(Some(path))?;
     let encrypted = commands::open_encrypted(store, &input.bytes, path)?;
     drop(input);
-    let opts = DecryptOptions {
-        ignore_mac: req.ignore_mac,
-        decryption_order: req.decryption_order.clone(),
-    };
     encrypted
-        .decrypt(ctx, &opts)
+        .decrypt(ctx, opts)
         .map_err(|e| library_error(e, format))
 }
 
@@ -175,7 +179,7 @@ fn bump_version(meta: &mut Metadata) -> Result<(), CliError> {
         Some(_) => {}
         None => {
             return Err(CliError::new(
-                FAILED_TO_COMPARE_VERSIONS,
+                code::FAILED_TO_COMPARE_VERSIONS,
                 format!(
                     "Failed to compare document version \"{}\" with program version \"{SOPS_VERSION}\": invalid version",
                     meta.version
@@ -208,13 +212,13 @@ fn editor_command() -> Result<Vec<String>, CliError> {
         if let Some(value) = std::env::var(var).ok().filter(|v| !v.is_empty()) {
             let words = sops_core::shlex::split(&value).map_err(|_| {
                 CliError::new(
-                    NO_EDITOR_FOUND,
+                    code::NO_EDITOR_FOUND,
                     format!("Could not run editor: invalid ${var}: {value}"),
                 )
             })?;
             if words.is_empty() {
                 return Err(CliError::new(
-                    NO_EDITOR_FOUND,
+                    code::NO_EDITOR_FOUND,
                     format!("Could not run editor: invalid ${var}: {value}"),
                 ));
             }
@@ -230,7 +234,7 @@ fn editor_command() -> Result<Vec<String>, CliError> {
         }
     }
     Err(CliError::new(
-        NO_EDITOR_FOUND,
+        code::NO_EDITOR_FOUND,
         "Could not run editor: no editor available: sops attempts to use the editor defined in the SOPS_EDITOR or EDITOR environment variables, and if that's not set defaults to any of vim, nano, vi, but none of them could be found",
     ))
 }
@@ -297,12 +301,15 @@ impl Scratch {
             .args(&editor[1..])
             .arg(&self.file)
             .spawn()
-            .map_err(|e| CliError::new(NO_EDITOR_FOUND, format!("Could not run editor: {e}")))?;
+            .map_err(|e| {
+                CliError::new(code::NO_EDITOR_FOUND, format!("Could not run editor: {e}"))
+            })?;
         self.editor_pid.store(child.id(), Ordering::SeqCst);
         let status = child.wait();
         self.editor_pid.store(0, Ordering::SeqCst);
-        let status = status
-            .map_err(|e| CliError::new(NO_EDITOR_FOUND, format!("Could not run editor: {e}")))?;
+        let status = status.map_err(|e| {
+            CliError::new(code::NO_EDITOR_FOUND, format!("Could not run editor: {e}"))
+        })?;
         if status.success() {
             Ok(())
         } else {
@@ -311,7 +318,7 @@ impl Scratch {
                 |c| format!("exit status {c}"),
             );
             Err(CliError::new(
-                NO_EDITOR_FOUND,
+                code::NO_EDITOR_FOUND,
                 format!("Could not run editor: {reason}"),
             ))
         }

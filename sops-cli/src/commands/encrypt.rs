@@ -3,12 +3,13 @@
 use std::path::{Path, PathBuf};
 
 use sops_core::config::{Config, CreationRule};
-use sops_core::keys::{KeyError, KeySpec, MasterKey, master_key_from_spec};
+use sops_core::keys::{KeyError, KeySpec, MasterKey, built_in_keystores, master_key_from_spec};
 use sops_core::metadata::PartialRule;
 use sops_core::ops::{self, EncryptOptions};
 use sops_core::stores::Format;
+use zeroize::Zeroizing;
 
-use crate::cli::{IoFlags, KeyFlags, RuleFlags};
+use crate::cli::{IoFlags, KeyFlags, RuleFlags, keystore_refusal};
 use crate::commands;
 use crate::exit_code::{self as code, CliError, Stage, library_error, store_error, store_error_in};
 
@@ -91,9 +92,12 @@ pub fn run(req: EncryptRequest<'_>) -> Result<(), CliError> {
     let target = name.map(commands::absolute).unwrap_or_default();
     let rule = creation_rule(config.as_ref(), &target)?;
 
-    let mut docs = in_store
-        .load(&input.bytes)
-        .map_err(|e| store_error_in(Stage::LoadPlain, &e, input.path.as_deref()))?;
+    // Plaintext until `ops::encrypt` is done: wiped on every way out.
+    let mut docs = Zeroizing::new(
+        in_store
+            .load(&input.bytes)
+            .map_err(|e| store_error_in(Stage::LoadPlain, &e, input.path.as_deref()))?,
+    );
     drop(input);
     if docs.is_empty() {
         return Err(store_error(
@@ -196,9 +200,7 @@ fn master_keys(flags: &KeyFlags) -> Result<Vec<Box<dyn MasterKey>>, CliError> {
     if let Some(flag) = flags.unsupported_keystore() {
         return Err(CliError::new(
             code::ERROR_GENERIC,
-            format!(
-                "{flag}: this keystore is not supported yet by this sops implementation (age and PGP are)"
-            ),
+            keystore_refusal(&flag, &built_in_keystores()),
         ));
     }
     if let Some((flag, keystore)) = flags.unsupported_option() {
@@ -238,10 +240,9 @@ pub fn rule_groups(rule: &CreationRule) -> Result<KeyGroups, CliError> {
                 .map(|spec| match master_key_from_spec(spec) {
                     Err(KeyError::Unsupported(name)) => Err(CliError::new(
                         code::ERROR_GENERIC,
-                        format!(
-                            "creation rule {} names {name} key {}: this keystore is not supported yet by this sops implementation (age and PGP are)",
-                            rule.index,
-                            spec.id
+                        keystore_refusal(
+                            &format!("creation rule {} names {name} key {}", rule.index, spec.id),
+                            &built_in_keystores(),
                         ),
                     )),
                     other => other.map_err(|e| CliError::new(code::ERROR_GENERIC, e.to_string())),

@@ -16,11 +16,12 @@ use crate::cli::{ExecCommon, ExecEnvArgs, ExecFileArgs};
 use crate::commands;
 use crate::exit_code::{self as code, CliError, Stage, library_error, store_error, store_error_in};
 
-/// The decrypted documents of FILE (MAC always verified: exec-* have no --ignore-mac).
+/// The decrypted documents of FILE (MAC always verified: exec-* have no
+/// --ignore-mac), with the key types to try first.
 fn decrypt_docs(
     file: &Path,
     input_type: Option<&str>,
-    common: &ExecCommon,
+    decryption_order: Vec<String>,
 ) -> Result<Zeroizing<Vec<Branch>>, CliError> {
     let input = commands::read_input(Some(file))?;
     let format = commands::select_format(input_type, input.path.as_deref());
@@ -31,7 +32,7 @@ fn decrypt_docs(
     drop(input);
     let opts = DecryptOptions {
         ignore_mac: false,
-        decryption_order: commands::decryption_order(&common.order.decryption_order),
+        decryption_order,
     };
     let ctx = commands::key_context();
     Ok(ops::decrypt_loaded(docs, meta, &ctx, &opts)
@@ -115,6 +116,8 @@ fn shell(command: &str) -> Command {
 /// `sops exec-env FILE COMMAND`.
 pub fn run_exec_env(args: &ExecEnvArgs) -> Result<u8, CliError> {
     let (file, command) = file_and_command(&args.common)?;
+    // sops 3.11 checks the order first, even before `--background` conflicts.
+    let decryption_order = commands::decryption_order(&args.common.order.decryption_order)?;
     if args.common.background {
         eprintln!(
             "exec-env's --background option is deprecated and will be removed in a future version of sops"
@@ -126,7 +129,7 @@ pub fn run_exec_env(args: &ExecEnvArgs) -> Result<u8, CliError> {
             ));
         }
     }
-    let docs = decrypt_docs(file, None, &args.common)?;
+    let docs = decrypt_docs(file, None, decryption_order)?;
     check_user(&args.common)?;
     let mut vars = Vec::new();
     for item in docs.first().map(|d| d.0.as_slice()).unwrap_or_default() {
@@ -156,12 +159,13 @@ pub fn run_exec_env(args: &ExecEnvArgs) -> Result<u8, CliError> {
 /// `sops exec-file FILE COMMAND`.
 pub fn run_exec_file(args: &ExecFileArgs) -> Result<u8, CliError> {
     let (file, command) = file_and_command(&args.common)?;
+    let decryption_order = commands::decryption_order(&args.common.order.decryption_order)?;
     if args.common.background {
         eprintln!(
             "exec-file's --background option is deprecated and will be removed in a future version of sops"
         );
     }
-    let docs = decrypt_docs(file, args.types.input_type.as_deref(), &args.common)?;
+    let docs = decrypt_docs(file, args.types.input_type.as_deref(), decryption_order)?;
     let out_format = commands::select_format(args.types.output_type.as_deref(), Some(file));
     let out_store = commands::store_for_config(out_format, None, None)?;
     let plaintext = Zeroizing::new(

@@ -5,16 +5,16 @@
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
 
-use sops_core::keys::{MasterKey, master_key_for};
+use sops_core::keys::{MasterKey, built_in_keystores, master_key_for};
 use sops_core::metadata::Metadata;
 use sops_core::ops::DecryptOptions;
 
-use crate::cli::{AddRemoveFlags, IoFlags, RotateArgs, UpdatekeysArgs};
+use crate::cli::{
+    AddRemoveFlags, GroupsAddKeyFlags, IoFlags, RotateArgs, UpdatekeysArgs, keystore_refusal,
+};
 use crate::commands::encrypt::flag_keys;
 use crate::commands::{self, Destination};
 use crate::exit_code::{self as code, CliError, library_error};
-
-const CANNOT_CHANGE_KEYS_OF_MISSING_FILE: u8 = 49;
 
 /// Master keys for a file's key groups, to re-wrap a data key.
 fn groups_of(metadata: &Metadata) -> Result<Vec<Vec<Box<dyn MasterKey>>>, CliError> {
@@ -39,7 +39,8 @@ fn groups_of(metadata: &Metadata) -> Result<Vec<Vec<Box<dyn MasterKey>>>, CliErr
         .collect()
 }
 
-/// `sops rotate` (and `sops -r`): `subcommand` picks sops' wording for a missing file.
+/// `sops rotate` (and `sops -r`): `subcommand` picks sops' wording for a
+/// missing file; `decryption_order` is the flag as given.
 pub fn rotate(
     file: Option<&PathBuf>,
     io: &IoFlags,
@@ -55,45 +56,46 @@ pub fn rotate(
         ));
     };
     let path = commands::absolute(file);
-    if !path.exists() {
-        if add_remove.any() {
-            let hint = if subcommand {
-                "use the `edit` subcommand instead"
-            } else {
-                "use `--kms` and `--pgp` instead"
-            };
-            return Err(CliError::new(
-                CANNOT_CHANGE_KEYS_OF_MISSING_FILE,
-                format!(
-                    "Error: cannot add or remove keys on non-existent file \"{}\", {hint}.",
-                    path.display()
-                ),
-            ));
-        }
-        return Err(if subcommand {
-            CliError::new(
-                code::COULD_NOT_READ_INPUT_FILE,
-                format!(
-                    "Error reading file: open {}: no such file or directory",
-                    path.display()
-                ),
-            )
+    let missing = !path.exists();
+    if missing && add_remove.any() {
+        let hint = if subcommand {
+            "use the `edit` subcommand instead"
         } else {
-            CliError::new(
-                code::NO_FILE_SPECIFIED,
-                format!(
-                    "Error: cannot operate on non-existent file \"{}\"",
-                    path.display()
-                ),
-            )
-        });
+            "use `--kms` and `--pgp` instead"
+        };
+        return Err(CliError::new(
+            code::CANNOT_CHANGE_KEYS_FROM_NON_EXISTENT_FILE,
+            format!(
+                "Error: cannot add or remove keys on non-existent file \"{}\", {hint}.",
+                path.display()
+            ),
+        ));
+    }
+    if missing && !subcommand {
+        return Err(CliError::new(
+            code::NO_FILE_SPECIFIED,
+            format!(
+                "Error: cannot operate on non-existent file \"{}\"",
+                path.display()
+            ),
+        ));
+    }
+    // sops 3.11 checks the order here: after the checks of `-r` above, but
+    // before the subcommand finds the file missing.
+    let decryption_order = commands::decryption_order(decryption_order)?;
+    if missing {
+        return Err(CliError::new(
+            code::COULD_NOT_READ_INPUT_FILE,
+            format!(
+                "Error reading file: open {}: no such file or directory",
+                path.display()
+            ),
+        ));
     }
     if let Some(flag) = add_remove.other_given() {
         return Err(CliError::new(
             code::ERROR_GENERIC,
-            format!(
-                "{flag}: this keystore is not supported yet by this sops implementation (age is)"
-            ),
+            keystore_refusal(&flag, &built_in_keystores()),
         ));
     }
     let dest = commands::destination(io, Some(&path))?;
@@ -107,7 +109,7 @@ pub fn rotate(
     let ctx = commands::key_context();
     let opts = DecryptOptions {
         ignore_mac,
-        decryption_order: decryption_order.to_vec(),
+        decryption_order,
     };
     let mut plain = encrypted
         .decrypt(&ctx, &opts)
@@ -135,13 +137,12 @@ pub fn rotate(
 
 /// `sops rotate`.
 pub fn run_rotate(args: &RotateArgs) -> Result<(), CliError> {
-    let order = commands::decryption_order(&args.order.decryption_order);
     rotate(
         args.file.as_ref(),
         &args.io,
         &args.add_remove,
         false,
-        &order,
+        &args.order.decryption_order,
         true,
     )
 }
@@ -322,9 +323,7 @@ pub fn run_groups(args: &crate::cli::GroupsArgs) -> Result<(), CliError> {
         if let Some(flag) = a.keys.refused() {
             return Err(CliError::new(
                 code::ERROR_GENERIC,
-                format!(
-                    "{flag}: this keystore is not supported yet by this sops implementation (age is)"
-                ),
+                keystore_refusal(&flag, &GroupsAddKeyFlags::usable()),
             ));
         }
     }

@@ -293,7 +293,18 @@ pub fn check_keyservice(flags: &KeyServiceFlags) -> Result<(), CliError> {
     Ok(())
 }
 
-/// `--decryption-order` / `SOPS_DECRYPTION_ORDER` without empty items.
-pub fn decryption_order(order: &[String]) -> Vec<String> {
-    order.iter().filter(|s| !s.is_empty()).cloned().collect()
+/// `--decryption-order` / `SOPS_DECRYPTION_ORDER` without empty items,
+/// refused when it names a key type twice. sops 3.11 checks the items as
+/// split, empty ones included (`a,,b,` names "" twice), and before it
+/// reads the file; each command calls this where sops does.
+pub fn decryption_order(order: &[String]) -> Result<Vec<String>, CliError> {
+    for (i, item) in order.iter().enumerate() {
+        if order[..i].contains(item) {
+            return Err(CliError::new(
+                code::DUPLICATE_DECRYPTION_KEY_TYPE,
+                format!("Duplicate decryption key type: {item}"),
+            ));
+        }
+    }
+    Ok(order.iter().filter(|s| !s.is_empty()).cloned().collect())
 }

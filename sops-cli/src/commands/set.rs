@@ -9,6 +9,7 @@ use sops_core::ops::{DecryptOptions, DecryptedFile};
 use sops_core::stores::Format;
 use sops_core::tree::Value;
 use sops_core::tree::path::{PathStep, parse_path};
+use zeroize::Zeroizing;
 
 use crate::cli::InPlaceEditArgs;
 use crate::commands::{self, Destination};
@@ -28,6 +29,8 @@ pub fn modify_in_place(
     skip_unchanged: bool,
     change: impl FnOnce(&mut DecryptedFile) -> Result<Change, CliError>,
 ) -> Result<(), CliError> {
+    // sops 3.11 checks the order before it reads the file.
+    let decryption_order = commands::decryption_order(&args.order.decryption_order)?;
     let path = commands::absolute(file);
     let bytes = std::fs::read(&path).map_err(|e| {
         CliError::new(
@@ -46,7 +49,7 @@ pub fn modify_in_place(
     drop(bytes);
     let opts = DecryptOptions {
         ignore_mac: args.mac.ignore_mac,
-        decryption_order: commands::decryption_order(&args.order.decryption_order),
+        decryption_order,
     };
     let mut plain = encrypted
         .decrypt(&commands::key_context(), &opts)
@@ -87,26 +90,36 @@ pub fn parse_set_value(text: &[u8]) -> Result<Value, CliError> {
             "Invalid --set value format",
         ));
     }
-    let mut wrapped = b"{\"v\":".to_vec();
-    wrapped.extend_from_slice(trimmed);
-    wrapped.push(b'}');
+    // The value is a secret: every copy made to parse it is wiped.
+    let wrapped = wrap_in_object(trimmed);
     let store = Format::Json.store().map_err(|_| invalid())?;
-    let mut docs = store.load(&wrapped).map_err(|_| invalid())?;
-    let doc = docs.pop().ok_or_else(invalid)?;
-    if doc.0.len() != 1 {
+    let mut docs = Zeroizing::new(store.load(&wrapped).map_err(|_| invalid())?);
+    let Some(doc) = docs.first_mut().filter(|d| d.0.len() == 1) else {
         return Err(invalid());
-    }
-    let mut value = doc.get("v").cloned().ok_or_else(invalid)?;
+    };
+    let mut value = match doc.0.first_mut() {
+        Some(sops_core::Item::Entry(key, value)) if key == "v" => {
+            std::mem::replace(value, Value::Null)
+        }
+        _ => return Err(invalid()),
+    };
     numbers_to_floats(&mut value);
     Ok(value)
 }
 
-/// Whether the text parses as JSON when wrapped in an object.
-fn parses_as_json(text: &[u8]) -> Option<()> {
-    let mut wrapped = b"{\"v\":".to_vec();
+/// `{"v":TEXT}`, to parse TEXT as a JSON value.
+fn wrap_in_object(text: &[u8]) -> Zeroizing<Vec<u8>> {
+    let mut wrapped = Zeroizing::new(Vec::with_capacity(text.len() + 6));
+    wrapped.extend_from_slice(b"{\"v\":");
     wrapped.extend_from_slice(text);
     wrapped.push(b'}');
-    let docs = Format::Json.store().ok()?.load(&wrapped).ok()?;
+    wrapped
+}
+
+/// Whether the text parses as JSON when wrapped in an object.
+fn parses_as_json(text: &[u8]) -> Option<()> {
+    let wrapped = wrap_in_object(text);
+    let docs = Zeroizing::new(Format::Json.store().ok()?.load(&wrapped).ok()?);
     (docs.first()?.0.len() == 1).then_some(())
 }
 
@@ -141,7 +154,7 @@ pub fn run_set(args: &crate::cli::SetArgs) -> Result<(), CliError> {
                 "Error: file specified, or index and value are missing. Need precisely 2 positional arguments since --value-stdin is used.",
             ));
         }
-        let mut buf = Vec::new();
+        let mut buf = Zeroizing::new(Vec::new());
         std::io::Read::read_to_end(&mut std::io::stdin(), &mut buf)
             .map_err(|e| CliError::new(code::ERROR_GENERIC, e.to_string()))?;
         (&p[0], &p[1], buf)
@@ -152,12 +165,12 @@ pub fn run_set(args: &crate::cli::SetArgs) -> Result<(), CliError> {
                 "Error: no file specified, or index and value are missing. Need precisely 3 positional arguments.",
             ));
         }
-        let value = if args.value_file {
+        let value = Zeroizing::new(if args.value_file {
             std::fs::read(&p[2])
                 .map_err(|e| CliError::new(code::ERROR_GENERIC, format!("{}: {e}", p[2])))?
         } else {
             p[2].clone().into_bytes()
-        };
+        });
         (&p[0], &p[1], value)
     };
     let steps = parse_path(path_text)

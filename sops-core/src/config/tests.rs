@@ -1,7 +1,7 @@
 use std::path::Path;
 
 use super::*;
-use crate::metadata::KeyKind;
+use crate::keys::pgp;
 
 fn parse(text: &str) -> Config {
     parse_config(Path::new("/repo/.sops.yaml"), text.as_bytes()).expect("config parses")
@@ -42,7 +42,7 @@ fn key_groups_with_merge_and_dedup() {
     assert_eq!(
         r.key_groups[0][1],
         KeySpec {
-            kind: KeyKind::Pgp,
+            kind: pgp::KIND,
             id: "ABCD".into(),
             fields: vec![]
         }

@@ -30,7 +30,7 @@ use crate::metadata::KeyEntry;
 
 pub use context::{KeyContext, KeyContextBuilder, KeyFilter};
 pub use keystore::{KeyKind, KeySpec, KeystoreSpec};
-pub use registry::{FromEntry, FromSpec, KEYSTORES, Keystore, keystores_by};
+pub use registry::{FromEntry, FromSpec, KEYSTORES, Keystore, built_in_keystores, keystores_by};
 pub use secret_file::{SECRET_FILE_LIMIT, SecretFileError, read_secret_file};
 pub use wrapping::{KeyFailure, RecoveryError, WrapError, recover_data_key, wrap_data_key};
 

@@ -56,6 +56,20 @@ impl Keystore {
     }
 }
 
+/// How messages name a keystore when its metadata name is not how people
+/// write it. Interim: this belongs in [`KeystoreSpec`] as a field (the
+/// keystore's folder would then say it), added when that struct is next
+/// changed; a keystore without a line here is named by its metadata name.
+const DISPLAY_NAMES: &[(KeyKind, &str)] = &[(pgp::KIND, "PGP")];
+
+/// The keystores this build can wrap and unwrap keys with, in the order
+/// sops lists keystores in a creation rule (`age`, `pgp`, `kms` …).
+pub fn built_in_keystores() -> Vec<&'static Keystore> {
+    let mut all = keystores_by(|s| s.order.creation_rule);
+    all.retain(|k| k.is_built_in());
+    all
+}
+
 /// The keystores sorted by one of their ranks (see [`super::keystore::Order`]).
 pub fn keystores_by<R: Ord>(rank: impl Fn(&KeystoreSpec) -> R) -> Vec<&'static Keystore> {
     let mut all = KEYSTORES.to_vec();
@@ -68,6 +82,14 @@ impl KeyKind {
     /// The registry entry of this kind (with its constructors, if built in).
     pub fn keystore(self) -> Option<&'static Keystore> {
         KEYSTORES.iter().copied().find(|k| k.kind == self)
+    }
+
+    /// The keystore's name in messages (`age`, `PGP`, `kms` …).
+    pub fn display_name(self) -> &'static str {
+        DISPLAY_NAMES
+            .iter()
+            .find(|(kind, _)| *kind == self)
+            .map_or(self.metadata_name(), |(_, name)| name)
     }
 
     /// The kind whose metadata section is `name`.
@@ -272,6 +294,13 @@ mod tests {
     }
 
     #[test]
+    fn display_names() {
+        assert_eq!(age::KIND.display_name(), "age");
+        assert_eq!(pgp::KIND.display_name(), "PGP");
+        assert_eq!(aws_kms::KIND.display_name(), "kms");
+    }
+
+    #[test]
     fn built_in_keystores_follow_features() {
         let built: Vec<_> = KEYSTORES
             .iter()
@@ -286,5 +315,7 @@ mod tests {
             expected.push("pgp");
         }
         assert_eq!(built, expected);
+        let listed: Vec<_> = built_in_keystores().iter().map(|k| k.spec().name).collect();
+        assert_eq!(listed, expected);
     }
 }

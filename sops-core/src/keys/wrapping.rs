@@ -10,7 +10,7 @@ use std::fmt;
 use zeroize::Zeroizing;
 
 use crate::data_key::DataKey;
-use crate::keys::{KeyContext, KeyError, MasterKey, master_key_for};
+use crate::keys::{KeyContext, KeyError, MasterKey, age, master_key_for, pgp};
 use crate::metadata::{KeyGroup, KeyKind, Metadata};
 
 /// Why the data key could not be wrapped for a set of key groups.
@@ -168,7 +168,10 @@ pub fn recover_data_key(
     ctx: &KeyContext,
     decryption_order: &[String],
 ) -> Result<DataKey, RecoveryError> {
-    let default_order = ["age".to_owned(), "pgp".to_owned()];
+    // sops 3.11's own default (`DefaultDecryptionOrder` in sops.go), not
+    // something a keystore declares: keystores added later are tried after
+    // these two, in the order the file stores them, as in sops.
+    let default_order = [age::KIND, pgp::KIND].map(|k| k.metadata_name().to_owned());
     let order = if decryption_order.is_empty() {
         &default_order[..]
     } else {
@@ -327,7 +330,7 @@ mod tests {
         meta.key_groups[0].0.insert(
             0,
             KeyEntry {
-                kind: KeyKind::Kms,
+                kind: crate::keys::aws_kms::KIND,
                 fields,
             },
         );

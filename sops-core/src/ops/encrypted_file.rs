@@ -12,6 +12,8 @@
 use std::fmt;
 use std::path::Path;
 
+use zeroize::{Zeroize, Zeroizing};
+
 use crate::data_key::DataKey;
 use crate::error::Error;
 use crate::keys::{KeyContext, MasterKey, recover_data_key, wrap_data_key};
@@ -122,9 +124,11 @@ impl EncryptedFile {
     }
 
     /// As [`EncryptedFile::decrypt`] with a data key already recovered. On
-    /// error the partly decrypted documents are dropped.
+    /// error the partly decrypted documents are wiped and dropped.
     pub fn decrypt_with_key(self, key: DataKey, ignore_mac: bool) -> Result<DecryptedFile, Error> {
-        let Self { mut docs, metadata } = self;
+        let Self { docs, metadata } = self;
+        // Wiped on every way out; `DecryptedFile` owns the wiping on success.
+        let mut docs = Zeroizing::new(docs);
         let stash = IvStash::default();
         decrypt_docs_stashing(&mut docs, &key, &metadata, ignore_mac, Some(&stash))?;
         Ok(DecryptedFile {
@@ -181,8 +185,15 @@ impl fmt::Debug for EncryptedFile {
 /// and the IV of every value it was decrypted with, until
 /// [`DecryptedFile::encrypt`]. Change the documents (and, for `edit
 /// --show-master-keys`, the metadata) in between.
+///
+/// The documents are plaintext: they are wiped when this is dropped (as
+/// [`crate::ops::Decrypted`]'s), when [`DecryptedFile::replace_docs`]
+/// replaces them, and when [`DecryptedFile::encrypt`] fails; its `Debug`
+/// shows only their number.
 pub struct DecryptedFile {
-    docs: Vec<Branch>,
+    // `Zeroizing` rather than a `Drop` impl on the struct, so that
+    // `encrypt` can still move the fields out.
+    docs: Zeroizing<Vec<Branch>>,
     metadata: Metadata,
     key: DataKey,
     stash: IvStash,
@@ -197,6 +208,7 @@ impl DecryptedFile {
         ctx: &KeyContext,
         opts: &EncryptOptions,
     ) -> Result<Self, Error> {
+        let docs = Zeroizing::new(docs);
         let (key, metadata) = new_metadata(groups, ctx, opts)?;
         Ok(Self {
             docs,
@@ -211,9 +223,18 @@ impl DecryptedFile {
         &self.docs
     }
 
-    /// The plaintext documents, to change or replace.
+    /// The plaintext documents, to change in place. To put other documents
+    /// in their place, use [`DecryptedFile::replace_docs`], which wipes the
+    /// old ones.
     pub fn docs_mut(&mut self) -> &mut Vec<Branch> {
         &mut self.docs
+    }
+
+    /// Replaces the plaintext documents (`edit`: what the editor saved),
+    /// wiping the old ones.
+    pub fn replace_docs(&mut self, docs: Vec<Branch>) {
+        self.docs.zeroize();
+        *self.docs = docs;
     }
 
     /// The first document, created empty if the file has none (as sops
@@ -265,7 +286,8 @@ impl DecryptedFile {
 
     /// Encrypts every value again with the file's data key; a value that is
     /// unchanged since decryption keeps its IV (and so, under the same data
-    /// key, its exact ciphertext). Sets `lastmodified` and the MAC.
+    /// key, its exact ciphertext). Sets `lastmodified` and the MAC. On
+    /// error the documents (partly plaintext) are wiped.
     pub fn encrypt(self) -> Result<EncryptedFile, Error> {
         let Self {
             mut docs,
@@ -274,6 +296,9 @@ impl DecryptedFile {
             stash,
         } = self;
         reencrypt_docs(&mut docs, &key, &mut metadata, Some(&stash))?;
+        // Encrypted now (values the rule leaves in the clear are not
+        // secret): out of the wiping wrapper, which drops an empty vector.
+        let docs = std::mem::take(&mut *docs);
         Ok(EncryptedFile { docs, metadata })
     }
 }

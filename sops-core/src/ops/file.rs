@@ -71,15 +71,19 @@ pub fn decrypt(
 }
 
 /// Decrypts documents already loaded with [`Store::load_encrypted`] (lets a
-/// caller free the input bytes before the values are decrypted).
+/// caller free the input bytes before the values are decrypted). On error
+/// the partly decrypted documents are wiped.
 pub fn decrypt_loaded(
-    mut docs: Vec<Branch>,
+    docs: Vec<Branch>,
     metadata: Metadata,
     ctx: &KeyContext,
     opts: &DecryptOptions,
 ) -> Result<Decrypted, Error> {
     let key = recover_data_key(&metadata, ctx, &opts.decryption_order)?;
+    let mut docs = Zeroizing::new(docs);
     decrypt_docs(&mut docs, &key, &metadata, opts.ignore_mac)?;
+    // `Decrypted` wipes them from here on.
+    let docs = std::mem::take(&mut *docs);
     Ok(Decrypted { docs, metadata })
 }
 

@@ -1,5 +1,7 @@
 //! Tree paths as `--extract` and `set` take them: `["a"][0]["b"]`.
 
+use zeroize::Zeroize;
+
 use crate::tree::{Branch, Item, Value};
 
 /// One step of a path.
@@ -110,6 +112,7 @@ fn materialize(steps: &[PathStep], value: Value) -> Value {
 pub fn set(doc: &mut Branch, steps: &[PathStep], value: Value) -> bool {
     let Some((PathStep::Key(k), rest)) = steps.split_first() else {
         // An index on a mapping never matches (a silent no-op in sops).
+        wipe(value);
         return false;
     };
     let existing = doc.0.iter_mut().find_map(|item| match item {
@@ -128,12 +131,15 @@ pub fn set(doc: &mut Branch, steps: &[PathStep], value: Value) -> bool {
 fn set_in_value(slot: &mut Value, steps: &[PathStep], value: Value) -> bool {
     let Some((step, rest)) = steps.split_first() else {
         let changed = !same_value(slot, &value);
-        *slot = value;
+        wipe(std::mem::replace(slot, value));
         return changed;
     };
     match (slot, step) {
         (Value::Map(b), PathStep::Key(_)) => set(b, steps, value),
-        (Value::Map(_), PathStep::Index(_)) => false,
+        (Value::Map(_), PathStep::Index(_)) | (Value::Seq(_), PathStep::Key(_)) => {
+            wipe(value);
+            false
+        }
         (Value::Seq(items), PathStep::Index(i)) => {
             match usize::try_from(*i).ok().filter(|i| *i < items.len()) {
                 Some(i) => set_in_value(&mut items[i], rest, value),
@@ -143,12 +149,17 @@ fn set_in_value(slot: &mut Value, steps: &[PathStep], value: Value) -> bool {
                 }
             }
         }
-        (Value::Seq(_), PathStep::Key(_)) => false,
         (scalar, _) => {
-            *scalar = materialize(steps, value);
+            wipe(std::mem::replace(scalar, materialize(steps, value)));
             true
         }
     }
+}
+
+/// Wipes a value that leaves a plaintext tree (replaced, removed, or not
+/// stored): set and unset work on decrypted documents.
+fn wipe(mut value: Value) {
+    value.zeroize();
 }
 
 /// Deep, type-sensitive equality (float 1 and int 1 differ; NaN equals NaN).
@@ -187,7 +198,7 @@ pub fn unset(doc: &mut Branch, steps: &[PathStep]) -> Result<(), PathError> {
         .position(|item| matches!(item, Item::Entry(key, _) if key == k))
         .ok_or_else(|| PathError::UnsetKeyNotFound(k.clone()))?;
     if rest.is_empty() {
-        doc.0.remove(pos);
+        doc.0.remove(pos).zeroize();
         return Ok(());
     }
     let Item::Entry(_, value) = &mut doc.0[pos] else {
@@ -208,7 +219,7 @@ fn unset_in_value(value: &mut Value, steps: &[PathStep]) -> Result<(), PathError
                 .filter(|i| *i < items.len())
                 .ok_or(PathError::UnsetIndexOutOfBounds(*i))?;
             if rest.is_empty() {
-                items.remove(idx);
+                items.remove(idx).zeroize();
                 Ok(())
             } else {
                 unset_in_value(&mut items[idx], rest)

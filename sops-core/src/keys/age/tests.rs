@@ -152,7 +152,7 @@ fn bech32(hrp: &str, data: &[u8]) -> String {
 fn entry_has_recipient_then_enc_and_sops_armor_layout() {
     let (recipient, _) = x25519_pair();
     let entry = wrap(&format!("  {recipient}\n"), &secret());
-    assert_eq!(entry.kind, KeyKind::Age);
+    assert_eq!(entry.kind, KIND);
     let names: Vec<&str> = entry
         .fields
         .0
@@ -754,10 +754,7 @@ fn file_armored_by_age_cli_decrypts_with_us() {
     let mut fields = Branch::new();
     fields.push("recipient", Value::Str(recipient.clone()));
     fields.push("enc", Value::Str(armored));
-    let entry = KeyEntry {
-        kind: KeyKind::Age,
-        fields,
-    };
+    let entry = KeyEntry { kind: KIND, fields };
     let c = ctx(&[("SOPS_AGE_KEY", &identity)]);
     assert_eq!(unwrap(&entry, &c).unwrap().as_slice(), secret().as_slice());
 }
@@ -786,10 +783,7 @@ fn sops_reference_vector_decrypts() {
     let mut fields = Branch::new();
     fields.push("recipient", Value::Str(recipient.into()));
     fields.push("enc", Value::Str(enc));
-    let entry = KeyEntry {
-        kind: KeyKind::Age,
-        fields,
-    };
+    let entry = KeyEntry { kind: KIND, fields };
 
     let vectors = std::fs::read_to_string(testdata().join("vectors.json")).unwrap();
     let case = vectors.find("\"yaml_comments\"").unwrap();
