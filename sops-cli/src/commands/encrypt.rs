@@ -145,10 +145,17 @@ pub fn new_file_keys(
     rule: Option<&CreationRule>,
     in_format: Format,
 ) -> Result<(KeyGroups, EncryptOptions), CliError> {
-    if req.encryption_context.is_some_and(|c| !c.is_empty()) {
+    // The encryption context is an AWS KMS setting: refused until that
+    // keystore is built in (it then travels with each KMS key).
+    let kms = sops_core::keys::aws_kms::KIND;
+    let kms_built_in = kms.keystore().is_some_and(|k| k.is_built_in());
+    if req.encryption_context.is_some_and(|c| !c.is_empty()) && !kms_built_in {
         return Err(CliError::new(
             code::ERROR_GENERIC,
-            "--encryption-context: this flag is not supported yet by this sops implementation (it applies to kms keys, which are not supported yet)",
+            format!(
+                "--encryption-context: this flag is not supported yet by this sops implementation (it applies to {} keys, which are not supported yet)",
+                kms.display_name()
+            ),
         ));
     }
     let flag_keys = master_keys(req.keys)?;

@@ -63,6 +63,8 @@ pub struct KeystoreSpec {
     /// The field name under `sops:` and in `key_groups` entries; also the
     /// name used in messages (`kms keys are not supported yet`).
     pub name: &'static str,
+    /// How messages name the keystore (`age`, `PGP`, `AWS KMS` …).
+    pub display_name: &'static str,
     /// The fields of a metadata entry, in the order sops 3.11 writes them
     /// (sops-format §3.3); unknown fields keep their order after these.
     pub fields: &'static [&'static str],

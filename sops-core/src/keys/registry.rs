@@ -56,12 +56,6 @@ impl Keystore {
     }
 }
 
-/// How messages name a keystore when its metadata name is not how people
-/// write it. Interim: this belongs in [`KeystoreSpec`] as a field (the
-/// keystore's folder would then say it), added when that struct is next
-/// changed; a keystore without a line here is named by its metadata name.
-const DISPLAY_NAMES: &[(KeyKind, &str)] = &[(pgp::KIND, "PGP")];
-
 /// The keystores this build can wrap and unwrap keys with, in the order
 /// sops lists keystores in a creation rule (`age`, `pgp`, `kms` …).
 pub fn built_in_keystores() -> Vec<&'static Keystore> {
@@ -77,7 +71,6 @@ pub fn keystores_by<R: Ord>(rank: impl Fn(&KeystoreSpec) -> R) -> Vec<&'static K
     all
 }
 
-#[allow(non_upper_case_globals)]
 impl KeyKind {
     /// The registry entry of this kind (with its constructors, if built in).
     pub fn keystore(self) -> Option<&'static Keystore> {
@@ -86,10 +79,7 @@ impl KeyKind {
 
     /// The keystore's name in messages (`age`, `PGP`, `kms` …).
     pub fn display_name(self) -> &'static str {
-        DISPLAY_NAMES
-            .iter()
-            .find(|(kind, _)| *kind == self)
-            .map_or(self.metadata_name(), |(_, name)| name)
+        self.spec().display_name
     }
 
     /// The kind whose metadata section is `name`.
@@ -99,17 +89,6 @@ impl KeyKind {
             .map(|k| k.kind)
             .find(|k| k.metadata_name() == name)
     }
-
-    // Names of the former `KeyKind` enum's variants, kept so code written
-    // against it (`KeyKind::Age`, also in `match` arms) still compiles. New
-    // code uses each folder's `KIND`; new keystores add no alias here.
-    pub const Kms: KeyKind = aws_kms::KIND;
-    pub const GcpKms: KeyKind = gcp_kms::KIND;
-    pub const Hckms: KeyKind = hckms::KIND;
-    pub const AzureKv: KeyKind = azure_kv::KIND;
-    pub const HcVault: KeyKind = hc_vault::KIND;
-    pub const Age: KeyKind = age::KIND;
-    pub const Pgp: KeyKind = pgp::KIND;
 }
 
 #[cfg(test)]

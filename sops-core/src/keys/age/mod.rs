@@ -15,6 +15,7 @@ pub const KIND: KeyKind = KeyKind::new(&SPEC);
 
 const SPEC: KeystoreSpec = KeystoreSpec {
     name: "age",
+    display_name: "age",
     fields: &["recipient", "enc"],
     id_field: "recipient",
     identifier: &[IdPart::Id],

@@ -11,6 +11,7 @@ pub const KIND: KeyKind = KeyKind::new(&SPEC);
 
 const SPEC: KeystoreSpec = KeystoreSpec {
     name: "kms",
+    display_name: "kms",
     fields: &["arn", "role", "context", "created_at", "enc", "aws_profile"],
     id_field: "arn",
     identifier: &[IdPart::Id],

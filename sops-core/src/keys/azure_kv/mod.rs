@@ -12,6 +12,7 @@ pub const KIND: KeyKind = KeyKind::new(&SPEC);
 
 const SPEC: KeystoreSpec = KeystoreSpec {
     name: "azure_kv",
+    display_name: "azure_kv",
     fields: &["vault_url", "name", "version", "created_at", "enc"],
     id_field: "vault_url",
     // sops' key URL form: `{vault_url}/keys/{name}/{version}`.

@@ -11,6 +11,7 @@ pub const KIND: KeyKind = KeyKind::new(&SPEC);
 
 const SPEC: KeystoreSpec = KeystoreSpec {
     name: "gcp_kms",
+    display_name: "gcp_kms",
     fields: &["resource_id", "created_at", "enc"],
     id_field: "resource_id",
     identifier: &[IdPart::Id],

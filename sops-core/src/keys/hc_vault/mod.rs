@@ -12,6 +12,7 @@ pub const KIND: KeyKind = KeyKind::new(&SPEC);
 
 const SPEC: KeystoreSpec = KeystoreSpec {
     name: "hc_vault",
+    display_name: "hc_vault",
     fields: &[
         "vault_address",
         "engine_path",

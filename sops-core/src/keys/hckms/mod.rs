@@ -12,6 +12,7 @@ pub const KIND: KeyKind = KeyKind::new(&SPEC);
 
 const SPEC: KeystoreSpec = KeystoreSpec {
     name: "hckms",
+    display_name: "hckms",
     fields: &["key_id", "created_at", "enc"],
     id_field: "key_id",
     identifier: &[IdPart::Id],

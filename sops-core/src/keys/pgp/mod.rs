@@ -14,6 +14,7 @@ pub const KIND: KeyKind = KeyKind::new(&SPEC);
 
 const SPEC: KeystoreSpec = KeystoreSpec {
     name: "pgp",
+    display_name: "PGP",
     fields: &["created_at", "enc", "fp"],
     id_field: "fp",
     identifier: &[IdPart::Id],
