@@ -3,24 +3,34 @@
 //! Each keystore lives in its own folder: its [`KeystoreSpec`] (what the
 //! file format, `.sops.yaml` and the CLI know about it) always, and its
 //! [`MasterKey`] implementation behind its cargo feature. [`KEYSTORES`]
-//! lists them once; everything else iterates over that list. Key
+//! lists them once (the `keystores!` line below); everything else iterates over that list. Key
 //! material and settings come in through an explicit [`KeyContext`] (built
 //! by the CLI from the process environment, by the Argo CD plugin from the
 //! sidecar's own settings, by tests from literals), never from environment
 //! reads inside a key.
 
-pub mod age;
-pub mod aws_kms;
-pub mod azure_kv;
 mod context;
-pub mod gcp_kms;
-pub mod hc_vault;
-pub mod hckms;
 pub mod keystore;
-pub mod pgp;
 mod registry;
 mod secret_file;
 mod wrapping;
+
+/// Declares each keystore's folder as a module and lists its `KEYSTORE` in
+/// [`KEYSTORES`], so that a new keystore is one name in the line below.
+macro_rules! keystores {
+    ($($name:ident),* $(,)?) => {
+        $(pub mod $name;)*
+
+        /// Every keystore sops knows. Entries of keystores without
+        /// constructors (not built in, or their feature is off) are still
+        /// read and written verbatim, so rewriting a file never drops a key.
+        /// The order does not matter: each order sops uses is a rank in
+        /// [`KeystoreSpec::order`].
+        pub static KEYSTORES: &[&Keystore] = &[$(&$name::KEYSTORE),*];
+    };
+}
+
+keystores![aws_kms, gcp_kms, hckms, azure_kv, hc_vault, age, pgp];
 
 use std::fmt;
 
@@ -30,7 +40,7 @@ use crate::metadata::KeyEntry;
 
 pub use context::{KeyContext, KeyContextBuilder, KeyFilter};
 pub use keystore::{KeyKind, KeySpec, KeystoreSpec};
-pub use registry::{FromEntry, FromSpec, KEYSTORES, Keystore, built_in_keystores, keystores_by};
+pub use registry::{FromEntry, FromSpec, Keystore, built_in_keystores, keystores_by};
 pub use secret_file::{SECRET_FILE_LIMIT, SecretFileError, read_secret_file};
 pub use wrapping::{KeyFailure, RecoveryError, WrapError, recover_data_key, wrap_data_key};
 

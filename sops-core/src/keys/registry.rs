@@ -1,25 +1,12 @@
-//! The keystore registry: every keystore listed once. The metadata reader
-//! and writer, the `.sops.yaml` parser, [`super::master_key_for`] and the
-//! CLI's key flags iterate over [`KEYSTORES`]; adding a keystore is its
-//! folder under `keys/`, one line here and its cargo feature.
+//! The keystore registry's types and look-ups. The list itself is the
+//! `keystores!` line in `keys/mod.rs` ([`KEYSTORES`]); the metadata reader
+//! and writer, the `.sops.yaml` parser, [`super::master_key_for`], the CLI's
+//! key flags and the plugin's key policy iterate over it. Adding a keystore
+//! is its folder under `keys/`, its name in that line and its cargo feature.
 
 use super::keystore::{KeyKind, KeySpec, KeystoreSpec};
-use super::{KeyError, MasterKey, age, aws_kms, azure_kv, gcp_kms, hc_vault, hckms, pgp};
+use super::{KEYSTORES, KeyError, MasterKey};
 use crate::metadata::KeyEntry;
-
-/// Every keystore sops knows. Entries of keystores without constructors
-/// here (not built in, or their feature is off) are still read and written
-/// verbatim, so rewriting a file never drops a key. The slice's order does
-/// not matter: each order sops uses is a rank in [`KeystoreSpec::order`].
-pub static KEYSTORES: &[&Keystore] = &[
-    &aws_kms::KEYSTORE,
-    &gcp_kms::KEYSTORE,
-    &hckms::KEYSTORE,
-    &azure_kv::KEYSTORE,
-    &hc_vault::KEYSTORE,
-    &age::KEYSTORE,
-    &pgp::KEYSTORE,
-];
 
 /// Builds a master key from a metadata entry.
 pub type FromEntry = fn(&KeyEntry) -> Result<Box<dyn MasterKey>, KeyError>;
@@ -97,6 +84,7 @@ mod tests {
 
     use super::*;
     use crate::keys::keystore::{GroupForm, GroupsAdd, SopsBlockSlot};
+    use crate::keys::{age, aws_kms, azure_kv, pgp};
 
     fn unique<T: std::hash::Hash + Eq>(what: &str, items: impl Iterator<Item = T>) {
         let mut seen = HashSet::new();

@@ -23,7 +23,7 @@ use std::process::{Command, Stdio};
 use age::{plugin, ssh, x25519};
 use zeroize::Zeroizing;
 
-use super::PluginCallbacks;
+use super::plugins::{PluginCallbacks, plugin_resolve_error};
 use crate::keys::{SECRET_FILE_LIMIT, SecretFileError, read_secret_file};
 use crate::shlex;
 
@@ -423,7 +423,7 @@ impl AgeIdentities {
         for (name, identities) in by_plugin {
             match plugin::IdentityPluginV1::new(name, &identities, PluginCallbacks) {
                 Ok(driver) => plugins.push(driver),
-                Err(e) => errors.push(super::key::plugin_resolve_error(name, &e)),
+                Err(e) => errors.push(plugin_resolve_error(name, &e)),
             }
         }
         Drivers {

@@ -10,9 +10,8 @@ use zeroize::Zeroizing;
 
 use super::KIND;
 use super::identities::AgeIdentities;
-use crate::keys::KeyKind;
-
-use crate::keys::{KeyContext, KeyError, MasterKey};
+use super::plugins::{PluginCallbacks, one_line, plugin_resolve_error};
+use crate::keys::{KeyContext, KeyError, KeyKind, MasterKey};
 use crate::metadata::KeyEntry;
 use crate::tree::{Branch, Value};
 
@@ -260,47 +259,6 @@ fn armor(file: &[u8]) -> String {
     out.push_str(ARMOR_END);
     out.push('\n');
     out
-}
-
-/// The age crate's messages may span lines; the failure listing wants one.
-fn one_line(text: &str) -> String {
-    text.split_whitespace().collect::<Vec<_>>().join(" ")
-}
-
-/// Go's wording for a plugin binary that cannot be run.
-pub(super) fn plugin_resolve_error(name: &str, e: &plugin::ResolveError) -> String {
-    match e {
-        plugin::ResolveError::MissingPlugin { binary_name } => {
-            format!("exec: \"{binary_name}\": executable file not found in $PATH")
-        }
-        plugin::ResolveError::InvalidPluginName { .. } => {
-            format!("invalid plugin name {name:?}")
-        }
-        other => one_line(&other.to_string()),
-    }
-}
-
-/// Plugin callbacks without a terminal: messages (such as "touch your
-/// YubiKey") go to stderr, questions and PIN requests get no answer.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct PluginCallbacks;
-
-impl age::Callbacks for PluginCallbacks {
-    fn display_message(&self, message: &str) {
-        eprintln!("{message}");
-    }
-
-    fn confirm(&self, _: &str, _: &str, _: Option<&str>) -> Option<bool> {
-        None
-    }
-
-    fn request_public_string(&self, _: &str) -> Option<String> {
-        None
-    }
-
-    fn request_passphrase(&self, _: &str) -> Option<age::secrecy::SecretString> {
-        None
-    }
 }
 
 #[cfg(test)]

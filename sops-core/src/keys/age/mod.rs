@@ -71,6 +71,8 @@ pub static KEYSTORE: Keystore = Keystore::descriptor_only(KIND);
 mod identities;
 #[cfg(feature = "age")]
 mod key;
+#[cfg(feature = "age")]
+mod plugins;
 
 #[cfg(feature = "age")]
 pub use identities::AgeIdentities;
@@ -78,5 +80,3 @@ pub use identities::AgeIdentities;
 pub(crate) use identities::AgeSources;
 #[cfg(feature = "age")]
 pub use key::AgeKey;
-#[cfg(feature = "age")]
-pub(crate) use key::PluginCallbacks;
