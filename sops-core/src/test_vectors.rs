@@ -1,5 +1,6 @@
-//! Shared by the golden tests: the files the reference sops 3.11 wrote, in
-//! `testdata/vectors`, and the data keys recorded in its `vectors.json`.
+//! Shared by the unit tests: the files the reference sops 3.11 wrote, in
+//! `testdata/vectors`, the data keys recorded in its `vectors.json`, and
+//! throwaway age identities.
 
 use crate::data_key::DataKey;
 use crate::stores::Store;
@@ -34,4 +35,41 @@ pub fn data_key(case: &str) -> DataKey {
     }
     .unwrap_or_else(|| panic!("no data key for {case}"));
     DataKey::from_slice(&hex::decode(hex_key).unwrap()).unwrap()
+}
+
+/// A throwaway age identity, made at test time.
+#[cfg(feature = "age")]
+pub struct TestIdentity {
+    pub secret: String,
+    pub recipient: String,
+}
+
+#[cfg(feature = "age")]
+impl TestIdentity {
+    pub fn generate() -> Self {
+        use ::age::secrecy::ExposeSecret;
+        let id = ::age::x25519::Identity::generate();
+        Self {
+            secret: id.to_string().expose_secret().to_owned(),
+            recipient: id.to_public().to_string(),
+        }
+    }
+
+    /// The master key for this identity's recipient.
+    pub fn key(&self) -> Box<dyn crate::keys::MasterKey> {
+        Box::new(crate::keys::age::AgeKey::parse(&self.recipient).unwrap())
+    }
+}
+
+/// A key context holding exactly `ids` (as `SOPS_AGE_KEY` would).
+#[cfg(feature = "age")]
+pub fn context_of(ids: &[&TestIdentity]) -> crate::keys::KeyContext {
+    let text: Vec<&str> = ids.iter().map(|i| i.secret.as_str()).collect();
+    crate::keys::KeyContext::from_vars([("SOPS_AGE_KEY", text.join("\n"))])
+}
+
+/// One key group with a key per identity.
+#[cfg(feature = "age")]
+pub fn group_of(ids: &[&TestIdentity]) -> Vec<Box<dyn crate::keys::MasterKey>> {
+    ids.iter().map(|i| i.key()).collect()
 }

@@ -237,36 +237,18 @@ pub fn recover_data_key(
 
 #[cfg(all(test, feature = "age"))]
 mod tests {
-    use ::age::secrecy::ExposeSecret;
-    use ::age::x25519;
-
     use super::*;
-    use crate::keys::MasterKey;
-    use crate::keys::age::AgeKey;
     use crate::metadata::KeyEntry;
     use crate::ops::{EncryptOptions, new_metadata};
+    use crate::test_vectors::{TestIdentity as Id, context_of as ctx};
     use crate::tree::{Branch, Value};
 
-    struct Id {
-        secret: String,
-        recipient: String,
-    }
-
     fn id() -> Id {
-        let id = x25519::Identity::generate();
-        Id {
-            secret: id.to_string().expose_secret().to_owned(),
-            recipient: id.to_public().to_string(),
-        }
+        Id::generate()
     }
 
-    fn key(id: &Id) -> Box<dyn MasterKey> {
-        Box::new(AgeKey::parse(&id.recipient).unwrap())
-    }
-
-    fn ctx(ids: &[&Id]) -> KeyContext {
-        let text: Vec<&str> = ids.iter().map(|i| i.secret.as_str()).collect();
-        KeyContext::from_vars([("SOPS_AGE_KEY", text.join("\n"))])
+    fn key(id: &Id) -> Box<dyn crate::keys::MasterKey> {
+        id.key()
     }
 
     fn only(allowed: &[&Id]) -> impl Fn(&KeyEntry) -> bool + Send + Sync + 'static {

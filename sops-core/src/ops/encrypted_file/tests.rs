@@ -1,42 +1,16 @@
 use std::path::PathBuf;
 
-use ::age::secrecy::ExposeSecret;
-use ::age::x25519;
-
 use super::*;
-use crate::keys::age::AgeKey;
 use crate::ops::{self, Decrypted};
 use crate::stores::Format;
 use crate::stores::yaml::YamlStore;
-use crate::test_vectors::{data_key, vector};
+use crate::test_vectors::{
+    TestIdentity as Identity, context_of as ctx, data_key, group_of as group, vector,
+};
 use crate::tree::path::parse_path;
 
 const PLAIN: &[u8] =
     b"user: admin\npassword: hunter2\nport: 8080\nnested:\n    list:\n        - a\n        - b\n";
-
-struct Identity {
-    secret: String,
-    recipient: String,
-}
-
-fn identity() -> Identity {
-    let id = x25519::Identity::generate();
-    Identity {
-        secret: id.to_string().expose_secret().to_owned(),
-        recipient: id.to_public().to_string(),
-    }
-}
-
-fn ctx(ids: &[&Identity]) -> KeyContext {
-    let text: Vec<&str> = ids.iter().map(|i| i.secret.as_str()).collect();
-    KeyContext::from_vars([("SOPS_AGE_KEY", text.join("\n"))])
-}
-
-fn group(ids: &[&Identity]) -> Vec<Box<dyn MasterKey>> {
-    ids.iter()
-        .map(|i| Box::new(AgeKey::parse(&i.recipient).unwrap()) as Box<dyn MasterKey>)
-        .collect()
-}
 
 /// An encrypted YAML file for `ids`.
 fn encrypted_for(ids: &[&Identity]) -> Vec<u8> {
@@ -82,7 +56,7 @@ fn decrypt(bytes: &[u8], ctx: &KeyContext) -> Decrypted {
 
 #[test]
 fn setting_a_value_keeps_every_other_ciphertext() {
-    let id = identity();
+    let id = Identity::generate();
     let input = encrypted_for(&[&id]);
     let store = YamlStore::default();
     let mut plain = EncryptedFile::open(&store, &input)
@@ -134,7 +108,7 @@ fn a_reference_file_reencrypted_unchanged_differs_only_in_date_and_mac() {
 
 #[test]
 fn unset_removes_a_value() {
-    let id = identity();
+    let id = Identity::generate();
     let store = YamlStore::default();
     let mut plain = EncryptedFile::open(&store, &encrypted_for(&[&id]))
         .unwrap()
@@ -148,7 +122,7 @@ fn unset_removes_a_value() {
 
 #[test]
 fn rotate_changes_the_data_key_and_keeps_the_values() {
-    let (a, b) = (identity(), identity());
+    let (a, b) = (Identity::generate(), Identity::generate());
     let input = encrypted_for(&[&a]);
     let store = YamlStore::default();
     let file = EncryptedFile::open(&store, &input).unwrap();
@@ -174,7 +148,7 @@ fn rotate_changes_the_data_key_and_keeps_the_values() {
 
 #[test]
 fn rotate_refuses_an_empty_group() {
-    let a = identity();
+    let a = Identity::generate();
     let mut plain = EncryptedFile::open(&YamlStore::default(), &encrypted_for(&[&a]))
         .unwrap()
         .decrypt(&ctx(&[&a]), &DecryptOptions::default())
@@ -187,7 +161,11 @@ fn rotate_refuses_an_empty_group() {
 
 #[test]
 fn new_key_groups_keep_values_date_and_mac() {
-    let (a, b, c) = (identity(), identity(), identity());
+    let (a, b, c) = (
+        Identity::generate(),
+        Identity::generate(),
+        Identity::generate(),
+    );
     let input = encrypted_for(&[&a]);
     let store = YamlStore::default();
     let mut file = EncryptedFile::open(&store, &input).unwrap();
@@ -219,7 +197,7 @@ fn new_key_groups_keep_values_date_and_mac() {
 
 #[test]
 fn a_new_file_encrypts_for_its_groups() {
-    let a = identity();
+    let a = Identity::generate();
     let store = YamlStore::default();
     let docs = store.load(PLAIN).unwrap();
     let plain = DecryptedFile::create(docs, &[group(&[&a])], &ctx(&[]), &EncryptOptions::default())
@@ -236,7 +214,7 @@ fn a_new_file_encrypts_for_its_groups() {
 
 #[test]
 fn a_wrong_mac_fails_unless_ignored() {
-    let id = identity();
+    let id = Identity::generate();
     let input = String::from_utf8(encrypted_for(&[&id])).unwrap();
     // Drop the last value line's effect on the MAC: change the port.
     let store = YamlStore::default();
@@ -271,7 +249,7 @@ fn a_wrong_mac_fails_unless_ignored() {
 
 #[test]
 fn debug_output_shows_no_values() {
-    let id = identity();
+    let id = Identity::generate();
     let plain = EncryptedFile::open(&YamlStore::default(), &encrypted_for(&[&id]))
         .unwrap()
         .decrypt(&ctx(&[&id]), &DecryptOptions::default())
@@ -292,7 +270,7 @@ mod save {
 
     #[test]
     fn save_replaces_the_file_and_keeps_its_mode() {
-        let id = identity();
+        let id = Identity::generate();
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("secrets.yaml");
         std::fs::write(&path, encrypted_for(&[&id])).unwrap();
@@ -319,7 +297,7 @@ mod save {
 
     #[test]
     fn a_failed_save_leaves_the_old_file() {
-        let id = identity();
+        let id = Identity::generate();
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("secrets.yaml");
         let original = encrypted_for(&[&id]);
