@@ -8,6 +8,7 @@
 
 #![forbid(unsafe_code)]
 
+mod children;
 mod decrypted_copy;
 mod discover;
 mod error;
@@ -107,6 +108,7 @@ fn spawn_watchdog(gate: Arc<Mutex<bool>>, budget: Duration) {
         if let Ok(started) = gate.lock()
             && !*started
         {
+            children::terminate_all();
             scratch::cleanup_all();
             eprintln!(
                 "argocd-sops-plugin: internal deadline of {}s exceeded",

@@ -2,13 +2,14 @@
 //!
 //! The child gets a clean environment (only what the caller lists: `PATH`,
 //! a private `HOME`), never the sidecar's keys or cloud credentials. It
-//! stays in our process group, so the cmp-server's SIGTERM to the group
-//! reaches it too. Its stdout is captured (bounded); its stderr is captured
+//! leads a process group of its own, which is ended with the plugin
+//! (see [`crate::children`]). Its stdout is captured (bounded); its stderr is captured
 //! and passed on only through [`Redactor`], because renderers quote values
 //! in their errors (Helm template failures, kustomize merge conflicts).
 //! Its output goes through the same checks as directory mode ([`finish`]).
 
 use std::io::{Read, Write};
+use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -18,6 +19,7 @@ use sops_core::stores::{Format, StoreError};
 use sops_core::{Branch, Value};
 use zeroize::Zeroizing;
 
+use crate::children;
 use crate::error::Failure;
 use crate::manifest;
 use crate::params::Params;
@@ -174,12 +176,15 @@ pub fn run(
         })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
+        // Its own group: everything it spawns can be ended at once.
+        .process_group(0)
         .spawn()
         .map_err(|_| {
             Failure::config(format!("cannot run {name} ({prog})")).with_hint(
                 "install the renderer in the sidecar image or set its path in the sidecar env",
             )
         })?;
+    children::register(&child);
     let writer = match (stdin, child.stdin.take()) {
         (Some(data), Some(mut pipe)) => {
             let data = Zeroizing::new(data.to_vec());
@@ -206,14 +211,16 @@ pub fn run(
         b
     });
     let status = loop {
-        match child.try_wait() {
+        match children::wait_step(&mut child) {
             Ok(Some(s)) => break s,
             Ok(None) => {}
-            Err(_) => return Err(Failure::generic(format!("cannot wait for {name}"))),
+            Err(_) => {
+                children::terminate(&mut child);
+                return Err(Failure::generic(format!("cannot wait for {name}")));
+            }
         }
         if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
+            children::terminate(&mut child);
             return Err(Failure::generic(format!(
                 "internal deadline of {}s exceeded while running {name}",
                 limits.deadline.as_secs()
@@ -226,11 +233,11 @@ pub fn run(
     }
     let stdout = out_t.join().map_err(|_| pipe_error(name))?;
     let stderr = err_t.join().map_err(|_| pipe_error(name))?;
-    if status.code().is_none() {
-        // Killed by a signal: most likely the cmp-server is terminating our
-        // whole process group. Give the signal thread the chance to clean up
-        // and report it (exit 143) rather than racing it with a failure.
-        std::thread::sleep(Duration::from_millis(200));
+    // The signal thread or the watchdog is ending the plugin (and killed the
+    // renderer): it removes the scratch copy and exits with its own code;
+    // reporting a renderer failure here would race it.
+    while children::terminating() {
+        std::thread::sleep(Duration::from_millis(50));
     }
     if !status.success() {
         let code = status

@@ -48,6 +48,9 @@ pub fn install_signal_cleanup() -> Result<(), Failure> {
         .map_err(|_| Failure::generic("cannot install the signal handler".to_owned()))?;
     std::thread::spawn(move || {
         if let Some(sig) = signals.forever().next() {
+            // Renderers run in groups of their own: end them first, so none
+            // is still reading the copy (or using memory) when it goes.
+            crate::children::terminate_all();
             cleanup_all();
             eprintln!("argocd-sops-plugin: terminated by signal {sig}; scratch copy removed");
             std::process::exit(128 + sig);

@@ -180,6 +180,18 @@ pub struct Request<'a> {
     /// Extra entries the repo-server sends (`ARGOCD_ENV_*`, `PARAM_*` …).
     pub app_env: Vec<(String, String)>,
     pub deadline: Duration,
+    /// Whom the deadline's SIGTERM goes to.
+    pub term: Term,
+}
+
+/// Where the imitated cmp-server sends SIGTERM at the deadline.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Term {
+    /// The plugin's process group (what argocd-cmp-server does).
+    Group,
+    /// The plugin's pid only (a plain `kill`, or a supervisor that does not
+    /// signal groups).
+    Pid,
 }
 
 impl<'a> Request<'a> {
@@ -192,6 +204,7 @@ impl<'a> Request<'a> {
             sidecar_env: None,
             app_env: Vec::new(),
             deadline: Duration::from_secs(60),
+            term: Term::Group,
         }
     }
 
@@ -277,9 +290,11 @@ impl<'a> Request<'a> {
                 timed_out = true;
                 termed_at = Some(Instant::now());
                 // SIGTERM to the process group, as the cmp-server does.
-                let _ = Command::new("kill")
-                    .args(["-TERM", "--", &format!("-{pid}")])
-                    .status();
+                let target = match self.term {
+                    Term::Group => format!("-{pid}"),
+                    Term::Pid => pid.to_string(),
+                };
+                let _ = Command::new("kill").args(["-TERM", "--", &target]).status();
             }
             if termed_at.is_some_and(|t| t.elapsed() > Duration::from_secs(5)) {
                 let _ = child.kill();
@@ -388,6 +403,38 @@ impl Outcome {
         store
             .load(self.stdout.as_bytes())
             .expect("stdout parses as YAML")
+    }
+}
+
+/// Reads a pid a test renderer wrote into `file`.
+pub fn read_pid(file: &Path) -> u32 {
+    fs::read_to_string(file)
+        .unwrap_or_else(|e| panic!("{}: {e}", file.display()))
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+/// Waits up to 5 s for a process to be gone (a zombie counts as gone: it
+/// runs no more and holds no memory).
+#[track_caller]
+pub fn assert_gone(pid: u32, what: &str) {
+    let start = Instant::now();
+    loop {
+        let stat = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        // The state is the field after the parenthesised command name.
+        let state = stat.rsplit_once(") ").map(|(_, rest)| rest.chars().next());
+        if stat.is_empty() || state == Some(Some('Z')) {
+            return;
+        }
+        if start.elapsed() > Duration::from_secs(5) {
+            // Do not leave it running after the test.
+            let _ = Command::new("kill")
+                .args(["-KILL", &pid.to_string()])
+                .status();
+            panic!("{what} (pid {pid}) still runs: {stat}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
     }
 }
 

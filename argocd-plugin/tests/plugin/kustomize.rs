@@ -9,7 +9,7 @@ use std::time::Duration;
 use sops_core::metadata::PartialRule;
 use sops_core::stores::Format;
 
-use crate::harness::{Key, Request, World, encrypt, get_str, kubectl};
+use crate::harness::{Key, Request, Term, World, assert_gone, encrypt, get_str, kubectl, read_pid};
 
 const DB_PASSWORD: &str = "kustomize-db-password";
 const ENV_TOKEN: &str = "generator-env-token";
@@ -291,6 +291,68 @@ fn sigterm_removes_the_scratch_copy() {
     assert_eq!(out.code, Some(143), "stderr: {}", out.stderr);
     assert!(out.stdout.is_empty());
     out.assert_no_scratch();
+}
+
+/// A renderer that records its pid and that of a child it spawns, then
+/// waits; `sleep` runs in the background so that the shell itself is still
+/// there to be signalled.
+fn spawning_renderer(
+    w: &World,
+) -> (
+    Vec<(String, String)>,
+    std::path::PathBuf,
+    std::path::PathBuf,
+) {
+    let leader = w.path().join("renderer.pid");
+    let child = w.path().join("renderer-child.pid");
+    let env = fake_renderer(
+        w,
+        &format!(
+            "sleep 300 &
+echo $! > {1}.tmp
+mv {1}.tmp {1}
+echo $$ > {0}.tmp
+mv {0}.tmp {0}
+wait",
+            leader.display(),
+            child.display()
+        ),
+    );
+    (env, leader, child)
+}
+
+#[test]
+fn sigterm_ends_the_renderer_and_its_children() {
+    for term in [Term::Pid, Term::Group] {
+        let w = World::new();
+        overlay_app(&w);
+        let (env, leader, child) = spawning_renderer(&w);
+        let req = Request {
+            deadline: Duration::from_secs(1),
+            term,
+            ..Request::generate(&w, "overlays/prod").sidecar(env)
+        };
+        let out = req.run();
+        assert!(out.timed_out);
+        assert_eq!(out.code, Some(143), "stderr: {}", out.stderr);
+        assert!(out.stdout.is_empty());
+        out.assert_no_scratch();
+        assert_gone(read_pid(&leader), "the renderer");
+        assert_gone(read_pid(&child), "the renderer's child");
+    }
+}
+
+#[test]
+fn internal_deadline_ends_the_renderer_and_its_children() {
+    let w = World::new();
+    overlay_app(&w);
+    let (mut env, leader, child) = spawning_renderer(&w);
+    env.push(("SOPS_CMP_DEADLINE".into(), "1s".into()));
+    let out = Request::generate(&w, "overlays/prod").sidecar(env).run();
+    out.failure(Some(1))
+        .stderr_contains("internal deadline of 1s exceeded while running kustomize build");
+    assert_gone(read_pid(&leader), "the renderer");
+    assert_gone(read_pid(&child), "the renderer's child");
 }
 
 #[test]
