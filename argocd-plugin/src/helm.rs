@@ -34,6 +34,7 @@ use crate::error::Failure;
 use crate::keys::Keys;
 use crate::params::{HelmParams, Params, printable};
 use crate::render::{self, Job};
+use crate::scratch;
 use crate::settings::{Env, Limits, Settings};
 use crate::stores::{limit_failure, store_for};
 use crate::walk::{self, Entry, Roots};
@@ -69,8 +70,8 @@ pub fn run(
         .collect::<Result<Vec<_>, _>>()?;
     let keep: HashSet<&str> = values_files.iter().map(|v| v.rel.as_str()).collect();
 
-    let tmp = env.get("TMPDIR").unwrap_or("/tmp");
-    let mut copy = decrypted_copy::build(roots, keys, env, op, Path::new(tmp), deadline, &|rel| {
+    let tmp = scratch::parent(env);
+    let mut copy = decrypted_copy::build(roots, keys, env, op, &tmp, deadline, &|rel| {
         keep.contains(rel)
     })?;
     let copied = started.elapsed();

@@ -12,6 +12,7 @@ use crate::error::Failure;
 use crate::keys::Keys;
 use crate::params::Params;
 use crate::render::{self, Job};
+use crate::scratch;
 use crate::settings::{Env, Settings};
 use crate::walk::Roots;
 
@@ -28,8 +29,8 @@ pub fn run(
 ) -> Result<Zeroizing<Vec<u8>>, Failure> {
     let started = Instant::now();
     let (name, bin) = renderer(env)?;
-    let tmp = env.get("TMPDIR").unwrap_or("/tmp");
-    let copy = decrypted_copy::build(roots, keys, env, op, Path::new(tmp), deadline, &|_| false)?;
+    let tmp = scratch::parent(env);
+    let copy = decrypted_copy::build(roots, keys, env, op, &tmp, deadline, &|_| false)?;
     let app_rel = roots.app.strip_prefix(&roots.repo).unwrap_or(Path::new(""));
     let copied = started.elapsed();
 

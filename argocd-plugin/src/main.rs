@@ -62,10 +62,16 @@ fn main() -> ExitCode {
         Err(f) => return fail(&f),
     };
     let deadline = start + op.limits.deadline;
-    if command == "generate"
-        && let Err(f) = scratch::install_signal_cleanup()
-    {
-        return fail(&f);
+    if command == "generate" {
+        if let Err(f) = scratch::install_signal_cleanup() {
+            return fail(&f);
+        }
+        // Copies left by runs that were SIGKILLed (memory limit) may hold
+        // decrypted files: remove them before anything else.
+        let swept = scratch::sweep_stale(&scratch::parent(&env));
+        if op.debug && swept > 0 {
+            eprintln!("argocd-sops-plugin: debug: removed {swept} stale scratch copies");
+        }
     }
 
     // The gate is held while stdout is written: the watchdog may only end

@@ -12,8 +12,12 @@
 //!   exits 128+signal without writing to stdout;
 //! - our own watchdog: it calls [`cleanup_all`] before exiting.
 //!
-//! Only SIGKILL leaves the copy behind; the cmp-server sends it 5 s after
-//! SIGTERM, by which time the signal thread has long finished.
+//! Only SIGKILL (the cmp-server's, 5 s after SIGTERM, or the kernel's OOM
+//! killer under the sidecar's memory limit) leaves the copy behind. Every
+//! `generate` therefore first sweeps the copies of dead runs ([`sweep_stale`]);
+//! a run marks its copy as alive by its pid in the name and by an exclusive
+//! `flock` on `<copy>/lock`, held until it ends (the kernel drops it with
+//! the process, however it dies).
 
 use std::fs;
 use std::io::Write;
@@ -30,6 +34,96 @@ use crate::walk::{self, Entry, Roots};
 
 /// Scratch dirs alive in this process, for the signal thread and the watchdog.
 static LIVE: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+
+/// Name prefix of our scratch dirs: `argocd-sops-<pid>-<nanos>`.
+const PREFIX: &str = "argocd-sops-";
+/// The file whose `flock` marks a scratch dir as in use.
+const LOCK: &str = "lock";
+
+/// Where scratch dirs go: the sidecar's `TMPDIR`, else `/tmp`.
+pub fn parent(env: &crate::settings::Env) -> PathBuf {
+    PathBuf::from(env.get("TMPDIR").unwrap_or("/tmp"))
+}
+
+/// Removes the scratch dirs that runs killed by SIGKILL left in `tmp`
+/// (decrypted files among them), and returns how many. A dir is removed
+/// only if all of these hold:
+///
+/// - its name is ours: `argocd-sops-<pid>-<nanos>`, both numbers;
+/// - it is a real directory (not a symlink: the entry itself is examined,
+///   through a descriptor opened with `O_NOFOLLOW`, so what is checked is
+///   what is removed) owned by our effective uid;
+/// - its run is over: no process `<pid>` exists (as far as we can see; a
+///   run in another pid namespace sharing the volume is covered by the
+///   next test), and nobody holds the `flock` of its `lock` file.
+///
+/// `remove_dir_all` does not follow symlinks inside the tree. Errors are
+/// ignored: sweeping is best effort and must never fail a run.
+pub fn sweep_stale(tmp: &Path) -> usize {
+    let Ok(entries) = fs::read_dir(tmp) else {
+        return 0;
+    };
+    let mut removed = 0;
+    for entry in entries.filter_map(Result::ok) {
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        let Some(pid) = stale_candidate_pid(name) else {
+            continue;
+        };
+        let path = tmp.join(name);
+        if is_stale(&path, pid) && fs::remove_dir_all(&path).is_ok() {
+            removed += 1;
+        }
+    }
+    removed
+}
+
+/// The pid in a name of ours, or `None` for any other name.
+fn stale_candidate_pid(name: &str) -> Option<i32> {
+    let (pid, nanos) = name.strip_prefix(PREFIX)?.split_once('-')?;
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    if !digits(pid) || !digits(nanos) {
+        return None;
+    }
+    pid.parse().ok()
+}
+
+fn is_stale(path: &Path, pid: i32) -> bool {
+    use rustix::fs::{FlockOperation, Mode, OFlags, flock, fstat, open, openat};
+    use rustix::process::{Pid, geteuid, test_kill_process};
+    // The entry itself, never a symlink's target.
+    let Ok(dir) = open(
+        path,
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::empty(),
+    ) else {
+        return false;
+    };
+    if !fstat(&dir).is_ok_and(|st| st.st_uid == geteuid().as_raw()) {
+        return false;
+    }
+    // A live process (EPERM: alive, another user's) keeps its dir. A
+    // recycled pid only delays the sweep to a later run.
+    let alive = Pid::from_raw(pid).is_none_or(|p| match test_kill_process(p) {
+        Ok(()) => true,
+        Err(e) => e == rustix::io::Errno::PERM,
+    });
+    if alive {
+        return false;
+    }
+    match openat(
+        &dir,
+        LOCK,
+        OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::empty(),
+    ) {
+        // Held by a live run (in another pid namespace): keep.
+        Ok(lock) => flock(&lock, FlockOperation::NonBlockingLockShared).is_ok(),
+        // Killed before the lock file existed.
+        Err(rustix::io::Errno::NOENT) => true,
+        Err(_) => false,
+    }
+}
 
 /// Removes every live scratch dir (signal and watchdog paths).
 pub fn cleanup_all() {
@@ -68,6 +162,8 @@ pub type FileHook<'a> =
 /// A private copy of the repository root.
 pub struct Scratch {
     root: PathBuf,
+    /// `root/lock`, `flock`ed for the life of the run (see [`sweep_stale`]).
+    _lock: Option<fs::File>,
     /// `root/repo`: the copy of the repository root.
     pub repo: PathBuf,
     /// Files holding plaintext, overwritten before removal.
@@ -86,9 +182,10 @@ impl Scratch {
             live.push(root.clone());
         }
         let made = fs::DirBuilder::new().mode(0o700).create(&root);
-        let scratch = Self {
+        let mut scratch = Self {
             repo: root.join("repo"),
             root,
+            _lock: None,
             plaintext: Vec::new(),
         };
         made.map_err(|_| {
@@ -98,6 +195,15 @@ impl Scratch {
             ))
             .with_hint("TMPDIR of the sidecar must be writable (a memory-backed emptyDir)")
         })?;
+        let lock = fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(scratch.root.join(LOCK))
+            .map_err(|_| Failure::generic("cannot write the scratch copy".to_owned()))?;
+        lock.try_lock()
+            .map_err(|_| Failure::generic("cannot lock the scratch copy".to_owned()))?;
+        scratch._lock = Some(lock);
         scratch.mkdir(&scratch.repo)?;
         Ok(scratch)
     }

@@ -192,6 +192,9 @@ pub enum Term {
     /// The plugin's pid only (a plain `kill`, or a supervisor that does not
     /// signal groups).
     Pid,
+    /// SIGKILL to the plugin's pid, as the kernel's OOM killer under the
+    /// sidecar's memory limit: nothing of ours runs any more.
+    Kill,
 }
 
 impl<'a> Request<'a> {
@@ -290,11 +293,12 @@ impl<'a> Request<'a> {
                 timed_out = true;
                 termed_at = Some(Instant::now());
                 // SIGTERM to the process group, as the cmp-server does.
-                let target = match self.term {
-                    Term::Group => format!("-{pid}"),
-                    Term::Pid => pid.to_string(),
+                let (signal, target) = match self.term {
+                    Term::Group => ("-TERM", format!("-{pid}")),
+                    Term::Pid => ("-TERM", pid.to_string()),
+                    Term::Kill => ("-KILL", pid.to_string()),
                 };
-                let _ = Command::new("kill").args(["-TERM", "--", &target]).status();
+                let _ = Command::new("kill").args([signal, "--", &target]).status();
             }
             if termed_at.is_some_and(|t| t.elapsed() > Duration::from_secs(5)) {
                 let _ = child.kill();

@@ -11,17 +11,17 @@ use sops_core::stores::Format;
 
 use crate::harness::{Key, Request, Term, World, assert_gone, encrypt, get_str, kubectl, read_pid};
 
-const DB_PASSWORD: &str = "kustomize-db-password";
+pub(crate) const DB_PASSWORD: &str = "kustomize-db-password";
 const ENV_TOKEN: &str = "generator-env-token";
 const OTHER_TEAM: &str = "other-team-secret-value";
 
-fn secret(name: &str, key: &str, value: &str) -> String {
+pub(crate) fn secret(name: &str, key: &str, value: &str) -> String {
     format!(
         "apiVersion: v1\nkind: Secret\nmetadata:\n  name: {name}\n  namespace: team-a\ntype: Opaque\nstringData:\n  {key}: {value}\n"
     )
 }
 
-fn regex_rule() -> Option<PartialRule> {
+pub(crate) fn regex_rule() -> Option<PartialRule> {
     Some(PartialRule::EncryptedRegex("^(data|stringData)$".into()))
 }
 
@@ -30,7 +30,7 @@ const DEPLOYMENT: &str =
 
 /// base/ (Deployment + encrypted Secret) and overlays/prod (namePrefix, a
 /// secretGenerator over an encrypted dotenv file).
-fn overlay_app(w: &World) {
+pub(crate) fn overlay_app(w: &World) {
     let r = &w.key.recipient;
     w.write("base/deploy.yaml", DEPLOYMENT);
     w.write(
@@ -61,7 +61,7 @@ fn overlay_app(w: &World) {
     );
 }
 
-fn with_kubectl(w: &World) -> Vec<(String, String)> {
+pub(crate) fn with_kubectl(w: &World) -> Vec<(String, String)> {
     let mut env = w.sidecar_env();
     env.push((
         "SOPS_CMP_KUSTOMIZE_BIN".into(),
@@ -217,7 +217,7 @@ fn renderer_failure_is_reported_without_plaintext() {
 }
 
 /// Writes an executable fake renderer script into the test world.
-fn fake_renderer(w: &World, body: &str) -> Vec<(String, String)> {
+pub(crate) fn fake_renderer(w: &World, body: &str) -> Vec<(String, String)> {
     let bin = w.path().join("fakebin");
     std::fs::create_dir_all(&bin).unwrap();
     let script = bin.join("kustomize");

@@ -11,3 +11,4 @@ mod interop;
 mod kustomize;
 mod pgp;
 mod policy;
+mod scratch;
