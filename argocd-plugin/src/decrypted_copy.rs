@@ -6,14 +6,20 @@
 //! ([`Scratch`]); the renderer then sees plain manifests, `secretGenerator`
 //! sources, patches and chart files.
 //!
-//! Files of *other* apps in the same repository may be encrypted for keys
-//! this project does not hold. A file outside the app dir that has no
-//! usable key (or, with namespace binding, that is bound to another
-//! namespace) is therefore copied still encrypted instead of failing the
-//! app; if the render does use it, the output checks find the sops data
-//! (leftover `sops` keys, `ENC[` values, or sops markers inside Secret data)
-//! and the app fails closed. Inside the app dir every failure is fatal.
+//! Which files a render reads is only known to the renderer, and a
+//! repository holds files of other apps and teams: encrypted for keys this
+//! project does not hold, bound to another namespace, or simply broken (a
+//! hand edit, a MAC mismatch). So a sops file that fails to decrypt, for
+//! whatever reason and wherever it is, is not an error by itself: it is
+//! copied still encrypted and its failure is remembered ([`Deferred`]),
+//! together with the `ENC[…]` strings it holds (ciphertext, nothing
+//! secret). If the render uses it, its sops data reaches the output, where
+//! the output checks find it (as a `sops` block, `ENC[…]` values, inside
+//! string values, inside base64); the app then fails with *that file's*
+//! error, recognised by its `ENC[…]` strings. A failed file is never
+//! written in plaintext.
 
+use std::collections::HashSet;
 use std::path::Path;
 use std::time::Instant;
 
@@ -23,8 +29,9 @@ use sops_core::ops::{self, DecryptOptions};
 use sops_core::stores::{Format, looks_like_sops_file};
 use zeroize::Zeroizing;
 
-use crate::error::{EXIT_NO_KEY, Failure};
+use crate::error::Failure;
 use crate::keys::Keys;
+use crate::manifest::{SopsData, enc_tokens};
 use crate::namespace;
 use crate::render::Redactor;
 use crate::scratch::Scratch;
@@ -38,8 +45,66 @@ pub struct DecryptedCopy {
     /// Every decrypted string, for filtering the renderer's stderr.
     pub redactor: Redactor,
     pub decrypted: usize,
-    /// Encrypted files outside the app dir left as they are (no key).
-    pub deferred: usize,
+    /// Sops files left encrypted because they failed to decrypt.
+    pub deferred: Deferred,
+}
+
+/// The sops files of a copy that failed to decrypt and were left
+/// encrypted, with their failures.
+#[derive(Default)]
+pub struct Deferred {
+    files: Vec<(Failure, HashSet<Vec<u8>>)>,
+}
+
+impl Deferred {
+    /// Remembers the failure of a file whose (encrypted) bytes are `bytes`.
+    pub fn push(&mut self, failure: Failure, bytes: &[u8]) {
+        let tokens = enc_tokens(bytes).map(<[u8]>::to_vec).collect();
+        self.files.push((failure, tokens));
+    }
+
+    pub fn len(&self) -> usize {
+        self.files.len()
+    }
+
+    /// The failure of the first deferred file (in copy order) one of whose
+    /// `ENC[…]` strings is among `found`: the file a leftover in the output
+    /// comes from.
+    pub fn source_of(&self, found: &SopsData) -> Option<Failure> {
+        self.files
+            .iter()
+            .find(|(_, tokens)| found.tokens.iter().any(|t| tokens.contains(t)))
+            .map(|(f, _)| f.clone())
+    }
+
+    /// Adds the deferred files to a renderer's failure as a hint: a
+    /// renderer may fail on a file it could not read because it stayed
+    /// encrypted.
+    pub fn explain(&self, mut failure: Failure) -> Failure {
+        if self.files.is_empty() || failure.hint.is_some() {
+            return failure;
+        }
+        let mut hint = format!(
+            "{} sops file(s) could not be decrypted and were left encrypted:",
+            self.files.len()
+        );
+        for (f, _) in self.files.iter().take(3) {
+            let first = f.message.lines().next().unwrap_or("");
+            hint.push_str(&format!("\n  {first}"));
+        }
+        if self.files.len() > 3 {
+            hint.push_str("\n  …");
+        }
+        failure.hint = Some(hint);
+        failure
+    }
+
+    /// The first line of each failure, for debug output.
+    pub fn summary(&self) -> impl Iterator<Item = &str> {
+        self.files
+            .iter()
+            .map(|(f, _)| f.message.lines().next().unwrap_or(""))
+    }
 }
 
 /// Copies the repository root into a fresh scratch dir, decrypting sops
@@ -56,15 +121,8 @@ pub fn build(
 ) -> Result<DecryptedCopy, Failure> {
     let mut scratch = Scratch::create(tmp)?;
     let mut redactor = Redactor::default();
-    let (mut decrypted, mut deferred) = (0usize, 0usize);
-    let app_rel = roots.app.strip_prefix(&roots.repo).unwrap_or(Path::new(""));
-    let app_prefix = app_rel.to_string_lossy().into_owned();
-    let in_app = |rel: &str| {
-        app_prefix.is_empty()
-            || rel
-                .strip_prefix(app_prefix.as_str())
-                .is_some_and(|r| r.starts_with('/'))
-    };
+    let mut decrypted = 0usize;
+    let mut deferred = Deferred::default();
     scratch.copy_repo(roots, &op.limits, deadline, &mut |entry, bytes| {
         if keep_as_is(&entry.rel) {
             return Ok((bytes, false));
@@ -79,11 +137,10 @@ pub fn build(
                 Ok((plain.bytes, true))
             }
             Ok(None) => Ok((bytes, false)),
-            Err((_, true)) if !in_app(&entry.rel) => {
-                deferred += 1;
+            Err(f) => {
+                deferred.push(f, &bytes);
                 Ok((bytes, false))
             }
-            Err((f, _)) => Err(f),
         }
     })?;
     Ok(DecryptedCopy {
@@ -107,72 +164,60 @@ pub struct Plain {
 }
 
 /// Decrypts one file when it is a sops file: `Some(plain)`, or `None` when
-/// it is not one. The error's flag says "not for this app" (no usable key,
-/// or bound to another namespace): such a file outside the app dir is left
-/// encrypted.
+/// it is not one.
 pub fn decrypt_file(
     entry: &Entry,
     bytes: &[u8],
     keys: &mut Keys<'_>,
     env: &Env,
     op: &Settings,
-) -> Result<Option<Plain>, (Failure, bool)> {
-    let fatal = |f: Failure| (f, false);
+) -> Result<Option<Plain>, Failure> {
     let format = Format::for_path(Path::new(&entry.rel));
     let textual = !matches!(format, Format::Binary);
     if !looks_like_sops_file(bytes) {
         if textual && contains_encrypted_value(bytes) {
-            return Err(fatal(
-                Failure::generic(format!(
-                    "{}: found ENC[...] values but no sops metadata",
-                    entry.shown
-                ))
-                .with_hint(
-                    "the sops block was removed or the file was hand-edited; re-encrypt it with sops",
-                ),
+            return Err(Failure::generic(format!(
+                "{}: found ENC[...] values but no sops metadata",
+                entry.shown
+            ))
+            .with_hint(
+                "the sops block was removed or the file was hand-edited; re-encrypt it with sops",
             ));
         }
         return Ok(None);
     }
     let limits = &op.limits;
-    let store = store_for(format, limits).map_err(fatal)?;
+    let store = store_for(format, limits)?;
     let (docs, metadata) = match store.load_encrypted(bytes) {
         Ok(loaded) => loaded,
         // A non-sops file that merely mentions a marker (docs, binaries).
         Err(_) if !textual => return Ok(None),
         Err(e) => {
             if let Some(f) = limit_failure(&entry.shown, format, &e, limits) {
-                return Err(fatal(f));
+                return Err(f);
             }
-            return Err(fatal(Failure::generic(format!(
+            return Err(Failure::generic(format!(
                 "{}: invalid sops file: {e}",
                 entry.shown
-            ))));
+            )));
         }
     };
     // A project without keys has no usable key for this file.
-    let ctx = keys.get().map_err(|f| (f, true))?;
+    let ctx = keys.get()?;
     let mac_only = metadata.mac_only_encrypted;
-    let plain =
-        ops::decrypt_loaded(docs, metadata, ctx, &DecryptOptions::default()).map_err(|e| {
-            let f = Failure::decrypt(&entry.shown, &e);
-            let no_key = f.code == EXIT_NO_KEY;
-            (f, no_key)
-        })?;
-    // Namespace binding; like a missing key, a file bound elsewhere may be
-    // another app's and is only fatal inside the app dir. Only YAML/JSON
-    // documents can be Kubernetes objects.
+    let plain = ops::decrypt_loaded(docs, metadata, ctx, &DecryptOptions::default())
+        .map_err(|e| Failure::decrypt(&entry.shown, &e))?;
+    // Namespace binding. Only YAML/JSON documents can be Kubernetes objects.
     let objects: &[Branch] = if matches!(format, Format::Yaml | Format::Json) {
         &plain.docs
     } else {
         &[]
     };
-    namespace::check_namespace_binding(&entry.shown, objects, mac_only, op, env)
-        .map_err(|f| (f, true))?;
+    namespace::check_namespace_binding(&entry.shown, objects, mac_only, op, env)?;
     let bytes = Zeroizing::new(
         store
             .emit(&plain.docs, None)
-            .map_err(|e| fatal(Failure::generic(format!("{}: {e}", entry.shown))))?,
+            .map_err(|e| Failure::generic(format!("{}: {e}", entry.shown)))?,
     );
     let raw =
         matches!(format, Format::Dotenv | Format::Ini | Format::Binary).then(|| bytes.clone());

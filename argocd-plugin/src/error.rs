@@ -15,8 +15,6 @@ use sops_core::keys::{KeyError, RecoveryError};
 use sops_core::mac::MacError;
 use sops_core::ops::TreeError;
 
-/// sops' exit code for "could not retrieve the data key".
-pub const EXIT_NO_KEY: u8 = exit_code::COULD_NOT_RETRIEVE_KEY;
 /// Anything else.
 pub const EXIT_GENERIC: u8 = exit_code::ERROR_GENERIC;
 

@@ -29,7 +29,7 @@ use sops_core::stores::{Format, StoreError};
 use sops_core::{Branch, Item, Value};
 use zeroize::{Zeroize, Zeroizing};
 
-use crate::decrypted_copy;
+use crate::decrypted_copy::{self, DecryptedCopy};
 use crate::error::Failure;
 use crate::keys::Keys;
 use crate::params::{HelmParams, Params, printable};
@@ -101,7 +101,7 @@ pub fn run(
                 path: entry.real.display().to_string(),
                 bytes,
             }),
-            Err((f, _)) => return Err(f),
+            Err(f) => return Err(f),
         }
     }
     let ValuesArguments {
@@ -163,13 +163,21 @@ pub fn run(
         env: &child_env,
         stdin: stdin.as_ref().map(|s| s.as_slice()),
     };
-    let out = render::run(&job, &copy.redactor, &op.limits, deadline)?;
-    let (decrypted, deferred) = (copy.decrypted, copy.deferred);
-    drop(copy);
+    let out = render::run(&job, &copy.redactor, &op.limits, deadline);
+    let DecryptedCopy {
+        scratch,
+        decrypted,
+        deferred,
+        ..
+    } = copy;
+    // The plaintext copy is no longer needed: gone before the output checks.
+    drop(scratch);
+    let out = out.map_err(|f| deferred.explain(f))?;
     if op.debug {
         eprintln!(
             "argocd-sops-plugin: debug: helm mode: {decrypted} files decrypted in the copy, \
-             {deferred} left encrypted, {} values files ({} on stdin), copy {} ms, total {} ms",
+             {} left encrypted, {} values files ({} on stdin), copy {} ms, total {} ms",
+            deferred.len(),
             sources.len(),
             sources
                 .iter()
@@ -178,8 +186,18 @@ pub fn run(
             copied.as_millis(),
             started.elapsed().as_millis()
         );
+        for line in deferred.summary() {
+            eprintln!("argocd-sops-plugin: debug: left encrypted: {line}");
+        }
     }
-    render::finish(&out.stdout, "helm template", env, params, &op.limits)
+    render::finish(
+        &out.stdout,
+        "helm template",
+        env,
+        params,
+        &op.limits,
+        &|found| deferred.source_of(found),
+    )
 }
 
 /// `SOPS_CMP_HELM_BIN` (sidecar env), else `helm` on the sidecar's `PATH`.

@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use zeroize::Zeroizing;
 
-use crate::decrypted_copy;
+use crate::decrypted_copy::{self, DecryptedCopy};
 use crate::error::Failure;
 use crate::keys::Keys;
 use crate::params::Params;
@@ -64,19 +64,31 @@ pub fn run(
         env: &child_env,
         stdin: None,
     };
-    let out = render::run(&job, &copy.redactor, &op.limits, deadline)?;
-    let (decrypted, deferred) = (copy.decrypted, copy.deferred);
-    // The plaintext copy is no longer needed.
-    drop(copy);
+    let out = render::run(&job, &copy.redactor, &op.limits, deadline);
+    let DecryptedCopy {
+        scratch,
+        decrypted,
+        deferred,
+        ..
+    } = copy;
+    // The plaintext copy is no longer needed: gone before the output checks.
+    drop(scratch);
+    let out = out.map_err(|f| deferred.explain(f))?;
     if op.debug {
         eprintln!(
             "argocd-sops-plugin: debug: kustomize mode: {decrypted} files decrypted, \
-             {deferred} left encrypted (no key, outside the app), copy {} ms, total {} ms",
+             {} left encrypted, copy {} ms, total {} ms",
+            deferred.len(),
             copied.as_millis(),
             started.elapsed().as_millis()
         );
+        for line in deferred.summary() {
+            eprintln!("argocd-sops-plugin: debug: left encrypted: {line}");
+        }
     }
-    render::finish(&out.stdout, &name, env, params, &op.limits)
+    render::finish(&out.stdout, &name, env, params, &op.limits, &|found| {
+        deferred.source_of(found)
+    })
 }
 
 /// The renderer: `SOPS_CMP_KUSTOMIZE_BIN` (sidecar env), else `kustomize`,

@@ -6,7 +6,8 @@
 //! Secret shape) sees the parsed tree rather than text.
 
 use base64::Engine as _;
-use sops_core::cipher::{contains_encrypted_value, is_encrypted};
+use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
+use sops_core::cipher::{ENC_PREFIX, contains_encrypted_value, is_encrypted};
 use sops_core::keys::KeyContext;
 use sops_core::ops::{self, DecryptOptions};
 use sops_core::stores::{Format, StoreError, looks_like_sops_file};
@@ -166,14 +167,138 @@ fn printable(s: &str) -> String {
     s.chars().filter(|c| !c.is_control()).take(128).collect()
 }
 
+/// The `ENC[…]` strings in `bytes` (each up to its closing `]`), in order.
+pub fn enc_tokens(bytes: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let prefix = ENC_PREFIX.as_bytes();
+    let mut rest = bytes;
+    std::iter::from_fn(move || {
+        let start = rest.windows(prefix.len()).position(|w| w == prefix)?;
+        let from = &rest[start..];
+        let len = from
+            .iter()
+            .position(|&b| b == b']')
+            .map_or(from.len(), |end| end + 1);
+        rest = &from[len..];
+        Some(&from[..len])
+    })
+}
+
+/// Shortest string searched for base64-encoded sops data: the encoding of
+/// [`ENC_PREFIX`] alone is longer.
+const MIN_BASE64: usize = 20;
+
+/// Standard base64, padding optional (Helm's `b64enc` pads, other tools
+/// may not).
+const LENIENT_BASE64: GeneralPurpose = GeneralPurpose::new(
+    &base64::alphabet::STANDARD,
+    GeneralPurposeConfig::new()
+        .with_decode_padding_mode(DecodePaddingMode::Indifferent)
+        .with_decode_allow_trailing_bits(true),
+);
+
+/// True if `bytes` hold sops data: an `ENC[…]` value or a sops MAC line.
+fn is_sops_data(bytes: &[u8]) -> bool {
+    contains_encrypted_value(bytes) || looks_like_sops_file(bytes)
+}
+
+/// Sops data found in a rendered document. No `Debug` needed: it holds a
+/// key path and ciphertext only.
+pub struct SopsData {
+    /// Where: `sops`, or the key path of the string, with `(base64)` when
+    /// found in its decoded form.
+    pub at: String,
+    /// The `ENC[…]` strings found there (to tell which file they come from).
+    pub tokens: Vec<Vec<u8>>,
+}
+
+/// Finds leftover sops data in an output document: a `sops` key at the top,
+/// or anywhere in a string value — the whole value (`ENC[…]`), embedded text
+/// (a `configMapGenerator` or Helm's `.Files.Get` over a sops file) or its
+/// base64 form (Secret `data`, ConfigMap `binaryData`, `b64enc`).
+pub fn find_sops_data(doc: &Branch) -> Option<SopsData> {
+    fn tokens(bytes: &[u8]) -> Vec<Vec<u8>> {
+        enc_tokens(bytes).map(<[u8]>::to_vec).collect()
+    }
+    fn in_str(s: &str) -> Option<(bool, Vec<Vec<u8>>)> {
+        if is_sops_data(s.as_bytes()) {
+            return Some((false, tokens(s.as_bytes())));
+        }
+        if s.len() < MIN_BASE64 {
+            return None;
+        }
+        let compact: Vec<u8> = s.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
+        let decoded = Zeroizing::new(LENIENT_BASE64.decode(&compact).ok()?);
+        is_sops_data(&decoded).then(|| (true, tokens(&decoded)))
+    }
+    fn in_value(v: &Value, path: &mut String) -> Option<SopsData> {
+        match v {
+            Value::Str(s) => in_str(s).map(|(encoded, tokens)| SopsData {
+                at: if encoded {
+                    format!("{path} (base64)")
+                } else {
+                    path.clone()
+                },
+                tokens,
+            }),
+            Value::Map(b) => in_branch(b, path),
+            Value::Seq(items) => items.iter().enumerate().find_map(|(i, item)| {
+                let len = path.len();
+                path.push_str(&format!("[{i}]"));
+                let found = in_value(item, path);
+                path.truncate(len);
+                found
+            }),
+            _ => None,
+        }
+    }
+    fn in_branch(b: &Branch, path: &mut String) -> Option<SopsData> {
+        b.entries().find_map(|(k, v)| {
+            let len = path.len();
+            if !path.is_empty() {
+                path.push('.');
+            }
+            path.push_str(&printable(k));
+            let found = in_value(v, path);
+            path.truncate(len);
+            found
+        })
+    }
+    if let Some(sops) = doc.get("sops") {
+        let mut found = Vec::new();
+        collect_tokens(sops, &mut found);
+        return Some(SopsData {
+            at: "sops".to_owned(),
+            tokens: found,
+        });
+    }
+    in_branch(doc, &mut String::new())
+}
+
+/// Every `ENC[…]` string under `v` (the MAC in a `sops` block).
+fn collect_tokens(v: &Value, out: &mut Vec<Vec<u8>>) {
+    match v {
+        Value::Str(s) => out.extend(enc_tokens(s.as_bytes()).map(<[u8]>::to_vec)),
+        Value::Map(b) => b.entries().for_each(|(_, v)| collect_tokens(v, out)),
+        Value::Seq(items) => items.iter().for_each(|v| collect_tokens(v, out)),
+        _ => {}
+    }
+}
+
+/// The message for sops data left in an output document.
+pub fn leftover_message(shown: &str, doc: &Branch, found: &SopsData) -> String {
+    format!(
+        "{shown}: output still contains sops-encrypted data in {} (at {})",
+        describe(doc),
+        found.at
+    )
+}
+
 /// The output checks every document must pass (spec §3.4 step 8, §3.6).
 pub fn check(doc: &Branch, shown: &str) -> Result<(), Failure> {
     let what = describe(doc);
     let bad = |msg: String| Err(Failure::generic(format!("{shown}: {msg}")));
-    if doc.get("sops").is_some() || find_encrypted(doc).is_some() {
-        return bad(format!(
-            "output still contains sops-encrypted data in {what}"
-        ));
+    if let Some(found) = find_sops_data(doc) {
+        return Err(Failure::generic(leftover_message(shown, doc, &found)));
     }
     let kind = doc.get("kind").and_then(Value::as_str);
     if doc
@@ -237,16 +362,14 @@ fn check_secret(doc: &Branch, what: &str) -> Result<(), String> {
             match (section_name, v) {
                 ("data", Value::Str(s)) => {
                     let compact: String = s.chars().filter(|c| !c.is_ascii_whitespace()).collect();
-                    let Ok(raw) =
-                        base64::engine::general_purpose::STANDARD.decode(compact.as_bytes())
-                    else {
+                    // Sops data in the decoded value was looked for by
+                    // `find_sops_data` already.
+                    if base64::engine::general_purpose::STANDARD
+                        .decode(compact.as_bytes())
+                        .map(Zeroizing::new)
+                        .is_err()
+                    {
                         return Err(format!("{what}: data key {k} is not valid base64"));
-                    };
-                    // A secretGenerator over a file that stayed encrypted.
-                    if looks_like_sops_file(&raw) || contains_encrypted_value(&raw) {
-                        return Err(format!(
-                            "output still contains sops-encrypted data in {what} (data key {k})"
-                        ));
                     }
                 }
                 ("data", Value::Null) => {}
@@ -306,6 +429,85 @@ mod tests {
             doc("a:\n  b:\n    - x\n    - ENC[AES256_GCM,data:AA==,iv:AA==,tag:AA==,type:str]\n");
         assert_eq!(find_encrypted(&d).as_deref(), Some("a.b[1]"));
         assert_eq!(find_encrypted(&doc("a: 1\n")), None);
+    }
+
+    #[test]
+    fn finds_sops_data_in_strings_and_base64() {
+        let enc = "ENC[AES256_GCM,data:AAAA,iv:BBBB,tag:CCCC,type:str]";
+        let file = format!(
+            "password: {enc}\nsops:\n    mac: ENC[AES256_GCM,data:MM,iv:I,tag:T,type:str]\n"
+        );
+        let b64 = base64::engine::general_purpose::STANDARD.encode(&file);
+        let cm = |data: &str| {
+            doc(&format!(
+                "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n{data}"
+            ))
+        };
+        let cases = [
+            (format!("data:\n  f: {file:?}\n"), "data.f"),
+            (format!("data:\n  f: x\n  l: [a, {enc:?}]\n"), "data.l[1]"),
+            (format!("binaryData:\n  f: {b64}\n"), "data.f (base64)"),
+            // Unpadded and wrapped base64.
+            (
+                format!("binaryData:\n  f: {}\n", b64.trim_end_matches('=')),
+                "binaryData.f (base64)",
+            ),
+        ];
+        for (i, (data, at)) in cases.iter().enumerate() {
+            let d = cm(data);
+            let found = find_sops_data(&d).unwrap_or_else(|| panic!("case {i}"));
+            if i != 2 {
+                assert_eq!(found.at, *at);
+            }
+            assert!(found.tokens.iter().any(|t| t == enc.as_bytes()), "case {i}");
+            let err = check(&d, "out").unwrap_err();
+            assert!(
+                err.message
+                    .starts_with("out: output still contains sops-encrypted data in ConfigMap c"),
+                "{}",
+                err.message
+            );
+        }
+        let wrapped: String = b64
+            .as_bytes()
+            .chunks(60)
+            .map(|c| format!("{}\n", std::str::from_utf8(c).unwrap()))
+            .collect();
+        let secret = doc(&format!(
+            "apiVersion: v1\nkind: Secret\nmetadata:\n  name: s\ndata:\n  f: {wrapped:?}\n"
+        ));
+        assert_eq!(find_sops_data(&secret).unwrap().at, "data.f (base64)");
+        // The sops block itself, with the MAC's token.
+        let d = doc(&format!("a: 1\n{}", &file[file.find("sops:").unwrap()..]));
+        let found = find_sops_data(&d).unwrap();
+        assert_eq!(found.at, "sops");
+        assert_eq!(
+            found.tokens,
+            [b"ENC[AES256_GCM,data:MM,iv:I,tag:T,type:str]".to_vec()]
+        );
+        // Ordinary values and base64 of ordinary data pass.
+        let plain =
+            base64::engine::general_purpose::STANDARD.encode("a long enough ordinary value");
+        assert!(
+            find_sops_data(&cm(&format!(
+                "data:\n  a: ENC is fine\nbinaryData:\n  b: {plain}\n"
+            )))
+            .is_none()
+        );
+    }
+
+    #[test]
+    fn enc_tokens_are_split_at_their_bracket() {
+        let t: Vec<_> =
+            enc_tokens(b"x ENC[AES256_GCM,data:a,iv:b,tag:c,type:str] y ENC[AES256_GCM,data:d")
+                .collect();
+        assert_eq!(
+            t,
+            [
+                b"ENC[AES256_GCM,data:a,iv:b,tag:c,type:str]".as_slice(),
+                b"ENC[AES256_GCM,data:d".as_slice()
+            ]
+        );
     }
 
     #[test]

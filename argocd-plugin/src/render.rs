@@ -258,13 +258,16 @@ pub fn run(
     Ok(Rendered { stdout })
 }
 
-/// Parses, checks and re-emits a renderer's output stream.
+/// Parses, checks and re-emits a renderer's output stream. `source_of`
+/// names the failure of the input file that sops data left in the output
+/// comes from, when it is known (a file that failed to decrypt).
 pub fn finish(
     stdout: &[u8],
     name: &str,
     env: &Env,
     params: &Params,
     limits: &Limits,
+    source_of: &dyn Fn(&manifest::SopsData) -> Option<Failure>,
 ) -> Result<Zeroizing<Vec<u8>>, Failure> {
     let store = store_for(Format::Yaml, limits)?;
     let shown = format!("{name} output");
@@ -284,6 +287,11 @@ pub fn finish(
     });
     docs.retain(|d| d.entries().next().is_some());
     for doc in docs.iter() {
+        if let Some(found) = manifest::find_sops_data(doc) {
+            return Err(source_of(&found).unwrap_or_else(|| {
+                Failure::generic(manifest::leftover_message(&shown, doc, &found))
+            }));
+        }
         manifest::check(doc, &shown)?;
     }
     manifest::finish_output(

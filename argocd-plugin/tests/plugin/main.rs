@@ -9,6 +9,7 @@ mod helm;
 mod install;
 mod interop;
 mod kustomize;
+mod leftovers;
 mod pgp;
 mod policy;
 mod scratch;

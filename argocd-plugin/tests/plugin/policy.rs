@@ -555,8 +555,8 @@ fn kustomize_app_with_binding() {
         .stderr_contains("Secret team-b/db namespace does not match destination team-a")
         .leaks_none(&[TEAM_B_VALUE, ALLOWED_VALUE]);
 
-    // Pulled in from a base outside the app dir: left encrypted, and the
-    // output checks refuse the leftover sops data.
+    // Pulled in from a base outside the app dir: left encrypted, the output
+    // checks find the leftover sops data, and the file's error is reported.
     std::fs::remove_file(w.repo.join("app/replayed.yaml")).unwrap();
     w.write(
         "other/kustomization.yaml",
@@ -570,7 +570,9 @@ fn kustomize_app_with_binding() {
         .sidecar(env)
         .run()
         .failure(Some(1))
-        .stderr_contains("output still contains sops-encrypted data")
+        .stderr_contains(
+            "other/replayed.yaml: Secret team-b/db namespace does not match destination team-a",
+        )
         .leaks_none(&[TEAM_B_VALUE, ALLOWED_VALUE]);
 }
 
