@@ -105,6 +105,18 @@ pub fn check_namespace_binding(
             "re-encrypt the file without mac_only_encrypted (SOPS_CMP_BIND_NAMESPACE=true)",
         ));
     }
+    // The binding reads the first of duplicate keys, while what applies
+    // the output may take the last: a second `namespace` (or `kind`, or
+    // `items`) would slip past. Refuse duplicates anywhere in the file.
+    for doc in docs {
+        if let Some(path) = duplicate_key(doc) {
+            return Err(Failure::policy(format!(
+                "{shown}: duplicate key {path} in {}; refused because namespace binding is on",
+                describe(doc)
+            ))
+            .with_hint("remove the duplicate key and re-encrypt the file with sops"));
+        }
+    }
     let mut objects = Vec::new();
     for doc in docs {
         collect_objects(doc, &mut objects);
@@ -150,6 +162,39 @@ pub fn check_namespace_binding(
 const BINDING_HINT: &str = "with SOPS_CMP_BIND_NAMESPACE=true every encrypted namespaced object \
                             must be encrypted with metadata.namespace set to the app's \
                             destination namespace";
+
+/// The key path of the first key that occurs twice in one mapping of `doc`
+/// (at any depth), shown with control characters escaped.
+fn duplicate_key(doc: &Branch) -> Option<String> {
+    fn in_value(v: &Value, path: &str) -> Option<String> {
+        match v {
+            Value::Map(b) => in_branch(b, path),
+            Value::Seq(items) => items
+                .iter()
+                .enumerate()
+                .find_map(|(i, v)| in_value(v, &format!("{path}[{i}]"))),
+            _ => None,
+        }
+    }
+    fn in_branch(b: &Branch, path: &str) -> Option<String> {
+        let mut seen = std::collections::HashSet::new();
+        for (k, v) in b.entries() {
+            let here = if path.is_empty() {
+                format!("{k:?}")
+            } else {
+                format!("{path}.{k:?}")
+            };
+            if !seen.insert(k) {
+                return Some(here);
+            }
+            if let Some(found) = in_value(v, &here) {
+                return Some(found);
+            }
+        }
+        None
+    }
+    in_branch(doc, "")
+}
 
 /// The Kubernetes objects of a document: the document itself when it has
 /// `kind`, or the items of a `…List`.
@@ -243,6 +288,48 @@ mod tests {
             e.contains("ConfigMap team-b/y namespace does not match"),
             "{e}"
         );
+        // Duplicate keys at any depth are refused. The YAML store refuses
+        // them while parsing (as go-yaml); the JSON store keeps them, as
+        // sops' own JSON decoder does.
+        let dup_yaml = "apiVersion: v1\nkind: Secret\nmetadata:\n  name: db\n  namespace: team-a\n  namespace: team-b\n";
+        assert!(
+            Format::Yaml
+                .store()
+                .unwrap()
+                .load(dup_yaml.as_bytes())
+                .is_err()
+        );
+        let json = |text: &str| Format::Json.store().unwrap().load(text.as_bytes()).unwrap();
+        let check_json = |text: &str| {
+            check_namespace_binding("s.json", &json(text), false, &bound(), &env)
+                .map_err(|f| f.message)
+        };
+        check_json(
+            r#"{"apiVersion":"v1","kind":"Secret","metadata":{"name":"db","namespace":"team-a"}}"#,
+        )
+        .unwrap();
+        let e = check_json(
+            r#"{"apiVersion":"v1","kind":"Secret","metadata":{"name":"db","namespace":"team-a","namespace":"team-b"}}"#,
+        )
+        .unwrap_err();
+        assert_eq!(
+            e,
+            "s.json: duplicate key \"metadata\".\"namespace\" in Secret team-a/db; refused because \
+             namespace binding is on"
+        );
+        let e = check_json(
+            r#"{"apiVersion":"v1","kind":"List","items":[{"apiVersion":"v1","kind":"Secret","metadata":{"name":"x","namespace":"team-a"}}],"items":[]}"#,
+        )
+        .unwrap_err();
+        assert!(e.contains("duplicate key \"items\""), "{e}");
+        let e = check_json(
+            r#"{"apiVersion":"v1","kind":"Namespace","kind":"Secret","metadata":{"name":"x"}}"#,
+        )
+        .unwrap_err();
+        assert!(e.contains("duplicate key \"kind\""), "{e}");
+        let e = check_json(r#"{"kind":"ConfigMap","metadata":{"name":"x","namespace":"team-a"},"data":{"a":[{"k":1,"k":2}]}}"#)
+            .unwrap_err();
+        assert!(e.contains("duplicate key \"data\".\"a\"[0].\"k\""), "{e}");
         // No destination namespace: namespaced objects cannot be bound.
         let e = check(&secret("team-a"), false, &Env::default()).unwrap_err();
         assert!(e.contains("ARGOCD_APP_NAMESPACE"), "{e}");

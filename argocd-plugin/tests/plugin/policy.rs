@@ -605,3 +605,25 @@ fn a_relabelled_recipient_does_not_open_another_projects_stanza() {
         .stderr_contains("cannot decrypt app/forged.yaml: no usable key")
         .leaks_none(&[DENIED_VALUE]);
 }
+
+#[test]
+fn duplicate_namespace_keys_are_refused_with_binding() {
+    let w = World::new();
+    // sops' JSON store keeps both keys; the binding used to read the first.
+    let plain = r#"{"apiVersion":"v1","kind":"Secret","metadata":{"name":"db","namespace":"team-a","namespace":"team-b"},"stringData":{"k":"duplicate-key-secret"}}"#;
+    w.write(
+        "app/s.json",
+        encrypt(plain, Format::Json, &w.key.recipient, None),
+    );
+    let mut env = w.sidecar_env();
+    env.push(("SOPS_CMP_BIND_NAMESPACE".into(), "true".into()));
+    Request::generate(&w, "app")
+        .sidecar(env)
+        .run()
+        .failure(Some(1))
+        .stderr_contains(
+            "app/s.json: duplicate key \"metadata\".\"namespace\" in Secret team-a/db; refused \
+             because namespace binding is on",
+        )
+        .leaks_none(&["duplicate-key-secret"]);
+}
