@@ -141,9 +141,27 @@ fn no_usable_key(file: &str, r: &RecoveryError) -> String {
 
 impl fmt::Display for Failure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "argocd-sops-plugin: {}", self.message)?;
+        write!(f, "argocd-sops-plugin: {}", Escaped(&self.message))?;
         if let Some(hint) = &self.hint {
-            write!(f, "\nhint: {hint}")?;
+            write!(f, "\nhint: {}", Escaped(hint))?;
+        }
+        Ok(())
+    }
+}
+
+/// A message with every control character but the newlines we put there
+/// ourselves escaped: the last line of defence, should some tenant string
+/// reach a message unquoted (paths go through `walk::shown_path`).
+struct Escaped<'a>(&'a str);
+
+impl fmt::Display for Escaped<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for c in self.0.chars() {
+            if c.is_control() && c != '\n' {
+                write!(f, "{}", c.escape_default())?;
+            } else {
+                write!(f, "{c}")?;
+            }
         }
         Ok(())
     }

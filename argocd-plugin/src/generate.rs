@@ -116,7 +116,7 @@ fn directory(
         let bytes = Zeroizing::new(walk::read_bounded(entry, limits, &mut total)?);
         needs_keys = needs_keys || looks_encrypted(&bytes);
         let ctx = if needs_keys { keys.get()? } else { &empty };
-        let mut loaded = manifest::load(&entry.shown, &bytes, ctx, limits)?;
+        let mut loaded = manifest::load(&entry.shown, Path::new(&entry.rel), &bytes, ctx, limits)?;
         if loaded.decrypted {
             decrypted_files += 1;
             let mac_only = loaded.mac_only_encrypted;

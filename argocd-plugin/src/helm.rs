@@ -58,7 +58,7 @@ pub fn run(
     if !roots.app.join("Chart.yaml").is_file() {
         return Err(Failure::generic(format!(
             "no Chart.yaml in {}; helm mode needs a chart directory",
-            env.get("ARGOCD_APP_SOURCE_PATH").unwrap_or(".")
+            walk::shown_path(Path::new(env.get("ARGOCD_APP_SOURCE_PATH").unwrap_or(".")))
         )));
     }
     let release = release_name(env, helm)?;
@@ -81,7 +81,7 @@ pub fn run(
     for v in &values_files {
         let entry = Entry {
             rel: v.rel.clone(),
-            shown: v.rel.clone(),
+            shown: walk::shown_path(Path::new(&v.rel)),
             real: copy.scratch.repo.join(&v.rel),
         };
         let mut uncounted = 0;
@@ -97,7 +97,7 @@ pub fn run(
                 });
             }
             Ok(None) => sources.push(Source::Plain {
-                shown: v.rel.clone(),
+                shown: entry.shown.clone(),
                 path: entry.real.display().to_string(),
                 bytes,
             }),
@@ -379,8 +379,8 @@ fn values_arguments(sources: &[Source], limits: &Limits) -> Result<ValuesArgumen
             Source::Plain { path, .. } if !in_stdin_run => {
                 args.extend(["--values".to_owned(), path.clone()]);
             }
-            Source::Plain { shown, bytes, .. } => {
-                merge(&mut merged, parse_values(shown, bytes, limits)?);
+            Source::Plain { shown, path, bytes } => {
+                merge(&mut merged, parse_values(shown, path, bytes, limits)?);
             }
             Source::Decrypted { doc, .. } => merge(&mut merged, Branch::clone(doc)),
         }
@@ -403,8 +403,8 @@ fn first_doc(docs: Vec<Branch>) -> Branch {
     docs.into_iter().next().unwrap_or_default()
 }
 
-fn parse_values(shown: &str, bytes: &[u8], limits: &Limits) -> Result<Branch, Failure> {
-    let format = match Format::for_path(Path::new(shown)) {
+fn parse_values(shown: &str, path: &str, bytes: &[u8], limits: &Limits) -> Result<Branch, Failure> {
+    let format = match Format::for_path(Path::new(path)) {
         Format::Json => Format::Json,
         _ => Format::Yaml,
     };

@@ -93,7 +93,7 @@ impl KeyPolicy {
     /// Reads and parses the policy file; any problem is a configuration
     /// error naming the file (and the field), so the plugin fails closed.
     pub fn load(path: &Path) -> Result<Self, Failure> {
-        let shown = path.display().to_string();
+        let shown = crate::walk::shown_path(path);
         let bytes = std::fs::read(path)
             .map_err(|e| policy_error(&shown, format!("cannot read the file ({})", e.kind())))?;
         Self::parse(&shown, &bytes)

@@ -127,8 +127,12 @@ fn add_identity_dir(
     mut builder: KeyContextBuilder,
     dir: &Path,
 ) -> Result<KeyContextBuilder, Failure> {
-    let io_err =
-        |what: &Path| Failure::config(format!("cannot read key directory {}", what.display()));
+    let io_err = |what: &Path| {
+        Failure::config(format!(
+            "cannot read key directory {}",
+            crate::walk::shown_path(what)
+        ))
+    };
     let mut entries: Vec<_> = std::fs::read_dir(dir)
         .map_err(|_| io_err(dir))?
         .filter_map(Result::ok)
@@ -146,7 +150,7 @@ fn add_identity_dir(
         }
         let data = read_secret_file(&path).map_err(|_| io_err(&path))?;
         let text = std::str::from_utf8(&data).map_err(|_| io_err(&path))?;
-        builder = builder.age_identity_text(path.display().to_string(), text);
+        builder = builder.age_identity_text(crate::walk::shown_path(&path), text);
     }
     Ok(builder)
 }

@@ -30,16 +30,18 @@ pub struct Loaded {
     pub mac_only_encrypted: bool,
 }
 
-/// Parses a manifest file (YAML or JSON by extension); decrypts it, MAC
-/// verified, when its first document carries a top-level `sops` key.
-/// Empty documents (and wholly empty files) are dropped, as Argo CD does.
+/// Parses a manifest file (YAML or JSON by the extension of `path`; `shown`
+/// names it in messages); decrypts it, MAC verified, when its first
+/// document carries a top-level `sops` key. Empty documents (and wholly
+/// empty files) are dropped, as Argo CD does.
 pub fn load(
     shown: &str,
+    path: &std::path::Path,
     bytes: &[u8],
     ctx: &KeyContext,
     limits: &Limits,
 ) -> Result<Loaded, Failure> {
-    let format = Format::for_path(std::path::Path::new(shown));
+    let format = Format::for_path(path);
     if !matches!(format, Format::Yaml | Format::Json) {
         return Err(Failure::generic(format!(
             "{shown}: not a YAML or JSON file"
@@ -398,7 +400,7 @@ pub fn finish_output(
         if allow_empty {
             return Ok(Zeroizing::new(Vec::new()));
         }
-        let path = source_path.unwrap_or(".");
+        let path = crate::walk::shown_path(std::path::Path::new(source_path.unwrap_or(".")));
         return Err(Failure::generic(format!(
             "no manifests produced for {what} in {path}; set allow-empty=true if intended"
         )));

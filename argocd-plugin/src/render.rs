@@ -180,7 +180,11 @@ pub fn run(
         .process_group(0)
         .spawn()
         .map_err(|_| {
-            Failure::config(format!("cannot run {name} ({prog})")).with_hint(
+            Failure::config(format!(
+                "cannot run {name} ({})",
+                crate::walk::shown_path(Path::new(prog))
+            ))
+            .with_hint(
                 "install the renderer in the sidecar image or set its path in the sidecar env",
             )
         })?;

@@ -191,7 +191,7 @@ impl Scratch {
         made.map_err(|_| {
             Failure::config(format!(
                 "cannot create a private scratch directory in {}",
-                tmp.display()
+                walk::shown_path(tmp)
             ))
             .with_hint("TMPDIR of the sidecar must be writable (a memory-backed emptyDir)")
         })?;

@@ -61,12 +61,21 @@ impl Roots {
         Ok(Self { repo, app })
     }
 
-    /// Path relative to the repo root, for messages.
+    /// Path relative to the repo root, for messages ([`shown_path`]).
     pub fn display(&self, path: &Path) -> String {
-        path.strip_prefix(&self.repo)
-            .unwrap_or(path)
-            .display()
-            .to_string()
+        shown_path(path.strip_prefix(&self.repo).unwrap_or(path))
+    }
+}
+
+/// How a path is shown in messages (the one helper for every path that
+/// reaches stderr): as it is, or, when it holds control characters (a
+/// newline, an escape sequence: file names come from the tenant's
+/// repository and could forge lines of our output or drive a terminal) or
+/// is not UTF-8, quoted with those escaped (`"a\nb.yaml"`).
+pub fn shown_path(path: &Path) -> String {
+    match path.to_str() {
+        Some(s) if !s.chars().any(char::is_control) => s.to_owned(),
+        _ => format!("{:?}", path.to_string_lossy()),
     }
 }
 
@@ -242,6 +251,18 @@ pub fn check_deadline(deadline: Instant, limits: &Limits, doing: &str) -> Result
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn shown_paths_are_quoted_when_they_hold_control_characters() {
+        use std::os::unix::ffi::OsStrExt;
+        assert_eq!(shown_path(Path::new("a/b c.yaml")), "a/b c.yaml");
+        assert_eq!(
+            shown_path(Path::new("a/b\n\u{1b}.yaml")),
+            r#""a/b\n\u{1b}.yaml""#
+        );
+        let raw = std::ffi::OsStr::from_bytes(b"a\xff.yaml");
+        assert_eq!(shown_path(Path::new(raw)), "\"a\u{fffd}.yaml\"");
+    }
 
     #[test]
     fn repo_root_is_cwd_minus_source_path() {

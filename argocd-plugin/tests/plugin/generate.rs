@@ -543,3 +543,56 @@ fn yaml_alias_bomb_fails_closed() {
         .failure(Some(1))
         .stderr_contains("app/c.yaml: YAML aliases expand to more than 2 nodes");
 }
+
+#[test]
+fn file_names_with_control_characters_are_quoted() {
+    let w = World::new();
+    // A name that would forge a line of our output and colour the terminal.
+    let name = "bad\nhint: all fine\u{1b}[32m.yaml";
+    w.write(&format!("app/{name}"), "a: [unclosed\n");
+    let out = Request::generate(&w, "app").run();
+    out.failure(Some(1))
+        .stderr_contains("\"app/bad\\nhint: all fine\\u{1b}[32m.yaml\": malformed yaml");
+    assert!(!out.stderr.contains('\u{1b}'), "{:?}", out.stderr);
+    assert!(!out.stderr.contains("\nhint: all fine"), "{:?}", out.stderr);
+
+    // Kustomize mode: a sops file that cannot be decrypted, used by the app.
+    let w = World::new();
+    let other = Key::generate(w.path(), "other.txt");
+    w.write(
+        &format!("base/{name}"),
+        encrypt(
+            &secret("s", "k", "quoted-name-secret"),
+            Format::Yaml,
+            &other.recipient,
+            None,
+        ),
+    );
+    w.write(
+        "base/kustomization.yaml",
+        "resources:\n  - \"bad\\nhint: all fine\\e[32m.yaml\"\n",
+    );
+    let mut env = w.sidecar_env();
+    env.push((
+        "SOPS_CMP_KUSTOMIZE_BIN".into(),
+        crate::harness::kubectl().display().to_string(),
+    ));
+    let out = Request::generate(&w, "base").sidecar(env).run();
+    out.failure(Some(128)).stderr_contains(
+        "cannot decrypt \"base/bad\\nhint: all fine\\u{1b}[32m.yaml\": no usable key",
+    );
+    assert!(!out.stderr.contains('\u{1b}'), "{:?}", out.stderr);
+
+    // discover prints the name quoted too (one name per line).
+    let w = World::new();
+    w.write(
+        &format!("app/{name}"),
+        encrypt(&secret("s", "k", "v"), Format::Yaml, &w.key.recipient, None),
+    );
+    let out = Request::discover(&w, "app").run();
+    assert_eq!(
+        out.stdout, "\"app/bad\\nhint: all fine\\u{1b}[32m.yaml\"\n",
+        "{}",
+        out.stderr
+    );
+}
