@@ -136,6 +136,12 @@ pub const DEFAULT_MAX_ALIAS_NODES: usize = 100_000;
 /// Default proportional part of the YAML alias budget (see [`StoreLimits`]).
 pub const DEFAULT_ALIAS_NODES_PER_NODE: usize = 10;
 
+/// Default fixed part of the YAML alias byte budget (see [`StoreLimits`]).
+pub const DEFAULT_MAX_ALIAS_BYTES: usize = 64 * 1024 * 1024;
+
+/// Default proportional part of the YAML alias byte budget (see [`StoreLimits`]).
+pub const DEFAULT_ALIAS_BYTES_PER_INPUT_BYTE: usize = 16;
+
 /// What parsing one input may build. The defaults are what the CLI uses; a
 /// service parsing untrusted files (the Argo CD plugin) sets stricter ones
 /// and passes them to [`Format::store_with`]. Build one with
@@ -155,6 +161,15 @@ pub struct StoreLimits {
     pub max_alias_nodes: usize,
     /// YAML: see `max_alias_nodes`; 0 makes `max_alias_nodes` a fixed cap.
     pub alias_nodes_per_node: usize,
+    /// YAML: aliases may add at most `max_alias_bytes` bytes of text
+    /// (strings, mapping keys, comments, binary data) plus
+    /// `alias_bytes_per_input_byte` per byte of the input, for the whole
+    /// input. The node budget alone lets a few hundred aliases of one large
+    /// scalar expand a 1 MB file to hundreds of megabytes. More is
+    /// [`StoreError::AliasExpansionTooLarge`]. sops 3.11 has no such limit.
+    pub max_alias_bytes: usize,
+    /// YAML: see `max_alias_bytes`; 0 makes `max_alias_bytes` a fixed cap.
+    pub alias_bytes_per_input_byte: usize,
 }
 
 impl Default for StoreLimits {
@@ -163,6 +178,8 @@ impl Default for StoreLimits {
             max_depth: DEFAULT_MAX_DEPTH,
             max_alias_nodes: DEFAULT_MAX_ALIAS_NODES,
             alias_nodes_per_node: DEFAULT_ALIAS_NODES_PER_NODE,
+            max_alias_bytes: DEFAULT_MAX_ALIAS_BYTES,
+            alias_bytes_per_input_byte: DEFAULT_ALIAS_BYTES_PER_INPUT_BYTE,
         }
     }
 }
@@ -205,6 +222,13 @@ pub enum StoreError {
     /// [`StoreLimits`] allows (go-yaml v3's wording).
     #[error("yaml: document contains excessive aliasing")]
     ExcessiveAliasing {
+        /// The budget at the point it was exceeded (fixed plus proportional part).
+        budget: usize,
+    },
+    /// YAML aliases adding more bytes of text than the byte budget of
+    /// [`StoreLimits`] allows (our own limit; sops 3.11 has none).
+    #[error("yaml: aliases expand to more than {budget} bytes")]
+    AliasExpansionTooLarge {
         /// The budget at the point it was exceeded (fixed plus proportional part).
         budget: usize,
     },
