@@ -69,6 +69,18 @@ impl Format {
         }
     }
 
+    /// True if a top-level key `key` of a document would collide with the
+    /// metadata of an encrypted file of this format: `sops` (YAML, JSON,
+    /// binary; an INI section), any `sops_…` key in dotenv, where the
+    /// metadata is flattened to such keys. `sops set` refuses those: sops
+    /// 3.11 writes them and the file can no longer be read.
+    pub fn is_metadata_key(self, key: &str) -> bool {
+        match self {
+            Format::Dotenv => key.starts_with("sops_"),
+            Format::Yaml | Format::Json | Format::Ini | Format::Binary => key == "sops",
+        }
+    }
+
     /// The store for this format, with the default [`StoreLimits`].
     pub fn store(self) -> Result<Box<dyn Store>, StoreError> {
         self.store_with(&StoreLimits::default())
