@@ -119,6 +119,8 @@ impl EncryptedFile {
     /// Recovers the data key and decrypts every value, verifying the MAC
     /// unless `opts.ignore_mac`, and remembering each value's IV.
     pub fn decrypt(self, ctx: &KeyContext, opts: &DecryptOptions) -> Result<DecryptedFile, Error> {
+        // sops 3.11 checks the version before it looks for a key.
+        crate::metadata::check_version(&self.metadata.version).map_err(Error::Version)?;
         let key = self.recover_key(ctx, &opts.decryption_order)?;
         self.decrypt_with_key(key, opts.ignore_mac)
     }
@@ -126,6 +128,7 @@ impl EncryptedFile {
     /// As [`EncryptedFile::decrypt`] with a data key already recovered. On
     /// error the partly decrypted documents are wiped and dropped.
     pub fn decrypt_with_key(self, key: DataKey, ignore_mac: bool) -> Result<DecryptedFile, Error> {
+        crate::metadata::check_version(&self.metadata.version).map_err(Error::Version)?;
         let Self { docs, metadata } = self;
         // Wiped on every way out; `DecryptedFile` owns the wiping on success.
         let mut docs = Zeroizing::new(docs);

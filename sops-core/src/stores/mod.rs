@@ -270,7 +270,7 @@ pub trait Store: Send + Sync {
     fn load_encrypted(&self, input: &[u8]) -> Result<(Vec<Branch>, Metadata), StoreError> {
         let mut docs = self.load(input)?;
         let meta = match docs.first().and_then(|d| d.get("sops")) {
-            Some(Value::Map(b)) => metadata_serde::from_branch(b)?,
+            Some(Value::Map(b)) => metadata_serde::from_branch(b, self.format())?,
             Some(_) => {
                 return Err(StoreError::Metadata(
                     "the sops key does not hold a mapping".into(),

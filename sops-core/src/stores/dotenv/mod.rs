@@ -63,7 +63,7 @@ impl Store for DotenvStore {
             return Err(StoreError::MetadataNotFound);
         }
         let meta = flatten::unflatten(meta_pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-        Ok((docs, metadata_serde::from_branch(&meta)?))
+        Ok((docs, metadata_serde::from_branch(&meta, Format::Dotenv)?))
     }
 
     fn emit(&self, docs: &[Branch], metadata: Option<&Branch>) -> Result<Vec<u8>, StoreError> {

@@ -185,7 +185,7 @@ impl Store for IniStore {
             .filter_map(|(k, v)| Some((k, v.as_str()?)))
             .collect();
         let meta = flatten::unflatten(pairs);
-        Ok((docs, metadata_serde::from_branch(&meta)?))
+        Ok((docs, metadata_serde::from_branch(&meta, Format::Ini)?))
     }
 
     fn emit(&self, docs: &[Branch], metadata: Option<&Branch>) -> Result<Vec<u8>, StoreError> {

@@ -98,7 +98,9 @@ fn golden_json_decrypted_as_yaml() {
         let mut docs = load::load_with(&enc, &StoreLimits::default(), false)
             .unwrap_or_else(|e| panic!("{case}: {e}"));
         let meta = match docs[0].remove("sops") {
-            Some(Value::Map(b)) => crate::stores::metadata_serde::from_branch(&b).unwrap(),
+            Some(Value::Map(b)) => {
+                crate::stores::metadata_serde::from_branch(&b, crate::stores::Format::Yaml).unwrap()
+            }
             _ => panic!("{case}: no metadata"),
         };
         decrypt_docs(&mut docs, &data_key(case), &meta, false)
