@@ -967,3 +967,82 @@ fn roundtrip_binary_with_arbitrary_bytes() {
         }
     }
 }
+
+/// issue 10: sops decrypts a value whose IV is not 32 bytes (Go's
+/// `cipher.NewGCMWithNonceSize(block, len(iv))`); we refused 8-byte IVs.
+/// A golden file with `app.password` re-encrypted under an 8-byte IV (same
+/// plaintext, so the MAC still holds) decrypts alike with both binaries.
+#[test]
+fn r10_eight_byte_iv_decrypts_as_with_the_reference() {
+    use aes_gcm::aead::AeadInPlace;
+    use aes_gcm::aead::KeyInit;
+    use aes_gcm::aead::consts::U8;
+    use aes_gcm::aead::generic_array::GenericArray;
+    use base64::Engine;
+    use base64::engine::general_purpose::STANDARD;
+    use sops_core::cipher::ValueCipher;
+
+    let index = sops_core::Format::Json
+        .store()
+        .unwrap()
+        .load(&read(&testdata("vectors/vectors.json")))
+        .unwrap()
+        .remove(0);
+    let hex_key = match index.get("cases") {
+        Some(sops_core::Value::Map(cases)) => match cases.get("yaml_comments") {
+            Some(sops_core::Value::Map(case)) => case.get("data_key_hex").and_then(|v| v.as_str()),
+            _ => None,
+        },
+        _ => None,
+    }
+    .expect("data key of yaml_comments");
+    let raw: Vec<u8> = (0..hex_key.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&hex_key[i..i + 2], 16).unwrap())
+        .collect();
+    let data_key = sops_core::DataKey::from_slice(&raw).unwrap();
+    let text = String::from_utf8(read(&testdata("vectors/yaml_comments.enc.yaml"))).unwrap();
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("    password: ENC["))
+        .unwrap();
+    let enc = line.trim_start_matches("    password: ");
+    let aad = "app:password:";
+    let sops_core::Value::Str(plain) = ValueCipher::new(&data_key).decrypt_value(enc, aad).unwrap()
+    else {
+        panic!("password is a string")
+    };
+    let iv = [7u8; 8];
+    let mut buf = plain.into_bytes();
+    let tag = aes_gcm::AesGcm::<aes_gcm::aes::Aes256, U8>::new(GenericArray::from_slice(&raw))
+        .encrypt_in_place_detached(GenericArray::from_slice(&iv), aad.as_bytes(), &mut buf)
+        .unwrap();
+    let short = format!(
+        "ENC[AES256_GCM,data:{},iv:{},tag:{},type:str]",
+        STANDARD.encode(&buf),
+        STANDARD.encode(iv),
+        STANDARD.encode(tag)
+    );
+    let edited = text.replace(line, &format!("    password: {short}"));
+    assert_ne!(edited, text);
+    let mut sb = Sandbox::new();
+    sb.set_env("SOPS_AGE_KEY_FILE", testdata("vectors/keys.txt"));
+    let file = sb.write("short_iv.enc.yaml", &edited);
+    let want = read(&testdata("vectors/yaml_comments.decrypted.yaml"));
+    for bin in [Bin::Reference, Bin::Ours] {
+        let out = sb.run(bin, ["decrypt", file.to_str().unwrap()]).ok();
+        assert_same_bytes(&format!("{bin}: 8-byte IV"), &out, &want);
+    }
+    // What we write back (the value gets a fresh 32-byte IV) the reference reads.
+    sb.run(
+        Bin::Ours,
+        ["set", file.to_str().unwrap(), r#"["app"]["port"]"#, "1"],
+    )
+    .ok();
+    let out = sb
+        .run(Bin::Reference, ["decrypt", file.to_str().unwrap()])
+        .ok();
+    let out = String::from_utf8(out).unwrap();
+    assert!(out.contains("    port: 1\n"), "{out}");
+    assert!(!String::from_utf8(read(&file)).unwrap().contains(&short));
+}
