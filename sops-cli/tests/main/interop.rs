@@ -1046,3 +1046,52 @@ fn r10_eight_byte_iv_decrypts_as_with_the_reference() {
     assert!(out.contains("    port: 1\n"), "{out}");
     assert!(!String::from_utf8(read(&file)).unwrap().contains(&short));
 }
+
+/// issue 10: inputs sops 3.11 accepts and we refused: INI with a UTF-8
+/// byte order mark, UTF-16 YAML with one, bytes that are not UTF-8 in
+/// dotenv and INI values. Each binary encrypts the input, and each decrypts
+/// both results to what the reference makes of its own.
+#[test]
+fn r10_bom_utf16_and_non_utf8_inputs_as_the_reference() {
+    let mut sb = Sandbox::new();
+    let key = sb.age_keygen("inputs");
+    sb.use_identity(&key);
+    let utf16: Vec<u8> = [0xFF, 0xFE]
+        .into_iter()
+        .chain("a: b\nc: é\n".encode_utf16().flat_map(u16::to_le_bytes))
+        .collect();
+    let cases: [(&str, Vec<u8>); 5] = [
+        ("bom.ini", b"\xEF\xBB\xBF[sec]\na = b\n".to_vec()),
+        ("utf16.yaml", utf16),
+        ("bytes.env", b"a=b\xff\xfe\nc=d\n".to_vec()),
+        ("bytes.ini", b"[sec]\na = b\xff\xfe\nc = d\n".to_vec()),
+        ("bom.env", b"\xEF\xBB\xBFa=b\n".to_vec()),
+    ];
+    for (name, plain) in cases {
+        let ext = name.rsplit('.').next().unwrap();
+        let plain_path = sb.write(name, &plain);
+        let mut decrypted = Vec::new();
+        for bin in [Bin::Reference, Bin::Ours] {
+            let enc = sb
+                .run(
+                    bin,
+                    [
+                        "encrypt",
+                        "--age",
+                        &key.recipient,
+                        plain_path.to_str().unwrap(),
+                    ],
+                )
+                .ok();
+            let enc_path = sb.write(&format!("{bin}-{name}.enc.{ext}"), &enc);
+            for reader in [Bin::Reference, Bin::Ours] {
+                let out = sb.run(reader, ["decrypt", enc_path.to_str().unwrap()]).ok();
+                decrypted.push((format!("{name}: {bin} -> {reader}"), out));
+            }
+        }
+        let (_, want) = decrypted[0].clone();
+        for (what, got) in &decrypted {
+            assert_same_bytes(what, got, &want);
+        }
+    }
+}

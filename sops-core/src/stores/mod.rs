@@ -8,6 +8,7 @@ pub mod flatten;
 pub mod ini;
 pub mod json;
 pub mod metadata_serde;
+mod raw_text;
 pub mod yaml;
 
 #[cfg(test)]

@@ -532,6 +532,26 @@ fn resolved_value(r: Resolved, text: Cow<'_, str>) -> Result<Value, StoreError> 
     })
 }
 
+/// UTF-16 input (little or big endian, told by its byte order mark) as
+/// UTF-8; `None` for input without such a mark.
+fn utf16_to_utf8(input: &[u8]) -> Option<Result<String, StoreError>> {
+    let decode: fn([u8; 2]) -> u16 = match input {
+        [0xFF, 0xFE, ..] => u16::from_le_bytes,
+        [0xFE, 0xFF, ..] => u16::from_be_bytes,
+        _ => return None,
+    };
+    let body = &input[2..];
+    if body.len() % 2 != 0 {
+        return Some(Err(syntax(1, "invalid UTF-16: odd number of bytes")));
+    }
+    let units = body.chunks_exact(2).map(|p| decode([p[0], p[1]]));
+    Some(
+        char::decode_utf16(units)
+            .collect::<Result<String, _>>()
+            .map_err(|_| syntax(1, "invalid UTF-16")),
+    )
+}
+
 /// Parses YAML text into documents.
 pub(crate) fn load(input: &[u8], limits: &StoreLimits) -> Result<Vec<Branch>, StoreError> {
     load_with(input, limits, true)
@@ -547,6 +567,16 @@ pub(crate) fn load_with(
     if input.is_empty() {
         return Err(StoreError::Empty);
     }
+    // go-yaml (sops 3.11) reads UTF-16 with a byte order mark; the text is
+    // then UTF-8 like any other (and so is what we write).
+    let transcoded;
+    let input = match utf16_to_utf8(input) {
+        Some(result) => {
+            transcoded = result?;
+            transcoded.as_bytes()
+        }
+        None => input,
+    };
     let text = std::str::from_utf8(input).map_err(|e| {
         let line = input[..e.valid_up_to()]
             .iter()

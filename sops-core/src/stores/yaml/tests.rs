@@ -889,3 +889,27 @@ mod roundtrip_props {
         }
     }
 }
+
+/// issue 10: sops 3.11 (go-yaml) reads UTF-16 YAML with a byte order mark.
+#[test]
+fn r10_utf16_with_bom_is_read() {
+    let text = "a: b\nc: é\n";
+    let utf8 = only_doc(text);
+    let le: Vec<u8> = [0xFF, 0xFE]
+        .into_iter()
+        .chain(text.encode_utf16().flat_map(u16::to_le_bytes))
+        .collect();
+    let be: Vec<u8> = [0xFE, 0xFF]
+        .into_iter()
+        .chain(text.encode_utf16().flat_map(u16::to_be_bytes))
+        .collect();
+    for input in [le, be] {
+        assert_eq!(store().load(&input).unwrap(), vec![utf8.clone()]);
+    }
+    // Without a mark (sops: "control characters are not allowed") or cut
+    // in the middle of a code unit, it is refused.
+    let no_bom: Vec<u8> = text.encode_utf16().flat_map(u16::to_le_bytes).collect();
+    assert!(store().load(&no_bom).is_err());
+    assert!(store().load(&[0xFF, 0xFE, b'a']).is_err());
+    assert!(store().load(&[0xFF, 0xFE, 0x00, 0xD8]).is_err());
+}
