@@ -541,7 +541,7 @@ fn utf16_to_utf8(input: &[u8]) -> Option<Result<String, StoreError>> {
         _ => return None,
     };
     let body = &input[2..];
-    if body.len() % 2 != 0 {
+    if !body.len().is_multiple_of(2) {
         return Some(Err(syntax(1, "invalid UTF-16: odd number of bytes")));
     }
     let units = body.chunks_exact(2).map(|p| decode([p[0], p[1]]));
