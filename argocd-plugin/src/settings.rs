@@ -81,6 +81,9 @@ pub struct Limits {
     pub max_yaml_depth: usize,
     /// `SOPS_CMP_MAX_YAML_ALIASES`: nodes YAML aliases may add to one file.
     pub max_yaml_aliases: usize,
+    /// `SOPS_CMP_MAX_YAML_ALIAS_BYTES`: bytes of text YAML aliases may add
+    /// to one file (a few aliases of one large scalar stay under the node cap).
+    pub max_yaml_alias_bytes: usize,
 }
 
 impl Default for Limits {
@@ -95,6 +98,9 @@ impl Default for Limits {
             // Anchors in manifests copy a few labels or env blocks: hundreds
             // of nodes. 10 000 nodes stay below 1 MiB of output per file.
             max_yaml_aliases: 10_000,
+            // Anchored labels and env blocks are kilobytes; 1 MiB is far
+            // above that and a small share of the sidecar's 512 Mi.
+            max_yaml_alias_bytes: 1024 * 1024,
         }
     }
 }
@@ -146,6 +152,11 @@ impl Settings {
         }
         if let Some(v) = env.get("SOPS_CMP_MAX_YAML_ALIASES") {
             limits.max_yaml_aliases = parse_count("SOPS_CMP_MAX_YAML_ALIASES", v)?
+                .try_into()
+                .unwrap_or(usize::MAX);
+        }
+        if let Some(v) = env.get("SOPS_CMP_MAX_YAML_ALIAS_BYTES") {
+            limits.max_yaml_alias_bytes = parse_count("SOPS_CMP_MAX_YAML_ALIAS_BYTES", v)?
                 .try_into()
                 .unwrap_or(usize::MAX);
         }
@@ -231,6 +242,14 @@ mod tests {
         );
         for bad in ["0", "1001", "x"] {
             let env = Env::from_pairs(&[("SOPS_CMP_MAX_YAML_DEPTH", bad)]);
+            assert!(Settings::from_env(&env).is_err(), "{bad}");
+        }
+        assert_eq!(op.limits.max_yaml_alias_bytes, 1024 * 1024);
+        let env = Env::from_pairs(&[("SOPS_CMP_MAX_YAML_ALIAS_BYTES", "4096")]);
+        let op = Settings::from_env(&env).unwrap();
+        assert_eq!(op.limits.max_yaml_alias_bytes, 4096);
+        for bad in ["0", "1M", "-1"] {
+            let env = Env::from_pairs(&[("SOPS_CMP_MAX_YAML_ALIAS_BYTES", bad)]);
             assert!(Settings::from_env(&env).is_err(), "{bad}");
         }
     }

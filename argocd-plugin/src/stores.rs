@@ -13,8 +13,10 @@ pub fn store_for(format: Format, limits: &Limits) -> Result<Box<dyn Store>, Fail
     let store_limits = StoreLimits {
         max_depth: limits.max_yaml_depth,
         max_alias_nodes: limits.max_yaml_aliases,
-        // A fixed cap: the size of the file must not raise it.
+        // Fixed caps: the size of the file must not raise them.
         alias_nodes_per_node: 0,
+        max_alias_bytes: limits.max_yaml_alias_bytes,
+        alias_bytes_per_input_byte: 0,
     };
     format
         .store_with(&store_limits)
@@ -38,6 +40,10 @@ pub fn limit_failure(
         StoreError::ExcessiveAliasing { .. } => format!(
             "{shown}: YAML aliases expand to more than {} nodes (SOPS_CMP_MAX_YAML_ALIASES)",
             limits.max_yaml_aliases
+        ),
+        StoreError::AliasExpansionTooLarge { .. } => format!(
+            "{shown}: YAML aliases expand to more than {} bytes (SOPS_CMP_MAX_YAML_ALIAS_BYTES)",
+            limits.max_yaml_alias_bytes
         ),
         _ => return None,
     };
@@ -71,6 +77,23 @@ mod tests {
             f.message,
             "app/x.yaml: YAML aliases expand to more than 4 nodes (SOPS_CMP_MAX_YAML_ALIASES)"
         );
+        // issue 10: a few aliases of one large scalar stay under the node cap.
+        let limits = Limits {
+            max_yaml_alias_bytes: 1000,
+            ..Limits::default()
+        };
+        let yaml = store_for(Format::Yaml, &limits).unwrap();
+        let bomb = format!("a: &x {}\nb: [*x, *x, *x]\n", "s".repeat(400));
+        let e = yaml.load(bomb.as_bytes()).unwrap_err();
+        let f = limit_failure("app/x.yaml", Format::Yaml, &e, &limits).unwrap();
+        assert_eq!(
+            f.message,
+            "app/x.yaml: YAML aliases expand to more than 1000 bytes (SOPS_CMP_MAX_YAML_ALIAS_BYTES)"
+        );
+        let limits = Limits {
+            max_yaml_depth: 3,
+            ..Limits::default()
+        };
         let json = store_for(Format::Json, &limits).unwrap();
         let e = json.load(b"{\"a\": [[[\"secret\"]]]}").unwrap_err();
         let f = limit_failure("app/x.json", Format::Json, &e, &limits).unwrap();

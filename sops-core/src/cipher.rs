@@ -3,11 +3,11 @@
 //! AES-256-GCM with sops' 32-byte IV (GCM derives the counter block through
 //! GHASH for IVs that are not 12 bytes), the AAD being the value's key path.
 
-use aes_gcm::aead::consts::{U12, U16, U32};
+use aes_gcm::AesGcm;
+use aes_gcm::aead::consts::{U16, U32};
 use aes_gcm::aead::generic_array::GenericArray;
 use aes_gcm::aead::{AeadInPlace, KeyInit};
 use aes_gcm::aes::Aes256;
-use aes_gcm::{AesGcm, Nonce};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use rand::RngCore;
@@ -144,9 +144,7 @@ impl ValueCipher {
                 &mut buf,
                 &tag,
             ),
-            12 => AesGcm::<Aes256, U12>::new(GenericArray::from_slice(&*self.key))
-                .decrypt_in_place_detached(Nonce::from_slice(iv), aad, &mut buf, &tag),
-            _ => return Err(CipherError::Format),
+            len => open_with_nonce_size(&self.key, len, iv, aad, &mut buf, &tag)?,
         };
         result.map_err(|_| CipherError::Authentication)?;
         Ok(buf)
@@ -215,6 +213,45 @@ impl ValueCipher {
         let plain = self.open(&parts.iv, aad.as_bytes(), &parts.data, &parts.tag)?;
         Ok((typed_from_plaintext(&parts.kind, &plain)?, parts.iv))
     }
+}
+
+/// Largest IV accepted. sops 3.11 decrypts with an IV of any non-zero
+/// length (Go's `cipher.NewGCMWithNonceSize(block, len(iv))`) and writes
+/// 32 bytes; older tools wrote 12. The GCM implementation needs the length
+/// as a type, so each accepted length is spelled out below; 64 bytes is
+/// twice what any sops writes.
+pub const MAX_IV_LEN: usize = 64;
+
+/// Decrypts with an IV of `len` bytes (1..=[`MAX_IV_LEN`]): GCM derives
+/// its counter block through GHASH for every length but 12.
+fn open_with_nonce_size(
+    key: &[u8; 32],
+    len: usize,
+    iv: &[u8],
+    aad: &[u8],
+    buf: &mut Zeroizing<Vec<u8>>,
+    tag: &GenericArray<u8, U16>,
+) -> Result<Result<(), aes_gcm::Error>, CipherError> {
+    use aes_gcm::aead::consts::*;
+    macro_rules! sizes {
+        ($($n:literal => $size:ty),* $(,)?) => {
+            match len {
+                $($n => AesGcm::<Aes256, $size>::new(GenericArray::from_slice(key))
+                    .decrypt_in_place_detached(GenericArray::from_slice(iv), aad, &mut **buf, tag),)*
+                _ => return Err(CipherError::Format),
+            }
+        };
+    }
+    Ok(sizes! {
+        1 => U1, 2 => U2, 3 => U3, 4 => U4, 5 => U5, 6 => U6, 7 => U7, 8 => U8,
+        9 => U9, 10 => U10, 11 => U11, 12 => U12, 13 => U13, 14 => U14, 15 => U15, 16 => U16,
+        17 => U17, 18 => U18, 19 => U19, 20 => U20, 21 => U21, 22 => U22, 23 => U23, 24 => U24,
+        25 => U25, 26 => U26, 27 => U27, 28 => U28, 29 => U29, 30 => U30, 31 => U31, 32 => U32,
+        33 => U33, 34 => U34, 35 => U35, 36 => U36, 37 => U37, 38 => U38, 39 => U39, 40 => U40,
+        41 => U41, 42 => U42, 43 => U43, 44 => U44, 45 => U45, 46 => U46, 47 => U47, 48 => U48,
+        49 => U49, 50 => U50, 51 => U51, 52 => U52, 53 => U53, 54 => U54, 55 => U55, 56 => U56,
+        57 => U57, 58 => U58, 59 => U59, 60 => U60, 61 => U61, 62 => U62, 63 => U63, 64 => U64,
+    })
 }
 
 /// Parses decrypted plaintext as the given sops type, as sops does.
@@ -316,6 +353,64 @@ mod tests {
             c.decrypt_value("", "a:").unwrap(),
             Value::Str(String::new())
         );
+    }
+
+    /// Encrypts `plain` under `key` with an IV of `N` bytes, as another
+    /// implementation of GCM would (the reference accepts any length).
+    fn seal_with<N: aes_gcm::aead::generic_array::ArrayLength<u8>>(
+        key: &[u8; 32],
+        iv: &[u8],
+        aad: &[u8],
+        plain: &[u8],
+    ) -> String {
+        let mut buf = plain.to_vec();
+        let tag = AesGcm::<Aes256, N>::new(GenericArray::from_slice(key))
+            .encrypt_in_place_detached(GenericArray::from_slice(iv), aad, &mut buf)
+            .unwrap();
+        format!(
+            "ENC[AES256_GCM,data:{},iv:{},tag:{},type:str]",
+            STANDARD.encode(&buf),
+            STANDARD.encode(iv),
+            STANDARD.encode(tag)
+        )
+    }
+
+    /// issue 10: sops decrypts values with any IV length GCM accepts
+    /// (`NewGCMWithNonceSize(len(iv))`); 8-byte IVs were refused here.
+    #[test]
+    fn r10_ivs_of_other_lengths_decrypt() {
+        use aes_gcm::aead::consts::{U1, U8, U12, U16, U64};
+        let raw: [u8; 32] = std::array::from_fn(|i| (i * 7) as u8);
+        let c = ValueCipher::new(&key(raw));
+        let iv: Vec<u8> = (0..64).collect();
+        let cases = [
+            (1, seal_with::<U1>(&raw, &iv[..1], b"a:", b"one")),
+            (8, seal_with::<U8>(&raw, &iv[..8], b"a:", b"eight")),
+            (12, seal_with::<U12>(&raw, &iv[..12], b"a:", b"twelve")),
+            (16, seal_with::<U16>(&raw, &iv[..16], b"a:", b"sixteen")),
+            (64, seal_with::<U64>(&raw, &iv, b"a:", b"sixty-four")),
+        ];
+        for (len, enc) in &cases {
+            let (value, got_iv) = c.decrypt_value_with_iv(enc, "a:").unwrap();
+            assert_eq!(got_iv.len(), *len);
+            assert!(matches!(value, Value::Str(_)), "{len}");
+            assert_eq!(
+                c.decrypt_value(enc, "b:"),
+                Err(CipherError::Authentication),
+                "{len}"
+            );
+        }
+        assert_eq!(
+            c.decrypt_value(&cases[1].1, "a:").unwrap(),
+            Value::Str("eight".into())
+        );
+        // Longer than any implementation writes: refused as malformed.
+        let long = format!(
+            "ENC[AES256_GCM,data:AA==,iv:{},tag:{},type:str]",
+            STANDARD.encode([0u8; 65]),
+            STANDARD.encode([0u8; 16])
+        );
+        assert_eq!(c.decrypt_value(&long, "a:"), Err(CipherError::Format));
     }
 
     proptest::proptest! {

@@ -47,6 +47,10 @@ pub enum Error {
     ShamirSplit(String),
     #[error("no master key was given to encrypt with")]
     NoKeys,
+    /// The metadata's `version` is not a semantic version (sops 3.11 checks
+    /// it before it decrypts anything, with these messages).
+    #[error("{0}")]
+    Version(String),
     #[error("the file already contains a top-level sops entry")]
     AlreadyEncrypted,
     /// Writing a file failed at `step`; the file at `path` is unchanged
@@ -126,9 +130,11 @@ impl Error {
             Self::AlreadyEncrypted => exit_code::FILE_ALREADY_ENCRYPTED,
             Self::Write { .. } => exit_code::COULD_NOT_WRITE_OUTPUT_FILE,
             // sops 3.11: "Could not generate data key" exits with the generic code.
-            Self::WrapKey { .. } | Self::ShamirSplit(_) | Self::NoKeys | Self::Key(_) => {
-                exit_code::ERROR_GENERIC
-            }
+            Self::WrapKey { .. }
+            | Self::ShamirSplit(_)
+            | Self::NoKeys
+            | Self::Key(_)
+            | Self::Version(_) => exit_code::ERROR_GENERIC,
         }
     }
 }

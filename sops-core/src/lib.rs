@@ -40,7 +40,7 @@
 //! // `emit` replaces a file atomically).
 //! let file = EncryptedFile::open(store.as_ref(), &encrypted)?;
 //! let mut plain = file.decrypt(&ctx, &DecryptOptions::default())?;
-//! plain.set(&parse_path(r#"["password"]"#)?, Value::Str("correct horse".into()));
+//! plain.set(&parse_path(r#"["password"]"#)?, Value::Str("correct horse".into()))?;
 //! let changed = plain.encrypt()?.emit(store.as_ref())?;
 //!
 //! let plain = ops::decrypt(store.as_ref(), &changed, &ctx, &DecryptOptions::default())?;

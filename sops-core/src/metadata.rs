@@ -10,6 +10,73 @@ use crate::tree::Branch;
 /// and the one whose rules our output follows.
 pub const SOPS_VERSION: &str = "3.11.0";
 
+/// Checks a file's `version` as sops 3.11 does before it decrypts (its
+/// legacy-KMS check compares it with 3.3.0 as a strict semantic version,
+/// after dropping a leading `v`); the error is sops' message (blang/semver's
+/// wording). `filestatus` does not check it.
+pub fn check_version(version: &str) -> Result<(), String> {
+    let v = version.strip_prefix('v').unwrap_or(version);
+    if v.is_empty() {
+        return Err("Version string empty".into());
+    }
+    let parts: Vec<&str> = v.splitn(3, '.').collect();
+    let [major, minor, rest] = parts.as_slice() else {
+        return Err("No Major.Minor.Patch elements found".into());
+    };
+    let number = |text: &str, lower: &str, upper: &str| -> Result<(), String> {
+        if !text.bytes().all(|c| c.is_ascii_digit()) {
+            return Err(format!(
+                "Invalid character(s) found in {lower} number {text:?}"
+            ));
+        }
+        if text.len() > 1 && text.starts_with('0') {
+            return Err(format!(
+                "{upper} number must not contain leading zeroes {text:?}"
+            ));
+        }
+        text.parse::<u64>()
+            .map(|_| ())
+            .map_err(|_| format!("strconv.ParseUint: parsing {text:?}: invalid syntax"))
+    };
+    number(major, "major", "Major")?;
+    number(minor, "minor", "Minor")?;
+    let (rest, build) = match rest.split_once('+') {
+        Some((r, b)) => (r, Some(b)),
+        None => (*rest, None),
+    };
+    let (patch, pre) = match rest.split_once('-') {
+        Some((p, pre)) => (p, Some(pre)),
+        None => (rest, None),
+    };
+    number(patch, "patch", "Patch")?;
+    let alnum = |s: &str| s.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-');
+    for id in pre.into_iter().flat_map(|p| p.split('.')) {
+        if id.is_empty() {
+            return Err("Prerelease is empty".into());
+        }
+        if id.bytes().all(|c| c.is_ascii_digit()) {
+            if id.len() > 1 && id.starts_with('0') {
+                return Err(format!(
+                    "Numeric PreRelease version must not contain leading zeroes {id:?}"
+                ));
+            }
+        } else if !alnum(id) {
+            return Err(format!("Invalid character(s) found in prerelease {id:?}"));
+        }
+    }
+    for id in build.into_iter().flat_map(|b| b.split('.')) {
+        if id.is_empty() {
+            return Err("Build meta data is empty".into());
+        }
+        if !alnum(id) {
+            return Err(format!(
+                "Invalid character(s) found in build meta data {id:?}"
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// The keystore of a master key: a handle to its spec (see
 /// [`crate::keys::keystore`]); each keystore's folder exports its `KIND`.
 pub use crate::keys::keystore::KeyKind;
@@ -168,6 +235,48 @@ impl Metadata {
             0
         } else {
             Self::threshold_for(groups, threshold)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// issue 10: sops 3.11's answers for these versions (run against it).
+    #[test]
+    fn r10_versions_checked_as_sops_does() {
+        for ok in [
+            "3.11.0",
+            "v3.1.0",
+            "3.11.0-rc1",
+            "3.1.0+b",
+            "0.0.0",
+            "1.2.3-a.1+x.y",
+        ] {
+            assert_eq!(check_version(ok), Ok(()), "{ok}");
+        }
+        for (bad, message) in [
+            ("", "Version string empty"),
+            ("3.11", "No Major.Minor.Patch elements found"),
+            ("true", "No Major.Minor.Patch elements found"),
+            (
+                "3.011.0",
+                "Minor number must not contain leading zeroes \"011\"",
+            ),
+            (
+                "03.1.0",
+                "Major number must not contain leading zeroes \"03\"",
+            ),
+            ("3.1.x", "Invalid character(s) found in patch number \"x\""),
+            ("3.1.0-", "Prerelease is empty"),
+            ("3.1.0-a..b", "Prerelease is empty"),
+            (
+                "3.1.0-01",
+                "Numeric PreRelease version must not contain leading zeroes \"01\"",
+            ),
+        ] {
+            assert_eq!(check_version(bad), Err(message.to_owned()), "{bad}");
         }
     }
 }

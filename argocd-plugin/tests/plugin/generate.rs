@@ -596,3 +596,25 @@ fn file_names_with_control_characters_are_quoted() {
         out.stderr
     );
 }
+
+/// issue 10: 400 aliases of a 1 MB scalar stay under the node cap; the plugin
+/// printed 420 MB and used ~0.9 GB. The byte cap refuses the file.
+#[test]
+fn r10_yaml_alias_bomb_of_a_large_scalar_fails_closed() {
+    let w = World::new();
+    w.write("app/a.yaml", DEPLOYMENT);
+    let mut bomb = format!(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: bomb\ndata:\n  a: &x {}\n",
+        "x".repeat(1_000_000)
+    );
+    for i in 0..400 {
+        bomb.push_str(&format!("  b{i}: *x\n"));
+    }
+    w.write("app/b.yaml", bomb);
+    Request::generate(&w, "app")
+        .run()
+        .failure(Some(1))
+        .stderr_contains(
+            "app/b.yaml: YAML aliases expand to more than 1048576 bytes (SOPS_CMP_MAX_YAML_ALIAS_BYTES)",
+        );
+}

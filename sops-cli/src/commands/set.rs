@@ -8,7 +8,7 @@ use std::path::Path;
 use sops_core::ops::{DecryptOptions, DecryptedFile};
 use sops_core::stores::Format;
 use sops_core::tree::Value;
-use sops_core::tree::path::{PathStep, parse_path};
+use sops_core::tree::path::{PathError, PathStep, parse_path};
 use zeroize::Zeroizing;
 
 use crate::cli::InPlaceEditArgs;
@@ -187,12 +187,32 @@ pub fn set_value(
     args: &InPlaceEditArgs,
     idempotent: bool,
 ) -> Result<(), CliError> {
+    // Refused before anything is read or decrypted: a top-level key that
+    // is the metadata's would make the file unreadable (sops 3.11 writes it).
+    let (_, out_format) = commands::formats(&args.types, Some(file));
+    if let Some(PathStep::Key(k)) = steps.first()
+        && out_format.is_metadata_key(k)
+    {
+        return Err(CliError::new(
+            code::ERROR_INVALID_SET_FORMAT,
+            format!(
+                "Invalid set index: the top-level key {k:?} would collide with the sops metadata of a {} file",
+                out_format.name()
+            ),
+        ));
+    }
+    if steps.is_empty() {
+        return Err(CliError::new(
+            code::ERROR_INVALID_SET_FORMAT,
+            format!("Invalid set index: {}", PathError::SetEmptyPath),
+        ));
+    }
     modify_in_place(file, args, idempotent, |plain| {
-        Ok(if plain.set(steps, value) {
-            Change::Changed
-        } else {
-            Change::Unchanged
-        })
+        match plain.set(steps, value) {
+            Ok(true) => Ok(Change::Changed),
+            Ok(false) => Ok(Change::Unchanged),
+            Err(e) => Err(CliError::new(code::ERROR_GENERIC, format!("Error: {e}"))),
+        }
     })
 }
 

@@ -314,3 +314,42 @@ fn kms_flags_and_options_are_refused() {
         sb.run(Bin::Ours, &args).fails_with(1, &[flag, not_yet]);
     }
 }
+
+/// issue 10: 400 aliases of a 1 MB scalar in a 1 MB file made `sops
+/// decrypt` build 400 MB (1.1 GB of memory). Ours refuses the expansion
+/// while loading, on encrypt and on decrypt. The reference decrypts such a
+/// file (a deliberate deviation, see the README's compatibility notes), so
+/// this test runs ours only.
+#[test]
+fn r10_alias_bomb_of_a_large_scalar_is_refused() {
+    let (sb, key) = fixture();
+    let big = "x".repeat(1_000_000);
+    let mut plain = format!("a:\n  - &x {big}\n");
+    plain.push_str(&"  - *x\n".repeat(400));
+    let bomb = sb.write("bomb.yaml", &plain);
+    let refused = "Error unmarshalling file: yaml: aliases expand to more than";
+    sb.run(
+        Bin::Ours,
+        ["encrypt", "--age", &key.recipient, bomb.to_str().unwrap()],
+    )
+    .fails_with(2, &[refused, "bytes"]);
+    // An encrypted file whose one value is aliased 400 times (values in one
+    // sequence share their authenticated path, so each copy would decrypt).
+    let one = sb.write("one.yaml", format!("a:\n  - {big}\n"));
+    let enc = sb
+        .run(
+            Bin::Ours,
+            ["encrypt", "--age", &key.recipient, one.to_str().unwrap()],
+        )
+        .ok();
+    let enc = String::from_utf8(enc).unwrap();
+    let (head, sops) = enc.split_once("sops:\n").unwrap();
+    let head = head.replacen("- ENC[", "- &x ENC[", 1);
+    let enc_bomb = format!("{head}{}sops:\n{sops}", "    - *x\n".repeat(400));
+    let path = sb.write("bomb.enc.yaml", enc_bomb);
+    sb.run(Bin::Ours, ["decrypt", path.to_str().unwrap()])
+        .fails_with(
+            1,
+            &["Error unmarshalling input yaml: yaml: aliases expand to more than"],
+        );
+}

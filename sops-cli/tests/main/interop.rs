@@ -967,3 +967,131 @@ fn roundtrip_binary_with_arbitrary_bytes() {
         }
     }
 }
+
+/// issue 10: sops decrypts a value whose IV is not 32 bytes (Go's
+/// `cipher.NewGCMWithNonceSize(block, len(iv))`); we refused 8-byte IVs.
+/// A golden file with `app.password` re-encrypted under an 8-byte IV (same
+/// plaintext, so the MAC still holds) decrypts alike with both binaries.
+#[test]
+fn r10_eight_byte_iv_decrypts_as_with_the_reference() {
+    use aes_gcm::aead::AeadInPlace;
+    use aes_gcm::aead::KeyInit;
+    use aes_gcm::aead::consts::U8;
+    use aes_gcm::aead::generic_array::GenericArray;
+    use base64::Engine;
+    use base64::engine::general_purpose::STANDARD;
+    use sops_core::cipher::ValueCipher;
+
+    let index = sops_core::Format::Json
+        .store()
+        .unwrap()
+        .load(&read(&testdata("vectors/vectors.json")))
+        .unwrap()
+        .remove(0);
+    let hex_key = match index.get("cases") {
+        Some(sops_core::Value::Map(cases)) => match cases.get("yaml_comments") {
+            Some(sops_core::Value::Map(case)) => case.get("data_key_hex").and_then(|v| v.as_str()),
+            _ => None,
+        },
+        _ => None,
+    }
+    .expect("data key of yaml_comments");
+    let raw: Vec<u8> = (0..hex_key.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&hex_key[i..i + 2], 16).unwrap())
+        .collect();
+    let data_key = sops_core::DataKey::from_slice(&raw).unwrap();
+    let text = String::from_utf8(read(&testdata("vectors/yaml_comments.enc.yaml"))).unwrap();
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("    password: ENC["))
+        .unwrap();
+    let enc = line.trim_start_matches("    password: ");
+    let aad = "app:password:";
+    let sops_core::Value::Str(plain) = ValueCipher::new(&data_key).decrypt_value(enc, aad).unwrap()
+    else {
+        panic!("password is a string")
+    };
+    let iv = [7u8; 8];
+    let mut buf = plain.into_bytes();
+    let tag = aes_gcm::AesGcm::<aes_gcm::aes::Aes256, U8>::new(GenericArray::from_slice(&raw))
+        .encrypt_in_place_detached(GenericArray::from_slice(&iv), aad.as_bytes(), &mut buf)
+        .unwrap();
+    let short = format!(
+        "ENC[AES256_GCM,data:{},iv:{},tag:{},type:str]",
+        STANDARD.encode(&buf),
+        STANDARD.encode(iv),
+        STANDARD.encode(tag)
+    );
+    let edited = text.replace(line, &format!("    password: {short}"));
+    assert_ne!(edited, text);
+    let mut sb = Sandbox::new();
+    sb.set_env("SOPS_AGE_KEY_FILE", testdata("vectors/keys.txt"));
+    let file = sb.write("short_iv.enc.yaml", &edited);
+    let want = read(&testdata("vectors/yaml_comments.decrypted.yaml"));
+    for bin in [Bin::Reference, Bin::Ours] {
+        let out = sb.run(bin, ["decrypt", file.to_str().unwrap()]).ok();
+        assert_same_bytes(&format!("{bin}: 8-byte IV"), &out, &want);
+    }
+    // What we write back (the value gets a fresh 32-byte IV) the reference reads.
+    sb.run(
+        Bin::Ours,
+        ["set", file.to_str().unwrap(), r#"["app"]["port"]"#, "1"],
+    )
+    .ok();
+    let out = sb
+        .run(Bin::Reference, ["decrypt", file.to_str().unwrap()])
+        .ok();
+    let out = String::from_utf8(out).unwrap();
+    assert!(out.contains("    port: 1\n"), "{out}");
+    assert!(!String::from_utf8(read(&file)).unwrap().contains(&short));
+}
+
+/// issue 10: inputs sops 3.11 accepts and we refused: INI with a UTF-8
+/// byte order mark, UTF-16 YAML with one, bytes that are not UTF-8 in
+/// dotenv and INI values. Each binary encrypts the input, and each decrypts
+/// both results to what the reference makes of its own.
+#[test]
+fn r10_bom_utf16_and_non_utf8_inputs_as_the_reference() {
+    let mut sb = Sandbox::new();
+    let key = sb.age_keygen("inputs");
+    sb.use_identity(&key);
+    let utf16: Vec<u8> = [0xFF, 0xFE]
+        .into_iter()
+        .chain("a: b\nc: é\n".encode_utf16().flat_map(u16::to_le_bytes))
+        .collect();
+    let cases: [(&str, Vec<u8>); 5] = [
+        ("bom.ini", b"\xEF\xBB\xBF[sec]\na = b\n".to_vec()),
+        ("utf16.yaml", utf16),
+        ("bytes.env", b"a=b\xff\xfe\nc=d\n".to_vec()),
+        ("bytes.ini", b"[sec]\na = b\xff\xfe\nc = d\n".to_vec()),
+        ("bom.env", b"\xEF\xBB\xBFa=b\n".to_vec()),
+    ];
+    for (name, plain) in cases {
+        let ext = name.rsplit('.').next().unwrap();
+        let plain_path = sb.write(name, &plain);
+        let mut decrypted = Vec::new();
+        for bin in [Bin::Reference, Bin::Ours] {
+            let enc = sb
+                .run(
+                    bin,
+                    [
+                        "encrypt",
+                        "--age",
+                        &key.recipient,
+                        plain_path.to_str().unwrap(),
+                    ],
+                )
+                .ok();
+            let enc_path = sb.write(&format!("{bin}-{name}.enc.{ext}"), &enc);
+            for reader in [Bin::Reference, Bin::Ours] {
+                let out = sb.run(reader, ["decrypt", enc_path.to_str().unwrap()]).ok();
+                decrypted.push((format!("{name}: {bin} -> {reader}"), out));
+            }
+        }
+        let (_, want) = decrypted[0].clone();
+        for (what, got) in &decrypted {
+            assert_same_bytes(what, got, &want);
+        }
+    }
+}

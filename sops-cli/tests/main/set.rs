@@ -204,3 +204,61 @@ fn filestatus_matches_reference() {
             .fails_with(100, &["no file specified"]);
     }
 }
+
+/// issue 10: a path that does not fit the file, or that names the metadata,
+/// fails with a clear error and leaves the file as it was. sops 3.11 exits
+/// 0 without a change for an index on a mapping, panics (exit 2) for a key
+/// on a sequence and for an empty path, and writes `["sops"]` into a file
+/// that no tool can read again: each is checked here, then ours.
+#[test]
+fn r10_set_paths_that_do_not_fit_fail_and_change_nothing() {
+    let fx = Fx::new();
+    let reference = fx.copy_for(Bin::Reference);
+    let ours = fx.copy_for(Bin::Ours);
+    let run = |bin, file: &Path, path: &str| fx.sb.run(bin, args(&["set", path, r#""v""#], file));
+    // What the reference does.
+    run(Bin::Reference, &reference, "[0]").ok();
+    run(Bin::Reference, &reference, r#"["app"][0]"#).ok();
+    assert_same_bytes(
+        "reference: index on a mapping",
+        &read(&reference),
+        &fx.original,
+    );
+    run(Bin::Reference, &reference, r#"["app"]["tags"]["k"]"#).fails_with(2, &["panic"]);
+    run(Bin::Reference, &reference, "").fails_with(2, &["panic"]);
+    run(Bin::Reference, &reference, r#"["sops"]"#).ok();
+    fx.sb
+        .run(
+            Bin::Reference,
+            ["decrypt".into(), reference.as_os_str().to_owned()],
+        )
+        .fails_with(1, &["mapping key \"sops\" already defined"]);
+    // Ours: an error, and not a byte changed.
+    run(Bin::Ours, &ours, "[0]").fails_with(
+        1,
+        &["Error: cannot set [0]: the value at that place is a mapping, not a sequence"],
+    );
+    run(Bin::Ours, &ours, r#"["app"][0]"#).fails_with(1, &["cannot set [0]"]);
+    run(Bin::Ours, &ours, r#"["app"]["tags"]["k"]"#).fails_with(
+        1,
+        &["cannot set ['k']: the value at that place is a sequence, not a mapping"],
+    );
+    run(Bin::Ours, &ours, "").fails_with(7, &["Invalid set index: the path is empty"]);
+    run(Bin::Ours, &ours, r#"["sops"]"#).fails_with(
+        7,
+        &["Invalid set index: the top-level key \"sops\" would collide with the sops metadata"],
+    );
+    run(Bin::Ours, &ours, r#"["sops"]["x"]"#).fails_with(7, &["\"sops\""]);
+    assert_same_bytes("ours: refused sets", &read(&ours), &fx.original);
+    // A nested `sops` key is an ordinary key.
+    run(Bin::Ours, &ours, r#"["app"]["sops"]"#).ok();
+    // dotenv keeps its metadata in `sops_…` keys.
+    let env = fx.sb.write("x.env", "A=1\n");
+    fx.sb
+        .run(Bin::Ours, args(&["set", r#"["sops_mac"]"#, r#""v""#], &env))
+        .fails_with(
+            7,
+            &["\"sops_mac\" would collide with the sops metadata of a dotenv file"],
+        );
+    assert_eq!(read(&env), b"A=1\n");
+}

@@ -284,3 +284,155 @@ fn changed_mac() {
     let out = fx.decrypt(Bin::Ours, "mac", &t, &[]);
     assert!(out.stderr.contains("Cannot decrypt MAC"), "{}", out.stderr);
 }
+
+/// One metadata edit: the field and its new value as written in the
+/// format; a field already in the file is replaced in place, another one
+/// added at the top of the `sops` block.
+struct MetaEdit<'a> {
+    field: &'a str,
+    value: &'a str,
+}
+
+/// `text` (the reference's encrypted output) with `edit` applied.
+fn edit_metadata(format: &str, text: &str, edit: &MetaEdit<'_>) -> String {
+    let MetaEdit { field, value } = edit;
+    let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
+    let (prefix, head, new_line) = match format {
+        "yaml" => (
+            format!("    {field}:"),
+            "sops:",
+            format!("    {field}: {value}"),
+        ),
+        "json" => (
+            format!("\t\t\"{field}\":"),
+            "\t\"sops\": {",
+            format!("\t\t\"{field}\": {value},"),
+        ),
+        "env" => (
+            format!("sops_{field}="),
+            "",
+            format!("sops_{field}={value}"),
+        ),
+        _ => (format!("{field} "), "[sops]", format!("{field} = {value}")),
+    };
+    if let Some(i) = lines.iter().position(|l| l.starts_with(&prefix)) {
+        let comma = if lines[i].ends_with(',') { "," } else { "" };
+        lines[i] = format!("{}{comma}", new_line.trim_end_matches(','));
+    } else {
+        let at = lines.iter().position(|l| l == head).map_or(0, |i| i + 1);
+        lines.insert(at, new_line);
+    }
+    lines.join("\n") + "\n"
+}
+
+/// issue 10: metadata fields are read with sops 3.11's types in each
+/// format (go-yaml v3 into a typed struct for YAML, `encoding/json` for
+/// JSON, strings converted by `DecodeNonStrings` for dotenv and INI): the
+/// same files are refused, and the others decrypt alike. A file with an
+/// unencrypted value tells `mac_only_encrypted: true` (MAC mismatch, 51)
+/// from false. Both binaries run on every case.
+#[test]
+fn r10_metadata_field_types_as_sops_reads_them() {
+    let mut sb = Sandbox::new();
+    let key = sb.age_keygen("types");
+    sb.use_identity(&key);
+    let plains = [
+        ("yaml", "a: b\nc_unencrypted: d\n"),
+        ("json", "{\"a\": \"b\", \"c_unencrypted\": \"d\"}"),
+        ("env", "a=b\nc_unencrypted=d\n"),
+        ("ini", "[s]\na = b\nc_unencrypted = d\n"),
+    ];
+    let cases: &[(&str, &[(&str, &str)])] = &[
+        (
+            "yaml",
+            &[
+                ("version", "[3, 11]"),
+                ("version", "3.11"),
+                ("version", "{a: 1}"),
+                ("version", "null"),
+                ("shamir_threshold", "\"2\""),
+                ("shamir_threshold", "2.0"),
+                ("shamir_threshold", "-1"),
+                ("shamir_threshold", "true"),
+                ("key_groups", "{}"),
+                ("key_groups", "\"x\""),
+                ("key_groups", "[\"x\"]"),
+                ("key_groups", "[null]"),
+                ("mac_only_encrypted", "yes"),
+                ("mac_only_encrypted", "\"yes\""),
+                ("mac_only_encrypted", "on"),
+                ("mac_only_encrypted", "\"true\""),
+                ("mac_only_encrypted", "1"),
+                ("mac_only_encrypted", "no"),
+                ("mac_only_encrypted", "[true]"),
+                ("unencrypted_suffix", "[x]"),
+                ("lastmodified", "[x]"),
+                ("mac", "[x]"),
+            ],
+        ),
+        (
+            "json",
+            &[
+                ("version", "[3, 11]"),
+                ("version", "3"),
+                ("version", "true"),
+                ("shamir_threshold", "\"2\""),
+                ("shamir_threshold", "2.0"),
+                ("shamir_threshold", "-1"),
+                ("key_groups", "{}"),
+                ("key_groups", "[\"x\"]"),
+                ("mac_only_encrypted", "\"true\""),
+                ("mac_only_encrypted", "1"),
+                ("mac_only_encrypted", "true"),
+                ("unencrypted_suffix", "1"),
+            ],
+        ),
+        (
+            "env",
+            &[
+                ("version", "3.11"),
+                ("shamir_threshold", "2.0"),
+                ("shamir_threshold", "1e3"),
+                ("shamir_threshold", "2.5"),
+                ("shamir_threshold", "x"),
+                ("mac_only_encrypted", "yes"),
+                ("mac_only_encrypted", "true"),
+            ],
+        ),
+        (
+            "ini",
+            &[
+                ("version", "x"),
+                ("shamir_threshold", "2.0"),
+                ("shamir_threshold", "-1"),
+                ("mac_only_encrypted", "1"),
+                ("mac_only_encrypted", "true"),
+            ],
+        ),
+    ];
+    for (format, plain) in plains {
+        let plain = sb.write(&format!("plain.{format}"), plain);
+        let encrypted = sb
+            .run(
+                Bin::Reference,
+                ["encrypt", "--age", &key.recipient, plain.to_str().unwrap()],
+            )
+            .ok();
+        let encrypted = String::from_utf8(encrypted).unwrap();
+        let edits = cases.iter().find(|(f, _)| *f == format).unwrap().1;
+        for (field, value) in edits {
+            let edited = edit_metadata(format, &encrypted, &MetaEdit { field, value });
+            let file = sb.write(&format!("edited.{format}"), &edited);
+            let args = ["decrypt", file.to_str().unwrap()];
+            let reference = sb.run(Bin::Reference, args);
+            let ours = sb.run(Bin::Ours, args);
+            let what = format!("{format} {field}: {value}");
+            assert_eq!(
+                ours.code, reference.code,
+                "{what}\nreference: {}\nours: {}",
+                reference.stderr, ours.stderr
+            );
+            assert_same_bytes(&what, &ours.stdout, &reference.stdout);
+        }
+    }
+}

@@ -48,7 +48,7 @@ use crate::tree::{Branch, Value};
 /// // `input` holds an encrypted YAML file; change one value in it.
 /// let file = EncryptedFile::open(store.as_ref(), &input)?;
 /// let mut plain = file.decrypt(&ctx, &DecryptOptions::default())?;
-/// plain.set(&parse_path(r#"["password"]"#)?, Value::Str("correct horse".into()));
+/// plain.set(&parse_path(r#"["password"]"#)?, Value::Str("correct horse".into()))?;
 /// let output = plain.encrypt()?.emit(store.as_ref())?;
 /// // `user` kept its ciphertext: only `password`, the MAC and the date differ.
 /// # let line = |b: &[u8], k: &str| String::from_utf8_lossy(b).lines().find(|l| l.starts_with(k)).map(str::to_owned);
@@ -119,6 +119,8 @@ impl EncryptedFile {
     /// Recovers the data key and decrypts every value, verifying the MAC
     /// unless `opts.ignore_mac`, and remembering each value's IV.
     pub fn decrypt(self, ctx: &KeyContext, opts: &DecryptOptions) -> Result<DecryptedFile, Error> {
+        // sops 3.11 checks the version before it looks for a key.
+        crate::metadata::check_version(&self.metadata.version).map_err(Error::Version)?;
         let key = self.recover_key(ctx, &opts.decryption_order)?;
         self.decrypt_with_key(key, opts.ignore_mac)
     }
@@ -126,6 +128,7 @@ impl EncryptedFile {
     /// As [`EncryptedFile::decrypt`] with a data key already recovered. On
     /// error the partly decrypted documents are wiped and dropped.
     pub fn decrypt_with_key(self, key: DataKey, ignore_mac: bool) -> Result<DecryptedFile, Error> {
+        crate::metadata::check_version(&self.metadata.version).map_err(Error::Version)?;
         let Self { docs, metadata } = self;
         // Wiped on every way out; `DecryptedFile` owns the wiping on success.
         let mut docs = Zeroizing::new(docs);
@@ -259,8 +262,11 @@ impl DecryptedFile {
     }
 
     /// Sets the value at `path` in the first document (`sops set`); false
-    /// if it already held that value.
-    pub fn set(&mut self, path: &[PathStep], value: Value) -> bool {
+    /// if it already held that value. A path that does not fit the tree is
+    /// an error and changes nothing ([`crate::tree::path::set`]); the
+    /// caller refuses paths into the metadata
+    /// ([`crate::stores::Format::is_metadata_key`]).
+    pub fn set(&mut self, path: &[PathStep], value: Value) -> Result<bool, PathError> {
         crate::tree::path::set(self.first_doc_mut(), path, value)
     }
 

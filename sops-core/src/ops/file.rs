@@ -79,6 +79,7 @@ pub fn decrypt_loaded(
     ctx: &KeyContext,
     opts: &DecryptOptions,
 ) -> Result<Decrypted, Error> {
+    crate::metadata::check_version(&metadata.version).map_err(Error::Version)?;
     let key = recover_data_key(&metadata, ctx, &opts.decryption_order)?;
     let mut docs = Zeroizing::new(docs);
     decrypt_docs(&mut docs, &key, &metadata, opts.ignore_mac)?;

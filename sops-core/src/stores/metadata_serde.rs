@@ -5,7 +5,7 @@
 use crate::keys::keystore::SopsBlockSlot;
 use crate::keys::{Keystore, keystores_by};
 use crate::metadata::{KeyEntry, KeyGroup, KeyKind, Metadata, PartialRule};
-use crate::stores::StoreError;
+use crate::stores::{Format, StoreError};
 use crate::tree::{Branch, Value, time};
 
 /// How empty lists inside `key_groups` are written: YAML `[]`, JSON `null`.
@@ -174,8 +174,151 @@ fn sort_fields(kind: KeyKind, fields: &mut Branch) {
     fields.0.sort_by_key(rank);
 }
 
-/// Reads metadata from the value of the `sops` key.
-pub fn from_branch(b: &Branch) -> Result<Metadata, StoreError> {
+/// How a format's parser types the `sops` block's scalars, which decides
+/// what sops 3.11 accepts for each field: go-yaml v3 and Go's
+/// `encoding/json` decode into a typed struct (`stores.Metadata`), while
+/// dotenv and INI hold only strings, converted by sops' `DecodeNonStrings`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Syntax {
+    Yaml,
+    Json,
+    Flat,
+}
+
+impl Syntax {
+    fn of(format: Format) -> Self {
+        match format {
+            Format::Yaml => Syntax::Yaml,
+            Format::Json | Format::Binary => Syntax::Json,
+            Format::Dotenv | Format::Ini => Syntax::Flat,
+        }
+    }
+
+    /// The parser's name for a value's type, as in Go's "cannot unmarshal
+    /// X into Y" (never the value itself).
+    fn type_name(self, v: &Value) -> &'static str {
+        match self {
+            Syntax::Json => match v {
+                Value::Str(_) | Value::Comment(_) | Value::Time(_) | Value::Bytes(_) => "string",
+                Value::Int(_) | Value::Float(_) => "number",
+                Value::Bool(_) => "bool",
+                Value::Null => "null",
+                Value::Seq(_) => "array",
+                Value::Map(_) => "object",
+            },
+            Syntax::Yaml | Syntax::Flat => match v {
+                Value::Str(_) | Value::Comment(_) => "!!str",
+                Value::Int(_) => "!!int",
+                Value::Float(_) => "!!float",
+                Value::Bool(_) => "!!bool",
+                Value::Null => "!!null",
+                Value::Time(_) => "!!timestamp",
+                Value::Bytes(_) => "!!binary",
+                Value::Seq(_) => "!!seq",
+                Value::Map(_) => "!!map",
+            },
+        }
+    }
+
+    /// The error for a field whose value has a type sops cannot decode
+    /// into `go_type` (sops 3.11 refuses the file with such a message).
+    fn mismatch(self, field: &str, v: &Value, go_type: &str) -> StoreError {
+        StoreError::Metadata(format!(
+            "field {field}: cannot unmarshal {} into {go_type}",
+            self.type_name(v)
+        ))
+    }
+}
+
+/// A Go `string` field. YAML: any scalar, as written (go-yaml v3 keeps the
+/// text of `3.11` or `true`); JSON: strings only; null is "".
+fn string_field(b: &Branch, name: &str, syntax: Syntax) -> Result<String, StoreError> {
+    let Some(v) = b.get(name) else {
+        return Ok(String::new());
+    };
+    match (syntax, v) {
+        (_, Value::Null) => Ok(String::new()),
+        (_, Value::Str(s)) => Ok(s.clone()),
+        (Syntax::Yaml | Syntax::Flat, Value::Bytes(bytes)) => {
+            String::from_utf8(bytes.clone()).map_err(|_| syntax.mismatch(name, v, "string"))
+        }
+        (Syntax::Yaml | Syntax::Flat, Value::Map(_) | Value::Seq(_)) => {
+            Err(syntax.mismatch(name, v, "string"))
+        }
+        (Syntax::Yaml | Syntax::Flat, _) => {
+            scalar_text(v).ok_or_else(|| syntax.mismatch(name, v, "string"))
+        }
+        (Syntax::Json, _) => Err(syntax.mismatch(name, v, "string")),
+    }
+}
+
+/// `shamir_threshold`, a Go `int`. YAML: integers, and floats without a
+/// fraction (`2.0`, `1e0`); JSON: integers only; dotenv/INI: the text as
+/// Go's `strconv.Atoi` reads it, else as a float without a fraction
+/// (sops 3.11 takes `2.0` and `1e3` there, refuses `2.5`). Negative values
+/// are accepted as sops accepts them, and mean no threshold (0).
+fn shamir_threshold(b: &Branch, syntax: Syntax) -> Result<usize, StoreError> {
+    const NAME: &str = "shamir_threshold";
+    let Some(v) = b.get(NAME) else {
+        return Ok(0);
+    };
+    let n: i64 = match (syntax, v) {
+        (_, Value::Null) => 0,
+        (Syntax::Yaml | Syntax::Json, Value::Int(i)) => *i,
+        (Syntax::Yaml, Value::Float(f)) if f.fract() == 0.0 && f.abs() < 9.2e18 => *f as i64,
+        (Syntax::Flat, Value::Str(s)) => parse_flat_int(s)
+            .ok_or_else(|| StoreError::Metadata("shamir_threshold is not an integer".into()))?,
+        _ => return Err(syntax.mismatch(NAME, v, "int")),
+    };
+    Ok(usize::try_from(n).unwrap_or(0))
+}
+
+/// Go's `strconv.Atoi` (optional sign, decimal digits, in range), else a
+/// float (`strconv.ParseFloat`'s decimal forms) that is a whole number.
+fn parse_flat_int(s: &str) -> Option<i64> {
+    let digits = s.strip_prefix(['+', '-']).unwrap_or(s);
+    if !digits.is_empty() && digits.bytes().all(|c| c.is_ascii_digit()) {
+        return s.strip_prefix('+').unwrap_or(s).parse().ok();
+    }
+    let decimal = s
+        .bytes()
+        .all(|c| c.is_ascii_digit() || b"+-.eE".contains(&c));
+    let f: f64 = if decimal {
+        s.parse().ok()?
+    } else {
+        return None;
+    };
+    (f.is_finite() && f.fract() == 0.0 && f.abs() < 9.2e18).then_some(f as i64)
+}
+
+/// `mac_only_encrypted`, a Go `bool`. YAML: a bool, or one of YAML 1.1's
+/// words (`yes`, `on`, `y`, … quoted or not), which go-yaml v3 accepts
+/// when the target is a bool; JSON: a bool; dotenv/INI: exactly `true`
+/// (anything else is false, without an error, as in sops 3.11).
+fn mac_only_encrypted(b: &Branch, syntax: Syntax) -> Result<bool, StoreError> {
+    const NAME: &str = "mac_only_encrypted";
+    let Some(v) = b.get(NAME) else {
+        return Ok(false);
+    };
+    match (syntax, v) {
+        (_, Value::Null) => Ok(false),
+        (Syntax::Yaml | Syntax::Json, Value::Bool(b)) => Ok(*b),
+        (Syntax::Flat, Value::Str(s)) => Ok(s == "true"),
+        (Syntax::Flat, _) => Ok(false),
+        (Syntax::Yaml, Value::Str(s)) => match s.as_str() {
+            "y" | "Y" | "yes" | "Yes" | "YES" | "on" | "On" | "ON" => Ok(true),
+            "n" | "N" | "no" | "No" | "NO" | "off" | "Off" | "OFF" => Ok(false),
+            _ => Err(syntax.mismatch(NAME, v, "bool")),
+        },
+        _ => Err(syntax.mismatch(NAME, v, "bool")),
+    }
+}
+
+/// Reads metadata from the value of the `sops` key of a `format` file,
+/// accepting for each field the types sops 3.11 accepts in that format
+/// (see [`Syntax`]); unknown fields are ignored.
+pub fn from_branch(b: &Branch, format: Format) -> Result<Metadata, StoreError> {
+    let syntax = Syntax::of(format);
     let read_order = sops_block_order();
     let mut flat = Vec::new();
     for ks in &read_order {
@@ -184,52 +327,48 @@ pub fn from_branch(b: &Branch) -> Result<Metadata, StoreError> {
         }
     }
     let mut key_groups = Vec::new();
+    let groups = match b.get("key_groups") {
+        None | Some(Value::Null) => None,
+        Some(Value::Seq(groups)) => Some(groups),
+        Some(v) => return Err(syntax.mismatch("key_groups", v, "[]stores.keygroup")),
+    };
+    // Every group is type-checked, even when flat lists win, as sops
+    // decodes every field before it chooses.
+    for g in groups.into_iter().flatten() {
+        if !matches!(g, Value::Map(_) | Value::Null | Value::Comment(_)) {
+            return Err(syntax.mismatch("key_groups", g, "stores.keygroup"));
+        }
+    }
     if !flat.is_empty() {
         // sops orders a group read from a file kms, gcp_kms, hckms,
         // azure_kv, hc_vault, pgp, age; only the try order depends on it.
         key_groups.push(KeyGroup(flat));
-    } else if let Some(groups) = b.get("key_groups") {
-        let Value::Seq(groups) = groups else {
-            return Err(invalid("key_groups", "a list"));
-        };
+    } else if let Some(groups) = groups {
         for g in groups {
-            let Value::Map(gb) = g else {
-                continue;
+            let gb = match g {
+                Value::Map(gb) => Some(gb),
+                // A null group decodes to an empty one in sops.
+                Value::Null => None,
+                _ => continue,
             };
             let mut entries = Vec::new();
             for ks in &read_order {
-                if let Some(v) = gb.get(ks.kind.metadata_name()) {
+                if let Some(v) = gb.and_then(|gb| gb.get(ks.kind.metadata_name())) {
                     parse_entries(ks.kind, v, &mut entries)?;
                 }
             }
             key_groups.push(KeyGroup(entries));
         }
     }
-    let shamir_threshold = match b.get("shamir_threshold") {
-        None | Some(Value::Null) => 0,
-        Some(Value::Int(i)) if *i >= 0 => *i as usize,
-        Some(Value::Float(f)) if *f >= 0.0 && f.fract() == 0.0 => *f as usize,
-        Some(Value::Str(s)) => s
-            .parse()
-            .map_err(|_| invalid("shamir_threshold", "an integer"))?,
-        Some(_) => return Err(invalid("shamir_threshold", "an integer")),
-    };
-    let last_modified = b
-        .get("lastmodified")
-        .and_then(scalar_text)
-        .unwrap_or_default();
+    let shamir_threshold = shamir_threshold(b, syntax)?;
+    let last_modified = string_field(b, "lastmodified", syntax)?;
     if time::parse_rfc3339_parts(&last_modified).is_none() {
         return Err(invalid("lastmodified", "an RFC 3339 timestamp"));
     }
-    let mac = match b.get("mac") {
-        None | Some(Value::Null) => String::new(),
-        Some(Value::Str(s)) => s.clone(),
-        Some(_) => return Err(invalid("mac", "a string")),
-    };
+    let mac = string_field(b, "mac", syntax)?;
     let mut rule = None;
     for name in PartialRule::FIELDS {
-        let Some(v) = b.get(name) else { continue };
-        let Some(text) = scalar_text(v) else { continue };
+        let text = string_field(b, name, syntax)?;
         if text.is_empty() {
             continue;
         }
@@ -240,16 +379,8 @@ pub fn from_branch(b: &Branch) -> Result<Metadata, StoreError> {
         }
         rule = PartialRule::from_field(name, text);
     }
-    let mac_only_encrypted = match b.get("mac_only_encrypted") {
-        Some(Value::Bool(v)) => *v,
-        Some(Value::Str(s)) => s == "true",
-        _ => false,
-    };
-    let version = match b.get("version") {
-        Some(Value::Str(s)) => s.clone(),
-        Some(v @ (Value::Int(_) | Value::Float(_))) => scalar_text(v).unwrap_or_default(),
-        _ => String::new(),
-    };
+    let mac_only_encrypted = mac_only_encrypted(b, syntax)?;
+    let version = string_field(b, "version", syntax)?;
     Ok(Metadata {
         key_groups,
         shamir_threshold,

@@ -8,6 +8,7 @@ pub mod flatten;
 pub mod ini;
 pub mod json;
 pub mod metadata_serde;
+mod raw_text;
 pub mod yaml;
 
 #[cfg(test)]
@@ -66,6 +67,18 @@ impl Format {
             Format::Dotenv => "dotenv",
             Format::Ini => "ini",
             Format::Binary => "binary",
+        }
+    }
+
+    /// True if a top-level key `key` of a document would collide with the
+    /// metadata of an encrypted file of this format: `sops` (YAML, JSON,
+    /// binary; an INI section), any `sops_…` key in dotenv, where the
+    /// metadata is flattened to such keys. `sops set` refuses those: sops
+    /// 3.11 writes them and the file can no longer be read.
+    pub fn is_metadata_key(self, key: &str) -> bool {
+        match self {
+            Format::Dotenv => key.starts_with("sops_"),
+            Format::Yaml | Format::Json | Format::Ini | Format::Binary => key == "sops",
         }
     }
 
@@ -136,6 +149,12 @@ pub const DEFAULT_MAX_ALIAS_NODES: usize = 100_000;
 /// Default proportional part of the YAML alias budget (see [`StoreLimits`]).
 pub const DEFAULT_ALIAS_NODES_PER_NODE: usize = 10;
 
+/// Default fixed part of the YAML alias byte budget (see [`StoreLimits`]).
+pub const DEFAULT_MAX_ALIAS_BYTES: usize = 64 * 1024 * 1024;
+
+/// Default proportional part of the YAML alias byte budget (see [`StoreLimits`]).
+pub const DEFAULT_ALIAS_BYTES_PER_INPUT_BYTE: usize = 16;
+
 /// What parsing one input may build. The defaults are what the CLI uses; a
 /// service parsing untrusted files (the Argo CD plugin) sets stricter ones
 /// and passes them to [`Format::store_with`]. Build one with
@@ -155,6 +174,15 @@ pub struct StoreLimits {
     pub max_alias_nodes: usize,
     /// YAML: see `max_alias_nodes`; 0 makes `max_alias_nodes` a fixed cap.
     pub alias_nodes_per_node: usize,
+    /// YAML: aliases may add at most `max_alias_bytes` bytes of text
+    /// (strings, mapping keys, comments, binary data) plus
+    /// `alias_bytes_per_input_byte` per byte of the input, for the whole
+    /// input. The node budget alone lets a few hundred aliases of one large
+    /// scalar expand a 1 MB file to hundreds of megabytes. More is
+    /// [`StoreError::AliasExpansionTooLarge`]. sops 3.11 has no such limit.
+    pub max_alias_bytes: usize,
+    /// YAML: see `max_alias_bytes`; 0 makes `max_alias_bytes` a fixed cap.
+    pub alias_bytes_per_input_byte: usize,
 }
 
 impl Default for StoreLimits {
@@ -163,6 +191,8 @@ impl Default for StoreLimits {
             max_depth: DEFAULT_MAX_DEPTH,
             max_alias_nodes: DEFAULT_MAX_ALIAS_NODES,
             alias_nodes_per_node: DEFAULT_ALIAS_NODES_PER_NODE,
+            max_alias_bytes: DEFAULT_MAX_ALIAS_BYTES,
+            alias_bytes_per_input_byte: DEFAULT_ALIAS_BYTES_PER_INPUT_BYTE,
         }
     }
 }
@@ -208,6 +238,13 @@ pub enum StoreError {
         /// The budget at the point it was exceeded (fixed plus proportional part).
         budget: usize,
     },
+    /// YAML aliases adding more bytes of text than the byte budget of
+    /// [`StoreLimits`] allows (our own limit; sops 3.11 has none).
+    #[error("yaml: aliases expand to more than {budget} bytes")]
+    AliasExpansionTooLarge {
+        /// The budget at the point it was exceeded (fixed plus proportional part).
+        budget: usize,
+    },
 }
 
 /// One file format.
@@ -234,7 +271,7 @@ pub trait Store: Send + Sync {
     fn load_encrypted(&self, input: &[u8]) -> Result<(Vec<Branch>, Metadata), StoreError> {
         let mut docs = self.load(input)?;
         let meta = match docs.first().and_then(|d| d.get("sops")) {
-            Some(Value::Map(b)) => metadata_serde::from_branch(b)?,
+            Some(Value::Map(b)) => metadata_serde::from_branch(b, self.format())?,
             Some(_) => {
                 return Err(StoreError::Metadata(
                     "the sops key does not hold a mapping".into(),

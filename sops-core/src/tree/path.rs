@@ -34,6 +34,16 @@ pub enum PathError {
     UnsetIndexOutOfBounds(i64),
     #[error("Unsupported type: {kind} for item '{item}'")]
     UnsetUnsupportedType { kind: &'static str, item: String },
+    /// `set` with an empty path (sops 3.11 panics).
+    #[error("the path is empty: it must name at least one key, such as [\"key\"]")]
+    SetEmptyPath,
+    /// `set` with an index where the file has a mapping (sops 3.11
+    /// silently changes nothing).
+    #[error("cannot set [{index}]: the value at that place is a {kind}, not a sequence")]
+    SetIndexOnNonSequence { index: i64, kind: &'static str },
+    /// `set` with a key where the file has a sequence (sops 3.11 panics).
+    #[error("cannot set ['{key}']: the value at that place is a {kind}, not a mapping")]
+    SetKeyOnNonMapping { key: String, kind: &'static str },
 }
 
 /// Parses sops' path syntax exactly as sops does (naively): split on `[`,
@@ -107,13 +117,43 @@ fn materialize(steps: &[PathStep], value: Value) -> Value {
 }
 
 /// `sops set`: puts `value` at `steps` in `doc`, creating what is missing
-/// as sops does (appending missing keys and out-of-range list items).
-/// Returns whether anything changed (type-sensitive comparison).
-pub fn set(doc: &mut Branch, steps: &[PathStep], value: Value) -> bool {
-    let Some((PathStep::Key(k), rest)) = steps.split_first() else {
-        // An index on a mapping never matches (a silent no-op in sops).
-        wipe(value);
-        return false;
+/// as sops does (appending missing keys and out-of-range list items, and
+/// replacing a scalar on the way). Returns whether anything changed
+/// (type-sensitive comparison). A path that does not fit the tree (an
+/// index where there is a mapping, a key where there is a sequence) or is
+/// empty is an error and leaves `doc` as it was: sops 3.11 silently does
+/// nothing for the first and panics for the others.
+pub fn set(doc: &mut Branch, steps: &[PathStep], value: Value) -> Result<bool, PathError> {
+    let mut value = Some(value);
+    let result = if steps.is_empty() {
+        Err(PathError::SetEmptyPath)
+    } else {
+        set_in_branch(doc, steps, &mut value)
+    };
+    // Not stored (an error): the plaintext is wiped here.
+    if let Some(v) = value.take() {
+        wipe(v);
+    }
+    result
+}
+
+/// `value` is taken out of its `Option` only where it is stored; errors
+/// leave it there for [`set`] to wipe. Nothing in the tree changes before
+/// the place to store it is found, so an error leaves the tree as it was.
+fn set_in_branch(
+    doc: &mut Branch,
+    steps: &[PathStep],
+    value: &mut Option<Value>,
+) -> Result<bool, PathError> {
+    let (k, rest) = match steps.split_first() {
+        Some((PathStep::Key(k), rest)) => (k, rest),
+        Some((PathStep::Index(i), _)) => {
+            return Err(PathError::SetIndexOnNonSequence {
+                index: *i,
+                kind: "mapping",
+            });
+        }
+        None => return Ok(false),
     };
     let existing = doc.0.iter_mut().find_map(|item| match item {
         Item::Entry(key, v) if key == k => Some(v),
@@ -122,36 +162,56 @@ pub fn set(doc: &mut Branch, steps: &[PathStep], value: Value) -> bool {
     match existing {
         Some(slot) => set_in_value(slot, rest, value),
         None => {
-            doc.push(k.clone(), materialize(rest, value));
-            true
+            let Some(v) = value.take() else {
+                return Ok(false);
+            };
+            doc.push(k.clone(), materialize(rest, v));
+            Ok(true)
         }
     }
 }
 
-fn set_in_value(slot: &mut Value, steps: &[PathStep], value: Value) -> bool {
+fn set_in_value(
+    slot: &mut Value,
+    steps: &[PathStep],
+    value: &mut Option<Value>,
+) -> Result<bool, PathError> {
     let Some((step, rest)) = steps.split_first() else {
-        let changed = !same_value(slot, &value);
-        wipe(std::mem::replace(slot, value));
-        return changed;
+        let Some(v) = value.take() else {
+            return Ok(false);
+        };
+        let changed = !same_value(slot, &v);
+        wipe(std::mem::replace(slot, v));
+        return Ok(changed);
     };
     match (slot, step) {
-        (Value::Map(b), PathStep::Key(_)) => set(b, steps, value),
-        (Value::Map(_), PathStep::Index(_)) | (Value::Seq(_), PathStep::Key(_)) => {
-            wipe(value);
-            false
-        }
+        (Value::Map(b), PathStep::Key(_)) => set_in_branch(b, steps, value),
+        (Value::Map(_), PathStep::Index(i)) => Err(PathError::SetIndexOnNonSequence {
+            index: *i,
+            kind: "mapping",
+        }),
+        (Value::Seq(_), PathStep::Key(k)) => Err(PathError::SetKeyOnNonMapping {
+            key: k.clone(),
+            kind: "sequence",
+        }),
         (Value::Seq(items), PathStep::Index(i)) => {
             match usize::try_from(*i).ok().filter(|i| *i < items.len()) {
                 Some(i) => set_in_value(&mut items[i], rest, value),
                 None => {
-                    items.push(materialize(rest, value));
-                    true
+                    let Some(v) = value.take() else {
+                        return Ok(false);
+                    };
+                    items.push(materialize(rest, v));
+                    Ok(true)
                 }
             }
         }
         (scalar, _) => {
-            wipe(std::mem::replace(scalar, materialize(steps, value)));
-            true
+            let Some(v) = value.take() else {
+                return Ok(false);
+            };
+            wipe(std::mem::replace(scalar, materialize(steps, v)));
+            Ok(true)
         }
     }
 }
@@ -261,31 +321,81 @@ mod tests {
         assert!(parse_path("").unwrap().is_empty());
     }
 
+    /// issue 10: an index where the tree has a mapping, a key where it has
+    /// a sequence, and an empty path are errors that change nothing.
+    #[test]
+    fn r10_set_refuses_paths_that_do_not_fit() {
+        let mut doc = Branch::new();
+        doc.push("m", Value::Map(Branch::new()));
+        doc.push(
+            "l",
+            Value::Seq(vec![Value::Int(1), Value::Map(Branch::new())]),
+        );
+        let before = doc.clone();
+        let err =
+            |doc: &mut Branch, p: &str| set(doc, &parse_path(p).unwrap(), Value::Null).unwrap_err();
+        assert_eq!(
+            err(&mut doc, "[0]").to_string(),
+            "cannot set [0]: the value at that place is a mapping, not a sequence"
+        );
+        assert_eq!(
+            err(&mut doc, r#"["m"][2]["x"]"#),
+            PathError::SetIndexOnNonSequence {
+                index: 2,
+                kind: "mapping"
+            }
+        );
+        assert_eq!(
+            err(&mut doc, r#"["l"][1][0]"#),
+            PathError::SetIndexOnNonSequence {
+                index: 0,
+                kind: "mapping"
+            }
+        );
+        assert_eq!(
+            err(&mut doc, r#"["l"]["k"]"#).to_string(),
+            "cannot set ['k']: the value at that place is a sequence, not a mapping"
+        );
+        assert_eq!(err(&mut doc, ""), PathError::SetEmptyPath);
+        assert_eq!(doc, before);
+    }
+
     #[test]
     fn set_creates_and_replaces_like_sops() {
         let mut doc = Branch::new();
         doc.push("a", Value::Seq(vec![Value::Int(1)]));
-        assert!(set(
-            &mut doc,
-            &parse_path(r#"["a"][0]"#).unwrap(),
-            Value::Float(1.0)
-        ));
-        assert!(!set(
-            &mut doc,
-            &parse_path(r#"["a"][0]"#).unwrap(),
-            Value::Float(1.0)
-        ));
-        assert!(set(
-            &mut doc,
-            &parse_path(r#"["a"][5]["k"]"#).unwrap(),
-            Value::Bool(true)
-        ));
-        assert!(set(
-            &mut doc,
-            &parse_path(r#"["b"]["c"][0]"#).unwrap(),
-            Value::Null
-        ));
-        assert!(!set(&mut doc, &parse_path("[0]").unwrap(), Value::Null));
+        assert!(
+            set(
+                &mut doc,
+                &parse_path(r#"["a"][0]"#).unwrap(),
+                Value::Float(1.0)
+            )
+            .unwrap()
+        );
+        assert!(
+            !set(
+                &mut doc,
+                &parse_path(r#"["a"][0]"#).unwrap(),
+                Value::Float(1.0)
+            )
+            .unwrap()
+        );
+        assert!(
+            set(
+                &mut doc,
+                &parse_path(r#"["a"][5]["k"]"#).unwrap(),
+                Value::Bool(true)
+            )
+            .unwrap()
+        );
+        assert!(
+            set(
+                &mut doc,
+                &parse_path(r#"["b"]["c"][0]"#).unwrap(),
+                Value::Null
+            )
+            .unwrap()
+        );
         let Some(Value::Seq(a)) = doc.get("a") else {
             panic!("a")
         };
@@ -296,11 +406,14 @@ mod tests {
         };
         assert_eq!(b.get("c"), Some(&Value::Seq(vec![Value::Null])));
         // A scalar on the way is replaced.
-        assert!(set(
-            &mut doc,
-            &parse_path(r#"["b"]["c"][0]["x"]"#).unwrap(),
-            Value::Int(2)
-        ));
+        assert!(
+            set(
+                &mut doc,
+                &parse_path(r#"["b"]["c"][0]["x"]"#).unwrap(),
+                Value::Int(2)
+            )
+            .unwrap()
+        );
     }
 
     #[test]

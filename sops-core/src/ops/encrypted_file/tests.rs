@@ -63,10 +63,14 @@ fn setting_a_value_keeps_every_other_ciphertext() {
         .unwrap()
         .decrypt(&ctx(&[&id]), &DecryptOptions::default())
         .unwrap();
-    assert!(plain.set(
-        &parse_path(r#"["password"]"#).unwrap(),
-        Value::Str("changed".into())
-    ));
+    assert!(
+        plain
+            .set(
+                &parse_path(r#"["password"]"#).unwrap(),
+                Value::Str("changed".into())
+            )
+            .unwrap()
+    );
     let output = plain.encrypt().unwrap().emit(&store).unwrap();
     // `lastmodified` may or may not change within the same second.
     let changed = changed_lines(&input, &output);
@@ -222,7 +226,9 @@ fn a_wrong_mac_fails_unless_ignored() {
         .unwrap()
         .decrypt(&ctx(&[&id]), &DecryptOptions::default())
         .unwrap();
-    plain.set(&parse_path(r#"["port"]"#).unwrap(), Value::Int(1));
+    plain
+        .set(&parse_path(r#"["port"]"#).unwrap(), Value::Int(1))
+        .unwrap();
     let changed = String::from_utf8(plain.encrypt().unwrap().emit(&store).unwrap()).unwrap();
     let port_line = |s: &str| {
         s.lines()
@@ -280,10 +286,12 @@ mod save {
             .unwrap()
             .decrypt(&ctx(&[&id]), &DecryptOptions::default())
             .unwrap();
-        plain.set(
-            &parse_path(r#"["user"]"#).unwrap(),
-            Value::Str("root".into()),
-        );
+        plain
+            .set(
+                &parse_path(r#"["user"]"#).unwrap(),
+                Value::Str("root".into()),
+            )
+            .unwrap();
         plain
             .encrypt()
             .unwrap()

@@ -2,7 +2,7 @@
 //! metadata as flattened `sops_…` lines sorted by key.
 
 use crate::metadata::Metadata;
-use crate::stores::{Format, Store, StoreError, flatten, metadata_serde};
+use crate::stores::{Format, Store, StoreError, flatten, metadata_serde, raw_text};
 use crate::tree::{Branch, Item, Value};
 
 /// The dotenv store.
@@ -22,17 +22,22 @@ impl Store for DotenvStore {
     }
 
     fn load(&self, input: &[u8]) -> Result<Vec<Branch>, StoreError> {
-        let text = std::str::from_utf8(input).map_err(|e| StoreError::Syntax {
+        let invalid = |line| StoreError::Syntax {
             format: "dotenv",
-            line: line_of(input, e.valid_up_to()),
+            line,
             message: "invalid UTF-8".into(),
-        })?;
+        };
+        // sops 3.11 keeps bytes that are not UTF-8 in values (`raw_text`).
+        let decoded = raw_text::decode(input).map_err(|at| invalid(line_of(input, at)))?;
         let mut branch = Branch::new();
-        for (n, line) in text.split('\n').enumerate() {
+        for (n, line) in decoded.text.split('\n').enumerate() {
             if line.is_empty() {
                 continue;
             }
             if let Some(comment) = line.strip_prefix('#') {
+                if decoded.has_raw(comment) {
+                    return Err(invalid(n + 1));
+                }
                 branch.0.push(Item::Comment(comment.to_owned()));
                 continue;
             }
@@ -43,7 +48,10 @@ impl Store for DotenvStore {
                     message: "invalid dotenv input line".into(),
                 });
             };
-            branch.push(key, Value::Str(unescape_newlines(value)));
+            if decoded.has_raw(key) {
+                return Err(invalid(n + 1));
+            }
+            branch.push(key, decoded.value(unescape_newlines(value)));
         }
         Ok(vec![branch])
     }
@@ -63,7 +71,7 @@ impl Store for DotenvStore {
             return Err(StoreError::MetadataNotFound);
         }
         let meta = flatten::unflatten(meta_pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-        Ok((docs, metadata_serde::from_branch(&meta)?))
+        Ok((docs, metadata_serde::from_branch(&meta, Format::Dotenv)?))
     }
 
     fn emit(&self, docs: &[Branch], metadata: Option<&Branch>) -> Result<Vec<u8>, StoreError> {

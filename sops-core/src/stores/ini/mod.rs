@@ -5,6 +5,7 @@
 //! flattened `[sops]` section.
 
 use crate::metadata::Metadata;
+use crate::stores::raw_text::{self, Text};
 use crate::stores::{Format, Store, StoreError, flatten, metadata_serde};
 use crate::tree::{Branch, Item, Value};
 
@@ -36,7 +37,11 @@ fn syntax(line: usize, message: &str) -> StoreError {
     }
 }
 
-fn parse(text: &str) -> Result<Vec<Section>, StoreError> {
+/// Parses the text; bytes that are not UTF-8 (carried by `decoded`) may
+/// only be in values, as sops 3.11 keeps them there.
+fn parse(decoded: &Text<'_>) -> Result<Vec<Section>, StoreError> {
+    let text: &str = &decoded.text;
+    let not_utf8 = |n| syntax(n, "invalid UTF-8");
     let mut sections = vec![Section {
         name: DEFAULT_SECTION.into(),
         comment: None,
@@ -53,6 +58,9 @@ fn parse(text: &str) -> Result<Vec<Section>, StoreError> {
             continue;
         }
         if line.starts_with(';') || line.starts_with('#') {
+            if decoded.has_raw(line) {
+                return Err(not_utf8(n));
+            }
             pending_comment.push(line);
             continue;
         }
@@ -61,6 +69,9 @@ fn parse(text: &str) -> Result<Vec<Section>, StoreError> {
                 .find(']')
                 .ok_or_else(|| syntax(n, "unclosed section header"))?;
             let name = rest[..close].trim().to_owned();
+            if decoded.has_raw(&name) {
+                return Err(not_utf8(n));
+            }
             if name.is_empty() {
                 return Err(syntax(n, "empty section name"));
             }
@@ -79,6 +90,9 @@ fn parse(text: &str) -> Result<Vec<Section>, StoreError> {
         }
         let (key, rest) =
             split_key(line).ok_or_else(|| syntax(n, "key-value delimiter not found"))?;
+        if decoded.has_raw(&key) {
+            return Err(not_utf8(n));
+        }
         let (value, inline) = if let Some(body) = rest.strip_prefix("\"\"\"") {
             // A triple-quoted value may span lines.
             let mut value = String::new();
@@ -116,6 +130,9 @@ fn parse(text: &str) -> Result<Vec<Section>, StoreError> {
             };
             (unquoted.to_owned(), inline)
         };
+        if inline.as_deref().is_some_and(|c| decoded.has_raw(c)) {
+            return Err(not_utf8(n));
+        }
         let mut comment_lines: Vec<String> = pending_comment.drain(..).map(str::to_owned).collect();
         comment_lines.extend(inline);
         let comment = (!comment_lines.is_empty()).then(|| comment_lines.join("\n"));
@@ -156,15 +173,20 @@ impl Store for IniStore {
     }
 
     fn load(&self, input: &[u8]) -> Result<Vec<Branch>, StoreError> {
-        let text = std::str::from_utf8(input).map_err(|_| syntax(0, "invalid UTF-8"))?;
+        // go-ini (sops 3.11) skips a UTF-8 byte order mark.
+        let input = input.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(input);
+        let decoded = raw_text::decode(input).map_err(|at| {
+            let line = input[..at].iter().filter(|b| **b == b'\n').count() + 1;
+            syntax(line, "invalid UTF-8")
+        })?;
         let mut root = Branch::new();
-        for section in parse(text)? {
+        for section in parse(&decoded)? {
             let mut b = Branch::new();
             if let Some(c) = section.comment {
                 b.0.push(Item::Comment(strip_comment(&c)));
             }
             for (key, value, comment) in section.keys {
-                b.push(key, Value::Str(value));
+                b.push(key, decoded.value(value));
                 if let Some(c) = comment {
                     b.0.push(Item::Comment(strip_comment(&c)));
                 }
@@ -185,7 +207,7 @@ impl Store for IniStore {
             .filter_map(|(k, v)| Some((k, v.as_str()?)))
             .collect();
         let meta = flatten::unflatten(pairs);
-        Ok((docs, metadata_serde::from_branch(&meta)?))
+        Ok((docs, metadata_serde::from_branch(&meta, Format::Ini)?))
     }
 
     fn emit(&self, docs: &[Branch], metadata: Option<&Branch>) -> Result<Vec<u8>, StoreError> {

@@ -79,7 +79,7 @@ impl JsonStore {
                 if let Some(Value::Int(_) | Value::Float(_)) = b.get("version") {
                     return Err(StoreError::Shape(SOPS1_VERSION.into()));
                 }
-                metadata_serde::from_branch(b)?
+                metadata_serde::from_branch(b, Format::Json)?
             }
             Some(Value::Null) | None => return Err(StoreError::MetadataNotFound),
             Some(_) => {

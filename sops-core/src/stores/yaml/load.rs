@@ -112,33 +112,53 @@ impl Frame {
     }
 }
 
-/// The size of an anchored value: its nodes (alias budget; a mapping entry
-/// counts its key) and its depth (a scalar is 0 deep, `[1]` 1). Iterative,
-/// as the value may be as deep as the limit allows.
-fn measure(v: &Value) -> (usize, usize) {
-    let mut nodes = 0;
-    let mut depth = 0;
+/// The size of an anchored value, which every alias of it adds again.
+#[derive(Clone, Copy)]
+struct Size {
+    /// Nodes (node budget); a mapping entry counts its key.
+    nodes: usize,
+    /// Nesting: a scalar is 0 deep, `[1]` 1.
+    depth: usize,
+    /// Bytes of text (byte budget): strings, keys, comments, binary data.
+    /// Other scalars are a few bytes each and bounded by the node budget.
+    bytes: usize,
+}
+
+/// Measures an anchored value. Iterative, as the value may be as deep as
+/// the limit allows.
+fn measure(v: &Value) -> Size {
+    let mut size = Size {
+        nodes: 0,
+        depth: 0,
+        bytes: 0,
+    };
     let mut stack = vec![(v, 0usize)];
     while let Some((v, d)) = stack.pop() {
-        nodes += 1;
+        size.nodes += 1;
         match v {
             Value::Map(b) => {
-                depth = depth.max(d + 1);
+                size.depth = size.depth.max(d + 1);
                 for item in &b.0 {
-                    if let Item::Entry(_, v) = item {
-                        nodes += 1;
-                        stack.push((v, d + 1));
+                    match item {
+                        Item::Entry(k, v) => {
+                            size.nodes += 1;
+                            size.bytes = size.bytes.saturating_add(k.len());
+                            stack.push((v, d + 1));
+                        }
+                        Item::Comment(c) => size.bytes = size.bytes.saturating_add(c.len()),
                     }
                 }
             }
             Value::Seq(items) => {
-                depth = depth.max(d + 1);
+                size.depth = size.depth.max(d + 1);
                 stack.extend(items.iter().map(|v| (v, d + 1)));
             }
+            Value::Str(s) | Value::Comment(s) => size.bytes = size.bytes.saturating_add(s.len()),
+            Value::Bytes(b) => size.bytes = size.bytes.saturating_add(b.len()),
             _ => {}
         }
     }
-    (nodes, depth)
+    size
 }
 
 struct Builder {
@@ -148,18 +168,23 @@ struct Builder {
     /// The document's root once complete (`None` until then).
     root: Option<Value>,
     root_line: usize,
-    /// Anchored values of the current document and their node counts and depths.
-    anchors: FastMap<usize, (Value, usize, usize)>,
+    /// Anchored values of the current document and their sizes.
+    anchors: FastMap<usize, (Value, Size)>,
     doc_index: usize,
     check_duplicates: bool,
     parsed_nodes: usize,
     alias_nodes: usize,
+    alias_bytes: usize,
+    /// Length of the whole input (proportional part of the byte budget).
+    input_len: usize,
     limits: StoreLimits,
 }
 
 impl Builder {
-    fn new(limits: &StoreLimits) -> Self {
+    fn new(limits: &StoreLimits, input_len: usize) -> Self {
         Self {
+            input_len,
+            alias_bytes: 0,
             limits: *limits,
             docs: Vec::new(),
             stack: Vec::new(),
@@ -333,8 +358,7 @@ impl Builder {
 
     fn remember_anchor(&mut self, anchor: usize, value: &Value) {
         if anchor != 0 {
-            let (count, depth) = measure(value);
-            self.anchors.insert(anchor, (value.clone(), count, depth));
+            self.anchors.insert(anchor, (value.clone(), measure(value)));
         }
     }
 
@@ -419,10 +443,10 @@ impl Builder {
     }
 
     fn alias(&mut self, id: usize, span: &Span) -> Result<(), StoreError> {
-        let Some(&(_, count, depth)) = self.anchors.get(&id) else {
+        let Some(&(_, size)) = self.anchors.get(&id) else {
             return Err(syntax(span.start.line(), "unknown anchor"));
         };
-        self.alias_nodes = self.alias_nodes.saturating_add(count);
+        self.alias_nodes = self.alias_nodes.saturating_add(size.nodes);
         let budget = self.limits.max_alias_nodes.saturating_add(
             self.parsed_nodes
                 .saturating_mul(self.limits.alias_nodes_per_node),
@@ -430,8 +454,18 @@ impl Builder {
         if self.alias_nodes > budget {
             return Err(StoreError::ExcessiveAliasing { budget });
         }
+        // Checked before the copy is made, so a refused input never holds
+        // more than the budget in memory.
+        self.alias_bytes = self.alias_bytes.saturating_add(size.bytes);
+        let budget = self.limits.max_alias_bytes.saturating_add(
+            self.input_len
+                .saturating_mul(self.limits.alias_bytes_per_input_byte),
+        );
+        if self.alias_bytes > budget {
+            return Err(StoreError::AliasExpansionTooLarge { budget });
+        }
         // The copy is pasted at the current depth.
-        if self.stack.len().saturating_add(depth) > self.limits.max_depth {
+        if self.stack.len().saturating_add(size.depth) > self.limits.max_depth {
             return Err(self.too_deep(span.start.line()));
         }
         let Some((value, ..)) = self.anchors.get(&id) else {
@@ -498,6 +532,26 @@ fn resolved_value(r: Resolved, text: Cow<'_, str>) -> Result<Value, StoreError> 
     })
 }
 
+/// UTF-16 input (little or big endian, told by its byte order mark) as
+/// UTF-8; `None` for input without such a mark.
+fn utf16_to_utf8(input: &[u8]) -> Option<Result<String, StoreError>> {
+    let decode: fn([u8; 2]) -> u16 = match input {
+        [0xFF, 0xFE, ..] => u16::from_le_bytes,
+        [0xFE, 0xFF, ..] => u16::from_be_bytes,
+        _ => return None,
+    };
+    let body = &input[2..];
+    if !body.len().is_multiple_of(2) {
+        return Some(Err(syntax(1, "invalid UTF-16: odd number of bytes")));
+    }
+    let units = body.chunks_exact(2).map(|p| decode([p[0], p[1]]));
+    Some(
+        char::decode_utf16(units)
+            .collect::<Result<String, _>>()
+            .map_err(|_| syntax(1, "invalid UTF-16")),
+    )
+}
+
 /// Parses YAML text into documents.
 pub(crate) fn load(input: &[u8], limits: &StoreLimits) -> Result<Vec<Branch>, StoreError> {
     load_with(input, limits, true)
@@ -513,6 +567,16 @@ pub(crate) fn load_with(
     if input.is_empty() {
         return Err(StoreError::Empty);
     }
+    // go-yaml (sops 3.11) reads UTF-16 with a byte order mark; the text is
+    // then UTF-8 like any other (and so is what we write).
+    let transcoded;
+    let input = match utf16_to_utf8(input) {
+        Some(result) => {
+            transcoded = result?;
+            transcoded.as_bytes()
+        }
+        None => input,
+    };
     let text = std::str::from_utf8(input).map_err(|e| {
         let line = input[..e.valid_up_to()]
             .iter()
@@ -532,7 +596,7 @@ pub(crate) fn load_with(
     options.flow_nesting_limit = parser_limit;
     options.block_nesting_limit = parser_limit;
     let mut parser = Parser::new_from_str_with_options(text, options);
-    let mut b = Builder::new(limits);
+    let mut b = Builder::new(limits, input.len());
     b.check_duplicates = check_duplicates;
     let mut saw_document = false;
     while let Some(next) = parser.next_event() {

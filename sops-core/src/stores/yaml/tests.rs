@@ -98,7 +98,9 @@ fn golden_json_decrypted_as_yaml() {
         let mut docs = load::load_with(&enc, &StoreLimits::default(), false)
             .unwrap_or_else(|e| panic!("{case}: {e}"));
         let meta = match docs[0].remove("sops") {
-            Some(Value::Map(b)) => crate::stores::metadata_serde::from_branch(&b).unwrap(),
+            Some(Value::Map(b)) => {
+                crate::stores::metadata_serde::from_branch(&b, crate::stores::Format::Yaml).unwrap()
+            }
             _ => panic!("{case}: no metadata"),
         };
         decrypt_docs(&mut docs, &data_key(case), &meta, false)
@@ -254,6 +256,7 @@ fn limited(max_depth: usize, max_alias_nodes: usize, alias_nodes_per_node: usize
             max_depth,
             max_alias_nodes,
             alias_nodes_per_node,
+            ..StoreLimits::default()
         },
         ..YamlStore::default()
     }
@@ -410,6 +413,76 @@ fn alias_bomb_refused_under_a_stricter_budget() {
         limited(1_000, 10_000, 0).load(s.as_bytes()),
         Err(StoreError::ExcessiveAliasing { budget: 10_000 })
     ));
+}
+
+/// Byte budget with the given fixed and proportional parts (node budget
+/// and depth at their defaults).
+fn byte_limited(max_alias_bytes: usize, alias_bytes_per_input_byte: usize) -> YamlStore {
+    YamlStore {
+        limits: StoreLimits {
+            max_alias_bytes,
+            alias_bytes_per_input_byte,
+            ..StoreLimits::default()
+        },
+        ..YamlStore::default()
+    }
+}
+
+#[test]
+fn alias_byte_budget_counts_strings_keys_and_comments() {
+    // Each alias of `a` adds 10 (keys) + 20 (values) + 9 (comment) bytes.
+    let s = "a: &a\n  # comment\n  k1234: v1234\n  k6789: v6789012345\nb: [*a, *a]\n";
+    let size = 10 + 5 + 11 + " comment".len();
+    assert_eq!(size, 34);
+    byte_limited(2 * size, 0).load(s.as_bytes()).unwrap();
+    let err = byte_limited(2 * size - 1, 0)
+        .load(s.as_bytes())
+        .unwrap_err();
+    assert!(
+        matches!(err, StoreError::AliasExpansionTooLarge { budget } if budget == 2 * size - 1),
+        "{err:?}"
+    );
+    assert_eq!(
+        err.to_string(),
+        format!("yaml: aliases expand to more than {} bytes", 2 * size - 1)
+    );
+    // The proportional part: the 68 bytes are more than the 66 of the
+    // input, less than twice that.
+    assert_eq!(s.len(), 66);
+    assert!(byte_limited(0, 1).load(s.as_bytes()).is_err());
+    byte_limited(0, 2).load(s.as_bytes()).unwrap();
+    // Nested aliases count what they expand to.
+    let nested = "a: &a xxxxxxxxxx\nb: &b [*a, *a, *a]\nc: [*b, *b]\n";
+    byte_limited(90, 0).load(nested.as_bytes()).unwrap();
+    assert!(matches!(
+        byte_limited(89, 0).load(nested.as_bytes()),
+        Err(StoreError::AliasExpansionTooLarge { budget: 89 })
+    ));
+}
+
+/// issue 10: 400 aliases of a 1 MB scalar (a 1 MB file) stayed within the
+/// node budget and expanded to 400 MB; the default byte budget refuses it.
+#[test]
+fn r10_alias_bomb_of_a_large_scalar_refused_by_default() {
+    let s = alias_bomb(1_000_000, 400);
+    let err = store().load(s.as_bytes()).unwrap_err();
+    let budget = crate::stores::DEFAULT_MAX_ALIAS_BYTES
+        + crate::stores::DEFAULT_ALIAS_BYTES_PER_INPUT_BYTE * s.len();
+    assert!(
+        matches!(err, StoreError::AliasExpansionTooLarge { budget: b } if b == budget),
+        "{err:?}"
+    );
+    // The same aliases of a small scalar are fine.
+    store().load(alias_bomb(1_000, 400).as_bytes()).unwrap();
+}
+
+/// `a: &x <scalar_len bytes>` and `aliases` keys referring to it.
+pub(crate) fn alias_bomb(scalar_len: usize, aliases: usize) -> String {
+    let mut s = format!("a: &x {}\n", "x".repeat(scalar_len));
+    for i in 0..aliases {
+        s.push_str(&format!("b{i}: *x\n"));
+    }
+    s
 }
 
 #[test]
@@ -815,4 +888,28 @@ mod roundtrip_props {
             );
         }
     }
+}
+
+/// issue 10: sops 3.11 (go-yaml) reads UTF-16 YAML with a byte order mark.
+#[test]
+fn r10_utf16_with_bom_is_read() {
+    let text = "a: b\nc: é\n";
+    let utf8 = only_doc(text);
+    let le: Vec<u8> = [0xFF, 0xFE]
+        .into_iter()
+        .chain(text.encode_utf16().flat_map(u16::to_le_bytes))
+        .collect();
+    let be: Vec<u8> = [0xFE, 0xFF]
+        .into_iter()
+        .chain(text.encode_utf16().flat_map(u16::to_be_bytes))
+        .collect();
+    for input in [le, be] {
+        assert_eq!(store().load(&input).unwrap(), vec![utf8.clone()]);
+    }
+    // Without a mark (sops: "control characters are not allowed") or cut
+    // in the middle of a code unit, it is refused.
+    let no_bom: Vec<u8> = text.encode_utf16().flat_map(u16::to_le_bytes).collect();
+    assert!(store().load(&no_bom).is_err());
+    assert!(store().load(&[0xFF, 0xFE, b'a']).is_err());
+    assert!(store().load(&[0xFF, 0xFE, 0x00, 0xD8]).is_err());
 }
