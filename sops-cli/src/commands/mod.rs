@@ -12,7 +12,7 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
 use sops_core::config::{self, Config};
-use sops_core::error::chain;
+use sops_core::error::{WriteStep, chain};
 use sops_core::ops::EncryptedFile;
 use sops_core::stores::binary::BinaryStore;
 use sops_core::stores::json::JsonStore;
@@ -204,7 +204,25 @@ pub fn write_output(dest: &Destination, bytes: &[u8]) -> Result<(), CliError> {
             }
         }
         Destination::InPlace(path) | Destination::File(path) => {
+            // sops names the file it could not open for writing (a
+            // read-only file, a missing directory) this way, exit code 3.
+            let which = match dest {
+                Destination::InPlace(_) => "in-place",
+                _ => "output",
+            };
             sops_core::ops::write_file_atomically(path, bytes).map_err(|e| match e {
+                sops_core::Error::Write {
+                    path,
+                    step: WriteStep::Open | WriteStep::Create,
+                    source,
+                } => CliError::new(
+                    code::COULD_NOT_WRITE_OUTPUT_FILE,
+                    format!(
+                        "Could not open {which} file for writing: open {}: {}",
+                        path.display(),
+                        go_os_error(&source)
+                    ),
+                ),
                 sops_core::Error::Write { path, step, source } => CliError::new(
                     code::COULD_NOT_WRITE_OUTPUT_FILE,
                     format!("Could not {step} {}: {source}", path.display()),
@@ -212,6 +230,19 @@ pub fn write_output(dest: &Destination, bytes: &[u8]) -> Result<(), CliError> {
                 other => CliError::new(code::COULD_NOT_WRITE_OUTPUT_FILE, other.to_string()),
             })
         }
+    }
+}
+
+/// Go's wording of the OS errors a file write meets, as sops prints them.
+fn go_os_error(e: &std::io::Error) -> String {
+    use std::io::ErrorKind;
+    match e.kind() {
+        ErrorKind::NotFound => "no such file or directory".into(),
+        ErrorKind::PermissionDenied => "permission denied".into(),
+        ErrorKind::IsADirectory => "is a directory".into(),
+        ErrorKind::NotADirectory => "not a directory".into(),
+        ErrorKind::ReadOnlyFilesystem => "read-only file system".into(),
+        _ => e.to_string(),
     }
 }
 
