@@ -162,7 +162,8 @@ fn store_for(format: Format, indent: Option<i64>) -> Result<Box<dyn Store>, CliE
 /// Where the result goes.
 pub enum Destination {
     Stdout,
-    /// Overwrite the input file (atomically, keeping its mode).
+    /// Overwrite the input file (following symlinks, keeping owner, mode and
+    /// hard links; atomically where a rename can keep them).
     InPlace(PathBuf),
     /// `--output`: create or replace this file.
     File(PathBuf),
@@ -186,7 +187,9 @@ pub fn destination(io: &IoFlags, file: Option<&Path>) -> Result<Destination, Cli
     }
 }
 
-/// Writes the result. Files are replaced atomically (see
+/// Writes the result. Files are written as sops writes them (symlinks
+/// followed, owner and mode kept, a file we may not write refused) and
+/// replaced atomically where possible (see
 /// [`sops_core::ops::write_file_atomically`]), so a failure never leaves a
 /// truncated file.
 pub fn write_output(dest: &Destination, bytes: &[u8]) -> Result<(), CliError> {

@@ -64,9 +64,10 @@ impl Fx {
         if bytes.windows(7).any(|w| w == b"hunter2") {
             return false;
         }
-        let out = self
-            .sb
-            .run(Bin::Reference, ["decrypt".into(), file.as_os_str().to_owned()]);
+        let out = self.sb.run(
+            Bin::Reference,
+            ["decrypt".into(), file.as_os_str().to_owned()],
+        );
         out.code == 0 && out.stdout == PLAIN.as_bytes()
     }
 
@@ -217,7 +218,11 @@ fn an_edit_through_a_symlink_keeps_the_link() {
             .sb
             .run(Bin::Reference, ["decrypt".into(), target.into_os_string()])
             .ok();
-        seen.push((out.code, String::from_utf8(plain).unwrap(), is_symlink(&link)));
+        seen.push((
+            out.code,
+            String::from_utf8(plain).unwrap(),
+            is_symlink(&link),
+        ));
     }
     assert_eq!(seen[0], seen[1], "ours vs reference");
     assert_eq!(
@@ -244,14 +249,16 @@ fn permission_case(
         let before = read(&file);
         let cmd = fx.sb.cmd(bin, args(fx, &file));
         let out = if unprivileged {
-            cmd.as_user(NOBODY, NOBODY).run()
+            cmd.user(NOBODY, NOBODY).run()
         } else {
             cmd.run()
         };
         let first_line = out.stderr.lines().next().unwrap_or("").to_owned();
         // The reference names the path it was given: compare our copy's
         // message with the reference's directory name swapped in.
-        let first_line = first_line.replace("/ours/", "/<bin>/").replace("/reference/", "/<bin>/");
+        let first_line = first_line
+            .replace("/ours/", "/<bin>/")
+            .replace("/reference/", "/<bin>/");
         seen.push((out.code, first_line, read(&file) != before));
     }
     seen
@@ -285,7 +292,9 @@ fn a_read_only_file_is_refused() {
         seen[0]
             .1
             .starts_with("Could not open in-place file for writing: open ")
-            && seen[0].1.ends_with("/<bin>/secrets.yaml: permission denied"),
+            && seen[0]
+                .1
+                .ends_with("/<bin>/secrets.yaml: permission denied"),
         "{seen:?}"
     );
     assert!(!seen[0].2, "the file is unchanged");
@@ -308,10 +317,11 @@ fn a_read_only_file_is_refused() {
     assert_eq!(seen[0].0, seen[1].0, "{seen:?}");
     assert_eq!(seen[0].0, 3, "{seen:?}");
     assert!(
-        seen.iter()
-            .all(|s| s.1.starts_with("Could not open output file for writing: open ")
-                && s.1.ends_with("secrets.yaml: permission denied")
-                && !s.2),
+        seen.iter().all(|s| s
+            .1
+            .starts_with("Could not open output file for writing: open ")
+            && s.1.ends_with("secrets.yaml: permission denied")
+            && !s.2),
         "{seen:?}"
     );
 }

@@ -276,7 +276,7 @@ impl Cmd<'_> {
     /// Runs the command as this user and group, without supplementary
     /// groups (needs root).
     #[cfg(unix)]
-    pub fn as_user(mut self, uid: u32, gid: u32) -> Self {
+    pub fn user(mut self, uid: u32, gid: u32) -> Self {
         self.user = Some((uid, gid));
         self
     }

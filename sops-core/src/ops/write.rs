@@ -153,7 +153,10 @@ fn replace_with(
     };
     // The owner first: before writing anything, and before the mode, since
     // a change of owner clears the set-user-ID and set-group-ID bits.
-    let created = tmp.file().metadata().map_err(|e| (WriteStep::CreateTemporary, e))?;
+    let created = tmp
+        .file()
+        .metadata()
+        .map_err(|e| (WriteStep::CreateTemporary, e))?;
     if (created.uid(), created.gid()) != (original.uid(), original.gid()) {
         match std::os::unix::fs::fchown(tmp.file(), Some(original.uid()), Some(original.gid())) {
             Ok(()) => {}
@@ -271,7 +274,10 @@ fn write_directly(mut file: &File, bytes: &[u8]) -> StepResult<()> {
 /// running in the same directory.
 enum TempFile {
     #[cfg(target_os = "linux")]
-    Unnamed { file: File, dir: PathBuf },
+    Unnamed {
+        file: File,
+        dir: PathBuf,
+    },
     Named(tempfile::NamedTempFile),
 }
 
@@ -507,11 +513,25 @@ mod tests {
         std::os::unix::fs::symlink(&b, &a).unwrap();
         write_file_atomically(&a, b"new").unwrap();
         assert_eq!(std::fs::read(&target).unwrap(), b"new");
-        assert!(std::fs::symlink_metadata(&a).unwrap().file_type().is_symlink());
-        assert!(std::fs::symlink_metadata(&b).unwrap().file_type().is_symlink());
+        assert!(
+            std::fs::symlink_metadata(&a)
+                .unwrap()
+                .file_type()
+                .is_symlink()
+        );
+        assert!(
+            std::fs::symlink_metadata(&b)
+                .unwrap()
+                .file_type()
+                .is_symlink()
+        );
         assert_eq!(mode(&target), 0o600);
         let names: Vec<_> = std::fs::read_dir(&real_dir).unwrap().collect();
-        assert_eq!(names.len(), 1, "the temporary file was made next to the target");
+        assert_eq!(
+            names.len(),
+            1,
+            "the temporary file was made next to the target"
+        );
     }
 
     #[test]
@@ -521,7 +541,12 @@ mod tests {
         std::os::unix::fs::symlink("made.yaml", &link).unwrap();
         write_file_atomically(&link, b"new").unwrap();
         assert_eq!(std::fs::read(dir.path().join("made.yaml")).unwrap(), b"new");
-        assert!(std::fs::symlink_metadata(&link).unwrap().file_type().is_symlink());
+        assert!(
+            std::fs::symlink_metadata(&link)
+                .unwrap()
+                .file_type()
+                .is_symlink()
+        );
     }
 
     #[test]
