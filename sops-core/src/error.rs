@@ -69,11 +69,15 @@ pub enum Error {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum WriteStep {
+    /// Opening the existing file for writing: the check of its permissions
+    /// that sops' `os.Create` makes (a read-only file is refused).
+    Open,
     /// Reading the mode of the file to replace, or creating the new file.
     Create,
     /// Creating the temporary file in the destination's directory.
     CreateTemporary,
-    /// Writing and syncing the temporary file.
+    /// Writing and syncing the temporary file, or the file itself when it
+    /// is written through.
     Write,
     /// Giving the temporary file the destination's mode.
     SetPermissions,
@@ -84,6 +88,7 @@ pub enum WriteStep {
 impl std::fmt::Display for WriteStep {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
+            WriteStep::Open => "open for writing",
             WriteStep::Create => "create",
             WriteStep::CreateTemporary => "create a temporary file next to",
             WriteStep::Write => "write",

@@ -12,7 +12,7 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
 use sops_core::config::{self, Config};
-use sops_core::error::chain;
+use sops_core::error::{WriteStep, chain};
 use sops_core::ops::EncryptedFile;
 use sops_core::stores::binary::BinaryStore;
 use sops_core::stores::json::JsonStore;
@@ -162,7 +162,8 @@ fn store_for(format: Format, indent: Option<i64>) -> Result<Box<dyn Store>, CliE
 /// Where the result goes.
 pub enum Destination {
     Stdout,
-    /// Overwrite the input file (atomically, keeping its mode).
+    /// Overwrite the input file (following symlinks, keeping owner, mode and
+    /// hard links; atomically where a rename can keep them).
     InPlace(PathBuf),
     /// `--output`: create or replace this file.
     File(PathBuf),
@@ -186,7 +187,9 @@ pub fn destination(io: &IoFlags, file: Option<&Path>) -> Result<Destination, Cli
     }
 }
 
-/// Writes the result. Files are replaced atomically (see
+/// Writes the result. Files are written as sops writes them (symlinks
+/// followed, owner and mode kept, a file we may not write refused) and
+/// replaced atomically where possible (see
 /// [`sops_core::ops::write_file_atomically`]), so a failure never leaves a
 /// truncated file.
 pub fn write_output(dest: &Destination, bytes: &[u8]) -> Result<(), CliError> {
@@ -204,7 +207,25 @@ pub fn write_output(dest: &Destination, bytes: &[u8]) -> Result<(), CliError> {
             }
         }
         Destination::InPlace(path) | Destination::File(path) => {
+            // sops names the file it could not open for writing (a
+            // read-only file, a missing directory) this way, exit code 3.
+            let which = match dest {
+                Destination::InPlace(_) => "in-place",
+                _ => "output",
+            };
             sops_core::ops::write_file_atomically(path, bytes).map_err(|e| match e {
+                sops_core::Error::Write {
+                    path,
+                    step: WriteStep::Open | WriteStep::Create,
+                    source,
+                } => CliError::new(
+                    code::COULD_NOT_WRITE_OUTPUT_FILE,
+                    format!(
+                        "Could not open {which} file for writing: open {}: {}",
+                        path.display(),
+                        go_os_error(&source)
+                    ),
+                ),
                 sops_core::Error::Write { path, step, source } => CliError::new(
                     code::COULD_NOT_WRITE_OUTPUT_FILE,
                     format!("Could not {step} {}: {source}", path.display()),
@@ -212,6 +233,19 @@ pub fn write_output(dest: &Destination, bytes: &[u8]) -> Result<(), CliError> {
                 other => CliError::new(code::COULD_NOT_WRITE_OUTPUT_FILE, other.to_string()),
             })
         }
+    }
+}
+
+/// Go's wording of the OS errors a file write meets, as sops prints them.
+fn go_os_error(e: &std::io::Error) -> String {
+    use std::io::ErrorKind;
+    match e.kind() {
+        ErrorKind::NotFound => "no such file or directory".into(),
+        ErrorKind::PermissionDenied => "permission denied".into(),
+        ErrorKind::IsADirectory => "is a directory".into(),
+        ErrorKind::NotADirectory => "not a directory".into(),
+        ErrorKind::ReadOnlyFilesystem => "read-only file system".into(),
+        _ => e.to_string(),
     }
 }
 

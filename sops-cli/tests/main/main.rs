@@ -13,6 +13,7 @@ mod edit;
 mod errors;
 mod exec;
 mod flags;
+mod inplace;
 mod interop;
 mod keys;
 mod pgp;

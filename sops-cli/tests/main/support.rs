@@ -236,6 +236,7 @@ impl Sandbox {
             args: args.into_iter().map(Into::into).collect(),
             extra_env: Vec::new(),
             stdin: None,
+            user: None,
         }
     }
 
@@ -256,6 +257,7 @@ pub struct Cmd<'a> {
     args: Vec<OsString>,
     extra_env: Vec<(String, OsString)>,
     stdin: Option<Vec<u8>>,
+    user: Option<(u32, u32)>,
 }
 
 impl Cmd<'_> {
@@ -268,6 +270,14 @@ impl Cmd<'_> {
     /// Feeds `data` on stdin (default: /dev/null).
     pub fn stdin(mut self, data: impl Into<Vec<u8>>) -> Self {
         self.stdin = Some(data.into());
+        self
+    }
+
+    /// Runs the command as this user and group, without supplementary
+    /// groups (needs root).
+    #[cfg(unix)]
+    pub fn user(mut self, uid: u32, gid: u32) -> Self {
+        self.user = Some((uid, gid));
         self
     }
 
@@ -298,6 +308,12 @@ impl Cmd<'_> {
             });
         for (k, v) in self.sandbox.vars.iter().chain(&self.extra_env) {
             command.env(k, v);
+        }
+        #[cfg(unix)]
+        if let Some((uid, gid)) = self.user {
+            // std drops the supplementary groups when root sets a uid.
+            std::os::unix::process::CommandExt::uid(&mut command, uid);
+            std::os::unix::process::CommandExt::gid(&mut command, gid);
         }
         let what = format!(
             "{} {}",

@@ -320,14 +320,14 @@ mod save {
             Err(Error::Store { .. })
         ));
         assert_eq!(std::fs::read(&path).unwrap(), original);
-        // The destination cannot be replaced (a directory where the file
+        // The destination cannot be written (a directory where the file
         // should go): the error names the step and the path.
         let taken = dir.path().join("taken.yaml");
         std::fs::create_dir(&taken).unwrap();
         match file.save(&store, &taken) {
             Err(Error::Write { path: p, step, .. }) => {
                 assert_eq!(p, taken);
-                assert_eq!(step, crate::error::WriteStep::Replace);
+                assert_eq!(step, crate::error::WriteStep::Open);
             }
             other => panic!("{other:?}"),
         }
