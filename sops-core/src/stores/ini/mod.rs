@@ -80,11 +80,13 @@ fn parse(text: &str) -> Result<Vec<Section>, StoreError> {
         let (key, rest) =
             split_key(line).ok_or_else(|| syntax(n, "key-value delimiter not found"))?;
         let (value, inline) = if let Some(body) = rest.strip_prefix("\"\"\"") {
-            // A triple-quoted value may span lines.
+            // A triple-quoted value may span lines. go-ini (sops 3.11)
+            // closes it at the last `"""` of a line (`strings.LastIndex`),
+            // so a value may itself hold `"""`.
             let mut value = String::new();
             let mut body = body.to_owned();
             loop {
-                if let Some(end) = body.find("\"\"\"") {
+                if let Some(end) = body.rfind("\"\"\"") {
                     value.push_str(&body[..end]);
                     break;
                 }
@@ -98,7 +100,8 @@ fn parse(text: &str) -> Result<Vec<Section>, StoreError> {
             }
             (value, None)
         } else if let Some(body) = rest.strip_prefix('`') {
-            match body.find('`') {
+            // The last backtick closes, as for `"""`.
+            match body.rfind('`') {
                 Some(end) => (body[..end].to_owned(), None),
                 None => (rest.to_owned(), None),
             }
