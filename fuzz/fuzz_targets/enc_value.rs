@@ -22,7 +22,10 @@ fuzz_target!(|data: &[u8]| {
 
     if let Ok(text) = std::str::from_utf8(data) {
         if let Ok(parts) = parse_enc(text) {
-            assert!(is_encrypted(text), "parse_enc accepted a value is_encrypted refuses");
+            assert!(
+                is_encrypted(text),
+                "parse_enc accepted a value is_encrypted refuses"
+            );
             assert!(!parts.kind.is_empty());
         }
         let _ = cipher.decrypt_value(text, AAD);
@@ -56,10 +59,15 @@ fuzz_target!(|data: &[u8]| {
     }
     // A wrong AAD must never authenticate.
     assert!(cipher.decrypt_value(&enc, "other:").is_err());
-    if let Ok(value) = decrypted {
-        if let Ok(again) = cipher.encrypt_value(&value, AAD, None) {
-            let back = cipher.decrypt_value(&again, AAD).expect("re-encrypted value decrypts");
-            assert!(same_value(&value, &back), "value changed in a re-encryption");
-        }
+    if let Ok(value) = decrypted
+        && let Ok(again) = cipher.encrypt_value(&value, AAD, None)
+    {
+        let back = cipher
+            .decrypt_value(&again, AAD)
+            .expect("re-encrypted value decrypts");
+        assert!(
+            same_value(&value, &back),
+            "value changed in a re-encryption"
+        );
     }
 });

@@ -36,7 +36,10 @@ fuzz_target!(|data: &[u8]| {
             continue;
         };
         if sops_shaped(&meta.mac) {
-            assert!(looks_like_sops_file(&out), "our own {format:?} output is not recognised");
+            assert!(
+                looks_like_sops_file(&out),
+                "our own {format:?} output is not recognised"
+            );
             assert!(contains_encrypted_value(&out));
         }
     }

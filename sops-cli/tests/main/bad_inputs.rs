@@ -184,20 +184,40 @@ fn deep_documents_leak_nothing_and_never_panic() {
     let sb = sandbox();
     // Around and far beyond the stores' nesting limit (1 000).
     for depth in [999, 1_001, 5_000] {
-        encrypt_then_decrypt(&sb, &format!("deep-{depth}.yaml"), deep_yaml(depth).as_bytes());
+        encrypt_then_decrypt(
+            &sb,
+            &format!("deep-{depth}.yaml"),
+            deep_yaml(depth).as_bytes(),
+        );
     }
     for depth in [1_001, 100_000] {
         let flow = format!("{}\"{MARKER}flow\"{}", "[".repeat(depth), "]".repeat(depth));
-        encrypt_then_decrypt(&sb, &format!("flow-{depth}.yaml"), format!("a: {flow}\n").as_bytes());
-        encrypt_then_decrypt(&sb, &format!("deep-{depth}.json"), format!("{{\"a\": {flow}}}").as_bytes());
+        encrypt_then_decrypt(
+            &sb,
+            &format!("flow-{depth}.yaml"),
+            format!("a: {flow}\n").as_bytes(),
+        );
+        encrypt_then_decrypt(
+            &sb,
+            &format!("deep-{depth}.json"),
+            format!("{{\"a\": {flow}}}").as_bytes(),
+        );
         // Unclosed: the parser must give up, not recurse further.
-        encrypt_then_decrypt(&sb, &format!("open-{depth}.json"), "[".repeat(depth).as_bytes());
+        encrypt_then_decrypt(
+            &sb,
+            &format!("open-{depth}.json"),
+            "[".repeat(depth).as_bytes(),
+        );
     }
     // Deep inside an encrypted file's metadata.
     let valid = std::fs::read_to_string(testdata("bad-inputs/valid.enc.yaml")).unwrap();
     let deep_meta = valid.replacen(
         "\nsops:\n",
-        &format!("\nsops:\n    extra: {}{}\n", "[".repeat(50_000), "]".repeat(50_000)),
+        &format!(
+            "\nsops:\n    extra: {}{}\n",
+            "[".repeat(50_000),
+            "]".repeat(50_000)
+        ),
         1,
     );
     decrypt(&sb, "deep-meta.enc.yaml", deep_meta.as_bytes());
@@ -256,7 +276,10 @@ fn leak_patterns_find_the_marker_in_base64() {
     for skip in 0..3 {
         let encoded = STANDARD.encode(format!("{}{text}", "z".repeat(skip)));
         assert!(
-            leak_patterns(MARKER).iter().skip(1).any(|p| encoded.contains(p)),
+            leak_patterns(MARKER)
+                .iter()
+                .skip(1)
+                .any(|p| encoded.contains(p)),
             "no pattern matches {encoded}"
         );
     }
