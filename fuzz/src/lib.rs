@@ -27,7 +27,8 @@ pub fn fuzz_limits() -> StoreLimits {
 /// - `load` either fails or gives documents that `emit` can write (an
 ///   error there means we read something we cannot write back);
 /// - loading what `emit` wrote succeeds and gives the same documents
-///   (INI: the same values; see [`comments_may_change`]), and emitting those
+///   (INI: the same values, see [`comments_may_change`]; YAML: up to
+///   [`hoist_item_comments`]), and emitting those
 ///   gives the same bytes again (emit is a fixed point);
 /// - `load_encrypted` of the same input never panics, and metadata it
 ///   reads survives `emit_encrypted` and a second `load_encrypted` (see
@@ -49,10 +50,15 @@ pub fn store_round_trip(format: Format, data: &[u8]) {
             .load(&out)
             .unwrap_or_else(|e| panic!("emitted output does not load: {e}"));
         let ignore_comments = comments_may_change(format);
+        let (first, second) = if format == Format::Yaml {
+            (hoist_item_comments(&docs), hoist_item_comments(&again))
+        } else {
+            (docs, again.clone())
+        };
         assert!(
-            same_docs_as(&docs, &again, ignore_comments),
+            same_docs_as(&first, &second, ignore_comments),
             "round trip changed the documents: {}\nemitted: {:?}",
-            first_difference(&docs, &again, ignore_comments),
+            first_difference(&first, &second, ignore_comments),
             String::from_utf8_lossy(&out)
         );
         let out2 = store.emit(&again, None).expect("second emit");
@@ -69,6 +75,56 @@ pub fn store_round_trip(format: Format, data: &[u8]) {
         );
     }
     metadata_round_trip(format, data);
+}
+
+/// YAML: a comment at the start of a mapping that is a sequence item
+/// (`- a: 1 # c` makes ` c` the first item of that mapping) is written on
+/// its own line before the item's `- `, and reads back as a comment of the
+/// sequence; sops 3.11 moves it the same way (`e:\n- r: 1 # c\n` decrypts
+/// to `e:\n    # c\n    - r: 1\n`). Comparing after moving such comments
+/// out of the item keeps every other comment position checked.
+pub fn hoist_item_comments(docs: &[Branch]) -> Vec<Branch> {
+    fn in_value(v: &Value) -> Value {
+        match v {
+            Value::Seq(items) => {
+                let mut out = Vec::with_capacity(items.len());
+                for item in items {
+                    match item {
+                        Value::Map(b) => {
+                            let lead = b.0.iter().take_while(|i| matches!(i, Item::Comment(_)));
+                            for c in lead {
+                                if let Item::Comment(text) = c {
+                                    out.push(Value::Comment(text.clone()));
+                                }
+                            }
+                            let rest = Branch(
+                                b.0.iter()
+                                    .skip_while(|i| matches!(i, Item::Comment(_)))
+                                    .cloned()
+                                    .collect(),
+                            );
+                            out.push(Value::Map(in_branch(&rest)));
+                        }
+                        other => out.push(in_value(other)),
+                    }
+                }
+                Value::Seq(out)
+            }
+            Value::Map(b) => Value::Map(in_branch(b)),
+            other => other.clone(),
+        }
+    }
+    fn in_branch(b: &Branch) -> Branch {
+        Branch(
+            b.0.iter()
+                .map(|item| match item {
+                    Item::Entry(k, v) => Item::Entry(k.clone(), in_value(v)),
+                    Item::Comment(c) => Item::Comment(c.clone()),
+                })
+                .collect(),
+        )
+    }
+    docs.iter().map(in_branch).collect()
 }
 
 /// INI comments are not stable through sops 3.11 either: an inline comment
