@@ -78,10 +78,10 @@ pub fn store_round_trip(format: Format, data: &[u8]) {
     metadata_round_trip(format, data);
 }
 
-/// YAML: a comment at the start of a mapping that is a sequence item
-/// (`- a: 1 # c` makes ` c` the first item of that mapping) is written on
-/// its own line before the item's `- `, and reads back as a comment of the
-/// sequence; sops 3.11 moves it the same way (`e:\n- r: 1 # c\n` decrypts
+/// YAML: a comment at the start of a mapping or sequence that is itself a
+/// sequence item (`- a: 1 # c` makes ` c` the first item of that mapping,
+/// `- - # c` of the inner sequence) is written on its own line before the
+/// item's `- `, and reads back as a comment of the outer sequence; sops 3.11 moves it the same way (`e:\n- r: 1 # c\n` decrypts
 /// to `e:\n    # c\n    - r: 1\n`). Comparing after moving such comments
 /// out of the item keeps every other comment position checked.
 pub fn hoist_item_comments(docs: &[Branch]) -> Vec<Branch> {
@@ -90,23 +90,30 @@ pub fn hoist_item_comments(docs: &[Branch]) -> Vec<Branch> {
             Value::Seq(items) => {
                 let mut out = Vec::with_capacity(items.len());
                 for item in items {
-                    match item {
-                        Value::Map(b) => {
-                            let lead = b.0.iter().take_while(|i| matches!(i, Item::Comment(_)));
-                            for c in lead {
+                    // Inner levels first: a comment may move out of several
+                    // nested items at once (`- - # c`).
+                    match in_value(item) {
+                        Value::Map(mut b) => {
+                            let n =
+                                b.0.iter()
+                                    .take_while(|i| matches!(i, Item::Comment(_)))
+                                    .count();
+                            for c in b.0.drain(..n) {
                                 if let Item::Comment(text) = c {
-                                    out.push(Value::Comment(text.clone()));
+                                    out.push(Value::Comment(text));
                                 }
                             }
-                            let rest = Branch(
-                                b.0.iter()
-                                    .skip_while(|i| matches!(i, Item::Comment(_)))
-                                    .cloned()
-                                    .collect(),
-                            );
-                            out.push(Value::Map(in_branch(&rest)));
+                            out.push(Value::Map(b));
                         }
-                        other => out.push(in_value(other)),
+                        Value::Seq(mut inner) => {
+                            let n = inner
+                                .iter()
+                                .take_while(|i| matches!(i, Value::Comment(_)))
+                                .count();
+                            out.extend(inner.drain(..n));
+                            out.push(Value::Seq(inner));
+                        }
+                        other => out.push(other),
                     }
                 }
                 Value::Seq(out)
