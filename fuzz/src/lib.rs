@@ -50,18 +50,7 @@ pub fn store_round_trip(format: Format, data: &[u8]) {
         let again = store
             .load(&out)
             .unwrap_or_else(|e| panic!("emitted output does not load: {e}"));
-        let ignore_comments = comments_may_change(format);
-        let (first, second) = if format == Format::Yaml {
-            (hoist_item_comments(&docs), hoist_item_comments(&again))
-        } else {
-            (docs, again.clone())
-        };
-        assert!(
-            same_docs_as(&first, &second, ignore_comments),
-            "round trip changed the documents: {}\nemitted: {:?}",
-            first_difference(&first, &second, ignore_comments),
-            String::from_utf8_lossy(&out)
-        );
+        assert_same_docs(format, &docs, &again, "round trip", &out);
         let out2 = store.emit(&again, None).expect("second emit");
         let third = store.load(&out2).expect("second output loads");
         assert!(
@@ -135,6 +124,24 @@ pub fn hoist_item_comments(docs: &[Branch]) -> Vec<Branch> {
     docs.iter().map(in_branch).collect()
 }
 
+/// Asserts that a round trip of `format` kept the documents, up to what the
+/// format's writer moves on purpose ([`hoist_item_comments`] for YAML,
+/// [`comments_may_change`] for INI).
+fn assert_same_docs(format: Format, before: &[Branch], after: &[Branch], what: &str, out: &[u8]) {
+    let ignore_comments = comments_may_change(format);
+    let (first, second) = if format == Format::Yaml {
+        (hoist_item_comments(before), hoist_item_comments(after))
+    } else {
+        (before.to_vec(), after.to_vec())
+    };
+    assert!(
+        same_docs_as(&first, &second, ignore_comments),
+        "{what} changed the documents: {}\nemitted: {:?}",
+        first_difference(&first, &second, ignore_comments),
+        String::from_utf8_lossy(out)
+    );
+}
+
 /// INI comments are not stable through sops 3.11 either: an inline comment
 /// joins the comment lines above its key, and sops writes the joined text
 /// back with one `; ` in front, so `url=x#frag` under `; note` reads back
@@ -170,12 +177,9 @@ pub fn metadata_round_trip(format: Format, data: &[u8]) {
     let (docs2, meta2) = store
         .load_encrypted(&out)
         .unwrap_or_else(|e| panic!("emitted encrypted file does not load: {e}"));
-    let ignore_comments = comments_may_change(format);
-    assert!(
-        same_docs_as(&docs, &docs2, ignore_comments),
-        "encrypted round trip changed the documents: {}",
-        first_difference(&docs, &docs2, ignore_comments)
-    );
+    if !(format == Format::Yaml && any_text(&docs, &|t| t.contains(YAML_UNSTABLE))) {
+        assert_same_docs(format, &docs, &docs2, "encrypted round trip", &out);
+    }
     if matches!(format, Format::Dotenv | Format::Ini) {
         let out2 = store.emit_encrypted(&docs2, &meta2).expect("second emit");
         let (docs3, meta3) = store.load_encrypted(&out2).expect("second output loads");
