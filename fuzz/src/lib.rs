@@ -44,6 +44,13 @@ pub fn store_round_trip(format: Format, data: &[u8]) {
             metadata_round_trip(format, data);
             return;
         }
+        if format == Format::Ini && any_key(&docs, &|k| k.contains(INI_UNWRITABLE_KEYS)) {
+            // Not representable (see INI_UNWRITABLE_KEYS): only check that
+            // emitting does not panic.
+            let _ = store.emit(&docs, None);
+            metadata_round_trip(format, data);
+            return;
+        }
         let out = store
             .emit(&docs, None)
             .unwrap_or_else(|e| panic!("emit of loaded documents failed: {e}"));
@@ -171,6 +178,10 @@ pub fn metadata_round_trip(format: Format, data: &[u8]) {
     let Ok((docs, meta)) = store.load_encrypted(data) else {
         return;
     };
+    if format == Format::Ini && any_key(&docs, &|k| k.contains(INI_UNWRITABLE_KEYS)) {
+        let _ = store.emit_encrypted(&docs, &meta);
+        return;
+    }
     let out = store
         .emit_encrypted(&docs, &meta)
         .unwrap_or_else(|e| panic!("emit_encrypted of loaded file failed: {e}"));
@@ -228,6 +239,31 @@ pub fn same_metadata(a: &Metadata, b: &Metadata) -> bool {
 /// round trip in sops or in ours (sops-core's YAML round-trip property test
 /// leaves them out for the same reason).
 const YAML_UNSTABLE: &[char] = &['\u{85}', '\u{2028}', '\u{2029}'];
+
+/// INI keys holding a backtick: go-ini (sops 3.11) quotes a key holding
+/// `"` with backticks, so `` i"` `` is written as `` `i"`` ``, which
+/// neither sops nor we can read back (the reference then fails to decrypt
+/// its own file, exit 25; we refuse it as malformed, exit 1). Our writer
+/// matches sops byte for byte; the fuzz target skips such keys.
+pub const INI_UNWRITABLE_KEYS: char = '`';
+
+/// True if some mapping key (at any depth) of `docs` satisfies `pred`.
+pub fn any_key(docs: &[Branch], pred: &dyn Fn(&str) -> bool) -> bool {
+    fn in_value(v: &Value, pred: &dyn Fn(&str) -> bool) -> bool {
+        match v {
+            Value::Seq(items) => items.iter().any(|i| in_value(i, pred)),
+            Value::Map(b) => in_branch(b, pred),
+            _ => false,
+        }
+    }
+    fn in_branch(b: &Branch, pred: &dyn Fn(&str) -> bool) -> bool {
+        b.0.iter().any(|item| match item {
+            Item::Comment(_) => false,
+            Item::Entry(k, v) => pred(k) || in_value(v, pred),
+        })
+    }
+    docs.iter().any(|d| in_branch(d, pred))
+}
 
 /// True if some key, comment or string value of `docs` satisfies `pred`.
 pub fn any_text(docs: &[Branch], pred: &dyn Fn(&str) -> bool) -> bool {
