@@ -94,6 +94,22 @@ list:
     - second
 '
 
+# Inputs that made a target fail once (kept so that every run retries them).
+seed_text store_ini '[s]
+colon: sep"""arate`
+a = `x`y` ; c
+'
+seed_text store_ini 'i"`=
+'
+seed_text store_yaml 'e:
+- r: 1 # c
+'
+seed_text store_yaml 'a:
+- - # c
+  - x
+'
+seed_text store_json '{"a": 1, "sops": {"kms": [{"arn": "x", "context": {"n1": 120.0}}], "mac": "x", "version": "3.11.0"}}'
+
 for d in "$CORPUS"/*/; do
     printf '%s: %s files\n' "$(basename "$d")" "$(find "$d" -type f | wc -l)"
 done
