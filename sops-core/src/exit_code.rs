@@ -60,3 +60,36 @@ pub const NO_EDITOR_FOUND: u8 = 201;
 pub const FAILED_TO_COMPARE_VERSIONS: u8 = 202;
 /// `encrypt` on a file that already has a `sops` block.
 pub const FILE_ALREADY_ENCRYPTED: u8 = 203;
+
+/// Every code above, in the order of sops' `codes.go`; 0 (success) is not
+/// in it. Tests use it to check that a process exits with one of sops'
+/// codes (a Rust panic exits with 101, a signal with none).
+pub const ALL: &[u8] = &[
+    ERROR_GENERIC,
+    COULD_NOT_READ_INPUT_FILE,
+    COULD_NOT_WRITE_OUTPUT_FILE,
+    ERROR_DUMPING_TREE,
+    ERROR_READING_CONFIG,
+    ERROR_INVALID_KMS_ENCRYPTION_CONTEXT_FORMAT,
+    ERROR_INVALID_SET_FORMAT,
+    ERROR_CONFLICTING_PARAMETERS,
+    ERROR_ENCRYPTING_MAC,
+    ERROR_ENCRYPTING_TREE,
+    ERROR_DECRYPTING_MAC,
+    ERROR_DECRYPTING_TREE,
+    CANNOT_CHANGE_KEYS_FROM_NON_EXISTENT_FILE,
+    MAC_MISMATCH,
+    MAC_NOT_FOUND,
+    CONFIG_FILE_NOT_FOUND,
+    KEYBOARD_INTERRUPT,
+    INVALID_TREE_PATH_FORMAT,
+    NEED_AT_LEAST_ONE_DOCUMENT,
+    NO_FILE_SPECIFIED,
+    COULD_NOT_RETRIEVE_KEY,
+    NO_ENCRYPTION_KEY_FOUND,
+    DUPLICATE_DECRYPTION_KEY_TYPE,
+    FILE_HAS_NOT_BEEN_MODIFIED,
+    NO_EDITOR_FOUND,
+    FAILED_TO_COMPARE_VERSIONS,
+    FILE_ALREADY_ENCRYPTED,
+];

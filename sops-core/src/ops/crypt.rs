@@ -215,8 +215,22 @@ pub fn decrypt_docs_stashing(
                         **v = plain;
                     }
                 }
-                // A clear comment inside a sequence stays a comment.
-                Value::Comment(_) => {}
+                // A comment inside a sequence is either clear (it stays) or
+                // `#ENC[…]`: a mapping's first comment written before its
+                // `- ` reads back at the sequence's level, and sops 3.11
+                // decrypts it there too, keeping it clear if that fails,
+                // as for comments in a mapping.
+                Value::Comment(text) => {
+                    if is_encrypted(text)
+                        && let Ok((Value::Comment(plain), iv)) =
+                            cipher.decrypt_value_with_iv(text, aad)
+                    {
+                        if let Some(st) = stash {
+                            st.remember(aad, &Value::Comment(plain.clone()), &iv);
+                        }
+                        **v = Value::Comment(plain);
+                    }
+                }
                 other => {
                     return Err(TreeError::NotEncrypted {
                         path: display_path(aad),
@@ -233,4 +247,44 @@ pub fn decrypt_docs_stashing(
     let mac_hex = compute_mac(&leaves.leaves, meta.mac_only_encrypted);
     mac::verify_mac(&cipher, &meta.mac, &meta.last_modified, &mac_hex)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metadata::PartialRule;
+    use crate::stores::Format;
+
+    /// Found by the `store_yaml` fuzz target (`e:\n- r: #\n` did not round
+    /// trip): a comment at the start of a mapping that is a sequence item
+    /// is written before the item's `- `, so the encrypted file holds
+    /// `#ENC[…]` at the sequence's level, where decryption left it
+    /// encrypted. sops 3.11 decrypts it (checked with the reference on
+    /// `e:\n- r: 1 # c\n`, which it prints as `e:\n    # c\n    - r: 1\n`).
+    #[test]
+    fn fuzz_store_yaml_encrypted_comment_before_sequence_item_decrypts() {
+        let store = Format::Yaml.store().unwrap();
+        let mut docs = store.load(b"e:\n- r: 1 # c\n").unwrap();
+        let key = DataKey::generate();
+        let mut meta = Metadata {
+            key_groups: Vec::new(),
+            shamir_threshold: 0,
+            last_modified: String::new(),
+            mac: String::new(),
+            rule: Some(PartialRule::default_rule()),
+            mac_only_encrypted: false,
+            version: "3.11.0".into(),
+        };
+        encrypt_docs(&mut docs, &key, &mut meta).unwrap();
+        let encrypted = store.emit_encrypted(&docs, &meta).unwrap();
+        assert!(
+            String::from_utf8_lossy(&encrypted).starts_with("e:\n    #ENC[AES256_GCM,"),
+            "{}",
+            String::from_utf8_lossy(&encrypted)
+        );
+        let (mut docs, meta) = store.load_encrypted(&encrypted).unwrap();
+        decrypt_docs(&mut docs, &key, &meta, false).unwrap();
+        let plain = store.emit(&docs, None).unwrap();
+        assert_eq!(String::from_utf8_lossy(&plain), "e:\n    # c\n    - r: 1\n");
+    }
 }

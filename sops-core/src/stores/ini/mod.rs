@@ -94,11 +94,13 @@ fn parse(decoded: &Text<'_>) -> Result<Vec<Section>, StoreError> {
             return Err(not_utf8(n));
         }
         let (value, inline) = if let Some(body) = rest.strip_prefix("\"\"\"") {
-            // A triple-quoted value may span lines.
+            // A triple-quoted value may span lines. go-ini (sops 3.11)
+            // closes it at the last `"""` of a line (`strings.LastIndex`),
+            // so a value may itself hold `"""`.
             let mut value = String::new();
             let mut body = body.to_owned();
             loop {
-                if let Some(end) = body.find("\"\"\"") {
+                if let Some(end) = body.rfind("\"\"\"") {
                     value.push_str(&body[..end]);
                     break;
                 }
@@ -112,7 +114,8 @@ fn parse(decoded: &Text<'_>) -> Result<Vec<Section>, StoreError> {
             }
             (value, None)
         } else if let Some(body) = rest.strip_prefix('`') {
-            match body.find('`') {
+            // The last backtick closes, as for `"""`.
+            match body.rfind('`') {
                 Some(end) => (body[..end].to_owned(), None),
                 None => (rest.to_owned(), None),
             }

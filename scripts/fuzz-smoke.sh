@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Runs every fuzz target of fuzz/ briefly (FUZZ_SECONDS, default 30 s each)
+# on its stored corpus, fuzz/corpus/<target>/, and fails if one of them
+# crashes (the input is saved under fuzz/artifacts/<target>/). Called by
+# .ci/run after the tests; run it by hand the same way. Longer runs:
+# `RUSTC_BOOTSTRAP=1 cargo fuzz run --fuzz-dir fuzz -O -a <target>`.
+#
+# cargo-fuzz is installed from crates.io when missing. It builds with
+# `-Z` sanitizer flags, which need a nightly compiler; our one toolchain is
+# stable, so RUSTC_BOOTSTRAP=1 lets it accept them (the fuzz crate is
+# outside the workspace, so nothing else is built that way).
+set -euo pipefail
+
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$REPO"
+SECONDS_PER_TARGET="${FUZZ_SECONDS:-30}"
+export RUSTC_BOOTSTRAP=1
+
+if ! cargo fuzz --version >/dev/null 2>&1; then
+    echo "== cargo install cargo-fuzz --locked"
+    cargo install cargo-fuzz --locked
+fi
+
+# -O: optimised (what libFuzzer needs to be useful); -a: with debug
+# assertions, so that integer overflows panic instead of wrapping.
+FLAGS=(--fuzz-dir fuzz -O -a)
+echo "== cargo fuzz build ${FLAGS[*]}"
+cargo fuzz build "${FLAGS[@]}"
+
+failed=()
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+for target in $(cargo fuzz list --fuzz-dir fuzz); do
+    echo "== fuzz $target (${SECONDS_PER_TARGET}s)"
+    # New inputs go to a scratch directory, so the stored corpus stays as
+    # committed; libFuzzer reads both.
+    mkdir -p "$work/$target"
+    log="$work/$target.log"
+    if cargo fuzz run "${FLAGS[@]}" "$target" "$work/$target" "fuzz/corpus/$target" -- \
+        -max_total_time="$SECONDS_PER_TARGET" -timeout=20 -print_final_stats=1 >"$log" 2>&1; then
+        # The last status line (coverage, corpus, executions per second)
+        # and the run count.
+        grep -E '^#[0-9]+' "$log" | tail -n 1 || true
+        grep -E '^Done ' "$log" || true
+    else
+        failed+=("$target")
+        tail -n 60 "$log"
+    fi
+done
+
+if [ "${#failed[@]}" -ne 0 ]; then
+    echo "scripts/fuzz-smoke.sh: crashes in: ${failed[*]} (inputs under fuzz/artifacts/)" >&2
+    exit 1
+fi
+echo "scripts/fuzz-smoke.sh: every target ran ${SECONDS_PER_TARGET}s without a crash"
