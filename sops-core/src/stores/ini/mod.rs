@@ -125,8 +125,12 @@ fn parse(decoded: &Text<'_>) -> Result<Vec<Section>, StoreError> {
                 None => (rest, None),
             };
             let value = value.trim();
+            // go-ini (sops 3.11) removes surrounding quotes only when the
+            // quote character appears exactly twice: `"a"b"` stays as it is.
             let unquoted = match value.as_bytes() {
-                [q @ (b'"' | b'\''), .., last] if value.len() >= 2 && last == q => {
+                [q @ (b'"' | b'\''), .., last]
+                    if last == q && value.bytes().filter(|b| b == q).count() == 2 =>
+                {
                     &value[1..value.len() - 1]
                 }
                 _ => value,

@@ -59,3 +59,20 @@ fn fuzz_store_ini_quoted_value_closes_at_last_quote() {
     let again = IniStore.load(&out).unwrap();
     assert_eq!(again[0].get("s"), doc.get("s"));
 }
+
+/// Found by the store_ini fuzz target, checked against sops 3.11: go-ini
+/// removes surrounding quotes only when the quote appears exactly twice, so
+/// `"a"r"` is read as it stands (we used to strip the outer pair).
+#[test]
+fn fuzz_store_ini_surrounding_quotes_are_removed_only_from_a_single_pair() {
+    let input = b"[s]\na = \"a\"r\"\nb = \"ab\"\nc = 'x'y'\nd = 'xy'\ne = \"a\"ra\"\"\"\"\"\n";
+    let docs = IniStore.load(input).unwrap();
+    let Some(Value::Map(s)) = docs[0].get("s") else {
+        panic!("no section s");
+    };
+    assert_eq!(s.get("a"), Some(&Value::Str("\"a\"r\"".into())));
+    assert_eq!(s.get("b"), Some(&Value::Str("ab".into())));
+    assert_eq!(s.get("c"), Some(&Value::Str("'x'y'".into())));
+    assert_eq!(s.get("d"), Some(&Value::Str("xy".into())));
+    assert_eq!(s.get("e"), Some(&Value::Str("\"a\"ra\"\"\"\"\"".into())));
+}
