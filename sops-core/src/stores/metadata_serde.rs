@@ -316,7 +316,7 @@ fn mac_only_encrypted(b: &Branch, syntax: Syntax) -> Result<bool, StoreError> {
 
 /// Reads metadata from the value of the `sops` key of a `format` file,
 /// accepting for each field the types sops 3.11 accepts in that format
-/// (see [`Syntax`]); unknown fields are ignored.
+/// (see `Syntax`); unknown fields are ignored.
 pub fn from_branch(b: &Branch, format: Format) -> Result<Metadata, StoreError> {
     let syntax = Syntax::of(format);
     let read_order = sops_block_order();
