@@ -475,7 +475,10 @@ mod tests {
         let (data, tag) = c.seal(&iv, b"a:", b"secret");
         let mut all = data.clone();
         all.extend_from_slice(&tag);
-        assert_eq!(&c.open(&iv, b"a:", &all[..3], &all[3..]).unwrap()[..], b"secret");
+        assert_eq!(
+            &c.open(&iv, b"a:", &all[..3], &all[3..]).unwrap()[..],
+            b"secret"
+        );
         // An IV of another length than the one sealed with fails.
         assert_eq!(
             c.open(&iv[..12], b"a:", &data, &tag).err(),
@@ -501,10 +504,7 @@ mod tests {
         assert_ne!(parse_enc(&a).unwrap().iv, parse_enc(&b).unwrap().iv);
         assert_eq!(parse_enc(&a).unwrap().iv.len(), 32);
         for v in [Value::Null, Value::Seq(Vec::new())] {
-            assert_eq!(
-                c.encrypt_value(&v, "k:", None),
-                Err(CipherError::BytesType)
-            );
+            assert_eq!(c.encrypt_value(&v, "k:", None), Err(CipherError::BytesType));
         }
     }
 
@@ -522,7 +522,9 @@ mod tests {
         assert_eq!(t("bool", b"x"), Err(CipherError::BadPlaintext("bool")));
         assert_eq!(
             t("time", b"2024-05-01T12:00:00Z"),
-            Ok(Value::Time(Time::parse_rfc3339("2024-05-01T12:00:00Z").unwrap()))
+            Ok(Value::Time(
+                Time::parse_rfc3339("2024-05-01T12:00:00Z").unwrap()
+            ))
         );
         assert_eq!(t("time", b"x"), Err(CipherError::BadPlaintext("time")));
         assert_eq!(t("bytes", b"x"), Err(CipherError::BytesType));

@@ -126,7 +126,10 @@ mod tests {
         only.update(&Value::Str("a".into()));
         let mut expected = MAC_ONLY_ENCRYPTED_PREFIX.to_vec();
         expected.push(b'a');
-        assert_eq!(only.finish_hex(), hex::encode_upper(Sha512::digest(&expected)));
+        assert_eq!(
+            only.finish_hex(),
+            hex::encode_upper(Sha512::digest(&expected))
+        );
     }
 
     fn cipher() -> ValueCipher {

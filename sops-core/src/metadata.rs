@@ -289,10 +289,19 @@ mod tests {
             assert_eq!(check_version(ok), Ok(()), "{ok}");
         }
         for (bad, message) in [
-            ("3.1.0-a_b", "Invalid character(s) found in prerelease \"a_b\""),
+            (
+                "3.1.0-a_b",
+                "Invalid character(s) found in prerelease \"a_b\"",
+            ),
             ("3.1.0+", "Build meta data is empty"),
-            ("3.1.0+a_b", "Invalid character(s) found in build meta data \"a_b\""),
-            ("3.1.00", "Patch number must not contain leading zeroes \"00\""),
+            (
+                "3.1.0+a_b",
+                "Invalid character(s) found in build meta data \"a_b\"",
+            ),
+            (
+                "3.1.00",
+                "Patch number must not contain leading zeroes \"00\"",
+            ),
         ] {
             assert_eq!(check_version(bad), Err(message.to_owned()), "{bad}");
         }
@@ -321,7 +330,10 @@ mod tests {
         );
         assert_eq!(kv.enc(), None);
         assert_eq!(kv.identifier(), "https://v/keys/n/1");
-        assert_eq!(kv.unversioned_identifier().as_deref(), Some("https://v/keys/n"));
+        assert_eq!(
+            kv.unversioned_identifier().as_deref(),
+            Some("https://v/keys/n")
+        );
     }
 
     #[test]
@@ -341,7 +353,11 @@ mod tests {
     fn m10_thresholds_and_keys_of_a_file() {
         use crate::keys::age;
         let group = |ids: &[&str]| {
-            KeyGroup(ids.iter().map(|r| entry(age::KIND, &[("recipient", r)])).collect())
+            KeyGroup(
+                ids.iter()
+                    .map(|r| entry(age::KIND, &[("recipient", r)]))
+                    .collect(),
+            )
         };
         let mut meta = Metadata {
             key_groups: vec![group(&["a", "b"]), group(&["c"]), group(&["d"])],
@@ -359,7 +375,10 @@ mod tests {
         meta.shamir_threshold = 2;
         meta.rule = Some(PartialRule::EncryptedRegex("^x".into()));
         assert_eq!(meta.effective_threshold(), 2);
-        assert_eq!(meta.effective_rule(), PartialRule::EncryptedRegex("^x".into()));
+        assert_eq!(
+            meta.effective_rule(),
+            PartialRule::EncryptedRegex("^x".into())
+        );
         assert_eq!(Metadata::threshold_for(3, 0), 3);
         assert_eq!(Metadata::threshold_for(3, 2), 2);
         assert_eq!(Metadata::stored_threshold(1, 2), 0);

@@ -135,12 +135,18 @@ mod tests {
             err(2, 3, b"s").as_deref(),
             Some("parts cannot be less than threshold")
         );
-        assert_eq!(err(256, 2, b"s").as_deref(), Some("parts cannot exceed 255"));
+        assert_eq!(
+            err(256, 2, b"s").as_deref(),
+            Some("parts cannot exceed 255")
+        );
         assert_eq!(
             err(3, 1, b"s").as_deref(),
             Some("threshold must be at least 2")
         );
-        assert_eq!(err(3, 2, b"").as_deref(), Some("cannot split an empty secret"));
+        assert_eq!(
+            err(3, 2, b"").as_deref(),
+            Some("cannot split an empty secret")
+        );
         assert_eq!(split(b"s", 255, 2).unwrap().len(), 255);
         assert_eq!(split(b"s", 3, 3).unwrap().len(), 3);
     }

@@ -357,9 +357,8 @@ succeed with any of the keys in that key group.";
     fn m10_the_decryption_order_ranks_kinds_then_keeps_file_order() {
         use crate::keys::aws_kms;
         let kinds = [aws_kms::KIND, pgp::KIND, age::KIND, aws_kms::KIND];
-        let order = |names: &[&str]| -> Vec<String> {
-            names.iter().map(|n| (*n).to_owned()).collect()
-        };
+        let order =
+            |names: &[&str]| -> Vec<String> { names.iter().map(|n| (*n).to_owned()).collect() };
         assert_eq!(
             sort_for_decryption(&kinds, &order(&["age", "pgp"])),
             [2, 1, 0, 3]
@@ -368,10 +367,7 @@ succeed with any of the keys in that key group.";
             sort_for_decryption(&kinds, &order(&["pgp", "age"])),
             [1, 2, 0, 3]
         );
-        assert_eq!(
-            sort_for_decryption(&kinds, &order(&["kms"])),
-            [0, 3, 1, 2]
-        );
+        assert_eq!(sort_for_decryption(&kinds, &order(&["kms"])), [0, 3, 1, 2]);
         assert_eq!(sort_for_decryption(&kinds, &[]), [0, 1, 2, 3]);
     }
 
@@ -418,12 +414,14 @@ succeed with any of the keys in that key group.";
     fn m10_shares_that_do_not_combine_are_reported() {
         let (a, b) = (id(), id());
         let groups = [vec![key(&a)], vec![key(&b)]];
-        let (_, mut meta) =
-            new_metadata(&groups, &ctx(&[]), &EncryptOptions::default()).unwrap();
+        let (_, mut meta) = new_metadata(&groups, &ctx(&[]), &EncryptOptions::default()).unwrap();
         // The second group now holds the first group's share.
         meta.key_groups[1] = meta.key_groups[0].clone();
         let err = recover_data_key(&meta, &ctx(&[&a]), &[]).unwrap_err();
-        assert_eq!(err.combine_error.as_deref(), Some("duplicate part detected"));
+        assert_eq!(
+            err.combine_error.as_deref(),
+            Some("duplicate part detected")
+        );
         assert_eq!((err.recovered, err.threshold), (2, 2));
     }
 

@@ -316,12 +316,18 @@ mod tests {
             let mut docs = vec![doc];
             encrypt_docs(&mut docs, &key(), &mut m).unwrap();
             let mut changed = docs.clone();
-            set(&mut changed[0], "note_unencrypted", Value::Str("other".into()));
+            set(
+                &mut changed[0],
+                "note_unencrypted",
+                Value::Str("other".into()),
+            );
             let result = decrypt_docs(&mut changed, &key(), &m, false);
             assert_eq!(result.is_ok(), only, "mac_only_encrypted: {only}");
             // A changed encrypted value fails either way.
             let mut swapped = docs.clone();
-            let enc = ValueCipher::new(&key()).encrypt_value(&Value::Str("t".into()), "secret:", None).unwrap();
+            let enc = ValueCipher::new(&key())
+                .encrypt_value(&Value::Str("t".into()), "secret:", None)
+                .unwrap();
             set(&mut swapped[0], "secret", Value::Str(enc));
             assert!(matches!(
                 decrypt_docs(&mut swapped.clone(), &key(), &m, false),
@@ -334,13 +340,19 @@ mod tests {
     #[test]
     fn m10_decrypt_names_the_path_that_failed() {
         let mut doc = Branch::new();
-        doc.push("a", Value::Str("ENC[AES256_GCM,data:AQ==,iv:Ag==,tag:Aw==,type:str]".into()));
+        doc.push(
+            "a",
+            Value::Str("ENC[AES256_GCM,data:AQ==,iv:Ag==,tag:Aw==,type:str]".into()),
+        );
         let m = meta(PartialRule::default_rule(), false);
         let err = decrypt_docs(&mut [doc], &key(), &m, true).unwrap_err();
         assert_eq!(err.to_string(), "Could not decrypt value at 'a'");
         let mut doc = Branch::new();
         doc.push("a", Value::Int(1));
         let err = decrypt_docs(&mut [doc], &key(), &m, true).unwrap_err();
-        assert_eq!(err.to_string(), "value at 'a' should be encrypted but is a int");
+        assert_eq!(
+            err.to_string(),
+            "value at 'a' should be encrypted but is a int"
+        );
     }
 }

@@ -570,7 +570,7 @@ mod tests {
     fn m10_mac_only_encrypted_types_as_sops_reads_them() {
         let m = |v: Value, f| read(&[("mac_only_encrypted", v)], f).map(|m| m.mac_only_encrypted);
         let s = |v: &str| Value::Str(v.into());
-        assert_eq!(read(&[], Format::Json).unwrap().mac_only_encrypted, false);
+        assert!(!read(&[], Format::Json).unwrap().mac_only_encrypted);
         assert_eq!(m(Value::Null, Format::Yaml), Ok(false));
         assert_eq!(m(Value::Bool(true), Format::Yaml), Ok(true));
         assert_eq!(m(Value::Bool(true), Format::Json), Ok(true));
@@ -617,12 +617,16 @@ mod tests {
             if !yaml.is_empty() {
                 assert_eq!(
                     v(value.clone(), Format::Yaml),
-                    Err(format!("field version: cannot unmarshal {yaml} into string"))
+                    Err(format!(
+                        "field version: cannot unmarshal {yaml} into string"
+                    ))
                 );
             }
             assert_eq!(
                 v(value, Format::Json),
-                Err(format!("field version: cannot unmarshal {json} into string"))
+                Err(format!(
+                    "field version: cannot unmarshal {json} into string"
+                ))
             );
         }
         let time = crate::tree::Time::parse_rfc3339("2024-05-01T12:00:00Z").unwrap();
@@ -654,14 +658,13 @@ mod tests {
     #[test]
     fn m10_key_entries_are_normalised_and_checked() {
         let time = crate::tree::Time::parse_rfc3339("2024-05-01T12:00:00Z").unwrap();
-        let mut entry = match map(&[
+        let Value::Map(mut entry) = map(&[
             ("enc", Value::Int(5)),
             ("recipient", Value::Float(1.5)),
             ("created_at", Value::Time(time)),
             ("extra", Value::Bool(true)),
-        ]) {
-            Value::Map(b) => b,
-            _ => unreachable!(),
+        ]) else {
+            unreachable!()
         };
         entry.0.insert(0, crate::tree::Item::Comment("c".into()));
         let list = Value::Seq(vec![Value::Comment("c".into()), Value::Map(entry)]);
@@ -685,9 +688,16 @@ mod tests {
                 crate::tree::Item::Entry("extra".into(), Value::Str("true".into())),
             ]
         );
-        assert!(with_age(Value::Null, Format::Yaml).unwrap().key_groups.is_empty());
+        assert!(
+            with_age(Value::Null, Format::Yaml)
+                .unwrap()
+                .key_groups
+                .is_empty()
+        );
         assert_eq!(
-            with_age(Value::Str("x".into()), Format::Yaml).err().as_deref(),
+            with_age(Value::Str("x".into()), Format::Yaml)
+                .err()
+                .as_deref(),
             Some("field age: expected a list of key entries")
         );
         assert_eq!(
@@ -716,7 +726,11 @@ mod tests {
             Some("field key_groups: cannot unmarshal !!str into []stores.keygroup".into())
         );
         assert_eq!(
-            read(&[("key_groups", Value::Seq(vec![Value::Int(1)]))], Format::Json).err(),
+            read(
+                &[("key_groups", Value::Seq(vec![Value::Int(1)]))],
+                Format::Json
+            )
+            .err(),
             Some("field key_groups: cannot unmarshal number into stores.keygroup".into())
         );
         // Flat lists win over key_groups, which are still type-checked.
@@ -739,7 +753,10 @@ mod tests {
         assert_eq!(meta.rule, Some(PartialRule::EncryptedRegex("^a".into())));
         assert!(
             read(
-                &[("encrypted_regex", s("^a")), ("unencrypted_suffix", s("_u"))],
+                &[
+                    ("encrypted_regex", s("^a")),
+                    ("unencrypted_suffix", s("_u"))
+                ],
                 Format::Yaml
             )
             .unwrap_err()
@@ -752,7 +769,13 @@ mod tests {
         let b = to_branch(&meta, EmptyListStyle::EmptySeq);
         assert_eq!(
             names(&b),
-            ["shamir_threshold", "lastmodified", "mac", "mac_only_encrypted", "version"]
+            [
+                "shamir_threshold",
+                "lastmodified",
+                "mac",
+                "mac_only_encrypted",
+                "version"
+            ]
         );
         let back = from_branch(&b, Format::Yaml).unwrap();
         assert_eq!((back.shamir_threshold, back.mac_only_encrypted), (2, true));
