@@ -413,6 +413,147 @@ mod tests {
         assert_eq!(c.decrypt_value(&long, "a:"), Err(CipherError::Format));
     }
 
+    // Tests named m10_* were added for issue 10 so that each mutant
+    // `cargo mutants` makes of this file fails one of sops-core's own tests.
+
+    #[test]
+    fn m10_only_values_that_start_like_sops_values_are_encrypted() {
+        assert!(is_encrypted("ENC[AES256_GCM,data:x"));
+        assert!(!is_encrypted("ENC[AES256_GCM,"));
+        assert!(!is_encrypted("hello"));
+        assert!(contains_encrypted_value(b"a: ENC[AES256_GCM,data:"));
+        assert!(!contains_encrypted_value(b"a: ENC[AES256_GCM"));
+    }
+
+    #[test]
+    fn m10_every_field_of_enc_must_be_present_and_non_empty() {
+        let ok = "ENC[AES256_GCM,data:AQ==,iv:Ag==,tag:Aw==,type:str]";
+        assert_eq!(
+            parse_enc(ok).unwrap(),
+            EncParts {
+                data: vec![1],
+                iv: vec![2],
+                tag: vec![3],
+                kind: "str".into(),
+            }
+        );
+        for bad in [
+            "ENC[AES256_GCM,data:,iv:Ag==,tag:Aw==,type:str]",
+            "ENC[AES256_GCM,data:AQ==,iv:,tag:Aw==,type:str]",
+            "ENC[AES256_GCM,data:AQ==,iv:Ag==,tag:,type:str]",
+            "ENC[AES256_GCM,data:AQ==,iv:Ag==,tag:Aw==,type:]",
+            "ENC[AES256_GCM,data:AQ==,iv:Ag==,tag:Aw==,type:str",
+            "ENC[AES256_GCM,data:AQ==,iv:Ag==,tag:Aw==]",
+            "ENC[AES256_GCM,data:AQ==,iv:Ag==,type:str]",
+            "ENC[AES256_GCM,data:AQ==,tag:Aw==,type:str]",
+            "ENC[AES256_GCM,data:A,iv:Ag==,tag:Aw==,type:str]",
+            "ENC[AES256_GCM,data:AQ==,iv:A,tag:Aw==,type:str]",
+            "ENC[AES256_GCM,data:AQ==,iv:Ag==,tag:A,type:str]",
+        ] {
+            assert_eq!(parse_enc(bad), Err(CipherError::Format), "{bad}");
+        }
+    }
+
+    #[test]
+    fn m10_open_takes_the_tag_from_the_last_16_bytes() {
+        let c = ValueCipher::new(&key([9; 32]));
+        let iv = [4u8; 32];
+        // An empty plaintext: data is empty, the tag alone is 16 bytes.
+        let (data, tag) = c.seal(&iv, b"a:", b"");
+        assert!(data.is_empty());
+        assert_eq!(&c.open(&iv, b"a:", &data, &tag).unwrap()[..], b"");
+        // Fewer than 16 bytes in all cannot hold a tag.
+        assert_eq!(
+            c.open(&iv, b"a:", &[], &tag[..15]).err(),
+            Some(CipherError::Authentication)
+        );
+        assert_eq!(
+            c.open(&iv, b"a:", &[], &[]).err(),
+            Some(CipherError::Authentication)
+        );
+        // Where data ends and the tag begins does not matter.
+        let (data, tag) = c.seal(&iv, b"a:", b"secret");
+        let mut all = data.clone();
+        all.extend_from_slice(&tag);
+        assert_eq!(
+            &c.open(&iv, b"a:", &all[..3], &all[3..]).unwrap()[..],
+            b"secret"
+        );
+        // An IV of another length than the one sealed with fails.
+        assert_eq!(
+            c.open(&iv[..12], b"a:", &data, &tag).err(),
+            Some(CipherError::Authentication)
+        );
+    }
+
+    #[test]
+    fn m10_the_iv_is_returned_and_long_values_encrypt() {
+        let c = ValueCipher::new(&key([1; 32]));
+        let iv: [u8; 32] = std::array::from_fn(|i| i as u8);
+        let long = "x".repeat(500);
+        let enc = c
+            .encrypt_value(&Value::Str(long.clone()), "k:", Some(iv))
+            .unwrap();
+        let (value, got) = c.decrypt_value_with_iv(&enc, "k:").unwrap();
+        assert_eq!(value, Value::Str(long));
+        assert_eq!(got, iv);
+        assert_eq!(parse_enc(&enc).unwrap().kind, "str");
+        // Fresh IVs differ.
+        let a = c.encrypt_bytes(b"v", "str", "k:", None);
+        let b = c.encrypt_bytes(b"v", "str", "k:", None);
+        assert_ne!(parse_enc(&a).unwrap().iv, parse_enc(&b).unwrap().iv);
+        assert_eq!(parse_enc(&a).unwrap().iv.len(), 32);
+        for v in [Value::Null, Value::Seq(Vec::new())] {
+            assert_eq!(c.encrypt_value(&v, "k:", None), Err(CipherError::BytesType));
+        }
+    }
+
+    #[test]
+    fn m10_every_type_decodes_as_sops_does() {
+        let t = |k: &str, p: &[u8]| typed_from_plaintext(k, p);
+        assert_eq!(t("str", b"a"), Ok(Value::Str("a".into())));
+        assert_eq!(t("str", &[0xff, 0]), Ok(Value::Bytes(vec![0xff, 0])));
+        assert_eq!(t("comment", b"c"), Ok(Value::Comment("c".into())));
+        assert_eq!(t("int", b"-3"), Ok(Value::Int(-3)));
+        assert_eq!(t("int", b"x"), Err(CipherError::BadPlaintext("int")));
+        assert_eq!(t("float", b"0.5"), Ok(Value::Float(0.5)));
+        assert_eq!(t("float", b"x"), Err(CipherError::BadPlaintext("float")));
+        assert_eq!(t("bool", b"True"), Ok(Value::Bool(true)));
+        assert_eq!(t("bool", b"x"), Err(CipherError::BadPlaintext("bool")));
+        assert_eq!(
+            t("time", b"2024-05-01T12:00:00Z"),
+            Ok(Value::Time(
+                Time::parse_rfc3339("2024-05-01T12:00:00Z").unwrap()
+            ))
+        );
+        assert_eq!(t("time", b"x"), Err(CipherError::BadPlaintext("time")));
+        assert_eq!(t("bytes", b"x"), Err(CipherError::BytesType));
+        assert_eq!(
+            t("other", b"x"),
+            Err(CipherError::UnknownType("other".into()))
+        );
+    }
+
+    #[test]
+    fn m10_plaintext_bytes_of_every_leaf() {
+        let p = |v: &Value| plaintext_bytes(v).map(|b| b.into_owned());
+        assert_eq!(p(&Value::Str("s".into())), Some(b"s".to_vec()));
+        assert_eq!(p(&Value::Comment("c".into())), Some(b"c".to_vec()));
+        assert_eq!(p(&Value::Bytes(vec![0xff])), Some(vec![0xff]));
+        assert_eq!(p(&Value::Int(-12)), Some(b"-12".to_vec()));
+        assert_eq!(p(&Value::Float(0.25)), Some(b"0.25".to_vec()));
+        assert_eq!(p(&Value::Bool(true)), Some(b"True".to_vec()));
+        assert_eq!(p(&Value::Bool(false)), Some(b"False".to_vec()));
+        let time = Time::parse_rfc3339("2024-05-01T12:00:00Z").unwrap();
+        assert_eq!(
+            p(&Value::Time(time)),
+            Some(b"2024-05-01T12:00:00Z".to_vec())
+        );
+        assert_eq!(p(&Value::Null), None);
+        assert_eq!(p(&Value::Seq(Vec::new())), None);
+        assert_eq!(p(&Value::Map(crate::tree::Branch::new())), None);
+    }
+
     proptest::proptest! {
         #[test]
         fn roundtrip_strings(s in ".+", aad in "[a-z:]{0,12}") {

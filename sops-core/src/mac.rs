@@ -114,6 +114,82 @@ mod tests {
         );
     }
 
+    // Tests named m10_* were added for issue 10 so that each mutant
+    // `cargo mutants` makes of this file fails one of sops-core's own tests.
+
+    #[test]
+    fn m10_mac_only_encrypted_hashes_the_prefix_first() {
+        let mut plain = MacHasher::new(false);
+        plain.update(&Value::Str("a".into()));
+        assert_eq!(plain.finish_hex(), hex::encode_upper(Sha512::digest(b"a")));
+        let mut only = MacHasher::new(true);
+        only.update(&Value::Str("a".into()));
+        let mut expected = MAC_ONLY_ENCRYPTED_PREFIX.to_vec();
+        expected.push(b'a');
+        assert_eq!(
+            only.finish_hex(),
+            hex::encode_upper(Sha512::digest(&expected))
+        );
+    }
+
+    fn cipher() -> ValueCipher {
+        ValueCipher::new(&crate::data_key::DataKey::from_slice(&[6; 32]).unwrap())
+    }
+
+    #[test]
+    fn m10_the_mac_is_sealed_with_lastmodified_to_the_second() {
+        let c = cipher();
+        let stored = encrypt_mac(&c, "ABC", "2024-05-01T12:00:00.25+02:00").unwrap();
+        assert_eq!(
+            c.decrypt_value(&stored, "2024-05-01T12:00:00+02:00"),
+            Ok(Value::Str("ABC".into()))
+        );
+        assert_eq!(
+            verify_mac(&c, &stored, "2024-05-01T12:00:00.9+02:00", "ABC"),
+            Ok(())
+        );
+        assert_eq!(
+            encrypt_mac(&c, "ABC", "yesterday"),
+            Err(MacError::BadLastModified)
+        );
+        assert_eq!(
+            verify_mac(&c, &stored, "yesterday", "ABC"),
+            Err(MacError::BadLastModified)
+        );
+    }
+
+    #[test]
+    fn m10_verify_refuses_every_other_mac() {
+        let c = cipher();
+        let lm = "2024-05-01T12:00:00Z";
+        let stored = encrypt_mac(&c, "ABC", lm).unwrap();
+        for computed in ["ABD", "abc", "AB", ""] {
+            assert_eq!(
+                verify_mac(&c, &stored, lm, computed),
+                Err(MacError::Mismatch {
+                    file: "ABC".into(),
+                    computed: computed.into()
+                })
+            );
+        }
+        assert_eq!(
+            verify_mac(&c, "", lm, "ABC"),
+            Err(MacError::Mismatch {
+                file: "no MAC".into(),
+                computed: "ABC".into()
+            })
+        );
+        assert_eq!(
+            verify_mac(&c, &stored, "2024-05-01T12:00:01Z", "ABC"),
+            Err(MacError::CannotDecrypt(CipherError::Authentication))
+        );
+        let not_a_string = c.encrypt_bytes(b"12", "int", lm, None);
+        assert_eq!(
+            verify_mac(&c, &not_a_string, lm, "12"),
+            Err(MacError::CannotDecrypt(CipherError::Format))
+        );
+    }
+
     #[test]
     fn yaml_comments_vector() {
         // vectors.json: yaml_comments mac_plaintext.

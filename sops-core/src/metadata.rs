@@ -279,4 +279,111 @@ mod tests {
             assert_eq!(check_version(bad), Err(message.to_owned()), "{bad}");
         }
     }
+
+    // Tests named m10_* were added for issue 10 so that each mutant
+    // `cargo mutants` makes of this file fails one of sops-core's own tests.
+
+    #[test]
+    fn m10_prerelease_and_build_identifiers_checked_as_sops_does() {
+        for ok in ["3.1.0-0", "3.1.0-a-b", "3.1.0-0a", "3.1.0+a-b.0"] {
+            assert_eq!(check_version(ok), Ok(()), "{ok}");
+        }
+        for (bad, message) in [
+            (
+                "3.1.0-a_b",
+                "Invalid character(s) found in prerelease \"a_b\"",
+            ),
+            ("3.1.0+", "Build meta data is empty"),
+            (
+                "3.1.0+a_b",
+                "Invalid character(s) found in build meta data \"a_b\"",
+            ),
+            (
+                "3.1.00",
+                "Patch number must not contain leading zeroes \"00\"",
+            ),
+        ] {
+            assert_eq!(check_version(bad), Err(message.to_owned()), "{bad}");
+        }
+    }
+
+    fn entry(kind: KeyKind, fields: &[(&str, &str)]) -> KeyEntry {
+        let mut b = Branch::new();
+        for (k, v) in fields {
+            b.push(*k, crate::tree::Value::Str((*v).to_owned()));
+        }
+        KeyEntry { kind, fields: b }
+    }
+
+    #[test]
+    fn m10_entries_name_their_key() {
+        use crate::keys::{age, azure_kv};
+        let a = entry(age::KIND, &[("recipient", "age1x"), ("enc", "E")]);
+        assert_eq!(a.field("recipient"), Some("age1x"));
+        assert_eq!(a.field("other"), None);
+        assert_eq!(a.enc(), Some("E"));
+        assert_eq!(a.identifier(), "age1x");
+        assert_eq!(a.unversioned_identifier(), None);
+        let kv = entry(
+            azure_kv::KIND,
+            &[("vault_url", "https://v"), ("name", "n"), ("version", "1")],
+        );
+        assert_eq!(kv.enc(), None);
+        assert_eq!(kv.identifier(), "https://v/keys/n/1");
+        assert_eq!(
+            kv.unversioned_identifier().as_deref(),
+            Some("https://v/keys/n")
+        );
+    }
+
+    #[test]
+    fn m10_partial_rules_map_to_their_fields() {
+        for name in PartialRule::FIELDS {
+            let rule = PartialRule::from_field(name, "v".to_owned()).unwrap();
+            assert_eq!(rule.field(), (name, "v"));
+        }
+        assert_eq!(PartialRule::from_field("other", "v".into()), None);
+        assert_eq!(
+            PartialRule::default_rule(),
+            PartialRule::UnencryptedSuffix("_unencrypted".into())
+        );
+    }
+
+    #[test]
+    fn m10_thresholds_and_keys_of_a_file() {
+        use crate::keys::age;
+        let group = |ids: &[&str]| {
+            KeyGroup(
+                ids.iter()
+                    .map(|r| entry(age::KIND, &[("recipient", r)]))
+                    .collect(),
+            )
+        };
+        let mut meta = Metadata {
+            key_groups: vec![group(&["a", "b"]), group(&["c"]), group(&["d"])],
+            shamir_threshold: 0,
+            last_modified: String::new(),
+            mac: String::new(),
+            rule: None,
+            mac_only_encrypted: false,
+            version: SOPS_VERSION.into(),
+        };
+        let ids: Vec<String> = meta.all_keys().map(KeyEntry::identifier).collect();
+        assert_eq!(ids, ["a", "b", "c", "d"]);
+        assert_eq!(meta.effective_threshold(), 3);
+        assert_eq!(meta.effective_rule(), PartialRule::default_rule());
+        meta.shamir_threshold = 2;
+        meta.rule = Some(PartialRule::EncryptedRegex("^x".into()));
+        assert_eq!(meta.effective_threshold(), 2);
+        assert_eq!(
+            meta.effective_rule(),
+            PartialRule::EncryptedRegex("^x".into())
+        );
+        assert_eq!(Metadata::threshold_for(3, 0), 3);
+        assert_eq!(Metadata::threshold_for(3, 2), 2);
+        assert_eq!(Metadata::stored_threshold(1, 2), 0);
+        assert_eq!(Metadata::stored_threshold(0, 0), 0);
+        assert_eq!(Metadata::stored_threshold(3, 0), 3);
+        assert_eq!(Metadata::stored_threshold(3, 2), 2);
+    }
 }

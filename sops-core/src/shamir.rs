@@ -114,6 +114,92 @@ mod tests {
         }
     }
 
+    // Tests named m10_* were added for issue 10 so that each mutant
+    // `cargo mutants` makes of this file fails one of sops-core's own tests.
+
+    #[test]
+    fn m10_field_products() {
+        assert_eq!(mul(0x80, 0x02), 0x1b); // reduction by 0x11b
+        assert_eq!(mul(0x02, 0x80), 0x1b);
+        assert_eq!(mul(0xff, 0x01), 0xff);
+        assert_eq!(mul(0x00, 0xff), 0x00);
+        assert_eq!(mul(0x53, 0xca), 0x01); // FIPS-197 inverse pair
+        assert_eq!(inverse(0x53), 0xca);
+        assert_eq!(inverse(0x01), 0x01);
+    }
+
+    #[test]
+    fn m10_split_checks_its_arguments_as_vault_does() {
+        let err = |parts, threshold, secret: &[u8]| split(secret, parts, threshold).err();
+        assert_eq!(
+            err(2, 3, b"s").as_deref(),
+            Some("parts cannot be less than threshold")
+        );
+        assert_eq!(
+            err(256, 2, b"s").as_deref(),
+            Some("parts cannot exceed 255")
+        );
+        assert_eq!(
+            err(3, 1, b"s").as_deref(),
+            Some("threshold must be at least 2")
+        );
+        assert_eq!(
+            err(3, 2, b"").as_deref(),
+            Some("cannot split an empty secret")
+        );
+        assert_eq!(split(b"s", 255, 2).unwrap().len(), 255);
+        assert_eq!(split(b"s", 3, 3).unwrap().len(), 3);
+    }
+
+    #[test]
+    fn m10_any_threshold_shares_recover_and_fewer_do_not() {
+        let secret: Vec<u8> = (0..32).map(|i| i * 5 + 1).collect();
+        let shares = split(&secret, 5, 3).unwrap();
+        for (i, share) in shares.iter().enumerate() {
+            assert_eq!(share.len(), 33);
+            assert_eq!(share[32] as usize, i + 1);
+        }
+        for a in 0..5 {
+            for b in a + 1..5 {
+                for c in b + 1..5 {
+                    let pick = [shares[c].clone(), shares[a].clone(), shares[b].clone()];
+                    assert_eq!(&combine(&pick).unwrap()[..], &secret[..], "{a}{b}{c}");
+                }
+                // Two shares of a threshold of three give another secret.
+                let pair = [shares[a].clone(), shares[b].clone()];
+                assert_ne!(&combine(&pair).unwrap()[..], &secret[..]);
+            }
+        }
+        // A one-byte secret: shares of two bytes.
+        let shares = split(&[0x42], 2, 2).unwrap();
+        assert_eq!(&combine(&shares).unwrap()[..], &[0x42]);
+    }
+
+    #[test]
+    fn m10_combine_refuses_what_cannot_be_shares() {
+        let shares = split(b"secret", 3, 2).unwrap();
+        let err = |s: &[Zeroizing<Vec<u8>>]| combine(s).err();
+        assert_eq!(
+            err(&shares[..1]).as_deref(),
+            Some("less than two parts cannot be used to reconstruct the secret")
+        );
+        let mut short = shares[1].clone();
+        short.remove(0);
+        assert_eq!(
+            err(&[shares[0].clone(), short]).as_deref(),
+            Some("all parts must be the same length")
+        );
+        let one = Zeroizing::new(vec![1u8]);
+        assert_eq!(
+            err(&[one.clone(), Zeroizing::new(vec![2u8])]).as_deref(),
+            Some("all parts must be the same length")
+        );
+        assert_eq!(
+            err(&[shares[0].clone(), shares[1].clone(), shares[0].clone()]).as_deref(),
+            Some("duplicate part detected")
+        );
+    }
+
     proptest::proptest! {
         #[test]
         fn split_combine(secret in proptest::collection::vec(proptest::num::u8::ANY, 1..40), parts in 2usize..6) {

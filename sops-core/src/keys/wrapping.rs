@@ -135,7 +135,9 @@ impl fmt::Display for RecoveryError {
             }
         }
         writeln!(f)?;
-        let trailer = if self.threshold > 1 {
+        // sops words it by the threshold alone (0 only for a single group):
+        // a stored threshold of 1 still gets the Shamir text.
+        let trailer = if self.threshold > 0 {
             format!(
                 "Recovery failed because the file was encrypted with a Shamir threshold of {}, but only {} part(s) were successfully recovered, one for each successful key group. In order for SOPS to recover the file, at least {} groups have to be successful. In order for a group to be successful, decryption has to succeed with any of the keys in that key group.",
                 self.threshold, self.recovered, self.threshold
@@ -264,6 +266,163 @@ mod tests {
                 .map(|f| (f.identifier.clone(), f.error.to_string()))
                 .collect(),
         }
+    }
+
+    // Tests named m10_* were added for issue 10 so that each mutant
+    // `cargo mutants` makes of this file fails one of sops-core's own tests.
+
+    #[test]
+    fn m10_words_wrap_at_the_width() {
+        // Nine-letter words: five of them and a ten-letter one fill 60 columns.
+        let sixty = format!("{} bbbbbbbbbb", ["aaaaaaaaa"; 5].join(" "));
+        assert_eq!(sixty.len(), 60);
+        assert_eq!(wrap(&format!("{sixty} c"), 60), [sixty.as_str(), "c"]);
+        let sixty_one = format!("{sixty}b");
+        assert_eq!(
+            wrap(&sixty_one, 60),
+            [["aaaaaaaaa"; 5].join(" ").as_str(), "bbbbbbbbbbb"]
+        );
+        assert_eq!(wrap("", 60), Vec::<String>::new());
+        assert_eq!(wrap(&"x".repeat(70), 60), ["x".repeat(70)]);
+    }
+
+    #[test]
+    fn m10_the_recovery_message_lists_every_group_and_key() {
+        let failure = |identifier: &str, error| KeyFailure {
+            identifier: identifier.into(),
+            error,
+        };
+        let long = format!("{} bbbbbbbbbb c", ["aaaaaaaaa"; 5].join(" "));
+        let err = RecoveryError {
+            groups: vec![
+                Ok(()),
+                Err(vec![
+                    failure("k1", KeyError::Rejected(long)),
+                    failure("k2", KeyError::SkippedByPolicy),
+                ]),
+            ],
+            threshold: 2,
+            recovered: 1,
+            combine_error: None,
+        };
+        let expected = "Failed to get the data key required to decrypt the SOPS file.
+
+Group 0: SUCCESS
+
+Group 1: FAILED
+  k1: FAILED
+    - | aaaaaaaaa aaaaaaaaa aaaaaaaaa aaaaaaaaa aaaaaaaaa bbbbbbbbbb
+      | c
+  
+  k2: FAILED
+    - | skipped by policy
+
+Recovery failed because the file was encrypted with a Shamir threshold of
+2, but only 1 part(s) were successfully recovered, one for each successful
+key group. In order for SOPS to recover the file, at least 2 groups have to
+be successful. In order for a group to be successful, decryption has to
+succeed with any of the keys in that key group.";
+        assert_eq!(err.to_string(), expected);
+        let single = RecoveryError {
+            groups: vec![Err(vec![failure("k", KeyError::SkippedByPolicy)])],
+            threshold: 0,
+            recovered: 0,
+            combine_error: None,
+        };
+        assert!(single.to_string().ends_with(
+            "\n\nRecovery failed because no master key was able to decrypt the file. In\norder for SOPS to recover the file, at least one key has to be successful,\nbut none were."
+        ));
+        // issue 10 (a mutant of `threshold > 1` survived): sops 3.11 gives
+        // a file with two groups and `shamir_threshold: 1` the Shamir text.
+        let one = RecoveryError {
+            groups: vec![Err(Vec::new()), Err(Vec::new())],
+            threshold: 1,
+            recovered: 0,
+            combine_error: None,
+        };
+        assert!(one.to_string().ends_with(
+            "Recovery failed because the file was encrypted with a Shamir threshold of\n1, but only 0 part(s) were successfully recovered, one for each successful\nkey group. In order for SOPS to recover the file, at least 1 groups have to\nbe successful. In order for a group to be successful, decryption has to\nsucceed with any of the keys in that key group."
+        ));
+        let combine = RecoveryError {
+            combine_error: Some("duplicate part detected".into()),
+            ..single
+        };
+        assert_eq!(
+            combine.to_string(),
+            "could not get data key from shamir parts: duplicate part detected"
+        );
+    }
+
+    #[test]
+    fn m10_the_decryption_order_ranks_kinds_then_keeps_file_order() {
+        use crate::keys::aws_kms;
+        let kinds = [aws_kms::KIND, pgp::KIND, age::KIND, aws_kms::KIND];
+        let order =
+            |names: &[&str]| -> Vec<String> { names.iter().map(|n| (*n).to_owned()).collect() };
+        assert_eq!(
+            sort_for_decryption(&kinds, &order(&["age", "pgp"])),
+            [2, 1, 0, 3]
+        );
+        assert_eq!(
+            sort_for_decryption(&kinds, &order(&["pgp", "age"])),
+            [1, 2, 0, 3]
+        );
+        assert_eq!(sort_for_decryption(&kinds, &order(&["kms"])), [0, 3, 1, 2]);
+        assert_eq!(sort_for_decryption(&kinds, &[]), [0, 1, 2, 3]);
+    }
+
+    #[test]
+    fn m10_recovery_tries_keys_in_the_given_order_else_age_first() {
+        let a = id();
+        let (_, mut meta) =
+            new_metadata(&[vec![key(&a)]], &ctx(&[]), &EncryptOptions::default()).unwrap();
+        let mut fields = Branch::new();
+        fields.push("arn", Value::Str("arn:aws:kms:eu-west-1:1:key/x".into()));
+        fields.push("enc", Value::Str("AAAA".into()));
+        meta.key_groups[0].0.insert(
+            0,
+            KeyEntry {
+                kind: crate::keys::aws_kms::KIND,
+                fields,
+            },
+        );
+        let tried = |order: &[String]| -> Vec<String> {
+            let err = recover_data_key(&meta, &ctx(&[]), order).unwrap_err();
+            failures(&err, 0).into_iter().map(|(id, _)| id).collect()
+        };
+        let arn = "arn:aws:kms:eu-west-1:1:key/x".to_owned();
+        assert_eq!(tried(&[]), [a.recipient.clone(), arn.clone()]);
+        assert_eq!(tried(&["kms".to_owned()]), [arn, a.recipient.clone()]);
+    }
+
+    #[test]
+    fn m10_fewer_groups_than_the_threshold_never_reach_combine() {
+        let (a, b, c) = (id(), id(), id());
+        let groups = [vec![key(&a)], vec![key(&b)], vec![key(&c)]];
+        // No threshold given: every group is needed.
+        let (data_key, meta) =
+            new_metadata(&groups, &ctx(&[]), &EncryptOptions::default()).unwrap();
+        let err = recover_data_key(&meta, &ctx(&[&a, &c]), &[]).unwrap_err();
+        assert_eq!((err.recovered, err.threshold), (2, 3));
+        assert!(err.combine_error.is_none());
+        assert!(err.groups[0].is_ok() && err.groups[1].is_err() && err.groups[2].is_ok());
+        let got = recover_data_key(&meta, &ctx(&[&a, &b, &c]), &[]).unwrap();
+        assert_eq!(got.expose(), data_key.expose());
+    }
+
+    #[test]
+    fn m10_shares_that_do_not_combine_are_reported() {
+        let (a, b) = (id(), id());
+        let groups = [vec![key(&a)], vec![key(&b)]];
+        let (_, mut meta) = new_metadata(&groups, &ctx(&[]), &EncryptOptions::default()).unwrap();
+        // The second group now holds the first group's share.
+        meta.key_groups[1] = meta.key_groups[0].clone();
+        let err = recover_data_key(&meta, &ctx(&[&a]), &[]).unwrap_err();
+        assert_eq!(
+            err.combine_error.as_deref(),
+            Some("duplicate part detected")
+        );
+        assert_eq!((err.recovered, err.threshold), (2, 2));
     }
 
     #[test]

@@ -52,6 +52,9 @@ fn for_each_leaf<F>(leaves: &mut [walk::Leaf<'_>], arena: &str, f: F) -> Result<
 where
     F: Fn(&mut walk::Leaf<'_>, &str) -> Result<(), TreeError> + Sync + Send,
 {
+    // One thread or many give the same documents (each leaf is handled on
+    // its own), so mutants of this comparison are equivalent; with several
+    // failing leaves only which error is reported could differ.
     if leaves.len() < PARALLEL_THRESHOLD {
         leaves.iter_mut().try_for_each(|leaf| {
             let aad = aad_in(arena, leaf);
@@ -251,9 +254,122 @@ pub fn decrypt_docs_stashing(
 
 #[cfg(test)]
 mod tests {
+    //! Added for issue 10 so that each mutant `cargo mutants` makes of this
+    //! file fails one of sops-core's own tests.
+
     use super::*;
-    use crate::metadata::PartialRule;
+    use crate::metadata::{PartialRule, SOPS_VERSION};
     use crate::stores::Format;
+
+    fn key() -> DataKey {
+        DataKey::from_slice(&[3; 32]).unwrap()
+    }
+
+    fn meta(rule: PartialRule, mac_only_encrypted: bool) -> Metadata {
+        Metadata {
+            key_groups: Vec::new(),
+            shamir_threshold: 0,
+            last_modified: String::new(),
+            mac: String::new(),
+            rule: Some(rule),
+            mac_only_encrypted,
+            version: SOPS_VERSION.to_owned(),
+        }
+    }
+
+    /// Replaces the value of `key` in place (the MAC depends on the order).
+    fn set(b: &mut Branch, key: &str, value: Value) {
+        for item in &mut b.0 {
+            if let crate::tree::Item::Entry(k, v) = item
+                && k == key
+            {
+                *v = value.clone();
+            }
+        }
+    }
+
+    #[test]
+    fn m10_paths_in_messages() {
+        assert_eq!(display_path(""), "the top level");
+        assert_eq!(display_path("a:b:"), "'a:b'");
+    }
+
+    #[test]
+    fn m10_empty_values_stay_clear_and_others_round_trip() {
+        let mut doc = Branch::new();
+        doc.push("empty", Value::Str(String::new()));
+        doc.push("n", Value::Int(1));
+        doc.push("clear_unencrypted", Value::Int(2));
+        let original = doc.clone();
+        let mut m = meta(PartialRule::default_rule(), false);
+        let mut docs = vec![doc];
+        encrypt_docs(&mut docs, &key(), &mut m).unwrap();
+        assert_eq!(docs[0].get("empty"), Some(&Value::Str(String::new())));
+        assert!(matches!(docs[0].get("n"), Some(Value::Str(s)) if is_encrypted(s)));
+        assert_eq!(docs[0].get("clear_unencrypted"), Some(&Value::Int(2)));
+        assert!(is_encrypted(&m.mac));
+        decrypt_docs(&mut docs, &key(), &m, false).unwrap();
+        assert_eq!(docs[0].get("n"), Some(&Value::Int(1)));
+        assert_eq!(docs[0], original);
+        // Empty binary data is not encrypted either.
+        let mut doc = Branch::new();
+        doc.push("bytes", Value::Bytes(Vec::new()));
+        let mut docs = vec![doc];
+        encrypt_docs(&mut docs, &key(), &mut m).unwrap();
+        assert_eq!(docs[0].get("bytes"), Some(&Value::Bytes(Vec::new())));
+    }
+
+    /// With `mac_only_encrypted` a clear value is outside the MAC; without,
+    /// changing it fails the MAC.
+    #[test]
+    fn m10_the_mac_covers_clear_values_unless_mac_only_encrypted() {
+        for only in [false, true] {
+            let mut doc = Branch::new();
+            doc.push("secret", Value::Str("s".into()));
+            doc.push("note_unencrypted", Value::Str("n".into()));
+            let mut m = meta(PartialRule::default_rule(), only);
+            let mut docs = vec![doc];
+            encrypt_docs(&mut docs, &key(), &mut m).unwrap();
+            let mut changed = docs.clone();
+            set(
+                &mut changed[0],
+                "note_unencrypted",
+                Value::Str("other".into()),
+            );
+            let result = decrypt_docs(&mut changed, &key(), &m, false);
+            assert_eq!(result.is_ok(), only, "mac_only_encrypted: {only}");
+            // A changed encrypted value fails either way.
+            let mut swapped = docs.clone();
+            let enc = ValueCipher::new(&key())
+                .encrypt_value(&Value::Str("t".into()), "secret:", None)
+                .unwrap();
+            set(&mut swapped[0], "secret", Value::Str(enc));
+            assert!(matches!(
+                decrypt_docs(&mut swapped.clone(), &key(), &m, false),
+                Err(TreeError::Mac(MacError::Mismatch { .. }))
+            ));
+            assert!(decrypt_docs(&mut swapped, &key(), &m, true).is_ok());
+        }
+    }
+
+    #[test]
+    fn m10_decrypt_names_the_path_that_failed() {
+        let mut doc = Branch::new();
+        doc.push(
+            "a",
+            Value::Str("ENC[AES256_GCM,data:AQ==,iv:Ag==,tag:Aw==,type:str]".into()),
+        );
+        let m = meta(PartialRule::default_rule(), false);
+        let err = decrypt_docs(&mut [doc], &key(), &m, true).unwrap_err();
+        assert_eq!(err.to_string(), "Could not decrypt value at 'a'");
+        let mut doc = Branch::new();
+        doc.push("a", Value::Int(1));
+        let err = decrypt_docs(&mut [doc], &key(), &m, true).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "value at 'a' should be encrypted but is a int"
+        );
+    }
 
     /// Found by the `store_yaml` fuzz target (`e:\n- r: #\n` did not round
     /// trip): a comment at the start of a mapping that is a sequence item

@@ -106,6 +106,8 @@ fn invalid(field: &str, expected: &str) -> StoreError {
 /// A scalar as text (YAML may give a timestamp or number where sops expects a string).
 fn scalar_text(v: &Value) -> Option<String> {
     Some(match v {
+        // Both callers handle strings before they get here, so deleting this
+        // arm is an equivalent mutant; it stays for a total function.
         Value::Str(s) => s.clone(),
         Value::Time(t) => t.as_str().to_owned(),
         Value::Int(i) => i.to_string(),
@@ -499,5 +501,283 @@ mod tests {
             "http://127.0.0.1:8200/v1/transit/keys/sops"
         );
         assert_eq!(store.emit_encrypted(&docs, &meta).unwrap(), input);
+    }
+
+    // Tests named m10_* were added for issue 10 so that each mutant
+    // `cargo mutants` makes of this file fails one of sops-core's own tests.
+
+    /// A minimal `sops` block plus the given fields.
+    fn block(fields: &[(&str, Value)]) -> Branch {
+        let mut b = Branch::new();
+        b.push("lastmodified", Value::Str("2024-01-01T00:00:00Z".into()));
+        for (k, v) in fields {
+            b.push(*k, v.clone());
+        }
+        b
+    }
+
+    fn read(fields: &[(&str, Value)], format: Format) -> Result<Metadata, String> {
+        from_branch(&block(fields), format).map_err(|e| match e {
+            StoreError::Metadata(m) => m,
+            other => panic!("unexpected error {other}"),
+        })
+    }
+
+    #[test]
+    fn m10_shamir_threshold_types_as_sops_reads_them() {
+        let t = |v: Value, f| read(&[("shamir_threshold", v)], f).map(|m| m.shamir_threshold);
+        let s = |v: &str| Value::Str(v.into());
+        assert_eq!(read(&[], Format::Yaml).unwrap().shamir_threshold, 0);
+        assert_eq!(t(Value::Null, Format::Json), Ok(0));
+        assert_eq!(t(Value::Int(2), Format::Yaml), Ok(2));
+        assert_eq!(t(Value::Int(2), Format::Json), Ok(2));
+        assert_eq!(t(Value::Int(-1), Format::Yaml), Ok(0));
+        assert_eq!(t(Value::Float(2.0), Format::Yaml), Ok(2));
+        for bad in [2.5, 9.2e18, 1e19] {
+            assert_eq!(
+                t(Value::Float(bad), Format::Yaml),
+                Err("field shamir_threshold: cannot unmarshal !!float into int".into())
+            );
+        }
+        assert_eq!(
+            t(Value::Float(2.0), Format::Json),
+            Err("field shamir_threshold: cannot unmarshal number into int".into())
+        );
+        assert_eq!(
+            t(s("2"), Format::Yaml),
+            Err("field shamir_threshold: cannot unmarshal !!str into int".into())
+        );
+        for (text, n) in [
+            ("2", 2),
+            ("+3", 3),
+            ("-2", 0),
+            ("2.0", 2),
+            ("1e3", 1000),
+            ("9007199254740993", 9_007_199_254_740_993),
+        ] {
+            assert_eq!(t(s(text), Format::Dotenv), Ok(n), "{text}");
+        }
+        for text in ["2.5", "x", "", "+", "1e19", "9.2e18", "inf", "1e400"] {
+            assert_eq!(
+                t(s(text), Format::Ini),
+                Err("shamir_threshold is not an integer".into()),
+                "{text}"
+            );
+        }
+    }
+
+    #[test]
+    fn m10_mac_only_encrypted_types_as_sops_reads_them() {
+        let m = |v: Value, f| read(&[("mac_only_encrypted", v)], f).map(|m| m.mac_only_encrypted);
+        let s = |v: &str| Value::Str(v.into());
+        assert!(!read(&[], Format::Json).unwrap().mac_only_encrypted);
+        assert_eq!(m(Value::Null, Format::Yaml), Ok(false));
+        assert_eq!(m(Value::Bool(true), Format::Yaml), Ok(true));
+        assert_eq!(m(Value::Bool(true), Format::Json), Ok(true));
+        assert_eq!(m(Value::Bool(false), Format::Json), Ok(false));
+        assert_eq!(m(s("true"), Format::Dotenv), Ok(true));
+        assert_eq!(m(s("True"), Format::Dotenv), Ok(false));
+        assert_eq!(m(Value::Int(1), Format::Ini), Ok(false));
+        assert_eq!(m(s("yes"), Format::Yaml), Ok(true));
+        assert_eq!(m(s("ON"), Format::Yaml), Ok(true));
+        assert_eq!(m(s("Off"), Format::Yaml), Ok(false));
+        assert_eq!(
+            m(s("maybe"), Format::Yaml),
+            Err("field mac_only_encrypted: cannot unmarshal !!str into bool".into())
+        );
+        assert_eq!(
+            m(s("true"), Format::Json),
+            Err("field mac_only_encrypted: cannot unmarshal string into bool".into())
+        );
+        assert_eq!(
+            m(Value::Int(1), Format::Yaml),
+            Err("field mac_only_encrypted: cannot unmarshal !!int into bool".into())
+        );
+    }
+
+    #[test]
+    fn m10_string_fields_types_as_sops_reads_them() {
+        let v = |v: Value, f| read(&[("version", v)], f).map(|m| m.version);
+        assert_eq!(v(Value::Null, Format::Yaml), Ok(String::new()));
+        assert_eq!(v(Value::Int(3), Format::Yaml), Ok("3".into()));
+        assert_eq!(v(Value::Float(3.5), Format::Yaml), Ok("3.5".into()));
+        assert_eq!(v(Value::Bool(true), Format::Yaml), Ok("true".into()));
+        assert_eq!(
+            v(Value::Bytes(b"3.11.0".to_vec()), Format::Yaml),
+            Ok("3.11.0".into())
+        );
+        for (value, yaml, json) in [
+            (Value::Bytes(vec![0xff]), "!!binary", "string"),
+            (Value::Seq(Vec::new()), "!!seq", "array"),
+            (Value::Map(Branch::new()), "!!map", "object"),
+            (Value::Int(3), "", "number"),
+            (Value::Float(3.5), "", "number"),
+            (Value::Bool(true), "", "bool"),
+        ] {
+            if !yaml.is_empty() {
+                assert_eq!(
+                    v(value.clone(), Format::Yaml),
+                    Err(format!(
+                        "field version: cannot unmarshal {yaml} into string"
+                    ))
+                );
+            }
+            assert_eq!(
+                v(value, Format::Json),
+                Err(format!(
+                    "field version: cannot unmarshal {json} into string"
+                ))
+            );
+        }
+        let time = crate::tree::Time::parse_rfc3339("2024-05-01T12:00:00Z").unwrap();
+        assert_eq!(
+            v(Value::Time(time), Format::Yaml),
+            Ok("2024-05-01T12:00:00Z".into())
+        );
+        let mut b = Branch::new();
+        b.push("lastmodified", Value::Str("yesterday".into()));
+        assert!(matches!(
+            from_branch(&b, Format::Yaml),
+            Err(StoreError::Metadata(m)) if m == "field lastmodified: expected an RFC 3339 timestamp"
+        ));
+    }
+
+    /// `sops:` with the given age list.
+    fn with_age(list: Value, format: Format) -> Result<Metadata, String> {
+        read(&[("age", list)], format)
+    }
+
+    fn map(fields: &[(&str, Value)]) -> Value {
+        let mut b = Branch::new();
+        for (k, v) in fields {
+            b.push(*k, v.clone());
+        }
+        Value::Map(b)
+    }
+
+    #[test]
+    fn m10_key_entries_are_normalised_and_checked() {
+        let time = crate::tree::Time::parse_rfc3339("2024-05-01T12:00:00Z").unwrap();
+        let Value::Map(mut entry) = map(&[
+            ("enc", Value::Int(5)),
+            ("recipient", Value::Float(1.5)),
+            ("created_at", Value::Time(time)),
+            ("extra", Value::Bool(true)),
+        ]) else {
+            unreachable!()
+        };
+        entry.0.insert(0, crate::tree::Item::Comment("c".into()));
+        let list = Value::Seq(vec![Value::Comment("c".into()), Value::Map(entry)]);
+        let meta = with_age(list, Format::Yaml).unwrap();
+        let [KeyGroup(group)] = meta.key_groups.as_slice() else {
+            panic!("one group expected")
+        };
+        let [e] = group.as_slice() else {
+            panic!("one entry expected")
+        };
+        // The keystore's field order, then the rest; every scalar a string.
+        assert_eq!(
+            e.fields.0,
+            vec![
+                crate::tree::Item::Entry("recipient".into(), Value::Str("1.5".into())),
+                crate::tree::Item::Entry("enc".into(), Value::Str("5".into())),
+                crate::tree::Item::Entry(
+                    "created_at".into(),
+                    Value::Str("2024-05-01T12:00:00Z".into())
+                ),
+                crate::tree::Item::Entry("extra".into(), Value::Str("true".into())),
+            ]
+        );
+        assert!(
+            with_age(Value::Null, Format::Yaml)
+                .unwrap()
+                .key_groups
+                .is_empty()
+        );
+        assert_eq!(
+            with_age(Value::Str("x".into()), Format::Yaml)
+                .err()
+                .as_deref(),
+            Some("field age: expected a list of key entries")
+        );
+        assert_eq!(
+            with_age(Value::Seq(vec![Value::Int(1)]), Format::Yaml)
+                .err()
+                .as_deref(),
+            Some("field age: expected a mapping per key entry")
+        );
+        let bad_time = Value::Seq(vec![map(&[("created_at", Value::Str("x".into()))])]);
+        assert_eq!(
+            with_age(bad_time, Format::Yaml).err().as_deref(),
+            Some("field age.created_at: expected an RFC 3339 timestamp")
+        );
+    }
+
+    #[test]
+    fn m10_key_groups_types_as_sops_reads_them() {
+        let age = |r: &str| Value::Seq(vec![map(&[("recipient", Value::Str(r.into()))])]);
+        let groups = Value::Seq(vec![Value::Null, map(&[("age", age("r"))])]);
+        let meta = read(&[("key_groups", groups)], Format::Yaml).unwrap();
+        assert_eq!(meta.key_groups.len(), 2);
+        assert!(meta.key_groups[0].0.is_empty());
+        assert_eq!(meta.key_groups[1].0[0].identifier(), "r");
+        assert_eq!(
+            read(&[("key_groups", Value::Str("x".into()))], Format::Yaml).err(),
+            Some("field key_groups: cannot unmarshal !!str into []stores.keygroup".into())
+        );
+        assert_eq!(
+            read(
+                &[("key_groups", Value::Seq(vec![Value::Int(1)]))],
+                Format::Json
+            )
+            .err(),
+            Some("field key_groups: cannot unmarshal number into stores.keygroup".into())
+        );
+        // Flat lists win over key_groups, which are still type-checked.
+        let both = read(
+            &[
+                ("age", age("flat")),
+                ("key_groups", Value::Seq(vec![map(&[("age", age("g"))])])),
+            ],
+            Format::Yaml,
+        )
+        .unwrap();
+        assert_eq!(both.key_groups.len(), 1);
+        assert_eq!(both.key_groups[0].0[0].identifier(), "flat");
+    }
+
+    #[test]
+    fn m10_one_partial_rule_at_most_and_an_empty_one_is_not_written() {
+        let s = |v: &str| Value::Str(v.into());
+        let meta = read(&[("encrypted_regex", s("^a"))], Format::Yaml).unwrap();
+        assert_eq!(meta.rule, Some(PartialRule::EncryptedRegex("^a".into())));
+        assert!(
+            read(
+                &[
+                    ("encrypted_regex", s("^a")),
+                    ("unencrypted_suffix", s("_u"))
+                ],
+                Format::Yaml
+            )
+            .unwrap_err()
+            .starts_with("Cannot use more than one of")
+        );
+        let mut meta = metadata(Vec::new());
+        meta.rule = Some(PartialRule::UnencryptedSuffix(String::new()));
+        meta.mac_only_encrypted = true;
+        meta.shamir_threshold = 2;
+        let b = to_branch(&meta, EmptyListStyle::EmptySeq);
+        assert_eq!(
+            names(&b),
+            [
+                "shamir_threshold",
+                "lastmodified",
+                "mac",
+                "mac_only_encrypted",
+                "version"
+            ]
+        );
+        let back = from_branch(&b, Format::Yaml).unwrap();
+        assert_eq!((back.shamir_threshold, back.mac_only_encrypted), (2, true));
     }
 }

@@ -159,3 +159,61 @@ fn sops_files_of_every_format_are_recognised_and_plain_ones_are_not() {
     assert!(!crate::stores::looks_like_sops_file(b"mac: plain\n"));
     assert!(!crate::stores::looks_like_sops_file(b"x = ENC[AES"));
 }
+
+// Tests named m10_* were added for issue 10 so that each mutant
+// `cargo mutants` makes of stores/mod.rs fails one of sops-core's own tests.
+
+#[test]
+fn m10_format_names_round_trip() {
+    for format in [
+        Format::Yaml,
+        Format::Json,
+        Format::Dotenv,
+        Format::Ini,
+        Format::Binary,
+    ] {
+        assert_eq!(Format::from_name(format.name()), Some(format));
+    }
+    assert_eq!(Format::from_name("yaml"), Some(Format::Yaml));
+    assert_eq!(Format::from_name("toml"), None);
+}
+
+#[test]
+fn m10_metadata_keys_of_each_format() {
+    assert!(Format::Yaml.is_metadata_key("sops"));
+    assert!(Format::Ini.is_metadata_key("sops"));
+    assert!(!Format::Json.is_metadata_key("sops_mac"));
+    assert!(!Format::Binary.is_metadata_key("data"));
+    assert!(Format::Dotenv.is_metadata_key("sops_mac"));
+    assert!(!Format::Dotenv.is_metadata_key("sops"));
+    assert!(!Format::Dotenv.is_metadata_key("password"));
+}
+
+#[test]
+fn m10_stores_apply_the_limits_they_are_given() {
+    let limits = crate::stores::StoreLimits {
+        max_depth: 3,
+        ..crate::stores::StoreLimits::default()
+    };
+    for (format, input) in [(Format::Yaml, yaml_maps(5)), (Format::Json, json_maps(5))] {
+        assert!(format.store().unwrap().load(input.as_bytes()).is_ok());
+        let err = format.store_with(&limits).unwrap().load(input.as_bytes());
+        assert!(
+            matches!(err, Err(StoreError::TooDeep { max_depth: 3, .. })),
+            "{format:?}: {err:?}"
+        );
+    }
+    // 64 MiB: the documented default of the alias byte budget.
+    assert_eq!(crate::stores::DEFAULT_MAX_ALIAS_BYTES, 67_108_864);
+}
+
+#[test]
+fn m10_a_plain_document_with_a_sops_key_looks_encrypted() {
+    let store = Format::Yaml.store().unwrap();
+    let docs = store.load(b"sops: {}\na: 1\n").unwrap();
+    assert!(store.looks_encrypted(&docs));
+    let docs = store.load(b"a: 1\nsops: 1\n").unwrap();
+    assert!(store.looks_encrypted(&docs));
+    let docs = store.load(b"a: 1\n").unwrap();
+    assert!(!store.looks_encrypted(&docs));
+}
