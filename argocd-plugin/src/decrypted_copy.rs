@@ -33,9 +33,9 @@ use crate::error::Failure;
 use crate::keys::Keys;
 use crate::manifest::{SopsData, enc_tokens};
 use crate::namespace;
-use crate::render::Redactor;
+use crate::render::{self, Job, Redactor, Rendered};
 use crate::scratch::Scratch;
-use crate::settings::{Env, Settings};
+use crate::settings::{Env, Limits, Settings};
 use crate::stores::{limit_failure, store_for};
 use crate::walk::{Entry, Roots};
 
@@ -47,6 +47,41 @@ pub struct DecryptedCopy {
     pub decrypted: usize,
     /// Sops files left encrypted because they failed to decrypt.
     pub deferred: Deferred,
+}
+
+/// What rendering a copy leaves once its plaintext is gone.
+pub struct RenderedCopy {
+    pub out: Rendered,
+    /// How many files were decrypted in the copy.
+    pub decrypted: usize,
+    pub deferred: Deferred,
+}
+
+impl DecryptedCopy {
+    /// Runs the renderer on the copy, then removes the plaintext copy at
+    /// once, before the output is checked; a renderer failure names the
+    /// files that were left encrypted.
+    pub fn render(
+        self,
+        job: &Job<'_>,
+        limits: &Limits,
+        deadline: Instant,
+    ) -> Result<RenderedCopy, Failure> {
+        let out = render::run(job, &self.redactor, limits, deadline);
+        let DecryptedCopy {
+            scratch,
+            decrypted,
+            deferred,
+            ..
+        } = self;
+        drop(scratch);
+        let out = out.map_err(|f| deferred.explain(f))?;
+        Ok(RenderedCopy {
+            out,
+            decrypted,
+            deferred,
+        })
+    }
 }
 
 /// The sops files of a copy that failed to decrypt and were left

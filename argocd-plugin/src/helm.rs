@@ -29,7 +29,7 @@ use sops_core::stores::{Format, StoreError};
 use sops_core::{Branch, Item, Value};
 use zeroize::{Zeroize, Zeroizing};
 
-use crate::decrypted_copy::{self, DecryptedCopy};
+use crate::decrypted_copy::{self, RenderedCopy};
 use crate::error::Failure;
 use crate::keys::Keys;
 use crate::params::{HelmParams, Params, printable};
@@ -163,16 +163,12 @@ pub fn run(
         env: &child_env,
         stdin: stdin.as_ref().map(|s| s.as_slice()),
     };
-    let out = render::run(&job, &copy.redactor, &op.limits, deadline);
-    let DecryptedCopy {
-        scratch,
+    // The plaintext copy is gone before the output checks.
+    let RenderedCopy {
+        out,
         decrypted,
         deferred,
-        ..
-    } = copy;
-    // The plaintext copy is no longer needed: gone before the output checks.
-    drop(scratch);
-    let out = out.map_err(|f| deferred.explain(f))?;
+    } = copy.render(&job, &op.limits, deadline)?;
     if op.debug {
         eprintln!(
             "argocd-sops-plugin: debug: helm mode: {decrypted} files decrypted in the copy, \

@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use zeroize::Zeroizing;
 
-use crate::decrypted_copy::{self, DecryptedCopy};
+use crate::decrypted_copy::{self, RenderedCopy};
 use crate::error::Failure;
 use crate::keys::Keys;
 use crate::params::Params;
@@ -64,16 +64,12 @@ pub fn run(
         env: &child_env,
         stdin: None,
     };
-    let out = render::run(&job, &copy.redactor, &op.limits, deadline);
-    let DecryptedCopy {
-        scratch,
+    // The plaintext copy is gone before the output checks.
+    let RenderedCopy {
+        out,
         decrypted,
         deferred,
-        ..
-    } = copy;
-    // The plaintext copy is no longer needed: gone before the output checks.
-    drop(scratch);
-    let out = out.map_err(|f| deferred.explain(f))?;
+    } = copy.render(&job, &op.limits, deadline)?;
     if op.debug {
         eprintln!(
             "argocd-sops-plugin: debug: kustomize mode: {decrypted} files decrypted, \
