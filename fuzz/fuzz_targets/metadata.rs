@@ -18,12 +18,12 @@ fuzz_target!(|data: &[u8]| {
             continue;
         };
         for doc in &docs {
-            let Ok(meta) = from_branch(doc) else {
+            let Ok(meta) = from_branch(doc, format) else {
                 continue;
             };
             for style in [EmptyListStyle::EmptySeq, EmptyListStyle::Null] {
                 let written = to_branch(&meta, style);
-                let again = from_branch(&written)
+                let again = from_branch(&written, format)
                     .unwrap_or_else(|e| panic!("written metadata does not read back: {e}"));
                 assert_eq!(meta, again, "metadata changed in a round trip ({style:?})");
             }

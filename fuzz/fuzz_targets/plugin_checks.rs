@@ -19,12 +19,14 @@ use sops_core::stores::{Format, StoreLimits, looks_like_sops_file};
 fuzz_target!(|data: &[u8]| {
     let _ = looks_like_sops_file(data);
     let _ = contains_encrypted_value(data);
-    // The plugin's defaults: 256 levels, 10 000 alias nodes, no allowance
-    // proportional to the file's size.
+    // The plugin's defaults: 256 levels, 10 000 alias nodes and 1 MiB of
+    // alias-expanded text, no allowance proportional to the file's size.
     let limits = StoreLimits {
         max_depth: 256,
         max_alias_nodes: 10_000,
         alias_nodes_per_node: 0,
+        max_alias_bytes: 1 << 20,
+        alias_bytes_per_input_byte: 0,
     };
     for format in [Format::Yaml, Format::Json, Format::Dotenv, Format::Ini] {
         let store = format.store_with(&limits).expect("store");

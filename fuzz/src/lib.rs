@@ -20,6 +20,8 @@ pub fn fuzz_limits() -> StoreLimits {
         max_depth: 200,
         max_alias_nodes: 10_000,
         alias_nodes_per_node: 10,
+        max_alias_bytes: 1 << 20,
+        alias_bytes_per_input_byte: 16,
     }
 }
 
