@@ -19,10 +19,15 @@ export HELM4_REFERENCE_BIN="$REPO/.tools/bin/helm4"
 # summary is the one of the real test run; a doctest failure does not stop
 # the other tests from running, but fails the script.
 status=0
+log="$(mktemp)"
+trap 'rm -f "$log"' EXIT
 echo "== cargo test --workspace --doc"
-cargo test --workspace --doc --no-fail-fast || status=$?
+cargo test --workspace --doc --no-fail-fast 2>&1 | tee -a "$log" || status=$?
 echo "== cargo test --workspace --all-targets --no-fail-fast"
-cargo test --workspace --all-targets --no-fail-fast "$@" || status=$?
+cargo test --workspace --all-targets --no-fail-fast "$@" 2>&1 | tee -a "$log" || status=$?
+# One closing line over every test binary (cargo prints one per binary, the
+# last of which is an example's "0 passed").
+awk '/^test result:/ { p += $4; f += $6 } END { printf "tests: %d passed, %d failed\n", p, f }' "$log"
 if [ "$status" -ne 0 ]; then
     echo "scripts/test.sh: FAILED (exit $status)" >&2
 fi
