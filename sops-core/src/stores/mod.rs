@@ -247,6 +247,28 @@ pub enum StoreError {
     },
 }
 
+/// The metadata from the `sops` key of the first document, and the
+/// documents without their `sops` key (the default
+/// [`Store::load_encrypted`], after the documents are loaded).
+pub(crate) fn split_sops_key(
+    mut docs: Vec<Branch>,
+    format: Format,
+) -> Result<(Vec<Branch>, Metadata), StoreError> {
+    let meta = match docs.first().and_then(|d| d.get("sops")) {
+        Some(Value::Map(b)) => metadata_serde::from_branch(b, format)?,
+        Some(_) => {
+            return Err(StoreError::Metadata(
+                "the sops key does not hold a mapping".into(),
+            ));
+        }
+        None => return Err(StoreError::MetadataNotFound),
+    };
+    for doc in &mut docs {
+        doc.remove("sops");
+    }
+    Ok((docs, meta))
+}
+
 /// One file format.
 ///
 /// `load` parses every document, keeping a top-level `sops` key if there is
@@ -269,20 +291,7 @@ pub trait Store: Send + Sync {
     /// Parses an encrypted file: documents without the `sops` key, and the
     /// metadata from the first document.
     fn load_encrypted(&self, input: &[u8]) -> Result<(Vec<Branch>, Metadata), StoreError> {
-        let mut docs = self.load(input)?;
-        let meta = match docs.first().and_then(|d| d.get("sops")) {
-            Some(Value::Map(b)) => metadata_serde::from_branch(b, self.format())?,
-            Some(_) => {
-                return Err(StoreError::Metadata(
-                    "the sops key does not hold a mapping".into(),
-                ));
-            }
-            None => return Err(StoreError::MetadataNotFound),
-        };
-        for doc in &mut docs {
-            doc.remove("sops");
-        }
-        Ok((docs, meta))
+        split_sops_key(self.load(input)?, self.format())
     }
 
     /// Emits an encrypted file.

@@ -552,6 +552,19 @@ fn utf16_to_utf8(input: &[u8]) -> Option<Result<String, StoreError>> {
     )
 }
 
+/// go-yaml v3's error for input with no document but some text (blank
+/// lines, comments); empty input is [`StoreError::Empty`].
+const NO_DOCUMENT: &str = "EOF";
+
+/// True for the errors of input that holds no document.
+pub(crate) fn is_no_document(e: &StoreError) -> bool {
+    match e {
+        StoreError::Empty => true,
+        StoreError::Shape(m) => m == NO_DOCUMENT,
+        _ => false,
+    }
+}
+
 /// Parses YAML text into documents.
 pub(crate) fn load(input: &[u8], limits: &StoreLimits) -> Result<Vec<Branch>, StoreError> {
     load_with(input, limits, true)
@@ -660,7 +673,7 @@ pub(crate) fn load_with(
         }
     }
     if !saw_document {
-        return Err(StoreError::Shape("EOF".into()));
+        return Err(StoreError::Shape(NO_DOCUMENT.into()));
     }
     Ok(b.docs)
 }
