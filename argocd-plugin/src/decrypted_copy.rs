@@ -209,8 +209,19 @@ pub fn decrypt_file(
 ) -> Result<Option<Plain>, Failure> {
     let format = Format::for_path(Path::new(&entry.rel));
     let textual = !matches!(format, Format::Binary);
-    if !looks_like_sops_file(bytes) {
-        if textual && contains_encrypted_value(bytes) {
+    // ENC[…] values without a MAC line the pre-check knows: the MAC may
+    // still be there in a form sops reads (an escaped key, a tag, a block
+    // scalar), so the store decides before the file is refused.
+    let sniffed = looks_like_sops_file(bytes);
+    let values_only = !sniffed && textual && contains_encrypted_value(bytes);
+    if !sniffed && !values_only {
+        return Ok(None);
+    }
+    let limits = &op.limits;
+    let store = store_for(format, limits)?;
+    let (docs, metadata) = match store.load_encrypted(bytes) {
+        Ok(loaded) => loaded,
+        Err(_) if values_only => {
             return Err(Failure::generic(format!(
                 "{}: found ENC[...] values but no sops metadata",
                 entry.shown
@@ -219,12 +230,6 @@ pub fn decrypt_file(
                 "the sops block was removed or the file was hand-edited; re-encrypt it with sops",
             ));
         }
-        return Ok(None);
-    }
-    let limits = &op.limits;
-    let store = store_for(format, limits)?;
-    let (docs, metadata) = match store.load_encrypted(bytes) {
-        Ok(loaded) => loaded,
         // A non-sops file that merely mentions a marker (docs, binaries).
         Err(_) if !textual => return Ok(None),
         Err(e) => {

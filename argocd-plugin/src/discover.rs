@@ -10,6 +10,7 @@
 use std::path::Path;
 use std::time::Instant;
 
+use sops_core::cipher::contains_encrypted_value;
 use sops_core::stores::{Format, looks_like_sops_file};
 
 use crate::error::Failure;
@@ -39,13 +40,17 @@ pub fn run(env: &Env, cwd: &Path, deadline: Instant, op: &Settings) -> Result<Ve
         let Ok(bytes) = walk::read_head_tail(&entry.real, HEAD, TAIL) else {
             continue;
         };
-        if !looks_like_sops_file(&bytes) {
-            continue;
-        }
-        // A small file was read whole: confirm with a real metadata parse.
+        // A small file was read whole: confirm with a real metadata parse,
+        // which also finds a MAC the pre-check does not know (an escaped
+        // key, a tag) in a file with ENC[…] values.
         let whole = std::fs::metadata(&entry.real).is_ok_and(|m| m.len() <= HEAD + TAIL);
         let format = Format::for_path(Path::new(&entry.rel));
-        if whole && matches!(format, Format::Yaml | Format::Json) {
+        let parse = whole && matches!(format, Format::Yaml | Format::Json);
+        let candidate = looks_like_sops_file(&bytes) || (parse && contains_encrypted_value(&bytes));
+        if !candidate {
+            continue;
+        }
+        if parse {
             let parsed = store_for(format, &op.limits)
                 .ok()
                 .and_then(|s| s.load_encrypted(&bytes).ok());

@@ -122,3 +122,90 @@ fn live_reference_sops_round_trip() {
         );
     }
 }
+
+/// Issue 10: a MAC that sops reads but that is written differently (a YAML
+/// `\x45` escape, a JSON `\u0045` escape without blanks, an escaped
+/// key) is still a sops file: the reference decrypts each, and so does the
+/// plugin (it used to refuse them: "ENC[...] values but no sops metadata").
+#[test]
+fn escaped_mac_is_decrypted_as_the_reference_does() {
+    let w = World::new();
+    let work = w.path().join("sops-work");
+    let age_dir = work.join(".config/sops/age");
+    std::fs::create_dir_all(&age_dir).unwrap();
+    std::fs::copy(&w.key.file, age_dir.join("keys.txt")).unwrap();
+    let secret = |name: &str| {
+        format!(
+            "apiVersion: v1\nkind: Secret\nmetadata:\n  name: {name}\n  namespace: team-a\nstringData:\n  k: escaped-mac-{name}\n"
+        )
+    };
+    let cases: [(&str, &str, &str, &str); 3] = [
+        ("yaml", "x45", "mac: ENC[", "mac: \"\\x45NC["),
+        ("json", "u0045", "\"mac\": \"ENC[", "\"mac\":\"\\u0045NC["),
+        ("yaml", "key", "mac: ENC[", "\"m\\x61c\": ENC["),
+    ];
+    for (ext, name, from, to) in cases {
+        let plain = work.join(format!("{name}.plain.{ext}"));
+        let text = if ext == "json" {
+            format!(
+                "{{\"apiVersion\": \"v1\", \"kind\": \"Secret\", \"metadata\": {{\"name\": \"{name}\", \"namespace\": \"team-a\"}}, \"stringData\": {{\"k\": \"escaped-mac-{name}\"}}}}"
+            )
+        } else {
+            secret(name)
+        };
+        std::fs::write(&plain, text).unwrap();
+        let enc = run_reference_sops(
+            &work,
+            &[
+                "encrypt",
+                "--age",
+                &w.key.recipient,
+                "--encrypted-regex",
+                "^(data|stringData)$",
+                plain.to_str().unwrap(),
+            ],
+        );
+        let enc = String::from_utf8(enc).unwrap();
+        assert!(enc.contains(from), "{enc}");
+        let mut edited = enc.replacen(from, to, 1);
+        if name == "x45" {
+            // The escape needs double quotes around the whole value.
+            let start = edited.find(to).unwrap() + to.len();
+            let end = start + edited[start..].find(']').unwrap() + 1;
+            edited.insert(end, '"');
+        }
+        let file = work.join(format!("{name}.enc.{ext}"));
+        std::fs::write(&file, &edited).unwrap();
+        let decrypted = run_reference_sops(&work, &["decrypt", file.to_str().unwrap()]);
+        assert!(
+            String::from_utf8_lossy(&decrypted).contains(&format!("escaped-mac-{name}")),
+            "the reference decrypts {name}"
+        );
+        let app = format!("app-{name}");
+        w.write(&format!("{app}/s.{ext}"), &edited);
+        w.write(
+            &format!("{app}/kustomization.yaml"),
+            format!("resources:\n  - s.{ext}\nnamespace: team-a\n"),
+        );
+        // Discovery finds the file (the MAC is in the head it reads)…
+        let found = Request::discover(&w, &app).sidecar(vec![]).run();
+        found.success();
+        assert_eq!(found.stdout, format!("{app}/s.{ext}\n"), "discover {name}");
+        // …and both modes decrypt it.
+        let mut env = w.sidecar_env();
+        env.push((
+            "SOPS_CMP_KUSTOMIZE_BIN".into(),
+            kubectl().display().to_string(),
+        ));
+        let value = format!("escaped-mac-{name}");
+        for mode in ["kustomize", "directory"] {
+            let out = Request::generate(&w, &app)
+                .sidecar(env.clone())
+                .env("PARAM_MODE", mode)
+                .env("PARAM_DIRECTORY_EXCLUDE", "kustomization.yaml")
+                .run();
+            let docs = out.success().leaks_none(&[&value]).docs();
+            assert_eq!(get_str(&docs[0], &["stringData", "k"]), value, "{mode}");
+        }
+    }
+}

@@ -383,6 +383,50 @@ fn roundtrip_yaml_inline_comments() {
     );
 }
 
+/// Issue 10: empty comments (`a: #`, `- x #`, `- r: #`: sops encrypts and
+/// decrypts "" to the string "", which replaces an empty comment inside a
+/// sequence) and comments right after a dash (`- # c`: go-yaml gives them
+/// to the node on a later line, and they leave the sequence when it ends).
+#[test]
+fn roundtrip_yaml_empty_comments_and_comments_after_dashes() {
+    let fx = Fixture::new();
+    let cases = [
+        "l:\n- r: #\n",
+        "l:\n  - r: #\n    s: 1\n",
+        "a: #\nb: 1\n",
+        "a: # \n",
+        "l:\n- x #\n",
+        "l:\n- r: 1 #\n",
+        "l:\n-   #\n    x: 1\n",
+        "l:\n- #\n",
+        "l:\n- #\n- x\n",
+        "l:\n- #\nb: 1\n",
+        "a:\n  l:\n  - #\n  - y\n",
+        "l:\n- # c\n",
+        "l:\n- a\n- # c\n- x\n",
+        "a:\n  l:\n    - # c\n  b: 1\n",
+        "a:\n  l:\n    - # c\n",
+        "l:\n- # c\n  x: 1\n",
+        "l:\n- # c\n  - y\n",
+        "l:\n- # c\n  x\n",
+        "l:\n- - # c\n",
+        "l:\n- - # c\n  - z\n",
+        "l:\n- # c\n  # d\n- x\n",
+        "l:\n- {a: 1}\n- # a\n  # d\n",
+        "l:\n- | # c\n  text\n",
+        "a: | # c\n  text\nb: 1\n",
+    ];
+    for (n, plain) in cases.iter().enumerate() {
+        fx.round_trip(
+            &format!("dash-comment-{n}"),
+            "yaml",
+            plain,
+            &fx.encrypt_args(&[]),
+            &["decrypt"],
+        );
+    }
+}
+
 #[test]
 fn roundtrip_yaml_legacy_flags() {
     let fx = Fixture::new();

@@ -234,6 +234,51 @@ fn key_groups_with_a_threshold_interoperate() {
     }
 }
 
+/// A file with several key groups whose `shamir_threshold` was removed by
+/// hand: sops combines whatever parts it recovers, so with one group's key
+/// it fails combining them (128, "less than two parts …"), with two of
+/// three it gets a wrong data key (25), with every key it decrypts.
+#[test]
+fn key_groups_without_a_stored_threshold_as_sops() {
+    let mut sb = Sandbox::new();
+    let keys: Vec<AgeKey> = ["a", "b", "c"].iter().map(|n| sb.age_keygen(n)).collect();
+    sb.use_identity(&keys[0]);
+    sb.write(
+        ".sops.yaml",
+        format!(
+            "creation_rules:\n  - key_groups:\n      - age: [{}]\n      - age: [{}]\n      - age: [{}]\n",
+            keys[0].recipient, keys[1].recipient, keys[2].recipient
+        ),
+    );
+    sb.write("f.yaml", PLAIN);
+    let enc = String::from_utf8(sb.run(Bin::Reference, ["encrypt", "f.yaml"]).ok()).unwrap();
+    assert!(enc.contains("\n    shamir_threshold: 3\n"), "{enc}");
+    let edited = enc.replace("    shamir_threshold: 3\n", "");
+    let file = sb.write("edited.enc.yaml", edited);
+    let (a, b, c) = (&keys[0], &keys[1], &keys[2]);
+    let other = sb.age_keygen("other");
+    for found in [&[a][..], &[&other], &[a, c], &[a, b, c]] {
+        let [ours, reference] = Bin::BOTH.map(|bin| decrypt_with(&sb, bin, &file, found));
+        assert_eq!(
+            ours.code,
+            reference.code,
+            "{} keys: ours said\n{}\nthe reference\n{}",
+            found.len(),
+            ours.stderr,
+            reference.stderr
+        );
+        match found.len() {
+            1 => {
+                let text = "could not get data key from shamir parts: less than two parts cannot be used to reconstruct the secret\n";
+                assert_eq!((ours.code, reference.stderr.as_str()), (128, text));
+                assert_eq!(ours.stderr, text);
+            }
+            2 => assert_eq!(ours.code, 25),
+            _ => assert_same_bytes("all keys", &ours.ok(), PLAIN.as_bytes()),
+        }
+    }
+}
+
 #[test]
 fn groups_add_and_delete_like_sops() {
     let mut sb = Sandbox::new();

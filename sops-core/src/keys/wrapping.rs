@@ -223,7 +223,11 @@ pub fn recover_data_key(
             None => Err(failed(0, 0)),
         };
     }
-    let threshold = meta.effective_threshold();
+    // sops 3.11 checks the stored threshold as it is: without one (a
+    // hand-edited file) it combines whatever parts it found, so fewer than
+    // two fail in the combination ("less than two parts …", exit 128) and
+    // too few give a wrong key that fails to decrypt the values (25).
+    let threshold = meta.shamir_threshold;
     if parts.len() < threshold {
         return Err(failed(parts.len(), threshold));
     }
@@ -406,6 +410,29 @@ succeed with any of the keys in that key group.";
         assert_eq!((err.recovered, err.threshold), (2, 3));
         assert!(err.combine_error.is_none());
         assert!(err.groups[0].is_ok() && err.groups[1].is_err() && err.groups[2].is_ok());
+        let got = recover_data_key(&meta, &ctx(&[&a, &b, &c]), &[]).unwrap();
+        assert_eq!(got.expose(), data_key.expose());
+    }
+
+    /// Several groups and no stored `shamir_threshold` (hand-edited): the
+    /// parts found are combined as they are, as sops 3.11 does.
+    #[test]
+    fn without_a_stored_threshold_the_parts_found_are_combined() {
+        let (a, b, c) = (id(), id(), id());
+        let groups = [vec![key(&a)], vec![key(&b)], vec![key(&c)]];
+        let (data_key, mut meta) =
+            new_metadata(&groups, &ctx(&[]), &EncryptOptions::default()).unwrap();
+        meta.shamir_threshold = 0;
+        for found in [&[][..], &[&a]] {
+            let err = recover_data_key(&meta, &ctx(found), &[]).unwrap_err();
+            assert_eq!(
+                err.to_string(),
+                "could not get data key from shamir parts: less than two parts cannot be used to reconstruct the secret"
+            );
+        }
+        // Two of three shares of a 3-of-3 split combine to a wrong key.
+        let wrong = recover_data_key(&meta, &ctx(&[&a, &c]), &[]).unwrap();
+        assert_ne!(wrong.expose(), data_key.expose());
         let got = recover_data_key(&meta, &ctx(&[&a, &b, &c]), &[]).unwrap();
         assert_eq!(got.expose(), data_key.expose());
     }

@@ -139,6 +139,12 @@ pub fn reencrypt_docs(
                     _ => false,
                 };
                 if empty {
+                    // sops 3.11 encrypts "" to "" and gives a sequence the
+                    // string back, so an empty comment there (`- x #`)
+                    // becomes an empty string item.
+                    if matches!(**v, Value::Comment(_)) {
+                        **v = Value::Str(String::new());
+                    }
                     return Ok(());
                 }
                 let iv = stash.and_then(|st| st.iv_for(aad, v));
@@ -223,6 +229,9 @@ pub fn decrypt_docs_stashing(
                 // `- ` reads back at the sequence's level, and sops 3.11
                 // decrypts it there too, keeping it clear if that fails,
                 // as for comments in a mapping.
+                // sops 3.11 decrypts "" to the string "", which replaces
+                // an empty comment in a sequence (mappings keep comments).
+                Value::Comment(text) if text.is_empty() => **v = Value::Str(String::new()),
                 Value::Comment(text) => {
                     if is_encrypted(text)
                         && let Ok((Value::Comment(plain), iv)) =

@@ -117,7 +117,17 @@ fn scalar_text(v: &Value) -> Option<String> {
     })
 }
 
-fn parse_entries(kind: KeyKind, value: &Value, out: &mut Vec<KeyEntry>) -> Result<(), StoreError> {
+/// Fields of a key entry that sops 3.11 decodes into something other than
+/// a Go `string` (kms' `context` is a `map[string]*string`).
+/// Keystores are named by their metadata field, as some are behind features.
+const NON_STRING_ENTRY_FIELDS: &[(&str, &str)] = &[("kms", "context")];
+
+fn parse_entries(
+    kind: KeyKind,
+    value: &Value,
+    syntax: Syntax,
+    out: &mut Vec<KeyEntry>,
+) -> Result<(), StoreError> {
     let name = kind.metadata_name();
     let items = match value {
         Value::Null => return Ok(()),
@@ -138,6 +148,18 @@ fn parse_entries(kind: KeyKind, value: &Value, out: &mut Vec<KeyEntry>) -> Resul
         // Normalise scalars to strings so entries re-emit as sops wrote them.
         for item in &mut fields.0 {
             if let crate::tree::Item::Entry(k, v) = item {
+                // sops decodes the entry into a struct of Go strings: a
+                // known field of another type refuses the file (exit 1).
+                let typed_string = kind.spec().fields.contains(&k.as_str())
+                    && !NON_STRING_ENTRY_FIELDS.contains(&(name, k.as_str()));
+                let refused = match (syntax, &*v) {
+                    (_, Value::Null | Value::Str(_)) | (Syntax::Flat, _) => false,
+                    (Syntax::Json, _) => true,
+                    (Syntax::Yaml, _) => matches!(v, Value::Map(_) | Value::Seq(_)),
+                };
+                if typed_string && refused {
+                    return Err(syntax.mismatch(&format!("{name}.{k}"), v, "string"));
+                }
                 if !matches!(
                     v,
                     Value::Map(_) | Value::Seq(_) | Value::Null | Value::Str(_)
@@ -325,7 +347,7 @@ pub fn from_branch(b: &Branch, format: Format) -> Result<Metadata, StoreError> {
     let mut flat = Vec::new();
     for ks in &read_order {
         if let Some(v) = b.get(ks.kind.metadata_name()) {
-            parse_entries(ks.kind, v, &mut flat)?;
+            parse_entries(ks.kind, v, syntax, &mut flat)?;
         }
     }
     let mut key_groups = Vec::new();
@@ -356,7 +378,7 @@ pub fn from_branch(b: &Branch, format: Format) -> Result<Metadata, StoreError> {
             let mut entries = Vec::new();
             for ks in &read_order {
                 if let Some(v) = gb.and_then(|gb| gb.get(ks.kind.metadata_name())) {
-                    parse_entries(ks.kind, v, &mut entries)?;
+                    parse_entries(ks.kind, v, syntax, &mut entries)?;
                 }
             }
             key_groups.push(KeyGroup(entries));
@@ -711,6 +733,55 @@ mod tests {
             with_age(bad_time, Format::Yaml).err().as_deref(),
             Some("field age.created_at: expected an RFC 3339 timestamp")
         );
+    }
+
+    /// bad-inputs/meta-age-enc-int.enc.json: sops 3.11 refuses a key
+    /// entry's string field of another type (exit 1), before any key is
+    /// tried (we used to try the key and fail with 128).
+    #[test]
+    fn key_entry_string_fields_types_as_sops_reads_them() {
+        let age = |field: &str, v: Value| {
+            Value::Seq(vec![map(&[
+                ("recipient", Value::Str("r".into())),
+                (field, v),
+            ])])
+        };
+        let map_value = map(&[("a", Value::Int(1))]);
+        for (v, json) in [
+            (Value::Int(5), "number"),
+            (Value::Bool(true), "bool"),
+            (map_value.clone(), "object"),
+            (Value::Seq(vec![]), "array"),
+        ] {
+            assert_eq!(
+                with_age(age("enc", v), Format::Json).err(),
+                Some(format!(
+                    "field age.enc: cannot unmarshal {json} into string"
+                ))
+            );
+        }
+        assert_eq!(
+            with_age(age("recipient", Value::Float(1.5)), Format::Json).err(),
+            Some("field age.recipient: cannot unmarshal number into string".into())
+        );
+        // YAML: scalars are read as text, collections refused.
+        assert!(with_age(age("enc", Value::Int(5)), Format::Yaml).is_ok());
+        assert_eq!(
+            with_age(age("enc", map_value.clone()), Format::Yaml).err(),
+            Some("field age.enc: cannot unmarshal !!map into string".into())
+        );
+        assert_eq!(
+            with_age(age("enc", Value::Seq(vec![])), Format::Yaml).err(),
+            Some("field age.enc: cannot unmarshal !!seq into string".into())
+        );
+        // Null is "", unknown fields are ignored, kms' context is a map.
+        assert!(with_age(age("enc", Value::Null), Format::Json).is_ok());
+        assert!(with_age(age("extra", Value::Int(5)), Format::Json).is_ok());
+        let kms = Value::Seq(vec![map(&[
+            ("arn", Value::Str("arn:aws:kms:x".into())),
+            ("context", map(&[("k", Value::Str("v".into()))])),
+        ])]);
+        assert!(read(&[("kms", kms)], Format::Json).is_ok());
     }
 
     #[test]

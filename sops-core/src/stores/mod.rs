@@ -107,26 +107,75 @@ impl Format {
 }
 
 /// True if `bytes` (a whole file, or its head and tail) hold the MAC line
-/// of a `sops` block in one of the text formats: `mac: ENC[` (YAML),
-/// `"mac": "ENC[` (JSON), `sops_mac=ENC[` (dotenv) or `mac = ENC[` (INI,
-/// where sops aligns the `=` of a section, so any run of blanks may come
-/// before it). A cheap pre-check; the store's `load_encrypted` decides.
+/// of a `sops` block in one of the text formats: `mac`, then (after an
+/// optional closing quote and blanks) `:` or `=`, blanks, and a value that
+/// reads as `ENC[`: `mac: ENC[` (YAML), `"mac": "ENC[` or `"mac":"ENC["`
+/// (JSON), `sops_mac=ENC[` (dotenv), `mac    = ENC[` (INI, whose `=` sops
+/// aligns), the value possibly quoted and, in double quotes, written with
+/// escapes (`"\x45NC[`, `"\u0045NC[`), which sops' parsers read as the
+/// same MAC. One pass over the bytes; a cheap pre-check, the store's
+/// `load_encrypted` decides.
 pub fn looks_like_sops_file(bytes: &[u8]) -> bool {
-    const MARKERS: &[&[u8]] = &[b"mac: ENC[", b"\"mac\": \"ENC[", b"sops_mac=ENC["];
-    let contains = |m: &[u8]| bytes.windows(m.len()).any(|w| w == m);
-    MARKERS.iter().any(|m| contains(m)) || has_ini_mac(bytes)
+    const KEY: &[u8] = b"mac";
+    bytes
+        .windows(KEY.len())
+        .enumerate()
+        .any(|(i, w)| w == KEY && mac_value_follows(&bytes[i + KEY.len()..]))
 }
 
-/// `mac`, one or more blanks, `= ENC[`.
-fn has_ini_mac(bytes: &[u8]) -> bool {
-    const TAIL: &[u8] = b" = ENC[";
-    bytes.windows(TAIL.len()).enumerate().any(|(i, w)| {
-        if w != TAIL {
+/// After a `mac` key: what [`looks_like_sops_file`] looks for.
+fn mac_value_follows(rest: &[u8]) -> bool {
+    let blanks = |mut i: usize| {
+        while matches!(rest.get(i), Some(b' ' | b'\t')) {
+            i += 1;
+        }
+        i
+    };
+    let mut i = usize::from(matches!(rest.first(), Some(b'"' | b'\'')));
+    i = blanks(i);
+    if !matches!(rest.get(i), Some(b':' | b'=')) {
+        return false;
+    }
+    i = blanks(i + 1);
+    let quote = rest.get(i).copied().filter(|q| matches!(q, b'"' | b'\''));
+    if quote.is_some() {
+        i += 1;
+    }
+    for &expected in b"ENC[" {
+        let (c, len) = match (quote, rest.get(i..)) {
+            (Some(b'"'), Some(text)) => match escaped_char(text) {
+                Some(decoded) => decoded,
+                None => return false,
+            },
+            (_, Some([c, ..])) => (u32::from(*c), 1),
+            _ => return false,
+        };
+        if c != u32::from(expected) {
             return false;
         }
-        let before = bytes[..i].trim_ascii_end();
-        before.ends_with(b"mac")
-    })
+        i += len;
+    }
+    true
+}
+
+/// The first character of double-quoted text and its length in bytes,
+/// reading the escapes YAML and JSON share for any character (`\xHH`,
+/// `\uHHHH`, `\UHHHHHHHH`); other escapes give the escaped byte itself.
+fn escaped_char(text: &[u8]) -> Option<(u32, usize)> {
+    let (&first, rest) = text.split_first()?;
+    if first != b'\\' {
+        return Some((u32::from(first), 1));
+    }
+    let (&kind, rest) = rest.split_first()?;
+    let digits = match kind {
+        b'x' => 2,
+        b'u' => 4,
+        b'U' => 8,
+        _ => return Some((u32::from(kind), 2)),
+    };
+    let hex = std::str::from_utf8(rest.get(..digits)?).ok()?;
+    let value = u32::from_str_radix(hex, 16).ok()?;
+    Some((value, 2 + digits))
 }
 
 /// Default nesting limit of the YAML and JSON stores: mappings and
@@ -247,6 +296,28 @@ pub enum StoreError {
     },
 }
 
+/// The metadata from the `sops` key of the first document, and the
+/// documents without their `sops` key (the default
+/// [`Store::load_encrypted`], after the documents are loaded).
+pub(crate) fn split_sops_key(
+    mut docs: Vec<Branch>,
+    format: Format,
+) -> Result<(Vec<Branch>, Metadata), StoreError> {
+    let meta = match docs.first().and_then(|d| d.get("sops")) {
+        Some(Value::Map(b)) => metadata_serde::from_branch(b, format)?,
+        Some(_) => {
+            return Err(StoreError::Metadata(
+                "the sops key does not hold a mapping".into(),
+            ));
+        }
+        None => return Err(StoreError::MetadataNotFound),
+    };
+    for doc in &mut docs {
+        doc.remove("sops");
+    }
+    Ok((docs, meta))
+}
+
 /// One file format.
 ///
 /// `load` parses every document, keeping a top-level `sops` key if there is
@@ -269,20 +340,7 @@ pub trait Store: Send + Sync {
     /// Parses an encrypted file: documents without the `sops` key, and the
     /// metadata from the first document.
     fn load_encrypted(&self, input: &[u8]) -> Result<(Vec<Branch>, Metadata), StoreError> {
-        let mut docs = self.load(input)?;
-        let meta = match docs.first().and_then(|d| d.get("sops")) {
-            Some(Value::Map(b)) => metadata_serde::from_branch(b, self.format())?,
-            Some(_) => {
-                return Err(StoreError::Metadata(
-                    "the sops key does not hold a mapping".into(),
-                ));
-            }
-            None => return Err(StoreError::MetadataNotFound),
-        };
-        for doc in &mut docs {
-            doc.remove("sops");
-        }
-        Ok((docs, meta))
+        split_sops_key(self.load(input)?, self.format())
     }
 
     /// Emits an encrypted file.

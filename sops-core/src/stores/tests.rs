@@ -160,6 +160,42 @@ fn sops_files_of_every_format_are_recognised_and_plain_ones_are_not() {
     assert!(!crate::stores::looks_like_sops_file(b"x = ENC[AES"));
 }
 
+/// Issue 10: a MAC written in another form sops reads the same (quoted,
+/// escaped, JSON without blanks) is recognised; lookalikes are not.
+#[test]
+fn mac_lines_in_every_form_sops_reads_are_recognised() {
+    let looks = |s: &str| crate::stores::looks_like_sops_file(s.as_bytes());
+    for yes in [
+        "sops:\n    mac: \"\\x45NC[AES256_GCM,data:x]\"\n",
+        "sops:\n    mac: \"\\u0045\\u004e\\x43\\x5b\"\n",
+        "sops:\n    mac: \"\\U00000045NC[\"\n",
+        "sops:\n    mac: \"ENC[AES\"\n",
+        "sops:\n    mac: 'ENC[AES'\n",
+        "sops:\n    mac:\tENC[AES\n",
+        "{\"sops\":{\"mac\":\"ENC[AES\"}}",
+        "{\"sops\": {\"mac\" : \"\\u0045NC[AES\"}}",
+        "[sops]\nmac                        = ENC[AES\n",
+        "sops_mac=ENC[AES\n",
+    ] {
+        assert!(looks(yes), "{yes:?}");
+    }
+    for no in [
+        "mac: plain\n",
+        "mac: ENC\n",
+        "mac: \"\\x45NC\"\n",
+        "mac: '\\x45NC['\n",
+        "mac: \\x45NC[\n",
+        "mac: \"\\x4\"\n",
+        "mac: \"\\u00\n",
+        "mac - ENC[\n",
+        "mac: \"",
+        "mac",
+        "x = ENC[AES",
+    ] {
+        assert!(!looks(no), "{no:?}");
+    }
+}
+
 // Tests named m10_* were added for issue 10 so that each mutant
 // `cargo mutants` makes of stores/mod.rs fails one of sops-core's own tests.
 

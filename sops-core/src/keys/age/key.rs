@@ -32,7 +32,10 @@ const READER_FAILED: &str = "failed to create reader for decrypting sops data ke
 #[derive(Clone)]
 pub struct AgeKey {
     recipient: String,
-    parsed: Recipient,
+    /// The recipient parsed, or why it does not parse: a key read from a
+    /// file's metadata may hold anything there, which only matters when it
+    /// encrypts (sops 3.11 decrypts with the identities alone).
+    parsed: Result<Recipient, String>,
 }
 
 #[derive(Clone)]
@@ -125,7 +128,21 @@ impl AgeKey {
         };
         Ok(Self {
             recipient: recipient.to_owned(),
-            parsed,
+            parsed: Ok(parsed),
+        })
+    }
+
+    /// The key of a metadata entry's `recipient`: as [`AgeKey::parse`], but
+    /// a recipient that does not parse fails only when the key encrypts,
+    /// as in sops 3.11, whose decryption never reads it (a truncated or
+    /// hand-edited recipient still decrypts).
+    pub(crate) fn from_stored(recipient: &str) -> Self {
+        Self::parse(recipient).unwrap_or_else(|e| Self {
+            recipient: recipient.trim().to_owned(),
+            parsed: Err(match e {
+                KeyError::Invalid { reason, .. } => reason,
+                other => other.to_string(),
+            }),
         })
     }
 
@@ -137,7 +154,8 @@ impl AgeKey {
     /// Encrypts `secret` to this recipient as a binary age file.
     fn encrypt_binary(&self, secret: &[u8]) -> Result<Vec<u8>, String> {
         let driver;
-        let recipient: &dyn age::Recipient = match &self.parsed {
+        let parsed = self.parsed.as_ref().map_err(Clone::clone)?;
+        let recipient: &dyn age::Recipient = match parsed {
             Recipient::X25519(r) => r,
             Recipient::Ssh(r) => r.as_ref(),
             Recipient::Tag(r) => r,
@@ -189,6 +207,12 @@ impl MasterKey for AgeKey {
     }
 
     fn encrypt(&self, secret: &[u8], _ctx: &KeyContext) -> Result<KeyEntry, KeyError> {
+        if let Err(reason) = &self.parsed {
+            return Err(KeyError::Invalid {
+                identifier: self.recipient.clone(),
+                reason: reason.clone(),
+            });
+        }
         let file = self.encrypt_binary(secret).map_err(KeyError::Rejected)?;
         let mut fields = Branch::new();
         fields.push("recipient", Value::Str(self.recipient.clone()));

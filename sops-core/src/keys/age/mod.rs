@@ -57,7 +57,7 @@ pub static KEYSTORE: Keystore = Keystore {
     kind: KIND,
     from_entry: Some(|entry| {
         let recipient = entry.field("recipient").unwrap_or_default();
-        Ok(Box::new(AgeKey::parse(recipient)?))
+        Ok(Box::new(AgeKey::from_stored(recipient)))
     }),
     from_spec: Some(|spec| Ok(Box::new(AgeKey::parse(&spec.id)?))),
 };

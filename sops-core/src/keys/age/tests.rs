@@ -275,6 +275,31 @@ fn x25519_round_trip_and_shamir_share() {
     assert_eq!(unwrap(&entry, &c).unwrap().as_slice(), share.as_slice());
 }
 
+/// sops 3.11 decrypts with the identities alone: a stored recipient that
+/// does not parse (truncated, hand-edited) still decrypts, and fails only
+/// when the key is asked to encrypt (rotate, updatekeys).
+#[test]
+fn stored_recipient_that_does_not_parse_still_decrypts() {
+    let (recipient, identity) = x25519_pair();
+    let c = ctx(&[("SOPS_AGE_KEY", &identity)]);
+    let wrapped = wrap(&recipient, &secret());
+    for broken in [&recipient[..recipient.len() - 3], "12", ""] {
+        let mut entry = wrapped.clone();
+        entry.fields.remove("recipient");
+        entry.fields.push("recipient", Value::Str(broken.to_owned()));
+        let key = crate::keys::master_key_for(&entry).expect("any stored recipient");
+        assert_eq!(key.identifier(), broken);
+        assert_eq!(
+            key.decrypt(&entry, &c).unwrap().as_slice(),
+            secret().as_slice()
+        );
+        assert!(matches!(
+            key.encrypt(&secret(), &c),
+            Err(KeyError::Invalid { identifier, .. }) if identifier == broken
+        ));
+    }
+}
+
 #[test]
 fn ssh_ed25519_round_trip_via_env_file() {
     let dir = TempDir::new().unwrap();

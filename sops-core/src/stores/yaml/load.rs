@@ -9,7 +9,10 @@
 //!   open container, so it lands before the next entry, or at the start of a
 //!   collection that opens next (`key:` / `# c` / `- item`);
 //! * when a block collection closes, only the waiting comments indented at
-//!   least as far as the collection stay in it; the others move outwards.
+//!   least as far as the collection stay in it; the others move outwards;
+//! * a comment right after a sequence's dash (`- # c`) waits for a node on
+//!   a later line (so it follows an empty item), and leaves the sequence
+//!   when it closes first, with the comments after it.
 
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -69,6 +72,13 @@ fn non_string_key() -> StoreError {
 struct PendingComment {
     text: String,
     col: usize,
+    /// The line of a comment written right after a sequence's dash
+    /// (`- # c`). go-yaml gives it to the node that starts on a later
+    /// line: the item's collection (`- # c` / `  x: 1`: inside the mapping),
+    /// else whatever follows an empty item (`- # c` / `- x`: after the null,
+    /// before `x`), and when the sequence closes first, it moves outwards
+    /// whatever its column (sops 3.11).
+    after_dash: Option<usize>,
 }
 
 enum Body {
@@ -199,6 +209,17 @@ impl Builder {
         }
     }
 
+    /// [`Builder::flush_pending`] before a node starting on `line`, unless
+    /// a comment after a dash waits for a later line (see
+    /// [`PendingComment::after_dash`]); `line` is `None` for a node that
+    /// takes them whatever its line.
+    fn flush_pending_before(&mut self, line: Option<usize>) {
+        if line.is_some() && self.pending.iter().any(|c| c.after_dash == line) {
+            return;
+        }
+        self.flush_pending();
+    }
+
     /// Moves the waiting comments into the innermost open container.
     fn flush_pending(&mut self) {
         if self.pending.is_empty() {
@@ -224,17 +245,23 @@ impl Builder {
                     frame.push_comment(text);
                     return;
                 }
+                // A block scalar's header comment (`- | # c`) comes after
+                // the scalar, whose text starts on a later line.
                 if let Some((idx, start, end)) = frame.last
-                    && (start == line || end == line)
+                    && (start == line || end == line || start > line)
                 {
                     frame.insert_comment(idx, text);
                     return;
                 }
             }
         }
+        // A same-line comment that follows no entry follows a dash (or
+        // `---`, which waits for the root collection anyway).
+        let after_dash = (placement == Placement::Right).then_some(line);
         self.pending.push(PendingComment {
             text,
             col: span.start.col(),
+            after_dash,
         });
     }
 
@@ -391,7 +418,7 @@ impl Builder {
         });
         // Comments between a key and the first entry of its block belong to
         // the block (go-yaml: the collection's own head comment).
-        self.flush_pending();
+        self.flush_pending_before(Some(span.start.line()));
         Ok(())
     }
 
@@ -411,8 +438,13 @@ impl Builder {
                     .last()
                     .is_some_and(|p| matches!(p.body, Body::Map { .. }) && p.indent == indent);
             let mut rest = Vec::new();
+            // A comment after a dash takes the comments that follow it
+            // along (go-yaml reads them as one block).
+            let mut after_dash = false;
             for c in self.pending.drain(..) {
-                if keep_all || c.col > indent || (c.col == indent && !indentless) {
+                after_dash |= c.after_dash.is_some();
+                let stays = keep_all || c.col > indent || (c.col == indent && !indentless);
+                if stays && !after_dash {
                     frame.push_comment(c.text);
                 } else {
                     rest.push(c);
@@ -552,6 +584,19 @@ fn utf16_to_utf8(input: &[u8]) -> Option<Result<String, StoreError>> {
     )
 }
 
+/// go-yaml v3's error for input with no document but some text (blank
+/// lines, comments); empty input is [`StoreError::Empty`].
+const NO_DOCUMENT: &str = "EOF";
+
+/// True for the errors of input that holds no document.
+pub(crate) fn is_no_document(e: &StoreError) -> bool {
+    match e {
+        StoreError::Empty => true,
+        StoreError::Shape(m) => m == NO_DOCUMENT,
+        _ => false,
+    }
+}
+
 /// Parses YAML text into documents.
 pub(crate) fn load(input: &[u8], limits: &StoreLimits) -> Result<Vec<Branch>, StoreError> {
     load_with(input, limits, true)
@@ -631,7 +676,10 @@ pub(crate) fn load_with(
                 let line = span.start.line();
                 let value = b.scalar_value(text, style, tag.as_deref(), line)?;
                 b.remember_anchor(anchor, &value);
-                b.flush_pending();
+                // An empty node (`- # c`) does not take a comment after its
+                // dash; any other scalar starts on a later line than it.
+                let empty = span.start.index() == span.end.index();
+                b.flush_pending_before(empty.then_some(line));
                 let end_line = match style {
                     ScalarStyle::Literal | ScalarStyle::Folded => line,
                     _ => span.end.line(),
@@ -660,7 +708,7 @@ pub(crate) fn load_with(
         }
     }
     if !saw_document {
-        return Err(StoreError::Shape("EOF".into()));
+        return Err(StoreError::Shape(NO_DOCUMENT.into()));
     }
     Ok(b.docs)
 }

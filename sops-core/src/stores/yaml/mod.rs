@@ -69,6 +69,20 @@ impl Store for YamlStore {
         load::load(input, &self.limits)
     }
 
+    fn load_encrypted(
+        &self,
+        input: &[u8],
+    ) -> Result<(Vec<Branch>, crate::metadata::Metadata), StoreError> {
+        // sops 3.11 reads an encrypted file's metadata first
+        // (`yaml.Unmarshal` into its `SopsFile`), which finds nothing in a
+        // file without a document (empty, blank, only comments): "sops
+        // metadata not found" (exit 1), not the plain load's errors.
+        match self.load(input) {
+            Err(e) if load::is_no_document(&e) => Err(StoreError::MetadataNotFound),
+            docs => crate::stores::split_sops_key(docs?, self.format()),
+        }
+    }
+
     fn emit(&self, docs: &[Branch], metadata: Option<&Branch>) -> Result<Vec<u8>, StoreError> {
         let extra = metadata.map_or(0, |m| estimate(std::slice::from_ref(m)) + 8);
         let capacity = estimate(docs) + extra * docs.len();

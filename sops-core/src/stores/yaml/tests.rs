@@ -185,6 +185,16 @@ fn err_text(s: &str) -> String {
 fn load_errors() {
     assert!(matches!(load_str(""), Err(StoreError::Empty)));
     assert!(matches!(load_str("# only a comment\n"), Err(StoreError::Shape(m)) if m == "EOF"));
+    // An encrypted file without a document has no metadata (sops 3.11).
+    for text in ["", "\n\n", " \n", "# only a comment\n"] {
+        assert!(
+            matches!(
+                YamlStore::default().load_encrypted(text.as_bytes()),
+                Err(StoreError::MetadataNotFound)
+            ),
+            "{text:?}"
+        );
+    }
     assert_eq!(
         err_text("a: 18446744073709551615\n"),
         "Cannot walk value, unknown type: uint64"
