@@ -138,7 +138,8 @@ fn parse(args: &[OsString]) -> Option<(Pid, &OsString, &[OsString])> {
     let [parent, dashes, prog, rest @ ..] = args else {
         return None;
     };
-    let parent = Pid::from_raw(parent.to_str()?.parse().ok()?)?;
+    // Pid::from_raw panics on a negative number.
+    let parent = Pid::from_raw(parent.to_str()?.parse::<u32>().ok()?.try_into().ok()?)?;
     (dashes == "--").then_some((parent, prog, rest))
 }
 
@@ -156,4 +157,41 @@ fn end_like(status: ExitStatus) -> ExitCode {
     let _ = signal_hook::low_level::emulate_default_handler(sig);
     let _ = signal_hook::low_level::raise(SIGKILL);
     ExitCode::from(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(a: &[&str]) -> Vec<OsString> {
+        a.iter().map(OsString::from).collect()
+    }
+
+    #[test]
+    fn arguments_are_parent_dashes_program() {
+        let a = args(&["42", "--", "helm", "template", "--"]);
+        let (parent, prog, rest) = parse(&a).unwrap();
+        assert_eq!(parent.as_raw_nonzero().get(), 42);
+        assert_eq!(prog, "helm");
+        assert_eq!(rest, &args(&["template", "--"])[..]);
+        for bad in [
+            &["42", "helm"][..],
+            &["42", "--"],
+            &["0", "--", "helm"],
+            &["-1", "--", "helm"],
+            &["x", "--", "helm"],
+            &["42", "-", "helm"],
+        ] {
+            assert!(parse(&args(bad)).is_none(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn only_the_guards_own_failure_counts_as_not_started() {
+        let exited = |code: i32| ExitStatus::from_raw(code << 8);
+        assert!(could_not_start(exited(127), CANNOT_RUN.as_bytes()));
+        // A renderer's own 127 (a shell script calling a missing tool).
+        assert!(!could_not_start(exited(127), b"sh: 1: jq: not found\n"));
+        assert!(!could_not_start(exited(1), CANNOT_RUN.as_bytes()));
+    }
 }
