@@ -1,13 +1,21 @@
 //! The renderers' process groups, ended together with the plugin.
 //!
-//! Each renderer (kustomize, kubectl, helm) starts as the leader of a
-//! process group of its own, so that everything it spawns can be signalled
-//! at once. Being outside our group also means a signal the cmp-server sends
-//! to *our* group no longer reaches it; so whoever ends the plugin — the
-//! signal thread, the watchdog, the deadline check of `render::run` — ends
-//! the live groups first ([`terminate_all`]): SIGTERM, a short grace period,
-//! then SIGKILL. Helm 4 was seen rendering on for seconds at ~430 MB after
-//! the plugin had been told to stop.
+//! Each renderer (kustomize, kubectl, helm) runs in a process group of its
+//! own, led by its guard ([`crate::guard`], the plugin's own binary), so
+//! that everything it spawns can be signalled at once. Being outside our
+//! group also means a signal the cmp-server sends to *our* group no longer
+//! reaches it; so whoever ends the plugin — the signal thread, the
+//! watchdog, the deadline check of `render::run` — ends the live groups
+//! first ([`terminate_all`]): SIGTERM, a short grace period, then SIGKILL.
+//! Helm 4 was seen rendering on for seconds at ~430 MB after the plugin
+//! had been told to stop.
+//!
+//! The `Child` registered here is the guard: it leads the group, passes the
+//! renderer's exit status on as its own, and lets a SIGTERM sent to the
+//! group pass (the renderer gets it too) until the renderer has ended or
+//! the SIGKILL comes. What this module cannot do — end the groups when the
+//! plugin itself is SIGKILLed and runs nothing any more — the guards do:
+//! each one kills its group when its parent, the plugin, dies.
 //!
 //! A group id is registered while its leader has not been reaped: the thread
 //! that waits for the leader removes it under the same lock it reaps with
@@ -33,7 +41,7 @@ static TERMINATING: AtomicBool = AtomicBool::new(false);
 /// SIGKILL to us 5 s after its SIGTERM; this leaves time for the cleanup.
 pub const GRACE: Duration = Duration::from_millis(1500);
 
-/// Registers a freshly spawned renderer (started with `process_group(0)`).
+/// Registers a freshly spawned renderer guard (started with `process_group(0)`).
 pub fn register(child: &Child) {
     if let (Ok(pid), Ok(mut groups)) = (i32::try_from(child.id()), GROUPS.lock()) {
         groups.push(pid);

@@ -14,6 +14,7 @@ mod discover;
 mod error;
 mod generate;
 mod glob;
+mod guard;
 mod helm;
 mod key_policy;
 mod keys;
@@ -39,6 +40,14 @@ const USAGE: &str = "usage: argocd-sops-plugin <generate|discover>";
 
 fn main() -> ExitCode {
     let start = Instant::now();
+    // The renderer guard (see guard.rs) is this binary too; it is not a
+    // command, so the usage text does not name it.
+    let raw: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
+    if let Some((first, rest)) = raw.split_first()
+        && first == guard::ARG
+    {
+        return guard::main(rest);
+    }
     let args: Vec<String> = std::env::args().skip(1).collect();
     let command = match args.as_slice() {
         [c] if c == "generate" || c == "discover" => c.clone(),

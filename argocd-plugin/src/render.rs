@@ -2,8 +2,9 @@
 //!
 //! The child gets a clean environment (only what the caller lists: `PATH`,
 //! a private `HOME`), never the sidecar's keys or cloud credentials. It
-//! leads a process group of its own, which is ended with the plugin
-//! (see [`crate::children`]). Its stdout is captured (bounded); its stderr is captured
+//! runs under a guard ([`crate::guard`]) in a process group of its own,
+//! which is ended with the plugin (see [`crate::children`]), also when the
+//! plugin is SIGKILLed. Its stdout is captured (bounded); its stderr is captured
 //! and passed on only through [`Redactor`], because renderers quote values
 //! in their errors (Helm template failures, kustomize merge conflicts).
 //! Its output goes through the same checks as directory mode ([`finish`]).
@@ -11,7 +12,7 @@
 use std::io::{Read, Write};
 use std::os::unix::process::CommandExt;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
@@ -21,6 +22,7 @@ use zeroize::Zeroizing;
 
 use crate::children;
 use crate::error::Failure;
+use crate::guard;
 use crate::manifest;
 use crate::params::Params;
 use crate::settings::{Env, Limits};
@@ -164,8 +166,16 @@ pub fn run(
     let (prog, args) = argv
         .split_first()
         .ok_or_else(|| Failure::generic(format!("{name}: empty command")))?;
-    let mut child = Command::new(prog)
-        .args(args)
+    let cannot_run = || {
+        Failure::config(format!(
+            "cannot run {name} ({})",
+            crate::walk::shown_path(Path::new(prog))
+        ))
+        .with_hint("install the renderer in the sidecar image or set its path in the sidecar env")
+    };
+    // Through the guard, which ends the group if the plugin is SIGKILLed;
+    // the renderer gets exactly this environment (the guard adds nothing).
+    let mut child = guard::command(prog, args)
         .current_dir(cwd)
         .env_clear()
         .envs(env.iter().map(|(k, v)| (k, v)))
@@ -176,18 +186,11 @@ pub fn run(
         })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
-        // Its own group: everything it spawns can be ended at once.
+        // Its own group, led by the guard: everything the renderer spawns
+        // can be ended at once.
         .process_group(0)
         .spawn()
-        .map_err(|_| {
-            Failure::config(format!(
-                "cannot run {name} ({})",
-                crate::walk::shown_path(Path::new(prog))
-            ))
-            .with_hint(
-                "install the renderer in the sidecar image or set its path in the sidecar env",
-            )
-        })?;
+        .map_err(|_| Failure::generic(format!("cannot start the process guard for {name}")))?;
     children::register(&child);
     let writer = match (stdin, child.stdin.take()) {
         (Some(data), Some(mut pipe)) => {
@@ -242,6 +245,9 @@ pub fn run(
     // reporting a renderer failure here would race it.
     while children::terminating() {
         std::thread::sleep(Duration::from_millis(50));
+    }
+    if guard::could_not_start(status, &stderr) {
+        return Err(cannot_run());
     }
     if !status.success() {
         let code = status

@@ -423,20 +423,35 @@ pub fn read_pid(file: &Path) -> u32 {
 /// runs no more and holds no memory).
 #[track_caller]
 pub fn assert_gone(pid: u32, what: &str) {
+    assert_all_gone(&[(pid, what)], Duration::from_secs(5));
+}
+
+/// Whether a process still runs (a zombie does not).
+pub fn runs(pid: u32) -> bool {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // The state is the field after the parenthesised command name.
+    let state = stat.rsplit_once(") ").map(|(_, rest)| rest.chars().next());
+    !stat.is_empty() && state != Some(Some('Z'))
+}
+
+/// Waits up to `within` for every process to be gone; on failure kills all
+/// that still run (so none outlives the test) and names them.
+#[track_caller]
+pub fn assert_all_gone(pids: &[(u32, &str)], within: Duration) {
     let start = Instant::now();
-    loop {
-        let stat = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-        // The state is the field after the parenthesised command name.
-        let state = stat.rsplit_once(") ").map(|(_, rest)| rest.chars().next());
-        if stat.is_empty() || state == Some(Some('Z')) {
-            return;
-        }
-        if start.elapsed() > Duration::from_secs(5) {
-            // Do not leave it running after the test.
-            let _ = Command::new("kill")
-                .args(["-KILL", &pid.to_string()])
-                .status();
-            panic!("{what} (pid {pid}) still runs: {stat}");
+    while pids.iter().any(|&(pid, _)| runs(pid)) {
+        if start.elapsed() > within {
+            let left: Vec<String> = pids
+                .iter()
+                .filter(|&&(pid, _)| runs(pid))
+                .map(|&(pid, what)| {
+                    let _ = Command::new("kill")
+                        .args(["-KILL", &pid.to_string()])
+                        .status();
+                    format!("{what} (pid {pid})")
+                })
+                .collect();
+            panic!("still running after {within:?}: {}", left.join(", "));
         }
         std::thread::sleep(Duration::from_millis(20));
     }

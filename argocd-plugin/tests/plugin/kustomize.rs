@@ -297,7 +297,7 @@ fn sigterm_removes_the_scratch_copy() {
 /// A renderer that records its pid and that of a child it spawns, then
 /// waits; `sleep` runs in the background so that the shell itself is still
 /// there to be signalled.
-fn spawning_renderer(
+pub(crate) fn spawning_renderer(
     w: &World,
 ) -> (
     Vec<(String, String)>,

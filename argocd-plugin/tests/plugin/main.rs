@@ -10,6 +10,7 @@ mod install;
 mod interop;
 mod kustomize;
 mod leftovers;
+mod orphans;
 mod pgp;
 mod policy;
 mod scratch;

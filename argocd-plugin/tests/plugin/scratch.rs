@@ -8,7 +8,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use crate::harness::{Request, Term, World, read_pid};
+use crate::harness::{Request, Term, World, assert_gone, read_pid};
 use crate::kustomize::{DB_PASSWORD, fake_renderer, overlay_app};
 
 const CONFIGMAP: &str = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\ndata:\n  k: v\n";
@@ -118,11 +118,9 @@ fn a_copy_left_by_sigkill_is_removed_by_the_next_run() {
     let out = req.run();
     assert!(out.timed_out);
     assert_eq!(out.code, None, "stderr: {}", out.stderr);
-    // Nothing of the plugin ran after SIGKILL: the renderer is orphaned
-    // (ended here) and the decrypted copy is still there.
-    let _ = Command::new("kill")
-        .args(["-KILL", &read_pid(&leader).to_string()])
-        .status();
+    // Nothing of the plugin ran after SIGKILL: its renderer guard ended the
+    // renderer (see orphans.rs), but the decrypted copy is still there.
+    assert_gone(read_pid(&leader), "the renderer");
     let tmp = w.path().join("tmp");
     let left: Vec<_> = fs::read_dir(&tmp)
         .unwrap()
