@@ -322,7 +322,9 @@ pub fn estimate_size(root: &Branch, indent: usize) -> usize {
     let mut size = 4;
     let mut stack: Vec<(Node<'_>, usize)> = vec![(Node::Branch(root), 0)];
     while let Some((node, depth)) = stack.pop() {
-        let line = 4 + depth * indent;
+        // A member of a branch at `depth` sits one level deeper: `,\n`,
+        // its indentation, and `"`, `"`, `: ` around the key.
+        let line = 4 + (depth + 1) * indent;
         match node {
             Node::Branch(b) => {
                 for item in &b.0 {

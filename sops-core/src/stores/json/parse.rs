@@ -447,15 +447,13 @@ impl Parser<'_> {
     /// The code point of `XXXX` (and a following `\uYYYY` low surrogate);
     /// `pos` is just after `\u`. Lone surrogates give U+FFFD, as in Go.
     fn unicode_escape(&mut self) -> Result<char, StoreError> {
+        // Errors report a line only, and a string never spans lines, so
+        // they need not point at the offending digit.
         for k in 0..4 {
             match self.input.get(self.pos + k) {
-                None => {
-                    self.pos += k;
-                    return Err(self.eof());
-                }
+                None => return Err(self.eof()),
                 Some(d) if d.is_ascii_hexdigit() => {}
                 Some(_) => {
-                    self.pos += k;
                     return Err(self.error("invalid character in \\u hexadecimal character escape"));
                 }
             }

@@ -593,3 +593,156 @@ fn other_formats_decrypted_as_json() {
         assert_eq!(text(&out), text(&want), "{case}");
     }
 }
+
+// Mutation-testing tests (issue 10): each pins behaviour a surviving mutant
+// of parse.rs/emit.rs changed.
+
+/// A comment-valued entry (no store makes one) is dropped like a comment
+/// item, so no comment text is written as a value and `branch_is_empty`
+/// agrees with the walk.
+#[test]
+fn m10_comment_valued_entries_are_dropped() {
+    let b = Branch(vec![
+        Item::Entry("a".into(), Value::Int(1)),
+        Item::Entry("c".into(), Value::Comment("note".into())),
+    ]);
+    assert_eq!(emit_text(&store(), &b), "{\n\t\"a\": 1\n}\n");
+}
+
+/// sops 3.11: "Expected JSON object start, got true of type bool instead";
+/// we name the Go type only, as for the other scalars.
+#[test]
+fn m10_top_level_bool_names_its_type() {
+    for input in ["true", " false "] {
+        match load_err(input.as_bytes()) {
+            StoreError::Shape(m) => assert_eq!(
+                m,
+                "Expected JSON object start, got a value of type bool instead"
+            ),
+            e => panic!("{input}: {e:?}"),
+        }
+    }
+}
+
+/// The writer's buffer is sized by `estimate_size`: it must cover the
+/// output whenever strings need at most one two-byte escape per 16 bytes
+/// (per 8 for byte strings), at any indentation, so that emitting does not
+/// reallocate; for string-heavy documents it stays close to the output
+/// (the slack for escapes: 1/16 of a string, 1/8 of a byte string).
+#[test]
+fn m10_size_estimate_covers_the_output() {
+    use super::emit::estimate_size;
+    let time = crate::tree::Time::parse_rfc3339("2001-12-14T21:59:43.123456789-05:00").unwrap();
+    let many = |v: &dyn Fn(usize) -> (String, Value)| {
+        Branch(
+            (0..40)
+                .map(|i| {
+                    let (k, v) = v(i);
+                    Item::Entry(k, v)
+                })
+                .collect(),
+        )
+    };
+    // One `"` per 16 bytes (strings) or per 8 bytes (byte strings).
+    let escaped16 = format!("{}\"", "x".repeat(15)).repeat(8);
+    let escaped8 = format!("{}\n", "y".repeat(7)).repeat(16).into_bytes();
+    let mut deep = Value::Str("leaf".into());
+    for level in 0..8 {
+        deep = if level % 2 == 0 {
+            Value::Seq(vec![deep, s("x")])
+        } else {
+            Value::Map(branch(vec![("", deep), ("k", s(""))]))
+        };
+    }
+    // (document, d: when given, the estimate is at most the output + 1/d)
+    let docs: Vec<(Branch, Option<usize>)> = vec![
+        (many(&|_| (String::new(), s(""))), None),
+        (many(&|i| ("k".repeat(200 + i), s("x"))), Some(4)),
+        (
+            many(&|i| (String::new(), s(&"v".repeat(200 + i)))),
+            Some(10),
+        ),
+        (many(&|_| ("t".into(), s(&escaped16))), Some(4)),
+        (
+            many(&|_| ("b".into(), Value::Bytes(escaped8.clone()))),
+            Some(4),
+        ),
+        (
+            many(&|_| ("b".into(), Value::Bytes(b"z".repeat(300)))),
+            Some(6),
+        ),
+        (many(&|_| ("t".into(), Value::Time(time.clone()))), Some(4)),
+        (branch(vec![("d", deep.clone()), ("e", deep)]), None),
+        (sample(), None),
+    ];
+    for indent in [None, Some(0), Some(2), Some(4), Some(8)] {
+        let st = JsonStore {
+            indent,
+            ..JsonStore::default()
+        };
+        for (n, (doc, close)) in docs.iter().enumerate() {
+            let len = st.emit(std::slice::from_ref(doc), None).unwrap().len();
+            let est = estimate_size(doc, indent.unwrap_or(1));
+            assert!(est >= len, "doc {n}, indent {indent:?}: {est} < {len}");
+            if let Some(d) = close {
+                assert!(
+                    est <= len + len / d + 64,
+                    "doc {n}, indent {indent:?}: {est} vs {len}"
+                );
+            }
+        }
+    }
+}
+
+/// Go's `quoteChar` for a byte outside strings, checked against sops 3.11
+/// (`{"a": t<byte>}`).
+#[test]
+fn m10_offending_bytes_quoted_as_go() {
+    for (byte, want) in [
+        (b'\'', r"'\''"),
+        (b'"', "'\"'"),
+        (b'\n', r"'\n'"),
+        (b'\r', r"'\r'"),
+        (b'\t', r"'\t'"),
+        (0x07, r"'\a'"),
+        (0x08, r"'\b'"),
+        (0x0c, r"'\f'"),
+        (0x0b, r"'\v'"),
+        (0x00, r"'\x00'"),
+        (0x01, r"'\x01'"),
+        (0x1f, r"'\x1f'"),
+        (0x7f, r"'\x7f'"),
+        (0x80, r"'\u0080'"),
+        (0x9f, r"'\u009f'"),
+        (0xa0, r"'\u00a0'"),
+        (0xad, r"'\u00ad'"),
+        (0xa1, "'¡'"),
+        (0xe9, "'é'"),
+        (b'~', "'~'"),
+    ] {
+        let mut input = b"{\"a\": t".to_vec();
+        input.push(byte);
+        input.push(b'}');
+        match load_err(&input) {
+            StoreError::Syntax { message, .. } => assert_eq!(
+                message,
+                format!("invalid character {want} in literal true (expecting 'r')"),
+                "{byte:#x}"
+            ),
+            e => panic!("{byte:#x}: {e:?}"),
+        }
+    }
+}
+
+/// Errors inside a `\u` escape report the line of the string.
+#[test]
+fn m10_unicode_escape_errors_report_their_line() {
+    for input in [
+        "{\n\"a\":\n\"\\u",
+        "{\n\"a\":\n\"\\u12",
+        "{\n\"a\":\n\"\\uZ\"}\n\n",
+        "{\n\"a\":\n\"\\u1Z\"}\n\n",
+    ] {
+        assert_eq!(syntax(input).0, 3, "{input:?}");
+    }
+}
