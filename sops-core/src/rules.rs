@@ -153,6 +153,9 @@ fn translate_go_regex(pattern: &str) -> String {
                     out.push(n);
                 }
             }
+            // The class depth only decides how `\b`/`\B` are written, and
+            // inside a class they are an error both in RE2 and in `regex`
+            // (so mutants that lose track of the depth change nothing).
             '[' => {
                 class_depth += 1;
                 out.push('[');

@@ -345,6 +345,27 @@ mod tests {
         assert_eq!(seen, want);
     }
 
+    /// Checked against sops 3.11: in a sequence, a comment after a matching
+    /// one is encrypted too (`- ENC[…,type:comment]`).
+    #[test]
+    fn m10_second_comment_of_a_sequence_run() {
+        let mut docs = vec![Branch(vec![e(
+            "g",
+            Value::Seq(vec![
+                Value::Comment(" sops:enc".into()),
+                Value::Comment(" second".into()),
+                Value::Int(8),
+                Value::Int(9),
+            ]),
+        )])];
+        let seen = walk(
+            &mut docs,
+            PartialRule::EncryptedCommentRegex("sops:enc".into()),
+        );
+        let enc: Vec<_> = seen.iter().map(|(_, _, enc)| *enc).collect();
+        assert_eq!(enc, [false, true, true, false]);
+    }
+
     #[test]
     fn m10_effective_aad() {
         assert_eq!(effective_aad(""), ":");
