@@ -153,6 +153,9 @@ fn translate_go_regex(pattern: &str) -> String {
                     out.push(n);
                 }
             }
+            // The class depth only decides how `\b`/`\B` are written, and
+            // inside a class they are an error both in RE2 and in `regex`
+            // (so mutants that lose track of the depth change nothing).
             '[' => {
                 class_depth += 1;
                 out.push('[');
@@ -204,5 +207,77 @@ mod tests {
         assert!(!enc.encrypts(LeafContext::default()));
         let unenc = Rules::new(&PartialRule::UnencryptedRegex("(".into()));
         assert!(unenc.encrypts(LeafContext::default()));
+    }
+
+    #[test]
+    fn m10_perl_classes_are_ascii_as_in_re2() {
+        let m = |p: &str, s: &str| compile_go_regex(p).unwrap().is_match(s);
+        // RE2's \s is [\t\n\f\r ]: no vertical tab, no Unicode spaces.
+        assert!(m(r"^\s$", " ") && m(r"^\s$", "\t"));
+        assert!(!m(r"^\s$", "\u{b}") && !m(r"^\s$", "\u{a0}"));
+        assert!(m(r"^\S$", "\u{a0}") && !m(r"^\S$", " "));
+        assert!(m(r"^\D$", "١") && !m(r"^\D$", "7"));
+        assert!(m(r"^\W$", "é") && !m(r"^\W$", "_"));
+        assert!(m(r"^\d\w$", "7_"));
+        // Other escapes pass through untouched (Unicode classes stay Unicode).
+        assert!(m(r"^\pL\.$", "é.") && !m(r"^\pL\.$", "éx"));
+    }
+
+    #[test]
+    fn m10_word_boundaries_are_ascii_as_in_re2() {
+        let m = |p: &str, s: &str| compile_go_regex(p).unwrap().is_match(s);
+        // `é` is not a word character for RE2, so there is a boundary before `x`.
+        assert!(m(r"\bx", "éx"));
+        assert!(!m(r"\Bx", "éx"));
+        assert!(m(r"\Bx", "ax"));
+        // After a class has closed, `\b` is a boundary again.
+        assert!(m(r"[x]\b", "xé"));
+        assert!(m(r"[^a]\b", "xé"));
+        // `]` outside a class, and first in a class, is a literal.
+        assert!(m(r"^a]$", "a]"));
+        assert!(m(r"^[]a]+$", "]a]") && !m(r"^[]a]$", "b"));
+        assert!(m(r"^[^]a]$", "b") && !m(r"^[^]a]$", "]"));
+        // A trailing backslash is an error, as in RE2.
+        assert!(compile_go_regex("a\\").is_none());
+    }
+
+    #[test]
+    fn m10_rule_kinds() {
+        let suffix = Rules::new(&PartialRule::UnencryptedSuffix("_u".into()));
+        assert!(!suffix.uses_comments());
+        assert!(suffix.key_matches("a_u") && !suffix.key_matches("a_u2"));
+        assert!(!suffix.comment_matches("_u"));
+        assert!(suffix.unencrypted_comment_regex().is_none());
+        let regex = Rules::new(&PartialRule::EncryptedRegex("^s".into()));
+        assert!(!regex.uses_comments());
+        assert!(regex.key_matches("secret") && !regex.key_matches("a"));
+        let unenc = Rules::new(&PartialRule::UnencryptedCommentRegex("keep".into()));
+        assert!(unenc.uses_comments());
+        assert!(!unenc.key_matches("keep"));
+        assert!(unenc.comment_matches(" keep me") && !unenc.comment_matches(" other"));
+        assert!(
+            unenc
+                .unencrypted_comment_regex()
+                .is_some_and(|r| r.is_match("keep"))
+        );
+        let enc = Rules::new(&PartialRule::EncryptedCommentRegex("keep".into()));
+        assert!(enc.uses_comments());
+        assert!(enc.comment_matches("keep"));
+        assert!(enc.unencrypted_comment_regex().is_none());
+        // The decision table of sops-format §4.3.
+        let ctx = |path_matched, comments_matched, self_matched| LeafContext {
+            path_matched,
+            comments_matched,
+            self_matched,
+        };
+        assert!(!suffix.encrypts(ctx(true, false, false)));
+        assert!(suffix.encrypts(ctx(false, true, true)));
+        assert!(regex.encrypts(ctx(true, false, false)));
+        assert!(!regex.encrypts(ctx(false, true, true)));
+        assert!(unenc.encrypts(ctx(true, false, false)));
+        assert!(!unenc.encrypts(ctx(false, true, false)));
+        assert!(!unenc.encrypts(ctx(false, false, true)));
+        assert!(enc.encrypts(ctx(false, true, false)));
+        assert!(!enc.encrypts(ctx(true, false, true)));
     }
 }

@@ -156,3 +156,219 @@ pub fn leaves<'a>(docs: &'a mut [Branch], rules: &Rules) -> Leaves<'a> {
 pub fn effective_aad(aad: &str) -> &str {
     if aad.is_empty() { ":" } else { aad }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metadata::PartialRule;
+
+    fn c(s: &str) -> Item {
+        Item::Comment(s.into())
+    }
+
+    fn e(k: &str, v: Value) -> Item {
+        Item::Entry(k.into(), v)
+    }
+
+    fn map(items: Vec<Item>) -> Value {
+        Value::Map(Branch(items))
+    }
+
+    /// What the walk hands back, as (leaf text, AAD as crypto sees it, encrypted).
+    fn walk(docs: &mut [Branch], rule: PartialRule) -> Vec<(String, String, bool)> {
+        let rules = Rules::new(&rule);
+        let mut leaves = leaves(docs, &rules);
+        let seen: Vec<_> = leaves
+            .leaves
+            .iter()
+            .map(|leaf| {
+                let text = match &leaf.slot {
+                    Slot::Value(Value::Int(i)) => i.to_string(),
+                    Slot::Value(Value::Bool(b)) => b.to_string(),
+                    Slot::Value(Value::Comment(t)) => format!("#{t}"),
+                    Slot::MapComment(t) => format!("#{t}"),
+                    Slot::Value(other) => format!("{other:?}"),
+                };
+                let aad = effective_aad(leaves.aad(leaf)).to_owned();
+                (text, aad, leaf.encrypted)
+            })
+            .collect();
+        // The split view gives the same AADs.
+        let (split, arena) = leaves.split();
+        let split_aads: Vec<_> = split
+            .iter()
+            .map(|leaf| effective_aad(aad_in(arena, leaf)).to_owned())
+            .collect();
+        let aads: Vec<_> = seen.iter().map(|(_, a, _)| a.clone()).collect();
+        assert_eq!(split_aads, aads);
+        seen
+    }
+
+    /// The comment-rule example checked against sops 3.11 (encrypting it with
+    /// `encrypted_comment_regex` / `unencrypted_comment_regex: "sops:enc"`
+    /// in `.sops.yaml` and reading which values came out as `ENC[…]`).
+    fn comment_docs() -> Vec<Branch> {
+        vec![
+            Branch(vec![
+                c(" top plain"),
+                e("a", Value::Int(1)),
+                c(" sops:enc"),
+                e("b", Value::Int(2)),
+                c(" sops:enc"),
+                c(" second"),
+                e(
+                    "c",
+                    map(vec![
+                        e("d", Value::Int(3)),
+                        c(" inner"),
+                        e("e", Value::Seq(vec![Value::Int(4), Value::Int(5)])),
+                    ]),
+                ),
+                e("f", Value::Int(6)),
+                e(
+                    "g",
+                    Value::Seq(vec![
+                        Value::Int(7),
+                        Value::Comment(" sops:enc".into()),
+                        Value::Int(8),
+                        Value::Int(9),
+                    ]),
+                ),
+                // Null is not a leaf: sops neither encrypts nor hashes it.
+                e("n", Value::Null),
+            ]),
+            // A second document starts again from an empty path.
+            Branch(vec![e("z", Value::Bool(true))]),
+        ]
+    }
+
+    const COMMENT_LEAVES: [(&str, &str); 16] = [
+        ("# top plain", ":"),
+        ("1", "a:"),
+        ("# sops:enc", ":"),
+        ("2", "b:"),
+        ("# sops:enc", ":"),
+        ("# second", ":"),
+        ("3", "c:d:"),
+        ("# inner", "c:"),
+        ("4", "c:e:"),
+        ("5", "c:e:"),
+        ("6", "f:"),
+        ("7", "g:"),
+        ("# sops:enc", "g:"),
+        ("8", "g:"),
+        ("9", "g:"),
+        ("true", "z:"),
+    ];
+
+    fn check(seen: &[(String, String, bool)], encrypted: [u8; 16]) {
+        let want: Vec<_> = COMMENT_LEAVES
+            .iter()
+            .zip(encrypted)
+            .map(|(&(t, a), enc)| (t.to_owned(), a.to_owned(), enc == 1))
+            .collect();
+        assert_eq!(seen, want);
+    }
+
+    #[test]
+    fn m10_encrypted_comment_regex_as_sops() {
+        let mut docs = comment_docs();
+        let seen = walk(
+            &mut docs,
+            PartialRule::EncryptedCommentRegex("sops:enc".into()),
+        );
+        check(&seen, [0, 0, 0, 1, 0, 1, 1, 1, 1, 1, 0, 0, 0, 1, 0, 0]);
+    }
+
+    #[test]
+    fn m10_unencrypted_comment_regex_as_sops() {
+        let mut docs = comment_docs();
+        let seen = walk(
+            &mut docs,
+            PartialRule::UnencryptedCommentRegex("sops:enc".into()),
+        );
+        check(&seen, [1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 0, 0, 1, 1]);
+    }
+
+    #[test]
+    fn m10_comment_that_does_not_match_changes_nothing() {
+        let mut docs = vec![Branch(vec![
+            c(" other"),
+            e("a", Value::Int(1)),
+            e(
+                "s",
+                Value::Seq(vec![Value::Comment(" other".into()), Value::Int(2)]),
+            ),
+        ])];
+        let seen = walk(
+            &mut docs,
+            PartialRule::EncryptedCommentRegex("sops:enc".into()),
+        );
+        let enc: Vec<_> = seen.iter().map(|(_, _, enc)| *enc).collect();
+        assert_eq!(enc, [false, false, false, false]);
+    }
+
+    /// Checked against sops 3.11 with `--encrypted-suffix _enc`: a matched
+    /// key encrypts everything below it, comments included.
+    #[test]
+    fn m10_key_rule_covers_the_subtree() {
+        let mut docs = vec![Branch(vec![
+            c(" top"),
+            e(
+                "a_enc",
+                map(vec![
+                    c(" inner"),
+                    e("x", Value::Int(1)),
+                    e("y", Value::Seq(vec![Value::Int(2)])),
+                ]),
+            ),
+            e("b", Value::Int(3)),
+            e(
+                "c",
+                map(vec![e("d_enc", Value::Int(4)), e("e", Value::Int(5))]),
+            ),
+        ])];
+        let seen = walk(&mut docs, PartialRule::EncryptedSuffix("_enc".into()));
+        let want = [
+            ("# top", ":", false),
+            ("# inner", "a_enc:", true),
+            ("1", "a_enc:x:", true),
+            ("2", "a_enc:y:", true),
+            ("3", "b:", false),
+            ("4", "c:d_enc:", true),
+            ("5", "c:e:", false),
+        ];
+        let want: Vec<_> = want
+            .iter()
+            .map(|&(t, a, enc)| (t.to_owned(), a.to_owned(), enc))
+            .collect();
+        assert_eq!(seen, want);
+    }
+
+    /// Checked against sops 3.11: in a sequence, a comment after a matching
+    /// one is encrypted too (`- ENC[…,type:comment]`).
+    #[test]
+    fn m10_second_comment_of_a_sequence_run() {
+        let mut docs = vec![Branch(vec![e(
+            "g",
+            Value::Seq(vec![
+                Value::Comment(" sops:enc".into()),
+                Value::Comment(" second".into()),
+                Value::Int(8),
+                Value::Int(9),
+            ]),
+        )])];
+        let seen = walk(
+            &mut docs,
+            PartialRule::EncryptedCommentRegex("sops:enc".into()),
+        );
+        let enc: Vec<_> = seen.iter().map(|(_, _, enc)| *enc).collect();
+        assert_eq!(enc, [false, true, true, false]);
+    }
+
+    #[test]
+    fn m10_effective_aad() {
+        assert_eq!(effective_aad(""), ":");
+        assert_eq!(effective_aad("a:b:"), "a:b:");
+    }
+}

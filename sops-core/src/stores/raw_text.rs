@@ -16,6 +16,8 @@ use crate::tree::Value;
 const BASE: u32 = 0x10_FF00;
 
 fn is_raw(c: char) -> bool {
+    // BASE + 0xFF is char::MAX, so any upper bound at or above it (the
+    // mutant `BASE * 0xFF`) selects the same code points.
     (BASE..=BASE + 0xFF).contains(&u32::from(c))
 }
 
@@ -71,7 +73,8 @@ impl Text<'_> {
         let mut buf = [0u8; 4];
         for c in s.chars() {
             if is_raw(c) {
-                // In range by `is_raw`: the low byte is the original byte.
+                // In range by `is_raw`: the low byte is the original byte
+                // (BASE's low byte is 0, so `+ BASE` would truncate alike).
                 bytes.push((u32::from(c) - BASE) as u8);
             } else {
                 bytes.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());

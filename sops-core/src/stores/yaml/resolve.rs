@@ -113,23 +113,15 @@ pub(crate) fn resolve_plain(s: &str) -> Resolved {
         return Resolved::Float(v);
     }
     // `0b`/`0o` followed by a signed number in that base (`0o-17`).
-    for (prefix, radix, negate) in [
-        (&b"0b"[..], 2, false),
-        (&b"-0b"[..], 2, true),
-        (&b"0o"[..], 8, false),
-        (&b"-0o"[..], 8, true),
-    ] {
-        if let Some(rest) = plain.strip_prefix(prefix) {
-            if let Some(v) = parse_signed_radix(rest, radix) {
-                if negate {
-                    if let Some(n) = v.checked_neg() {
-                        return Resolved::Int(n);
-                    }
-                } else {
-                    return Resolved::Int(v);
-                }
-            }
-            break;
+    // go-yaml's `-0b`/`-0o` branches parse "-" + the rest, which succeeds
+    // only where `ParseInt(_, 0, 64)` above already did, so they add nothing
+    // (`-0b-101` stays a string).
+    for (prefix, radix) in [(&b"0b"[..], 2), (&b"0o"[..], 8)] {
+        if let Some(v) = plain
+            .strip_prefix(prefix)
+            .and_then(|rest| parse_signed_radix(rest, radix))
+        {
+            return Resolved::Int(v);
         }
     }
     Resolved::Str
@@ -163,28 +155,29 @@ pub(crate) fn is_old_bool(s: &str) -> bool {
 pub(crate) fn is_base60_float(s: &str) -> bool {
     let b = s.as_bytes();
     let mut i = usize::from(matches!(b.first(), Some(b'+' | b'-')));
+    // `[0-9][0-9_]*`, the first digit checked here.
     if !b.get(i).is_some_and(u8::is_ascii_digit) {
         return false;
     }
-    i += 1;
     while b.get(i).is_some_and(|&c| c.is_ascii_digit() || c == b'_') {
         i += 1;
     }
-    let mut groups = 0;
+    let groups_start = i;
     while b.get(i) == Some(&b':') {
         i += 1;
         let start = i;
-        while i < b.len() && i - start < 2 && b[i].is_ascii_digit() {
+        while b.get(i).is_some_and(u8::is_ascii_digit) {
             i += 1;
         }
+        // `[0-5]?[0-9]`: a third digit could be followed by none of `:`,
+        // `.` or the end, so the whole pattern fails on it too.
         match i - start {
             1 => {}
             2 if b[start] <= b'5' => {}
             _ => return false,
         }
-        groups += 1;
     }
-    if groups == 0 {
+    if i == groups_start {
         return false;
     }
     if b.get(i) == Some(&b'.') {
@@ -573,5 +566,319 @@ mod tests {
         assert!(!is_base60_float("1:2a"));
         assert!(!is_base60_float("12"));
         assert!(is_old_bool("Yes") && is_old_bool("OFF") && !is_old_bool("yES"));
+    }
+
+    // The m10_* tests below pin what sops 3.11 does with each scalar: every
+    // expectation was checked by encrypting a YAML file holding the scalar
+    // with the reference binary and reading the `type:` of its ENC value
+    // (and the decrypted value).
+
+    #[test]
+    fn m10_int_prefixes_as_go_parses_them() {
+        for (s, v) in [
+            // Go's ParseInt base 0 takes the prefix letters in either case.
+            ("0B101", 5),
+            ("0O17", 15),
+            ("0xaBc", 0xabc),
+            ("00", 0),
+            ("-017", -15),
+            // go-yaml's own `0b`/`0o` fallback: a sign after the prefix.
+            ("0o+17", 15),
+            ("0b+101", 5),
+            ("0b-101", -5),
+            (
+                "0b-1000000000000000000000000000000000000000000000000000000000000000",
+                i64::MIN,
+            ),
+            ("-0x8000000000000000", i64::MIN),
+            ("0o_7_7", 63),
+        ] {
+            assert_eq!(resolve_plain(s), Resolved::Int(v), "{s}");
+        }
+        for s in [
+            "0b1111111111111111111111111111111111111111111111111111111111111111",
+            "0o1777777777777777777777",
+        ] {
+            assert_eq!(resolve_plain(s), Resolved::Uint, "{s}");
+        }
+        for s in [
+            // A sign on both sides of the prefix: go-yaml's `-0b` branch
+            // parses "-" + rest, which then holds two signs.
+            "-0b-101",
+            "-0b+101",
+            "-0o-17",
+            "-0o+17",
+            "-0x8000000000000001",
+            "0b+1111111111111111111111111111111111111111111111111111111111111111",
+            "0o-1000000000000000000001",
+            "1x10",
+            "2o7",
+            "9b1",
+            "0b",
+            "0o",
+            "0b2",
+            "0o8",
+            "0xG",
+            "0x_",
+            "+",
+            "+-1",
+            "--1",
+            "1-",
+        ] {
+            assert_eq!(resolve_plain(s), Resolved::Str, "{s}");
+        }
+    }
+
+    #[test]
+    fn m10_floats_as_go_yaml_matches_them() {
+        for (s, v) in [
+            ("+.5", 0.5),
+            ("-.5", -0.5),
+            ("1.e3", 1000.0),
+            ("1E3", 1000.0),
+            ("1.5e+3", 1500.0),
+            ("1.5E-3", 0.0015),
+            (".5e3", 500.0),
+            (".5E-1", 0.05),
+            (".25e+2", 25.0),
+            ("1e-400", 0.0),
+            ("1_0e1_0", 1e11),
+            ("12.75", 12.75),
+            ("-12.", -12.0),
+        ] {
+            assert_eq!(resolve_plain(s), Resolved::Float(v), "{s}");
+        }
+        for s in [
+            ".5e400",
+            ".5e",
+            ".5e+",
+            ".e3",
+            "..5",
+            ".5.",
+            ".5x",
+            "1e+",
+            "1e-",
+            "1.5x",
+            "+.",
+            "-.",
+            "+e3",
+            "1e3.5",
+            "1ee3",
+            "1.5e3x",
+            ".NaN.",
+            ".infinity",
+            "+.nan",
+            "-.NaN",
+            // Words Rust's f64 parser takes but the YAML float pattern does not.
+            "+inf",
+            "-inf",
+            "+infinity",
+            "-Infinity",
+            "+nan",
+            "-NaN",
+        ] {
+            assert_eq!(resolve_plain(s), Resolved::Str, "{s}");
+        }
+        for s in [".NaN", ".NAN"] {
+            assert!(
+                matches!(resolve_plain(s), Resolved::Float(v) if v.is_nan()),
+                "{s}"
+            );
+        }
+        assert_eq!(resolve_plain(".Inf"), Resolved::Float(f64::INFINITY));
+        assert_eq!(resolve_plain(".INF"), Resolved::Float(f64::INFINITY));
+        assert_eq!(resolve_plain("+.inf"), Resolved::Float(f64::INFINITY));
+        assert_eq!(resolve_plain("-.inf"), Resolved::Float(f64::NEG_INFINITY));
+        assert_eq!(resolve_plain("-.INF"), Resolved::Float(f64::NEG_INFINITY));
+    }
+
+    #[test]
+    fn m10_words_in_every_spelling() {
+        for s in ["true", "TRUE"] {
+            assert_eq!(resolve_plain(s), Resolved::Bool(true), "{s}");
+        }
+        for s in ["false", "False"] {
+            assert_eq!(resolve_plain(s), Resolved::Bool(false), "{s}");
+        }
+        for s in [
+            "nul", "nulls", "Nil", "truex", "Tru", "fals", "falsey", "F", "T", "~x", "<", "<<a",
+        ] {
+            assert_eq!(resolve_plain(s), Resolved::Str, "{s}");
+        }
+    }
+
+    #[test]
+    fn m10_yaml_float_pattern() {
+        // go-yaml's `[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?`.
+        for s in [
+            "1", "+1", "-1.", ".5", "-.5", "1.5e3", "1E-3", "1.e+3", "0.0",
+        ] {
+            assert!(is_yaml_float(s.as_bytes()), "{s}");
+        }
+        for s in [
+            "", "+", "-", ".", "+.", "1e", "1e+", ".e3", "e3", "1.5.", "1x", "inf", "+inf", "1_0",
+            "1e3.5", "..5", "1.5e", " 1", "1 ",
+        ] {
+            assert!(!is_yaml_float(s.as_bytes()), "{s}");
+        }
+    }
+
+    fn ts(s: &str) -> Option<TimeParts> {
+        match resolve_plain(s) {
+            Resolved::Time(p) => Some(p),
+            _ => None,
+        }
+    }
+
+    fn parts(
+        (year, month, day): (i32, u32, u32),
+        (hour, minute, second, nanos): (u32, u32, u32, u32),
+        offset_minutes: Option<i32>,
+    ) -> TimeParts {
+        TimeParts {
+            year,
+            month,
+            day,
+            hour,
+            minute,
+            second,
+            nanos,
+            offset_minutes,
+        }
+    }
+
+    #[test]
+    fn m10_timestamp_parts() {
+        for (s, want) in [
+            ("2024-1-1", parts((2024, 1, 1), (0, 0, 0, 0), None)),
+            ("1987-12-31", parts((1987, 12, 31), (0, 0, 0, 0), None)),
+            ("2024-02-29", parts((2024, 2, 29), (0, 0, 0, 0), None)),
+            ("2000-02-29", parts((2000, 2, 29), (0, 0, 0, 0), None)),
+            ("2024-05-1", parts((2024, 5, 1), (0, 0, 0, 0), None)),
+            ("2024-5-01", parts((2024, 5, 1), (0, 0, 0, 0), None)),
+            (
+                "2024-05-01T12:00:0Z",
+                parts((2024, 5, 1), (12, 0, 0, 0), None),
+            ),
+            (
+                "2024-05-01 12:00:00",
+                parts((2024, 5, 1), (12, 0, 0, 0), None),
+            ),
+            (
+                "2024-05-01t12:34:56Z",
+                parts((2024, 5, 1), (12, 34, 56, 0), None),
+            ),
+            (
+                "2024-05-01T23:59:59Z",
+                parts((2024, 5, 1), (23, 59, 59, 0), None),
+            ),
+            (
+                "2024-05-01T12:00:00.5Z",
+                parts((2024, 5, 1), (12, 0, 0, 500_000_000), None),
+            ),
+            (
+                "2024-05-01T12:00:00,5Z",
+                parts((2024, 5, 1), (12, 0, 0, 500_000_000), None),
+            ),
+            (
+                "2024-05-01 12:00:00,25",
+                parts((2024, 5, 1), (12, 0, 0, 250_000_000), None),
+            ),
+            // Digits past the ninth are dropped, not rounded.
+            (
+                "2024-05-01T12:00:00.1234567891Z",
+                parts((2024, 5, 1), (12, 0, 0, 123_456_789), None),
+            ),
+            (
+                "2024-05-01T12:00:00.987654321Z",
+                parts((2024, 5, 1), (12, 0, 0, 987_654_321), None),
+            ),
+            (
+                "2024-11-30T10:45:30.000000001-05:30",
+                parts((2024, 11, 30), (10, 45, 30, 1), Some(-330)),
+            ),
+            (
+                "2024-05-01T12:00:00+11:45",
+                parts((2024, 5, 1), (12, 0, 0, 0), Some(705)),
+            ),
+            // Go accepts offsets up to 24h and 60m ("some people do write").
+            // (sops then fails to encrypt a +24:00 time: Go's MarshalText
+            // refuses the offset.)
+            (
+                "2024-05-01T12:00:00+24:00",
+                parts((2024, 5, 1), (12, 0, 0, 0), Some(1440)),
+            ),
+            (
+                "2024-05-01T12:00:00+00:60",
+                parts((2024, 5, 1), (12, 0, 0, 0), Some(60)),
+            ),
+        ] {
+            assert_eq!(ts(s), Some(want), "{s}");
+        }
+        for s in [
+            "2023-02-29",
+            "1900-02-29",
+            "2024-04-31",
+            "2024-00-10",
+            "2024-05-00",
+            "2024-05-01T12:00:00.Z",
+            "2024-05-01 12:00:00.",
+            "2024-05-01T12:00:00+25:00",
+            "2024-05-01T12:00:00+00:61",
+            "2024-05-01T12:00:00+0200",
+            "2024-05-01T12:00:00+02000",
+            "2024-05-01T12:00:00+02:0",
+            "2024-05-01T12:00:00+02:000",
+            "2024-05-01T12:00:00-a0:00",
+            "2024-05-01T12:00:00+0a:00",
+            "2024-05-01T12:00:00+00:0a",
+            "2024-05-01T12:00:00*02:00",
+            "2024-05-01T12:60:00Z",
+            "2024-05-01T12:00:60Z",
+            "2024-05-01X",
+            "2024-05-001",
+            "2024-123-01",
+            "2024-05-01T012:00:00Z",
+            "2024-05-01T12:00:00Z5",
+            "2024-05-01T12:00Z",
+            "2024-05-01T12:00:00ZZ",
+            "2024-05-01T12:00:00+05:30x",
+            "2024-05-01T12-00:00Z",
+            "2024-05-01T12:00-00Z",
+            "2024-05-01T",
+            "2024-05-01T12",
+            "2024-05-01T12:0",
+            "2024-05-01T12:00:0",
+            "2024-05-01T:00:00Z",
+            "2024-1",
+            "2024-1-",
+            "2024--1-1",
+            "2024/05/01",
+            "24-05-01",
+            "2a24-05-01",
+            "202a-05-01",
+        ] {
+            assert_eq!(ts(s), None, "{s}");
+        }
+        // Not a timestamp and not a number either.
+        assert_eq!(resolve_plain("2024-05-01X"), Resolved::Str);
+    }
+
+    #[test]
+    fn m10_base60_quoting_matches_go_yaml() {
+        // go-yaml quotes these strings on output; checked by decrypting
+        // files that hold them with the reference binary.
+        for s in [
+            "+1:2", "1:2:3", "1:59", "1:05", "1:7", "1:20.", "1:20.5_5", "1_:20", "1:6", "1:09",
+            "1:0",
+        ] {
+            assert!(is_base60_float(s), "{s}");
+        }
+        for s in [
+            "1:", "1::2", "a1:2", "1:20.5x", "1:2_0", "1:66", "+:20", "1:123", "1:20:", "1:2.3.4",
+            "1:2:60", "_1:20", "1:20_", "1:5a", "1:60:1", "-1", "1:20.5:1", "", "+", ":", "1:2 ",
+        ] {
+            assert!(!is_base60_float(s), "{s}");
+        }
     }
 }
