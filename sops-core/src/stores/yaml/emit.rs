@@ -60,8 +60,9 @@ fn analyze(s: &str) -> Analysis {
     let mut special = false;
     let mut tabs = false;
     let mut line_breaks = false;
-    let (mut leading_space, mut leading_break) = (false, false);
-    let (mut trailing_space, mut trailing_break) = (false, false);
+    // go-yaml also tracks leading and trailing breaks, but they only ever
+    // forbid plain style, which any line break already does.
+    let (mut leading_space, mut trailing_space) = (false, false);
     let (mut break_space, mut space_break) = (false, false);
     let (mut prev_space, mut prev_break) = (false, false);
     let mut preceded_by_ws = true;
@@ -100,8 +101,6 @@ fn analyze(s: &str) -> Analysis {
             prev_space = true;
             prev_break = false;
         } else if is_break(c) {
-            leading_break |= first;
-            trailing_break |= last;
             space_break |= prev_space;
             prev_break = true;
             prev_space = false;
@@ -115,9 +114,7 @@ fn analyze(s: &str) -> Analysis {
     let no_quotes = break_space || space_break || tabs || special;
     Analysis {
         block_plain: !(leading_space
-            || leading_break
             || trailing_space
-            || trailing_break
             || no_quotes
             || line_breaks
             || block_indicators),
@@ -162,10 +159,6 @@ fn has_elements(items: &[Value]) -> bool {
     items.iter().any(|v| !matches!(v, Value::Comment(_)))
 }
 
-fn is_container(v: &Value) -> bool {
-    matches!(v, Value::Map(_) | Value::Seq(_))
-}
-
 /// Comments written above a sequence dash for a container item: its opening
 /// comments (all of them if it has no entries), and those of its own first
 /// element when that is written on the same dash line.
@@ -183,10 +176,9 @@ fn collect_hoisted<'a>(v: &'a Value, out: &mut Vec<&'a str>) {
             for item in items {
                 match item {
                     Value::Comment(c) => out.push(c),
+                    // A scalar hoists nothing.
                     first => {
-                        if is_container(first) {
-                            collect_hoisted(first, out);
-                        }
+                        collect_hoisted(first, out);
                         break;
                     }
                 }
@@ -364,14 +356,17 @@ impl Emitter {
                     Item::Comment(c) => Some(c.as_str()),
                     Item::Entry(..) => None,
                 });
-                self.empty_container(comments, b"{}", child);
+                self.empty_map(comments, child);
             }
+            // go-yaml writes the head comments of an empty flow sequence
+            // after it, at the key's column.
             Value::Seq(items) => {
-                let comments = items.iter().filter_map(|i| match i {
-                    Value::Comment(c) => Some(c.as_str()),
-                    _ => None,
-                });
-                self.empty_container(comments, b"[]", child);
+                self.out.extend_from_slice(b" []\n");
+                for item in items {
+                    if let Value::Comment(c) = item {
+                        self.comment_line(indent, c);
+                    }
+                }
             }
             scalar => {
                 self.out.push(b' ');
@@ -381,12 +376,7 @@ impl Emitter {
         }
     }
 
-    fn empty_container<'a>(
-        &mut self,
-        comments: impl Iterator<Item = &'a str>,
-        flow: &[u8],
-        child: usize,
-    ) {
+    fn empty_map<'a>(&mut self, comments: impl Iterator<Item = &'a str>, child: usize) {
         let mut any = false;
         for c in comments {
             if !any {
@@ -400,8 +390,7 @@ impl Emitter {
         } else {
             self.out.push(b' ');
         }
-        self.out.extend_from_slice(flow);
-        self.out.push(b'\n');
+        self.out.extend_from_slice(b"{}\n");
     }
 
     /// A scalar; `indent` is where block-literal lines and folded
@@ -450,6 +439,7 @@ impl Emitter {
     fn binary(&mut self, bytes: &[u8], indent: usize, parent: usize) {
         let enc = base64::engine::general_purpose::STANDARD.encode(bytes);
         self.out.extend_from_slice(b"!!binary ");
+        // (base64 text is never exactly 70 long: `<` and `<=` agree.)
         if enc.len() < 70 {
             self.out.extend_from_slice(enc.as_bytes());
             return;
@@ -471,31 +461,27 @@ impl Emitter {
         }
     }
 
+    /// Only strings without `\n` and without a space next to a line break
+    /// get here (`string_style`), so go-yaml's doubling of the first `\n`
+    /// and its special case of spaces after a break never apply.
     fn single_quoted(&mut self, s: &str, indent: usize) {
         self.out.push(b'\'');
         let mut breaks = false;
         let mut buf = [0u8; 4];
         for c in s.chars() {
             if is_break(c) {
-                if !breaks && c == '\n' {
-                    self.out.push(b'\n');
-                }
-                self.out
-                    .extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
                 breaks = true;
             } else {
-                if breaks && c != ' ' {
+                if breaks {
                     self.pad(indent);
                 }
                 if c == '\'' {
                     self.out.push(b'\'');
                 }
-                self.out
-                    .extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
-                if c != ' ' {
-                    breaks = false;
-                }
+                breaks = false;
             }
+            self.out
+                .extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
         }
         self.out.push(b'\'');
     }
@@ -580,7 +566,7 @@ impl Emitter {
             (Some(l), _) if !is_break(l) => self.out.push(b'-'),
             (Some(_), None) => self.out.push(b'+'),
             (Some(_), Some(b)) if is_break(b) => self.out.push(b'+'),
-            (None, _) => self.out.push(b'-'),
+            // (The text is never empty: it holds a line break.)
             _ => {}
         }
         self.out.push(b'\n');

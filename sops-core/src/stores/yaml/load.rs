@@ -35,6 +35,8 @@ impl Hasher for Fnv {
         self.0
     }
 
+    /// (Each hasher here sees one `write`; a zero start would hash as
+    /// well, so `self.0 == 0` mutated to `!=` changes no behaviour.)
     fn write(&mut self, bytes: &[u8]) {
         let mut h = if self.0 == 0 {
             0xcbf2_9ce4_8422_2325
@@ -116,6 +118,10 @@ impl Frame {
             Body::Map { items, .. } => items.insert(at, Item::Comment(text)),
             Body::Seq(items) => items.insert(at, Value::Comment(text)),
         }
+        // Keeps `last` on its entry. (No input found reuses it after an
+        // insert: an entry's first-line comment goes to its key or to an
+        // inner collection, so at most its last line's comment is inserted;
+        // the `+=` -> `*=` mutant survives for that reason.)
         if let Some((idx, ..)) = &mut self.last {
             *idx += 1;
         }
@@ -289,7 +295,6 @@ impl Builder {
                     Ok(Value::Str(text.into_owned()))
                 }
             }
-            (Some(_), Some("str")) => Ok(Value::Str(text.into_owned())),
             (Some(_), Some("binary")) => {
                 let cleaned: Vec<u8> = text
                     .bytes()
@@ -322,7 +327,8 @@ impl Builder {
                     )),
                 }
             }
-            // Unknown and local tags are dropped; the text stays a string.
+            // `!!str`, and unknown and local tags, which are dropped: the
+            // text stays a string.
             _ => Ok(Value::Str(text.into_owned())),
         }
     }

@@ -923,3 +923,240 @@ fn r10_utf16_with_bom_is_read() {
     assert!(store().load(&[0xFF, 0xFE, b'a']).is_err());
     assert!(store().load(&[0xFF, 0xFE, 0x00, 0xD8]).is_err());
 }
+
+// --- m10: tests written against surviving mutants (issue 10), each
+// expectation checked against sops 3.11's output of the same input.
+
+/// Line breaks other than `\n` next to spaces rule out single quotes
+/// (go-yaml's `break_space` / `space_break`); a trailing space rules out
+/// plain and literal styles.
+#[test]
+fn m10_breaks_and_spaces_pick_the_quoting() {
+    for (input, out) in [
+        ("a\u{2028} b", "\"a\\L b\""),
+        ("a \u{2028}b", "\"a \\Lb\""),
+        ("\u{2028}x", "'\u{2028}    x'"),
+        ("x\u{2028}", "'x\u{2028}'"),
+        ("a ", "'a '"),
+    ] {
+        assert_eq!(emit_one(s(input)), format!("k: {out}\n"), "{input:?}");
+    }
+    assert_eq!(emit_one(s("a\nb ")), "k: \"a\\nb \"\n");
+    assert_eq!(emit_one(s("a\n b")), "k: |-\n    a\n     b\n");
+    assert_eq!(emit_one(s("a \nb")), "k: \"a \\nb\"\n");
+}
+
+/// go-yaml writes a key of up to 128 bytes as a simple key, a longer one
+/// as `? key`.
+#[test]
+fn m10_simple_key_length_limit() {
+    let (k128, k129) = ("k".repeat(128), "j".repeat(129));
+    let doc = Branch(vec![entry(&k128, s("a")), entry(&k129, s("b"))]);
+    let out = String::from_utf8(store().emit(&[doc], None).unwrap()).unwrap();
+    assert_eq!(out, format!("{k128}: a\n? {k129}\n: b\n"));
+}
+
+/// The comments opening a container that is the first element of a
+/// sequence item are written above the outer dash (sops 3.11).
+#[test]
+fn m10_comments_of_a_nested_first_item_go_above_the_dash() {
+    assert_eq!(
+        roundtrip("l:\n    - - # c2\n        k: v\n"),
+        "l:\n    # c2\n    - - k: v\n"
+    );
+}
+
+/// `--extract` of an empty sequence prints `[]` (sops 3.11).
+#[test]
+fn m10_extract_empty_sequence() {
+    assert_eq!(store().emit_value(&Value::Seq(vec![])).unwrap(), b"[]\n");
+}
+
+/// A sequence holding only comments (what sops makes of `key:` / `# c` /
+/// `[]`) is written `key: []` with the comments after it, at the key's
+/// column, as sops 3.11 writes it.
+#[test]
+fn m10_comment_only_sequence_under_a_key() {
+    let doc = Branch(vec![entry(
+        "a",
+        Value::Map(Branch(vec![
+            entry(
+                "n",
+                Value::Seq(vec![
+                    Value::Comment(" only".into()),
+                    Value::Comment(" two".into()),
+                ]),
+            ),
+            entry("z", Value::Int(1)),
+        ])),
+    )]);
+    let out = String::from_utf8(store().emit(&[doc], None).unwrap()).unwrap();
+    assert_eq!(out, "a:\n    \"n\": []\n    # only\n    # two\n    z: 1\n");
+}
+
+/// In single quotes go-yaml indents the line after a U+2028/U+2029 break
+/// once, before its first character.
+#[test]
+fn m10_single_quoted_line_separator() {
+    assert_eq!(emit_one(s("x\u{2028}yz")), "k: 'x\u{2028}    yz'\n");
+    assert_eq!(
+        emit_one(s("\u{2028}\u{2029}x")),
+        "k: '\u{2028}\u{2029}    x'\n"
+    );
+}
+
+/// Every short escape go-yaml uses in double quotes, and the hex forms
+/// (sops 3.11 output of the same strings).
+#[test]
+fn m10_double_quoted_escapes() {
+    for (input, out) in [
+        (
+            "\0\u{7}\u{8}\t\n\u{B}\u{C}\r\u{1B}\"\\ x",
+            "\"\\0\\a\\b\\t\\n\\v\\f\\r\\e\\\"\\\\ x\"",
+        ),
+        (
+            "\u{1}\u{1F}\u{7F}\u{80}\u{9F}\u{85}",
+            "\"\\x01\\x1F\\x7F\\x80\\x9F\\N\"",
+        ),
+        ("\u{2028} \u{2029}", "\"\\L \\P\""),
+        (
+            "\u{FEFF}a\u{A0}\u{2028}\u{1F600}\t",
+            "\"\\uFEFF\\x61\\_\\L\\U0001F600\\t\"",
+        ),
+        ("\u{1F600} \u{10FFFF}", "\"\\U0001F600 \\U0010FFFF\""),
+        (
+            "\u{E000}\u{FFFD}\u{FFFE}\u{D7FF}",
+            "\"\u{E000}\u{FFFD}\\uFFFE\u{D7FF}\"",
+        ),
+    ] {
+        assert_eq!(emit_one(s(input)), format!("k: {out}\n"), "{input:?}");
+    }
+}
+
+/// A duplicate key names the line of its own first definition, also next
+/// to other keys (sops 3.11 messages).
+#[test]
+fn m10_duplicate_key_names_its_first_line() {
+    assert_eq!(
+        err_text("a: 1\nd: 2\nd: 3\n"),
+        "yaml: unmarshal errors:\n  line 3: mapping key \"d\" already defined at line 2"
+    );
+    assert_eq!(
+        err_text("x: 0\na: 1\nq: 2\nz: 3\nq: 4\n"),
+        "yaml: unmarshal errors:\n  line 5: mapping key \"q\" already defined at line 3"
+    );
+}
+
+/// Core-schema tags that agree with the text keep its type (sops 3.11:
+/// `!!int 5` is 5, `!!null ~` null).
+#[test]
+fn m10_matching_core_tags_resolve() {
+    assert_eq!(value_of("!!int 5"), Value::Int(5));
+    assert_eq!(value_of("!!bool true"), Value::Bool(true));
+    assert_eq!(value_of("!!null ~"), Value::Null);
+    assert_eq!(value_of("!!float 1.5"), Value::Float(1.5));
+    assert_eq!(
+        value_of("!!timestamp 2024-05-01"),
+        Value::Time(Time::parse_rfc3339("2024-05-01T00:00:00Z").unwrap())
+    );
+    assert!(load_str("i: !!int x\n").is_err());
+}
+
+/// The alias budgets count what a mapping expands to: each key is a node
+/// and nesting inside mappings adds depth.
+#[test]
+fn m10_alias_size_of_mappings() {
+    // `{k1: x, k2: x}` is 5 nodes: the mapping, two keys, two values.
+    let s = "a: &a {k1: x, k2: x}\nb: [*a, *a]\n";
+    limited(1_000, 10, 0).load(s.as_bytes()).unwrap();
+    assert!(matches!(
+        limited(1_000, 9, 0).load(s.as_bytes()),
+        Err(StoreError::ExcessiveAliasing { budget: 9 })
+    ));
+    // `{p: {q: 1}}` is 2 deep: pasted under two more mappings it needs 5.
+    let st = limited(4, 100_000, 10);
+    st.load(b"a: &x {p: {q: 1}}\nb: *x\nc:\n  d: *x\n").unwrap();
+    assert!(matches!(
+        st.load(b"a: &x {p: {q: 1}}\nc:\n  d:\n    e: *x\n"),
+        Err(StoreError::TooDeep { max_depth: 4, .. })
+    ));
+    let st = limited(3, 100_000, 10);
+    st.load(b"a: &x {p: [1]}\nb: *x\n").unwrap();
+    assert!(st.load(b"a: &x {p: [1]}\nc:\n  d: *x\n").is_err());
+}
+
+/// Invalid UTF-8 from `!!binary` counts its bytes towards the alias byte
+/// budget.
+#[test]
+fn m10_alias_byte_budget_counts_binary() {
+    // 30 bytes of 0xFF in base64.
+    let b64 = "/".repeat(40);
+    let s = format!("a: &a !!binary {b64}\nb: [*a, *a]\n");
+    byte_limited(60, 0).load(s.as_bytes()).unwrap();
+    assert!(matches!(
+        byte_limited(59, 0).load(s.as_bytes()),
+        Err(StoreError::AliasExpansionTooLarge { budget: 59 })
+    ));
+}
+
+/// `emit` allocates its output once: the size estimate covers what is
+/// written (the buffer never grows) and, for these documents, reserves
+/// less than three times that.
+#[test]
+fn m10_emit_allocates_once() {
+    let mut inputs: Vec<(Vec<Branch>, Option<Branch>)> = Vec::new();
+    for case in YAML_CASES {
+        let enc = read(&format!("{case}.enc.yaml"));
+        let (docs, meta) = store().load_encrypted(&enc).unwrap();
+        let meta = crate::stores::metadata_serde::to_branch(
+            &meta,
+            crate::stores::metadata_serde::EmptyListStyle::EmptySeq,
+        );
+        inputs.push((docs, Some(meta)));
+        let plain = store()
+            .load(&read(&format!("{case}.decrypted.yaml")))
+            .unwrap();
+        inputs.push((plain, None));
+    }
+    let deep = only_doc(&nested_maps(40));
+    let seqs = Branch(vec![entry(
+        "l",
+        Value::Seq(
+            (0..200)
+                .map(|i| Value::Map(Branch(vec![entry("k", s(&format!("v{i}")))])))
+                .collect(),
+        ),
+    )]);
+    let bytes = Branch(vec![entry("b", Value::Bytes(vec![0xFF; 3_000]))]);
+    let strings = Branch(vec![entry("s", s(&"x".repeat(3_000)))]);
+    let comments = Branch(vec![comment(&"c".repeat(3_000)), entry("a", Value::Null)]);
+    let map = Branch(
+        (0..200)
+            .map(|i| {
+                entry(
+                    &format!("k{i}"),
+                    Value::Map(Branch(vec![entry("v", Value::Int(i))])),
+                )
+            })
+            .collect(),
+    );
+    for doc in [deep, seqs, bytes, strings, comments, map] {
+        inputs.push((vec![doc], None));
+    }
+    for (i, (docs, meta)) in inputs.iter().enumerate() {
+        let out = store().emit(docs, meta.as_ref()).unwrap();
+        let cap = capacity(docs, meta.as_ref());
+        assert_eq!(out.capacity(), cap, "input {i}: the buffer grew");
+        assert!(cap < 3 * out.len(), "input {i}: {cap} for {}", out.len());
+    }
+}
+
+/// A comment after a dash belongs to that item, not to the previous one
+/// (sops 3.11 writes it above the second dash).
+#[test]
+fn m10_comment_after_a_dash_stays_with_its_item() {
+    assert_eq!(
+        roundtrip("l:\n- a: 1\n- # c\n  b: 2\n"),
+        "l:\n    - a: 1\n    # c\n    - b: 2\n"
+    );
+}
