@@ -163,7 +163,10 @@ fn assert_same_docs(format: Format, before: &[Branch], after: &[Branch], what: &
 /// as the two-line comment `note\n# frag`
 /// (testdata/vectors/ini_quirks.decrypted.ini is sops' own output of that).
 /// We match it byte for byte; the values survive, the comments may need
-/// more than one round to settle (each strips leading `;`/`#`/blanks).
+/// several rounds to settle: each strips one leading run of `;` or `#` and
+/// spaces, and a tab stops it (checked against sops 3.11, whose decrypt of
+/// `k=;  \t#; \t#;  z` gives `; #; \t#;  z`, then `# ; \t#;  z`, then
+/// `; #;  z`, then `# ;  z`, each time encrypted again).
 pub fn comments_may_change(format: Format) -> bool {
     format == Format::Ini
 }
@@ -178,7 +181,8 @@ pub fn comments_may_change(format: Format) -> bool {
 ///   name (sops 3.11 does the same), which reorders mappings such as a KMS
 ///   `context`, and writes nothing for an empty key group, which then
 ///   disappears (harmless: it holds no key); so the first round trip may
-///   reorder or drop such a group, and the second changes nothing.
+///   reorder or drop such a group, and the second changes nothing (INI:
+///   nothing but comments, see [`comments_may_change`]).
 ///
 /// The documents survive unchanged in every format.
 pub fn metadata_round_trip(format: Format, data: &[u8]) {
@@ -214,7 +218,25 @@ pub fn metadata_round_trip(format: Format, data: &[u8]) {
         let out2 = store.emit_encrypted(&docs2, &meta2).expect("second emit");
         let (docs3, meta3) = store.load_encrypted(&out2).expect("second output loads");
         assert_eq!(meta2, meta3, "metadata changed in a second round trip");
-        let out3 = store.emit_encrypted(&docs3, &meta3).expect("third emit");
+        let (out2, out3) = if comments_may_change(format) {
+            // INI comments may take more rounds to settle, in sops 3.11
+            // too (see `comments_may_change`); the rest of the output, the
+            // `[sops]` section included, is compared byte for byte.
+            let settled = |docs: &[Branch], meta: &Metadata| {
+                store
+                    .emit_encrypted(&without_comments(docs), meta)
+                    .expect("emit without comments")
+            };
+            assert!(
+                same_docs_as(&docs2, &docs3, true),
+                "second encrypted round trip changed the documents: {}",
+                first_difference(&docs2, &docs3, true)
+            );
+            (settled(&docs2, &meta2), settled(&docs3, &meta3))
+        } else {
+            let out3 = store.emit_encrypted(&docs3, &meta3).expect("third emit");
+            (out2, out3)
+        };
         assert_eq!(
             String::from_utf8_lossy(&out2),
             String::from_utf8_lossy(&out3),
