@@ -294,7 +294,8 @@ pub const INI_UNWRITABLE_KEYS: char = '`';
 /// `"""` in the file. Checked against the reference: `sops decrypt
 /// --output-type ini` of `{"sec": {"tick": "\"\"\"back tick"}}` prints
 /// `tick = """back tick`, as we do. The fuzz target skips such values
-/// (found by store_ini; now a seed: fuzz/corpus/store_ini/triple-quoted-value-sops-quirk.ini).
+/// (found by store_ini; now seeds: fuzz/corpus/store_ini/triple-quoted-value-sops-quirk.ini,
+/// and triple-quoted-bytes-value-sops-quirk.ini for a value holding bytes that are not UTF-8).
 pub const INI_UNWRITABLE_VALUE_PREFIX: &str = "\"\"\"";
 
 /// True if some mapping key (at any depth) of `docs` satisfies `pred`.
@@ -315,11 +316,15 @@ pub fn any_key(docs: &[Branch], pred: &dyn Fn(&str) -> bool) -> bool {
     docs.iter().any(|d| in_branch(d, pred))
 }
 
-/// True if some key, comment or string value of `docs` satisfies `pred`.
+/// True if some key, comment, string value or byte value (read as lossy
+/// UTF-8: the INI and dotenv stores keep bytes that are not UTF-8 in
+/// values, and sops 3.11 writes them as it writes strings) of `docs`
+/// satisfies `pred`.
 pub fn any_text(docs: &[Branch], pred: &dyn Fn(&str) -> bool) -> bool {
     fn in_value(v: &Value, pred: &dyn Fn(&str) -> bool) -> bool {
         match v {
             Value::Str(s) | Value::Comment(s) => pred(s),
+            Value::Bytes(b) => pred(&String::from_utf8_lossy(b)),
             Value::Seq(items) => items.iter().any(|i| in_value(i, pred)),
             Value::Map(b) => in_branch(b, pred),
             _ => false,
