@@ -101,6 +101,9 @@ fn parse(decoded: &Text<'_>) -> Result<Vec<Section>, StoreError> {
         if decoded.has_raw(&key) {
             return Err(not_utf8(n));
         }
+        if key.is_empty() {
+            return Err(syntax(n, "empty key name"));
+        }
         let (value, inline) = if let Some(body) = rest.strip_prefix("\"\"\"") {
             // A triple-quoted value may span lines. go-ini (sops 3.11)
             // closes it at the last `"""` of a line (`strings.LastIndex`),
@@ -179,7 +182,8 @@ fn split_key(line: &str) -> Option<(String, &str)> {
     if let Some(q) = line.chars().next().filter(|c| *c == '"' || *c == '`') {
         let body = &line[1..];
         let end = body.find(q)?;
-        let key = body[..end].to_owned();
+        // Trimmed like a bare key (go-ini, sops 3.11: `` ` k ` `` is `k`).
+        let key = body[..end].trim().to_owned();
         let rest = body[end + 1..].trim_start();
         let rest = rest.strip_prefix(['=', ':'])?;
         return Some((key, rest.trim_start()));

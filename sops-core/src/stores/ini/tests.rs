@@ -178,3 +178,29 @@ fn m10_looks_encrypted_by_a_sops_section() {
     let docs = IniStore.load(b"[s]\nsops = 1\n").unwrap();
     assert!(!IniStore.looks_encrypted(&docs));
 }
+
+/// Found by the store_ini fuzz target: a quoted key holding white space at
+/// its ends (`` `\v ` ``) was written without quotes and read back as
+/// another key. go-ini (sops 3.11) trims a quoted key as it trims a bare
+/// one: sops encrypts `` ` k ` `` and `"\u{a0}a"` as `k` and `a`, and
+/// refuses a key that is empty then (`empty key name`), quoted or not.
+#[test]
+fn fuzz_store_ini_keys_are_trimmed_and_never_empty() {
+    let docs = IniStore
+        .load("[s]\n` k `=1\n`\u{b}x`=2\n\"\u{a0}a\"=3\n".as_bytes())
+        .unwrap();
+    let Some(Value::Map(s)) = docs[0].get("s") else {
+        panic!("no section s");
+    };
+    let keys: Vec<&str> = s.entries().map(|(k, _)| k).collect();
+    assert_eq!(keys, ["k", "x", "a"]);
+    for input in [
+        &b"[s]\n=1\n"[..],
+        b"[s]\n  = 1\n",
+        b"[s]\n\"\" = 1\n",
+        b" `\x0b `\t=\xb6",
+    ] {
+        let err = IniStore.load(input).unwrap_err();
+        assert!(matches!(err, StoreError::Syntax { .. }), "{err}");
+    }
+}
