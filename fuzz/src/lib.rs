@@ -47,10 +47,10 @@ pub fn store_round_trip(format: Format, data: &[u8]) {
             return;
         }
         if format == Format::Ini
-            && (any_key(&docs, &|k| k.contains(INI_UNWRITABLE_KEYS))
+            && (any_key(&docs, &ini_unwritable_key)
                 || any_text(&docs, &ini_unwritable_value))
         {
-            // Not representable (see INI_UNWRITABLE_KEYS): only check that
+            // Not representable (see ini_unwritable_key): only check that
             // emitting does not panic.
             let _ = store.emit(&docs, None);
             metadata_round_trip(format, data);
@@ -190,13 +190,12 @@ pub fn metadata_round_trip(format: Format, data: &[u8]) {
     let Ok((docs, meta)) = store.load_encrypted(data) else {
         return;
     };
-    let unwritable = |k: &str| k.contains(INI_UNWRITABLE_KEYS);
     if format == Format::Ini
-        && (any_key(&docs, &unwritable)
+        && (any_key(&docs, &ini_unwritable_key)
             || any_text(&docs, &ini_unwritable_value)
             || meta.all_keys().any(|e| {
                 let fields = std::slice::from_ref(&e.fields);
-                any_key(fields, &unwritable) || any_text(fields, &ini_unwritable_value)
+                any_key(fields, &ini_unwritable_key) || any_text(fields, &ini_unwritable_value)
             }))
     {
         let _ = store.emit_encrypted(&docs, &meta);
@@ -286,6 +285,17 @@ const YAML_UNSTABLE: &[char] = &['\u{85}', '\u{2028}', '\u{2029}'];
 /// its own file, exit 25; we refuse it as malformed, exit 1). Our writer
 /// matches sops byte for byte; the fuzz target skips such keys.
 pub const INI_UNWRITABLE_KEYS: char = '`';
+
+/// INI keys neither sops 3.11 nor we can write readably: those holding
+/// [`INI_UNWRITABLE_KEYS`], and those starting with a byte order mark
+/// (U+FEFF is not white space, so it stays in a key; written first in the
+/// file it reads back as the file's BOM and is dropped: the reference
+/// encrypts `\u{FEFF}\u{FEFF}[:x` to a file starting `\u{FEFF}[ = ENC[…`,
+/// then fails to decrypt it, exit 25). Found by store_ini; now a seed:
+/// fuzz/corpus/store_ini/bom-key-sops-quirk.ini.
+pub fn ini_unwritable_key(key: &str) -> bool {
+    key.contains(INI_UNWRITABLE_KEYS) || key.starts_with('\u{FEFF}')
+}
 
 /// INI values that begin with `"""` but hold no newline or backtick:
 /// go-ini (sops 3.11) writes them unquoted, and reading the result back
