@@ -287,14 +287,18 @@ const YAML_UNSTABLE: &[char] = &['\u{85}', '\u{2028}', '\u{2029}'];
 pub const INI_UNWRITABLE_KEYS: char = '`';
 
 /// INI keys neither sops 3.11 nor we can write readably: those holding
-/// [`INI_UNWRITABLE_KEYS`], and those starting with a byte order mark
-/// (U+FEFF is not white space, so it stays in a key; written first in the
-/// file it reads back as the file's BOM and is dropped: the reference
-/// encrypts `\u{FEFF}\u{FEFF}[:x` to a file starting `\u{FEFF}[ = ENC[…`,
-/// then fails to decrypt it, exit 25). Found by store_ini; now a seed:
-/// fuzz/corpus/store_ini/bom-key-sops-quirk.ini.
+/// [`INI_UNWRITABLE_KEYS`], and those starting with a character that opens
+/// another kind of line, as go-ini writes them unquoted: `[` (a section
+/// header), `;` or `#` (a comment), or a byte order mark (U+FEFF is not
+/// white space, so it stays in a key; written first in the file it reads
+/// back as the file's BOM). Checked against the reference: it encrypts
+/// `` `[x` = 1 `` and `` `;y` = 2 `` (quoted keys) to lines `[x = ENC[…`
+/// and `;y = ENC[…`, then fails to decrypt its own file (MAC mismatch,
+/// exit 51), and `\u{FEFF}\u{FEFF}[:x` to a file starting
+/// `\u{FEFF}[ = ENC[…` (exit 25). Found by store_ini; now seeds:
+/// fuzz/corpus/store_ini/{bom,bracket}-key-sops-quirk.ini.
 pub fn ini_unwritable_key(key: &str) -> bool {
-    key.contains(INI_UNWRITABLE_KEYS) || key.starts_with('\u{FEFF}')
+    key.contains(INI_UNWRITABLE_KEYS) || key.starts_with(['[', ';', '#', '\u{FEFF}'])
 }
 
 /// INI values that begin with `"""` but hold no newline or backtick:
