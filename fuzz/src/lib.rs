@@ -312,12 +312,15 @@ pub fn ini_unwritable_key(key: &str) -> bool {
 pub const INI_UNWRITABLE_VALUE_PREFIX: &str = "\"\"\"";
 
 /// INI values go-ini (sops 3.11) writes in a form it reads back otherwise:
-/// those starting with [`INI_UNWRITABLE_VALUE_PREFIX`], and those enclosed
-/// in one pair of `"` or `'` (written as they are, then read without the
-/// pair). Checked against the reference: from JSON
-/// `{"s": {"i": "\"x\"", "j": "'y'"}}` it writes `i = "x"` and `j = 'y'`,
-/// and reads them back as `x` and `y` (found by store_ini; now a seed:
-/// fuzz/corpus/store_ini/quoted-value-sops-quirk.ini).
+/// those starting with [`INI_UNWRITABLE_VALUE_PREFIX`]; those enclosed in
+/// one pair of `"` or `'` (written as they are, then read without the
+/// pair); and those with white space at an end that hold a `"` (written
+/// inside `"…"`, then read with those quotes, as the pair is not the only
+/// one). Checked against the reference: from JSON
+/// `{"s": {"i": "\"x\"", "j": "'y'", "t": " \"b\" x"}}` it writes
+/// `i = "x"`, `j = 'y'` and `t = " "b" x"`, and reads them back as `x`,
+/// `y` and `" "b" x"` (found by store_ini; now seeds:
+/// fuzz/corpus/store_ini/quoted{,-padded}-value-sops-quirk.ini).
 pub fn ini_unwritable_value(text: &str) -> bool {
     let quoted_pair = match text.as_bytes() {
         [q @ (b'"' | b'\''), .., last] => {
@@ -325,7 +328,8 @@ pub fn ini_unwritable_value(text: &str) -> bool {
         }
         _ => false,
     };
-    text.starts_with(INI_UNWRITABLE_VALUE_PREFIX) || quoted_pair
+    let padded_with_quote = text.trim() != text && text.contains('"');
+    text.starts_with(INI_UNWRITABLE_VALUE_PREFIX) || quoted_pair || padded_with_quote
 }
 
 /// True if some mapping key (at any depth) of `docs` satisfies `pred`.
