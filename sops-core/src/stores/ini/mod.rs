@@ -30,9 +30,8 @@ struct Section {
 /// follow thus loses one layer per round trip, in sops too (its decrypt of
 /// `k=;  \t#; x` gives `; #; x`, then `# ; x`, then `; x`).
 fn strip_comment(text: &str) -> String {
-    let marker = match text.chars().next() {
-        Some(c @ (';' | '#')) => c,
-        _ => return text.to_owned(),
+    let Some(marker @ (';' | '#')) = text.chars().next() else {
+        return text.to_owned();
     };
     text.trim_start_matches([marker, ' ']).to_owned()
 }
