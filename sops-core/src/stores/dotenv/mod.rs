@@ -254,9 +254,11 @@ mod tests {
             .unwrap();
         let end = at + 1 + enc[at + 1..].iter().position(|b| *b == b'\n').unwrap();
         enc.splice(end..end, *b"\xff");
-        enc.extend_from_slice(b"sops_other=\xfe\\n\n");
+        enc.extend_from_slice(b"sops_other=\xfe\\n\nDATA=\xfd\n");
         let (docs, meta) = DotenvStore.load_encrypted(&enc).unwrap();
         assert!(!DotenvStore.looks_encrypted(&docs));
+        // Only `sops_` lines: other bytes stay data.
+        assert_eq!(docs[0].get("DATA"), Some(&Value::Bytes(vec![0xfd])));
         assert_eq!(
             meta.rule,
             Some(crate::metadata::PartialRule::UnencryptedSuffix(
@@ -264,7 +266,7 @@ mod tests {
             ))
         );
         let out = DotenvStore.emit_encrypted(&docs, &meta).unwrap();
-        let text = String::from_utf8(out).unwrap();
+        let text = String::from_utf8_lossy(&out);
         assert!(text.contains("\nsops_unencrypted_suffix=_unencrypted\u{FFFD}\n"));
         assert!(!text.contains("sops_other"));
     }
