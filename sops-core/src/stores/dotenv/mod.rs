@@ -65,6 +65,14 @@ impl Store for DotenvStore {
                 meta_pairs.push((k[PREFIX.len()..].to_owned(), v.replace('\n', "\\n")));
                 false
             }
+            // Every `sops_` line is metadata, as in sops 3.11, whose JSON
+            // step turns bytes that are not UTF-8 into U+FFFD (it writes
+            // `unencrypted_suffix=_x\xff` back as `_x\u{FFFD}`).
+            Item::Entry(k, Value::Bytes(v)) if k.starts_with(PREFIX) => {
+                let text = String::from_utf8_lossy(v).replace('\n', "\\n");
+                meta_pairs.push((k[PREFIX.len()..].to_owned(), text));
+                false
+            }
             _ => true,
         });
         if meta_pairs.is_empty() {
@@ -131,7 +139,9 @@ pub fn scalar_text(
     use std::borrow::Cow;
     Ok(match value {
         Value::Str(s) => Cow::Owned(s.replace('\n', "\\n").into_bytes()),
-        Value::Bytes(b) => Cow::Owned(b.clone()),
+        // sops 3.11 writes every value with its newlines escaped, bytes
+        // that are not UTF-8 included (Go strings are bytes).
+        Value::Bytes(b) => Cow::Owned(escape_newlines(b)),
         Value::Int(i) => Cow::Owned(i.to_string().into_bytes()),
         Value::Float(f) => {
             let mut s = crate::numfmt::format_upper_g(*f);
@@ -150,6 +160,19 @@ pub fn scalar_text(
             )));
         }
     })
+}
+
+/// `\n` for each newline, the bytes around it as they are.
+fn escape_newlines(bytes: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(bytes.len());
+    for &b in bytes {
+        if b == b'\n' {
+            out.extend_from_slice(b"\\n");
+        } else {
+            out.push(b);
+        }
+    }
+    out
 }
 
 fn write_value(out: &mut Vec<u8>, key: &str, value: &Value) -> Result<(), StoreError> {
@@ -204,6 +227,96 @@ mod tests {
                 "{case}"
             );
         }
+    }
+
+    /// Found by the store_dotenv fuzz target: a value holding bytes that
+    /// are not UTF-8 and an escaped newline was written with a raw newline,
+    /// a line that does not load. sops 3.11 escapes newlines in every value:
+    /// its decrypt of this file, encrypted by itself, gives these bytes.
+    #[test]
+    fn fuzz_store_dotenv_bytes_keep_newlines_escaped() {
+        let input = b"A=x\xff\\ny\nB=\xfe plain\n";
+        let docs = DotenvStore.load(input).unwrap();
+        assert_eq!(docs[0].get("A"), Some(&Value::Bytes(b"x\xff\ny".to_vec())));
+        assert_eq!(DotenvStore.emit(&docs, None).unwrap(), input);
+    }
+
+    /// The same finding's `sops_` line: every `sops_` line is metadata,
+    /// bytes that are not UTF-8 included (we kept such a line as data). sops
+    /// 3.11 reads them as U+FFFD: given `sops_unencrypted_suffix=
+    /// _unencrypted\xff`, `sops set` writes `_unencrypted\u{FFFD}` back.
+    #[test]
+    fn fuzz_store_dotenv_sops_lines_with_bytes_are_metadata() {
+        let mut enc = vector("dotenv.enc.env");
+        let at = enc
+            .windows(13)
+            .position(|w| w == b"\nsops_unencry")
+            .unwrap();
+        let end = at + 1 + enc[at + 1..].iter().position(|b| *b == b'\n').unwrap();
+        enc.splice(end..end, *b"\xff");
+        enc.extend_from_slice(b"sops_other=\xfe\\n\nDATA=\xfd\n");
+        let (docs, meta) = DotenvStore.load_encrypted(&enc).unwrap();
+        assert!(!DotenvStore.looks_encrypted(&docs));
+        // Only `sops_` lines: other bytes stay data.
+        assert_eq!(docs[0].get("DATA"), Some(&Value::Bytes(vec![0xfd])));
+        assert_eq!(
+            meta.rule,
+            Some(crate::metadata::PartialRule::UnencryptedSuffix(
+                "_unencrypted\u{FFFD}".into()
+            ))
+        );
+        let out = DotenvStore.emit_encrypted(&docs, &meta).unwrap();
+        let text = String::from_utf8_lossy(&out);
+        assert!(text.contains("\nsops_unencrypted_suffix=_unencrypted\u{FFFD}\n"));
+        assert!(!text.contains("sops_other"));
+    }
+
+    #[test]
+    fn m10_bytes_in_a_comment_or_key_name_their_line() {
+        for (input, line) in [(&b"A=1\n#c\xff\n"[..], 2), (&b"A=1\nB=2\nK\xff=v\n"[..], 3)] {
+            let err = DotenvStore.load(input).unwrap_err();
+            assert!(
+                matches!(err, StoreError::Syntax { line: l, .. } if l == line),
+                "{err}"
+            );
+        }
+    }
+
+    #[test]
+    fn m10_undecodable_input_names_its_line() {
+        // A carrier code point of `raw_text` next to a byte that is not
+        // UTF-8 cannot be told apart from it: refused, at the bad byte.
+        let mut input = b"A=1\nB=2\nC=".to_vec();
+        input.extend_from_slice("\u{10FF41}".as_bytes());
+        input.push(0xff);
+        let err = DotenvStore.load(&input).unwrap_err();
+        assert!(matches!(err, StoreError::Syntax { line: 3, .. }), "{err}");
+    }
+
+    #[test]
+    fn m10_whole_floats_get_a_fraction() {
+        let docs = [Branch(vec![
+            Item::Entry("a".into(), Value::Float(1.0)),
+            Item::Entry("b".into(), Value::Float(-2.0)),
+            Item::Entry("c".into(), Value::Float(1.5)),
+        ])];
+        let out = DotenvStore.emit(&docs, None).unwrap();
+        assert_eq!(out, b"a=1.0\nb=-2.0\nc=1.5\n");
+    }
+
+    #[test]
+    fn m10_emit_value_writes_strings_only() {
+        let out = DotenvStore.emit_value(&Value::Str("a\nb".into())).unwrap();
+        assert_eq!(out, b"a\nb");
+        assert!(DotenvStore.emit_value(&Value::Int(1)).is_err());
+    }
+
+    #[test]
+    fn m10_looks_encrypted_by_a_sops_line() {
+        let docs = DotenvStore.load(b"A=1\nsops_mac=x\n").unwrap();
+        assert!(DotenvStore.looks_encrypted(&docs));
+        let docs = DotenvStore.load(b"A=1\nsops=x\n").unwrap();
+        assert!(!DotenvStore.looks_encrypted(&docs));
     }
 
     #[test]

@@ -24,9 +24,16 @@ struct Section {
     keys: Vec<(String, String, Option<String>)>,
 }
 
-/// sops strips the leading run of `;`, `#` and spaces of a whole comment.
+/// sops 3.11 (`stripCommentChar`) strips the leading run of the comment's
+/// first character and spaces: `;` and spaces, or `#` and spaces, never
+/// both, so `; #; x` reads back as `#; x`. A comment other markers or tabs
+/// follow thus loses one layer per round trip, in sops too (its decrypt of
+/// `k=;  \t#; x` gives `; #; x`, then `# ; x`, then `; x`).
 fn strip_comment(text: &str) -> String {
-    text.trim_start_matches([';', '#', ' ']).to_owned()
+    let Some(marker @ (';' | '#')) = text.chars().next() else {
+        return text.to_owned();
+    };
+    text.trim_start_matches([marker, ' ']).to_owned()
 }
 
 fn syntax(line: usize, message: &str) -> StoreError {
@@ -75,7 +82,7 @@ fn parse(decoded: &Text<'_>) -> Result<Vec<Section>, StoreError> {
             if name.is_empty() {
                 return Err(syntax(n, "empty section name"));
             }
-            let comment = (!pending_comment.is_empty()).then(|| pending_comment.join("\n"));
+            let comment = (!pending_comment.is_empty()).then(|| join_comment(&pending_comment));
             pending_comment.clear();
             if name == DEFAULT_SECTION {
                 sections[0].comment = comment.or(sections[0].comment.take());
@@ -92,6 +99,9 @@ fn parse(decoded: &Text<'_>) -> Result<Vec<Section>, StoreError> {
             split_key(line).ok_or_else(|| syntax(n, "key-value delimiter not found"))?;
         if decoded.has_raw(&key) {
             return Err(not_utf8(n));
+        }
+        if key.is_empty() {
+            return Err(syntax(n, "empty key name"));
         }
         let (value, inline) = if let Some(body) = rest.strip_prefix("\"\"\"") {
             // A triple-quoted value may span lines. go-ini (sops 3.11)
@@ -142,7 +152,7 @@ fn parse(decoded: &Text<'_>) -> Result<Vec<Section>, StoreError> {
         }
         let mut comment_lines: Vec<String> = pending_comment.drain(..).map(str::to_owned).collect();
         comment_lines.extend(inline);
-        let comment = (!comment_lines.is_empty()).then(|| comment_lines.join("\n"));
+        let comment = (!comment_lines.is_empty()).then(|| join_comment(&comment_lines));
         let section = sections
             .last_mut()
             .unwrap_or_else(|| unreachable!("DEFAULT always exists"));
@@ -159,13 +169,20 @@ fn parse(decoded: &Text<'_>) -> Result<Vec<Section>, StoreError> {
     Ok(sections)
 }
 
+/// A comment's lines as one text; go-ini (sops 3.11) trims the white space
+/// around the whole (`strings.TrimSpace`), so `; note  ` reads as `; note`.
+fn join_comment<S: std::borrow::Borrow<str>>(lines: &[S]) -> String {
+    lines.join("\n").trim().to_owned()
+}
+
 /// Splits `key = value` at the first `=` or `:`; keys may be quoted with
 /// `"` or a backtick.
 fn split_key(line: &str) -> Option<(String, &str)> {
     if let Some(q) = line.chars().next().filter(|c| *c == '"' || *c == '`') {
         let body = &line[1..];
         let end = body.find(q)?;
-        let key = body[..end].to_owned();
+        // Trimmed like a bare key (go-ini, sops 3.11: `` ` k ` `` is `k`).
+        let key = body[..end].trim().to_owned();
         let rest = body[end + 1..].trim_start();
         let rest = rest.strip_prefix(['=', ':'])?;
         return Some((key, rest.trim_start()));
@@ -339,27 +356,37 @@ fn quote_key(key: &str) -> String {
     }
 }
 
-/// A value's text: strings as they are (INI writes newlines raw, inside
-/// `"""…"""`), other scalars as the dotenv writer formats them.
+/// A value's text: strings and bytes as they are (INI writes newlines raw,
+/// inside `"""…"""`), other scalars as the dotenv writer formats them.
 fn value_text(key: &str, value: &Value) -> Result<Vec<u8>, StoreError> {
     match value {
         Value::Str(s) => Ok(s.as_bytes().to_vec()),
+        Value::Bytes(b) => Ok(b.clone()),
         other => Ok(crate::stores::dotenv::scalar_text(key, other)?.into_owned()),
     }
 }
 
+/// go-ini's value quoting. It works on bytes: sops 3.11 writes bytes that
+/// are not UTF-8 back unchanged inside quotes too (`"  x\xff  "`).
 fn quote_value(value: Vec<u8>) -> Vec<u8> {
-    let text = String::from_utf8_lossy(&value);
-    let wrap = |q: &str| format!("{q}{text}{q}").into_bytes();
-    if text.contains('\n') || text.contains('`') {
-        wrap("\"\"\"")
-    } else if text.contains(['#', ';']) {
-        wrap("`")
-    } else if text.trim() != text {
-        wrap("\"")
+    let has = |set: &[u8]| value.iter().any(|b| set.contains(b));
+    let quote: &[u8] = if has(b"\n`") {
+        b"\"\"\""
+    } else if has(b"#;") {
+        b"`"
+    } else if is_padded(&value) {
+        b"\""
     } else {
-        value
-    }
+        return value;
+    };
+    [quote, &value, quote].concat()
+}
+
+/// Leading or trailing Unicode white space, as Go's `strings.TrimSpace`
+/// sees it (a byte that is not UTF-8 is not space there either).
+fn is_padded(value: &[u8]) -> bool {
+    let text = String::from_utf8_lossy(value);
+    text.trim() != text
 }
 
 #[cfg(test)]
