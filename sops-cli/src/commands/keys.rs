@@ -240,7 +240,19 @@ fn update_one(
     } else {
         old_threshold
     };
-    if old == new && old_threshold == new_threshold {
+    // Groups are compared as sets: a file stores a group's keys in
+    // keystore order (kms before age), a rule names them in its own.
+    let sorted = |groups: &[Vec<String>]| -> Vec<Vec<String>> {
+        groups
+            .iter()
+            .map(|g| {
+                let mut g = g.clone();
+                g.sort();
+                g
+            })
+            .collect()
+    };
+    if sorted(&old) == sorted(&new) && old_threshold == new_threshold {
         eprintln!("File {} already up to date", path.display());
         return Ok(());
     }

@@ -299,3 +299,44 @@ fn kms_unreachable_endpoint_fails_quickly() {
         start.elapsed()
     );
 }
+
+/// `updatekeys` adds the rule's KMS key (same data key), after which the
+/// reference decrypts with KMS alone; run again it is "already up to date"
+/// (it said "synced" before: the file stores kms before age, the rule age
+/// before kms, and the groups were compared in order).
+#[test]
+fn kms_updatekeys_follows_the_rule() {
+    let (sb, arn, age) = kms_sandbox();
+    sb.write(
+        ".sops.yaml",
+        format!("creation_rules:\n  - age: {}\n", age.recipient),
+    );
+    encrypt(&sb, Bin::Ours, &[]);
+    sb.write(
+        ".sops.yaml",
+        format!(
+            "creation_rules:\n  - age: {}\n    kms: {arn}\n    aws_profile: ''\n",
+            age.recipient
+        ),
+    );
+    let out = sb.run(Bin::Ours, ["updatekeys", "-y", "enc.yaml"]);
+    out.ok();
+    assert!(
+        out.stdout_str().contains(&format!("+++ {arn}")),
+        "{}",
+        out.stdout_str()
+    );
+    let updated = std::fs::read_to_string(sb.path("enc.yaml")).unwrap();
+    assert!(updated.contains(&format!("- arn: {arn}\n")), "{updated}");
+    sb.cmd(Bin::Reference, ["decrypt", "enc.yaml"])
+        .env("SOPS_AGE_KEY_FILE", sb.path("none.txt"))
+        .run()
+        .ok();
+    let again = sb.run(Bin::Ours, ["updatekeys", "-y", "enc.yaml"]);
+    again.ok();
+    assert!(
+        again.stderr.contains("already up to date"),
+        "{}",
+        again.stderr
+    );
+}
