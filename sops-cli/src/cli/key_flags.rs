@@ -430,15 +430,21 @@ mod tests {
 
     #[test]
     fn keystores_not_built_in_are_named() {
+        let p = Probe::try_parse_from(["t", "--rm-hc-vault-transit", "u", "--add-gcp-kms", "a"])
+            .unwrap();
+        assert_eq!(p.add_remove.other_given().as_deref(), Some("--add-gcp-kms"));
+        let p = Probe::try_parse_from(["t", "--gcp-kms", "x"]).unwrap();
+        assert_eq!(p.keys.unsupported_keystore().as_deref(), Some("--gcp-kms"));
+    }
+
+    #[test]
+    fn kms_flags_carry_their_profile() {
         let p =
-            Probe::try_parse_from(["t", "--rm-hc-vault-transit", "u", "--add-kms", "a"]).unwrap();
-        assert_eq!(p.add_remove.other_given().as_deref(), Some("--add-kms"));
-        let p = Probe::try_parse_from(["t", "-k", "arn", "--aws-profile", "prod"]).unwrap();
-        assert_eq!(p.keys.unsupported_keystore().as_deref(), Some("--kms"));
-        assert_eq!(
-            p.keys.unsupported_option(),
-            Some(("--aws-profile".to_owned(), "kms"))
-        );
+            Probe::try_parse_from(["t", "-k", "arn", "--aws-profile", "prod", "--add-kms", "a"])
+                .unwrap();
+        assert_eq!(p.keys.unsupported_keystore(), None);
+        assert_eq!(p.keys.unsupported_option(), None);
+        assert_eq!(p.add_remove.other_given(), None);
         let spec = p.keys.specs().into_iter().next().unwrap();
         assert_eq!(spec.kind, aws_kms::KIND);
         assert_eq!(spec.fields, [("aws_profile".to_owned(), "prod".to_owned())]);
@@ -451,21 +457,23 @@ mod tests {
         assert_eq!(p.keys.specs().len(), 3);
         let p = GroupsProbe::try_parse_from(["t", "--age", "a", "--pgp", "FP"]).unwrap();
         assert_eq!(p.keys.refused().as_deref(), Some("--pgp"));
+        let p = GroupsProbe::try_parse_from(["t", "--kms", "arn"]).unwrap();
+        assert_eq!(p.keys.refused(), None);
         assert!(GroupsProbe::try_parse_from(["t", "--hckms", "x"]).is_err());
     }
 
-    /// The texts of this build (age and PGP built in, `groups add` ready
-    /// for age only), which the CLI tests see.
+    /// The texts of this build (age, PGP and AWS KMS built in, `groups
+    /// add` ready for age and kms), which the CLI tests see.
     #[test]
     fn refusals_list_what_is_usable() {
         let suffix = ": this keystore is not supported yet by this sops implementation";
         assert_eq!(
             keystore_refusal("--kms", &built_in_keystores()),
-            format!("--kms{suffix} (age and PGP are)")
+            format!("--kms{suffix} (age, PGP and kms are)")
         );
         assert_eq!(
             keystore_refusal("--pgp", &GroupsAddKeyFlags::usable()),
-            format!("--pgp{suffix} (age is)")
+            format!("--pgp{suffix} (age and kms are)")
         );
         let all: Vec<_> = keystores_by(|s| s.order.creation_rule);
         assert_eq!(

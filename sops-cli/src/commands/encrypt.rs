@@ -145,20 +145,29 @@ pub fn new_file_keys(
     rule: Option<&CreationRule>,
     in_format: Format,
 ) -> Result<(KeyGroups, EncryptOptions), CliError> {
-    // The encryption context is an AWS KMS setting: refused until that
-    // keystore is built in (it then travels with each KMS key).
+    // The encryption context is an AWS KMS setting: refused when that
+    // keystore is not built in, else it travels with each `--kms` key.
     let kms = sops_core::keys::aws_kms::KIND;
     let kms_built_in = kms.keystore().is_some_and(|k| k.is_built_in());
-    if req.encryption_context.is_some_and(|c| !c.is_empty()) && !kms_built_in {
-        return Err(CliError::new(
-            code::ERROR_GENERIC,
-            format!(
-                "--encryption-context: this flag is not supported yet by this sops implementation (it applies to {} keys, which are not supported yet)",
-                kms.display_name()
-            ),
-        ));
-    }
-    let flag_keys = master_keys(req.keys)?;
+    let context = match req.encryption_context.filter(|c| !c.is_empty()) {
+        Some(_) if !kms_built_in => {
+            return Err(CliError::new(
+                code::ERROR_GENERIC,
+                format!(
+                    "--encryption-context: this flag is not supported yet by this sops implementation (it applies to {} keys, which are not supported yet)",
+                    kms.display_name()
+                ),
+            ));
+        }
+        Some(text) => parse_encryption_context(text).ok_or_else(|| {
+            CliError::new(
+                code::ERROR_INVALID_KMS_ENCRYPTION_CONTEXT_FORMAT,
+                "Invalid KMS encryption context format",
+            )
+        })?,
+        None => Vec::new(),
+    };
+    let flag_keys = master_keys(req.keys, &context)?;
     let groups = if !flag_keys.is_empty() {
         vec![flag_keys]
     } else if let Some(rule) = rule {
@@ -202,8 +211,42 @@ If this is an unencrypted file, rename the 'sops' entry.
 If this is an encrypted file and you want to edit it, use the editor mode,
 for example: `sops my_file.yaml`";
 
-/// The master keys named on the command line (or their environment variables).
-fn master_keys(flags: &KeyFlags) -> Result<Vec<Box<dyn MasterKey>>, CliError> {
+/// sops' `--encryption-context k:v,k2:v2` as pairs; `None` when an item
+/// is not exactly one `key:value`.
+pub fn parse_encryption_context(text: &str) -> Option<Vec<(String, String)>> {
+    if text.is_empty() {
+        return Some(Vec::new());
+    }
+    text.split(',')
+        .map(
+            |item| match item.split(':').collect::<Vec<_>>().as_slice() {
+                [k, v] => Some(((*k).to_owned(), (*v).to_owned())),
+                _ => None,
+            },
+        )
+        .collect()
+}
+
+/// Gives every AWS KMS key of `specs` the encryption context `context`
+/// (as the `context.<k>` fields of a `.sops.yaml` key group).
+pub fn with_context(mut specs: Vec<KeySpec>, context: &[(String, String)]) -> Vec<KeySpec> {
+    for spec in specs
+        .iter_mut()
+        .filter(|s| s.kind == sops_core::keys::aws_kms::KIND)
+    {
+        for (k, v) in context {
+            spec.fields.push((format!("context.{k}"), v.clone()));
+        }
+    }
+    specs
+}
+
+/// The master keys named on the command line (or their environment
+/// variables), KMS keys with the `--encryption-context` pairs.
+fn master_keys(
+    flags: &KeyFlags,
+    context: &[(String, String)],
+) -> Result<Vec<Box<dyn MasterKey>>, CliError> {
     if let Some(flag) = flags.unsupported_keystore() {
         return Err(CliError::new(
             code::ERROR_GENERIC,
@@ -218,7 +261,7 @@ fn master_keys(flags: &KeyFlags) -> Result<Vec<Box<dyn MasterKey>>, CliError> {
             ),
         ));
     }
-    flag_keys(flags.specs())
+    flag_keys(with_context(flags.specs(), context))
 }
 
 /// The master keys of key flags (`--age`, `--add-pgp`, `groups add --age` …),

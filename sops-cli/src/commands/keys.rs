@@ -12,7 +12,7 @@ use sops_core::ops::DecryptOptions;
 use crate::cli::{
     AddRemoveFlags, GroupsAddKeyFlags, IoFlags, RotateArgs, UpdatekeysArgs, keystore_refusal,
 };
-use crate::commands::encrypt::flag_keys;
+use crate::commands::encrypt::{flag_keys, parse_encryption_context, with_context};
 use crate::commands::{self, Destination};
 use crate::exit_code::{self as code, CliError, library_error};
 
@@ -40,7 +40,9 @@ fn groups_of(metadata: &Metadata) -> Result<Vec<Vec<Box<dyn MasterKey>>>, CliErr
 }
 
 /// `sops rotate` (and `sops -r`): `subcommand` picks sops' wording for a
-/// missing file; `decryption_order` is the flag as given.
+/// missing file; `decryption_order` is the flag as given;
+/// `encryption_context` applies to the KMS keys added and removed (one
+/// that does not parse is ignored, as sops does here).
 pub fn rotate(
     file: Option<&PathBuf>,
     io: &IoFlags,
@@ -48,6 +50,7 @@ pub fn rotate(
     ignore_mac: bool,
     decryption_order: &[String],
     subcommand: bool,
+    encryption_context: Option<&str>,
 ) -> Result<(), CliError> {
     let Some(file) = file else {
         return Err(CliError::new(
@@ -119,8 +122,11 @@ pub fn rotate(
     if groups.is_empty() {
         groups.push(Vec::new());
     }
-    groups[0].extend(flag_keys(add_remove.added())?);
-    let removed: Vec<String> = flag_keys(add_remove.removed())?
+    let context = encryption_context
+        .and_then(parse_encryption_context)
+        .unwrap_or_default();
+    groups[0].extend(flag_keys(with_context(add_remove.added(), &context))?);
+    let removed: Vec<String> = flag_keys(with_context(add_remove.removed(), &context))?
         .iter()
         .map(|k| k.identifier())
         .collect();
@@ -144,6 +150,7 @@ pub fn run_rotate(args: &RotateArgs) -> Result<(), CliError> {
         false,
         &args.order.decryption_order,
         true,
+        args.encryption_context.as_deref(),
     )
 }
 
@@ -233,7 +240,19 @@ fn update_one(
     } else {
         old_threshold
     };
-    if old == new && old_threshold == new_threshold {
+    // Groups are compared as sets: a file stores a group's keys in
+    // keystore order (kms before age), a rule names them in its own.
+    let sorted = |groups: &[Vec<String>]| -> Vec<Vec<String>> {
+        groups
+            .iter()
+            .map(|g| {
+                let mut g = g.clone();
+                g.sort();
+                g
+            })
+            .collect()
+    };
+    if sorted(&old) == sorted(&new) && old_threshold == new_threshold {
         eprintln!("File {} already up to date", path.display());
         return Ok(());
     }
@@ -361,7 +380,22 @@ pub fn run_groups(args: &crate::cli::GroupsArgs) -> Result<(), CliError> {
     let mut groups = groups_of(file.metadata())?;
     match (&args.command, delete_index) {
         (GroupsCommand::Add(a), _) => {
-            groups.push(flag_keys(a.keys.specs())?);
+            let context = a
+                .encryption_context
+                .as_deref()
+                .and_then(parse_encryption_context)
+                .unwrap_or_default();
+            let mut specs = with_context(a.keys.specs(), &context);
+            if !a.aws_profile.is_empty() {
+                for spec in specs
+                    .iter_mut()
+                    .filter(|s| s.kind == sops_core::keys::aws_kms::KIND)
+                {
+                    spec.fields
+                        .push(("aws_profile".to_owned(), a.aws_profile.clone()));
+                }
+            }
+            groups.push(flag_keys(specs)?);
         }
         (GroupsCommand::Delete(_), Some(index)) => {
             if index >= groups.len() {

@@ -17,6 +17,7 @@ mod flags;
 mod inplace;
 mod interop;
 mod keys;
+mod kms;
 mod pgp;
 mod set;
 mod support;

@@ -6,6 +6,7 @@
 
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use crate::metadata::KeyEntry;
 
@@ -36,9 +37,16 @@ pub struct KeyContextBuilder {
     bind_age_recipients: bool,
     gpg_home: Option<PathBuf>,
     gpg_program: Option<String>,
+    kms_connect_timeout: Option<Duration>,
+    kms_timeout: Option<Duration>,
     #[cfg(feature = "age")]
     age: AgeSources,
 }
+
+/// How long a cloud KMS call may take to connect, by default.
+pub const DEFAULT_KMS_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a cloud KMS call may take in all (retries included), by default.
+pub const DEFAULT_KMS_TIMEOUT: Duration = Duration::from_secs(30);
 
 impl KeyContext {
     /// An empty builder: no identities, gpg from `PATH` with its own home.
@@ -98,6 +106,19 @@ impl KeyContext {
         self.inputs.gpg_program.as_deref().unwrap_or("gpg")
     }
 
+    /// The connect time-out of each cloud KMS call (`SOPS_KMS_CONNECT_TIMEOUT`).
+    pub fn kms_connect_timeout(&self) -> Duration {
+        self.inputs
+            .kms_connect_timeout
+            .unwrap_or(DEFAULT_KMS_CONNECT_TIMEOUT)
+    }
+
+    /// The total time-out of each cloud KMS call, retries included
+    /// (`SOPS_KMS_TIMEOUT`).
+    pub fn kms_timeout(&self) -> Duration {
+        self.inputs.kms_timeout.unwrap_or(DEFAULT_KMS_TIMEOUT)
+    }
+
     /// The age identities, loaded on first use from the context's sources.
     #[cfg(feature = "age")]
     pub fn age_identities(&self) -> &AgeIdentities {
@@ -119,8 +140,10 @@ impl KeyContextBuilder {
     /// `id_rsa` (from `HOME`), `SOPS_AGE_KEY`, `SOPS_AGE_KEY_FILE`,
     /// `SOPS_AGE_KEY_CMD`, `<user config dir>/sops/age/keys.txt` (from
     /// `XDG_CONFIG_HOME` or `HOME`); `SOPS_GPG_EXEC` and `GNUPGHOME` for
-    /// PGP. Unset variables are listed as unused locations in age's errors,
-    /// with sops' texts.
+    /// PGP; `SOPS_KMS_CONNECT_TIMEOUT` and `SOPS_KMS_TIMEOUT` for cloud KMS
+    /// calls (seconds, or a number with `ms`, `s` or `m`; a value that does
+    /// not parse leaves the default). Unset variables are listed as unused
+    /// locations in age's errors, with sops' texts.
     pub fn from_process_env() -> Self {
         Self::from_lookup(|k| std::env::var(k).ok())
     }
@@ -149,6 +172,8 @@ impl KeyContextBuilder {
             bind_age_recipients: false,
             gpg_home: var("GNUPGHOME").map(PathBuf::from),
             gpg_program: var("SOPS_GPG_EXEC"),
+            kms_connect_timeout: var("SOPS_KMS_CONNECT_TIMEOUT").and_then(|v| parse_duration(&v)),
+            kms_timeout: var("SOPS_KMS_TIMEOUT").and_then(|v| parse_duration(&v)),
             #[cfg(feature = "age")]
             age: AgeSources::from_vars(&var),
         }
@@ -190,6 +215,19 @@ impl KeyContextBuilder {
     /// The gpg program (default: `gpg` from `PATH`).
     pub fn gpg_program(mut self, program: impl Into<String>) -> Self {
         self.gpg_program = Some(program.into());
+        self
+    }
+
+    /// The connect time-out of each cloud KMS call (default 5 s).
+    pub fn kms_connect_timeout(mut self, timeout: Duration) -> Self {
+        self.kms_connect_timeout = Some(timeout);
+        self
+    }
+
+    /// The total time-out of each cloud KMS call, retries included
+    /// (default 30 s).
+    pub fn kms_timeout(mut self, timeout: Duration) -> Self {
+        self.kms_timeout = Some(timeout);
         self
     }
 
@@ -271,12 +309,59 @@ impl fmt::Debug for KeyContextBuilder {
             .field("gpg_program", &self.gpg_program)
             .field("key_filter", &self.filter.is_some())
             .field("bind_age_recipients", &self.bind_age_recipients)
+            .field("kms_connect_timeout", &self.kms_connect_timeout)
+            .field("kms_timeout", &self.kms_timeout)
             .finish()
     }
+}
+
+/// A time-out from the environment: `5`, `2.5`, `500ms`, `5s`, `1m`;
+/// `None` for anything else (zero and negative values included).
+fn parse_duration(text: &str) -> Option<Duration> {
+    let text = text.trim();
+    let (number, scale) = if let Some(n) = text.strip_suffix("ms") {
+        (n, 0.001)
+    } else if let Some(n) = text.strip_suffix('s') {
+        (n, 1.0)
+    } else if let Some(n) = text.strip_suffix('m') {
+        (n, 60.0)
+    } else {
+        (text, 1.0)
+    };
+    let seconds = number.trim().parse::<f64>().ok()? * scale;
+    (seconds.is_finite() && seconds > 0.0)
+        .then(|| Duration::try_from_secs_f64(seconds).ok())
+        .flatten()
 }
 
 impl fmt::Debug for KeyContext {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_tuple("KeyContext").field(&self.inputs).finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kms_timeouts_from_variables() {
+        assert_eq!(parse_duration("5"), Some(Duration::from_secs(5)));
+        assert_eq!(parse_duration(" 2.5 "), Some(Duration::from_millis(2500)));
+        assert_eq!(parse_duration("500ms"), Some(Duration::from_millis(500)));
+        assert_eq!(parse_duration("3s"), Some(Duration::from_secs(3)));
+        assert_eq!(parse_duration("1m"), Some(Duration::from_secs(60)));
+        for bad in ["", "0", "-1", "abc", "5h", "inf", "NaN", "1e300"] {
+            assert_eq!(parse_duration(bad), None, "{bad}");
+        }
+        let ctx =
+            KeyContext::from_vars([("SOPS_KMS_TIMEOUT", "7"), ("SOPS_KMS_CONNECT_TIMEOUT", "x")]);
+        assert_eq!(ctx.kms_timeout(), Duration::from_secs(7));
+        assert_eq!(ctx.kms_connect_timeout(), DEFAULT_KMS_CONNECT_TIMEOUT);
+        let ctx = KeyContext::builder()
+            .kms_connect_timeout(Duration::from_secs(1))
+            .build();
+        assert_eq!(ctx.kms_connect_timeout(), Duration::from_secs(1));
+        assert_eq!(ctx.kms_timeout(), DEFAULT_KMS_TIMEOUT);
     }
 }

@@ -102,6 +102,20 @@ pub enum IdPart {
     Field(&'static str),
     /// Literal text.
     Text(&'static str),
+    /// `prefix` and the field's value, or nothing when the field is missing
+    /// or empty (kms' `+<role>`).
+    Prefixed {
+        prefix: &'static str,
+        field: &'static str,
+    },
+    /// sops' kms suffix: `|k:v,…` (the map field's pairs sorted by key),
+    /// present when the map has pairs or `last` is non-empty, then `|last`
+    /// when `last` is non-empty (`arn||profile` for a profile without
+    /// context).
+    MapThenField {
+        map: &'static str,
+        last: &'static str,
+    },
 }
 
 /// A keystore's rank in each fixed order sops uses; lower comes first.

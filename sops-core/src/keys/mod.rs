@@ -38,7 +38,9 @@ use zeroize::Zeroizing;
 
 use crate::metadata::KeyEntry;
 
-pub use context::{KeyContext, KeyContextBuilder, KeyFilter};
+pub use context::{
+    DEFAULT_KMS_CONNECT_TIMEOUT, DEFAULT_KMS_TIMEOUT, KeyContext, KeyContextBuilder, KeyFilter,
+};
 pub use keystore::{KeyKind, KeySpec, KeystoreSpec};
 pub use registry::{FromEntry, FromSpec, Keystore, built_in_keystores, keystores_by};
 pub use secret_file::{SECRET_FILE_LIMIT, SecretFileError, read_secret_file};

@@ -381,12 +381,15 @@ succeed with any of the keys in that key group.";
         let (_, mut meta) =
             new_metadata(&[vec![key(&a)]], &ctx(&[]), &EncryptOptions::default()).unwrap();
         let mut fields = Branch::new();
-        fields.push("arn", Value::Str("arn:aws:kms:eu-west-1:1:key/x".into()));
+        fields.push(
+            "resource_id",
+            Value::Str("projects/p/locations/l/keyRings/r/cryptoKeys/k".into()),
+        );
         fields.push("enc", Value::Str("AAAA".into()));
         meta.key_groups[0].0.insert(
             0,
             KeyEntry {
-                kind: crate::keys::aws_kms::KIND,
+                kind: crate::keys::gcp_kms::KIND,
                 fields,
             },
         );
@@ -394,9 +397,11 @@ succeed with any of the keys in that key group.";
             let err = recover_data_key(&meta, &ctx(&[]), order).unwrap_err();
             failures(&err, 0).into_iter().map(|(id, _)| id).collect()
         };
-        let arn = "arn:aws:kms:eu-west-1:1:key/x".to_owned();
-        assert_eq!(tried(&[]), [a.recipient.clone(), arn.clone()]);
-        assert_eq!(tried(&["kms".to_owned()]), [arn, a.recipient.clone()]);
+        // gcp_kms: a keystore that is never built in here, so nothing is
+        // called over the network.
+        let gcp = "projects/p/locations/l/keyRings/r/cryptoKeys/k".to_owned();
+        assert_eq!(tried(&[]), [a.recipient.clone(), gcp.clone()]);
+        assert_eq!(tried(&["gcp_kms".to_owned()]), [gcp, a.recipient.clone()]);
     }
 
     #[test]
@@ -493,12 +498,15 @@ succeed with any of the keys in that key group.";
         let (_, mut meta) =
             new_metadata(&[vec![key(&a)]], &ctx(&[]), &EncryptOptions::default()).unwrap();
         let mut fields = Branch::new();
-        fields.push("arn", Value::Str("arn:aws:kms:eu-west-1:1:key/x".into()));
+        fields.push(
+            "resource_id",
+            Value::Str("projects/p/locations/l/keyRings/r/cryptoKeys/k".into()),
+        );
         fields.push("enc", Value::Str("AAAA".into()));
         meta.key_groups[0].0.insert(
             0,
             KeyEntry {
-                kind: crate::keys::aws_kms::KIND,
+                kind: crate::keys::gcp_kms::KIND,
                 fields,
             },
         );

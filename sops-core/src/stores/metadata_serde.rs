@@ -419,7 +419,7 @@ pub fn from_branch(b: &Branch, format: Format) -> Result<Metadata, StoreError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::keys::{KeyError, aws_kms, hc_vault, master_key_for};
+    use crate::keys::{KeyError, aws_kms, gcp_kms, hc_vault, master_key_for};
     use crate::stores::Format;
     use crate::test_vectors::vector;
 
@@ -513,9 +513,11 @@ mod tests {
             names(&kms.fields),
             ["arn", "role", "context", "created_at", "enc", "aws_profile"]
         );
+        // gcp_kms is not built in (kms is, with the `aws-kms` feature).
+        let gcp = meta.all_keys().find(|e| e.kind == gcp_kms::KIND).unwrap();
         assert!(matches!(
-            master_key_for(kms),
-            Err(KeyError::Unsupported("kms"))
+            master_key_for(gcp),
+            Err(KeyError::Unsupported("gcp_kms"))
         ));
         let vault = meta.all_keys().find(|e| e.kind == hc_vault::KIND).unwrap();
         assert_eq!(

@@ -1,0 +1,541 @@
+//! The AWS KMS keystore's implementation (behind the `aws-kms` feature):
+//! one KMS key (ARN, optional role to assume, encryption context, profile)
+//! and its `Encrypt`/`Decrypt` calls through the AWS SDK.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::future::Future;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use aws_config::BehaviorVersion;
+use aws_config::sts::AssumeRoleProvider;
+use aws_config::timeout::TimeoutConfig;
+use aws_credential_types::provider::error::CredentialsError;
+use aws_sdk_kms::Client;
+use aws_sdk_kms::config::Region;
+use aws_sdk_kms::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_kms::primitives::Blob;
+use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
+use base64::Engine;
+use zeroize::Zeroizing;
+
+use super::KIND;
+use crate::keys::{KeyContext, KeyError, KeyKind, KeySpec, MasterKey};
+use crate::metadata::KeyEntry;
+use crate::tree::{Branch, Value, time};
+
+/// Where a role follows the key ARN in `ARN+ROLE` (any partition).
+const ROLE_SEPARATOR: &str = "+arn:";
+/// AWS limits a role session name to 64 characters.
+const MAX_SESSION_NAME: usize = 64;
+
+/// An AWS KMS key as sops names it: the key (or alias) ARN, the role to
+/// assume first, the encryption context sent with every call, and the
+/// shared-config profile whose credentials are used.
+#[derive(Clone, PartialEq, Eq)]
+pub struct AwsKmsKey {
+    arn: String,
+    role: String,
+    context: BTreeMap<String, String>,
+    profile: String,
+    /// Kept from the metadata entry: sops keeps a key's creation time
+    /// when it re-wraps a data key.
+    created_at: Option<String>,
+}
+
+impl fmt::Debug for AwsKmsKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AwsKmsKey")
+            .field("arn", &self.arn)
+            .field("role", &self.role)
+            .field("context", &self.context)
+            .field("profile", &self.profile)
+            .finish()
+    }
+}
+
+impl AwsKmsKey {
+    /// A key from the command line or a creation rule: `id` is `ARN` or
+    /// `ARN+ROLE_ARN` (spaces removed, as sops does); the spec's fields
+    /// add `role`, `context.<k>` pairs and `aws_profile`. The ARN is not
+    /// checked here: as in sops, a malformed one fails when it is used.
+    pub fn from_spec(spec: &KeySpec) -> Self {
+        let id: String = spec.id.chars().filter(|c| *c != ' ').collect();
+        let (arn, mut role) = split_role(&id);
+        let mut context = BTreeMap::new();
+        let mut profile = String::new();
+        for (field, value) in &spec.fields {
+            if let Some(k) = field.strip_prefix("context.") {
+                context.insert(k.to_owned(), value.clone());
+            } else if field == "role" {
+                role = value.clone();
+            } else if field == "aws_profile" {
+                profile = value.clone();
+            }
+        }
+        Self {
+            arn,
+            role,
+            context,
+            profile,
+            created_at: None,
+        }
+    }
+
+    /// The key of a metadata entry.
+    pub fn from_entry(entry: &KeyEntry) -> Self {
+        let text = |name| entry.field(name).unwrap_or_default().to_owned();
+        let context = match entry.fields.get("context") {
+            Some(Value::Map(m)) => m
+                .entries()
+                .filter_map(|(k, v)| Some((k.to_owned(), v.as_str()?.to_owned())))
+                .collect(),
+            _ => BTreeMap::new(),
+        };
+        Self {
+            arn: text("arn"),
+            role: text("role"),
+            context,
+            profile: text("aws_profile"),
+            created_at: entry.field("created_at").map(str::to_owned),
+        }
+    }
+
+    pub fn arn(&self) -> &str {
+        &self.arn
+    }
+
+    /// The role assumed before calling KMS ("" for none).
+    pub fn role(&self) -> &str {
+        &self.role
+    }
+
+    pub fn encryption_context(&self) -> &BTreeMap<String, String> {
+        &self.context
+    }
+
+    /// The shared-config profile ("" for the default chain).
+    pub fn profile(&self) -> &str {
+        &self.profile
+    }
+
+    /// The metadata entry without `enc`, in sops' field order.
+    fn entry(&self, enc: Option<String>) -> KeyEntry {
+        let mut fields = Branch::new();
+        fields.push("arn", Value::Str(self.arn.clone()));
+        if !self.role.is_empty() {
+            fields.push("role", Value::Str(self.role.clone()));
+        }
+        if !self.context.is_empty() {
+            let mut context = Branch::new();
+            for (k, v) in &self.context {
+                context.push(k.clone(), Value::Str(v.clone()));
+            }
+            fields.push("context", Value::Map(context));
+        }
+        if let Some(enc) = enc {
+            let created = self
+                .created_at
+                .clone()
+                .unwrap_or_else(time::now_rfc3339_seconds);
+            fields.push("created_at", Value::Str(created));
+            fields.push("enc", Value::Str(enc));
+        }
+        fields.push("aws_profile", Value::Str(self.profile.clone()));
+        KeyEntry { kind: KIND, fields }
+    }
+
+    /// The region of the ARN, which is where the key lives (sops never
+    /// takes it from the environment).
+    fn region(&self) -> Result<String, KeyError> {
+        region_of(&self.arn).ok_or_else(|| KeyError::Invalid {
+            identifier: self.identifier(),
+            reason: format!("no valid ARN found in '{}'", self.arn),
+        })
+    }
+
+    fn rejected(&self, doing: &str, reason: &str) -> KeyError {
+        KeyError::Rejected(format!(
+            "failed to {doing} sops data key with AWS KMS key {}: {reason}",
+            self.arn
+        ))
+    }
+
+    /// A KMS client for this key: the SDK's default chain (or the key's
+    /// profile), the region of the ARN, the (connect, total) time-outs and,
+    /// with a role, credentials from STS `AssumeRole`.
+    async fn client(&self, region: String, timeouts: (Duration, Duration)) -> Client {
+        let http = aws_smithy_http_client::Builder::new()
+            .tls_provider(Provider::Rustls(CryptoMode::Ring))
+            .build_https();
+        let timeouts = TimeoutConfig::builder()
+            .connect_timeout(timeouts.0)
+            .operation_timeout(timeouts.1)
+            .build();
+        let region = Region::new(region);
+        let mut loader = aws_config::defaults(BehaviorVersion::latest())
+            .region(region.clone())
+            .http_client(http)
+            .timeout_config(timeouts);
+        if !self.profile.is_empty() {
+            loader = loader.profile_name(&self.profile);
+        }
+        let base = loader.load().await;
+        let mut config = aws_sdk_kms::config::Builder::from(&base);
+        if !self.role.is_empty() {
+            let provider = AssumeRoleProvider::builder(&self.role)
+                .session_name(session_name(&host_name()))
+                .region(region)
+                .configure(&base)
+                .build()
+                .await;
+            config = config.credentials_provider(provider);
+        }
+        Client::from_conf(config.build())
+    }
+
+    fn context_map(&self) -> Option<std::collections::HashMap<String, String>> {
+        (!self.context.is_empty()).then(|| {
+            self.context
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect()
+        })
+    }
+
+    /// Turns an SDK failure into a key error that names the key and says
+    /// why: access denied, key not found, invalid ciphertext or context,
+    /// unreachable endpoint, no credentials. SDK messages hold no secrets
+    /// (never the plaintext; credentials are never part of them).
+    fn sdk_error<E>(&self, doing: &str, err: &SdkError<E>) -> KeyError
+    where
+        E: ProvideErrorMetadata + std::error::Error + 'static,
+    {
+        if let Some(cred) = credentials_error(err) {
+            let detail = one_line(&chain(cred));
+            return match cred {
+                CredentialsError::CredentialsNotLoaded(_) => KeyError::NoCredentials(format!(
+                    "failed to {doing} sops data key with AWS KMS key {}: no AWS credentials found: {detail}",
+                    self.arn
+                )),
+                _ if !self.role.is_empty() => self.rejected(
+                    doing,
+                    &format!("failed to assume role '{}': {detail}", self.role),
+                ),
+                _ => self.rejected(doing, &format!("could not get AWS credentials: {detail}")),
+            };
+        }
+        let reason = match err {
+            SdkError::ServiceError(service) => {
+                let e = service.err();
+                let Some(code) = e.code() else {
+                    // Not a KMS reply (a proxy or another server answered).
+                    let status = service.raw().status().as_u16();
+                    return self.rejected(doing, &format!("unexpected response (HTTP {status})"));
+                };
+                let message = e.message().unwrap_or_default();
+                let what = match code {
+                    "AccessDeniedException" => "access denied",
+                    "NotFoundException" => "key not found",
+                    "InvalidCiphertextException" => {
+                        "invalid ciphertext or encryption context"
+                    }
+                    "DisabledException" | "KMSInvalidStateException" => "key not usable",
+                    "IncorrectKeyException" => "ciphertext is for another key",
+                    _ => "request refused",
+                };
+                if message.is_empty() {
+                    format!("{what} ({code})")
+                } else {
+                    format!("{what} ({code}: {})", one_line(message))
+                }
+            }
+            SdkError::TimeoutError(_) => "endpoint unreachable: timed out".to_owned(),
+            SdkError::DispatchFailure(d) => {
+                let what = if d.is_timeout() {
+                    "endpoint unreachable: timed out"
+                } else if d.is_io() {
+                    "endpoint unreachable"
+                } else {
+                    "request failed"
+                };
+                format!("{what}: {}", one_line(&chain(err)))
+            }
+            _ => one_line(&chain(err)),
+        };
+        self.rejected(doing, &reason)
+    }
+}
+
+impl MasterKey for AwsKmsKey {
+    fn kind(&self) -> KeyKind {
+        KIND
+    }
+
+    fn identifier(&self) -> String {
+        // The same rendering as the stored entry's, so that `--rm-kms` and
+        // `updatekeys` compare like with like.
+        self.entry(None).identifier()
+    }
+
+    fn encrypt(&self, secret: &[u8], ctx: &KeyContext) -> Result<KeyEntry, KeyError> {
+        let region = self.region()?;
+        let timeouts = (ctx.kms_connect_timeout(), ctx.kms_timeout());
+        let blob = Blob::new(secret);
+        let out = block_on(async {
+            let client = self.client(region, timeouts).await;
+            client
+                .encrypt()
+                .key_id(&self.arn)
+                .plaintext(blob)
+                .set_encryption_context(self.context_map())
+                .send()
+                .await
+        })
+        .map_err(|e| self.rejected("encrypt", &e))?
+        .map_err(|e| self.sdk_error("encrypt", &e))?;
+        let ciphertext = out
+            .ciphertext_blob()
+            .ok_or_else(|| self.rejected("encrypt", "KMS returned no ciphertext"))?;
+        let enc = base64::engine::general_purpose::STANDARD.encode(ciphertext.as_ref());
+        Ok(self.entry(Some(enc)))
+    }
+
+    fn decrypt(&self, entry: &KeyEntry, ctx: &KeyContext) -> Result<Zeroizing<Vec<u8>>, KeyError> {
+        let region = self.region()?;
+        let enc = entry.enc().unwrap_or_default();
+        let ciphertext = base64::engine::general_purpose::STANDARD
+            .decode(enc.trim())
+            .map_err(|e| {
+                self.rejected(
+                    "decrypt",
+                    &format!("error base64-decoding encrypted data key: {e}"),
+                )
+            })?;
+        let timeouts = (ctx.kms_connect_timeout(), ctx.kms_timeout());
+        let out = block_on(async {
+            let client = self.client(region, timeouts).await;
+            client
+                .decrypt()
+                .key_id(&self.arn)
+                .ciphertext_blob(Blob::new(ciphertext))
+                .set_encryption_context(self.context_map())
+                .send()
+                .await
+        })
+        .map_err(|e| self.rejected("decrypt", &e))?
+        .map_err(|e| self.sdk_error("decrypt", &e))?;
+        let plaintext = out
+            .plaintext
+            .ok_or_else(|| self.rejected("decrypt", "KMS returned no plaintext"))?;
+        Ok(Zeroizing::new(plaintext.into_inner()))
+    }
+}
+
+/// Splits `ARN+ROLE_ARN` at the role's `+arn:` (so every partition works).
+fn split_role(id: &str) -> (String, String) {
+    match id.find(ROLE_SEPARATOR) {
+        Some(i) if i > 0 => (id[..i].to_owned(), id[i + 1..].to_owned()),
+        _ => (id.to_owned(), String::new()),
+    }
+}
+
+/// The region of `arn:aws[-partition]:kms:REGION:ACCOUNT:(key|alias)/…`
+/// (sops' pattern), or `None` when `arn` does not have that form.
+fn region_of(arn: &str) -> Option<String> {
+    let mut parts = arn.splitn(6, ':');
+    let (scheme, partition, service, region, account, resource) = (
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+    );
+    let partition_ok = partition
+        .strip_prefix("aws")
+        .is_some_and(|p| p.chars().all(|c| c.is_alphanumeric() || c == '_' || c == '-'));
+    let resource_ok = ["key/", "alias/"]
+        .iter()
+        .any(|p| resource.strip_prefix(p).is_some_and(|r| !r.is_empty()));
+    let ok = scheme == "arn"
+        && partition_ok
+        && service == "kms"
+        && !region.is_empty()
+        && !account.is_empty()
+        && account.chars().all(|c| c.is_ascii_digit())
+        && resource_ok;
+    ok.then(|| region.to_owned())
+}
+
+/// sops' role session name: `sops@` and the host name with every character
+/// AWS does not allow removed, cut to AWS' 64 characters.
+fn session_name(host: &str) -> String {
+    let allowed = |c: &char| c.is_ascii_alphanumeric() || "=,.@-_".contains(*c);
+    let mut name: String = format!("sops@{}", host.chars().filter(allowed).collect::<String>());
+    name.truncate(MAX_SESSION_NAME);
+    name
+}
+
+/// The host name as Go's `os.Hostname` reads it on Linux (sops uses that);
+/// `localhost` where it cannot be read.
+fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".to_owned())
+}
+
+/// The credentials failure behind an SDK error, if that is what it is.
+fn credentials_error<E: std::error::Error + 'static>(err: &SdkError<E>) -> Option<&CredentialsError> {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(e) = source {
+        if let Some(cred) = e.downcast_ref::<CredentialsError>() {
+            return Some(cred);
+        }
+        source = e.source();
+    }
+    None
+}
+
+/// An error and its sources, `: `-separated (the SDK's own Display is
+/// terse: "dispatch failure").
+fn chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(e) = source {
+        let next = e.to_string();
+        if !text.ends_with(&next) {
+            text.push_str(": ");
+            text.push_str(&next);
+        }
+        source = e.source();
+    }
+    text
+}
+
+fn one_line(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// The runtime the SDK's futures run on. The keystore API is synchronous
+/// (as every other keystore and the library's callers are), while the AWS
+/// SDK is async only; one small current-thread runtime, created on first
+/// use and kept for the process, drives each call to completion without
+/// starting worker threads, and lets the SDK keep its connection pool
+/// between calls.
+fn runtime() -> Result<&'static tokio::runtime::Runtime, String> {
+    static RUNTIME: OnceLock<Result<tokio::runtime::Runtime, String>> = OnceLock::new();
+    RUNTIME
+        .get_or_init(|| {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| format!("could not start the AWS client runtime: {e}"))
+        })
+        .as_ref()
+        .map_err(Clone::clone)
+}
+
+/// Runs `future` to completion. A caller that is itself inside a tokio
+/// runtime cannot block that runtime's thread, so the call then runs on a
+/// thread of its own.
+fn block_on<F>(future: F) -> Result<F::Output, String>
+where
+    F: Future + Send,
+    F::Output: Send,
+{
+    let rt = runtime()?;
+    if tokio::runtime::Handle::try_current().is_err() {
+        return Ok(rt.block_on(future));
+    }
+    std::thread::scope(|s| {
+        s.spawn(|| rt.block_on(future))
+            .join()
+            .map_err(|_| "the AWS client thread failed".to_owned())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::keys::aws_kms::KIND;
+
+    #[test]
+    fn roles_split_at_the_role_arn() {
+        assert_eq!(
+            split_role("arn:aws:kms:eu-west-1:1:key/k+arn:aws:iam::1:role/r"),
+            ("arn:aws:kms:eu-west-1:1:key/k".into(), "arn:aws:iam::1:role/r".into())
+        );
+        assert_eq!(
+            split_role("arn:aws-cn:kms:cn-north-1:1:key/k+arn:aws-cn:iam::1:role/r").1,
+            "arn:aws-cn:iam::1:role/r"
+        );
+        assert_eq!(split_role("arn:aws:kms:x:1:key/k").1, "");
+    }
+
+    #[test]
+    fn region_comes_from_the_arn() {
+        assert_eq!(region_of("arn:aws:kms:eu-west-1:123:key/abc").as_deref(), Some("eu-west-1"));
+        assert_eq!(region_of("arn:aws-us-gov:kms:us-gov-west-1:1:alias/a").as_deref(), Some("us-gov-west-1"));
+        for bad in [
+            "",
+            "arn:aws:kms:eu-west-1:123:key/",
+            "arn:aws:s3:eu-west-1:123:key/k",
+            "arn:aws:kms::123:key/k",
+            "arn:aws:kms:r:12a:key/k",
+            "arn:gcp:kms:r:1:key/k",
+            "alias/foo",
+        ] {
+            assert_eq!(region_of(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn session_names_are_sanitised_and_bounded() {
+        assert_eq!(session_name("host.example_1"), "sops@host.example_1");
+        assert_eq!(session_name("h o/s#t"), "sops@host");
+        assert_eq!(session_name(&"x".repeat(100)).len(), 64);
+    }
+
+    #[test]
+    fn identifiers_follow_sops() {
+        let spec = |id: &str, fields: &[(&str, &str)]| KeySpec {
+            kind: KIND,
+            id: id.to_owned(),
+            fields: fields
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+        };
+        let arn = "arn:aws:kms:us-east-1:1:key/k";
+        let key = AwsKmsKey::from_spec(&spec(arn, &[]));
+        assert_eq!(key.identifier(), arn);
+        let key = AwsKmsKey::from_spec(&spec(
+            &format!(" {arn}+arn:aws:iam::1:role/r"),
+            &[("context.z", "1"), ("context.b", "2")],
+        ));
+        assert_eq!(key.identifier(), format!("{arn}+arn:aws:iam::1:role/r|b:2,z:1"));
+        let key = AwsKmsKey::from_spec(&spec(arn, &[("aws_profile", "dev")]));
+        assert_eq!(key.identifier(), format!("{arn}||dev"));
+        // The entry written renders the same identity.
+        let entry = key.entry(Some("ZW5j".into()));
+        assert_eq!(entry.identifier(), key.identifier());
+        assert_eq!(AwsKmsKey::from_entry(&entry).identifier(), key.identifier());
+        let names: Vec<&str> = entry.fields.entries().map(|(k, _)| k).collect();
+        assert_eq!(names, ["arn", "created_at", "enc", "aws_profile"]);
+    }
+
+    #[test]
+    fn malformed_arns_fail_when_used() {
+        let key = AwsKmsKey::from_spec(&KeySpec {
+            kind: KIND,
+            id: "not-an-arn".into(),
+            fields: Vec::new(),
+        });
+        let err = key.encrypt(b"k", &KeyContext::builder().build()).unwrap_err();
+        assert!(err.to_string().contains("no valid ARN found in 'not-an-arn'"), "{err}");
+    }
+}
