@@ -392,6 +392,21 @@ fn r10_time_offset_by_a_day_or_more_is_refused() {
             "b: x\na_unencrypted: 2001-12-14T21:59:43+24:00\n"
         );
     }
+    // JSON cannot hold it (Go's Time.MarshalJSON refuses it too).
+    both_fail(
+        &sb,
+        &[
+            "decrypt",
+            "--output-type",
+            "json",
+            mac_only.to_str().unwrap(),
+        ],
+        4,
+        &[
+            "Error dumping file: ",
+            "Time.MarshalJSON: timezone hour outside of range [0,23]",
+        ],
+    );
     let hashed = sb.write(
         "hashed.yaml",
         enc.replace("    mac_only_encrypted: true\n", ""),
