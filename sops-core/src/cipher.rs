@@ -33,6 +33,9 @@ pub enum CipherError {
     UnknownType(String),
     #[error("type:bytes values are not supported")]
     BytesType,
+    /// A time whose offset is a day or more (see [`Time::zone_hour_in_range`]).
+    #[error("Time.MarshalText: timezone hour outside of range [0,23]")]
+    TimeZoneOutOfRange,
 }
 
 /// The parts of an `ENC[…]` string, still base64-decoded.

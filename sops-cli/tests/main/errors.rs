@@ -346,3 +346,68 @@ fn r10_alias_bomb_of_a_large_scalar_is_refused() {
             &["Error unmarshalling input yaml: yaml: aliases expand to more than"],
         );
 }
+
+/// issue 10: YAML loads a timestamp offset by a day or more
+/// (`+24:00`, `-23:60`) as a time, as go-yaml does, but sops 3.11 cannot
+/// turn it into bytes: encrypting fails with exit 23, and decrypting a file
+/// that holds one in the clear under the MAC fails with exit 25, even with
+/// `--ignore-mac`. Outside the MAC (`mac_only_encrypted`) it stays as it is.
+#[test]
+fn r10_time_offset_by_a_day_or_more_is_refused() {
+    let (sb, key) = fixture();
+    let marshal = "timezone hour outside of range [0,23]";
+    for offset in ["+24:00", "-23:60", "+24:60"] {
+        let plain = sb.write("t.yaml", format!("a: 2001-12-14T21:59:43{offset}\n"));
+        both_fail(
+            &sb,
+            &["encrypt", "--age", &key.recipient, plain.to_str().unwrap()],
+            23,
+            &["Error encrypting tree: ", marshal],
+        );
+    }
+    let plain = sb.write("u.yaml", "b: x\na_unencrypted: 2001-12-14T21:59:43+24:00\n");
+    sb.write(
+        ".sops.yaml",
+        format!(
+            "creation_rules:\n  - age: {}\n    mac_only_encrypted: true\n",
+            key.recipient
+        ),
+    );
+    let enc = sb
+        .run(Bin::Reference, ["encrypt", plain.to_str().unwrap()])
+        .ok();
+    let enc = String::from_utf8(enc).unwrap();
+    let mac_only = sb.write("mac_only.yaml", &enc);
+    for bin in [Bin::Reference, Bin::Ours] {
+        let out = sb.run(bin, ["decrypt", mac_only.to_str().unwrap()]).ok();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "b: x\na_unencrypted: 2001-12-14T21:59:43+24:00\n"
+        );
+    }
+    // JSON cannot hold it (Go's Time.MarshalJSON refuses it too).
+    both_fail(
+        &sb,
+        &[
+            "decrypt",
+            "--output-type",
+            "json",
+            mac_only.to_str().unwrap(),
+        ],
+        4,
+        &[
+            "Error dumping file: ",
+            "Time.MarshalJSON: timezone hour outside of range [0,23]",
+        ],
+    );
+    let hashed = sb.write(
+        "hashed.yaml",
+        enc.replace("    mac_only_encrypted: true\n", ""),
+    );
+    for flags in [&[][..], &["--ignore-mac"][..]] {
+        let mut args = vec!["decrypt"];
+        args.extend_from_slice(flags);
+        args.push(hashed.to_str().unwrap());
+        both_fail(&sb, &args, 25, &["Error decrypting tree: ", marshal]);
+    }
+}

@@ -85,6 +85,29 @@ fn compute_mac(leaves: &[walk::Leaf<'_>], mac_only_encrypted: bool) -> String {
     hasher.finish_hex()
 }
 
+/// sops turns each value it hashes into the MAC into bytes before anything
+/// else, and Go refuses a time whose offset is a day or more: the walk then
+/// fails, when decrypting even with `--ignore-mac`. `err` wraps the failure
+/// as the operation's error (encrypting or decrypting).
+fn check_times(
+    leaves: &[walk::Leaf<'_>],
+    arena: &str,
+    mac_only_encrypted: bool,
+    err: impl Fn(String, CipherError) -> TreeError,
+) -> Result<(), TreeError> {
+    for leaf in leaves {
+        if let Slot::Value(v) = &leaf.slot
+            && let Value::Time(t) = &**v
+            && (leaf.encrypted || !mac_only_encrypted)
+            && !t.zone_hour_in_range()
+        {
+            let path = display_path(effective_aad(aad_in(arena, leaf)));
+            return Err(err(path, CipherError::TimeZoneOutOfRange));
+        }
+    }
+    Ok(())
+}
+
 /// Encrypts every leaf the file's rule selects, computes the MAC over the
 /// plaintext, and sets `meta.last_modified` (now, UTC, seconds) and `meta.mac`.
 pub fn encrypt_docs(
@@ -106,9 +129,12 @@ pub fn reencrypt_docs(
     let rules = Rules::new(&meta.effective_rule());
     let cipher = ValueCipher::new(key);
     let mut leaves = walk::leaves(docs, &rules);
-    let mac_hex = compute_mac(&leaves.leaves, meta.mac_only_encrypted);
-    let unencrypted_comment_regex = rules.unencrypted_comment_regex();
     let (list, arena) = leaves.split();
+    check_times(list, arena, meta.mac_only_encrypted, |path, source| {
+        TreeError::Encrypt { path, source }
+    })?;
+    let mac_hex = compute_mac(list, meta.mac_only_encrypted);
+    let unencrypted_comment_regex = rules.unencrypted_comment_regex();
     for_each_leaf(list, arena, |leaf, aad| {
         if !leaf.encrypted {
             return Ok(());
@@ -191,6 +217,9 @@ pub fn decrypt_docs_stashing(
     let cipher = ValueCipher::new(key);
     let mut leaves = walk::leaves(docs, &rules);
     let (list, arena) = leaves.split();
+    check_times(list, arena, meta.mac_only_encrypted, |path, source| {
+        TreeError::Decrypt { path, source }
+    })?;
     for_each_leaf(list, arena, |leaf, aad| {
         if !leaf.encrypted {
             return Ok(());
@@ -378,6 +407,59 @@ mod tests {
             err.to_string(),
             "value at 'a' should be encrypted but is a int"
         );
+    }
+
+    /// issue 10: YAML loads `2001-12-14T21:59:43+24:00` as a time, as
+    /// go-yaml does, but sops 3.11 cannot turn it into bytes: encrypting
+    /// fails (exit 23), and so does decrypting a file that holds it in the
+    /// clear (exit 25, even with `--ignore-mac`), unless the value is
+    /// outside the MAC (`mac_only_encrypted`). Checked with the reference.
+    #[test]
+    fn r10_times_offset_by_a_day_or_more_are_refused() {
+        let store = Format::Yaml.store().unwrap();
+        for (name, refused_when_mac_only) in [("a", true), ("a_unencrypted", false)] {
+            let yaml = format!("b: x\n{name}: 2001-12-14T21:59:43+24:00\n");
+            for only in [false, true] {
+                let mut docs = store.load(yaml.as_bytes()).unwrap();
+                let mut m = meta(PartialRule::default_rule(), only);
+                let result = encrypt_docs(&mut docs, &key(), &mut m);
+                if only && !refused_when_mac_only {
+                    result.unwrap();
+                    decrypt_docs(&mut docs, &key(), &m, false).unwrap();
+                    assert_eq!(store.emit(&docs, None).unwrap(), yaml.as_bytes());
+                    continue;
+                }
+                let err = result.unwrap_err();
+                assert!(
+                    matches!(
+                        &err,
+                        TreeError::Encrypt { path, source: CipherError::TimeZoneOutOfRange }
+                            if *path == format!("'{name}'")
+                    ),
+                    "{err:?}"
+                );
+                assert_eq!(err.exit_code(), crate::exit_code::ERROR_ENCRYPTING_TREE);
+            }
+        }
+        // A file holding such a time in the clear under the MAC.
+        let mut docs = store
+            .load(b"b: x\na_unencrypted: 2001-12-14T21:59:43-24:00\n")
+            .unwrap();
+        let mut m = meta(PartialRule::default_rule(), true);
+        encrypt_docs(&mut docs, &key(), &mut m).unwrap();
+        m.mac_only_encrypted = false;
+        for ignore_mac in [false, true] {
+            let err = decrypt_docs(&mut docs.clone(), &key(), &m, ignore_mac).unwrap_err();
+            assert!(
+                matches!(
+                    &err,
+                    TreeError::Decrypt { path, source: CipherError::TimeZoneOutOfRange }
+                        if path == "'a_unencrypted'"
+                ),
+                "{err:?}"
+            );
+            assert_eq!(err.exit_code(), crate::exit_code::ERROR_DECRYPTING_TREE);
+        }
     }
 
     /// Found by the `store_yaml` fuzz target (`e:\n- r: #\n` did not round

@@ -61,6 +61,20 @@ impl Time {
         parse_rfc3339_parts(text).map(Self::from_parts)
     }
 
+    /// False when the offset is a whole day or more (`+24:00`, `-23:60`).
+    /// YAML loads such a timestamp, as go-yaml does, but Go's
+    /// `Time.MarshalText`, which sops calls on every value it hashes or
+    /// encrypts, refuses it.
+    pub fn zone_hour_in_range(&self) -> bool {
+        let b = self.0.as_bytes();
+        // The canonical form ends in `Z` or `±hh:mm`.
+        b.last() == Some(&b'Z')
+            || b.len()
+                .checked_sub(5)
+                .and_then(|at| digits(&b[at..], 2))
+                .is_some_and(|hour| hour <= 23)
+    }
+
     /// The canonical text.
     pub fn as_str(&self) -> &str {
         &self.0
@@ -245,6 +259,29 @@ mod tests {
         );
         assert!(Time::parse_rfc3339("2024-02-30T00:00:00Z").is_none());
         assert!(Time::parse_rfc3339("2024-05-01 12:00:00Z").is_none());
+    }
+
+    #[test]
+    fn m10_zone_hours_of_a_day_or_more_do_not_marshal() {
+        let at = |offset_minutes| {
+            Time::from_parts(TimeParts {
+                year: 2001,
+                month: 12,
+                day: 14,
+                hour: 21,
+                minute: 59,
+                second: 43,
+                nanos: 0,
+                offset_minutes,
+            })
+        };
+        for ok in [None, Some(0), Some(60), Some(-60), Some(23 * 60 + 59)] {
+            assert!(at(ok).zone_hour_in_range(), "{ok:?}");
+        }
+        for bad in [24 * 60, -24 * 60, 25 * 60] {
+            let t = at(Some(bad));
+            assert!(!t.zone_hour_in_range(), "{}", t.as_str());
+        }
     }
 
     #[test]

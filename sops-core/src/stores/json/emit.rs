@@ -166,6 +166,14 @@ impl<'i> Writer<'i> {
                     )));
                 }
             },
+            // Go's `Time.MarshalJSON` refuses an offset of a day or more.
+            Value::Time(t) if !t.zone_hour_in_range() => {
+                return Err(StoreError::Emit(
+                    "json: error calling MarshalJSON for type time.Time: \
+                     Time.MarshalJSON: timezone hour outside of range [0,23]"
+                        .into(),
+                ));
+            }
             Value::Time(t) => self.string(t.as_str()),
             Value::Str(s) | Value::Comment(s) => self.string(s),
             Value::Bytes(b) => self.bytes(b),

@@ -746,3 +746,40 @@ fn m10_unicode_escape_errors_report_their_line() {
         assert_eq!(syntax(input).0, 3, "{input:?}");
     }
 }
+
+/// issue 10: a time offset by a day or more (YAML loads `+24:00`) cannot be
+/// written as JSON: sops 3.11 exits 4 with "Error dumping file: … json:
+/// error calling MarshalJSON for type time.Time: Time.MarshalJSON: timezone
+/// hour outside of range [0,23]" (checked decrypting a YAML file holding one
+/// outside the MAC with `--output-type json`).
+#[test]
+fn r10_time_offset_by_a_day_or_more_is_refused() {
+    use crate::tree::{Time, time::TimeParts};
+    let at = |offset_minutes| {
+        Value::Time(Time::from_parts(TimeParts {
+            year: 2001,
+            month: 12,
+            day: 14,
+            hour: 21,
+            minute: 59,
+            second: 43,
+            nanos: 0,
+            offset_minutes: Some(offset_minutes),
+        }))
+    };
+    let mut doc = Branch::new();
+    doc.push("t", at(23 * 60 + 59));
+    assert_eq!(
+        text(&store().emit(&[doc], None).unwrap()),
+        "{\n\t\"t\": \"2001-12-14T21:59:43+23:59\"\n}\n"
+    );
+    let mut doc = Branch::new();
+    doc.push("t", at(-24 * 60));
+    let err = store().emit(&[doc], None).unwrap_err();
+    assert!(
+        err.to_string()
+            .ends_with("Time.MarshalJSON: timezone hour outside of range [0,23]"),
+        "{err}"
+    );
+    assert!(!err.to_string().contains("2001"));
+}

@@ -437,6 +437,11 @@ impl Builder {
             let indent = frame.indent;
             // A block sequence written at its key's column (`key:` / `- a`)
             // keeps only comments indented further than the dashes.
+            // The parser so far ends such a sequence before a comment at
+            // the dashes' column reaches us, so dropping this test (the
+            // mutants `frame.flow` for `!frame.flow`, `>=` for `>` below)
+            // changes no output; it stays for a parser that orders them
+            // otherwise.
             let indentless = matches!(frame.body, Body::Seq(_))
                 && !frame.flow
                 && self
@@ -660,6 +665,8 @@ pub(crate) fn load_with(
             }
         })?;
         match event {
+            // Also ignored by the catch-all arm (deleting this arm changes
+            // nothing); listed so that the events handled are explicit.
             Event::StreamStart | Event::StreamEnd => {}
             Event::DocumentStart(_, version) => {
                 if let Some(v) = version

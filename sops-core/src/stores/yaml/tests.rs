@@ -1160,3 +1160,98 @@ fn m10_comment_after_a_dash_stays_with_its_item() {
         "l:\n    - a: 1\n    # c\n    - b: 2\n"
     );
 }
+
+// Tests named m10_* below were added for issue 10 so that each mutant
+// `cargo mutants` makes of load.rs fails one of sops-core's own tests.
+
+/// sops 3.11 names the tag (and the value, which we leave out).
+#[test]
+fn m10_a_top_level_scalar_names_its_tag() {
+    for (text, tag) in [
+        ("true\n", "!!bool"),
+        ("12\n", "!!int"),
+        ("1.5\n", "!!float"),
+        ("2001-12-14\n", "!!timestamp"),
+        // Binary data that is UTF-8 loads as a string, which names `!!str`
+        // here where sops 3.11 names `!!binary`.
+        ("!!binary /w==\n", "!!binary"),
+    ] {
+        assert_eq!(
+            err_text(text),
+            format!(
+                "yaml: unmarshal errors:\n  line 1: cannot unmarshal {tag} into map[string]interface {{}}"
+            ),
+            "{text:?}"
+        );
+    }
+}
+
+/// Checked with sops 3.11: `a: &k x\n*k : 2\n` decrypts to `a: x\nx: 2\n`.
+#[test]
+fn m10_an_alias_of_a_scalar_is_a_key() {
+    assert_eq!(
+        only_doc("a: &k x\n*k : 2\n"),
+        Branch(vec![entry("a", s("x")), entry("x", Value::Int(2))])
+    );
+    assert_eq!(
+        err_text("a: &k [x]\n? *k\n: 2\n"),
+        "Tree contains a non-string key"
+    );
+}
+
+/// sops 3.11 names no line; ours names the line of the first bad byte.
+#[test]
+fn m10_invalid_utf8_names_its_line() {
+    let err = store().load(b"a: 1\nb: \xff\n").unwrap_err();
+    assert!(
+        matches!(&err, StoreError::Syntax { line: 2, .. }),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("invalid leading UTF-8 octet"));
+}
+
+/// The node budget counts every node written in the file, collections and
+/// scalars: 7 before the aliases here (root, `a`, the sequence, 2 items,
+/// `b`, its sequence), and the 3 aliases copy 3 nodes each.
+#[test]
+fn m10_alias_budget_counts_collections_and_scalars() {
+    let text = "a: &a [x, x]\nb: [*a, *a, *a]\n";
+    limited(1_000, 2, 1).load(text.as_bytes()).unwrap();
+    assert!(matches!(
+        limited(1_000, 1, 1).load(text.as_bytes()),
+        Err(StoreError::ExcessiveAliasing { budget: 8 })
+    ));
+}
+
+/// Where comments that wait for a collection's end go, each checked with
+/// sops 3.11 (encrypt, then decrypt).
+#[test]
+fn m10_comments_at_the_end_of_a_collection() {
+    for (input, expected) in [
+        // Deeper than the mapping's entries: still the mapping's.
+        (
+            "m:\n  x: 1\n      # deep\nz: 1\n",
+            "m:\n    x: 1\n    # deep\nz: 1\n",
+        ),
+        // After an empty item's dash: the comment and those after it go on.
+        (
+            "s:\n  - a\n  - # c\n    # d\nz: 1\n",
+            "s:\n    - a\n    - null\n# c\n# d\nz: 1\n",
+        ),
+        (
+            "s:\n  - |\n    t\n  - # c\n    x\n",
+            "s:\n    - |\n      t\n    # c\n    - x\n",
+        ),
+        ("s:\n  - # c\n  - b\n", "s:\n    - null\n    # c\n    - b\n"),
+        // Known difference: at the end of the document sops 3.11 leaves
+        // such a comment in the indentless sequence (`key:\n- a\n# c\n`
+        // gives `key:\n    - a\n    # c\n`); ours moves it after it.
+        ("key:\n- a\n# c\nnext: 1\n", "key:\n    - a\n# c\nnext: 1\n"),
+        (
+            "m:\n  k:\n  - a\n  # c\n  n: 1\n",
+            "m:\n    k:\n        - a\n    # c\n    \"n\": 1\n",
+        ),
+    ] {
+        assert_eq!(roundtrip(input), expected, "{input:?}");
+    }
+}
