@@ -32,7 +32,6 @@ cargo fuzz build "${FLAGS[@]}"
 # deterministic for them; their inputs are kept in fuzz/open-findings/ (see
 # the README's fuzzing section); remove a target from this list once fixed.
 # None is open now (FUZZ_REPLAY_ONLY="store_ini" puts one back by hand).
-REPLAY_ONLY="store_ini" puts one back by hand).
 REPLAY_ONLY=" ${FUZZ_REPLAY_ONLY-} "
 
 # Two phases per target: the stored corpus is replayed (every seed must
