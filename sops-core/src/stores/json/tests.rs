@@ -783,3 +783,22 @@ fn r10_time_offset_by_a_day_or_more_is_refused() {
     );
     assert!(!err.to_string().contains("2001"));
 }
+
+/// The output buffer is sized once, from the estimates of the document and
+/// of the metadata (their sum), and an extracted mapping from its own
+/// estimate: it is never regrown while writing.
+#[test]
+fn m10_output_buffers_are_sized_once_from_the_estimate() {
+    use super::emit::estimate_size;
+    let store = store();
+    let unit = store.indent_unit().len();
+    let doc = branch(vec![("a", s(&"x".repeat(300))), ("b", s("y"))]);
+    let meta = branch(vec![("version", s("3.11.0")), ("mac", s(&"m".repeat(200)))]);
+    let out = store.emit_document(&doc, Some(&meta)).unwrap();
+    let expected = estimate_size(&doc, unit) + estimate_size(&meta, unit);
+    assert!(out.len() <= expected, "{} > {expected}", out.len());
+    assert_eq!(out.capacity(), expected);
+    let out = store.emit_value(&Value::Map(doc.clone())).unwrap();
+    assert!(out.len() > 64);
+    assert_eq!(out.capacity(), estimate_size(&doc, unit));
+}
