@@ -194,19 +194,26 @@ fn updatekeys_follows_the_config_like_sops() {
     );
 }
 
-#[test]
-fn key_groups_with_a_threshold_interoperate() {
+/// A sandbox whose `.sops.yaml` has one rule of three age key groups (one
+/// key each, `rule_head` before `key_groups`), and `f.yaml` holding PLAIN.
+fn three_age_groups(rule_head: &str) -> (Sandbox, Vec<AgeKey>) {
     let mut sb = Sandbox::new();
     let keys: Vec<AgeKey> = ["a", "b", "c"].iter().map(|n| sb.age_keygen(n)).collect();
     sb.use_identity(&keys[0]);
     sb.write(
         ".sops.yaml",
         format!(
-            "creation_rules:\n  - shamir_threshold: 2\n    key_groups:\n      - age: [{}]\n      - age: [{}]\n      - age: [{}]\n",
+            "creation_rules:\n  - {rule_head}key_groups:\n      - age: [{}]\n      - age: [{}]\n      - age: [{}]\n",
             keys[0].recipient, keys[1].recipient, keys[2].recipient
         ),
     );
     sb.write("f.yaml", PLAIN);
+    (sb, keys)
+}
+
+#[test]
+fn key_groups_with_a_threshold_interoperate() {
+    let (sb, keys) = three_age_groups("shamir_threshold: 2\n    ");
     for writer in Bin::BOTH {
         let enc = sb.run(writer, ["encrypt", "f.yaml"]).ok();
         let file = sb.write(&format!("groups.{writer}.yaml"), &enc);
@@ -240,17 +247,7 @@ fn key_groups_with_a_threshold_interoperate() {
 /// three it gets a wrong data key (25), with every key it decrypts.
 #[test]
 fn key_groups_without_a_stored_threshold_as_sops() {
-    let mut sb = Sandbox::new();
-    let keys: Vec<AgeKey> = ["a", "b", "c"].iter().map(|n| sb.age_keygen(n)).collect();
-    sb.use_identity(&keys[0]);
-    sb.write(
-        ".sops.yaml",
-        format!(
-            "creation_rules:\n  - key_groups:\n      - age: [{}]\n      - age: [{}]\n      - age: [{}]\n",
-            keys[0].recipient, keys[1].recipient, keys[2].recipient
-        ),
-    );
-    sb.write("f.yaml", PLAIN);
+    let (sb, keys) = three_age_groups("");
     let enc = String::from_utf8(sb.run(Bin::Reference, ["encrypt", "f.yaml"]).ok()).unwrap();
     assert!(enc.contains("\n    shamir_threshold: 3\n"), "{enc}");
     let edited = enc.replace("    shamir_threshold: 3\n", "");
