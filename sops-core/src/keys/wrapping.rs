@@ -375,31 +375,33 @@ succeed with any of the keys in that key group.";
         assert_eq!(sort_for_decryption(&kinds, &[]), [0, 1, 2, 3]);
     }
 
+    /// An entry of a keystore that is not built in (GCP KMS, for now), so
+    /// that recovering it fails without reaching any network.
+    const UNSUPPORTED_ID: &str = "projects/p/locations/l/keyRings/r/cryptoKeys/k";
+
+    fn unsupported_entry() -> KeyEntry {
+        let mut fields = Branch::new();
+        fields.push("resource_id", Value::Str(UNSUPPORTED_ID.into()));
+        fields.push("enc", Value::Str("AAAA".into()));
+        KeyEntry {
+            kind: crate::keys::gcp_kms::KIND,
+            fields,
+        }
+    }
+
     #[test]
     fn m10_recovery_tries_keys_in_the_given_order_else_age_first() {
         let a = id();
         let (_, mut meta) =
             new_metadata(&[vec![key(&a)]], &ctx(&[]), &EncryptOptions::default()).unwrap();
-        let mut fields = Branch::new();
-        fields.push(
-            "resource_id",
-            Value::Str("projects/p/locations/l/keyRings/r/cryptoKeys/k".into()),
-        );
-        fields.push("enc", Value::Str("AAAA".into()));
-        meta.key_groups[0].0.insert(
-            0,
-            KeyEntry {
-                kind: crate::keys::gcp_kms::KIND,
-                fields,
-            },
-        );
+        meta.key_groups[0].0.insert(0, unsupported_entry());
         let tried = |order: &[String]| -> Vec<String> {
             let err = recover_data_key(&meta, &ctx(&[]), order).unwrap_err();
             failures(&err, 0).into_iter().map(|(id, _)| id).collect()
         };
         // gcp_kms: a keystore that is never built in here, so nothing is
         // called over the network.
-        let gcp = "projects/p/locations/l/keyRings/r/cryptoKeys/k".to_owned();
+        let gcp = UNSUPPORTED_ID.to_owned();
         assert_eq!(tried(&[]), [a.recipient.clone(), gcp.clone()]);
         assert_eq!(tried(&["gcp_kms".to_owned()]), [gcp, a.recipient.clone()]);
     }
@@ -497,19 +499,7 @@ succeed with any of the keys in that key group.";
         let a = id();
         let (_, mut meta) =
             new_metadata(&[vec![key(&a)]], &ctx(&[]), &EncryptOptions::default()).unwrap();
-        let mut fields = Branch::new();
-        fields.push(
-            "resource_id",
-            Value::Str("projects/p/locations/l/keyRings/r/cryptoKeys/k".into()),
-        );
-        fields.push("enc", Value::Str("AAAA".into()));
-        meta.key_groups[0].0.insert(
-            0,
-            KeyEntry {
-                kind: crate::keys::gcp_kms::KIND,
-                fields,
-            },
-        );
+        meta.key_groups[0].0.insert(0, unsupported_entry());
         let err = recover_data_key(&meta, &ctx(&[]), &[]).unwrap_err();
         assert!(
             failures(&err, 0)
