@@ -500,7 +500,9 @@ fn tenant_credentials_alone_give_no_credentials() {
             !marker.exists(),
             "a repository credential_process ran (sidecar HOME set: {with_home})"
         );
-        out.failure(Some(128)).stderr_contains(&k.arn);
+        out.failure(Some(128))
+            .stderr_contains(&k.arn)
+            .stderr_contains("no AWS credentials found");
         assert!(
             k.aws.kms_calls().iter().all(|c| c.akid != TENANT_AKID),
             "{:?}",
@@ -607,5 +609,94 @@ fn renderers_never_see_the_sidecars_cloud_credentials() {
             );
         }
         assert!(!seen.contains("sidecar"), "{mode}: {seen}");
+    }
+}
+
+/// The sidecar env with a key policy for project team-a (the harness's).
+fn with_policy(w: &World, k: &Kms, kms: &[&str]) -> Vec<(String, String)> {
+    let file = w.path().join("policy.yaml");
+    let list: Vec<String> = kms.iter().map(|a| format!("\"{a}\"")).collect();
+    std::fs::write(
+        &file,
+        format!("projects:\n  team-a:\n    kms: [{}]\n", list.join(", ")),
+    )
+    .unwrap();
+    let mut env = k.sidecar(w);
+    env.push(("SOPS_CMP_KEY_POLICY".into(), file.display().to_string()));
+    env
+}
+
+#[test]
+fn policy_matches_a_kms_key_with_role_and_context_on_its_arn() {
+    let w = World::new();
+    let k = Kms::new();
+    let key = format!("{}+{ROLE}", k.arn);
+    let mut args = vec![
+        "--kms",
+        key.as_str(),
+        "--encryption-context",
+        "app:web,env:prod",
+    ];
+    args.extend(REGEX);
+    k.encrypt(&w, "apps/web/db.yaml", &secret("db", PASSWORD), &args);
+    let enc = std::fs::read_to_string(w.repo.join("apps/web/db.yaml")).unwrap();
+    assert!(enc.contains(&format!("role: {ROLE}")), "{enc}");
+    let out = Request::generate(&w, "apps/web")
+        .sidecar(with_policy(&w, &k, &[&k.arn]))
+        .run();
+    out.success();
+    assert_eq!(password_of(&out, "db"), PASSWORD);
+    // The role was assumed with the sidecar's credentials, and KMS was
+    // called with the role's.
+    let seen = k.aws.seen();
+    let assume: Vec<_> = seen.iter().filter(|s| s.action == "AssumeRole").collect();
+    assert_eq!(assume.len(), 1, "{seen:?}");
+    assert_eq!(assume[0].akid, SIDECAR_AKID);
+    let kms = k.aws.kms_calls();
+    assert!(
+        !kms.is_empty() && kms.iter().all(|c| c.akid != SIDECAR_AKID),
+        "{seen:?}"
+    );
+}
+
+#[test]
+fn disallowed_kms_keys_are_never_called() {
+    let w = World::new();
+    let k = Kms::new();
+    let other = k.another_key();
+    let other_id = other.rsplit('/').next().unwrap();
+    // An operator's glob for one key id in any region, and a tenant's file
+    // for another key whose encryption context (free text of the `sops`
+    // block, shown after the ARN in sops' identifier) ends like the
+    // allowed key.
+    let allowed = format!("arn:aws:kms:*:123456789012:key/{other_id}-not-this");
+    let forged_context = format!(":123456789012:key/{other_id}-not-this");
+    let mut args = vec!["--kms", k.arn.as_str()];
+    args.extend(REGEX);
+    k.encrypt(&w, "apps/plain/db.yaml", &secret("db", PASSWORD), &args);
+    // The tenant edits the context into the metadata (not covered by the
+    // MAC); the reference sops refuses `:` in a context value on the
+    // command line, but KMS takes any string.
+    let enc = std::fs::read_to_string(w.repo.join("apps/plain/db.yaml")).unwrap();
+    let line = enc
+        .lines()
+        .find(|l| l.trim_start().starts_with("aws_profile:"))
+        .unwrap();
+    let indent = &line[..line.len() - line.trim_start().len()];
+    let forged = enc.replacen(
+        line,
+        &format!("{indent}context:\n{indent}    a: \"{forged_context}\"\n{line}"),
+        1,
+    );
+    w.write("apps/forged/db.yaml", forged);
+    for app in ["apps/plain", "apps/forged"] {
+        let out = Request::generate(&w, app)
+            .sidecar(with_policy(&w, &k, &[&other, &allowed]))
+            .run();
+        out.failure(Some(128))
+            .stderr_contains(&format!("{}", k.arn))
+            .stderr_contains("skipped by policy")
+            .stderr_contains("SOPS_CMP_KEY_POLICY");
+        assert!(k.aws.seen().is_empty(), "{app}: {:?}", k.aws.seen());
     }
 }
