@@ -700,3 +700,48 @@ fn disallowed_kms_keys_are_never_called() {
         assert!(k.aws.seen().is_empty(), "{app}: {:?}", k.aws.seen());
     }
 }
+
+#[test]
+fn irsa_web_identity_of_the_sidecar_is_used() {
+    // As EKS' webhook injects IRSA: a role ARN and a projected token file,
+    // no static keys. moto's STS answers AssumeRoleWithWebIdentity.
+    let w = World::new();
+    let k = Kms::new();
+    directory_app(&w, &k, &k.arn);
+    let token = w.path().join("eks.amazonaws.com/serviceaccount/token");
+    std::fs::create_dir_all(token.parent().unwrap()).unwrap();
+    std::fs::write(&token, "dummy-web-identity-token").unwrap();
+    let mut env = w.sidecar_env();
+    env.extend(k.sidecar_aws());
+    env.push(("AWS_ROLE_ARN".into(), ROLE.into()));
+    env.push((
+        "AWS_WEB_IDENTITY_TOKEN_FILE".into(),
+        token.display().to_string(),
+    ));
+    let mut req = Request::generate(&w, "apps/web").sidecar(env);
+    req.app_env
+        .extend(tenant_aws_vars("ARGOCD_ENV_", &Recorder::trap().url));
+    let out = req.run();
+    out.success();
+    assert_eq!(password_of(&out, "db"), PASSWORD);
+    let seen = k.aws.seen();
+    let web: Vec<_> = seen
+        .iter()
+        .filter(|s| s.action == "AssumeRoleWithWebIdentity")
+        .collect();
+    assert_eq!(web.len(), 1, "{seen:?}");
+    assert!(web[0].body.contains("dummy-web-identity-token"), "{seen:?}");
+    assert!(
+        web[0].body.contains("sops-plugin"),
+        "the sidecar's role: {seen:?}"
+    );
+    // KMS was called with the role's temporary credentials.
+    let kms = k.aws.kms_calls();
+    assert!(
+        !kms.is_empty()
+            && kms
+                .iter()
+                .all(|c| !c.akid.is_empty() && c.akid != TENANT_AKID),
+        "{seen:?}"
+    );
+}
