@@ -745,3 +745,166 @@ fn irsa_web_identity_of_the_sidecar_is_used() {
         "{seen:?}"
     );
 }
+
+const TEAM_A_AKID: &str = "AKIATEAMA00000000003";
+const TEAM_B_AKID: &str = "AKIATEAMB00000000004";
+
+/// `<keys>/<project>/` with an age identity and, if given, the AWS files.
+fn project_dir(w: &World, project: &str, config: Option<&str>, credentials: Option<&str>) {
+    let dir = w.path().join("keys").join(project);
+    std::fs::create_dir_all(dir.join("aws")).unwrap();
+    crate::harness::Key::generate(&dir, "age.txt");
+    if let Some(c) = config {
+        std::fs::write(dir.join("aws/config"), c).unwrap();
+    }
+    if let Some(c) = credentials {
+        std::fs::write(dir.join("aws/credentials"), c).unwrap();
+    }
+}
+
+fn static_credentials(akid: &str) -> String {
+    format!("[default]\naws_access_key_id = {akid}\naws_secret_access_key = s\n")
+}
+
+/// Project scoping on, and every kind of sidecar credential present: static
+/// keys, IRSA, a shared config in HOME. None of them may be used.
+fn scoped_sidecar(w: &World, k: &Kms) -> Vec<(String, String)> {
+    let home = w.path().join("home");
+    std::fs::create_dir_all(home.join(".aws")).unwrap();
+    std::fs::write(
+        home.join(".aws/credentials"),
+        static_credentials(SIDECAR_AKID),
+    )
+    .unwrap();
+    let token = w.path().join("irsa-token");
+    std::fs::write(&token, "sidecar-irsa-token").unwrap();
+    let mut env = k.sidecar(w);
+    env.retain(|(k, _)| k != "SOPS_AGE_KEY_FILE");
+    env.push((
+        "SOPS_CMP_PROJECT_KEYS_DIR".into(),
+        w.path().join("keys").display().to_string(),
+    ));
+    env.push(("AWS_ROLE_ARN".into(), ROLE.into()));
+    env.push((
+        "AWS_WEB_IDENTITY_TOKEN_FILE".into(),
+        token.display().to_string(),
+    ));
+    env
+}
+
+#[test]
+fn a_project_uses_only_its_own_aws_credentials() {
+    let w = World::new();
+    let k = Kms::new();
+    directory_app(&w, &k, &k.arn);
+    project_dir(
+        &w,
+        "team-a",
+        Some("[default]\n"),
+        Some(&static_credentials(TEAM_A_AKID)),
+    );
+    project_dir(
+        &w,
+        "team-b",
+        Some("[default]\n"),
+        Some(&static_credentials(TEAM_B_AKID)),
+    );
+    let out = Request::generate(&w, "apps/web")
+        .sidecar(scoped_sidecar(&w, &k))
+        .run();
+    out.success();
+    assert_eq!(password_of(&out, "db"), PASSWORD);
+    k.assert_kms_signed_by(TEAM_A_AKID);
+    assert!(
+        k.aws
+            .seen()
+            .iter()
+            .all(|s| s.action != "AssumeRoleWithWebIdentity"),
+        "{:?}",
+        k.aws.seen()
+    );
+    // The same file in an app of team-b is opened, if at all, with
+    // team-b's credentials (moto does not check key policies; AWS would
+    // refuse them for team-a's key).
+    let before = k.aws.seen().len();
+    let out = Request::generate(&w, "apps/web")
+        .sidecar(scoped_sidecar(&w, &k))
+        .env("ARGOCD_APP_PROJECT_NAME", "team-b")
+        .run();
+    out.success();
+    let calls: Vec<_> = k.aws.seen().into_iter().skip(before).collect();
+    assert!(
+        !calls.is_empty() && calls.iter().all(|c| c.akid == TEAM_B_AKID),
+        "{calls:?}"
+    );
+}
+
+#[test]
+fn a_project_without_aws_files_has_no_credentials() {
+    let w = World::new();
+    let k = Kms::new();
+    directory_app(&w, &k, &k.arn);
+    project_dir(
+        &w,
+        "team-a",
+        Some("[default]\n"),
+        Some(&static_credentials(TEAM_A_AKID)),
+    );
+    project_dir(&w, "team-b", None, None);
+    project_dir(&w, "team-c", Some("[default]\n"), None);
+    for (project, missing) in [
+        ("team-b", "team-b/aws/config"),
+        ("team-c", "team-c/aws/credentials"),
+    ] {
+        let out = Request::generate(&w, "apps/web")
+            .sidecar(scoped_sidecar(&w, &k))
+            .env("ARGOCD_APP_PROJECT_NAME", project)
+            .run();
+        out.failure(Some(128))
+            .stderr_contains(&format!("{}: ", k.arn))
+            .stderr_contains("no AWS credentials")
+            .stderr_contains(missing);
+    }
+    assert!(k.aws.seen().is_empty(), "{:?}", k.aws.seen());
+}
+
+#[test]
+fn a_projects_aws_config_can_assume_its_role_with_the_pods_token() {
+    // Per-project roles on EKS: the project's config names its role and
+    // the pod's IRSA token file; the sidecar's own AWS_ROLE_ARN is not used.
+    let w = World::new();
+    let k = Kms::new();
+    directory_app(&w, &k, &k.arn);
+    let token = w.path().join("pod-token");
+    std::fs::write(&token, "pod-web-identity-token").unwrap();
+    let role_a = "arn:aws:iam::123456789012:role/argocd-sops-team-a";
+    project_dir(
+        &w,
+        "team-a",
+        Some(&format!(
+            "[default]\nrole_arn = {role_a}\nweb_identity_token_file = {}\n",
+            token.display()
+        )),
+        Some(""),
+    );
+    let out = Request::generate(&w, "apps/web")
+        .sidecar(scoped_sidecar(&w, &k))
+        .run();
+    out.success();
+    let seen = k.aws.seen();
+    let web: Vec<_> = seen
+        .iter()
+        .filter(|s| s.action == "AssumeRoleWithWebIdentity")
+        .collect();
+    assert_eq!(web.len(), 1, "{seen:?}");
+    assert!(
+        web[0].body.contains("argocd-sops-team-a")
+            && web[0].body.contains("pod-web-identity-token"),
+        "{seen:?}"
+    );
+    let kms = k.aws.kms_calls();
+    assert!(
+        !kms.is_empty() && kms.iter().all(|c| c.akid != SIDECAR_AKID),
+        "{seen:?}"
+    );
+}
