@@ -82,96 +82,93 @@ impl Recorder {
     }
 }
 
-/// Serves requests on one connection (the SDK may reuse it) until the
-/// client closes it.
+/// Serves one request on a connection, then closes it (and tells the
+/// client so).
 fn serve(conn: TcpStream, upstream: Option<&str>, log: &Mutex<Vec<Seen>>) {
     let mut reader = BufReader::new(conn.try_clone().unwrap());
     let mut conn = conn;
-    loop {
-        let mut head = Vec::new();
-        let mut request_line = String::new();
-        if reader.read_line(&mut request_line).unwrap_or(0) == 0 {
-            return;
-        }
-        let mut len = 0usize;
-        let (mut akid, mut action) = (String::new(), String::new());
-        loop {
-            let mut line = String::new();
-            if reader.read_line(&mut line).unwrap_or(0) == 0 {
-                return;
-            }
-            if line == "\r\n" {
-                break;
-            }
-            let (name, value) = line.split_once(':').unwrap_or((&line, ""));
-            let value = value.trim();
-            match name.to_ascii_lowercase().as_str() {
-                "content-length" => len = value.parse().unwrap_or(0),
-                "x-amz-target" => action = value.to_owned(),
-                "authorization" => {
-                    akid = value
-                        .split("Credential=")
-                        .nth(1)
-                        .and_then(|c| c.split('/').next())
-                        .unwrap_or("")
-                        .to_owned();
-                }
-                "connection" => continue,
-                _ => {}
-            }
-            head.extend_from_slice(line.as_bytes());
-        }
-        let mut body = vec![0; len];
-        if reader.read_exact(&mut body).is_err() {
-            return;
-        }
-        let body_text = String::from_utf8_lossy(&body).into_owned();
-        if action.is_empty() {
-            action = body_text
-                .split('&')
-                .find_map(|p| p.strip_prefix("Action="))
-                .unwrap_or("")
-                .to_owned();
-        }
-        log.lock().unwrap().push(Seen {
-            akid,
-            action,
-            body: body_text,
-        });
-        let response = match upstream {
-            Some(up) => {
-                let mut m = TcpStream::connect(up).unwrap();
-                m.write_all(request_line.as_bytes()).unwrap();
-                m.write_all(&head).unwrap();
-                m.write_all(b"Connection: close\r\n\r\n").unwrap();
-                m.write_all(&body).unwrap();
-                let mut r = Vec::new();
-                m.read_to_end(&mut r).unwrap();
-                r
-            }
-            None => b"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\n\r\n".to_vec(),
-        };
-        // One request per connection: the client is told so and the
-        // connection ends after the response.
-        let split = response
-            .windows(4)
-            .position(|w| w == b"\r\n\r\n")
-            .unwrap_or(response.len());
-        let head_text = String::from_utf8_lossy(&response[..split]);
-        let mut out = String::new();
-        for line in head_text.split("\r\n") {
-            if !line.to_ascii_lowercase().starts_with("connection:") {
-                out.push_str(line);
-                out.push_str("\r\n");
-            }
-        }
-        out.push_str("Connection: close\r\n\r\n");
-        let _ = conn.write_all(out.as_bytes());
-        let _ = conn.write_all(response.get(split + 4..).unwrap_or_default());
-        let _ = conn.flush();
-        let _ = conn.shutdown(std::net::Shutdown::Both);
+    let mut head = Vec::new();
+    let mut request_line = String::new();
+    if reader.read_line(&mut request_line).unwrap_or(0) == 0 {
         return;
     }
+    let mut len = 0usize;
+    let (mut akid, mut action) = (String::new(), String::new());
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).unwrap_or(0) == 0 {
+            return;
+        }
+        if line == "\r\n" {
+            break;
+        }
+        let (name, value) = line.split_once(':').unwrap_or((&line, ""));
+        let value = value.trim();
+        match name.to_ascii_lowercase().as_str() {
+            "content-length" => len = value.parse().unwrap_or(0),
+            "x-amz-target" => action = value.to_owned(),
+            "authorization" => {
+                akid = value
+                    .split("Credential=")
+                    .nth(1)
+                    .and_then(|c| c.split('/').next())
+                    .unwrap_or("")
+                    .to_owned();
+            }
+            "connection" => continue,
+            _ => {}
+        }
+        head.extend_from_slice(line.as_bytes());
+    }
+    let mut body = vec![0; len];
+    if reader.read_exact(&mut body).is_err() {
+        return;
+    }
+    let body_text = String::from_utf8_lossy(&body).into_owned();
+    if action.is_empty() {
+        action = body_text
+            .split('&')
+            .find_map(|p| p.strip_prefix("Action="))
+            .unwrap_or("")
+            .to_owned();
+    }
+    log.lock().unwrap().push(Seen {
+        akid,
+        action,
+        body: body_text,
+    });
+    let response = match upstream {
+        Some(up) => {
+            let mut m = TcpStream::connect(up).unwrap();
+            m.write_all(request_line.as_bytes()).unwrap();
+            m.write_all(&head).unwrap();
+            m.write_all(b"Connection: close\r\n\r\n").unwrap();
+            m.write_all(&body).unwrap();
+            let mut r = Vec::new();
+            m.read_to_end(&mut r).unwrap();
+            r
+        }
+        None => b"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\n\r\n".to_vec(),
+    };
+    // One request per connection: the client is told so and the
+    // connection ends after the response.
+    let split = response
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .unwrap_or(response.len());
+    let head_text = String::from_utf8_lossy(&response[..split]);
+    let mut out = String::new();
+    for line in head_text.split("\r\n") {
+        if !line.to_ascii_lowercase().starts_with("connection:") {
+            out.push_str(line);
+            out.push_str("\r\n");
+        }
+    }
+    out.push_str("Connection: close\r\n\r\n");
+    let _ = conn.write_all(out.as_bytes());
+    let _ = conn.write_all(response.get(split + 4..).unwrap_or_default());
+    let _ = conn.flush();
+    let _ = conn.shutdown(std::net::Shutdown::Both);
 }
 
 /// A moto key, with a recorder in front of moto for the plugin.
@@ -694,7 +691,7 @@ fn disallowed_kms_keys_are_never_called() {
             .sidecar(with_policy(&w, &k, &[&other, &allowed]))
             .run();
         out.failure(Some(128))
-            .stderr_contains(&format!("{}", k.arn))
+            .stderr_contains(&k.arn)
             .stderr_contains("skipped by policy")
             .stderr_contains("SOPS_CMP_KEY_POLICY");
         assert!(k.aws.seen().is_empty(), "{app}: {:?}", k.aws.seen());
