@@ -103,8 +103,9 @@ impl Failure {
                 )
             }
             SopsError::Recovery(r) => Self::new(code, no_usable_key(file, r)).with_hint(
-                "keys come only from the sidecar (SOPS_AGE_KEY_FILE, SOPS_AGE_KEY, \
-                 SOPS_CMP_PROJECT_KEYS_DIR); ARGOCD_ENV_* and parameters cannot supply keys",
+                "keys and cloud credentials come only from the sidecar (SOPS_AGE_KEY_FILE, \
+                 SOPS_AGE_KEY, SOPS_CMP_PROJECT_KEYS_DIR, its own AWS and Google credentials); \
+                 ARGOCD_ENV_*, parameters and repository files cannot supply them",
             ),
             SopsError::Store { source, .. } => {
                 Self::new(code, format!("{file}: invalid sops file: {source}"))

@@ -14,8 +14,12 @@
 //! `<identifier>: skipped by policy` in the no-usable-key error.
 //!
 //! The entries are matched against the identifiers sops-core prints
-//! ([`KeyEntry::identifier`]): the age recipient, the PGP fingerprint
-//! (compared without spaces, case-insensitively), the AWS KMS ARN, the GCP
+//! ([`KeyEntry::identifier`]) up to their first optional qualifier: the age
+//! recipient, the PGP fingerprint (compared without spaces,
+//! case-insensitively), the AWS KMS ARN (without sops' `+<role>`,
+//! `|<context>` and `|<profile>`: the ARN is the key that is called, the
+//! rest is free text of the tenant's `sops` block that a glob must not
+//! stretch over), the GCP
 //! key resource ID, `<vault_url>/keys/<name>/<version>` for Azure Key Vault
 //! (also without `/<version>`, to allow every version) and sops' Vault URI
 //! `<address>/v1/<engine>/keys/<name>`. What each keystore's section is
@@ -35,7 +39,7 @@
 use std::path::Path;
 
 use sops_core::Value;
-use sops_core::keys::keystore::IdCompare;
+use sops_core::keys::keystore::{IdCompare, IdPart};
 use sops_core::keys::{KeyContext, keystores_by};
 use sops_core::metadata::{KeyEntry, KeyKind};
 use sops_core::stores::{Format, StoreError};
@@ -229,12 +233,20 @@ impl Allowed {
 }
 
 /// The strings a policy entry may match for a metadata key entry (see the
-/// module docs): sops-core's identifier and, for keystores whose identifier
-/// pins a version, its unversioned form, both in the keystore's compared
-/// form. Empty when the entry lacks its identifying field, or its keystore
-/// has no allow-list form.
+/// module docs): the key's address — sops-core's identifier up to its
+/// first optional qualifier — and, for keystores whose identifier pins a
+/// version, its unversioned form, both in the keystore's compared form.
+/// Empty when the entry lacks its identifying field, or its keystore has no
+/// allow-list form.
+///
+/// The qualifiers (AWS KMS' `+<role>`, `|<context>|<profile>`) are left
+/// out: they name no other key, and they are free text of the tenant's
+/// `sops` block, so a glob's `*` could otherwise stretch over them and let
+/// a foreign ARN pass (`arn:aws:kms:*:111122223333:key/*` matched
+/// `arn:aws:kms:…:999999999999:key/x|a::111122223333:key/y`).
 fn candidates(entry: &KeyEntry) -> Vec<String> {
-    let Some(compare) = entry.kind.spec().allow_list else {
+    let spec = entry.kind.spec();
+    let Some(compare) = spec.allow_list else {
         return Vec::new();
     };
     let has_id = entry
@@ -243,13 +255,33 @@ fn candidates(entry: &KeyEntry) -> Vec<String> {
     if !has_id {
         return Vec::new();
     }
-    // An entry without the version allows every version of the key.
-    let unversioned = entry.unversioned_identifier();
-    unversioned
+    let address: Vec<&IdPart> = spec
+        .identifier
         .iter()
-        .chain(std::iter::once(&entry.identifier()))
-        .map(|id| compare.apply(id))
-        .collect()
+        .take_while(|p| matches!(p, IdPart::Id | IdPart::Field(_) | IdPart::Text(_)))
+        .collect();
+    let mut out = vec![render(entry, &address)];
+    // An entry without the version allows every version of the key.
+    if spec.version_parts > 0 && address.len() == spec.identifier.len() {
+        let kept = address.len().saturating_sub(spec.version_parts);
+        out.insert(0, render(entry, &address[..kept]));
+    }
+    out.iter().map(|id| compare.apply(id)).collect()
+}
+
+/// The address parts of an identifier, rendered as sops-core renders them.
+fn render(entry: &KeyEntry, parts: &[&IdPart]) -> String {
+    let mut out = String::new();
+    for part in parts {
+        match part {
+            IdPart::Id => out.push_str(entry.field(entry.kind.id_field()).unwrap_or("")),
+            IdPart::Field(name) => out.push_str(entry.field(name).unwrap_or("")),
+            IdPart::Text(text) => out.push_str(text),
+            // Qualifiers end the address (see `candidates`).
+            _ => break,
+        }
+    }
+    out
 }
 
 /// `*` matches any run of characters (including none, and including `/`);
@@ -395,6 +427,52 @@ mod tests {
         let p = policy("projects:\n  \"*\":\n    kms: [\"*\"]\n");
         assert!(!p.for_project(None).allows(&entry(keys::aws_kms::KIND, &[])));
         assert!(p.for_project(None).allows(&kms));
+    }
+
+    #[test]
+    fn kms_entries_match_on_their_arn_only() {
+        const ARN: &str = "arn:aws:kms:eu-west-1:111122223333:key/k1";
+        const FOREIGN: &str = "arn:aws:kms:eu-west-1:999999999999:key/k9";
+        let kms = |arn: &str, role: &str, ctx: (&str, &str), profile: &str| {
+            let mut e = entry(
+                keys::aws_kms::KIND,
+                &[("arn", arn), ("role", role), ("aws_profile", profile)],
+            );
+            let mut c = Branch::new();
+            c.push(ctx.0, Value::Str(ctx.1.to_owned()));
+            e.fields.push("context", Value::Map(c));
+            e
+        };
+        let with_role = kms(
+            ARN,
+            "arn:aws:iam::111122223333:role/r",
+            ("env", "prod"),
+            "dev",
+        );
+        assert!(
+            with_role
+                .identifier()
+                .starts_with(&format!("{ARN}+arn:aws:iam"))
+        );
+        let exact = policy(&format!("projects:\n  a:\n    kms: [\"{ARN}\"]\n"));
+        assert!(exact.for_project(Some("a")).allows(&with_role));
+        // A glob does not stretch over the role, context or profile: each
+        // of these calls the foreign key.
+        let glob = policy("projects:\n  a:\n    kms: [\"arn:aws:kms:*:111122223333:key/*\"]\n");
+        let a = glob.for_project(Some("a"));
+        assert!(a.allows(&with_role));
+        for forged in [
+            kms(FOREIGN, "arn:aws:iam::111122223333:key/x", ("e", "p"), ""),
+            kms(FOREIGN, "", ("a", ":111122223333:key/y"), ""),
+            kms(FOREIGN, "", ("a", "b"), ":111122223333:key/y"),
+        ] {
+            assert!(!a.allows(&forged), "{}", forged.identifier());
+        }
+        // Nor does a suffix glob.
+        let suffix = policy("projects:\n  a:\n    kms: [\"*:key/k1\"]\n");
+        let a = suffix.for_project(Some("a"));
+        assert!(a.allows(&with_role));
+        assert!(!a.allows(&kms(FOREIGN, "", ("x", "y"), "p:key/k1")));
     }
 
     #[test]

@@ -1,6 +1,40 @@
 //! Key material for one run: the sops-core key context, built from the
 //! operator's settings and the sidecar's own key variables, never from
 //! tenant input (`ARGOCD_ENV_*`, parameters, repository files).
+//!
+//! Cloud credentials follow the same rule. Without project scoping, AWS KMS
+//! uses the SDK's standard chain over the sidecar's own process environment
+//! and files (static keys, `AWS_ROLE_ARN` + `AWS_WEB_IDENTITY_TOKEN_FILE` as
+//! IRSA injects them, a mounted `AWS_CONFIG_FILE` /
+//! `AWS_SHARED_CREDENTIALS_FILE`, EKS Pod Identity); Argo CD hands tenant
+//! values to us only as `ARGOCD_ENV_*` and `PARAM_*`, which the SDK does not
+//! read, and `main` leaves the app directory first, so no relative path
+//! (`~/.aws/config` without `HOME`) resolves into the repository. GCP KMS
+//! gets the [`KEY_VARS`] of the sidecar (`GOOGLE_CREDENTIALS`,
+//! `GOOGLE_OAUTH_ACCESS_TOKEN`, `GOOGLE_APPLICATION_CREDENTIALS`, then
+//! Application Default Credentials, i.e. GKE workload identity).
+//!
+//! With `SOPS_CMP_PROJECT_KEYS_DIR=<dir>`, everything comes from the
+//! project's own directory, `<dir>/<project>/`:
+//!
+//! ```text
+//! <dir>/<project>/*                      age identity files (non-hidden regular files)
+//! <dir>/<project>/gnupg/                 writable gpg home with the project's PGP keys
+//! <dir>/<project>/aws/config             AWS shared config of the project (profiles,
+//! <dir>/<project>/aws/credentials          role_arn + web_identity_token_file or
+//!                                          source_profile, credential_process)
+//! <dir>/<project>/gcp/credentials.json   GCP credentials JSON (service account key)
+//! <dir>/_shared/*                        age identity files every project may use
+//! ```
+//!
+//! AWS credentials then come only from the project's two files (both must
+//! exist; either may be empty), with the profile a key names or `default`,
+//! never from the sidecar's environment, IRSA or the instance metadata; GCP credentials only from its `credentials.json`,
+//! with Application Default Credentials (and so the GKE metadata server) off.
+//! A project without those files has no cloud credentials, and a KMS key of
+//! its files fails with "no credentials". `_shared/` holds age identities
+//! only. Endpoints (`AWS_ENDPOINT_URL*`, `SOPS_GCP_KMS_ENDPOINT`) stay
+//! sidecar settings.
 
 use std::path::Path;
 
@@ -12,7 +46,8 @@ use crate::settings::{Env, Settings};
 
 /// Variables of the sidecar environment that may feed the key context: the
 /// age variables our CLI reads, the directories sops derives the default
-/// key file from, and gpg's home. `SOPS_AGE_KEY_CMD` and `SOPS_GPG_EXEC` are
+/// key file from, gpg's home, the KMS time-outs and GCP's credential and
+/// endpoint variables (the AWS SDK reads the process environment itself). `SOPS_AGE_KEY_CMD` and `SOPS_GPG_EXEC` are
 /// left out on purpose: the plugin never runs a command of the operator's
 /// choosing to obtain keys (gpg is run from `PATH`).
 pub const KEY_VARS: &[&str] = &[
@@ -22,6 +57,12 @@ pub const KEY_VARS: &[&str] = &[
     "HOME",
     "XDG_CONFIG_HOME",
     "GNUPGHOME",
+    "SOPS_KMS_CONNECT_TIMEOUT",
+    "SOPS_KMS_TIMEOUT",
+    "GOOGLE_CREDENTIALS",
+    "GOOGLE_OAUTH_ACCESS_TOKEN",
+    "GOOGLE_APPLICATION_CREDENTIALS",
+    "SOPS_GCP_KMS_ENDPOINT",
 ];
 
 /// Parses the operator's key policy (`SOPS_CMP_KEY_POLICY`), if any. Done
@@ -66,8 +107,9 @@ impl<'a> Keys<'a> {
 /// resolved as our CLI resolves the environment.
 /// With `SOPS_CMP_PROJECT_KEYS_DIR`: only the identity files found in
 /// `<dir>/<project>/` and `<dir>/_shared/` (hidden entries such as the
-/// `..data` links of a Kubernetes Secret volume are skipped); the global
-/// variables are ignored so one project cannot use another's keys.
+/// `..data` links of a Kubernetes Secret volume are skipped) and the
+/// project's cloud credentials (module docs); the global variables are
+/// ignored so one project cannot use another's keys.
 ///
 /// With `SOPS_CMP_KEY_POLICY`, the context only lets the master keys the
 /// policy allows for `ARGOCD_APP_PROJECT_NAME` be used.
@@ -109,11 +151,26 @@ fn identities(env: &Env, op: &Settings) -> Result<KeyContextBuilder, Failure> {
             "project {project} has no keys configured"
         )));
     }
-    let mut builder = add_identity_dir(KeyContext::builder(), &own)?;
+    // The operator's KMS time-outs apply to every project; parsed as the
+    // CLI parses them, through a context that holds nothing else.
+    let timeouts = KeyContextBuilder::from_vars(
+        ["SOPS_KMS_CONNECT_TIMEOUT", "SOPS_KMS_TIMEOUT"]
+            .iter()
+            .filter_map(|k| Some((*k, env.get(k)?))),
+    )
+    .build();
+    let builder = KeyContext::builder()
+        .kms_connect_timeout(timeouts.kms_connect_timeout())
+        .kms_timeout(timeouts.kms_timeout());
+    let mut builder = add_identity_dir(builder, &own)?;
     let shared = dir.join("_shared");
     if shared.is_dir() {
         builder = add_identity_dir(builder, &shared)?;
     }
+    // The project's own AWS credentials, never the sidecar's (its env,
+    // IRSA, metadata): without these files the project has none.
+    let aws = own.join("aws");
+    builder = builder.aws_shared_files(aws.join("config"), aws.join("credentials"));
     // gpg would otherwise use the sidecar's own keyring for every project:
     // a project's PGP keys live in `<dir>/<project>/gnupg` (a writable gpg
     // home the operator provides); without it the project has no PGP keys.

@@ -48,6 +48,17 @@ fn main() -> ExitCode {
     {
         return guard::main(rest);
     }
+    // The cmp-server starts us in the app directory, which the tenant
+    // controls. Every path we use is made from this absolute one; the
+    // process itself leaves, so no relative path resolves into the
+    // repository: not the AWS SDK's `~/.aws/config` when HOME is unset (a
+    // tenant's `~/.aws/config` with a `credential_process` would run), not
+    // a relative operator path (`AWS_WEB_IDENTITY_TOKEN_FILE`,
+    // `SOPS_AGE_KEY_FILE`, a `.` entry of PATH).
+    let cwd = std::env::current_dir();
+    if std::env::set_current_dir("/").is_err() {
+        return fail(&Failure::generic("cannot leave the app directory".into()));
+    }
     let args: Vec<String> = std::env::args().skip(1).collect();
     let command = match args.as_slice() {
         [c] if c == "generate" || c == "discover" => c.clone(),
@@ -88,7 +99,7 @@ fn main() -> ExitCode {
     let gate = Arc::new(Mutex::new(false));
     spawn_watchdog(Arc::clone(&gate), op.limits.deadline);
 
-    let Ok(cwd) = std::env::current_dir() else {
+    let Ok(cwd) = cwd else {
         return fail(&Failure::generic(
             "cannot determine the app directory".into(),
         ));

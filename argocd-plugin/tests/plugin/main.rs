@@ -8,6 +8,7 @@ mod harness;
 mod helm;
 mod install;
 mod interop;
+mod kms;
 mod kustomize;
 mod leftovers;
 mod orphans;

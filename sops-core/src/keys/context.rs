@@ -39,6 +39,7 @@ pub struct KeyContextBuilder {
     gpg_program: Option<String>,
     kms_connect_timeout: Option<Duration>,
     kms_timeout: Option<Duration>,
+    aws_shared_files: Option<(PathBuf, PathBuf)>,
     #[cfg(feature = "age")]
     age: AgeSources,
 }
@@ -119,6 +120,16 @@ impl KeyContext {
         self.inputs.kms_timeout.unwrap_or(DEFAULT_KMS_TIMEOUT)
     }
 
+    /// The AWS shared config and credentials files that are the only
+    /// source of AWS credentials (see [`KeyContextBuilder::aws_shared_files`]);
+    /// `None`: the SDK's standard chain.
+    pub fn aws_shared_files(&self) -> Option<(&Path, &Path)> {
+        self.inputs
+            .aws_shared_files
+            .as_ref()
+            .map(|(config, credentials)| (config.as_path(), credentials.as_path()))
+    }
+
     /// The age identities, loaded on first use from the context's sources.
     #[cfg(feature = "age")]
     pub fn age_identities(&self) -> &AgeIdentities {
@@ -174,6 +185,7 @@ impl KeyContextBuilder {
             gpg_program: var("SOPS_GPG_EXEC"),
             kms_connect_timeout: var("SOPS_KMS_CONNECT_TIMEOUT").and_then(|v| parse_duration(&v)),
             kms_timeout: var("SOPS_KMS_TIMEOUT").and_then(|v| parse_duration(&v)),
+            aws_shared_files: None,
             #[cfg(feature = "age")]
             age: AgeSources::from_vars(&var),
         }
@@ -228,6 +240,30 @@ impl KeyContextBuilder {
     /// (default 30 s).
     pub fn kms_timeout(mut self, timeout: Duration) -> Self {
         self.kms_timeout = Some(timeout);
+        self
+    }
+
+    /// Takes AWS credentials only from these two shared files (the format
+    /// of `~/.aws/config` and `~/.aws/credentials`), for a caller whose
+    /// process environment is not the user's (the Argo CD plugin, with a
+    /// mounted config). The profile is the key's `aws_profile`, else
+    /// `default`; it may hold static keys, `role_arn` with
+    /// `web_identity_token_file` or `source_profile`, or
+    /// `credential_process`. The process environment's credential variables
+    /// (`AWS_ACCESS_KEY_ID` …, `AWS_PROFILE`, `AWS_ROLE_ARN` and
+    /// `AWS_WEB_IDENTITY_TOKEN_FILE`), `~/.aws` and instance or container
+    /// metadata are then never used, nor is a profile's `credential_source`.
+    /// Endpoint overrides (`AWS_ENDPOINT_URL`, `AWS_ENDPOINT_URL_KMS`,
+    /// `AWS_ENDPOINT_URL_STS`) still come from the process environment. A
+    /// missing file makes every AWS KMS key fail with
+    /// [`super::KeyError::NoCredentials`] naming the file. Has no effect
+    /// without the `aws-kms` feature.
+    pub fn aws_shared_files(
+        mut self,
+        config: impl Into<PathBuf>,
+        credentials: impl Into<PathBuf>,
+    ) -> Self {
+        self.aws_shared_files = Some((config.into(), credentials.into()));
         self
     }
 
@@ -311,6 +347,7 @@ impl fmt::Debug for KeyContextBuilder {
             .field("bind_age_recipients", &self.bind_age_recipients)
             .field("kms_connect_timeout", &self.kms_connect_timeout)
             .field("kms_timeout", &self.kms_timeout)
+            .field("aws_shared_files", &self.aws_shared_files)
             .finish()
     }
 }

@@ -2,16 +2,24 @@
 //! one KMS key (ARN, optional role to assume, encryption context, profile)
 //! and its `Encrypt`/`Decrypt` calls through the AWS SDK.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::future::Future;
-use std::sync::OnceLock;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 
 use aws_config::BehaviorVersion;
+use aws_config::profile::ProfileFileCredentialsProvider;
+#[allow(deprecated)]
+use aws_config::profile::profile_file::{ProfileFileKind, ProfileFiles};
+use aws_config::provider_config::ProviderConfig;
 use aws_config::sts::AssumeRoleProvider;
 use aws_config::timeout::TimeoutConfig;
 use aws_credential_types::provider::error::CredentialsError;
+use aws_credential_types::provider::{
+    ProvideCredentials, future::ProvideCredentials as ProvideCredentialsFuture,
+};
 use aws_sdk_kms::Client;
 use aws_sdk_kms::config::Region;
 use aws_sdk_kms::error::{ProvideErrorMetadata, SdkError};
@@ -162,37 +170,36 @@ impl AwsKmsKey {
         ))
     }
 
-    /// A KMS client for this key: the SDK's default chain (or the key's
-    /// profile), the region of the ARN, the (connect, total) time-outs and,
-    /// with a role, credentials from STS `AssumeRole`.
-    async fn client(&self, region: String, timeouts: (Duration, Duration)) -> Client {
-        let http = aws_smithy_http_client::Builder::new()
-            .tls_provider(Provider::Rustls(CryptoMode::Ring))
-            .build_https();
-        let timeouts = TimeoutConfig::builder()
-            .connect_timeout(timeouts.0)
-            .operation_timeout(timeouts.1)
-            .build();
-        let region = Region::new(region);
-        let mut loader = aws_config::defaults(BehaviorVersion::latest())
-            .region(region.clone())
-            .http_client(http)
-            .timeout_config(timeouts);
-        if !self.profile.is_empty() {
-            loader = loader.profile_name(&self.profile);
+    /// What the KMS client of this key depends on.
+    fn client_spec(&self, ctx: &KeyContext) -> Result<ClientSpec, KeyError> {
+        Ok(ClientSpec {
+            region: self.region()?,
+            profile: self.profile.clone(),
+            role: self.role.clone(),
+            timeouts: (ctx.kms_connect_timeout(), ctx.kms_timeout()),
+            shared_files: ctx
+                .aws_shared_files()
+                .map(|(c, k)| (c.to_path_buf(), k.to_path_buf())),
+        })
+    }
+
+    /// The client for this key, after checking that explicit shared files
+    /// exist (the SDK would silently read a missing one as empty).
+    fn client(&self, doing: &str, ctx: &KeyContext) -> Result<Client, KeyError> {
+        let spec = self.client_spec(ctx)?;
+        if let Some((config, credentials)) = &spec.shared_files {
+            for (what, path) in [("config", config), ("credentials", credentials)] {
+                if !path.is_file() {
+                    return Err(KeyError::NoCredentials(format!(
+                        "failed to {doing} sops data key with AWS KMS key {}: no AWS credentials: \
+                         the AWS shared {what} file {} does not exist",
+                        self.arn,
+                        path.display()
+                    )));
+                }
+            }
         }
-        let base = loader.load().await;
-        let mut config = aws_sdk_kms::config::Builder::from(&base);
-        if !self.role.is_empty() {
-            let provider = AssumeRoleProvider::builder(&self.role)
-                .session_name(session_name(&host_name()))
-                .region(region)
-                .configure(&base)
-                .build()
-                .await;
-            config = config.credentials_provider(provider);
-        }
-        Client::from_conf(config.build())
+        cached_client(spec).map_err(|e| self.rejected(doing, &e))
     }
 
     fn context_map(&self) -> Option<std::collections::HashMap<String, String>> {
@@ -280,11 +287,9 @@ impl MasterKey for AwsKmsKey {
     }
 
     fn encrypt(&self, secret: &[u8], ctx: &KeyContext) -> Result<KeyEntry, KeyError> {
-        let region = self.region()?;
-        let timeouts = (ctx.kms_connect_timeout(), ctx.kms_timeout());
+        let client = self.client("encrypt", ctx)?;
         let blob = Blob::new(secret);
         let out = block_on(async {
-            let client = self.client(region, timeouts).await;
             client
                 .encrypt()
                 .key_id(&self.arn)
@@ -303,7 +308,6 @@ impl MasterKey for AwsKmsKey {
     }
 
     fn decrypt(&self, entry: &KeyEntry, ctx: &KeyContext) -> Result<Zeroizing<Vec<u8>>, KeyError> {
-        let region = self.region()?;
         let enc = entry.enc().unwrap_or_default();
         let ciphertext = base64::engine::general_purpose::STANDARD
             .decode(enc.trim())
@@ -313,9 +317,8 @@ impl MasterKey for AwsKmsKey {
                     &format!("error base64-decoding encrypted data key: {e}"),
                 )
             })?;
-        let timeouts = (ctx.kms_connect_timeout(), ctx.kms_timeout());
+        let client = self.client("decrypt", ctx)?;
         let out = block_on(async {
-            let client = self.client(region, timeouts).await;
             client
                 .decrypt()
                 .key_id(&self.arn)
@@ -330,6 +333,124 @@ impl MasterKey for AwsKmsKey {
             .plaintext
             .ok_or_else(|| self.rejected("decrypt", "KMS returned no plaintext"))?;
         Ok(Zeroizing::new(plaintext.into_inner()))
+    }
+}
+
+/// Everything a KMS client depends on: keys that share it share one
+/// client (its configuration, its cached credentials, an assumed role's
+/// session, its connection pool) for the life of the process.
+#[derive(Clone, PartialEq, Eq, Hash)]
+struct ClientSpec {
+    region: String,
+    profile: String,
+    role: String,
+    /// (connect, total)
+    timeouts: (Duration, Duration),
+    /// (config, credentials); `None`: the SDK's standard chain.
+    shared_files: Option<(PathBuf, PathBuf)>,
+}
+
+/// The process' clients. A slot is filled once: callers that want the same
+/// client at the same time wait for the first one's build instead of each
+/// loading the configuration (and each assuming the role) themselves.
+type ClientSlot = Arc<Mutex<Option<Client>>>;
+
+fn cached_client(spec: ClientSpec) -> Result<Client, String> {
+    static CLIENTS: OnceLock<Mutex<HashMap<ClientSpec, ClientSlot>>> = OnceLock::new();
+    let slot = {
+        let mut clients = CLIENTS
+            .get_or_init(Mutex::default)
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        Arc::clone(clients.entry(spec.clone()).or_default())
+    };
+    let mut slot = slot.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some(client) = slot.as_ref() {
+        return Ok(client.clone());
+    }
+    let client = block_on(build_client(&spec))?;
+    *slot = Some(client.clone());
+    Ok(client)
+}
+
+/// A KMS client: the SDK's standard chain (or the key's profile), or only
+/// the explicit shared files; the region of the ARN, the (connect, total)
+/// time-outs and, with a role, credentials from STS `AssumeRole`. Nothing
+/// here reaches the network: credentials are fetched (and cached by the
+/// client) on the first call.
+async fn build_client(spec: &ClientSpec) -> Client {
+    let http = aws_smithy_http_client::Builder::new()
+        .tls_provider(Provider::Rustls(CryptoMode::Ring))
+        .build_https();
+    let timeouts = TimeoutConfig::builder()
+        .connect_timeout(spec.timeouts.0)
+        .operation_timeout(spec.timeouts.1)
+        .build();
+    let region = Region::new(spec.region.clone());
+    let mut loader = aws_config::defaults(BehaviorVersion::latest())
+        .region(region.clone())
+        .http_client(http.clone())
+        .timeout_config(timeouts.clone());
+    if let Some((config, credentials)) = &spec.shared_files {
+        let profile = if spec.profile.is_empty() {
+            "default"
+        } else {
+            &spec.profile
+        };
+        // The alias is deprecated in favour of aws-runtime's type, which is
+        // the same type; naming it here saves a direct dependency.
+        #[allow(deprecated)]
+        let files = ProfileFiles::builder()
+            .with_file(ProfileFileKind::Config, config)
+            .with_file(ProfileFileKind::Credentials, credentials)
+            .build();
+        let provider_config = ProviderConfig::without_region()
+            .with_region(Some(region.clone()))
+            .with_http_client(http)
+            .with_timeout_config(timeouts);
+        let mut provider = ProfileFileCredentialsProvider::builder()
+            .configure(&provider_config)
+            .profile_files(files.clone())
+            .profile_name(profile);
+        // A profile's `credential_source` would reach the process
+        // environment or the metadata services, which the caller ruled out.
+        for source in ["Environment", "Ec2InstanceMetadata", "EcsContainer"] {
+            provider = provider.with_custom_provider(source, Refused(source));
+        }
+        loader = loader
+            .profile_files(files)
+            .profile_name(profile)
+            .credentials_provider(provider.build());
+    } else if !spec.profile.is_empty() {
+        loader = loader.profile_name(&spec.profile);
+    }
+    let base = loader.load().await;
+    let mut config = aws_sdk_kms::config::Builder::from(&base);
+    if !spec.role.is_empty() {
+        let provider = AssumeRoleProvider::builder(&spec.role)
+            .session_name(session_name(&host_name()))
+            .region(region)
+            .configure(&base)
+            .build()
+            .await;
+        config = config.credentials_provider(provider);
+    }
+    Client::from_conf(config.build())
+}
+
+/// A `credential_source` that is not available with explicit shared files.
+#[derive(Debug)]
+struct Refused(&'static str);
+
+impl ProvideCredentials for Refused {
+    fn provide_credentials<'a>(&'a self) -> ProvideCredentialsFuture<'a>
+    where
+        Self: 'a,
+    {
+        ProvideCredentialsFuture::ready(Err(CredentialsError::not_loaded(format!(
+            "credential_source {} is not used when AWS credentials come only from shared files",
+            self.0
+        ))))
     }
 }
 
@@ -526,6 +647,125 @@ mod tests {
         assert_eq!(AwsKmsKey::from_entry(&entry).identifier(), key.identifier());
         let names: Vec<&str> = entry.fields.entries().map(|(k, _)| k).collect();
         assert_eq!(names, ["arn", "created_at", "enc", "aws_profile"]);
+    }
+
+    /// Set in the child process of a test that needs its own environment
+    /// (the parent's is never changed: tests run in parallel).
+    const CHILD: &str = "SOPS_CORE_TEST_CHILD";
+
+    /// Runs the test `name` of this module again in a child process with
+    /// `vars` added; true in that child (the caller then does the work),
+    /// false in the parent, after the child passed.
+    fn in_child(name: &str, vars: &[(&str, String)]) -> bool {
+        if std::env::var(CHILD).is_ok_and(|v| v == name) {
+            return true;
+        }
+        let test = format!("keys::aws_kms::key::tests::{name}");
+        let out = std::process::Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", &test, "--nocapture", "--test-threads=1"])
+            .env(CHILD, name)
+            .envs(vars.iter().map(|(k, v)| (*k, v)))
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success() && text.contains("1 passed"),
+            "child {name} failed:\n{text}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        false
+    }
+
+    fn spec_key(id: &str, fields: &[(&str, &str)]) -> AwsKmsKey {
+        AwsKmsKey::from_spec(&KeySpec {
+            kind: KIND,
+            id: id.to_owned(),
+            fields: fields
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+        })
+    }
+
+    /// With explicit shared files, credentials come from them only: the
+    /// process environment's keys (which moto would accept) are not used.
+    #[test]
+    fn shared_files_are_the_only_credentials() {
+        const ENV_SECRET: &str = "secret-from-the-environment";
+        const FILE_SECRET: &str = "secret-from-the-file";
+        let dir_var = "SOPS_CORE_TEST_DIR";
+        if std::env::var(CHILD).is_err() {
+            let endpoint = test_support::moto_endpoint();
+            let arn = test_support::moto_create_key(&endpoint, "us-east-1");
+            let dir = tempfile::tempdir().unwrap();
+            let path = |name: &str| dir.path().join(name);
+            std::fs::create_dir(path("home")).unwrap();
+            std::fs::write(path("config"), "[profile ops]\nrole_arn = arn:aws:iam::123456789012:role/ops\nsource_profile = dev\n").unwrap();
+            std::fs::write(
+                path("credentials"),
+                format!(
+                    "[default]\naws_access_key_id = AKIDFILE\naws_secret_access_key = {FILE_SECRET}\n\
+                     [dev]\naws_access_key_id = AKIDDEV\naws_secret_access_key = {FILE_SECRET}\n"
+                ),
+            )
+            .unwrap();
+            std::fs::write(path("empty"), "").unwrap();
+            let vars = [
+                ("AWS_ACCESS_KEY_ID", "AKIDENV".to_owned()),
+                ("AWS_SECRET_ACCESS_KEY", ENV_SECRET.to_owned()),
+                ("AWS_PROFILE", "dev".to_owned()),
+                ("AWS_EC2_METADATA_DISABLED", "true".to_owned()),
+                ("AWS_ENDPOINT_URL_KMS", endpoint.clone()),
+                ("AWS_ENDPOINT_URL_STS", endpoint),
+                ("HOME", path("home").display().to_string()),
+                ("SOPS_CORE_TEST_ARN", arn),
+                (dir_var, dir.path().display().to_string()),
+            ];
+            assert!(!in_child("shared_files_are_the_only_credentials", &vars));
+            return;
+        }
+        let dir = std::path::PathBuf::from(std::env::var(dir_var).unwrap());
+        let arn = std::env::var("SOPS_CORE_TEST_ARN").unwrap();
+        let files = |config: &str, credentials: &str| {
+            KeyContext::builder()
+                .aws_shared_files(dir.join(config), dir.join(credentials))
+                .build()
+        };
+        let round_trip = |key: &AwsKmsKey, ctx: &KeyContext| -> Result<(), KeyError> {
+            let entry = key.encrypt(b"0123456789abcdef", ctx)?;
+            assert_eq!(*key.decrypt(&entry, ctx)?, b"0123456789abcdef");
+            Ok(())
+        };
+        let plain = spec_key(&arn, &[]);
+        // The environment's keys work (moto takes any), so the failures
+        // below come from not using them.
+        round_trip(&plain, &KeyContext::builder().build()).unwrap();
+        // The default profile, a named one, and a role assumed from a
+        // source profile, all from the files.
+        let ctx = files("config", "credentials");
+        round_trip(&plain, &ctx).unwrap();
+        round_trip(&spec_key(&arn, &[("aws_profile", "dev")]), &ctx).unwrap();
+        round_trip(&spec_key(&arn, &[("aws_profile", "ops")]), &ctx).unwrap();
+        // The same key and role on top, as a sops role.
+        round_trip(&spec_key(&format!("{arn}+arn:aws:iam::123456789012:role/r"), &[]), &ctx).unwrap();
+        // Empty files: no credentials, whatever the environment holds.
+        let err = round_trip(&plain, &files("empty", "empty")).unwrap_err();
+        assert!(matches!(err, KeyError::NoCredentials(_)), "{err:?}");
+        // A profile the files do not define.
+        let err = round_trip(&spec_key(&arn, &[("aws_profile", "nope")]), &ctx).unwrap_err();
+        assert!(matches!(err, KeyError::NoCredentials(_)), "{err:?}");
+        // A missing file is named; no file content is ever shown.
+        let err = round_trip(&plain, &files("config", "missing")).unwrap_err();
+        assert!(matches!(err, KeyError::NoCredentials(_)), "{err:?}");
+        let text = err.to_string();
+        assert!(text.contains(&dir.join("missing").display().to_string()), "{text}");
+        assert!(text.contains(&arn), "{text}");
+        for err in [err, round_trip(&plain, &files("empty", "empty")).unwrap_err()] {
+            let text = format!("{err} {err:?}");
+            assert!(!text.contains(FILE_SECRET) && !text.contains(ENV_SECRET), "{text}");
+        }
+        let shown = format!("{ctx:?}");
+        assert!(!shown.contains(FILE_SECRET), "{shown}");
     }
 
     #[test]

@@ -6,9 +6,16 @@
 //! Unlike the other keystores, credentials, profiles and endpoint
 //! overrides (`AWS_ENDPOINT_URL[_KMS]`) are resolved by the AWS SDK's
 //! standard chain from the process environment and the shared config
-//! files, as sops does; only the time-outs come from the [`KeyContext`].
+//! files, as sops does; the time-outs come from the [`KeyContext`], and so
+//! may the credentials: with [`KeyContextBuilder::aws_shared_files`] only
+//! the two files given are read.
+//!
+//! One SDK client per distinct (region, profile, role, time-outs, shared
+//! files) serves the whole process, so many calls load the configuration
+//! and assume a role once and share connections.
 //!
 //! [`KeyContext`]: crate::keys::KeyContext
+//! [`KeyContextBuilder::aws_shared_files`]: crate::keys::KeyContextBuilder::aws_shared_files
 
 use super::keystore::{
     CliFlags, ConfigForm, GroupForm, GroupsAdd, IdCompare, IdPart, KeyKind, KeyOption,
