@@ -8,6 +8,7 @@ mod harness;
 mod helm;
 mod install;
 mod interop;
+mod kms_calls;
 mod kustomize;
 mod leftovers;
 mod orphans;
