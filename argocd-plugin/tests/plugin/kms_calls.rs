@@ -159,3 +159,29 @@ fn the_kustomize_copy_unwraps_a_shared_key_once() {
     assert_eq!(kms.calls("Decrypt"), 3);
     assert_eq!(kms.calls("AssumeRole"), 1);
 }
+
+/// The failure reported is the first in walk order, even when a later file
+/// fails long before it (a malformed file fails at once; a KMS refusal
+/// comes after the call's delay).
+#[test]
+fn the_first_failing_file_in_walk_order_is_reported() {
+    let kms = FakeKms::start(Duration::from_millis(300));
+    let w = World::new();
+    write_app(&w, "app", 0, 4);
+    // s01 names another key than the one its ciphertext is for.
+    let path = w.repo.join("app/s01.yaml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let other = text.replace(&format!("arn: {ARN}"), &format!("arn: {ARN}-other"));
+    assert_ne!(text, other);
+    std::fs::write(&path, other).unwrap();
+    w.write("app/s99.yaml", "a: [\n");
+    for concurrency in ["1", "16"] {
+        let mut env = with_kms(w.sidecar_env(), &kms);
+        env.push(("SOPS_CMP_KEY_CONCURRENCY".into(), concurrency.into()));
+        let out = Request::generate(&w, "app").sidecar(env).run();
+        out.failure(None)
+            .stderr_contains("app/s01.yaml")
+            .stderr_contains("ciphertext is for another key");
+        assert!(!out.stderr.contains("s99"), "{}", out.stderr);
+    }
+}
