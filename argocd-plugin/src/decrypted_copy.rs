@@ -25,6 +25,7 @@ use std::time::Instant;
 
 use sops_core::Branch;
 use sops_core::cipher::contains_encrypted_value;
+use sops_core::keys::KeyContext;
 use sops_core::ops::{self, DecryptOptions};
 use sops_core::stores::{Format, looks_like_sops_file};
 use zeroize::Zeroizing;
@@ -33,11 +34,12 @@ use crate::error::Failure;
 use crate::keys::Keys;
 use crate::manifest::{SopsData, enc_tokens};
 use crate::namespace;
+use crate::parallel;
 use crate::render::{self, Job, Redactor, Rendered};
 use crate::scratch::Scratch;
 use crate::settings::{Env, Limits, Settings};
 use crate::stores::{limit_failure, store_for};
-use crate::walk::{Entry, Roots};
+use crate::walk::{self, Entry, Roots};
 
 /// A scratch copy with every usable sops file decrypted.
 pub struct DecryptedCopy {
@@ -145,6 +147,11 @@ impl Deferred {
 /// Copies the repository root into a fresh scratch dir, decrypting sops
 /// files on the way. Files for which `keep_as_is` returns true (helm values
 /// files, decrypted in memory instead) are copied unchanged.
+///
+/// Other files are copied as they are met; sops files are kept aside and
+/// decrypted once the walk is done, concurrently (at most
+/// `SOPS_CMP_KEY_CONCURRENCY` at a time, so that their keystore calls
+/// overlap), then written and recorded in copy order.
 pub fn build(
     roots: &Roots,
     keys: &mut Keys<'_>,
@@ -155,29 +162,52 @@ pub fn build(
     keep_as_is: &dyn Fn(&str) -> bool,
 ) -> Result<DecryptedCopy, Failure> {
     let mut scratch = Scratch::create(tmp)?;
+    let mut sops_files: Vec<(Entry, Zeroizing<Vec<u8>>)> = Vec::new();
+    scratch.copy_repo(roots, &op.limits, deadline, &mut |entry, bytes| {
+        if keep_as_is(&entry.rel) || !may_be_sops(entry, &bytes) {
+            return Ok(Some((bytes, false)));
+        }
+        sops_files.push((entry.clone(), bytes));
+        Ok(None)
+    })?;
+    let key_ctx = (!sops_files.is_empty()).then(|| keys.get());
+    let limits = &op.limits;
+    let decrypt = |i: usize| -> Option<Result<Option<Plain>, Failure>> {
+        // Past the deadline nothing more is started; the check below fails.
+        if Instant::now() >= deadline {
+            return None;
+        }
+        let (entry, bytes) = &sops_files[i];
+        let ctx = key_ctx.as_ref()?.as_ref().copied();
+        Some(decrypt_with(entry, bytes, ctx, env, op))
+    };
+    let results = parallel::map_ordered(
+        sops_files.len(),
+        limits.key_concurrency,
+        decrypt,
+        Option::is_none,
+    );
+    walk::check_deadline(deadline, limits, "decrypting the repository")?;
     let mut redactor = Redactor::default();
     let mut decrypted = 0usize;
     let mut deferred = Deferred::default();
-    scratch.copy_repo(roots, &op.limits, deadline, &mut |entry, bytes| {
-        if keep_as_is(&entry.rel) {
-            return Ok((bytes, false));
-        }
-        match decrypt_file(entry, &bytes, keys, env, op) {
-            Ok(Some(plain)) => {
+    for ((entry, bytes), result) in sops_files.iter().zip(results) {
+        match result {
+            Some(Ok(Some(plain))) => {
                 redactor.add_docs(&plain.docs);
                 if let Some(raw) = &plain.raw {
                     redactor.add_bytes(raw);
                 }
                 decrypted += 1;
-                Ok((plain.bytes, true))
+                scratch.write(&entry.rel, &plain.bytes, true)?;
             }
-            Ok(None) => Ok((bytes, false)),
-            Err(f) => {
-                deferred.push(f, &bytes);
-                Ok((bytes, false))
+            Some(Ok(None)) | None => scratch.write(&entry.rel, bytes, false)?,
+            Some(Err(f)) => {
+                deferred.push(f, bytes);
+                scratch.write(&entry.rel, bytes, false)?;
             }
         }
-    })?;
+    }
     Ok(DecryptedCopy {
         scratch,
         redactor,
@@ -198,12 +228,35 @@ pub struct Plain {
     pub raw: Option<Zeroizing<Vec<u8>>>,
 }
 
+/// The cheap test [`decrypt_file`] starts with: false means the file is
+/// certainly not a sops file.
+fn may_be_sops(entry: &Entry, bytes: &[u8]) -> bool {
+    let textual = !matches!(Format::for_path(Path::new(&entry.rel)), Format::Binary);
+    looks_like_sops_file(bytes) || (textual && contains_encrypted_value(bytes))
+}
+
 /// Decrypts one file when it is a sops file: `Some(plain)`, or `None` when
 /// it is not one.
 pub fn decrypt_file(
     entry: &Entry,
     bytes: &[u8],
     keys: &mut Keys<'_>,
+    env: &Env,
+    op: &Settings,
+) -> Result<Option<Plain>, Failure> {
+    if !may_be_sops(entry, bytes) {
+        return Ok(None);
+    }
+    let ctx = keys.get();
+    decrypt_with(entry, bytes, ctx.as_ref().copied(), env, op)
+}
+
+/// [`decrypt_file`] with the key context already looked up. The lookup's
+/// failure is this file's failure only if the file is a sops file.
+fn decrypt_with(
+    entry: &Entry,
+    bytes: &[u8],
+    ctx: Result<&KeyContext, &Failure>,
     env: &Env,
     op: &Settings,
 ) -> Result<Option<Plain>, Failure> {
@@ -243,7 +296,7 @@ pub fn decrypt_file(
         }
     };
     // A project without keys has no usable key for this file.
-    let ctx = keys.get()?;
+    let ctx = ctx.map_err(Failure::clone)?;
     let mac_only = metadata.mac_only_encrypted;
     let plain = ops::decrypt_loaded(docs, metadata, ctx, &DecryptOptions::default())
         .map_err(|e| Failure::decrypt(&entry.shown, &e))?;

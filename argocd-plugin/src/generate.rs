@@ -21,7 +21,7 @@ use crate::keys::Keys;
 use crate::params::{Mode, Params};
 use crate::settings::{Env, Settings};
 use crate::walk::{self, Roots, Select};
-use crate::{glob, helm, kustomize, manifest, namespace};
+use crate::{glob, helm, kustomize, manifest, namespace, parallel};
 
 /// Produces the whole output, or fails without producing any.
 pub fn run(
@@ -103,30 +103,61 @@ fn directory(
     let limits = &op.limits;
     let entries = walk::collect(roots, &sel, limits, deadline)?;
 
-    // Keys are resolved only if some file needs them, so a plain app of a
-    // project without keys still renders.
-    let mut needs_keys = false;
-    let empty = KeyContext::builder().build();
+    // Read in walk order under the byte budget; a file that cannot be read
+    // is reported once every file before it has been checked.
+    let mut files: Vec<Zeroizing<Vec<u8>>> = Vec::with_capacity(entries.len());
+    let mut unread = None;
     let mut total = 0u64;
-    // Decrypted documents, wiped when dropped (after the output is emitted).
-    let mut docs: Zeroizing<Vec<Branch>> = Zeroizing::new(Vec::new());
-    let mut decrypted_files = 0usize;
     for entry in &entries {
+        let read = walk::check_deadline(deadline, limits, &format!("reading {}", entry.shown))
+            .and_then(|()| walk::read_bounded(entry, limits, &mut total));
+        match read {
+            Ok(bytes) => files.push(Zeroizing::new(bytes)),
+            Err(f) => {
+                unread = Some(f);
+                break;
+            }
+        }
+    }
+    // Keys are resolved only if some file needs them, so a plain app of a
+    // project without keys still renders; from the first file that looks
+    // encrypted on, every file gets the key context (or its failure).
+    let first_encrypted = files.iter().position(|b| looks_encrypted(b));
+    let empty = KeyContext::builder().build();
+    let key_ctx = first_encrypted.map(|_| keys.get());
+    // Files are decrypted concurrently (their keystore calls overlap); the
+    // results come back in walk order, and the first failure in walk order
+    // is the one reported, as in a sequential run.
+    let load = |i: usize| -> Result<manifest::Loaded, Failure> {
+        let entry = &entries[i];
         walk::check_deadline(deadline, limits, &format!("reading {}", entry.shown))?;
-        let bytes = Zeroizing::new(walk::read_bounded(entry, limits, &mut total)?);
-        needs_keys = needs_keys || looks_encrypted(&bytes);
-        let ctx = if needs_keys { keys.get()? } else { &empty };
-        let mut loaded = manifest::load(&entry.shown, Path::new(&entry.rel), &bytes, ctx, limits)?;
+        let ctx = match (&key_ctx, first_encrypted) {
+            (Some(got), Some(first)) if i >= first => got.as_ref().map_err(|f| f.clone())?,
+            _ => &empty,
+        };
+        let loaded = manifest::load(&entry.shown, Path::new(&entry.rel), &files[i], ctx, limits)?;
         if loaded.decrypted {
-            decrypted_files += 1;
             let mac_only = loaded.mac_only_encrypted;
             namespace::check_namespace_binding(&entry.shown, &loaded.docs, mac_only, op, env)?;
         }
         for doc in loaded.docs.iter() {
             manifest::check(doc, &entry.shown)?;
         }
+        Ok(loaded)
+    };
+    let results = parallel::map_ordered(files.len(), limits.key_concurrency, load, Result::is_err);
+    drop(files);
+    // Decrypted documents, wiped when dropped (after the output is emitted).
+    let mut docs: Zeroizing<Vec<Branch>> = Zeroizing::new(Vec::new());
+    let mut decrypted_files = 0usize;
+    for result in results {
+        let mut loaded = result?;
+        decrypted_files += usize::from(loaded.decrypted);
         // Moved from one wiping holder into the other.
         docs.append(&mut loaded.docs);
+    }
+    if let Some(f) = unread {
+        return Err(f);
     }
     if op.debug {
         eprintln!(

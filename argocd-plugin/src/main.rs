@@ -21,6 +21,7 @@ mod keys;
 mod kustomize;
 mod manifest;
 mod namespace;
+mod parallel;
 mod params;
 mod render;
 mod scratch;

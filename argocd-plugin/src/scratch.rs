@@ -154,10 +154,11 @@ pub fn install_signal_cleanup() -> Result<(), Failure> {
 }
 
 /// Called for each regular file of the copy with its bytes; returns the
-/// bytes to write and whether they are plaintext. Both are wiped when
+/// bytes to write and whether they are plaintext, or `None` when the caller
+/// writes that file itself later ([`Scratch::write`]). Both are wiped when
 /// dropped, since either may be decrypted data.
-pub type FileHook<'a> =
-    dyn FnMut(&Entry, Zeroizing<Vec<u8>>) -> Result<(Zeroizing<Vec<u8>>, bool), Failure> + 'a;
+pub type FileHook<'a> = dyn FnMut(&Entry, Zeroizing<Vec<u8>>) -> Result<Option<(Zeroizing<Vec<u8>>, bool)>, Failure>
+    + 'a;
 
 /// A private copy of the repository root.
 pub struct Scratch {
@@ -255,7 +256,7 @@ impl Scratch {
 
     /// Copies the repository root (minus `.git`), calling `file` for each
     /// regular file to get the bytes to write (and whether they are
-    /// plaintext). Symlinks that stay inside the repository are recreated
+    /// plaintext), unless it keeps the file to write later. Symlinks that stay inside the repository are recreated
     /// pointing at the copy; any other symlink is an error.
     pub fn copy_repo(
         &mut self,
@@ -319,8 +320,9 @@ impl Scratch {
                         real: path,
                     };
                     let bytes = Zeroizing::new(walk::read_bounded(&entry, limits, &mut total)?);
-                    let (data, plaintext) = file(&entry, bytes)?;
-                    self.write(&rel, &data, plaintext)?;
+                    if let Some((data, plaintext)) = file(&entry, bytes)? {
+                        self.write(&rel, &data, plaintext)?;
+                    }
                 }
                 // Sockets, fifos and devices are not copied.
             }

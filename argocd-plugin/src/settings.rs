@@ -84,6 +84,9 @@ pub struct Limits {
     /// `SOPS_CMP_MAX_YAML_ALIAS_BYTES`: bytes of text YAML aliases may add
     /// to one file (a few aliases of one large scalar stay under the node cap).
     pub max_yaml_alias_bytes: usize,
+    /// `SOPS_CMP_KEY_CONCURRENCY`: files decrypted at once (their keystore
+    /// calls in flight together).
+    pub key_concurrency: usize,
 }
 
 impl Default for Limits {
@@ -101,9 +104,16 @@ impl Default for Limits {
             // Anchored labels and env blocks are kilobytes; 1 MiB is far
             // above that and a small share of the sidecar's 512 Mi.
             max_yaml_alias_bytes: 1024 * 1024,
+            // Enough to hide a KMS round trip of tens of milliseconds behind
+            // the others, few enough not to flood a keystore or a small
+            // sidecar (each worker is a thread).
+            key_concurrency: 16,
         }
     }
 }
+
+/// Most files an operator may have decrypted at once.
+const MAX_KEY_CONCURRENCY: u64 = 256;
 
 /// Longest deadline an operator may configure (Argo cuts the request at 60 s).
 const MAX_DEADLINE: Duration = Duration::from_secs(58);
@@ -159,6 +169,17 @@ impl Settings {
             limits.max_yaml_alias_bytes = parse_count("SOPS_CMP_MAX_YAML_ALIAS_BYTES", v)?
                 .try_into()
                 .unwrap_or(usize::MAX);
+        }
+        if let Some(v) = env.get("SOPS_CMP_KEY_CONCURRENCY") {
+            limits.key_concurrency = parse_count("SOPS_CMP_KEY_CONCURRENCY", v)?
+                .try_into()
+                .ok()
+                .filter(|&n: &usize| n as u64 <= MAX_KEY_CONCURRENCY)
+                .ok_or_else(|| {
+                    Failure::config(format!(
+                        "SOPS_CMP_KEY_CONCURRENCY must be at most {MAX_KEY_CONCURRENCY}"
+                    ))
+                })?;
         }
         let bind_namespace = match env.get("SOPS_CMP_BIND_NAMESPACE") {
             Some(v) => parse_bool_setting("SOPS_CMP_BIND_NAMESPACE", v)?,
@@ -250,6 +271,13 @@ mod tests {
         assert_eq!(op.limits.max_yaml_alias_bytes, 4096);
         for bad in ["0", "1M", "-1"] {
             let env = Env::from_pairs(&[("SOPS_CMP_MAX_YAML_ALIAS_BYTES", bad)]);
+            assert!(Settings::from_env(&env).is_err(), "{bad}");
+        }
+        assert_eq!(op.limits.key_concurrency, 16);
+        let env = Env::from_pairs(&[("SOPS_CMP_KEY_CONCURRENCY", "1")]);
+        assert_eq!(Settings::from_env(&env).unwrap().limits.key_concurrency, 1);
+        for bad in ["0", "257", "x", "-1"] {
+            let env = Env::from_pairs(&[("SOPS_CMP_KEY_CONCURRENCY", bad)]);
             assert!(Settings::from_env(&env).is_err(), "{bad}");
         }
     }

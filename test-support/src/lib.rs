@@ -8,6 +8,8 @@
 
 #![forbid(unsafe_code)]
 
+pub mod fake_kms;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;

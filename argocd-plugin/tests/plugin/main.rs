@@ -9,6 +9,7 @@ mod helm;
 mod install;
 mod interop;
 mod kms;
+mod kms_calls;
 mod kustomize;
 mod leftovers;
 mod orphans;

@@ -4,11 +4,16 @@
 //! [`KeyContext::from_vars`]), and turned into the same explicit inputs a
 //! library user or the Argo CD plugin passes to [`KeyContextBuilder`].
 
+use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use crate::metadata::KeyEntry;
+use zeroize::Zeroizing;
+
+use super::KeyError;
+use crate::metadata::{KeyEntry, KeyKind};
 
 #[cfg(feature = "age")]
 use super::age::{AgeIdentities, AgeSources};
@@ -22,6 +27,60 @@ pub struct KeyContext {
     inputs: KeyContextBuilder,
     #[cfg(feature = "age")]
     age: std::sync::OnceLock<AgeIdentities>,
+    unwrapped: UnwrapMemo,
+}
+
+/// The secrets unwrapped through one context, so that a wrapped key seen
+/// again (the same data key in many files of one Argo CD app, or one
+/// `updatekeys` over many files) costs one keystore call, not one per
+/// file. Only successes are kept, wiped when the context is dropped.
+#[derive(Default)]
+struct UnwrapMemo {
+    slots: Mutex<HashMap<MemoKey, Slot>>,
+}
+
+/// A wrapped key: its kind and every field of its entry but `created_at`
+/// (so the ARN, role, context, profile … and `enc`), each as an
+/// unambiguous `Debug` rendering of the value. Nothing secret: `enc` is
+/// ciphertext.
+type MemoKey = (KeyKind, Vec<(String, String)>);
+
+/// One wrapped key's secret once unwrapped. The slot's lock is held while
+/// it is being unwrapped, so a concurrent caller for the same key waits for
+/// that result instead of calling the keystore again.
+type Slot = Arc<Mutex<Option<Zeroizing<Vec<u8>>>>>;
+
+impl UnwrapMemo {
+    fn key_of(entry: &KeyEntry) -> MemoKey {
+        let fields = entry
+            .fields
+            .entries()
+            .filter(|(name, _)| *name != "created_at")
+            .map(|(name, value)| (name.to_owned(), format!("{value:?}")))
+            .collect();
+        (entry.kind, fields)
+    }
+
+    fn unwrap_once(
+        &self,
+        entry: &KeyEntry,
+        unwrap: impl FnOnce() -> Result<Zeroizing<Vec<u8>>, KeyError>,
+    ) -> Result<Zeroizing<Vec<u8>>, KeyError> {
+        if entry.enc().is_none_or(str::is_empty) {
+            return unwrap();
+        }
+        let slot = {
+            let mut slots = self.slots.lock().unwrap_or_else(PoisonError::into_inner);
+            Arc::clone(slots.entry(Self::key_of(entry)).or_default())
+        };
+        let mut slot = slot.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(secret) = slot.as_ref() {
+            return Ok(Zeroizing::new(secret.to_vec()));
+        }
+        let secret = unwrap()?;
+        *slot = Some(Zeroizing::new(secret.to_vec()));
+        Ok(secret)
+    }
 }
 
 /// The explicit inputs of a [`KeyContext`].
@@ -90,6 +149,20 @@ impl KeyContext {
     /// True when age identities are bound to their recipients.
     pub fn binds_age_recipients(&self) -> bool {
         self.inputs.bind_age_recipients
+    }
+
+    /// Unwraps the secret of `entry` with `unwrap`, unless this context
+    /// already did so for the same wrapped key (see [`UnwrapMemo`]): then
+    /// the secret is returned again without calling `unwrap`. A caller that
+    /// asks while the same key is being unwrapped on another thread waits
+    /// for that result. Failures are not kept: the next caller tries again.
+    /// The caller checks the key filter first ([`KeyContext::allows`]).
+    pub(crate) fn unwrap_once(
+        &self,
+        entry: &KeyEntry,
+        unwrap: impl FnOnce() -> Result<Zeroizing<Vec<u8>>, KeyError>,
+    ) -> Result<Zeroizing<Vec<u8>>, KeyError> {
+        self.unwrapped.unwrap_once(entry, unwrap)
     }
 
     /// True if the key filter (if any) allows `entry`.
@@ -330,6 +403,7 @@ impl KeyContextBuilder {
             inputs: self,
             #[cfg(feature = "age")]
             age: std::sync::OnceLock::new(),
+            unwrapped: UnwrapMemo::default(),
         }
     }
 }
@@ -380,6 +454,180 @@ impl fmt::Debug for KeyContext {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use crate::keys::{MasterKey, aws_kms};
+    use crate::tree::{Branch, Value};
+
+    /// A keystore that counts its unwraps; `fail_first` calls fail.
+    #[derive(Debug, Default)]
+    struct CountingKey {
+        calls: AtomicUsize,
+        fail_first: usize,
+        delay: Duration,
+    }
+
+    impl MasterKey for CountingKey {
+        fn kind(&self) -> KeyKind {
+            aws_kms::KIND
+        }
+        fn identifier(&self) -> String {
+            "counting".into()
+        }
+        fn encrypt(&self, _: &[u8], _: &KeyContext) -> Result<KeyEntry, KeyError> {
+            Err(KeyError::Rejected("not used".into()))
+        }
+        fn decrypt(
+            &self,
+            entry: &KeyEntry,
+            _: &KeyContext,
+        ) -> Result<Zeroizing<Vec<u8>>, KeyError> {
+            let n = self.calls.fetch_add(1, Ordering::SeqCst);
+            std::thread::sleep(self.delay);
+            if n < self.fail_first {
+                return Err(KeyError::Rejected("unreachable".into()));
+            }
+            Ok(Zeroizing::new(
+                format!("secret of {}", entry.enc().unwrap()).into_bytes(),
+            ))
+        }
+    }
+
+    fn entry(fields: &[(&str, &str)]) -> KeyEntry {
+        let mut branch = Branch::new();
+        for (k, v) in fields {
+            branch.push(*k, Value::Str((*v).into()));
+        }
+        KeyEntry {
+            kind: aws_kms::KIND,
+            fields: branch,
+        }
+    }
+
+    const ARN: &str = "arn:aws:kms:us-east-1:1:key/k";
+
+    #[test]
+    fn a_wrapped_key_is_unwrapped_once_per_context() {
+        let key = CountingKey::default();
+        let ctx = KeyContext::builder().build();
+        let unwrap = |e: &KeyEntry| ctx.unwrap_once(e, || key.decrypt(e, &ctx)).unwrap();
+        let calls = || key.calls.load(Ordering::SeqCst);
+        let a = entry(&[("arn", ARN), ("created_at", "t1"), ("enc", "AAAA")]);
+        assert_eq!(*unwrap(&a), *b"secret of AAAA");
+        assert_eq!(*unwrap(&a), *b"secret of AAAA");
+        assert_eq!(calls(), 1);
+        // Another file's entry for the same wrapped key, written later.
+        unwrap(&entry(&[
+            ("arn", ARN),
+            ("created_at", "t2"),
+            ("enc", "AAAA"),
+        ]));
+        assert_eq!(calls(), 1);
+        // Another ciphertext, role, profile or key: another call each.
+        assert_eq!(
+            *unwrap(&entry(&[("arn", ARN), ("enc", "BBBB")])),
+            *b"secret of BBBB"
+        );
+        unwrap(&entry(&[
+            ("arn", ARN),
+            ("role", "arn:aws:iam::1:role/r"),
+            ("enc", "AAAA"),
+        ]));
+        unwrap(&entry(&[
+            ("arn", ARN),
+            ("enc", "AAAA"),
+            ("aws_profile", "dev"),
+        ]));
+        unwrap(&entry(&[
+            ("arn", "arn:aws:kms:us-east-1:1:key/other"),
+            ("enc", "AAAA"),
+        ]));
+        assert_eq!(calls(), 5);
+        // Contexts that would render alike in an identifier still differ.
+        let with_context = |pairs: &[(&str, &str)]| {
+            let mut e = entry(&[("arn", ARN), ("enc", "CCCC")]);
+            let mut context = Branch::new();
+            for (k, v) in pairs {
+                context.push(*k, Value::Str((*v).into()));
+            }
+            e.fields.push("context", Value::Map(context));
+            e
+        };
+        unwrap(&with_context(&[("a", "b,c:d")]));
+        unwrap(&with_context(&[("a", "b"), ("c", "d")]));
+        unwrap(&with_context(&[("a", "b"), ("c", "d")]));
+        assert_eq!(calls(), 7);
+        // Entries without ciphertext are never remembered.
+        let bare = entry(&[("arn", ARN)]);
+        assert!(
+            ctx.unwrap_once(&bare, || key.decrypt(&entry(&[("enc", "x")]), &ctx))
+                .is_ok()
+        );
+        assert!(
+            ctx.unwrap_once(&bare, || key.decrypt(&entry(&[("enc", "x")]), &ctx))
+                .is_ok()
+        );
+        assert_eq!(calls(), 9);
+        // A new context starts empty.
+        let fresh = KeyContext::builder().build();
+        fresh.unwrap_once(&a, || key.decrypt(&a, &fresh)).unwrap();
+        assert_eq!(calls(), 10);
+    }
+
+    #[test]
+    fn failures_are_not_remembered() {
+        let key = CountingKey {
+            fail_first: 1,
+            ..CountingKey::default()
+        };
+        let ctx = KeyContext::builder().build();
+        let a = entry(&[("arn", ARN), ("enc", "AAAA")]);
+        let unwrap = || ctx.unwrap_once(&a, || key.decrypt(&a, &ctx));
+        assert_eq!(
+            unwrap().unwrap_err(),
+            KeyError::Rejected("unreachable".into())
+        );
+        assert_eq!(*unwrap().unwrap(), *b"secret of AAAA");
+        assert_eq!(*unwrap().unwrap(), *b"secret of AAAA");
+        assert_eq!(key.calls.load(Ordering::SeqCst), 2);
+    }
+
+    #[test]
+    fn concurrent_lookups_of_one_key_wait_for_the_first() {
+        let key = CountingKey {
+            delay: Duration::from_millis(50),
+            ..CountingKey::default()
+        };
+        let ctx = KeyContext::builder().build();
+        let a = entry(&[("arn", ARN), ("enc", "AAAA")]);
+        let b = entry(&[("arn", ARN), ("enc", "BBBB")]);
+        let start = std::sync::Barrier::new(8);
+        std::thread::scope(|s| {
+            for i in 0..8 {
+                let (ctx, key, start) = (&ctx, &key, &start);
+                let e = if i % 2 == 0 { &a } else { &b };
+                s.spawn(move || {
+                    start.wait();
+                    let got = ctx.unwrap_once(e, || key.decrypt(e, ctx)).unwrap();
+                    assert_eq!(*got, format!("secret of {}", e.enc().unwrap()).into_bytes());
+                });
+            }
+        });
+        assert_eq!(key.calls.load(Ordering::SeqCst), 2);
+    }
+
+    #[test]
+    fn the_memo_is_never_shown() {
+        let ctx = KeyContext::builder().build();
+        let a = entry(&[("arn", ARN), ("enc", "AAAA")]);
+        ctx.unwrap_once(&a, || Ok(Zeroizing::new(b"hunter2".to_vec())))
+            .unwrap();
+        let shown = format!("{ctx:?}");
+        assert!(
+            !shown.contains("hunter2") && !shown.contains("AAAA"),
+            "{shown}"
+        );
+    }
 
     #[test]
     fn kms_timeouts_from_variables() {

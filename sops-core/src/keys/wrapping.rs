@@ -187,8 +187,12 @@ pub fn recover_data_key(
         let mut found = None;
         for i in sort_for_decryption(&kinds, order) {
             let entry = &group.0[i];
+            // The filter first: a key seen before is still refused if the
+            // policy refuses it now.
             let result = if ctx.allows(entry) {
-                master_key_for(entry).and_then(|k| k.decrypt(entry, ctx))
+                ctx.unwrap_once(entry, || {
+                    master_key_for(entry).and_then(|k| k.decrypt(entry, ctx))
+                })
             } else {
                 Err(KeyError::SkippedByPolicy)
             };
@@ -492,6 +496,34 @@ succeed with any of the keys in that key group.";
         // Allowing b makes it work again.
         let got = recover_data_key(&meta, &ctx(&[&b]).with_key_filter(only(&[&b])), &[]).unwrap();
         assert_eq!(got.expose(), data_key.expose());
+    }
+
+    /// issue 11: unwrapped keys are remembered per context, but the filter
+    /// is asked first every time, so a refused key stays refused.
+    #[test]
+    fn the_filter_applies_before_remembered_keys() {
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+        let a = id();
+        let (data_key, meta) =
+            new_metadata(&[vec![key(&a)]], &ctx(&[]), &EncryptOptions::default()).unwrap();
+        let (allow, asked) = (
+            Arc::new(AtomicBool::new(true)),
+            Arc::new(AtomicUsize::new(0)),
+        );
+        let (allow2, asked2) = (Arc::clone(&allow), Arc::clone(&asked));
+        let ctx = ctx(&[&a]).with_key_filter(move |_| {
+            asked2.fetch_add(1, Ordering::SeqCst);
+            allow2.load(Ordering::SeqCst)
+        });
+        for _ in 0..2 {
+            let got = recover_data_key(&meta, &ctx, &[]).unwrap();
+            assert_eq!(got.expose(), data_key.expose());
+        }
+        allow.store(false, Ordering::SeqCst);
+        let err = recover_data_key(&meta, &ctx, &[]).unwrap_err();
+        assert_eq!(failures(&err, 0)[0].1, "skipped by policy");
+        assert_eq!(asked.load(Ordering::SeqCst), 3);
     }
 
     #[test]

@@ -543,18 +543,22 @@ fn one_line(text: &str) -> String {
 
 /// The runtime the SDK's futures run on. The keystore API is synchronous
 /// (as every other keystore and the library's callers are), while the AWS
-/// SDK is async only; one small current-thread runtime, created on first
-/// use and kept for the process, drives each call to completion without
-/// starting worker threads, and lets the SDK keep its connection pool
-/// between calls.
+/// SDK is async only. One runtime, created on first use (so only a process
+/// that uses a KMS key starts it) and kept for the process, lets the SDK
+/// keep its connection pool between calls. It has a few worker threads of
+/// its own, which drive the I/O of every call, so that callers on several
+/// threads (the Argo CD plugin decrypts files concurrently) have their
+/// calls in flight at once rather than taking turns on one thread.
 fn runtime() -> Result<&'static tokio::runtime::Runtime, String> {
     static RUNTIME: OnceLock<Result<tokio::runtime::Runtime, String>> = OnceLock::new();
     RUNTIME
         .get_or_init(|| {
-            tokio::runtime::Builder::new_current_thread()
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .thread_name("sops-kms")
                 .enable_all()
                 .build()
-                .map_err(|e| format!("could not start the AWS client runtime: {e}"))
+                .map_err(|e| format!("could not start the KMS client runtime: {e}"))
         })
         .as_ref()
         .map_err(Clone::clone)
