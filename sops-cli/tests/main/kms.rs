@@ -340,3 +340,45 @@ fn kms_updatekeys_follows_the_rule() {
         again.stderr
     );
 }
+
+/// `HTTP_PROXY`/`HTTPS_PROXY` are honoured as sops (Go) honours them: the
+/// endpoint is a loopback address nothing listens on, outside the built-in
+/// exceptions (`localhost`, `127.0.0.1`, `::1`), so only a call through the
+/// proxy (the fake KMS, which answers absolute-form requests itself) can
+/// succeed; with the endpoint host in `NO_PROXY` the call goes direct and
+/// fails. Ours only: Go bypasses every loopback address, so the reference
+/// would never use the proxy here.
+#[test]
+fn kms_calls_go_through_the_environment_proxy() {
+    let proxy = test_support::fake_kms::FakeKms::start(Duration::ZERO);
+    let unreachable = "http://127.0.0.2:9";
+    let mut sb = Sandbox::new();
+    for (k, v) in aws_test_env(unreachable) {
+        sb.set_env(k, v);
+    }
+    sb.set_env("SOPS_KMS_CONNECT_TIMEOUT", "2s");
+    sb.write("plain.yaml", PLAIN);
+    let arn = "arn:aws:kms:us-east-1:123456789012:key/proxied";
+    // The sandbox points every proxy variable at a closed port; HTTPS_PROXY
+    // would win over HTTP_PROXY, so it is emptied (empty counts as unset).
+    sb.set_env("HTTPS_PROXY", "");
+    sb.set_env("https_proxy", "");
+    for (proxy_var, other) in [("HTTP_PROXY", "http_proxy"), ("http_proxy", "HTTP_PROXY")] {
+        sb.set_env(proxy_var, proxy.endpoint());
+        sb.set_env(other, "");
+        encrypt(&sb, Bin::Ours, &["--kms", arn]);
+        decrypts(&sb, Bin::Ours, "enc.yaml");
+    }
+    assert_eq!(proxy.calls("Encrypt"), 2);
+    assert_eq!(proxy.calls("Decrypt"), 2);
+
+    sb.set_env("HTTP_PROXY", proxy.endpoint());
+    sb.set_env("NO_PROXY", "127.0.0.2");
+    sb.run(Bin::Ours, ["decrypt", "enc.yaml"])
+        .fails_with(128, &["Connection refused"]);
+    assert_eq!(
+        proxy.calls("Decrypt"),
+        2,
+        "NO_PROXY host went through the proxy"
+    );
+}

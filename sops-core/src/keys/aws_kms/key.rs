@@ -24,7 +24,9 @@ use aws_sdk_kms::Client;
 use aws_sdk_kms::config::Region;
 use aws_sdk_kms::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_kms::primitives::Blob;
+use aws_smithy_http_client::proxy::ProxyConfig;
 use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
+use aws_smithy_http_client::Connector;
 use base64::Engine;
 use zeroize::Zeroizing;
 
@@ -378,10 +380,48 @@ fn cached_client(spec: ClientSpec) -> Result<Client, String> {
 /// time-outs and, with a role, credentials from STS `AssumeRole`. Nothing
 /// here reaches the network: credentials are fetched (and cached by the
 /// client) on the first call.
+/// The proxy of every AWS call, from the variables Go's `net/http` reads
+/// (sops is a Go program): `HTTPS_PROXY` for the HTTPS endpoints AWS has,
+/// else `HTTP_PROXY` (an `http://` endpoint override such as a local test
+/// server), lower-case forms too, minus the hosts of `NO_PROXY`. Go never
+/// proxies a loopback host; `localhost`, `127.0.0.1` and `::1` are added
+/// to the exceptions for the same effect. No variable: no proxy (the SDK's
+/// own default).
+fn proxy_from_env(var: &dyn Fn(&str) -> Option<String>) -> ProxyConfig {
+    let first = |names: &[&str]| {
+        names
+            .iter()
+            .find_map(|n| var(n).filter(|v| !v.trim().is_empty()))
+    };
+    let no_proxy = match first(&["NO_PROXY", "no_proxy"]) {
+        Some(rules) => format!("{rules},localhost,127.0.0.1,::1"),
+        None => "localhost,127.0.0.1,::1".to_owned(),
+    };
+    let config = match (first(&["HTTPS_PROXY", "https_proxy"]), first(&["HTTP_PROXY", "http_proxy"])) {
+        (Some(url), _) => ProxyConfig::https(url.as_str()),
+        (None, Some(url)) => ProxyConfig::http(url.as_str()),
+        (None, None) => return ProxyConfig::disabled(),
+    };
+    // A proxy URL that does not parse is ignored, as Go ignores it for the
+    // request (the call then goes direct, or fails on its own).
+    config.map_or_else(|_| ProxyConfig::disabled(), |c| c.no_proxy(no_proxy))
+}
+
 async fn build_client(spec: &ClientSpec) -> Client {
-    let http = aws_smithy_http_client::Builder::new()
-        .tls_provider(Provider::Rustls(CryptoMode::Ring))
-        .build_https();
+    let proxy = proxy_from_env(&|k| std::env::var(k).ok());
+    let http = aws_smithy_http_client::Builder::new().build_with_connector_fn(
+        move |settings, components| {
+            let mut connector = Connector::builder();
+            connector.set_connector_settings(settings.cloned());
+            if let Some(components) = components {
+                connector.set_sleep_impl(components.sleep_impl());
+            }
+            connector
+                .proxy_config(proxy.clone())
+                .tls_provider(Provider::Rustls(CryptoMode::Ring))
+                .build()
+        },
+    );
     let timeouts = TimeoutConfig::builder()
         .connect_timeout(spec.timeouts.0)
         .operation_timeout(spec.timeouts.1)
