@@ -5,7 +5,6 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::future::Future;
-use std::sync::OnceLock;
 use std::time::Duration;
 
 use aws_config::BehaviorVersion;
@@ -21,6 +20,7 @@ use base64::Engine;
 use zeroize::Zeroizing;
 
 use super::KIND;
+use crate::keys::cloud_runtime::runtime;
 use crate::keys::{KeyContext, KeyError, KeyKind, KeySpec, MasterKey};
 use crate::metadata::KeyEntry;
 use crate::tree::{Branch, Value, time};
@@ -418,25 +418,6 @@ fn chain(err: &(dyn std::error::Error + 'static)) -> String {
 
 fn one_line(text: &str) -> String {
     text.split_whitespace().collect::<Vec<_>>().join(" ")
-}
-
-/// The runtime the SDK's futures run on. The keystore API is synchronous
-/// (as every other keystore and the library's callers are), while the AWS
-/// SDK is async only; one small current-thread runtime, created on first
-/// use and kept for the process, drives each call to completion without
-/// starting worker threads, and lets the SDK keep its connection pool
-/// between calls.
-fn runtime() -> Result<&'static tokio::runtime::Runtime, String> {
-    static RUNTIME: OnceLock<Result<tokio::runtime::Runtime, String>> = OnceLock::new();
-    RUNTIME
-        .get_or_init(|| {
-            tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .map_err(|e| format!("could not start the AWS client runtime: {e}"))
-        })
-        .as_ref()
-        .map_err(Clone::clone)
 }
 
 /// Runs `future` to completion. A caller that is itself inside a tokio
