@@ -430,11 +430,14 @@ mod tests {
 
     #[test]
     fn keystores_not_built_in_are_named() {
-        let p = Probe::try_parse_from(["t", "--rm-hc-vault-transit", "u", "--add-gcp-kms", "a"])
+        let p = Probe::try_parse_from(["t", "--rm-hc-vault-transit", "u", "--add-azure-kv", "a"])
             .unwrap();
-        assert_eq!(p.add_remove.other_given().as_deref(), Some("--add-gcp-kms"));
-        let p = Probe::try_parse_from(["t", "--gcp-kms", "x"]).unwrap();
-        assert_eq!(p.keys.unsupported_keystore().as_deref(), Some("--gcp-kms"));
+        assert_eq!(
+            p.add_remove.other_given().as_deref(),
+            Some("--add-azure-kv")
+        );
+        let p = Probe::try_parse_from(["t", "--azure-kv", "x"]).unwrap();
+        assert_eq!(p.keys.unsupported_keystore().as_deref(), Some("--azure-kv"));
     }
 
     #[test]

@@ -464,7 +464,10 @@ mod tests {
     #[test]
     fn gcp_inputs_from_variables_and_builder_never_printed() {
         let ctx = KeyContext::from_vars([
-            ("GOOGLE_CREDENTIALS", "{\"type\": \"service_account\", \"private_key\": \"PRIVATE-KEY-TEXT\"}"),
+            (
+                "GOOGLE_CREDENTIALS",
+                "{\"type\": \"service_account\", \"private_key\": \"PRIVATE-KEY-TEXT\"}",
+            ),
             ("GOOGLE_OAUTH_ACCESS_TOKEN", "ya29.TOKEN-TEXT"),
             ("GOOGLE_APPLICATION_CREDENTIALS", "/adc.json"),
             ("SOPS_GCP_KMS_ENDPOINT", "http://127.0.0.1:1"),
@@ -475,7 +478,10 @@ mod tests {
         assert_eq!(ctx.gcp_endpoint(), Some("http://127.0.0.1:1"));
         assert!(ctx.gcp_application_default_credentials());
         let debug = format!("{ctx:?}");
-        assert!(!debug.contains("PRIVATE-KEY-TEXT") && !debug.contains("TOKEN-TEXT"), "{debug}");
+        assert!(
+            !debug.contains("PRIVATE-KEY-TEXT") && !debug.contains("TOKEN-TEXT"),
+            "{debug}"
+        );
         assert!(debug.contains("gcp_access_token: true"), "{debug}");
 
         let ctx = KeyContext::builder()

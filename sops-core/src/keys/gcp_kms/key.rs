@@ -14,6 +14,7 @@ use google_cloud_auth::credentials::{
 use google_cloud_auth::errors::CredentialsError;
 use google_cloud_gax::error::Error as GaxError;
 use google_cloud_gax::error::rpc::Code;
+use google_cloud_gax::exponential_backoff::{ExponentialBackoff, ExponentialBackoffBuilder};
 use google_cloud_gax::retry_policy::RetryPolicy;
 use google_cloud_gax::retry_result::RetryResult;
 use google_cloud_gax::retry_state::RetryState;
@@ -27,7 +28,7 @@ use crate::metadata::KeyEntry;
 use crate::tree::{Branch, Value, time};
 
 /// How many times a request that never reached the server is tried.
-const MAX_ATTEMPTS: u32 = 4;
+const MAX_ATTEMPTS: u32 = 5;
 
 /// A GCP KMS key as sops names it: its resource id
 /// `projects/P/locations/L/keyRings/R/cryptoKeys/K`.
@@ -168,37 +169,42 @@ impl GcpKmsKey {
         T: Send,
     {
         self.check_resource_id()?;
-        let source = self.credentials(doing, ctx)?;
-        let is_adc = matches!(source, Source::Adc(_));
-        let (connect, total) = (ctx.kms_connect_timeout(), ctx.kms_timeout());
+        // Before any credentials are built: some build HTTP clients.
         install_crypto_provider();
+        let (connect, total) = (ctx.kms_connect_timeout(), ctx.kms_timeout());
         let endpoint = ctx.gcp_endpoint().map(str::to_owned);
+        // Credentials are built on the runtime: some start a token refresh
+        // task there.
         let outcome = block_on(async move {
+            let source = self.credentials(doing, ctx).map_err(Failure::Key)?;
+            let is_adc = matches!(source, Source::Adc(_));
             let work = async move {
                 let mut builder = KeyManagementService::builder()
                     .with_credentials(source.into_credentials())
                     .with_retry_policy(ConnectRetries { connect, total })
+                    .with_backoff_policy(backoff(connect))
                     .with_attempt_timeout(total);
                 if let Some(endpoint) = endpoint {
                     builder = builder.with_endpoint(endpoint);
                 }
                 let client = builder.build().await.map_err(Failure::Build)?;
-                call(client).await.map_err(Failure::Call)
+                call(client).await.map_err(|e| Failure::Call(e, is_adc))
             };
             tokio::time::timeout(total, work)
                 .await
                 .unwrap_or(Err(Failure::TimedOut(total)))
         })
         .map_err(|e| self.rejected(doing, &e))?;
-        outcome.map_err(|failure| self.failure(doing, failure, is_adc))
+        outcome.map_err(|failure| self.failure(doing, failure))
     }
 
     /// A key error that says why the call failed: permission denied, key
     /// not found, wrong ciphertext, unreachable endpoint, no credentials.
     /// The client's messages carry no secrets (neither the data key nor a
     /// token is ever part of them).
-    fn failure(&self, doing: &str, failure: Failure, is_adc: bool) -> KeyError {
-        let err = match failure {
+    fn failure(&self, doing: &str, failure: Failure) -> KeyError {
+        let (err, is_adc) = match failure {
+            Failure::Key(e) => return e,
             Failure::TimedOut(after) => {
                 return self.rejected(
                     doing,
@@ -211,7 +217,7 @@ impl GcpKmsKey {
             Failure::Build(e) => {
                 return self.rejected(doing, &format!("cannot create GCP KMS client: {}", one_line(&chain(&e))));
             }
-            Failure::Call(e) => e,
+            Failure::Call(e, is_adc) => (e, is_adc),
         };
         if let Some(status) = err.status() {
             let what = match status.code {
@@ -234,7 +240,8 @@ impl GcpKmsKey {
             return self.rejected(doing, &reason);
         }
         let detail = one_line(&chain(&err));
-        if err.is_authentication() {
+        // Also behind "retries exhausted", which wraps the last error.
+        if err.is_authentication() || has_source::<CredentialsError>(&err) {
             if is_adc {
                 return KeyError::NoCredentials(format!(
                     "failed to {doing} sops data key with GCP KMS key {}: no usable Application \
@@ -321,9 +328,11 @@ impl Source {
 }
 
 enum Failure {
+    Key(KeyError),
     TimedOut(Duration),
     Build(google_cloud_gax::client_builder::Error),
-    Call(GaxError),
+    /// The call's error, and whether the credentials came from ADC.
+    Call(GaxError, bool),
 }
 
 /// `GOOGLE_OAUTH_ACCESS_TOKEN`: a bearer token sent as is, never refreshed
@@ -414,6 +423,15 @@ impl RetryPolicy for ConnectRetries {
     }
 }
 
+/// Short pauses between connection attempts, so that the last one still
+/// falls within the connect time-out.
+fn backoff(connect: Duration) -> ExponentialBackoff {
+    ExponentialBackoffBuilder::new()
+        .with_initial_delay(Duration::from_millis(100))
+        .with_maximum_delay((connect / 4).max(Duration::from_millis(100)))
+        .clamp()
+}
+
 /// Google's crates are built without a TLS crypto provider of their own
 /// (theirs would bring aws-lc's C build); rustls then uses the process'
 /// default, which this installs (ring) unless the application already did.
@@ -446,6 +464,18 @@ fn decode_enc(enc: &str) -> Result<Vec<u8>, base64::DecodeError> {
 
 fn seconds(d: Duration) -> String {
     format!("{}s", d.as_secs_f64())
+}
+
+/// True if `err` or one of its sources is an `E`.
+fn has_source<E: std::error::Error + 'static>(err: &(dyn std::error::Error + 'static)) -> bool {
+    let mut source = err.source();
+    while let Some(e) = source {
+        if e.is::<E>() {
+            return true;
+        }
+        source = e.source();
+    }
+    false
 }
 
 /// An error and its sources, `: `-separated.
