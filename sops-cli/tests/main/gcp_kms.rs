@@ -357,3 +357,23 @@ fn gcp_without_credentials_fails_naming_the_key() {
         start.elapsed()
     );
 }
+
+/// Ours honours the proxy variables as sops does: with loopback not
+/// exempted, the request goes to the fake's proxy, which answers a plain
+/// HTTP request with 405; the key fails naming the unexpected reply.
+#[test]
+fn gcp_proxy_variables_are_honoured() {
+    let (sb, _) = gcp_sandbox();
+    let fake = gcp_fake();
+    encrypt(&sb, Bin::Ours, &["--gcp-kms", KEY]);
+    sb.cmd(Bin::Ours, ["decrypt", "enc.yaml"])
+        .env("HTTP_PROXY", &fake.proxy)
+        .env("http_proxy", &fake.proxy)
+        .env("NO_PROXY", "")
+        .env("no_proxy", "")
+        .run()
+        .fails_with(
+            128,
+            &[&format!("{KEY}: FAILED"), "unexpected response (HTTP 405)"],
+        );
+}
