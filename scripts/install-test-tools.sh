@@ -10,6 +10,9 @@
 #   .tools/moto                 python venv holding PyPI moto[server] (AWS KMS and
 #                               STS on loopback, for the AWS KMS tests);
 #   .tools/bin/moto_server      symlink to its server
+#   .tools/gcpfake              python venv holding grpcio, google-cloud-kms and
+#                               cryptography for scripts/fakes/gcp_kms_fake.py (the
+#                               GCP KMS stand-in of the GCP KMS tests)
 #   age, age-keygen             Debian package `age`
 #   ssh-keygen                  Debian package `openssh-client`
 #   tmux, vim                   Debian packages (the edit test drives vim in tmux)
@@ -182,6 +185,27 @@ else
 fi
 ln -sfn "$TOOLS/moto/bin/moto_server" "$TOOLS/bin/moto_server"
 say "moto_server: $TOOLS/bin/moto_server"
+
+# --- the GCP KMS fake's Python packages (scripts/fakes/gcp_kms_fake.py) -------
+# No GCP KMS emulator exists; our fake needs grpcio and google-cloud-kms (its
+# gRPC message classes, for the reference sops) and cryptography (test CA,
+# AES-GCM). A venv of its own, like moto's.
+GCPFAKE_PACKAGES=(grpcio==1.85.1 google-cloud-kms==3.18.0 cryptography==50.0.2)
+GCPFAKE_PY="$TOOLS/gcpfake/bin/python"
+if [ -e "$TOOLS/gcpfake" ] && ! "$GCPFAKE_PY" -c 'import sys' >/dev/null 2>&1; then
+    say "removing broken venv $TOOLS/gcpfake"
+    rm -rf "$TOOLS/gcpfake"
+fi
+if [ ! -x "$GCPFAKE_PY" ]; then
+    say "creating venv $TOOLS/gcpfake"
+    python3 -m venv "$TOOLS/gcpfake"
+fi
+if ! "$GCPFAKE_PY" -c 'import grpc, cryptography; from google.cloud import kms_v1' >/dev/null 2>&1; then
+    say "pip install ${GCPFAKE_PACKAGES[*]} into $TOOLS/gcpfake"
+    "$GCPFAKE_PY" -m pip install --quiet --disable-pip-version-check "${GCPFAKE_PACKAGES[@]}"
+else
+    say "GCP KMS fake packages already in $TOOLS/gcpfake"
+fi
 
 # --- age, ssh-keygen, /usr/bin/time -----------------------------------------
 missing=()

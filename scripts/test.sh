@@ -35,12 +35,44 @@ for _ in $(seq 1 100); do
 done
 echo "== moto (AWS KMS/STS) at $SOPS_TEST_MOTO_ENDPOINT"
 
+# The GCP KMS fake (REST for us, gRPC over TLS behind a CONNECT proxy for the
+# reference) on free loopback ports for the GCP KMS tests; stopped at the end.
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+GCP_REST_PORT="$(free_port)"
+GCP_GRPC_PORT="$(free_port)"
+GCP_PROXY_PORT="$(free_port)"
+GCP_DIR="$(mktemp -d)"
+"$REPO/.tools/gcpfake/bin/python" "$REPO/scripts/fakes/gcp_kms_fake.py" \
+    --rest-port "$GCP_REST_PORT" --grpc-port "$GCP_GRPC_PORT" --proxy-port "$GCP_PROXY_PORT" \
+    --state-dir "$GCP_DIR" >"$GCP_DIR/log" 2>&1 &
+GCP_PID=$!
+for _ in $(seq 1 100); do
+    [ -f "$GCP_DIR/ready" ] && break
+    if ! kill -0 "$GCP_PID" 2>/dev/null; then
+        echo "scripts/test.sh: the GCP KMS fake did not start:" >&2
+        cat "$GCP_DIR/log" >&2
+        kill "$MOTO_PID" 2>/dev/null || true
+        exit 1
+    fi
+    sleep 0.1
+done
+if [ ! -f "$GCP_DIR/ready" ]; then
+    echo "scripts/test.sh: the GCP KMS fake is not ready after 10 s:" >&2
+    cat "$GCP_DIR/log" >&2
+    kill "$MOTO_PID" "$GCP_PID" 2>/dev/null || true
+    exit 1
+fi
+export SOPS_TEST_GCP_REST_ENDPOINT="http://127.0.0.1:$GCP_REST_PORT"
+export SOPS_TEST_GCP_PROXY="http://127.0.0.1:$GCP_PROXY_PORT"
+export SOPS_TEST_GCP_CA="$GCP_DIR/ca.pem"
+echo "== GCP KMS fake: REST at $SOPS_TEST_GCP_REST_ENDPOINT, gRPC behind $SOPS_TEST_GCP_PROXY"
+
 # Doctests first (nextest-style split, STYLE.md §8), so that the closing
 # summary is the one of the real test run; a doctest failure does not stop
 # the other tests from running, but fails the script.
 status=0
 log="$(mktemp)"
-trap 'kill "$MOTO_PID" 2>/dev/null || true; rm -f "$log" "$MOTO_LOG"' EXIT
+trap 'kill "$MOTO_PID" "$GCP_PID" 2>/dev/null || true; rm -rf "$log" "$MOTO_LOG" "$GCP_DIR"' EXIT
 echo "== cargo test --workspace --doc"
 cargo test --workspace --doc --no-fail-fast 2>&1 | tee -a "$log" || status=$?
 echo "== cargo test --workspace --all-targets --no-fail-fast"

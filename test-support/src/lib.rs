@@ -255,3 +255,64 @@ fn json_string_field(json: &str, name: &str) -> Option<String> {
     let rest = rest.strip_prefix('"')?;
     Some(rest[..rest.find('"')?].to_owned())
 }
+
+/// The variables `scripts/test.sh` sets for the GCP KMS fake
+/// (`scripts/fakes/gcp_kms_fake.py`): its REST endpoint (ours), its CONNECT
+/// proxy (the reference, whose endpoint is fixed) and the test CA that
+/// signed the fake's `cloudkms.googleapis.com` certificate.
+pub const GCP_REST_VAR: &str = "SOPS_TEST_GCP_REST_ENDPOINT";
+pub const GCP_PROXY_VAR: &str = "SOPS_TEST_GCP_PROXY";
+pub const GCP_CA_VAR: &str = "SOPS_TEST_GCP_CA";
+
+/// Where the GCP KMS fake listens.
+#[derive(Debug, Clone)]
+pub struct GcpFake {
+    /// `http://127.0.0.1:PORT`, the REST API (`SOPS_GCP_KMS_ENDPOINT`).
+    pub rest_endpoint: String,
+    /// `http://127.0.0.1:PORT`, the CONNECT proxy in front of the gRPC API.
+    pub proxy: String,
+    /// The test CA's certificate (PEM).
+    pub ca: PathBuf,
+}
+
+/// The GCP KMS fake from [`GCP_REST_VAR`], [`GCP_PROXY_VAR`] and
+/// [`GCP_CA_VAR`]. Fails (never skips) when they are not set.
+#[track_caller]
+pub fn gcp_fake() -> GcpFake {
+    let var = |name: &str| match std::env::var(name) {
+        Ok(v) if !v.is_empty() => v.trim_end_matches('/').to_owned(),
+        _ => panic!(
+            "{name} is not set: run scripts/test.sh (it starts the GCP KMS fake), or start it by \
+             hand (`mkdir -p /tmp/gcpfake && .tools/gcpfake/bin/python scripts/fakes/gcp_kms_fake.py \
+             --rest-port 5071 --grpc-port 5072 --proxy-port 5073 --state-dir /tmp/gcpfake &`, its \
+             packages installed by scripts/install-test-tools.sh) and export \
+             {GCP_REST_VAR}=http://127.0.0.1:5071 {GCP_PROXY_VAR}=http://127.0.0.1:5073 \
+             {GCP_CA_VAR}=/tmp/gcpfake/ca.pem"
+        ),
+    };
+    GcpFake {
+        rest_endpoint: var(GCP_REST_VAR),
+        proxy: var(GCP_PROXY_VAR),
+        ca: PathBuf::from(var(GCP_CA_VAR)),
+    }
+}
+
+/// The environment every GCP KMS test command gets: a static access token
+/// (so no credential search ever reaches a metadata server or Google), ours
+/// pointed at the fake's REST endpoint (`SOPS_GCP_KMS_ENDPOINT`, which the
+/// reference 3.11 ignores), the reference at its gRPC API through the proxy
+/// and the test CA. Both binaries honour the proxy variables; loopback
+/// addresses bypass the proxy, so ours talks to the REST port directly.
+pub fn gcp_test_env(fake: &GcpFake) -> Vec<(&'static str, String)> {
+    let no_proxy = "127.0.0.1,localhost".to_owned();
+    vec![
+        ("GOOGLE_OAUTH_ACCESS_TOKEN", "dummy".to_owned()),
+        ("SOPS_GCP_KMS_ENDPOINT", fake.rest_endpoint.clone()),
+        ("HTTPS_PROXY", fake.proxy.clone()),
+        ("https_proxy", fake.proxy.clone()),
+        ("NO_PROXY", no_proxy.clone()),
+        ("no_proxy", no_proxy),
+        ("SSL_CERT_FILE", fake.ca.display().to_string()),
+        ("SOPS_DISABLE_VERSION_CHECK", "true".to_owned()),
+    ]
+}

@@ -286,7 +286,7 @@ fn bad_flat_files_and_json_arrays_on_encrypt() {
 
 /// Flags of keystores this build cannot use are refused before anything is
 /// written, never silently ignored. Ours only: the reference would go on to
-/// call Google Cloud.
+/// call Azure.
 #[test]
 fn unsupported_keystore_flags_are_refused() {
     let (sb, _key) = fixture();
@@ -295,13 +295,21 @@ fn unsupported_keystore_flags_are_refused() {
     let not_yet = "is not supported yet by this sops implementation";
     for (args, flag) in [
         (
-            vec!["encrypt", "--gcp-kms", "projects/p/x", &plain],
-            "--gcp-kms",
+            vec![
+                "encrypt",
+                "--azure-kv",
+                "https://v.vault.azure.net/keys/k/1",
+                &plain,
+            ],
+            "--azure-kv",
         ),
-        (vec!["rotate", "--add-gcp-kms", "x", &enc], "--add-gcp-kms"),
         (
-            vec!["groups", "add", "--file", &enc, "--gcp-kms", "x"],
-            "--gcp-kms",
+            vec!["rotate", "--add-azure-kv", "x", &enc],
+            "--add-azure-kv",
+        ),
+        (
+            vec!["groups", "add", "--file", &enc, "--azure-kv", "x"],
+            "--azure-kv",
         ),
     ] {
         sb.run(Bin::Ours, &args).fails_with(1, &[flag, not_yet]);

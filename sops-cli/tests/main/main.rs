@@ -14,6 +14,7 @@ mod edit;
 mod errors;
 mod exec;
 mod flags;
+mod gcp_kms;
 mod inplace;
 mod interop;
 mod keys;

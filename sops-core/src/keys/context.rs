@@ -99,8 +99,26 @@ pub struct KeyContextBuilder {
     kms_connect_timeout: Option<Duration>,
     kms_timeout: Option<Duration>,
     aws_shared_files: Option<(PathBuf, PathBuf)>,
+    gcp: GcpInputs,
     #[cfg(feature = "age")]
     age: AgeSources,
+}
+
+/// GCP KMS credentials and endpoint. The token and the JSON are secrets:
+/// wiped on drop, never printed.
+#[derive(Default)]
+struct GcpInputs {
+    /// `GOOGLE_CREDENTIALS`: a path to a credentials file, or the JSON.
+    credentials: Option<Zeroizing<String>>,
+    /// `GOOGLE_OAUTH_ACCESS_TOKEN`: a bearer token used as is.
+    access_token: Option<Zeroizing<String>>,
+    /// `GOOGLE_APPLICATION_CREDENTIALS`: the ADC credentials file.
+    adc_file: Option<PathBuf>,
+    /// `SOPS_GCP_KMS_ENDPOINT`.
+    endpoint: Option<String>,
+    /// True when Application Default Credentials (and so the metadata
+    /// server) must not be used; stored negated so the default allows them.
+    no_adc: bool,
 }
 
 /// How long a cloud KMS call may take to connect, by default.
@@ -203,6 +221,36 @@ impl KeyContext {
             .map(|(config, credentials)| (config.as_path(), credentials.as_path()))
     }
 
+    /// `GOOGLE_CREDENTIALS` (a path or the JSON itself), if given.
+    #[cfg_attr(not(feature = "gcp-kms"), allow(dead_code))]
+    pub(crate) fn gcp_credentials(&self) -> Option<&str> {
+        self.inputs.gcp.credentials.as_deref().map(String::as_str)
+    }
+
+    /// `GOOGLE_OAUTH_ACCESS_TOKEN`, if given.
+    #[cfg_attr(not(feature = "gcp-kms"), allow(dead_code))]
+    pub(crate) fn gcp_access_token(&self) -> Option<&str> {
+        self.inputs.gcp.access_token.as_deref().map(String::as_str)
+    }
+
+    /// The credentials file Application Default Credentials start from
+    /// (`GOOGLE_APPLICATION_CREDENTIALS`), if given.
+    #[cfg_attr(not(feature = "gcp-kms"), allow(dead_code))]
+    pub(crate) fn gcp_adc_file(&self) -> Option<&Path> {
+        self.inputs.gcp.adc_file.as_deref()
+    }
+
+    /// The GCP KMS endpoint (`SOPS_GCP_KMS_ENDPOINT`); `None`: Google's.
+    pub fn gcp_endpoint(&self) -> Option<&str> {
+        self.inputs.gcp.endpoint.as_deref()
+    }
+
+    /// Whether Application Default Credentials (credential files in their
+    /// default places, the metadata server) may be used.
+    pub fn gcp_application_default_credentials(&self) -> bool {
+        !self.inputs.gcp.no_adc
+    }
+
     /// The age identities, loaded on first use from the context's sources.
     #[cfg(feature = "age")]
     pub fn age_identities(&self) -> &AgeIdentities {
@@ -226,8 +274,10 @@ impl KeyContextBuilder {
     /// `XDG_CONFIG_HOME` or `HOME`); `SOPS_GPG_EXEC` and `GNUPGHOME` for
     /// PGP; `SOPS_KMS_CONNECT_TIMEOUT` and `SOPS_KMS_TIMEOUT` for cloud KMS
     /// calls (seconds, or a number with `ms`, `s` or `m`; a value that does
-    /// not parse leaves the default). Unset variables are listed as unused
-    /// locations in age's errors, with sops' texts.
+    /// not parse leaves the default); `GOOGLE_CREDENTIALS`,
+    /// `GOOGLE_OAUTH_ACCESS_TOKEN`, `GOOGLE_APPLICATION_CREDENTIALS` and
+    /// `SOPS_GCP_KMS_ENDPOINT` for GCP KMS. Unset variables are listed as
+    /// unused locations in age's errors, with sops' texts.
     pub fn from_process_env() -> Self {
         Self::from_lookup(|k| std::env::var(k).ok())
     }
@@ -259,6 +309,13 @@ impl KeyContextBuilder {
             kms_connect_timeout: var("SOPS_KMS_CONNECT_TIMEOUT").and_then(|v| parse_duration(&v)),
             kms_timeout: var("SOPS_KMS_TIMEOUT").and_then(|v| parse_duration(&v)),
             aws_shared_files: None,
+            gcp: GcpInputs {
+                credentials: var("GOOGLE_CREDENTIALS").map(Zeroizing::new),
+                access_token: var("GOOGLE_OAUTH_ACCESS_TOKEN").map(Zeroizing::new),
+                adc_file: var("GOOGLE_APPLICATION_CREDENTIALS").map(PathBuf::from),
+                endpoint: var("SOPS_GCP_KMS_ENDPOINT"),
+                no_adc: false,
+            },
             #[cfg(feature = "age")]
             age: AgeSources::from_vars(&var),
         }
@@ -337,6 +394,38 @@ impl KeyContextBuilder {
         credentials: impl Into<PathBuf>,
     ) -> Self {
         self.aws_shared_files = Some((config.into(), credentials.into()));
+        self
+    }
+
+    /// GCP credentials as sops' `GOOGLE_CREDENTIALS` gives them: the path
+    /// of a credentials file (service account, authorized user, external
+    /// account …) or its JSON text. Used before any other GCP credentials.
+    pub fn gcp_credentials(mut self, json_or_path: impl Into<String>) -> Self {
+        self.gcp.credentials = Some(Zeroizing::new(json_or_path.into()));
+        self
+    }
+
+    /// A GCP OAuth access token sent as is (sops' `GOOGLE_OAUTH_ACCESS_TOKEN`);
+    /// used when no [`KeyContextBuilder::gcp_credentials`] are given.
+    pub fn gcp_access_token(mut self, token: impl Into<String>) -> Self {
+        self.gcp.access_token = Some(Zeroizing::new(token.into()));
+        self
+    }
+
+    /// The GCP KMS endpoint, e.g. `https://cloudkms.example:443` or a local
+    /// `http://127.0.0.1:PORT` (sops 3.13's `SOPS_GCP_KMS_ENDPOINT`).
+    pub fn gcp_endpoint(mut self, url: impl Into<String>) -> Self {
+        self.gcp.endpoint = Some(url.into());
+        self
+    }
+
+    /// Whether GCP Application Default Credentials may be used when neither
+    /// credentials nor a token are given (default: yes). With `false` the
+    /// metadata server and the default credential files are never
+    /// consulted, and a GCP key without explicit credentials fails with a
+    /// no-credentials error.
+    pub fn gcp_application_default_credentials(mut self, allowed: bool) -> Self {
+        self.gcp.no_adc = !allowed;
         self
     }
 
@@ -422,6 +511,11 @@ impl fmt::Debug for KeyContextBuilder {
             .field("kms_connect_timeout", &self.kms_connect_timeout)
             .field("kms_timeout", &self.kms_timeout)
             .field("aws_shared_files", &self.aws_shared_files)
+            .field("gcp_credentials", &self.gcp.credentials.is_some())
+            .field("gcp_access_token", &self.gcp.access_token.is_some())
+            .field("gcp_adc_file", &self.gcp.adc_file)
+            .field("gcp_endpoint", &self.gcp.endpoint)
+            .field("gcp_application_default_credentials", &!self.gcp.no_adc)
             .finish()
     }
 }
@@ -648,5 +742,43 @@ mod tests {
             .build();
         assert_eq!(ctx.kms_connect_timeout(), Duration::from_secs(1));
         assert_eq!(ctx.kms_timeout(), DEFAULT_KMS_TIMEOUT);
+    }
+
+    #[test]
+    fn gcp_inputs_from_variables_and_builder_never_printed() {
+        let ctx = KeyContext::from_vars([
+            (
+                "GOOGLE_CREDENTIALS",
+                "{\"type\": \"service_account\", \"private_key\": \"PRIVATE-KEY-TEXT\"}",
+            ),
+            ("GOOGLE_OAUTH_ACCESS_TOKEN", "ya29.TOKEN-TEXT"),
+            ("GOOGLE_APPLICATION_CREDENTIALS", "/adc.json"),
+            ("SOPS_GCP_KMS_ENDPOINT", "http://127.0.0.1:1"),
+        ]);
+        assert!(ctx.gcp_credentials().unwrap().contains("PRIVATE-KEY-TEXT"));
+        assert_eq!(ctx.gcp_access_token(), Some("ya29.TOKEN-TEXT"));
+        assert_eq!(ctx.gcp_adc_file(), Some(Path::new("/adc.json")));
+        assert_eq!(ctx.gcp_endpoint(), Some("http://127.0.0.1:1"));
+        assert!(ctx.gcp_application_default_credentials());
+        let debug = format!("{ctx:?}");
+        assert!(
+            !debug.contains("PRIVATE-KEY-TEXT") && !debug.contains("TOKEN-TEXT"),
+            "{debug}"
+        );
+        assert!(debug.contains("gcp_access_token: true"), "{debug}");
+
+        let ctx = KeyContext::builder()
+            .gcp_access_token("t")
+            .gcp_credentials("/creds.json")
+            .gcp_endpoint("http://e")
+            .gcp_application_default_credentials(false)
+            .build();
+        assert_eq!(ctx.gcp_credentials(), Some("/creds.json"));
+        assert_eq!(ctx.gcp_access_token(), Some("t"));
+        assert_eq!(ctx.gcp_endpoint(), Some("http://e"));
+        assert!(!ctx.gcp_application_default_credentials());
+        let empty = KeyContext::from_vars([("GOOGLE_OAUTH_ACCESS_TOKEN", "")]);
+        assert_eq!(empty.gcp_access_token(), None);
+        assert!(empty.gcp_application_default_credentials());
     }
 }

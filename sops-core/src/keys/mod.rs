@@ -9,6 +9,8 @@
 //! sidecar's own settings, by tests from literals), never from environment
 //! reads inside a key.
 
+#[cfg(any(feature = "aws-kms", feature = "gcp-kms"))]
+mod cloud_runtime;
 mod context;
 pub mod keystore;
 mod registry;

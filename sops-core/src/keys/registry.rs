@@ -278,6 +278,9 @@ mod tests {
         if cfg!(feature = "aws-kms") {
             expected.push("kms");
         }
+        if cfg!(feature = "gcp-kms") {
+            expected.push("gcp_kms");
+        }
         if cfg!(feature = "age") {
             expected.push("age");
         }
@@ -286,7 +289,7 @@ mod tests {
         }
         assert_eq!(built, expected);
         let mut listed: Vec<_> = built_in_keystores().iter().map(|k| k.spec().name).collect();
-        // built_in_keystores lists them in creation-rule order (age, pgp, kms).
+        // built_in_keystores lists them in creation-rule order (age, pgp, kms, gcp_kms).
         listed.sort_by_key(|n| expected.iter().position(|e| e == n));
         assert_eq!(listed, expected);
     }

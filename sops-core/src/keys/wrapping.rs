@@ -379,16 +379,18 @@ succeed with any of the keys in that key group.";
         assert_eq!(sort_for_decryption(&kinds, &[]), [0, 1, 2, 3]);
     }
 
-    /// An entry of a keystore that is not built in (GCP KMS, for now), so
-    /// that recovering it fails without reaching any network.
-    const UNSUPPORTED_ID: &str = "projects/p/locations/l/keyRings/r/cryptoKeys/k";
+    /// An entry of a keystore that is not built in (HashiCorp Vault, for
+    /// now), so that recovering it fails without reaching any network.
+    const UNSUPPORTED_ID: &str = "http://127.0.0.1:9/v1/transit/keys/k";
 
     fn unsupported_entry() -> KeyEntry {
         let mut fields = Branch::new();
-        fields.push("resource_id", Value::Str(UNSUPPORTED_ID.into()));
-        fields.push("enc", Value::Str("AAAA".into()));
+        fields.push("vault_address", Value::Str("http://127.0.0.1:9".into()));
+        fields.push("engine_path", Value::Str("transit".into()));
+        fields.push("key_name", Value::Str("k".into()));
+        fields.push("enc", Value::Str("vault:v1:AAAA".into()));
         KeyEntry {
-            kind: crate::keys::gcp_kms::KIND,
+            kind: crate::keys::hc_vault::KIND,
             fields,
         }
     }
@@ -403,11 +405,14 @@ succeed with any of the keys in that key group.";
             let err = recover_data_key(&meta, &ctx(&[]), order).unwrap_err();
             failures(&err, 0).into_iter().map(|(id, _)| id).collect()
         };
-        // gcp_kms: a keystore that is never built in here, so nothing is
+        // hc_vault: a keystore that is never built in here, so nothing is
         // called over the network.
-        let gcp = UNSUPPORTED_ID.to_owned();
-        assert_eq!(tried(&[]), [a.recipient.clone(), gcp.clone()]);
-        assert_eq!(tried(&["gcp_kms".to_owned()]), [gcp, a.recipient.clone()]);
+        let vault = UNSUPPORTED_ID.to_owned();
+        assert_eq!(tried(&[]), [a.recipient.clone(), vault.clone()]);
+        assert_eq!(
+            tried(&["hc_vault".to_owned()]),
+            [vault, a.recipient.clone()]
+        );
     }
 
     #[test]

@@ -4,7 +4,6 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
-use std::future::Future;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::Duration;
@@ -31,6 +30,7 @@ use base64::Engine;
 use zeroize::Zeroizing;
 
 use super::KIND;
+use crate::keys::cloud_runtime::block_on;
 use crate::keys::{KeyContext, KeyError, KeyKind, KeySpec, MasterKey};
 use crate::metadata::KeyEntry;
 use crate::tree::{Branch, Value, time};
@@ -579,48 +579,6 @@ fn chain(err: &(dyn std::error::Error + 'static)) -> String {
 
 fn one_line(text: &str) -> String {
     text.split_whitespace().collect::<Vec<_>>().join(" ")
-}
-
-/// The runtime the SDK's futures run on. The keystore API is synchronous
-/// (as every other keystore and the library's callers are), while the AWS
-/// SDK is async only. One runtime, created on first use (so only a process
-/// that uses a KMS key starts it) and kept for the process, lets the SDK
-/// keep its connection pool between calls. It has a few worker threads of
-/// its own, which drive the I/O of every call, so that callers on several
-/// threads (the Argo CD plugin decrypts files concurrently) have their
-/// calls in flight at once rather than taking turns on one thread.
-fn runtime() -> Result<&'static tokio::runtime::Runtime, String> {
-    static RUNTIME: OnceLock<Result<tokio::runtime::Runtime, String>> = OnceLock::new();
-    RUNTIME
-        .get_or_init(|| {
-            tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .thread_name("sops-kms")
-                .enable_all()
-                .build()
-                .map_err(|e| format!("could not start the KMS client runtime: {e}"))
-        })
-        .as_ref()
-        .map_err(Clone::clone)
-}
-
-/// Runs `future` to completion. A caller that is itself inside a tokio
-/// runtime cannot block that runtime's thread, so the call then runs on a
-/// thread of its own.
-fn block_on<F>(future: F) -> Result<F::Output, String>
-where
-    F: Future + Send,
-    F::Output: Send,
-{
-    let rt = runtime()?;
-    if tokio::runtime::Handle::try_current().is_err() {
-        return Ok(rt.block_on(future));
-    }
-    std::thread::scope(|s| {
-        s.spawn(|| rt.block_on(future))
-            .join()
-            .map_err(|_| "the AWS client thread failed".to_owned())
-    })
 }
 
 #[cfg(test)]

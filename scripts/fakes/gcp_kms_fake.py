@@ -1,0 +1,353 @@
+#!/usr/bin/env python3
+"""A stand-in for Google Cloud KMS's Encrypt and Decrypt, for tests only.
+
+No GCP KMS emulator exists (shared/spec/dependencies.md §9.2), so this one
+program serves, on 127.0.0.1 only:
+
+* the REST API on plain HTTP (``--rest-port``), which our client reaches
+  through ``SOPS_GCP_KMS_ENDPOINT``: ``POST /v1/{name}:encrypt`` with
+  ``{"plaintext": base64}`` and ``POST /v1/{name}:decrypt`` with
+  ``{"ciphertext": base64}``; also ``POST /token``, an OAuth token endpoint
+  for credential files whose ``token_uri`` points here;
+* the gRPC API over TLS (``--grpc-port``) with a certificate for
+  ``cloudkms.googleapis.com`` signed by a test CA written to
+  ``<state-dir>/ca.pem``, for the reference sops 3.11, whose endpoint is
+  fixed;
+* an HTTP CONNECT proxy (``--proxy-port``) that tunnels every CONNECT to the
+  gRPC port, so that the reference reaches the fake with
+  ``HTTPS_PROXY=http://127.0.0.1:<proxy> SSL_CERT_FILE=<state-dir>/ca.pem
+  GOOGLE_OAUTH_ACCESS_TOKEN=dummy``.
+
+The ciphertext is AES-GCM under a fixed test key with the key's resource
+name as associated data, so both APIs read each other's ciphertexts and a
+ciphertext does not decrypt under another key name. A key name containing
+``denied`` is refused with PERMISSION_DENIED (HTTP 403); one containing
+``missing`` with NOT_FOUND (404); a request without a bearer token with
+UNAUTHENTICATED (401).
+
+Needs grpcio, google-cloud-kms (its message classes) and cryptography
+(scripts/install-test-tools.sh puts them in .tools/gcpfake).
+"""
+
+import argparse
+import base64
+import datetime
+import hashlib
+import ipaddress
+import json
+import os
+import re
+import select
+import socket
+import socketserver
+import sys
+import threading
+from concurrent import futures
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import grpc
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.x509.oid import NameOID
+from google.cloud import kms_v1
+
+HOST = "127.0.0.1"
+KEY = AESGCM(hashlib.sha256(b"sops-rs GCP KMS fake test key").digest())
+KEY_NAME = re.compile(r"^projects/[^/]+/locations/[^/]+/keyRings/[^/]+/cryptoKeys/[^/]+$")
+
+
+class Refusal(Exception):
+    """A KMS error: gRPC code, HTTP status, message."""
+
+    def __init__(self, code, http, message):
+        super().__init__(message)
+        self.code, self.http, self.message = code, http, message
+
+
+def check_name(name):
+    if "denied" in name:
+        raise Refusal(
+            grpc.StatusCode.PERMISSION_DENIED,
+            403,
+            f"Permission 'cloudkms.cryptoKeyVersions.useToEncrypt' denied on resource '{name}' "
+            "(or it may not exist).",
+        )
+    if "missing" in name or not KEY_NAME.match(name):
+        raise Refusal(grpc.StatusCode.NOT_FOUND, 404, f"{name} not found.")
+
+
+def encrypt(name, plaintext):
+    check_name(name)
+    nonce = os.urandom(12)
+    return nonce + KEY.encrypt(nonce, plaintext, name.encode())
+
+
+def decrypt(name, ciphertext):
+    check_name(name)
+    try:
+        if len(ciphertext) < 12 + 16:
+            raise ValueError
+        return KEY.decrypt(ciphertext[:12], ciphertext[12:], name.encode())
+    except Exception:
+        raise Refusal(
+            grpc.StatusCode.INVALID_ARGUMENT,
+            400,
+            "Decryption failed: verify that 'name' refers to the correct CryptoKey.",
+        )
+
+
+def has_bearer(value):
+    return bool(value) and value.startswith("Bearer ") and len(value) > len("Bearer ")
+
+
+# --- REST ----------------------------------------------------------------
+
+
+class RestHandler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, fmt, *args):
+        sys.stderr.write("rest: " + (fmt % args) + "\n")
+
+    def reply(self, status, body):
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def refuse(self, status, code, message):
+        self.reply(status, {"error": {"code": status, "message": message, "status": code}})
+
+    def do_POST(self):
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length) if length else b""
+        path = self.path.split("?", 1)[0]
+        if path == "/token":
+            # An OAuth token endpoint for credential files (authorized_user,
+            # service_account) whose token_uri points here.
+            return self.reply(
+                200, {"access_token": "fake-oauth-token", "expires_in": 3600, "token_type": "Bearer"}
+            )
+        m = re.match(r"^/v1/(.+):(encrypt|decrypt)$", path)
+        if not m:
+            return self.refuse(404, "NOT_FOUND", f"no such method: {path}")
+        if not has_bearer(self.headers.get("Authorization", "")):
+            return self.refuse(401, "UNAUTHENTICATED", "Request had invalid authentication credentials.")
+        name, op = m.group(1), m.group(2)
+        try:
+            body = json.loads(raw or b"{}")
+            if op == "encrypt":
+                out = encrypt(name, base64.b64decode(body.get("plaintext", "")))
+                return self.reply(
+                    200,
+                    {"name": name + "/cryptoKeyVersions/1", "ciphertext": base64.b64encode(out).decode()},
+                )
+            out = decrypt(name, base64.b64decode(body.get("ciphertext", "")))
+            return self.reply(200, {"plaintext": base64.b64encode(out).decode()})
+        except Refusal as r:
+            return self.refuse(r.http, r.code.name, r.message)
+        except (ValueError, TypeError) as e:
+            return self.refuse(400, "INVALID_ARGUMENT", f"bad request: {e}")
+
+
+# --- gRPC ----------------------------------------------------------------
+
+
+def grpc_method(request_type, response_type, handle):
+    def unary(request, context):
+        auth = dict(context.invocation_metadata()).get("authorization", "")
+        if not has_bearer(auth):
+            context.abort(grpc.StatusCode.UNAUTHENTICATED, "Request had invalid authentication credentials.")
+        try:
+            return handle(request)
+        except Refusal as r:
+            context.abort(r.code, r.message)
+
+    return grpc.unary_unary_rpc_method_handler(
+        unary,
+        request_deserializer=request_type.deserialize,
+        response_serializer=response_type.serialize,
+    )
+
+
+def grpc_encrypt(req):
+    return kms_v1.EncryptResponse(
+        name=req.name + "/cryptoKeyVersions/1", ciphertext=encrypt(req.name, bytes(req.plaintext))
+    )
+
+
+def grpc_decrypt(req):
+    return kms_v1.DecryptResponse(plaintext=decrypt(req.name, bytes(req.ciphertext)))
+
+
+def start_grpc(port, cert_pem, key_pem):
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=8))
+    handler = grpc.method_handlers_generic_handler(
+        "google.cloud.kms.v1.KeyManagementService",
+        {
+            "Encrypt": grpc_method(kms_v1.EncryptRequest, kms_v1.EncryptResponse, grpc_encrypt),
+            "Decrypt": grpc_method(kms_v1.DecryptRequest, kms_v1.DecryptResponse, grpc_decrypt),
+        },
+    )
+    server.add_generic_rpc_handlers((handler,))
+    creds = grpc.ssl_server_credentials([(key_pem, cert_pem)])
+    server.add_secure_port(f"{HOST}:{port}", creds)
+    server.start()
+    return server
+
+
+# --- CONNECT proxy -------------------------------------------------------
+
+
+class ProxyHandler(socketserver.BaseRequestHandler):
+    target_port = 0
+
+    def handle(self):
+        client = self.request
+        head = b""
+        while b"\r\n\r\n" not in head:
+            chunk = client.recv(4096)
+            if not chunk:
+                return
+            head += chunk
+            if len(head) > 65536:
+                return
+        first = head.split(b"\r\n", 1)[0].decode("latin-1")
+        sys.stderr.write(f"proxy: {first}\n")
+        if not first.startswith("CONNECT "):
+            client.sendall(b"HTTP/1.1 405 Method Not Allowed\r\nContent-Length: 0\r\n\r\n")
+            return
+        try:
+            upstream = socket.create_connection((HOST, self.target_port), timeout=5)
+        except OSError:
+            client.sendall(b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\n\r\n")
+            return
+        upstream.settimeout(None)
+        client.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
+        rest = head.split(b"\r\n\r\n", 1)[1]
+        if rest:
+            upstream.sendall(rest)
+        pair = [client, upstream]
+        try:
+            while True:
+                readable, _, _ = select.select(pair, [], [], 300)
+                if not readable:
+                    return
+                for s in readable:
+                    data = s.recv(65536)
+                    if not data:
+                        return
+                    (upstream if s is client else client).sendall(data)
+        except OSError:
+            return
+        finally:
+            upstream.close()
+
+
+class ThreadingTCPServer(socketserver.ThreadingMixIn, socketserver.TCPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+
+# --- certificates --------------------------------------------------------
+
+
+def make_certs(state_dir):
+    """A test CA (written to ca.pem) and a server certificate for
+    cloudkms.googleapis.com (and localhost) that it signs."""
+    now = datetime.datetime.now(datetime.timezone.utc)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "sops-rs test CA")])
+    ca = (
+        x509.CertificateBuilder()
+        .subject_name(ca_name)
+        .issuer_name(ca_name)
+        .public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=30))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True, content_commitment=False, key_encipherment=False,
+                data_encipherment=False, key_agreement=False, key_cert_sign=True,
+                crl_sign=True, encipher_only=False, decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "cloudkms.googleapis.com")]))
+        .issuer_name(ca_name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=30))
+        .add_extension(
+            x509.SubjectAlternativeName(
+                [
+                    x509.DNSName("cloudkms.googleapis.com"),
+                    x509.DNSName("localhost"),
+                    x509.IPAddress(ipaddress.ip_address(HOST)),
+                ]
+            ),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
+    os.makedirs(state_dir, exist_ok=True)
+    ca_pem = ca.public_bytes(serialization.Encoding.PEM)
+    tmp = os.path.join(state_dir, "ca.pem.tmp")
+    with open(tmp, "wb") as f:
+        f.write(ca_pem)
+    os.replace(tmp, os.path.join(state_dir, "ca.pem"))
+    key_pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    return cert.public_bytes(serialization.Encoding.PEM), key_pem
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--rest-port", type=int, required=True)
+    p.add_argument("--grpc-port", type=int, required=True)
+    p.add_argument("--proxy-port", type=int, required=True)
+    p.add_argument("--state-dir", required=True, help="where ca.pem is written")
+    args = p.parse_args()
+
+    cert_pem, key_pem = make_certs(args.state_dir)
+    grpc_server = start_grpc(args.grpc_port, cert_pem, key_pem)
+
+    ProxyHandler.target_port = args.grpc_port
+    proxy = ThreadingTCPServer((HOST, args.proxy_port), ProxyHandler)
+    threading.Thread(target=proxy.serve_forever, daemon=True).start()
+
+    rest = ThreadingHTTPServer((HOST, args.rest_port), RestHandler)
+    rest.daemon_threads = True
+    # Ready: every port is bound (the test script waits for this file).
+    with open(os.path.join(args.state_dir, "ready"), "w") as f:
+        f.write("ok\n")
+    try:
+        rest.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        proxy.shutdown()
+        grpc_server.stop(0)
+
+
+if __name__ == "__main__":
+    main()

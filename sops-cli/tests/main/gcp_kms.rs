@@ -1,0 +1,379 @@
+//! GCP KMS keys against the GCP KMS fake (`scripts/fakes/gcp_kms_fake.py`,
+//! which `scripts/test.sh` starts): ours reaches its REST API through
+//! `SOPS_GCP_KMS_ENDPOINT`, the reference sops 3.11 (whose endpoint is
+//! fixed) its gRPC API through a CONNECT proxy and a test CA; both read
+//! each other's files. Every command runs with a static access token and a
+//! temporary `HOME`, so no credential search reaches a metadata server or
+//! Google; nothing leaves 127.0.0.1.
+
+use std::time::{Duration, Instant};
+
+use test_support::{gcp_fake, gcp_test_env};
+
+use super::support::{AgeKey, Bin, Sandbox};
+
+const KEY: &str = "projects/p/locations/global/keyRings/r/cryptoKeys/k";
+const OTHER: &str = "projects/p/locations/europe-west1/keyRings/r2/cryptoKeys/k2";
+const DENIED: &str = "projects/p/locations/global/keyRings/r/cryptoKeys/denied";
+const MISSING: &str = "projects/p/locations/global/keyRings/r/cryptoKeys/missing";
+const PLAIN: &str = "secret: hunter2\nnested:\n    count: 42\n";
+
+/// A sandbox wired to the fake, with an age key.
+fn gcp_sandbox() -> (Sandbox, AgeKey) {
+    let fake = gcp_fake();
+    let mut sb = Sandbox::new();
+    for (k, v) in gcp_test_env(&fake) {
+        sb.set_env(k, v);
+    }
+    let age = sb.age_keygen("age");
+    sb.use_identity(&age);
+    sb.write("plain.yaml", PLAIN);
+    (sb, age)
+}
+
+fn encrypt(sb: &Sandbox, bin: Bin, args: &[&str]) -> String {
+    let mut all = vec!["encrypt"];
+    all.extend_from_slice(args);
+    all.push("plain.yaml");
+    let out = sb.run(bin, &all).ok();
+    sb.write("enc.yaml", &out);
+    String::from_utf8(out).unwrap()
+}
+
+#[track_caller]
+fn decrypts(sb: &Sandbox, bin: Bin, file: &str) {
+    let out = sb.run(bin, ["decrypt", file]).ok();
+    assert_eq!(
+        String::from_utf8(out).unwrap(),
+        PLAIN,
+        "{bin} decrypt {file}"
+    );
+}
+
+/// Decrypts `file` with no age identity, so only a GCP key can work.
+#[track_caller]
+fn decrypts_with_gcp_only(sb: &Sandbox, bin: Bin, file: &str) {
+    let out = sb
+        .cmd(bin, ["decrypt", file])
+        .env("SOPS_AGE_KEY_FILE", sb.path("none.txt"))
+        .run()
+        .ok();
+    assert_eq!(
+        String::from_utf8(out).unwrap(),
+        PLAIN,
+        "{bin} decrypt {file}"
+    );
+}
+
+#[test]
+fn gcp_round_trips_and_interops() {
+    let (sb, _) = gcp_sandbox();
+    for (writer, reader) in [
+        (Bin::Ours, Bin::Ours),
+        (Bin::Ours, Bin::Reference),
+        (Bin::Reference, Bin::Ours),
+    ] {
+        let enc = encrypt(&sb, writer, &["--gcp-kms", KEY]);
+        assert!(
+            enc.contains(&format!(
+                "    gcp_kms:\n        - resource_id: {KEY}\n          created_at: "
+            )),
+            "{enc}"
+        );
+        decrypts(&sb, reader, "enc.yaml");
+    }
+    // `SOPS_GCP_KMS_IDS` and the legacy `-e` form, two keys.
+    let out = sb
+        .cmd(Bin::Ours, ["-e", "plain.yaml"])
+        .env("SOPS_GCP_KMS_IDS", format!("{KEY}, {OTHER}"))
+        .run()
+        .ok();
+    let text = String::from_utf8(out.clone()).unwrap();
+    assert!(text.contains(OTHER) && text.contains(KEY), "{text}");
+    sb.write("enc2.yaml", out);
+    decrypts(&sb, Bin::Reference, "enc2.yaml");
+}
+
+/// A ciphertext is bound to its key: the same `enc` under another key's
+/// name does not decrypt (exit 128, naming the key), for either binary.
+#[test]
+fn gcp_ciphertext_is_bound_to_its_key() {
+    let (sb, _) = gcp_sandbox();
+    let enc = encrypt(&sb, Bin::Ours, &["--gcp-kms", KEY]);
+    sb.write("moved.yaml", enc.replace(KEY, OTHER));
+    sb.run(Bin::Ours, ["decrypt", "moved.yaml"])
+        .fails_with(128, &[&format!("{OTHER}: FAILED"), "INVALID_ARGUMENT"]);
+    sb.run(Bin::Reference, ["decrypt", "moved.yaml"])
+        .fails_with(128, &["InvalidArgument"]);
+}
+
+#[test]
+fn gcp_and_age_in_shamir_groups_from_sops_yaml() {
+    let (sb, age) = gcp_sandbox();
+    sb.write(
+        ".sops.yaml",
+        format!(
+            "creation_rules:\n  - shamir_threshold: 2\n    key_groups:\n      - gcp_kms:\n          - resource_id: {KEY}\n      - age:\n          - {}\n",
+            age.recipient
+        ),
+    );
+    for (writer, reader) in [
+        (Bin::Ours, Bin::Ours),
+        (Bin::Ours, Bin::Reference),
+        (Bin::Reference, Bin::Ours),
+    ] {
+        let enc = encrypt(&sb, writer, &[]);
+        assert!(enc.contains("shamir_threshold: 2"), "{enc}");
+        assert!(enc.contains(&format!("- resource_id: {KEY}")), "{enc}");
+        decrypts(&sb, reader, "enc.yaml");
+    }
+    // Both groups are needed: without the age identity, 128.
+    sb.cmd(Bin::Ours, ["decrypt", "enc.yaml"])
+        .env("SOPS_AGE_KEY_FILE", sb.path("none.txt"))
+        .run()
+        .fails_with(128, &["Group 1: FAILED", "Group 0: SUCCESS"]);
+}
+
+/// A creation rule's `gcp_kms:` (comma-separated, spaces removed).
+#[test]
+fn gcp_creation_rule() {
+    let (sb, _) = gcp_sandbox();
+    sb.write(
+        ".sops.yaml",
+        format!("creation_rules:\n  - gcp_kms: '{KEY}, {OTHER}'\n"),
+    );
+    for (writer, reader) in [(Bin::Ours, Bin::Reference), (Bin::Reference, Bin::Ours)] {
+        let enc = encrypt(&sb, writer, &[]);
+        assert_eq!(enc.matches("- resource_id: ").count(), 2, "{enc}");
+        assert!(enc.contains(OTHER), "{enc}");
+        decrypts(&sb, reader, "enc.yaml");
+    }
+}
+
+#[test]
+fn gcp_rotate_adds_and_removes_keys_and_groups_add() {
+    let (sb, age) = gcp_sandbox();
+    encrypt(&sb, Bin::Ours, &["--age", &age.recipient]);
+    let added = sb
+        .run(Bin::Ours, ["rotate", "--add-gcp-kms", KEY, "enc.yaml"])
+        .ok();
+    let added_text = String::from_utf8(added.clone()).unwrap();
+    assert!(
+        added_text.contains(&format!("- resource_id: {KEY}\n")),
+        "{added_text}"
+    );
+    sb.write("added.yaml", &added);
+    // Only the GCP key left: the reference decrypts without age.
+    let removed = sb
+        .run(
+            Bin::Ours,
+            ["rotate", "--rm-age", &age.recipient, "added.yaml"],
+        )
+        .ok();
+    sb.write("gcp-only.yaml", &removed);
+    decrypts_with_gcp_only(&sb, Bin::Reference, "gcp-only.yaml");
+    decrypts_with_gcp_only(&sb, Bin::Ours, "gcp-only.yaml");
+    // --rm-gcp-kms takes it away again.
+    let gone = sb
+        .run(Bin::Ours, ["rotate", "--rm-gcp-kms", KEY, "added.yaml"])
+        .ok();
+    assert!(!String::from_utf8(gone).unwrap().contains(KEY));
+    // `groups add --gcp-kms` makes a second group; with threshold 2 both
+    // the age and the GCP group are needed.
+    let grouped = sb
+        .run(
+            Bin::Ours,
+            [
+                "groups",
+                "add",
+                "--file",
+                "enc.yaml",
+                "--gcp-kms",
+                OTHER,
+                "--shamir-secret-sharing-threshold",
+                "2",
+            ],
+        )
+        .ok();
+    sb.write("grouped.yaml", &grouped);
+    let grouped = String::from_utf8(grouped).unwrap();
+    assert!(grouped.contains("key_groups:"), "{grouped}");
+    assert!(grouped.contains(OTHER), "{grouped}");
+    decrypts(&sb, Bin::Reference, "grouped.yaml");
+    decrypts(&sb, Bin::Ours, "grouped.yaml");
+}
+
+/// `updatekeys` adds the rule's GCP key (same data key), after which the
+/// reference decrypts with it alone; run again it is "already up to date".
+#[test]
+fn gcp_updatekeys_follows_the_rule() {
+    let (sb, age) = gcp_sandbox();
+    sb.write(
+        ".sops.yaml",
+        format!("creation_rules:\n  - age: {}\n", age.recipient),
+    );
+    encrypt(&sb, Bin::Ours, &[]);
+    sb.write(
+        ".sops.yaml",
+        format!(
+            "creation_rules:\n  - age: {}\n    gcp_kms: {KEY}\n",
+            age.recipient
+        ),
+    );
+    let out = sb.run(Bin::Ours, ["updatekeys", "-y", "enc.yaml"]);
+    out.ok();
+    assert!(
+        out.stdout_str().contains(&format!("+++ {KEY}")),
+        "{}",
+        out.stdout_str()
+    );
+    decrypts_with_gcp_only(&sb, Bin::Reference, "enc.yaml");
+    let again = sb.run(Bin::Ours, ["updatekeys", "-y", "enc.yaml"]);
+    again.ok();
+    assert!(
+        again.stderr.contains("already up to date"),
+        "{}",
+        again.stderr
+    );
+}
+
+/// Refused keys: permission denied and not found name the key and the
+/// reason, exit 128 on decrypt (as the reference) and 1 on encrypt ("Could
+/// not generate data key", as the reference).
+#[test]
+fn gcp_permission_denied_and_not_found() {
+    let (sb, _) = gcp_sandbox();
+    let enc = encrypt(&sb, Bin::Ours, &["--gcp-kms", KEY]);
+    for (id, ours, reference) in [
+        (DENIED, "permission denied", "PermissionDenied"),
+        (MISSING, "key not found", "NotFound"),
+    ] {
+        sb.write("refused.yaml", enc.replace(KEY, id));
+        let out = sb.run(Bin::Ours, ["decrypt", "refused.yaml"]);
+        out.fails_with(128, &[&format!("{id}: FAILED"), ours]);
+        assert!(!out.stderr.contains("hunter2"), "{}", out.stderr);
+        sb.run(Bin::Reference, ["decrypt", "refused.yaml"])
+            .fails_with(128, &[reference]);
+        for bin in [Bin::Ours, Bin::Reference] {
+            sb.run(bin, ["encrypt", "--gcp-kms", id, "plain.yaml"])
+                .fails_with(1, &["Could not generate data key", id]);
+        }
+    }
+    // A malformed resource id fails before any call, as in sops.
+    for bin in [Bin::Ours, Bin::Reference] {
+        sb.run(bin, ["encrypt", "--gcp-kms", "projects/p/x", "plain.yaml"])
+            .fails_with(1, &["no valid resource ID found in \"projects/p/x\""]);
+    }
+}
+
+/// An endpoint nobody listens on fails within the connect time-out (the
+/// refused connection is retried only that long), exit 128, naming the key.
+#[test]
+fn gcp_unreachable_endpoint_fails_quickly() {
+    let (sb, _) = gcp_sandbox();
+    encrypt(&sb, Bin::Ours, &["--gcp-kms", KEY]);
+    let start = Instant::now();
+    sb.cmd(Bin::Ours, ["decrypt", "enc.yaml"])
+        .env("SOPS_GCP_KMS_ENDPOINT", "http://127.0.0.1:9")
+        .env("SOPS_KMS_CONNECT_TIMEOUT", "1s")
+        .env("SOPS_KMS_TIMEOUT", "20s")
+        .run()
+        .fails_with(128, &[&format!("{KEY}: FAILED"), "endpoint unreachable"]);
+    // Well under the total time-out (slack for a loaded machine).
+    assert!(
+        start.elapsed() < Duration::from_secs(8),
+        "took {:?}",
+        start.elapsed()
+    );
+}
+
+/// Credentials from `GOOGLE_CREDENTIALS`, as a path and as the JSON
+/// itself: an authorized-user file whose token endpoint is the fake's, so
+/// the refresh-token exchange happens on loopback. (No access token is
+/// set for ours; the reference, which cannot reach that token endpoint,
+/// reads the result with one.)
+#[test]
+fn gcp_credentials_from_google_credentials() {
+    let (mut sb, _) = gcp_sandbox();
+    let fake = gcp_fake();
+    sb.remove_env("GOOGLE_OAUTH_ACCESS_TOKEN");
+    let json = format!(
+        "{{\"type\": \"authorized_user\", \"client_id\": \"id\", \"client_secret\": \"s\", \
+         \"refresh_token\": \"r\", \"token_uri\": \"{}/token\"}}",
+        fake.rest_endpoint
+    );
+    let path = sb.write("creds.json", &json);
+    for value in [path.display().to_string(), json] {
+        let out = sb
+            .cmd(Bin::Ours, ["encrypt", "--gcp-kms", KEY, "plain.yaml"])
+            .env("GOOGLE_CREDENTIALS", &value)
+            .run()
+            .ok();
+        sb.write("enc.yaml", out);
+        sb.cmd(Bin::Ours, ["decrypt", "enc.yaml"])
+            .env("GOOGLE_CREDENTIALS", &value)
+            .run()
+            .ok();
+        let out = sb
+            .cmd(Bin::Reference, ["decrypt", "enc.yaml"])
+            .env("GOOGLE_OAUTH_ACCESS_TOKEN", "dummy")
+            .run()
+            .ok();
+        assert_eq!(String::from_utf8(out).unwrap(), PLAIN);
+    }
+    // Credentials that are not JSON fail naming the variable, never
+    // echoing its value.
+    let out = sb
+        .cmd(Bin::Ours, ["decrypt", "enc.yaml"])
+        .env("GOOGLE_CREDENTIALS", "SECRET-NOT-JSON")
+        .run();
+    out.fails_with(128, &["GOOGLE_CREDENTIALS: not JSON"]);
+    assert!(!out.stderr.contains("SECRET-NOT-JSON"), "{}", out.stderr);
+}
+
+/// No token, no credentials, no ADC file: the Application Default
+/// Credentials chain falls back to the metadata server, which here is a
+/// closed loopback port (`GCE_METADATA_HOST`), so nothing is reached; the
+/// key fails naming itself, exit 128. (The library's
+/// `gcp_application_default_credentials(false)` is tested in sops-core.)
+#[test]
+fn gcp_without_credentials_fails_naming_the_key() {
+    let (mut sb, _) = gcp_sandbox();
+    encrypt(&sb, Bin::Reference, &["--gcp-kms", KEY]);
+    sb.remove_env("GOOGLE_OAUTH_ACCESS_TOKEN");
+    let start = Instant::now();
+    let out = sb
+        .cmd(Bin::Ours, ["decrypt", "enc.yaml"])
+        .env("GCE_METADATA_HOST", "127.0.0.1:9")
+        .env("SOPS_KMS_TIMEOUT", "3s")
+        .run();
+    out.fails_with(
+        128,
+        &[&format!("{KEY}: FAILED"), "Application Default Credentials"],
+    );
+    assert!(
+        start.elapsed() < Duration::from_secs(8),
+        "took {:?}",
+        start.elapsed()
+    );
+}
+
+/// Ours honours the proxy variables as sops does: with loopback not
+/// exempted, the request goes to the fake's proxy, which answers a plain
+/// HTTP request with 405; the key fails naming the unexpected reply.
+#[test]
+fn gcp_proxy_variables_are_honoured() {
+    let (sb, _) = gcp_sandbox();
+    let fake = gcp_fake();
+    encrypt(&sb, Bin::Ours, &["--gcp-kms", KEY]);
+    sb.cmd(Bin::Ours, ["decrypt", "enc.yaml"])
+        .env("HTTP_PROXY", &fake.proxy)
+        .env("http_proxy", &fake.proxy)
+        .env("NO_PROXY", "")
+        .env("no_proxy", "")
+        .run()
+        .fails_with(
+            128,
+            &[&format!("{KEY}: FAILED"), "unexpected response (HTTP 405)"],
+        );
+}
