@@ -171,6 +171,17 @@ fn identities(env: &Env, op: &Settings) -> Result<KeyContextBuilder, Failure> {
     // IRSA, metadata): without these files the project has none.
     let aws = own.join("aws");
     builder = builder.aws_shared_files(aws.join("config"), aws.join("credentials"));
+    // GCP likewise: only the project's credentials file, and never
+    // Application Default Credentials, which would be the pod's own
+    // workload identity, the same for every project.
+    builder = builder.gcp_application_default_credentials(false);
+    let gcp = own.join("gcp").join("credentials.json");
+    if gcp.is_file() {
+        builder = builder.gcp_credentials(gcp.to_string_lossy().into_owned());
+    }
+    if let Some(endpoint) = env.get("SOPS_GCP_KMS_ENDPOINT") {
+        builder = builder.gcp_endpoint(endpoint);
+    }
     // gpg would otherwise use the sidecar's own keyring for every project:
     // a project's PGP keys live in `<dir>/<project>/gnupg` (a writable gpg
     // home the operator provides); without it the project has no PGP keys.

@@ -3,6 +3,7 @@
 //! binary (STYLE.md §6).
 
 mod discover;
+mod gcp;
 mod generate;
 mod harness;
 mod helm;
