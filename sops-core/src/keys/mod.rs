@@ -10,7 +10,7 @@
 //! reads inside a key.
 
 #[cfg(any(feature = "aws-kms", feature = "gcp-kms"))]
-mod cloud_runtime;
+mod cloud;
 mod context;
 pub mod keystore;
 mod registry;

@@ -30,7 +30,7 @@ use base64::Engine;
 use zeroize::Zeroizing;
 
 use super::KIND;
-use crate::keys::cloud_runtime::block_on;
+use crate::keys::cloud::{block_on, chain, find_source, one_line};
 use crate::keys::{KeyContext, KeyError, KeyKind, KeySpec, MasterKey};
 use crate::metadata::KeyEntry;
 use crate::tree::{Branch, Value, time};
@@ -551,34 +551,7 @@ fn host_name() -> String {
 
 /// The credentials failure behind an SDK error, if that is what it is.
 fn credentials_error<E: std::error::Error + 'static>(err: &SdkError<E>) -> Option<&CredentialsError> {
-    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(err);
-    while let Some(e) = source {
-        if let Some(cred) = e.downcast_ref::<CredentialsError>() {
-            return Some(cred);
-        }
-        source = e.source();
-    }
-    None
-}
-
-/// An error and its sources, `: `-separated (the SDK's own Display is
-/// terse: "dispatch failure").
-fn chain(err: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(e) = source {
-        let next = e.to_string();
-        if !text.ends_with(&next) {
-            text.push_str(": ");
-            text.push_str(&next);
-        }
-        source = e.source();
-    }
-    text
-}
-
-fn one_line(text: &str) -> String {
-    text.split_whitespace().collect::<Vec<_>>().join(" ")
+    find_source(err)
 }
 
 #[cfg(test)]

@@ -22,7 +22,7 @@ use google_cloud_kms_v1::client::KeyManagementService;
 use zeroize::Zeroizing;
 
 use super::KIND;
-use crate::keys::cloud_runtime::block_on;
+use crate::keys::cloud::{block_on, chain, find_source, one_line};
 use crate::keys::{KeyContext, KeyError, KeyKind, KeySpec, MasterKey, read_secret_file};
 use crate::metadata::KeyEntry;
 use crate::tree::{Branch, Value, time};
@@ -241,7 +241,7 @@ impl GcpKmsKey {
         }
         let detail = one_line(&chain(&err));
         // Also behind "retries exhausted", which wraps the last error.
-        if err.is_authentication() || has_source::<CredentialsError>(&err) {
+        if err.is_authentication() || find_source::<CredentialsError>(&err).is_some() {
             if is_adc {
                 return KeyError::NoCredentials(format!(
                     "failed to {doing} sops data key with GCP KMS key {}: no usable Application \
@@ -464,37 +464,6 @@ fn decode_enc(enc: &str) -> Result<Vec<u8>, base64::DecodeError> {
 
 fn seconds(d: Duration) -> String {
     format!("{}s", d.as_secs_f64())
-}
-
-/// True if `err` or one of its sources is an `E`.
-fn has_source<E: std::error::Error + 'static>(err: &(dyn std::error::Error + 'static)) -> bool {
-    let mut source = err.source();
-    while let Some(e) = source {
-        if e.is::<E>() {
-            return true;
-        }
-        source = e.source();
-    }
-    false
-}
-
-/// An error and its sources, `: `-separated.
-fn chain(err: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(e) = source {
-        let next = e.to_string();
-        if !text.ends_with(&next) {
-            text.push_str(": ");
-            text.push_str(&next);
-        }
-        source = e.source();
-    }
-    text
-}
-
-fn one_line(text: &str) -> String {
-    text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 #[cfg(test)]

@@ -1,5 +1,5 @@
-//! The runtime the cloud keystores' async clients run on (AWS KMS, GCP
-//! KMS). The keystore API is synchronous (as every other keystore and the
+//! What the cloud keystores (AWS KMS, GCP KMS) share: the runtime their
+//! async clients run on, and the reading of their clients' errors. The keystore API is synchronous (as every other keystore and the
 //! library's callers are), while the cloud SDKs are async only. One runtime,
 //! created on first use (so only a process that uses a cloud key starts
 //! it) and kept for the process, lets the clients keep their connection
@@ -44,4 +44,41 @@ where
             .join()
             .map_err(|_| "the cloud KMS client thread failed".to_owned())
     })
+}
+
+/// The first error of type `T` in `err`'s source chain (`err` included):
+/// the clients wrap the failure that classifies a call (no credentials, a
+/// time-out) in layers of their own.
+pub(crate) fn find_source<'a, T: std::error::Error + 'static>(
+    err: &'a (dyn std::error::Error + 'static),
+) -> Option<&'a T> {
+    let mut source = Some(err);
+    while let Some(e) = source {
+        if let Some(found) = e.downcast_ref::<T>() {
+            return Some(found);
+        }
+        source = e.source();
+    }
+    None
+}
+
+/// An error and its sources, `: `-separated, each text once (the clients'
+/// own Display is terse, e.g. "dispatch failure").
+pub(crate) fn chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(e) = source {
+        let next = e.to_string();
+        if !text.ends_with(&next) {
+            text.push_str(": ");
+            text.push_str(&next);
+        }
+        source = e.source();
+    }
+    text
+}
+
+/// `text` on one line, runs of white space as one blank.
+pub(crate) fn one_line(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
