@@ -42,6 +42,7 @@ import socket
 import socketserver
 import sys
 import threading
+import urllib.parse
 from concurrent import futures
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -98,6 +99,21 @@ def decrypt(name, ciphertext):
         )
 
 
+TOKEN_REQUESTS = {}
+TOKEN_LOCK = threading.Lock()
+
+
+def count_token_request(raw):
+    """Counts one token exchange under its refresh token (form or JSON body)."""
+    text = raw.decode("utf-8", "replace")
+    try:
+        token = json.loads(text).get("refresh_token", "")
+    except (ValueError, AttributeError):
+        token = urllib.parse.parse_qs(text).get("refresh_token", [""])[0]
+    with TOKEN_LOCK:
+        TOKEN_REQUESTS[token] = TOKEN_REQUESTS.get(token, 0) + 1
+
+
 def has_bearer(value):
     return bool(value) and value.startswith("Bearer ") and len(value) > len("Bearer ")
 
@@ -122,13 +138,24 @@ class RestHandler(BaseHTTPRequestHandler):
     def refuse(self, status, code, message):
         self.reply(status, {"error": {"code": status, "message": message, "status": code}})
 
+    def do_GET(self):
+        path, _, query = self.path.partition("?")
+        if path != "/token-count":
+            return self.refuse(404, "NOT_FOUND", f"no such page: {path}")
+        token = urllib.parse.parse_qs(query).get("refresh_token", [""])[0]
+        with TOKEN_LOCK:
+            return self.reply(200, {"count": TOKEN_REQUESTS.get(token, 0)})
+
     def do_POST(self):
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length else b""
         path = self.path.split("?", 1)[0]
         if path == "/token":
             # An OAuth token endpoint for credential files (authorized_user,
-            # service_account) whose token_uri points here.
+            # service_account) whose token_uri points here. Exchanges are
+            # counted by refresh token, so a test that uses its own can see
+            # how many its run made (GET /token-count?refresh_token=…).
+            count_token_request(raw)
             return self.reply(
                 200, {"access_token": "fake-oauth-token", "expires_in": 3600, "token_type": "Bearer"}
             )

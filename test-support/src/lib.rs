@@ -275,6 +275,32 @@ pub struct GcpFake {
     pub ca: PathBuf,
 }
 
+impl GcpFake {
+    /// How many token exchanges the fake's `/token` endpoint answered for
+    /// `refresh_token` (a test passes a refresh token of its own).
+    #[track_caller]
+    pub fn token_requests(&self, refresh_token: &str) -> usize {
+        use std::io::{Read, Write};
+        let host = self.rest_endpoint.trim_start_matches("http://");
+        let mut stream = std::net::TcpStream::connect(host)
+            .unwrap_or_else(|e| panic!("cannot reach the GCP fake at {host}: {e}"));
+        let request = format!(
+            "GET /token-count?refresh_token={refresh_token} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+        );
+        stream
+            .write_all(request.as_bytes())
+            .expect("write to the GCP fake");
+        let mut response = String::new();
+        stream
+            .read_to_string(&mut response)
+            .expect("read from the GCP fake");
+        let count = response
+            .rsplit_once("\"count\":")
+            .and_then(|(_, rest)| rest.trim().trim_end_matches('}').trim().parse().ok());
+        count.unwrap_or_else(|| panic!("odd reply from the GCP fake: {response}"))
+    }
+}
+
 /// The GCP KMS fake from [`GCP_REST_VAR`], [`GCP_PROXY_VAR`] and
 /// [`GCP_CA_VAR`]. Fails (never skips) when they are not set.
 #[track_caller]

@@ -15,13 +15,20 @@ use crate::kms::secret;
 const KEY: &str = "projects/p/locations/global/keyRings/r/cryptoKeys/plugin";
 const PASSWORD: &str = "gcp-wrapped-password-1";
 
-/// `apps/web/db.yaml`, a Secret wrapped with the GCP key only (encrypted by
-/// the reference sops through the fake's gRPC side).
-fn gcp_app(w: &World) {
+/// `apps/web/<name>.yaml` for each name, a Secret wrapped with the GCP key
+/// only, each with its own data key (encrypted by the reference sops
+/// through the fake's gRPC side).
+fn gcp_app(w: &World, names: &[&str]) {
+    for name in names {
+        gcp_file(w, name);
+    }
+}
+
+fn gcp_file(w: &World, name: &str) {
     let fake = gcp_fake();
-    let path = w.repo.join("apps/web/db.yaml");
+    let path = w.repo.join(format!("apps/web/{name}.yaml"));
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-    std::fs::write(&path, secret("db", PASSWORD)).unwrap();
+    std::fs::write(&path, secret(name, PASSWORD)).unwrap();
     let out = Command::new(test_support::reference_sops())
         .current_dir(w.path())
         .env_clear()
@@ -55,19 +62,21 @@ fn sidecar(w: &World) -> Vec<(String, String)> {
 #[test]
 fn gcp_files_decrypt_with_the_sidecars_credentials() {
     let w = World::new();
-    gcp_app(&w);
+    gcp_app(&w, &["db"]);
     let out = Request::generate(&w, "apps/web").sidecar(sidecar(&w)).run();
     out.success();
     assert!(out.stdout.contains(PASSWORD), "{}", out.stdout);
 }
 
 /// With project scoping, team-a's `gcp/credentials.json` (an authorized-user
-/// file whose token endpoint is the fake's) opens the file; team-b, without
-/// one, has no GCP credentials although the sidecar has a token.
+/// file whose token endpoint is the fake's) opens the files, with one token
+/// exchange for the whole run (one client per run, not per file); team-b,
+/// without one, has no GCP credentials although the sidecar has a token.
 #[test]
 fn a_project_uses_only_its_own_gcp_credentials() {
     let w = World::new();
-    gcp_app(&w);
+    gcp_app(&w, &["db", "api", "cache"]);
+    let refresh_token = format!("team-a-{}", std::process::id());
     let fake = gcp_fake();
     let keys = w.path().join("keys");
     for project in ["team-a", "team-b"] {
@@ -79,7 +88,7 @@ fn a_project_uses_only_its_own_gcp_credentials() {
         keys.join("team-a/gcp/credentials.json"),
         format!(
             "{{\"type\": \"authorized_user\", \"client_id\": \"id\", \"client_secret\": \"s\", \
-             \"refresh_token\": \"r\", \"token_uri\": \"{}/token\"}}",
+             \"refresh_token\": \"{refresh_token}\", \"token_uri\": \"{}/token\"}}",
             fake.rest_endpoint
         ),
     )
@@ -95,7 +104,8 @@ fn a_project_uses_only_its_own_gcp_credentials() {
         .env("ARGOCD_APP_PROJECT_NAME", "team-a")
         .run();
     out.success();
-    assert!(out.stdout.contains(PASSWORD), "{}", out.stdout);
+    assert_eq!(out.stdout.matches(PASSWORD).count(), 3, "{}", out.stdout);
+    assert_eq!(fake.token_requests(&refresh_token), 1);
 
     let out = Request::generate(&w, "apps/web")
         .sidecar(env)

@@ -4,6 +4,7 @@
 //! [`KeyContext::from_vars`]), and turned into the same explicit inputs a
 //! library user or the Argo CD plugin passes to [`KeyContextBuilder`].
 
+use std::any::Any;
 use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -28,6 +29,13 @@ pub struct KeyContext {
     #[cfg(feature = "age")]
     age: std::sync::OnceLock<AgeIdentities>,
     unwrapped: UnwrapMemo,
+    /// Clients a keystore keeps for the life of the context, by keystore
+    /// name, because building one costs more than a call (credentials,
+    /// token exchange, TLS): GCP KMS, whose credentials and endpoint are
+    /// the context's own. (AWS clients depend on each key's region, role
+    /// and profile, and are cached by the AWS keystore itself.)
+    #[cfg_attr(not(feature = "gcp-kms"), allow(dead_code))]
+    clients: Mutex<HashMap<&'static str, Arc<dyn Any + Send + Sync>>>,
 }
 
 /// The secrets unwrapped through one context, so that a wrapped key seen
@@ -167,6 +175,27 @@ impl KeyContext {
     /// True when age identities are bound to their recipients.
     pub fn binds_age_recipients(&self) -> bool {
         self.inputs.bind_age_recipients
+    }
+
+    /// The slot in which a keystore keeps its client for this context,
+    /// created empty (`T::default()`) on first ask: e.g. an async once-cell,
+    /// so that threads asking at once wait for one client to be built.
+    #[cfg_attr(not(feature = "gcp-kms"), allow(dead_code))]
+    pub(crate) fn client_slot<T: Default + Send + Sync + 'static>(
+        &self,
+        name: &'static str,
+    ) -> Arc<T> {
+        let mut clients = self.clients.lock().unwrap_or_else(PoisonError::into_inner);
+        let slot = clients
+            .entry(name)
+            .or_insert_with(|| Arc::new(T::default()));
+        if let Ok(slot) = Arc::clone(slot).downcast::<T>() {
+            return slot;
+        }
+        // Another type under the same name (never, by construction).
+        let fresh = Arc::new(T::default());
+        clients.insert(name, fresh.clone());
+        fresh
     }
 
     /// Unwraps the secret of `entry` with `unwrap`, unless this context
@@ -493,6 +522,7 @@ impl KeyContextBuilder {
             #[cfg(feature = "age")]
             age: std::sync::OnceLock::new(),
             unwrapped: UnwrapMemo::default(),
+            clients: Mutex::default(),
         }
     }
 }

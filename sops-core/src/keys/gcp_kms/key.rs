@@ -23,6 +23,7 @@ use zeroize::Zeroizing;
 
 use super::KIND;
 use crate::keys::cloud::{block_on, chain, find_source, one_line};
+use tokio::sync::OnceCell;
 use crate::keys::{KeyContext, KeyError, KeyKind, KeySpec, MasterKey, read_secret_file};
 use crate::metadata::KeyEntry;
 use crate::tree::{Branch, Value, time};
@@ -173,23 +174,36 @@ impl GcpKmsKey {
         install_crypto_provider();
         let (connect, total) = (ctx.kms_connect_timeout(), ctx.kms_timeout());
         let endpoint = ctx.gcp_endpoint().map(str::to_owned);
-        // Credentials are built on the runtime: some start a token refresh
-        // task there.
+        // One client per context (its credentials, endpoint and time-outs
+        // are the context's), built once even when many threads ask at
+        // once, so a run over many files exchanges tokens and opens
+        // connections once, not once per file. Credentials are built on the
+        // runtime: some start a token refresh task there. A failed build is
+        // not kept; the next call tries again.
         let outcome = block_on(async move {
-            let source = self.credentials(doing, ctx).map_err(Failure::Key)?;
-            let is_adc = matches!(source, Source::Adc(_));
-            let work = async move {
-                let mut builder = KeyManagementService::builder()
-                    .with_credentials(source.into_credentials())
-                    .with_retry_policy(ConnectRetries { connect, total })
-                    .with_backoff_policy(backoff(connect))
-                    .with_attempt_timeout(total);
-                if let Some(endpoint) = endpoint {
-                    builder = builder.with_endpoint(endpoint);
-                }
-                let client = builder.build().await.map_err(Failure::Build)?;
-                call(client).await.map_err(|e| Failure::Call(e, is_adc))
-            };
+            let slot = ctx.client_slot::<OnceCell<(KeyManagementService, bool)>>(
+                super::KIND.metadata_name(),
+            );
+            let (client, is_adc) = slot
+                .get_or_try_init(|| async {
+                    let source = self.credentials(doing, ctx).map_err(Failure::Key)?;
+                    let is_adc = matches!(source, Source::Adc(_));
+                    let mut builder = KeyManagementService::builder()
+                        .with_credentials(source.into_credentials())
+                        .with_retry_policy(ConnectRetries { connect, total })
+                        .with_backoff_policy(backoff(connect))
+                        .with_attempt_timeout(total);
+                    if let Some(endpoint) = endpoint {
+                        builder = builder.with_endpoint(endpoint);
+                    }
+                    match tokio::time::timeout(total, builder.build()).await {
+                        Ok(built) => Ok((built.map_err(Failure::Build)?, is_adc)),
+                        Err(_) => Err(Failure::TimedOut(total)),
+                    }
+                })
+                .await?
+                .clone();
+            let work = async move { call(client).await.map_err(|e| Failure::Call(e, is_adc)) };
             tokio::time::timeout(total, work)
                 .await
                 .unwrap_or(Err(Failure::TimedOut(total)))
