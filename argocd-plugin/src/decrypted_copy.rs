@@ -34,12 +34,12 @@ use crate::error::Failure;
 use crate::keys::Keys;
 use crate::manifest::{SopsData, enc_tokens};
 use crate::namespace;
-use crate::parallel;
 use crate::render::{self, Job, Redactor, Rendered};
 use crate::scratch::Scratch;
 use crate::settings::{Env, Limits, Settings};
 use crate::stores::{limit_failure, store_for};
 use crate::walk::{self, Entry, Roots};
+use sops_core::parallel;
 
 /// A scratch copy with every usable sops file decrypted.
 pub struct DecryptedCopy {

@@ -13,6 +13,7 @@ use std::time::Instant;
 
 use sops_core::Branch;
 use sops_core::keys::KeyContext;
+use sops_core::parallel;
 use zeroize::Zeroizing;
 
 use crate::error::Failure;
@@ -21,7 +22,7 @@ use crate::keys::Keys;
 use crate::params::{Mode, Params};
 use crate::settings::{Env, Settings};
 use crate::walk::{self, Roots, Select};
-use crate::{glob, helm, kustomize, manifest, namespace, parallel};
+use crate::{glob, helm, kustomize, manifest, namespace};
 
 /// Produces the whole output, or fails without producing any.
 pub fn run(

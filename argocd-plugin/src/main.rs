@@ -21,7 +21,6 @@ mod keys;
 mod kustomize;
 mod manifest;
 mod namespace;
-mod parallel;
 mod params;
 mod render;
 mod scratch;

@@ -67,6 +67,7 @@ pub mod mac;
 pub mod metadata;
 pub mod numfmt;
 pub mod ops;
+pub mod parallel;
 pub mod rules;
 pub mod shamir;
 pub mod shlex;

@@ -5,9 +5,11 @@
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
 
-use sops_core::keys::{MasterKey, built_in_keystores, master_key_for};
+use sops_core::keys::{KeyContext, MasterKey, built_in_keystores, master_key_for};
 use sops_core::metadata::Metadata;
-use sops_core::ops::DecryptOptions;
+use sops_core::ops::{DecryptOptions, EncryptedFile};
+use sops_core::parallel;
+use sops_core::stores::{Format, Store};
 
 use crate::cli::{
     AddRemoveFlags, GroupsAddKeyFlags, IoFlags, RotateArgs, UpdatekeysArgs, keystore_refusal,
@@ -154,6 +156,10 @@ pub fn run_rotate(args: &RotateArgs) -> Result<(), CliError> {
     )
 }
 
+/// How many files `updatekeys -y` opens at once: the work is waiting on
+/// keystores (KMS calls), not the CPU.
+const UPDATEKEYS_CONCURRENCY: usize = 16;
+
 /// `sops updatekeys FILE...`.
 pub fn run_updatekeys(args: &UpdatekeysArgs, config_flag: Option<&Path>) -> Result<(), CliError> {
     if args.files.is_empty() {
@@ -165,10 +171,28 @@ pub fn run_updatekeys(args: &UpdatekeysArgs, config_flag: Option<&Path>) -> Resu
     let Some(config) = commands::load_config(config_flag)? else {
         return Err(CliError::new(code::ERROR_GENERIC, "config file not found"));
     };
+    // One context for the run: a data key wrapped the same way in several
+    // files is unwrapped once, and keystore clients are built once.
+    let ctx = commands::key_context();
+    if args.yes && args.files.len() > 1 {
+        // Unwraps the data keys of the files that will change several at a
+        // time, into the context's memo; the sequential pass below then
+        // prints, asks and writes in file order as before, its keystore
+        // calls answered from the memo. Failures are left for that pass
+        // to report.
+        let prefetch = |i: usize| {
+            if let Ok(Some(plan)) = plan_update(&args.files[i], args, &config) {
+                let _ = plan.file.recover_key(&ctx, &[]);
+            }
+        };
+        parallel::map_ordered(args.files.len(), UPDATEKEYS_CONCURRENCY, prefetch, |_| {
+            false
+        });
+    }
     let mut failures = 0;
     let mut last_error = None;
     for file in &args.files {
-        if let Err(e) = update_one(file, args, &config) {
+        if let Err(e) = update_one(file, args, &config, &ctx) {
             if args.files.len() == 1 {
                 return Err(e);
             }
@@ -186,11 +210,27 @@ pub fn run_updatekeys(args: &UpdatekeysArgs, config_flag: Option<&Path>) -> Resu
     }
 }
 
-fn update_one(
+/// A file whose key groups `updatekeys` would change.
+struct UpdatePlan {
+    path: PathBuf,
+    format: Format,
+    store: Box<dyn Store>,
+    file: EncryptedFile,
+    new_groups: Vec<Vec<Box<dyn MasterKey>>>,
+    /// Identifiers of the old and new groups' keys, for the listing.
+    old: Vec<Vec<String>>,
+    new: Vec<Vec<String>>,
+    old_threshold: usize,
+    new_threshold: usize,
+}
+
+/// Reads `file` and compares its key groups with its creation rule's;
+/// `None` when they already agree. Prints nothing.
+fn plan_update(
     file: &Path,
     args: &UpdatekeysArgs,
     config: &sops_core::config::Config,
-) -> Result<(), CliError> {
+) -> Result<Option<UpdatePlan>, CliError> {
     let path = commands::absolute(file);
     if path.is_dir() {
         return Err(CliError::new(
@@ -198,7 +238,6 @@ fn update_one(
             "can't operate on a directory",
         ));
     }
-    eprintln!("Syncing keys for file {}", path.display());
     let bytes = std::fs::read(&path).map_err(|_| {
         CliError::new(
             code::ERROR_GENERIC,
@@ -207,7 +246,7 @@ fn update_one(
     })?;
     let format = commands::select_format(args.input_type.as_deref(), Some(&path));
     let store = commands::store_for_config(format, None, Some(config))?;
-    let mut file = commands::open_encrypted(store.as_ref(), &bytes, &path)?;
+    let file = commands::open_encrypted(store.as_ref(), &bytes, &path)?;
     if config.creation_rules.is_none() {
         return Err(CliError::new(
             code::ERROR_GENERIC,
@@ -253,9 +292,44 @@ fn update_one(
             .collect()
     };
     if sorted(&old) == sorted(&new) && old_threshold == new_threshold {
-        eprintln!("File {} already up to date", path.display());
-        return Ok(());
+        return Ok(None);
     }
+    Ok(Some(UpdatePlan {
+        path,
+        format,
+        store,
+        file,
+        new_groups,
+        old,
+        new,
+        old_threshold,
+        new_threshold,
+    }))
+}
+
+fn update_one(
+    file: &Path,
+    args: &UpdatekeysArgs,
+    config: &sops_core::config::Config,
+    ctx: &KeyContext,
+) -> Result<(), CliError> {
+    let shown = commands::absolute(file);
+    eprintln!("Syncing keys for file {}", shown.display());
+    let Some(plan) = plan_update(file, args, config)? else {
+        eprintln!("File {} already up to date", shown.display());
+        return Ok(());
+    };
+    let UpdatePlan {
+        path,
+        format,
+        store,
+        mut file,
+        new_groups,
+        old,
+        new,
+        old_threshold,
+        new_threshold,
+    } = plan;
     println!("The following changes will be made to the file's groups:");
     if old_threshold == new_threshold && new_threshold > 0 {
         println!("shamir_threshold: {new_threshold}");
@@ -285,9 +359,8 @@ fn update_one(
         eprintln!("File {} left unchanged", path.display());
         return Ok(());
     }
-    let ctx = commands::key_context();
     let key = file
-        .recover_key(&ctx, &[])
+        .recover_key(ctx, &[])
         .map_err(|e| library_error(e, format))?;
     // Several groups store the threshold they need; one group keeps the
     // value computed above (sops does the same).
@@ -297,7 +370,7 @@ fn update_one(
         new_threshold
     };
     // Values, lastmodified and the MAC stay as they are.
-    file.set_key_groups(&key, &new_groups, threshold, &ctx)
+    file.set_key_groups(&key, &new_groups, threshold, ctx)
         .map_err(|e| library_error(e, format))?;
     let output = commands::emit_encrypted(&file, store.as_ref())?;
     commands::write_output(&Destination::InPlace(path.clone()), &output)?;

@@ -382,3 +382,70 @@ fn kms_calls_go_through_the_environment_proxy() {
         "NO_PROXY host went through the proxy"
     );
 }
+
+/// `updatekeys -y` over many files (issue 11): one key context for the
+/// run, so a wrapped data key shared by several files (copies of one file)
+/// is unwrapped once, and the files' data keys are unwrapped several at a
+/// time before the files are updated one by one, in order. Against the
+/// counting fake KMS (no moto needed): 3 copies of one file and 3 files of
+/// their own make 4 Decrypt calls, not 6; files already up to date make
+/// none.
+#[test]
+fn kms_updatekeys_over_many_files_unwraps_each_data_key_once() {
+    let fake = test_support::fake_kms::FakeKms::start(Duration::from_millis(20));
+    let mut sb = Sandbox::new();
+    for (k, v) in aws_test_env(&fake.endpoint()) {
+        sb.set_env(k, v);
+    }
+    let age = sb.age_keygen("age");
+    sb.use_identity(&age);
+    sb.write("plain.yaml", PLAIN);
+    let arn = "arn:aws:kms:us-east-1:123456789012:key/updatekeys";
+    sb.write(".sops.yaml", format!("creation_rules:\n  - kms: {arn}\n"));
+    let mut files = Vec::new();
+    for name in ["own-1", "own-2", "own-3", "shared-1"] {
+        let out = sb.run(Bin::Ours, ["encrypt", "plain.yaml"]).ok();
+        sb.write(&format!("{name}.yaml"), &out);
+        files.push(format!("{name}.yaml"));
+    }
+    for copy in ["shared-2", "shared-3"] {
+        std::fs::copy(sb.path("shared-1.yaml"), sb.path(&format!("{copy}.yaml"))).unwrap();
+        files.push(format!("{copy}.yaml"));
+    }
+    let decrypts_before = fake.calls("Decrypt");
+    sb.write(
+        ".sops.yaml",
+        format!(
+            "creation_rules:\n  - kms: {arn}\n    age: {}\n",
+            age.recipient
+        ),
+    );
+    let mut args = vec!["updatekeys", "-y"];
+    args.extend(files.iter().map(String::as_str));
+    let out = sb.run(Bin::Ours, &args);
+    out.ok();
+    assert_eq!(fake.calls("Decrypt") - decrypts_before, 4);
+    // Messages in file order, as a sequential run prints them.
+    let synced: Vec<&str> = out
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("File ") && l.ends_with(" synced with new keys"))
+        .collect();
+    assert_eq!(synced.len(), files.len(), "{}", out.stderr);
+    for (line, file) in synced.iter().zip(&files) {
+        assert!(line.contains(&format!("/{file} ")), "{line} / {file}");
+    }
+    for file in &files {
+        let out = sb
+            .cmd(Bin::Ours, ["decrypt", file])
+            .env("AWS_ENDPOINT_URL_KMS", "http://127.0.0.1:9")
+            .run()
+            .ok();
+        assert_eq!(String::from_utf8(out).unwrap(), PLAIN, "{file} by age");
+    }
+    let before = fake.calls("Decrypt");
+    let mut again = vec!["updatekeys", "-y"];
+    again.extend(files.iter().map(String::as_str));
+    sb.run(Bin::Ours, &again).ok();
+    assert_eq!(fake.calls("Decrypt"), before, "up-to-date files unwrapped");
+}

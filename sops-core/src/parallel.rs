@@ -1,7 +1,8 @@
-//! Bounded concurrency for the per-file work of one run (decrypting is
-//! mostly waiting on keystores: KMS calls, gpg), with results in walk
-//! order, so the output and the error a run reports are the ones a
-//! sequential run would give.
+//! Bounded concurrency for the per-file work of one run over many files
+//! (the Argo CD plugin's decryption, `sops updatekeys`): that work is mostly
+//! waiting on keystores (KMS calls, gpg), so it runs on more threads than
+//! there are cores. Results come back in input order, so the output and
+//! the error a run reports are the ones a sequential run would give.
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -57,7 +58,7 @@ where
         let handles: Vec<_> = (0..workers)
             .map(|_| {
                 std::thread::Builder::new()
-                    .name("decrypt".to_owned())
+                    .name("sops-worker".to_owned())
                     .stack_size(WORKER_STACK)
                     .spawn_scoped(scope, work)
             })
