@@ -468,7 +468,21 @@ fn is_resource_id(id: &str) -> bool {
             .iter()
             .step_by(2)
             .eq(["projects", "locations", "keyRings", "cryptoKeys"].iter())
-        && parts.iter().skip(1).step_by(2).all(|p| !p.is_empty())
+        && parts.iter().skip(1).step_by(2).all(|p| is_plain_segment(p))
+}
+
+/// sops takes any non-empty segment; the id also becomes the path of the
+/// REST call (`/v1/{id}:decrypt`), so segments that would change which URL
+/// is called (dot segments, which clients resolve; a query, a fragment or
+/// an escape) are refused too, before any call. GCP allows none of them in
+/// project, location, key ring or key names, so no real key is refused.
+fn is_plain_segment(segment: &str) -> bool {
+    !segment.is_empty()
+        && segment != "."
+        && segment != ".."
+        && !segment
+            .chars()
+            .any(|c| matches!(c, '?' | '#' | '%' | '\\') || c.is_control())
 }
 
 /// The ciphertext of an `enc` value: standard padded base64.
@@ -507,6 +521,14 @@ mod tests {
             "projects/p/locations/global/keyRings/r/cryptoKeys/k/cryptoKeyVersions/1",
             "projects/p/locations/global/keyRings/r/cryptokeys/k",
             "projects/p/locations/global/keyRings/r",
+            // Segments that would change the URL of the REST call.
+            "projects/../locations/global/keyRings/r/cryptoKeys/k",
+            "projects/p/locations/./keyRings/r/cryptoKeys/k",
+            "projects/p/locations/global/keyRings/r/cryptoKeys/k?alt=x",
+            "projects/p/locations/global/keyRings/r/cryptoKeys/k#x",
+            "projects/p/locations/global/keyRings/%2e%2e/cryptoKeys/k",
+            "projects/p/locations/global/keyRings/r\\x/cryptoKeys/k",
+            "projects/p/locations/global/keyRings/r/cryptoKeys/k\n",
         ] {
             assert!(!is_resource_id(bad), "{bad}");
         }
