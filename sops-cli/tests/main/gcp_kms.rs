@@ -10,13 +10,13 @@ use std::time::{Duration, Instant};
 
 use test_support::{gcp_fake, gcp_test_env};
 
+use super::cloud_support::{PLAIN, decrypts, encrypt};
 use super::support::{AgeKey, Bin, Sandbox};
 
 const KEY: &str = "projects/p/locations/global/keyRings/r/cryptoKeys/k";
 const OTHER: &str = "projects/p/locations/europe-west1/keyRings/r2/cryptoKeys/k2";
 const DENIED: &str = "projects/p/locations/global/keyRings/r/cryptoKeys/denied";
 const MISSING: &str = "projects/p/locations/global/keyRings/r/cryptoKeys/missing";
-const PLAIN: &str = "secret: hunter2\nnested:\n    count: 42\n";
 
 /// A sandbox wired to the fake, with an age key.
 fn gcp_sandbox() -> (Sandbox, AgeKey) {
@@ -29,25 +29,6 @@ fn gcp_sandbox() -> (Sandbox, AgeKey) {
     sb.use_identity(&age);
     sb.write("plain.yaml", PLAIN);
     (sb, age)
-}
-
-fn encrypt(sb: &Sandbox, bin: Bin, args: &[&str]) -> String {
-    let mut all = vec!["encrypt"];
-    all.extend_from_slice(args);
-    all.push("plain.yaml");
-    let out = sb.run(bin, &all).ok();
-    sb.write("enc.yaml", &out);
-    String::from_utf8(out).unwrap()
-}
-
-#[track_caller]
-fn decrypts(sb: &Sandbox, bin: Bin, file: &str) {
-    let out = sb.run(bin, ["decrypt", file]).ok();
-    assert_eq!(
-        String::from_utf8(out).unwrap(),
-        PLAIN,
-        "{bin} decrypt {file}"
-    );
 }
 
 /// Decrypts `file` with no age identity, so only a GCP key can work.

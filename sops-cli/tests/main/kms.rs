@@ -9,10 +9,10 @@ use std::time::{Duration, Instant};
 
 use test_support::{aws_test_env, moto_create_key, moto_endpoint};
 
+use super::cloud_support::{PLAIN, decrypts, encrypt};
 use super::support::{AgeKey, Bin, Sandbox};
 
 const ROLE: &str = "arn:aws:iam::123456789012:role/sops-test";
-const PLAIN: &str = "secret: hunter2\nnested:\n    count: 42\n";
 
 /// A sandbox wired to moto, with a fresh KMS key (and an age key).
 fn kms_sandbox() -> (Sandbox, String, AgeKey) {
@@ -26,25 +26,6 @@ fn kms_sandbox() -> (Sandbox, String, AgeKey) {
     sb.write("plain.yaml", PLAIN);
     let arn = moto_create_key(&endpoint, "us-east-1");
     (sb, arn, age)
-}
-
-fn encrypt(sb: &Sandbox, bin: Bin, args: &[&str]) -> String {
-    let mut all = vec!["encrypt"];
-    all.extend_from_slice(args);
-    all.push("plain.yaml");
-    let out = sb.run(bin, &all).ok();
-    sb.write("enc.yaml", &out);
-    String::from_utf8(out).unwrap()
-}
-
-#[track_caller]
-fn decrypts(sb: &Sandbox, bin: Bin, file: &str) {
-    let out = sb.run(bin, ["decrypt", file]).ok();
-    assert_eq!(
-        String::from_utf8(out).unwrap(),
-        PLAIN,
-        "{bin} decrypt {file}"
-    );
 }
 
 #[test]

@@ -8,6 +8,7 @@
 //! Run one module with e.g. `cargo test -p sops-cli --test main -- tamper::`.
 
 mod bad_inputs;
+mod cloud_support;
 mod config;
 mod decryption_order;
 mod edit;
