@@ -314,6 +314,13 @@ fn update_one(
     ctx: &KeyContext,
 ) -> Result<(), CliError> {
     let shown = commands::absolute(file);
+    if shown.is_dir() {
+        // Refused before the "Syncing" line, as sops does.
+        return Err(CliError::new(
+            code::ERROR_GENERIC,
+            "can't operate on a directory",
+        ));
+    }
     eprintln!("Syncing keys for file {}", shown.display());
     let Some(plan) = plan_update(file, args, config)? else {
         eprintln!("File {} already up to date", shown.display());

@@ -419,3 +419,20 @@ fn r10_time_offset_by_a_day_or_more_is_refused() {
         both_fail(&sb, &args, 25, &["Error decrypting tree: ", marshal]);
     }
 }
+
+/// `updatekeys` on a directory: refused with sops' message before any
+/// "Syncing keys" line, by both binaries.
+#[test]
+fn updatekeys_on_a_directory_is_refused_before_syncing() {
+    let (sb, key) = fixture();
+    sb.write(
+        ".sops.yaml",
+        format!("creation_rules:\n  - age: {}\n", key.recipient),
+    );
+    std::fs::create_dir_all(sb.path("d")).unwrap();
+    for bin in [Bin::Ours, Bin::Reference] {
+        let out = sb.run(bin, ["updatekeys", "-y", "d"]);
+        out.fails_with(1, &["can't operate on a directory"]);
+        assert!(!out.stderr.contains("Syncing"), "{bin}: {}", out.stderr);
+    }
+}
