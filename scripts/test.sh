@@ -15,9 +15,12 @@ export KUSTOMIZE_REFERENCE_BIN="$REPO/.tools/bin/kubectl"
 export HELM3_REFERENCE_BIN="$REPO/.tools/bin/helm3"
 export HELM4_REFERENCE_BIN="$REPO/.tools/bin/helm4"
 
+# A free loopback port for a test server.
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+
 # moto (AWS KMS and STS) on a free loopback port for the AWS KMS tests;
 # stopped when the script ends.
-MOTO_PORT="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+MOTO_PORT="$(free_port)"
 MOTO_LOG="$(mktemp)"
 "$REPO/.tools/bin/moto_server" -H 127.0.0.1 -p "$MOTO_PORT" >"$MOTO_LOG" 2>&1 &
 MOTO_PID=$!
@@ -37,7 +40,6 @@ echo "== moto (AWS KMS/STS) at $SOPS_TEST_MOTO_ENDPOINT"
 
 # The GCP KMS fake (REST for us, gRPC over TLS behind a CONNECT proxy for the
 # reference) on free loopback ports for the GCP KMS tests; stopped at the end.
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 GCP_REST_PORT="$(free_port)"
 GCP_GRPC_PORT="$(free_port)"
 GCP_PROXY_PORT="$(free_port)"
