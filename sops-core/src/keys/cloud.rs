@@ -82,3 +82,23 @@ pub(crate) fn chain(err: &(dyn std::error::Error + 'static)) -> String {
 pub(crate) fn one_line(text: &str) -> String {
     text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
+
+/// The cloud clients (Google's crates, reqwest) are built without a TLS
+/// crypto provider of their own (theirs would bring aws-lc's C build);
+/// rustls then uses the process' default, which this installs (ring)
+/// unless the application already did.
+#[cfg(any(
+    feature = "gcp-kms",
+    feature = "azure-kv",
+    feature = "hc-vault",
+    feature = "hckms"
+))]
+pub(crate) fn install_crypto_provider() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        if rustls::crypto::CryptoProvider::get_default().is_none() {
+            // Losing a race with another installer is fine: one is set.
+            let _ = rustls::crypto::ring::default_provider().install_default();
+        }
+    });
+}

@@ -9,9 +9,17 @@
 //! sidecar's own settings, by tests from literals), never from environment
 //! reads inside a key.
 
-#[cfg(any(feature = "aws-kms", feature = "gcp-kms"))]
+#[cfg(any(
+    feature = "aws-kms",
+    feature = "gcp-kms",
+    feature = "azure-kv",
+    feature = "hc-vault",
+    feature = "hckms"
+))]
 mod cloud;
 mod context;
+#[cfg(any(feature = "azure-kv", feature = "hc-vault", feature = "hckms"))]
+mod http;
 pub mod keystore;
 mod registry;
 mod secret_file;

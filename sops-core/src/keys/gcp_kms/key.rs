@@ -4,7 +4,7 @@
 
 use std::fmt;
 use std::path::Path;
-use std::sync::{Arc, Once};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use base64::Engine;
@@ -22,7 +22,7 @@ use google_cloud_kms_v1::client::KeyManagementService;
 use zeroize::Zeroizing;
 
 use super::KIND;
-use crate::keys::cloud::{block_on, chain, find_source, one_line};
+use crate::keys::cloud::{block_on, chain, find_source, install_crypto_provider, one_line};
 use tokio::sync::OnceCell;
 use crate::keys::{KeyContext, KeyError, KeyKind, KeySpec, MasterKey, read_secret_file};
 use crate::metadata::KeyEntry;
@@ -444,19 +444,6 @@ fn backoff(connect: Duration) -> ExponentialBackoff {
         .with_initial_delay(Duration::from_millis(100))
         .with_maximum_delay((connect / 4).max(Duration::from_millis(100)))
         .clamp()
-}
-
-/// Google's crates are built without a TLS crypto provider of their own
-/// (theirs would bring aws-lc's C build); rustls then uses the process'
-/// default, which this installs (ring) unless the application already did.
-fn install_crypto_provider() {
-    static ONCE: Once = Once::new();
-    ONCE.call_once(|| {
-        if rustls::crypto::CryptoProvider::get_default().is_none() {
-            // Losing a race with another installer is fine: one is set.
-            let _ = rustls::crypto::ring::default_provider().install_default();
-        }
-    });
 }
 
 /// sops' resource id pattern:
