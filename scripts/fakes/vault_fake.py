@@ -172,7 +172,8 @@ def kv(state, method, mount, path, version, body):
 
 
 def route(state, method, path, body):
-    segments = [s for s in path.split("/") if s]
+    # Each segment decoded on its own, so that an escaped slash stays in it.
+    segments = [urllib.parse.unquote(s) for s in path.split("/") if s]
     joined = "/".join(segments)
     for mount in state.kv2:
         if joined.startswith(mount + "/data/"):

@@ -14,6 +14,7 @@ use std::time::Duration;
 use zeroize::Zeroizing;
 
 use super::KeyError;
+use super::hc_vault::inputs::VaultInputs;
 use crate::metadata::{KeyEntry, KeyKind};
 
 #[cfg(feature = "age")]
@@ -108,6 +109,7 @@ pub struct KeyContextBuilder {
     kms_timeout: Option<Duration>,
     aws_shared_files: Option<(PathBuf, PathBuf)>,
     gcp: GcpInputs,
+    vault: VaultInputs,
     #[cfg(feature = "age")]
     age: AgeSources,
 }
@@ -280,6 +282,11 @@ impl KeyContext {
         !self.inputs.gcp.no_adc
     }
 
+    /// Vault's inputs (keys/hc_vault/inputs.rs holds their builder methods).
+    pub(crate) fn vault_inputs(&self) -> &VaultInputs {
+        &self.inputs.vault
+    }
+
     /// The age identities, loaded on first use from the context's sources.
     #[cfg(feature = "age")]
     pub fn age_identities(&self) -> &AgeIdentities {
@@ -345,6 +352,7 @@ impl KeyContextBuilder {
                 endpoint: var("SOPS_GCP_KMS_ENDPOINT"),
                 no_adc: false,
             },
+            vault: VaultInputs::from_vars(&var),
             #[cfg(feature = "age")]
             age: AgeSources::from_vars(&var),
         }
@@ -516,6 +524,11 @@ impl KeyContextBuilder {
         self
     }
 
+    /// Vault's inputs, for the builder methods in keys/hc_vault/inputs.rs.
+    pub(crate) fn vault_inputs_mut(&mut self) -> &mut VaultInputs {
+        &mut self.vault
+    }
+
     pub fn build(self) -> KeyContext {
         KeyContext {
             inputs: self,
@@ -546,6 +559,7 @@ impl fmt::Debug for KeyContextBuilder {
             .field("gcp_adc_file", &self.gcp.adc_file)
             .field("gcp_endpoint", &self.gcp.endpoint)
             .field("gcp_application_default_credentials", &!self.gcp.no_adc)
+            .field("vault", &self.vault)
             .finish()
     }
 }
