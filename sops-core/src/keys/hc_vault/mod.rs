@@ -21,7 +21,7 @@ use super::registry::Keystore;
 
 pub const KIND: KeyKind = KeyKind::new(&SPEC);
 
-const SPEC: KeystoreSpec = KeystoreSpec {
+pub(crate) const SPEC: KeystoreSpec = KeystoreSpec {
     name: "hc_vault",
     display_name: "hc_vault",
     fields: &[
