@@ -26,9 +26,10 @@ Every ``/v1/`` request needs ``X-Vault-Token: <--token>`` (else 403
 ``{"errors": ["permission denied"]}``), and ``X-Vault-Namespace:
 <--namespace>`` when that is given. ``GET /v1/sys/health`` needs neither.
 
-``GET /_fake/requests`` (no token) lists the ``[method, path]`` of every
-request seen so far, so that a test can check that no request reached the
-server; ``POST /_fake/reset`` empties that list.
+``GET /_fake/requests`` (no token) lists the ``[method, path, namespace]``
+of every request seen so far (namespace: the ``X-Vault-Namespace`` header or
+null), so that a test can check that no request reached the server, or what
+it was sent; ``POST /_fake/reset`` empties that list.
 
 ``--tls-cert``/``--tls-key`` serve HTTPS with the given PEM files;
 ``--tls-dir DIR`` instead makes a test CA and a certificate for 127.0.0.1
@@ -215,7 +216,7 @@ class Handler(BaseHTTPRequestHandler):
                 state.requests.clear()
             return self.reply(204, None)
         with state.lock:
-            state.requests.append([self.command, path])
+            state.requests.append([self.command, path, self.headers.get("X-Vault-Namespace")])
         if path == "/v1/sys/health":
             return self.reply(200, {"initialized": True, "sealed": False, "standby": False})
         try:
