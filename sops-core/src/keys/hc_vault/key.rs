@@ -183,6 +183,7 @@ impl HcVaultKey {
         ctx: &KeyContext,
         body: &serde_json::Value,
     ) -> Result<serde_json::Map<String, serde_json::Value>, KeyError> {
+        check_names(&self.engine_path, &self.key_name).map_err(|e| self.rejected(doing, &e))?;
         let inputs = ctx.vault_inputs();
         self.check_allowed(doing, inputs)?;
         let token = self.token(doing, inputs)?;
@@ -600,6 +601,23 @@ fn clean_path(path: &str) -> String {
     }
 }
 
+/// The engine path and key name of an entry name the path that is called,
+/// and an entry is the tenant's text (the `sops` block is not covered by
+/// the MAC): names sops' URI splitting never writes (empty, `.` or `..`
+/// segments, a `/` in the key name) are refused, so that an allow-list
+/// entry such as `…/v1/team-a/*/keys/*` cannot be walked out of with
+/// `team-a/../team-b`.
+fn check_names(engine_path: &str, key_name: &str) -> Result<(), String> {
+    let bad = |s: &str| s.is_empty() || s == "." || s == "..";
+    if engine_path.split('/').any(bad) {
+        return Err(format!("invalid engine path \"{engine_path}\""));
+    }
+    if bad(key_name) || key_name.contains('/') {
+        return Err(format!("invalid key name \"{key_name}\""));
+    }
+    Ok(())
+}
+
 /// The URL of a call, as the Vault client builds it: the address' scheme,
 /// host and port (its query dropped), and the path
 /// `clean({address path}/v1/{op_path})`, each segment percent-encoded (so a
@@ -612,7 +630,14 @@ fn request_url(address: &str, op_path: &str) -> Result<reqwest::Url, String> {
             "invalid Vault address {address}: the scheme must be http or https"
         ));
     }
-    let path = clean_path(&format!("{}/v1/{op_path}", url.path()));
+    // sops' URI splitting writes addresses without a path; one with a path
+    // would move the call elsewhere on the server.
+    if !matches!(url.path(), "" | "/") {
+        return Err(format!(
+            "invalid Vault address {address}: it has a path, which sops never writes"
+        ));
+    }
+    let path = clean_path(&format!("/v1/{op_path}"));
     url.set_query(None);
     url.set_fragment(None);
     {
@@ -741,13 +766,37 @@ mod tests {
             url("http://h", "a%20b/encrypt/k#1"),
             "http://h/v1/a%2520b/encrypt/k%231"
         );
-        // Dot segments of a tampered entry cannot climb out of /v1/.
-        assert_eq!(
-            url("https://h:1/base", "../../../sys/x"),
-            "https://h:1/sys/x"
-        );
+        // Dot segments cannot climb out of /v1/ (entries with them are
+        // refused before this anyway), nor can an address carry a path.
+        assert_eq!(url("https://h:1/", "../../../sys/x"), "https://h:1/sys/x");
+        assert!(request_url("https://h:1/base", "t/encrypt/k").is_err());
         assert!(request_url("ftp://h", "a/encrypt/k").is_err());
         assert!(request_url("not a url", "a/encrypt/k").is_err());
+    }
+
+    /// A tampered entry cannot name another path than its own.
+    #[test]
+    fn forged_names_are_refused_before_any_request() {
+        let ctx = KeyContext::builder().vault_token("t").build();
+        for (engine, key, says) in [
+            ("team-a/../team-b", "k", "invalid engine path"),
+            ("", "k", "invalid engine path"),
+            ("a//b", "k", "invalid engine path"),
+            ("./t", "k", "invalid engine path"),
+            ("t", "..", "invalid key name"),
+            ("t", "k/../../x", "invalid key name"),
+            ("t", "", "invalid key name"),
+        ] {
+            let mut fields = Branch::new();
+            fields.push("vault_address", Value::Str("http://127.0.0.1:9".into()));
+            fields.push("engine_path", Value::Str(engine.into()));
+            fields.push("key_name", Value::Str(key.into()));
+            fields.push("enc", Value::Str("vault:v1:AAAA".into()));
+            let entry = KeyEntry { kind: KIND, fields };
+            let key = HcVaultKey::from_entry(&entry);
+            let err = key.decrypt(&entry, &ctx).unwrap_err().to_string();
+            assert!(err.contains(says) && !err.contains("unreachable"), "{err}");
+        }
     }
 
     #[test]
