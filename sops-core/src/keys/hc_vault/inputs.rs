@@ -62,6 +62,12 @@ impl fmt::Debug for VaultInputs {
 }
 
 impl KeyContext {
+    /// True when a Vault token is given directly (`VAULT_TOKEN`); the token
+    /// itself is never handed out.
+    pub fn has_vault_token(&self) -> bool {
+        self.vault_inputs().token.is_some()
+    }
+
     /// The file the Vault token is read from when none is given directly
     /// (`~/.vault-token` by default).
     pub fn vault_token_file(&self) -> Option<&std::path::Path> {
@@ -75,6 +81,34 @@ impl KeyContext {
 }
 
 impl KeyContextBuilder {
+    /// Vault's settings from `vars` as the environment gives them
+    /// (`VAULT_NAMESPACE`, `VAULT_CACERT`, `VAULT_CAPATH`,
+    /// `VAULT_SKIP_VERIFY`, `SOPS_HC_VAULT_ALLOWLIST`; empty values count as
+    /// unset), replacing those set before. Never a credential: `VAULT_TOKEN`
+    /// and `HOME` (the token file) in `vars` are ignored, the token and
+    /// token file set before are kept. For a caller whose credentials come
+    /// from elsewhere than its settings (the Argo CD plugin's projects).
+    pub fn vault_settings_from_vars<I, K, V>(mut self, vars: I) -> Self
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: Into<String>,
+        V: Into<String>,
+    {
+        let map: std::collections::HashMap<String, String> = vars
+            .into_iter()
+            .map(|(k, v)| (k.into(), v.into()))
+            .filter(|(_, v)| !v.is_empty())
+            .collect();
+        let read = VaultInputs::from_vars(&|k| map.get(k).cloned());
+        let own = self.vault_inputs_mut();
+        *own = VaultInputs {
+            token: own.token.take(),
+            token_file: own.token_file.take(),
+            ..read
+        };
+        self
+    }
+
     /// A Vault token (sops' `VAULT_TOKEN`), used before the token file.
     pub fn vault_token(mut self, token: impl Into<String>) -> Self {
         self.vault_inputs_mut().token = Some(Zeroizing::new(token.into()));
@@ -122,5 +156,40 @@ impl KeyContextBuilder {
     pub fn vault_allowlist(mut self, list: impl Into<String>) -> Self {
         self.vault_inputs_mut().allowlist = Some(list.into());
         self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn settings_from_vars_never_take_credentials() {
+        let ctx = KeyContextBuilder::default()
+            .vault_token_file("/keys/team-a/vault/token")
+            .vault_settings_from_vars([
+                ("VAULT_TOKEN", "s.SIDECAR"),
+                ("HOME", "/home/sidecar"),
+                ("VAULT_NAMESPACE", "team-a"),
+                ("VAULT_CACERT", "/ca.pem"),
+                ("VAULT_SKIP_VERIFY", ""),
+            ])
+            .build();
+        assert!(!ctx.has_vault_token());
+        assert_eq!(
+            ctx.vault_token_file(),
+            Some(std::path::Path::new("/keys/team-a/vault/token"))
+        );
+        assert_eq!(ctx.vault_namespace(), Some("team-a"));
+        let inputs = ctx.vault_inputs();
+        assert_eq!(inputs.ca_cert.as_deref(), Some(std::path::Path::new("/ca.pem")));
+        assert_eq!(inputs.skip_verify, None);
+        let ctx = KeyContext::from_vars([("VAULT_TOKEN", "s.TOKEN"), ("HOME", "/h")]);
+        assert!(ctx.has_vault_token());
+        assert_eq!(
+            ctx.vault_token_file(),
+            Some(std::path::Path::new("/h/.vault-token"))
+        );
+        assert!(!format!("{ctx:?}").contains("s.TOKEN"));
     }
 }
