@@ -122,11 +122,7 @@ fn a_project_uses_only_its_own_vault_token() {
     out.failure(Some(128))
         .stderr_contains(&uri("projects"))
         .stderr_contains("no Vault token");
-    assert!(
-        out.stderr.contains("team-b/vault/token"),
-        "{}",
-        out.stderr
-    );
+    assert!(out.stderr.contains("team-b/vault/token"), "{}", out.stderr);
 }
 
 /// A Vault key the policy does not list is never called: no request for it
@@ -139,7 +135,10 @@ fn a_vault_key_outside_the_policy_is_never_called() {
     let policy = w.path().join("policy.yaml");
     std::fs::write(
         &policy,
-        format!("projects:\n  team-a:\n    hc_vault: [\"{}\"]\n", uri("allowed")),
+        format!(
+            "projects:\n  team-a:\n    hc_vault: [\"{}\"]\n",
+            uri("allowed")
+        ),
     )
     .unwrap();
     let mut env = sidecar(&w);

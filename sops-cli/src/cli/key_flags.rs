@@ -430,8 +430,7 @@ mod tests {
 
     #[test]
     fn keystores_not_built_in_are_named() {
-        let p = Probe::try_parse_from(["t", "--rm-gcp-kms", "u", "--add-azure-kv", "a"])
-            .unwrap();
+        let p = Probe::try_parse_from(["t", "--rm-gcp-kms", "u", "--add-azure-kv", "a"]).unwrap();
         assert_eq!(
             p.add_remove.other_given().as_deref(),
             Some("--add-azure-kv")

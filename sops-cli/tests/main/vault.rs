@@ -48,7 +48,9 @@ fn requests_seen(address: &str) -> String {
         .unwrap_or_else(|e| panic!("cannot reach the Vault fake at {host}: {e}"));
     let request =
         format!("GET /_fake/requests HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
-    stream.write_all(request.as_bytes()).expect("write to the Vault fake");
+    stream
+        .write_all(request.as_bytes())
+        .expect("write to the Vault fake");
     let mut response = String::new();
     stream
         .read_to_string(&mut response)
@@ -69,7 +71,12 @@ impl FailsSaying for Output {
         let joined = self
             .stderr
             .lines()
-            .map(|l| l.trim().trim_start_matches("- ").trim_start_matches('|').trim())
+            .map(|l| {
+                l.trim()
+                    .trim_start_matches("- ")
+                    .trim_start_matches('|')
+                    .trim()
+            })
             .collect::<Vec<_>>()
             .join(" ");
         for fragment in fragments {
@@ -218,7 +225,12 @@ fn vault_creation_rule() {
         assert_eq!(enc.matches("- vault_address: ").count(), 2, "{enc}");
         sb.run(
             bin,
-            ["encrypt", "--hc-vault-transit", &format!("{a}, {b}"), "plain.yaml"],
+            [
+                "encrypt",
+                "--hc-vault-transit",
+                &format!("{a}, {b}"),
+                "plain.yaml",
+            ],
         )
         .fails_saying(1, &[&format!(" {b}")]);
     }
@@ -230,7 +242,10 @@ fn vault_rotate_adds_and_removes_keys_and_groups_add() {
     let (key, other) = (uri("sops", "rotate"), uri("sops", "rotate-group"));
     encrypt(&sb, Bin::Ours, &["--age", &age.recipient]);
     let added = sb
-        .run(Bin::Ours, ["rotate", "--add-hc-vault-transit", &key, "enc.yaml"])
+        .run(
+            Bin::Ours,
+            ["rotate", "--add-hc-vault-transit", &key, "enc.yaml"],
+        )
         .ok();
     let added_text = String::from_utf8(added.clone()).unwrap();
     assert!(added_text.contains("key_name: rotate\n"), "{added_text}");
@@ -245,9 +260,16 @@ fn vault_rotate_adds_and_removes_keys_and_groups_add() {
     decrypts_with_vault_only(&sb, Bin::Reference, "vault-only.yaml");
     decrypts_with_vault_only(&sb, Bin::Ours, "vault-only.yaml");
     let gone = sb
-        .run(Bin::Ours, ["rotate", "--rm-hc-vault-transit", &key, "added.yaml"])
+        .run(
+            Bin::Ours,
+            ["rotate", "--rm-hc-vault-transit", &key, "added.yaml"],
+        )
         .ok();
-    assert!(!String::from_utf8(gone).unwrap().contains("key_name: rotate\n"));
+    assert!(
+        !String::from_utf8(gone)
+            .unwrap()
+            .contains("key_name: rotate\n")
+    );
     // `groups add --hc-vault-transit` makes a second group; with threshold
     // 2 both the age and the Vault group are needed.
     let grouped = sb
@@ -328,12 +350,21 @@ fn vault_wrong_token_and_denied_key() {
         assert!(!out.stderr.contains("hunter2"), "{}", out.stderr);
     }
     let denied = uri("sops", "denied");
-    sb.write("denied.yaml", enc.replace("key_name: refusals", "key_name: denied"));
+    sb.write(
+        "denied.yaml",
+        enc.replace("key_name: refusals", "key_name: denied"),
+    );
     for bin in [Bin::Ours, Bin::Reference] {
         sb.run(bin, ["decrypt", "denied.yaml"])
             .fails_saying(128, &[&format!("{denied}: FAILED"), "permission denied"]);
-        sb.run(bin, ["encrypt", "--hc-vault-transit", &denied, "plain.yaml"])
-            .fails_saying(1, &["Could not generate data key", &denied, "permission denied"]);
+        sb.run(
+            bin,
+            ["encrypt", "--hc-vault-transit", &denied, "plain.yaml"],
+        )
+        .fails_saying(
+            1,
+            &["Could not generate data key", &denied, "permission denied"],
+        );
     }
     // A key the server never created: Vault's 400, named.
     let never = uri("sops", "never-created");
@@ -418,15 +449,24 @@ fn vault_allowlist_refuses_before_any_request() {
     let key = uri("sops", &key_name);
     let allowed = uri("sops", "allowlist-ok");
     for list in ["none", "http://127.0.0.1:9,https://vault.example"] {
-        sb.cmd(Bin::Ours, ["encrypt", "--hc-vault-transit", &key, "plain.yaml"])
-            .env("SOPS_HC_VAULT_ALLOWLIST", list)
-            .run()
-            .fails_saying(1, &[&format!("Allowlist does not allow {}", addr())]);
-    }
-    sb.cmd(Bin::Ours, ["encrypt", "--hc-vault-transit", &allowed, "plain.yaml"])
-        .env("SOPS_HC_VAULT_ALLOWLIST", format!("http://nowhere, {}", addr()))
+        sb.cmd(
+            Bin::Ours,
+            ["encrypt", "--hc-vault-transit", &key, "plain.yaml"],
+        )
+        .env("SOPS_HC_VAULT_ALLOWLIST", list)
         .run()
-        .ok();
+        .fails_saying(1, &[&format!("Allowlist does not allow {}", addr())]);
+    }
+    sb.cmd(
+        Bin::Ours,
+        ["encrypt", "--hc-vault-transit", &allowed, "plain.yaml"],
+    )
+    .env(
+        "SOPS_HC_VAULT_ALLOWLIST",
+        format!("http://nowhere, {}", addr()),
+    )
+    .run()
+    .ok();
     let enc = encrypt(&sb, Bin::Ours, &["--hc-vault-transit", &allowed]);
     sb.write("refused.yaml", enc);
     sb.cmd(Bin::Ours, ["decrypt", "refused.yaml"])
@@ -439,10 +479,13 @@ fn vault_allowlist_refuses_before_any_request() {
                 &format!("Allowlist does not allow {}", addr()),
             ],
         );
-    sb.cmd(Bin::Ours, ["encrypt", "--hc-vault-transit", &key, "plain.yaml"])
-        .env("SOPS_HC_VAULT_ALLOWLIST", "http://a,,http://b")
-        .run()
-        .fails_saying(1, &["SOPS_HC_VAULT_ALLOWLIST's entry 2 is empty"]);
+    sb.cmd(
+        Bin::Ours,
+        ["encrypt", "--hc-vault-transit", &key, "plain.yaml"],
+    )
+    .env("SOPS_HC_VAULT_ALLOWLIST", "http://a,,http://b")
+    .run()
+    .fails_saying(1, &["SOPS_HC_VAULT_ALLOWLIST's entry 2 is empty"]);
     let seen = requests_seen(&addr());
     assert!(seen.contains("allowlist-ok"), "{seen}");
     assert!(!seen.contains(&key_name), "{seen}");
@@ -454,13 +497,23 @@ fn vault_allowlist_refuses_before_any_request() {
 fn vault_namespace_is_sent() {
     let (sb, _) = vault_sandbox();
     for (bin, key) in [(Bin::Ours, "ns-ours"), (Bin::Reference, "ns-reference")] {
-        sb.cmd(bin, ["encrypt", "--hc-vault-transit", &uri("sops", key), "plain.yaml"])
-            .env("VAULT_NAMESPACE", "team-a")
-            .run()
-            .ok();
+        sb.cmd(
+            bin,
+            [
+                "encrypt",
+                "--hc-vault-transit",
+                &uri("sops", key),
+                "plain.yaml",
+            ],
+        )
+        .env("VAULT_NAMESPACE", "team-a")
+        .run()
+        .ok();
         let seen = requests_seen(&addr());
         assert!(
-            seen.contains(&format!("[\"PUT\", \"/v1/sops/encrypt/{key}\", \"team-a\"]")),
+            seen.contains(&format!(
+                "[\"PUT\", \"/v1/sops/encrypt/{key}\", \"team-a\"]"
+            )),
             "{bin}: {seen}"
         );
     }
@@ -477,7 +530,10 @@ fn vault_over_https() {
     let key = format!("{tls}/v1/sops/keys/tls");
     for (writer, reader) in [(Bin::Ours, Bin::Reference), (Bin::Reference, Bin::Ours)] {
         let out = sb
-            .cmd(writer, ["encrypt", "--hc-vault-transit", &key, "plain.yaml"])
+            .cmd(
+                writer,
+                ["encrypt", "--hc-vault-transit", &key, "plain.yaml"],
+            )
             .env("VAULT_CACERT", &ca)
             .run()
             .ok();

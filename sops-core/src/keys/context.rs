@@ -312,7 +312,10 @@ impl KeyContextBuilder {
     /// calls (seconds, or a number with `ms`, `s` or `m`; a value that does
     /// not parse leaves the default); `GOOGLE_CREDENTIALS`,
     /// `GOOGLE_OAUTH_ACCESS_TOKEN`, `GOOGLE_APPLICATION_CREDENTIALS` and
-    /// `SOPS_GCP_KMS_ENDPOINT` for GCP KMS. Unset variables are listed as
+    /// `SOPS_GCP_KMS_ENDPOINT` for GCP KMS; `VAULT_TOKEN` (else
+    /// `$HOME/.vault-token`), `VAULT_NAMESPACE`, `VAULT_CACERT`,
+    /// `VAULT_CAPATH`, `VAULT_SKIP_VERIFY` and `SOPS_HC_VAULT_ALLOWLIST` for
+    /// Vault transit. Unset variables are listed as
     /// unused locations in age's errors, with sops' texts.
     pub fn from_process_env() -> Self {
         Self::from_lookup(|k| std::env::var(k).ok())
