@@ -14,7 +14,9 @@ only, the few routes sops uses:
   and the segments before it are the engine (it may contain slashes). A key
   is AES-256-GCM, made at random on its first encrypt (as Vault's upsert
   does) per engine + key name; decrypting under a key never created answers
-  400. A key named ``denied`` answers 403.
+  400. A key named ``denied`` answers 403; one named ``redirect`` answers
+  307 to the same path on ``http://127.0.0.1:9`` (a closed port), as a
+  standby node redirects to the active one.
 * KV version 2 under the mounts of ``--kv2-mounts`` (default ``secret``):
   ``PUT|POST /v1/<mount>/data/<path>`` with ``{"data": {...}}`` and ``GET``
   of the same path -> ``{"data": {"data": {...}, "metadata": {...}}}``.
@@ -60,10 +62,11 @@ TRANSIT_OPS = ("encrypt", "decrypt", "keys")
 
 
 class Failure(Exception):
-    def __init__(self, status, message):
+    def __init__(self, status, message, headers=None):
         super().__init__(message)
         self.status = status
         self.message = message
+        self.headers = headers or {}
 
 
 def now():
@@ -108,6 +111,9 @@ def b64decode(text, what):
 def transit(state, method, engine, op, name, body):
     if name == "denied":
         raise Failure(403, "permission denied")
+    if name == "redirect":
+        raise Failure(307, "redirected",
+                      {"Location": f"http://127.0.0.1:9/v1/{engine}/{op}/{name}"})
     aad = f"{engine}/{name}".encode()
     if op == "keys":
         if method in ("POST", "PUT"):
@@ -194,9 +200,11 @@ class Handler(BaseHTTPRequestHandler):
     def log_message(self, fmt, *args):
         sys.stderr.write("vault-fake: " + (fmt % args) + "\n")
 
-    def reply(self, status, body):
+    def reply(self, status, body, headers=None):
         raw = b"" if body is None else json.dumps(body).encode()
         self.send_response(status)
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
         if body is not None:
             self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(raw)))
@@ -236,7 +244,7 @@ class Handler(BaseHTTPRequestHandler):
                 raise Failure(400, "failed to parse JSON input")
             status, answer = route(state, self.command, path[len("/v1/"):], body)
         except Failure as failure:
-            return self.reply(failure.status, {"errors": [failure.message]})
+            return self.reply(failure.status, {"errors": [failure.message]}, failure.headers)
         return self.reply(status, answer)
 
     do_GET = do_PUT = do_POST = do_DELETE = handle_any

@@ -374,6 +374,22 @@ fn vault_wrong_token_and_denied_key() {
     );
     sb.run(Bin::Ours, ["decrypt", "never.yaml"])
         .fails_saying(128, &[&format!("{never}: FAILED"), "Code: 400"]);
+    // A redirect (a standby node's) is not followed: the token would go
+    // along to wherever it points.
+    let redirect = uri("sops", "redirect");
+    sb.run(
+        Bin::Ours,
+        ["encrypt", "--hc-vault-transit", &redirect, "plain.yaml"],
+    )
+    .fails_saying(
+        1,
+        &[
+            &redirect,
+            "Code: 307",
+            "redirects to http://127.0.0.1:9/v1/sops/encrypt/redirect",
+            "redirects are not followed",
+        ],
+    );
     // Malformed URIs fail before any call, with sops' texts.
     for (bad, says) in [
         (

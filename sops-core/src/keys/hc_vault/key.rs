@@ -208,18 +208,23 @@ impl HcVaultKey {
         let reply = block_on(async move {
             let mut response = request.send().await?;
             let status = response.status();
+            let location = response
+                .headers()
+                .get(reqwest::header::LOCATION)
+                .and_then(|v| v.to_str().ok())
+                .map(one_line);
             let mut data = Zeroizing::new(Vec::new());
             while let Some(chunk) = response.chunk().await? {
                 if data.len() + chunk.len() > REPLY_LIMIT {
-                    return Ok((status, None));
+                    return Ok((status, location, None));
                 }
                 data.extend_from_slice(&chunk);
             }
-            Ok::<_, reqwest::Error>((status, Some(data)))
+            Ok::<_, reqwest::Error>((status, location, Some(data)))
         })
         .map_err(|e| self.rejected(doing, &e))?;
         let where_ = format!("PUT {}", url.as_str());
-        let (status, data) = reply.map_err(|e| {
+        let (status, location, data) = reply.map_err(|e| {
             let detail = one_line(&chain(&e));
             let reason = if e.is_timeout() {
                 format!("{where_}: Vault unreachable: timed out after {}s: {detail}", total.as_secs_f64())
@@ -233,6 +238,19 @@ impl HcVaultKey {
         let Some(data) = data else {
             return Err(self.rejected(doing, &format!("{where_}: the reply is too large")));
         };
+        if status.is_redirection() {
+            // A standby node without request forwarding answers 307 with
+            // the active node; following it would take the token along.
+            let to = location.map_or_else(|| "elsewhere".to_owned(), |l| format!("to {l}"));
+            return Err(self.rejected(
+                doing,
+                &format!(
+                    "{where_}: Code: {}. The server redirects {to}; redirects are not followed \
+                     (the token would go along): use that address in the key",
+                    status.as_u16()
+                ),
+            ));
+        }
         if !status.is_success() {
             return Err(self.rejected(
                 doing,
@@ -330,7 +348,7 @@ fn client(ctx: &KeyContext) -> Result<reqwest::Client, String> {
         ctx.client_slot::<OnceLock<Result<reqwest::Client, String>>>(KIND.metadata_name());
     slot.get_or_init(|| {
         let trust = trust(ctx.vault_inputs())?;
-        http::client(ctx, &trust)
+        http::client_without_redirects(ctx, &trust)
     })
     .clone()
 }
