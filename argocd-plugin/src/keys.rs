@@ -27,6 +27,8 @@
 //!                                          source_profile, credential_process)
 //! <dir>/<project>/gcp/credentials.json   GCP credentials JSON (service account key)
 //! <dir>/<project>/vault/token            Vault token (surrounding white space ignored)
+//! <dir>/<project>/vault/client.pem       Vault TLS client certificate and its key
+//! <dir>/<project>/vault/client-key.pem     (optional; both or neither)
 //! <dir>/_shared/*                        age identity files every project may use
 //! ```
 //!
@@ -74,6 +76,8 @@ pub const KEY_VARS: &[&str] = &[
     "VAULT_CAPATH",
     "VAULT_SKIP_VERIFY",
     "SOPS_HC_VAULT_ALLOWLIST",
+    "VAULT_CLIENT_CERT",
+    "VAULT_CLIENT_KEY",
 ];
 
 /// Vault's settings (no credential among them), which are the sidecar's
@@ -205,8 +209,13 @@ fn identities(env: &Env, op: &Settings) -> Result<KeyContextBuilder, Failure> {
     }
     // Vault: only the project's token file (a missing one means no token),
     // never the sidecar's VAULT_TOKEN or ~/.vault-token.
+    let vault = own.join("vault");
+    let (cert, cert_key) = (vault.join("client.pem"), vault.join("client-key.pem"));
+    if cert.is_file() || cert_key.is_file() {
+        builder = builder.vault_client_cert(cert, cert_key);
+    }
     builder = builder
-        .vault_token_file(own.join("vault").join("token"))
+        .vault_token_file(vault.join("token"))
         .vault_settings_from_vars(
             VAULT_SETTINGS
                 .iter()

@@ -16,7 +16,8 @@ only, the few routes sops uses:
   does) per engine + key name; decrypting under a key never created answers
   400. A key named ``denied`` answers 403; one named ``redirect`` answers
   307 to the same path on ``http://127.0.0.1:9`` (a closed port), as a
-  standby node redirects to the active one.
+  standby node redirects to the active one; one named ``client-cert``
+  answers 403 unless the request came with a TLS client certificate.
 * KV version 2 under the mounts of ``--kv2-mounts`` (default ``secret``):
   ``PUT|POST /v1/<mount>/data/<path>`` with ``{"data": {...}}`` and ``GET``
   of the same path -> ``{"data": {"data": {...}, "metadata": {...}}}``.
@@ -28,14 +29,18 @@ Every ``/v1/`` request needs ``X-Vault-Token: <--token>`` (else 403
 ``{"errors": ["permission denied"]}``), and ``X-Vault-Namespace:
 <--namespace>`` when that is given. ``GET /v1/sys/health`` needs neither.
 
-``GET /_fake/requests`` (no token) lists the ``[method, path, namespace]``
-of every request seen so far (namespace: the ``X-Vault-Namespace`` header or
-null), so that a test can check that no request reached the server, or what
+``GET /_fake/requests`` (no token) lists the ``[method, path, namespace,
+client]`` of every request seen so far (namespace: the ``X-Vault-Namespace``
+header or null; client: the common name of the TLS client certificate
+presented, or null), so that a test can check that no request reached the server, or what
 it was sent; ``POST /_fake/reset`` empties that list.
 
 ``--tls-cert``/``--tls-key`` serve HTTPS with the given PEM files;
 ``--tls-dir DIR`` instead makes a test CA and a certificate for 127.0.0.1
-and localhost, writes ``DIR/ca.pem`` and serves HTTPS with them.
+and localhost, writes ``DIR/ca.pem`` and serves HTTPS with them; it also
+writes a client certificate of that CA (``DIR/client.pem``,
+``DIR/client-key.pem``, common name ``vault-fake client``), which clients
+may present (not required).
 ``--ready-file`` is written once the port listens.
 
 Needs only the Python standard library and ``cryptography`` (Debian
@@ -108,7 +113,9 @@ def b64decode(text, what):
         raise Failure(400, f"failed to base64-decode {what}") from None
 
 
-def transit(state, method, engine, op, name, body):
+def transit(state, method, engine, op, name, body, client=None):
+    if name == "client-cert" and client is None:
+        raise Failure(403, "permission denied: no client certificate")
     if name == "denied":
         raise Failure(403, "permission denied")
     if name == "redirect":
@@ -178,7 +185,7 @@ def kv(state, method, mount, path, version, body):
     return 200, {"data": {"data": data, "metadata": metadata}}
 
 
-def route(state, method, path, body):
+def route(state, method, path, body, client=None):
     # Each segment decoded on its own, so that an escaped slash stays in it.
     segments = [urllib.parse.unquote(s) for s in path.split("/") if s]
     joined = "/".join(segments)
@@ -189,7 +196,8 @@ def route(state, method, path, body):
         if joined.startswith(mount + "/"):
             return kv(state, method, mount, joined[len(mount) + 1:], 1, body)
     if len(segments) >= 3 and segments[-2] in TRANSIT_OPS:
-        return transit(state, method, "/".join(segments[:-2]), segments[-2], segments[-1], body)
+        return transit(state, method, "/".join(segments[:-2]), segments[-2], segments[-1], body,
+                       client)
     raise Failure(404, f"no handler for route \"{joined}\"")
 
 
@@ -224,7 +232,8 @@ class Handler(BaseHTTPRequestHandler):
                 state.requests.clear()
             return self.reply(204, None)
         with state.lock:
-            state.requests.append([self.command, path, self.headers.get("X-Vault-Namespace")])
+            state.requests.append([self.command, path, self.headers.get("X-Vault-Namespace"),
+                                   client_name(self.connection)])
         if path == "/v1/sys/health":
             return self.reply(200, {"initialized": True, "sealed": False, "standby": False})
         try:
@@ -242,12 +251,23 @@ class Handler(BaseHTTPRequestHandler):
                 raise Failure(400, "failed to parse JSON input") from None
             if not isinstance(body, dict):
                 raise Failure(400, "failed to parse JSON input")
-            status, answer = route(state, self.command, path[len("/v1/"):], body)
+            status, answer = route(state, self.command, path[len("/v1/"):], body,
+                                   client_name(self.connection))
         except Failure as failure:
             return self.reply(failure.status, {"errors": [failure.message]}, failure.headers)
         return self.reply(status, answer)
 
     do_GET = do_PUT = do_POST = do_DELETE = handle_any
+
+
+def client_name(connection):
+    getpeercert = getattr(connection, "getpeercert", None)
+    cert = getpeercert() if getpeercert else None
+    for rdn in (cert or {}).get("subject", ()):
+        for key, value in rdn:
+            if key == "commonName":
+                return value
+    return None
 
 
 def make_tls(directory):
@@ -286,7 +306,24 @@ def make_tls(directory):
             .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()),
                            critical=False)
             .sign(ca_key, hashes.SHA256()))
+    client_key = ec.generate_private_key(ec.SECP256R1())
+    client = (x509.CertificateBuilder()
+              .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "vault-fake client")]))
+              .issuer_name(ca_name).public_key(client_key.public_key())
+              .serial_number(x509.random_serial_number())
+              .not_valid_before(start).not_valid_after(end)
+              .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+              .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.CLIENT_AUTH]),
+                             critical=False)
+              .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()),
+                             critical=False)
+              .sign(ca_key, hashes.SHA256()))
     pem = serialization.Encoding.PEM
+    with open(os.path.join(directory, "client.pem"), "wb") as out:
+        out.write(client.public_bytes(pem))
+    with open(os.path.join(directory, "client-key.pem"), "wb") as out:
+        out.write(client_key.private_bytes(pem, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
     paths = {name: os.path.join(directory, name) for name in ("ca.pem", "cert.pem", "key.pem")}
     with open(paths["ca.pem"], "wb") as out:
         out.write(ca.public_bytes(pem))
@@ -322,6 +359,10 @@ def main():
     if cert:
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.load_cert_chain(cert, key)
+        if args.tls_dir:
+            # Client certificates of the test CA are checked when presented.
+            context.load_verify_locations(os.path.join(args.tls_dir, "ca.pem"))
+            context.verify_mode = ssl.CERT_OPTIONAL
         server.socket = context.wrap_socket(server.socket, server_side=True)
     scheme = "https" if cert else "http"
     sys.stderr.write(f"vault-fake: listening on {scheme}://{HOST}:{args.port}\n")

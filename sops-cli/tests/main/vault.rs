@@ -528,7 +528,7 @@ fn vault_namespace_is_sent() {
         let seen = requests_seen(&addr());
         assert!(
             seen.contains(&format!(
-                "[\"PUT\", \"/v1/sops/encrypt/{key}\", \"team-a\"]"
+                "[\"PUT\", \"/v1/sops/encrypt/{key}\", \"team-a\", null]"
             )),
             "{bin}: {seen}"
         );
@@ -537,7 +537,8 @@ fn vault_namespace_is_sent() {
 
 /// The HTTPS fake: trusted through `VAULT_CACERT` (both binaries) or not
 /// checked with `VAULT_SKIP_VERIFY`; without either the certificate is
-/// refused, naming the key.
+/// refused, naming the key. Client certificates through
+/// `VAULT_CLIENT_CERT` and `VAULT_CLIENT_KEY`.
 #[test]
 fn vault_over_https() {
     let (sb, _) = vault_sandbox();
@@ -578,6 +579,43 @@ fn vault_over_https() {
         .env("SOPS_AGE_KEY_FILE", sb.path("none.txt"))
         .run()
         .fails_saying(128, &["could not parse VAULT_SKIP_VERIFY"]);
+    // A client certificate (`VAULT_CLIENT_CERT` + `VAULT_CLIENT_KEY`, which
+    // the fake writes next to its CA): its key `client-cert` refuses
+    // requests without one.
+    let dir = ca.parent().unwrap();
+    let (cert, cert_key) = (dir.join("client.pem"), dir.join("client-key.pem"));
+    let mtls = format!("{tls}/v1/sops/keys/client-cert");
+    for bin in [Bin::Ours, Bin::Reference] {
+        let out = sb
+            .cmd(bin, ["encrypt", "--hc-vault-transit", &mtls, "plain.yaml"])
+            .env("VAULT_CACERT", &ca)
+            .env("VAULT_CLIENT_CERT", &cert)
+            .env("VAULT_CLIENT_KEY", &cert_key)
+            .run()
+            .ok();
+        sb.write("mtls.yaml", out);
+        sb.cmd(Bin::Ours, ["decrypt", "mtls.yaml"])
+            .env("VAULT_CACERT", &ca)
+            .env("VAULT_CLIENT_CERT", &cert)
+            .env("VAULT_CLIENT_KEY", &cert_key)
+            .env("SOPS_AGE_KEY_FILE", sb.path("none.txt"))
+            .run()
+            .ok();
+    }
+    sb.cmd(Bin::Ours, ["decrypt", "mtls.yaml"])
+        .env("VAULT_CACERT", &ca)
+        .env("SOPS_AGE_KEY_FILE", sb.path("none.txt"))
+        .run()
+        .fails_saying(128, &[&format!("{mtls}: FAILED"), "no client certificate"]);
+    sb.cmd(Bin::Ours, ["decrypt", "mtls.yaml"])
+        .env("VAULT_CACERT", &ca)
+        .env("VAULT_CLIENT_CERT", &cert)
+        .env("SOPS_AGE_KEY_FILE", sb.path("none.txt"))
+        .run()
+        .fails_saying(
+            128,
+            &["both VAULT_CLIENT_CERT and VAULT_CLIENT_KEY must be given"],
+        );
     sb.cmd(Bin::Ours, ["decrypt", "enc.yaml"])
         .env("VAULT_CACERT", sb.path("missing-ca.pem"))
         .env("SOPS_AGE_KEY_FILE", sb.path("none.txt"))

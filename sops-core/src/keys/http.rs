@@ -41,17 +41,23 @@ pub(crate) fn client(ctx: &KeyContext, trust: &TlsTrust) -> Result<reqwest::Clie
 /// Like [`client`], but a redirect is handed back to the caller instead of
 /// being followed: reqwest would send a custom credential header (Vault's
 /// `X-Vault-Token`) along to whichever host the redirect names (it strips
-/// only the standard ones), past any address allow-list.
+/// only the standard ones), past any address allow-list. `identity`: a
+/// TLS client certificate to present (Vault's `VAULT_CLIENT_CERT`).
 pub(crate) fn client_without_redirects(
     ctx: &KeyContext,
     trust: &TlsTrust,
+    identity: Option<reqwest::Identity>,
 ) -> Result<reqwest::Client, String> {
-    builder_with(ctx.kms_connect_timeout(), ctx.kms_timeout(), trust, &|k| {
+    let mut builder = builder_with(ctx.kms_connect_timeout(), ctx.kms_timeout(), trust, &|k| {
         std::env::var(k).ok()
     })?
-    .redirect(reqwest::redirect::Policy::none())
-    .build()
-    .map_err(|e| format!("could not create the HTTP client: {e}"))
+    .redirect(reqwest::redirect::Policy::none());
+    if let Some(identity) = identity {
+        builder = builder.identity(identity);
+    }
+    builder
+        .build()
+        .map_err(|e| format!("could not create the HTTP client: {e}"))
 }
 
 fn client_with(

@@ -29,6 +29,10 @@ pub(crate) struct VaultInputs {
     pub(crate) skip_verify: Option<String>,
     /// `SOPS_HC_VAULT_ALLOWLIST` as given (sops 3.13); `None`: `all`.
     pub(crate) allowlist: Option<String>,
+    /// `VAULT_CLIENT_CERT` and `VAULT_CLIENT_KEY`: PEM files of a TLS
+    /// client certificate and its key (a credential, like the token).
+    pub(crate) client_cert: Option<PathBuf>,
+    pub(crate) client_key: Option<PathBuf>,
 }
 
 impl VaultInputs {
@@ -42,6 +46,8 @@ impl VaultInputs {
             ca_path: var("VAULT_CAPATH").map(PathBuf::from),
             skip_verify: var("VAULT_SKIP_VERIFY"),
             allowlist: var("SOPS_HC_VAULT_ALLOWLIST"),
+            client_cert: var("VAULT_CLIENT_CERT").map(PathBuf::from),
+            client_key: var("VAULT_CLIENT_KEY").map(PathBuf::from),
         }
     }
 }
@@ -57,6 +63,8 @@ impl fmt::Debug for VaultInputs {
             .field("ca_path", &self.ca_path)
             .field("skip_verify", &self.skip_verify)
             .field("allowlist", &self.allowlist)
+            .field("client_cert", &self.client_cert)
+            .field("client_key", &self.client_key)
             .finish()
     }
 }
@@ -84,9 +92,9 @@ impl KeyContextBuilder {
     /// Vault's settings from `vars` as the environment gives them
     /// (`VAULT_NAMESPACE`, `VAULT_CACERT`, `VAULT_CAPATH`,
     /// `VAULT_SKIP_VERIFY`, `SOPS_HC_VAULT_ALLOWLIST`; empty values count as
-    /// unset), replacing those set before. Never a credential: `VAULT_TOKEN`
-    /// and `HOME` (the token file) in `vars` are ignored, the token and
-    /// token file set before are kept. For a caller whose credentials come
+    /// unset), replacing those set before. Never a credential: `VAULT_TOKEN`,
+    /// `HOME` (the token file), `VAULT_CLIENT_CERT` and `VAULT_CLIENT_KEY` in
+    /// `vars` are ignored; those set before are kept. For a caller whose credentials come
     /// from elsewhere than its settings (the Argo CD plugin's projects).
     pub fn vault_settings_from_vars<I, K, V>(mut self, vars: I) -> Self
     where
@@ -104,6 +112,8 @@ impl KeyContextBuilder {
         *own = VaultInputs {
             token: own.token.take(),
             token_file: own.token_file.take(),
+            client_cert: own.client_cert.take(),
+            client_key: own.client_key.take(),
             ..read
         };
         self
@@ -143,6 +153,15 @@ impl KeyContextBuilder {
         self
     }
 
+    /// A TLS client certificate for Vault: PEM files of the certificate
+    /// (chain) and its private key (`VAULT_CLIENT_CERT`, `VAULT_CLIENT_KEY`).
+    pub fn vault_client_cert(mut self, cert: impl Into<PathBuf>, key: impl Into<PathBuf>) -> Self {
+        let own = self.vault_inputs_mut();
+        own.client_cert = Some(cert.into());
+        own.client_key = Some(key.into());
+        self
+    }
+
     /// Whether Vault's certificate goes unchecked (`VAULT_SKIP_VERIFY`).
     pub fn vault_skip_verify(mut self, skip: bool) -> Self {
         self.vault_inputs_mut().skip_verify = Some(skip.to_string());
@@ -173,6 +192,8 @@ mod tests {
                 ("VAULT_NAMESPACE", "team-a"),
                 ("VAULT_CACERT", "/ca.pem"),
                 ("VAULT_SKIP_VERIFY", ""),
+                ("VAULT_CLIENT_CERT", "/sidecar/cert.pem"),
+                ("VAULT_CLIENT_KEY", "/sidecar/key.pem"),
             ])
             .build();
         assert!(!ctx.has_vault_token());
@@ -184,6 +205,7 @@ mod tests {
         let inputs = ctx.vault_inputs();
         assert_eq!(inputs.ca_cert.as_deref(), Some(std::path::Path::new("/ca.pem")));
         assert_eq!(inputs.skip_verify, None);
+        assert_eq!(inputs.client_cert, None);
         let ctx = KeyContext::from_vars([("VAULT_TOKEN", "s.TOKEN"), ("HOME", "/h")]);
         assert!(ctx.has_vault_token());
         assert_eq!(

@@ -348,7 +348,8 @@ fn client(ctx: &KeyContext) -> Result<reqwest::Client, String> {
         ctx.client_slot::<OnceLock<Result<reqwest::Client, String>>>(KIND.metadata_name());
     slot.get_or_init(|| {
         let trust = trust(ctx.vault_inputs())?;
-        http::client_without_redirects(ctx, &trust)
+        let identity = client_identity(ctx.vault_inputs())?;
+        http::client_without_redirects(ctx, &trust, identity)
     })
     .clone()
 }
@@ -373,6 +374,30 @@ fn trust(inputs: &VaultInputs) -> Result<TlsTrust, String> {
         extra_roots_pem,
         skip_verify,
     })
+}
+
+/// `VAULT_CLIENT_CERT` with `VAULT_CLIENT_KEY` (both or neither, as the
+/// Vault client wants them).
+fn client_identity(inputs: &VaultInputs) -> Result<Option<reqwest::Identity>, String> {
+    let (cert, key) = match (&inputs.client_cert, &inputs.client_key) {
+        (None, None) => return Ok(None),
+        (Some(cert), Some(key)) => (cert, key),
+        _ => {
+            return Err(
+                "both VAULT_CLIENT_CERT and VAULT_CLIENT_KEY must be given".to_owned(),
+            );
+        }
+    };
+    let read = |file: &Path, var: &str| {
+        read_secret_file(file)
+            .map_err(|e| format!("cannot read {var}: {}", one_line(&chain(&e))))
+    };
+    let mut pem = read(cert, "VAULT_CLIENT_CERT")?;
+    pem.push(b'\n');
+    pem.extend_from_slice(&read(key, "VAULT_CLIENT_KEY")?);
+    reqwest::Identity::from_pem(&pem)
+        .map(Some)
+        .map_err(|e| format!("invalid VAULT_CLIENT_CERT or VAULT_CLIENT_KEY: {e}"))
 }
 
 fn read_ca(file: &Path, var: &str) -> Result<Vec<u8>, String> {
