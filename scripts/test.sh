@@ -69,12 +69,41 @@ export SOPS_TEST_GCP_PROXY="http://127.0.0.1:$GCP_PROXY_PORT"
 export SOPS_TEST_GCP_CA="$GCP_DIR/ca.pem"
 echo "== GCP KMS fake: REST at $SOPS_TEST_GCP_REST_ENDPOINT, gRPC behind $SOPS_TEST_GCP_PROXY"
 
+# The Vault fake twice (plain HTTP, and HTTPS with a test CA it writes) on
+# free loopback ports for the Vault transit tests; stopped at the end. It
+# needs `cryptography`: the system python3's, else the GCP fake venv's.
+VAULT_PY=python3
+python3 -c 'import cryptography' 2>/dev/null || VAULT_PY="$REPO/.tools/gcpfake/bin/python"
+VAULT_PORT="$(free_port)"
+VAULT_TLS_PORT="$(free_port)"
+VAULT_DIR="$(mktemp -d)"
+"$VAULT_PY" "$REPO/scripts/fakes/vault_fake.py" --port "$VAULT_PORT" \
+    --ready-file "$VAULT_DIR/ready" >"$VAULT_DIR/log" 2>&1 &
+VAULT_PID=$!
+"$VAULT_PY" "$REPO/scripts/fakes/vault_fake.py" --port "$VAULT_TLS_PORT" --tls-dir "$VAULT_DIR/tls" \
+    --ready-file "$VAULT_DIR/ready-tls" >"$VAULT_DIR/log-tls" 2>&1 &
+VAULT_TLS_PID=$!
+for _ in $(seq 1 100); do
+    [ -f "$VAULT_DIR/ready" ] && [ -f "$VAULT_DIR/ready-tls" ] && break
+    sleep 0.1
+done
+if [ ! -f "$VAULT_DIR/ready" ] || [ ! -f "$VAULT_DIR/ready-tls" ]; then
+    echo "scripts/test.sh: the Vault fake did not start:" >&2
+    cat "$VAULT_DIR/log" "$VAULT_DIR/log-tls" >&2
+    kill "$MOTO_PID" "$GCP_PID" "$VAULT_PID" "$VAULT_TLS_PID" 2>/dev/null || true
+    exit 1
+fi
+export SOPS_TEST_VAULT_ADDR="http://127.0.0.1:$VAULT_PORT"
+export SOPS_TEST_VAULT_TLS_ADDR="https://127.0.0.1:$VAULT_TLS_PORT"
+export SOPS_TEST_VAULT_CA="$VAULT_DIR/tls/ca.pem"
+echo "== Vault fake at $SOPS_TEST_VAULT_ADDR and $SOPS_TEST_VAULT_TLS_ADDR"
+
 # Doctests first (nextest-style split, STYLE.md §8), so that the closing
 # summary is the one of the real test run; a doctest failure does not stop
 # the other tests from running, but fails the script.
 status=0
 log="$(mktemp)"
-trap 'kill "$MOTO_PID" "$GCP_PID" 2>/dev/null || true; rm -rf "$log" "$MOTO_LOG" "$GCP_DIR"' EXIT
+trap 'kill "$MOTO_PID" "$GCP_PID" "$VAULT_PID" "$VAULT_TLS_PID" 2>/dev/null || true; rm -rf "$log" "$MOTO_LOG" "$GCP_DIR" "$VAULT_DIR"' EXIT
 echo "== cargo test --workspace --doc"
 cargo test --workspace --doc --no-fail-fast 2>&1 | tee -a "$log" || status=$?
 echo "== cargo test --workspace --all-targets --no-fail-fast"

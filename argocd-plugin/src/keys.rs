@@ -12,7 +12,9 @@
 //! (`~/.aws/config` without `HOME`) resolves into the repository. GCP KMS
 //! gets the [`KEY_VARS`] of the sidecar (`GOOGLE_CREDENTIALS`,
 //! `GOOGLE_OAUTH_ACCESS_TOKEN`, `GOOGLE_APPLICATION_CREDENTIALS`, then
-//! Application Default Credentials, i.e. GKE workload identity).
+//! Application Default Credentials, i.e. GKE workload identity). Vault
+//! transit gets the sidecar's `VAULT_TOKEN`, else its `~/.vault-token`, and
+//! its settings ([`VAULT_SETTINGS`]).
 //!
 //! With `SOPS_CMP_PROJECT_KEYS_DIR=<dir>`, everything comes from the
 //! project's own directory, `<dir>/<project>/`:
@@ -24,17 +26,22 @@
 //! <dir>/<project>/aws/credentials          role_arn + web_identity_token_file or
 //!                                          source_profile, credential_process)
 //! <dir>/<project>/gcp/credentials.json   GCP credentials JSON (service account key)
+//! <dir>/<project>/vault/token            Vault token (surrounding white space ignored)
+//! <dir>/<project>/vault/client.pem       Vault TLS client certificate and its key
+//! <dir>/<project>/vault/client-key.pem     (optional; both or neither)
 //! <dir>/_shared/*                        age identity files every project may use
 //! ```
 //!
 //! AWS credentials then come only from the project's two files (both must
 //! exist; either may be empty), with the profile a key names or `default`,
 //! never from the sidecar's environment, IRSA or the instance metadata; GCP credentials only from its `credentials.json`,
-//! with Application Default Credentials (and so the GKE metadata server) off.
-//! A project without those files has no cloud credentials, and a KMS key of
-//! its files fails with "no credentials". `_shared/` holds age identities
-//! only. Endpoints (`AWS_ENDPOINT_URL*`, `SOPS_GCP_KMS_ENDPOINT`) stay
-//! sidecar settings.
+//! with Application Default Credentials (and so the GKE metadata server) off;
+//! a Vault token only from its `vault/token`, never the sidecar's
+//! `VAULT_TOKEN` or `~/.vault-token`. A project without those files has no
+//! cloud credentials, and a KMS or Vault key of its files fails with "no
+//! credentials" / "no Vault token". `_shared/` holds age identities only.
+//! Endpoints (`AWS_ENDPOINT_URL*`, `SOPS_GCP_KMS_ENDPOINT`) and Vault's
+//! [`VAULT_SETTINGS`] stay sidecar settings.
 
 use std::path::Path;
 
@@ -63,6 +70,24 @@ pub const KEY_VARS: &[&str] = &[
     "GOOGLE_OAUTH_ACCESS_TOKEN",
     "GOOGLE_APPLICATION_CREDENTIALS",
     "SOPS_GCP_KMS_ENDPOINT",
+    "VAULT_TOKEN",
+    "VAULT_NAMESPACE",
+    "VAULT_CACERT",
+    "VAULT_CAPATH",
+    "VAULT_SKIP_VERIFY",
+    "SOPS_HC_VAULT_ALLOWLIST",
+    "VAULT_CLIENT_CERT",
+    "VAULT_CLIENT_KEY",
+];
+
+/// Vault's settings (no credential among them), which are the sidecar's
+/// for every project: the namespace, TLS trust and the address allow-list.
+pub const VAULT_SETTINGS: &[&str] = &[
+    "VAULT_NAMESPACE",
+    "VAULT_CACERT",
+    "VAULT_CAPATH",
+    "VAULT_SKIP_VERIFY",
+    "SOPS_HC_VAULT_ALLOWLIST",
 ];
 
 /// Parses the operator's key policy (`SOPS_CMP_KEY_POLICY`), if any. Done
@@ -182,6 +207,20 @@ fn identities(env: &Env, op: &Settings) -> Result<KeyContextBuilder, Failure> {
     if let Some(endpoint) = env.get("SOPS_GCP_KMS_ENDPOINT") {
         builder = builder.gcp_endpoint(endpoint);
     }
+    // Vault: only the project's token file (a missing one means no token),
+    // never the sidecar's VAULT_TOKEN or ~/.vault-token.
+    let vault = own.join("vault");
+    let (cert, cert_key) = (vault.join("client.pem"), vault.join("client-key.pem"));
+    if cert.is_file() || cert_key.is_file() {
+        builder = builder.vault_client_cert(cert, cert_key);
+    }
+    builder = builder
+        .vault_token_file(vault.join("token"))
+        .vault_settings_from_vars(
+            VAULT_SETTINGS
+                .iter()
+                .filter_map(|k| Some((*k, env.get(k)?))),
+        );
     // gpg would otherwise use the sidecar's own keyring for every project:
     // a project's PGP keys live in `<dir>/<project>/gnupg` (a writable gpg
     // home the operator provides); without it the project has no PGP keys.

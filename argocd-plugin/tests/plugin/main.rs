@@ -17,3 +17,4 @@ mod orphans;
 mod pgp;
 mod policy;
 mod scratch;
+mod vault;

@@ -430,8 +430,7 @@ mod tests {
 
     #[test]
     fn keystores_not_built_in_are_named() {
-        let p = Probe::try_parse_from(["t", "--rm-hc-vault-transit", "u", "--add-azure-kv", "a"])
-            .unwrap();
+        let p = Probe::try_parse_from(["t", "--rm-gcp-kms", "u", "--add-azure-kv", "a"]).unwrap();
         assert_eq!(
             p.add_remove.other_given().as_deref(),
             Some("--add-azure-kv")
@@ -465,18 +464,19 @@ mod tests {
         assert!(GroupsProbe::try_parse_from(["t", "--hckms", "x"]).is_err());
     }
 
-    /// The texts of this build (age, PGP, AWS KMS and GCP KMS built in,
-    /// `groups add` ready for age, kms and gcp_kms), which the CLI tests see.
+    /// The texts of this build (age, PGP, AWS KMS, GCP KMS and Vault built
+    /// in, `groups add` ready for age, kms, gcp_kms and hc_vault), which the
+    /// CLI tests see.
     #[test]
     fn refusals_list_what_is_usable() {
         let suffix = ": this keystore is not supported yet by this sops implementation";
         assert_eq!(
             keystore_refusal("--kms", &built_in_keystores()),
-            format!("--kms{suffix} (age, PGP, kms and gcp_kms are)")
+            format!("--kms{suffix} (age, PGP, kms, gcp_kms and hc_vault are)")
         );
         assert_eq!(
             keystore_refusal("--pgp", &GroupsAddKeyFlags::usable()),
-            format!("--pgp{suffix} (age, kms and gcp_kms are)")
+            format!("--pgp{suffix} (age, kms, gcp_kms and hc_vault are)")
         );
         let all: Vec<_> = keystores_by(|s| s.order.creation_rule);
         assert_eq!(

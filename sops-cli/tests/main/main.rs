@@ -24,3 +24,4 @@ mod pgp;
 mod set;
 mod support;
 mod tamper;
+mod vault;

@@ -49,6 +49,7 @@ where
 /// The first error of type `T` in `err`'s source chain (`err` included):
 /// the clients wrap the failure that classifies a call (no credentials, a
 /// time-out) in layers of their own.
+#[cfg_attr(not(any(feature = "aws-kms", feature = "gcp-kms")), allow(dead_code))]
 pub(crate) fn find_source<'a, T: std::error::Error + 'static>(
     err: &'a (dyn std::error::Error + 'static),
 ) -> Option<&'a T> {

@@ -14,6 +14,7 @@ use std::time::Duration;
 use zeroize::Zeroizing;
 
 use super::KeyError;
+use super::hc_vault::inputs::VaultInputs;
 use crate::metadata::{KeyEntry, KeyKind};
 
 #[cfg(feature = "age")]
@@ -108,6 +109,7 @@ pub struct KeyContextBuilder {
     kms_timeout: Option<Duration>,
     aws_shared_files: Option<(PathBuf, PathBuf)>,
     gcp: GcpInputs,
+    vault: VaultInputs,
     #[cfg(feature = "age")]
     age: AgeSources,
 }
@@ -280,6 +282,11 @@ impl KeyContext {
         !self.inputs.gcp.no_adc
     }
 
+    /// Vault's inputs (keys/hc_vault/inputs.rs holds their builder methods).
+    pub(crate) fn vault_inputs(&self) -> &VaultInputs {
+        &self.inputs.vault
+    }
+
     /// The age identities, loaded on first use from the context's sources.
     #[cfg(feature = "age")]
     pub fn age_identities(&self) -> &AgeIdentities {
@@ -305,7 +312,10 @@ impl KeyContextBuilder {
     /// calls (seconds, or a number with `ms`, `s` or `m`; a value that does
     /// not parse leaves the default); `GOOGLE_CREDENTIALS`,
     /// `GOOGLE_OAUTH_ACCESS_TOKEN`, `GOOGLE_APPLICATION_CREDENTIALS` and
-    /// `SOPS_GCP_KMS_ENDPOINT` for GCP KMS. Unset variables are listed as
+    /// `SOPS_GCP_KMS_ENDPOINT` for GCP KMS; `VAULT_TOKEN` (else
+    /// `$HOME/.vault-token`), `VAULT_NAMESPACE`, `VAULT_CACERT`,
+    /// `VAULT_CAPATH`, `VAULT_SKIP_VERIFY` and `SOPS_HC_VAULT_ALLOWLIST` for
+    /// Vault transit. Unset variables are listed as
     /// unused locations in age's errors, with sops' texts.
     pub fn from_process_env() -> Self {
         Self::from_lookup(|k| std::env::var(k).ok())
@@ -345,6 +355,7 @@ impl KeyContextBuilder {
                 endpoint: var("SOPS_GCP_KMS_ENDPOINT"),
                 no_adc: false,
             },
+            vault: VaultInputs::from_vars(&var),
             #[cfg(feature = "age")]
             age: AgeSources::from_vars(&var),
         }
@@ -516,6 +527,11 @@ impl KeyContextBuilder {
         self
     }
 
+    /// Vault's inputs, for the builder methods in keys/hc_vault/inputs.rs.
+    pub(crate) fn vault_inputs_mut(&mut self) -> &mut VaultInputs {
+        &mut self.vault
+    }
+
     pub fn build(self) -> KeyContext {
         KeyContext {
             inputs: self,
@@ -546,6 +562,7 @@ impl fmt::Debug for KeyContextBuilder {
             .field("gcp_adc_file", &self.gcp.adc_file)
             .field("gcp_endpoint", &self.gcp.endpoint)
             .field("gcp_application_default_credentials", &!self.gcp.no_adc)
+            .field("vault", &self.vault)
             .finish()
     }
 }

@@ -38,12 +38,45 @@ pub(crate) fn client(ctx: &KeyContext, trust: &TlsTrust) -> Result<reqwest::Clie
     })
 }
 
+/// Like [`client`], but a redirect is handed back to the caller instead of
+/// being followed: reqwest would send a custom credential header (Vault's
+/// `X-Vault-Token`) along to whichever host the redirect names (it strips
+/// only the standard ones), past any address allow-list. `identity`: a
+/// TLS client certificate to present (Vault's `VAULT_CLIENT_CERT`).
+pub(crate) fn client_without_redirects(
+    ctx: &KeyContext,
+    trust: &TlsTrust,
+    identity: Option<reqwest::Identity>,
+) -> Result<reqwest::Client, String> {
+    let mut builder = builder_with(ctx.kms_connect_timeout(), ctx.kms_timeout(), trust, &|k| {
+        std::env::var(k).ok()
+    })?
+    .redirect(reqwest::redirect::Policy::none());
+    if let Some(identity) = identity {
+        builder = builder.identity(identity);
+    }
+    builder
+        .build()
+        .map_err(|e| format!("could not create the HTTP client: {e}"))
+}
+
 fn client_with(
     connect_timeout: Duration,
     timeout: Duration,
     trust: &TlsTrust,
     var: &dyn Fn(&str) -> Option<String>,
 ) -> Result<reqwest::Client, String> {
+    builder_with(connect_timeout, timeout, trust, var)?
+        .build()
+        .map_err(|e| format!("could not create the HTTP client: {e}"))
+}
+
+fn builder_with(
+    connect_timeout: Duration,
+    timeout: Duration,
+    trust: &TlsTrust,
+    var: &dyn Fn(&str) -> Option<String>,
+) -> Result<reqwest::ClientBuilder, String> {
     install_crypto_provider();
     let proxies = ProxyVars::from_env(var);
     let mut builder = reqwest::Client::builder()
@@ -63,9 +96,7 @@ fn client_with(
     if trust.skip_verify {
         builder = builder.tls_danger_accept_invalid_certs(true);
     }
-    builder
-        .build()
-        .map_err(|e| format!("could not create the HTTP client: {e}"))
+    Ok(builder)
 }
 
 /// The proxy variables, read once when the client is built.

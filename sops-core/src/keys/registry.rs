@@ -281,6 +281,9 @@ mod tests {
         if cfg!(feature = "gcp-kms") {
             expected.push("gcp_kms");
         }
+        if cfg!(feature = "hc-vault") {
+            expected.push("hc_vault");
+        }
         if cfg!(feature = "age") {
             expected.push("age");
         }
