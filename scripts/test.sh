@@ -69,12 +69,40 @@ export SOPS_TEST_GCP_PROXY="http://127.0.0.1:$GCP_PROXY_PORT"
 export SOPS_TEST_GCP_CA="$GCP_DIR/ca.pem"
 echo "== GCP KMS fake: REST at $SOPS_TEST_GCP_REST_ENDPOINT, gRPC behind $SOPS_TEST_GCP_PROXY"
 
+# The HuaweiCloud KMS fake (HTTPS with a test CA, SDK-HMAC-SHA256 checked;
+# the system python3 with `cryptography`) on a free loopback port for the
+# HuaweiCloud KMS tests; stopped at the end.
+HCKMS_PORT="$(free_port)"
+HCKMS_DIR="$(mktemp -d)"
+python3 "$REPO/scripts/fakes/hckms_fake.py" --port "$HCKMS_PORT" --state-dir "$HCKMS_DIR" \
+    >"$HCKMS_DIR/log" 2>&1 &
+HCKMS_PID=$!
+for _ in $(seq 1 100); do
+    [ -f "$HCKMS_DIR/ready" ] && break
+    if ! kill -0 "$HCKMS_PID" 2>/dev/null; then
+        echo "scripts/test.sh: the HuaweiCloud KMS fake did not start:" >&2
+        cat "$HCKMS_DIR/log" >&2
+        kill "$MOTO_PID" "$GCP_PID" 2>/dev/null || true
+        exit 1
+    fi
+    sleep 0.1
+done
+if [ ! -f "$HCKMS_DIR/ready" ]; then
+    echo "scripts/test.sh: the HuaweiCloud KMS fake is not ready after 10 s:" >&2
+    cat "$HCKMS_DIR/log" >&2
+    kill "$MOTO_PID" "$GCP_PID" "$HCKMS_PID" 2>/dev/null || true
+    exit 1
+fi
+export SOPS_TEST_HCKMS_ENDPOINT="https://127.0.0.1:$HCKMS_PORT"
+export SOPS_TEST_HCKMS_CA="$HCKMS_DIR/ca.pem"
+echo "== HuaweiCloud KMS fake at $SOPS_TEST_HCKMS_ENDPOINT"
+
 # Doctests first (nextest-style split, STYLE.md §8), so that the closing
 # summary is the one of the real test run; a doctest failure does not stop
 # the other tests from running, but fails the script.
 status=0
 log="$(mktemp)"
-trap 'kill "$MOTO_PID" "$GCP_PID" 2>/dev/null || true; rm -rf "$log" "$MOTO_LOG" "$GCP_DIR"' EXIT
+trap 'kill "$MOTO_PID" "$GCP_PID" "$HCKMS_PID" 2>/dev/null || true; rm -rf "$log" "$MOTO_LOG" "$GCP_DIR" "$HCKMS_DIR"' EXIT
 echo "== cargo test --workspace --doc"
 cargo test --workspace --doc --no-fail-fast 2>&1 | tee -a "$log" || status=$?
 echo "== cargo test --workspace --all-targets --no-fail-fast"

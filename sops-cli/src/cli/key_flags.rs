@@ -462,21 +462,24 @@ mod tests {
         assert_eq!(p.keys.refused().as_deref(), Some("--pgp"));
         let p = GroupsProbe::try_parse_from(["t", "--kms", "arn"]).unwrap();
         assert_eq!(p.keys.refused(), None);
-        assert!(GroupsProbe::try_parse_from(["t", "--hckms", "x"]).is_err());
+        let p = GroupsProbe::try_parse_from(["t", "--hckms", "r:u", "--hckms", "r:v"]).unwrap();
+        assert_eq!(p.keys.refused(), None);
+        assert_eq!(p.keys.specs().len(), 2);
     }
 
-    /// The texts of this build (age, PGP, AWS KMS and GCP KMS built in,
-    /// `groups add` ready for age, kms and gcp_kms), which the CLI tests see.
+    /// The texts of this build (age, PGP, AWS KMS, GCP KMS and HuaweiCloud
+    /// KMS built in, `groups add` ready for age, kms, gcp_kms and hckms),
+    /// which the CLI tests see.
     #[test]
     fn refusals_list_what_is_usable() {
         let suffix = ": this keystore is not supported yet by this sops implementation";
         assert_eq!(
             keystore_refusal("--kms", &built_in_keystores()),
-            format!("--kms{suffix} (age, PGP, kms and gcp_kms are)")
+            format!("--kms{suffix} (age, PGP, kms, gcp_kms and hckms are)")
         );
         assert_eq!(
             keystore_refusal("--pgp", &GroupsAddKeyFlags::usable()),
-            format!("--pgp{suffix} (age, kms and gcp_kms are)")
+            format!("--pgp{suffix} (age, kms, gcp_kms and hckms are)")
         );
         let all: Vec<_> = keystores_by(|s| s.order.creation_rule);
         assert_eq!(
