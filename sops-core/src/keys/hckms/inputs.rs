@@ -67,6 +67,7 @@ impl HckmsInputs {
     }
 
     /// The endpoint variable's value for `region`, as the SDK names it.
+    #[cfg_attr(not(feature = "hckms"), allow(dead_code))]
     pub(crate) fn endpoint_override(&self, region: &str) -> Option<&str> {
         let suffix = region.replace('-', "_").to_uppercase();
         self.endpoints
