@@ -298,12 +298,24 @@ mod tests {
             ("HUAWEICLOUD_SDK_SK", "SIDECAR-SK"),
             ("HUAWEICLOUD_SDK_REGION_KMS_TR_WEST_1", "https://kms.lab:1"),
             ("ARGOCD_ENV_HUAWEICLOUD_SDK_AK", "TENANT-AK"),
-            ("ARGOCD_ENV_HUAWEICLOUD_SDK_REGION_KMS_CN_NORTH_4", "https://evil"),
+            (
+                "ARGOCD_ENV_HUAWEICLOUD_SDK_REGION_KMS_CN_NORTH_4",
+                "https://evil",
+            ),
             ("ARGOCD_APP_PROJECT_NAME", "team-a"),
         ]);
-        let shown = format!("{:?}", key_context(&env, &Settings::default(), None).unwrap());
-        assert!(shown.contains("SIDECAR-AK") && shown.contains("https://kms.lab:1"), "{shown}");
-        assert!(!shown.contains("TENANT") && !shown.contains("evil"), "{shown}");
+        let shown = format!(
+            "{:?}",
+            key_context(&env, &Settings::default(), None).unwrap()
+        );
+        assert!(
+            shown.contains("SIDECAR-AK") && shown.contains("https://kms.lab:1"),
+            "{shown}"
+        );
+        assert!(
+            !shown.contains("TENANT") && !shown.contains("evil"),
+            "{shown}"
+        );
         assert!(!shown.contains("SIDECAR-SK"), "{shown}");
 
         let dir = tempfile::tempdir().unwrap();

@@ -104,7 +104,8 @@ fn hckms_round_trips_and_interops() {
         .ok();
     let text = String::from_utf8(out.clone()).unwrap();
     assert!(
-        text.contains(&format!("- key_id: {KEY}\n")) && text.contains(&format!("- key_id: {OTHER}\n")),
+        text.contains(&format!("- key_id: {KEY}\n"))
+            && text.contains(&format!("- key_id: {OTHER}\n")),
         "{text}"
     );
     sb.write("enc2.yaml", out);
@@ -118,10 +119,8 @@ fn hckms_ciphertext_is_bound_to_its_key() {
     let (sb, _) = hckms_sandbox();
     let enc = encrypt(&sb, Bin::Ours, &["--hckms", KEY]);
     sb.write("moved.yaml", enc.replace(KEY, OTHER));
-    sb.run(Bin::Ours, ["decrypt", "moved.yaml"]).fails_with(
-        128,
-        &[&format!("{OTHER}: FAILED"), "KMS.0207"],
-    );
+    sb.run(Bin::Ours, ["decrypt", "moved.yaml"])
+        .fails_with(128, &[&format!("{OTHER}: FAILED"), "KMS.0207"]);
     sb.run(Bin::Reference, ["decrypt", "moved.yaml"])
         .fails_with(128, &["\"status_code\":400"]);
 }
@@ -291,9 +290,15 @@ fn hckms_denied_unknown_and_malformed_keys() {
         }
     }
     for (bad, says) in [
-        ("tr-west-1", "invalid key ID format: expected 'region:key-uuid', got \"tr-west-1\""),
+        (
+            "tr-west-1",
+            "invalid key ID format: expected 'region:key-uuid', got \"tr-west-1\"",
+        ),
         (":u", "region cannot be empty in key ID: \":u\""),
-        ("tr-west-1:", "key UUID cannot be empty in key ID: \"tr-west-1:\""),
+        (
+            "tr-west-1:",
+            "key UUID cannot be empty in key ID: \"tr-west-1:\"",
+        ),
     ] {
         for bin in [Bin::Ours, Bin::Reference] {
             sb.run(bin, ["encrypt", "--hckms", bad, "plain.yaml"])
@@ -340,7 +345,10 @@ fn hckms_unreachable_endpoint_fails_quickly() {
     encrypt(&sb, Bin::Ours, &["--hckms", KEY]);
     let start = Instant::now();
     sb.cmd(Bin::Ours, ["decrypt", "enc.yaml"])
-        .env("HUAWEICLOUD_SDK_REGION_KMS_TR_WEST_1", "https://127.0.0.1:9")
+        .env(
+            "HUAWEICLOUD_SDK_REGION_KMS_TR_WEST_1",
+            "https://127.0.0.1:9",
+        )
         .env("SOPS_KMS_CONNECT_TIMEOUT", "1s")
         .env("SOPS_KMS_TIMEOUT", "20s")
         .run()
@@ -360,7 +368,11 @@ fn hckms_unreachable_endpoint_fails_quickly() {
 fn hckms_credentials_file_and_no_credentials() {
     let (mut sb, _) = hckms_sandbox();
     encrypt(&sb, Bin::Ours, &["--hckms", KEY]);
-    for k in ["HUAWEICLOUD_SDK_AK", "HUAWEICLOUD_SDK_SK", "HUAWEICLOUD_SDK_PROJECT_ID"] {
+    for k in [
+        "HUAWEICLOUD_SDK_AK",
+        "HUAWEICLOUD_SDK_SK",
+        "HUAWEICLOUD_SDK_PROJECT_ID",
+    ] {
         sb.remove_env(k);
     }
     let out = sb

@@ -144,4 +144,32 @@ mod tests {
         assert_eq!(none.credentials_file, None);
         assert_eq!(none.ak, None);
     }
+
+    /// The context passes every variable name along, so the per-region
+    /// variables are found; the builder sets the same inputs.
+    #[test]
+    fn through_the_key_context() {
+        let ctx = crate::keys::KeyContext::from_vars([
+            ("HUAWEICLOUD_SDK_REGION_KMS_LAB_1", "https://127.0.0.1:1"),
+            ("HUAWEICLOUD_SDK_SK", "SECRET-SK"),
+        ]);
+        assert_eq!(ctx.hckms().endpoint_override("lab-1"), Some("https://127.0.0.1:1"));
+        assert!(!format!("{ctx:?}").contains("SECRET-SK"));
+        let ctx = crate::keys::KeyContext::builder()
+            .hckms_credentials("AK", "SECRET-SK", "p")
+            .hckms_security_token("SECRET-TOKEN")
+            .hckms_endpoint("tr-west-1", "https://a")
+            .hckms_endpoint("TR_WEST_1", "https://b")
+            .hckms_credentials_file("/c")
+            .hckms_regions_file("/r")
+            .build();
+        let i = ctx.hckms();
+        assert_eq!(i.endpoint_override("tr-west-1"), Some("https://b"));
+        assert_eq!(i.endpoints.len(), 1);
+        assert_eq!((i.ak.as_deref(), i.project_id.as_deref()), (Some("AK"), Some("p")));
+        assert_eq!(i.credentials_file.as_deref(), Some(std::path::Path::new("/c")));
+        assert_eq!(i.regions_file.as_deref(), Some(std::path::Path::new("/r")));
+        let shown = format!("{ctx:?}");
+        assert!(!shown.contains("SECRET"), "{shown}");
+    }
 }
