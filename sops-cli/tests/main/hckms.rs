@@ -99,7 +99,7 @@ fn hckms_round_trips_and_interops() {
     // trimmed, as sops does).
     let out = sb
         .cmd(Bin::Ours, ["-e", "plain.yaml"])
-        .env("SOPS_HUAWEICLOUD_KMS_IDS", format!("{KEY} , {OTHER}"))
+        .env("SOPS_HUAWEICLOUD_KMS_IDS", format!("{KEY} , {OTHER},, "))
         .run()
         .ok();
     let text = String::from_utf8(out.clone()).unwrap();

@@ -42,7 +42,7 @@ const SPEC: KeystoreSpec = KeystoreSpec {
     },
     config: ConfigForm {
         rule_field: "hckms",
-        normalise: Normalise::AsIs,
+        normalise: Normalise::TrimDropEmpty,
         options: &[],
         group_field: "hckms",
         group_form: GroupForm::Maps { id: "key_id" },
