@@ -205,8 +205,13 @@ impl MasterKey for HckmsKey {
             .map_err(|e| self.rejected("decrypt", &format!("cannot encode the request: {e}")))?;
         let mut out = self.call("decrypt", "decrypt-data", &body, ctx)?;
         let plain = match out.get_mut("plain_text") {
-            Some(serde_json::Value::String(text)) => Zeroizing::new(std::mem::take(text)),
-            _ => return Err(self.rejected("decrypt", "decryption response missing plaintext")),
+            Some(serde_json::Value::String(text)) => Some(Zeroizing::new(std::mem::take(text))),
+            _ => None,
+        };
+        // `plain_text_base64` holds the data key too.
+        wipe(out);
+        let Some(plain) = plain else {
+            return Err(self.rejected("decrypt", "decryption response missing plaintext"));
         };
         base64::engine::general_purpose::STANDARD
             .decode(plain.as_bytes())
@@ -273,6 +278,19 @@ async fn send(
     let status = response.status().as_u16();
     let bytes = response.bytes().await?;
     Ok((status, Zeroizing::new(bytes.to_vec())))
+}
+
+/// Drops a JSON value with every string in it wiped.
+fn wipe(value: serde_json::Value) {
+    match value {
+        serde_json::Value::String(s) => drop(Zeroizing::new(s)),
+        serde_json::Value::Array(items) => items.into_iter().for_each(wipe),
+        serde_json::Value::Object(map) => map.into_iter().for_each(|(k, v)| {
+            drop(Zeroizing::new(k));
+            wipe(v);
+        }),
+        _ => {}
+    }
 }
 
 /// Huawei's error code and message, wherever the body has them: at the top
