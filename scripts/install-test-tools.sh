@@ -13,6 +13,8 @@
 #   .tools/gcpfake              python venv holding grpcio, google-cloud-kms and
 #                               cryptography for scripts/fakes/gcp_kms_fake.py (the
 #                               GCP KMS stand-in of the GCP KMS tests)
+#   python3-cryptography        Debian package, for scripts/fakes/hckms_fake.py (the
+#                               HuaweiCloud KMS stand-in), if the system python3 lacks it
 #   age, age-keygen             Debian package `age`
 #   ssh-keygen                  Debian package `openssh-client`
 #   tmux, vim                   Debian packages (the edit test drives vim in tmux)
@@ -205,6 +207,14 @@ if ! "$GCPFAKE_PY" -c 'import grpc, cryptography; from google.cloud import kms_v
     "$GCPFAKE_PY" -m pip install --quiet --disable-pip-version-check "${GCPFAKE_PACKAGES[@]}"
 else
     say "GCP KMS fake packages already in $TOOLS/gcpfake"
+fi
+
+# --- the HuaweiCloud KMS fake (scripts/fakes/hckms_fake.py) -----------------
+# Needs only `cryptography` (test CA, AES-GCM) in the system python3.
+if python3 -c 'import cryptography' >/dev/null 2>&1; then
+    say "HuaweiCloud KMS fake: system python3 has cryptography"
+else
+    apt_install python3-cryptography
 fi
 
 # --- age, ssh-keygen, /usr/bin/time -----------------------------------------

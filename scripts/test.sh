@@ -105,6 +105,16 @@ export SOPS_TEST_VAULT_TLS_ADDR="https://127.0.0.1:$VAULT_TLS_PORT"
 export SOPS_TEST_VAULT_CA="$VAULT_DIR/tls/ca.pem"
 echo "== Vault fake at $SOPS_TEST_VAULT_ADDR and $SOPS_TEST_VAULT_TLS_ADDR"
 
+# HuaweiCloud KMS: HTTPS with a test CA; each request's SDK-HMAC-SHA256
+# signature checked.
+HCKMS_PORT="$(free_port)"
+HCKMS_DIR="$(scratch_dir)"
+start_server "the HuaweiCloud KMS fake" "$HCKMS_DIR/log" "[ -f $HCKMS_DIR/ready ]" \
+    "$FAKE_PY" "$REPO/scripts/fakes/hckms_fake.py" --port "$HCKMS_PORT" --state-dir "$HCKMS_DIR"
+export SOPS_TEST_HCKMS_ENDPOINT="https://127.0.0.1:$HCKMS_PORT"
+export SOPS_TEST_HCKMS_CA="$HCKMS_DIR/ca.pem"
+echo "== HuaweiCloud KMS fake at $SOPS_TEST_HCKMS_ENDPOINT"
+
 # Doctests first (nextest-style split, STYLE.md §8), so that the closing
 # summary is the one of the real test run; a doctest failure does not stop
 # the other tests from running, but fails the script.

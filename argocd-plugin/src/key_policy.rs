@@ -47,9 +47,9 @@ use sops_core::stores::{Format, StoreError};
 use crate::error::Failure;
 
 /// The keystores a project entry can name: those whose spec has an
-/// allow-list form (not `hckms`: with a policy, its keys are never used),
-/// each under its `.sops.yaml` key-group field, in the order sops lists
-/// keys in a creation rule.
+/// allow-list form (a keystore without one would never be used with a
+/// policy), each under its `.sops.yaml` key-group field, in the order sops
+/// lists keys in a creation rule.
 fn sections() -> impl Iterator<Item = (&'static str, KeyKind, IdCompare)> {
     keystores_by(|s| s.order.creation_rule)
         .into_iter()
@@ -507,8 +507,17 @@ mod tests {
         assert!(a.allows(&vault("https://vault.example:8200", "transit", "team-a")));
         assert!(!a.allows(&vault("https://evil.example:8200", "transit", "team-a")));
         assert!(!a.allows(&vault("https://vault.example:8200", "transit", "team-b")));
-        // hckms has no field in the policy: never allowed.
-        assert!(!a.allows(&entry(keys::hckms::KIND, &[("key_id", "x")])));
+        // hckms: nothing listed for team-a, so none of its keys.
+        let hckms = |id: &str| entry(keys::hckms::KIND, &[("key_id", id)]);
+        assert!(!a.allows(&hckms("tr-west-1:k")));
+        let p = policy(
+            "projects:\n  team-a:\n    hckms: [\"tr-west-1:11111111-*\", \" cn-north-4:k2 \"]\n",
+        );
+        let a = p.for_project(Some("team-a"));
+        assert!(a.allows(&hckms("tr-west-1:11111111-2222-3333-4444-555555555555")));
+        assert!(a.allows(&hckms("cn-north-4:k2")));
+        assert!(!a.allows(&hckms("tr-west-1:22222222-2222-3333-4444-555555555555")));
+        assert!(!a.allows(&hckms("cn-north-4:k3")));
     }
 
     #[test]
@@ -562,10 +571,10 @@ mod tests {
         // An empty project entry is valid (it allows nothing of its own).
         policy("projects:\n  a: {}\n");
         // The keystore names come from sops-core's registry.
-        let e = KeyPolicy::parse("p", b"projects:\n  a:\n    hckms: [x]\n").unwrap_err();
+        let e = KeyPolicy::parse("p", b"projects:\n  a:\n    hc_kms: [x]\n").unwrap_err();
         assert!(
             e.message.ends_with(
-                "projects.a.hckms: unknown keystore (expected age, pgp, kms, gcp_kms, \
+                "projects.a.hc_kms: unknown keystore (expected age, pgp, kms, gcp_kms, hckms, \
                  azure_keyvault or hc_vault)"
             ),
             "{}",
@@ -574,15 +583,15 @@ mod tests {
         assert_eq!(
             e.hint.as_deref(),
             Some(
-                "format: `projects: {<project or \"*\">: {age|pgp|kms|gcp_kms|azure_keyvault|\
-                 hc_vault: [<key or glob>, ...]}}` (see the plugin's README)"
+                "format: `projects: {<project or \"*\">: {age|pgp|kms|gcp_kms|hckms|\
+                 azure_keyvault|hc_vault: [<key or glob>, ...]}}` (see the plugin's README)"
             )
         );
         let e = KeyPolicy::parse("p", b"projects:\n  a: [x]\n").unwrap_err();
         assert!(
             e.message.ends_with(
-                "must be a mapping of keystore (age, pgp, kms, gcp_kms, azure_keyvault, \
-                 hc_vault) to a list of keys"
+                "must be a mapping of keystore (age, pgp, kms, gcp_kms, hckms, \
+                 azure_keyvault, hc_vault) to a list of keys"
             ),
             "{}",
             e.message

@@ -14,7 +14,10 @@
 //! `GOOGLE_OAUTH_ACCESS_TOKEN`, `GOOGLE_APPLICATION_CREDENTIALS`, then
 //! Application Default Credentials, i.e. GKE workload identity). Vault
 //! transit gets the sidecar's `VAULT_TOKEN`, else its `~/.vault-token`, and
-//! its settings ([`VAULT_SETTINGS`]).
+//! its settings ([`VAULT_SETTINGS`]). HuaweiCloud KMS gets the sidecar's `HUAWEICLOUD_SDK_*` credential
+//! variables, its `~/.huaweicloud/credentials` (or
+//! `HUAWEICLOUD_SDK_CREDENTIALS_FILE`), and its endpoint settings
+//! (`HUAWEICLOUD_SDK_REGION_KMS_<REGION>`, `HUAWEICLOUD_SDK_REGIONS_FILE`).
 //!
 //! With `SOPS_CMP_PROJECT_KEYS_DIR=<dir>`, everything comes from the
 //! project's own directory, `<dir>/<project>/`:
@@ -29,6 +32,8 @@
 //! <dir>/<project>/vault/token            Vault token (surrounding white space ignored)
 //! <dir>/<project>/vault/client.pem       Vault TLS client certificate and its key
 //! <dir>/<project>/vault/client-key.pem     (optional; both or neither)
+//! <dir>/<project>/huaweicloud/credentials  HuaweiCloud credentials (the SDK's INI file,
+//!                                          section [basic]: ak, sk, project_id)
 //! <dir>/_shared/*                        age identity files every project may use
 //! ```
 //!
@@ -37,11 +42,13 @@
 //! never from the sidecar's environment, IRSA or the instance metadata; GCP credentials only from its `credentials.json`,
 //! with Application Default Credentials (and so the GKE metadata server) off;
 //! a Vault token only from its `vault/token`, never the sidecar's
-//! `VAULT_TOKEN` or `~/.vault-token`. A project without those files has no
-//! cloud credentials, and a KMS or Vault key of its files fails with "no
+//! `VAULT_TOKEN` or `~/.vault-token`; HuaweiCloud credentials only from its
+//! `huaweicloud/credentials`. A project without those files has no cloud
+//! credentials, and a KMS or Vault key of its files fails with "no
 //! credentials" / "no Vault token". `_shared/` holds age identities only.
-//! Endpoints (`AWS_ENDPOINT_URL*`, `SOPS_GCP_KMS_ENDPOINT`) and Vault's
-//! [`VAULT_SETTINGS`] stay sidecar settings.
+//! Endpoints (`AWS_ENDPOINT_URL*`, `SOPS_GCP_KMS_ENDPOINT`,
+//! `HUAWEICLOUD_SDK_REGION_KMS_*`, `HUAWEICLOUD_SDK_REGIONS_FILE`) and
+//! Vault's [`VAULT_SETTINGS`] stay sidecar settings.
 
 use std::path::Path;
 
@@ -78,6 +85,12 @@ pub const KEY_VARS: &[&str] = &[
     "SOPS_HC_VAULT_ALLOWLIST",
     "VAULT_CLIENT_CERT",
     "VAULT_CLIENT_KEY",
+    "HUAWEICLOUD_SDK_AK",
+    "HUAWEICLOUD_SDK_SK",
+    "HUAWEICLOUD_SDK_PROJECT_ID",
+    "HUAWEICLOUD_SDK_SECURITY_TOKEN",
+    "HUAWEICLOUD_SDK_CREDENTIALS_FILE",
+    "HUAWEICLOUD_SDK_REGIONS_FILE",
 ];
 
 /// Vault's settings (no credential among them), which are the sidecar's
@@ -89,6 +102,10 @@ pub const VAULT_SETTINGS: &[&str] = &[
     "VAULT_SKIP_VERIFY",
     "SOPS_HC_VAULT_ALLOWLIST",
 ];
+
+/// The prefix of HuaweiCloud's per-region KMS endpoint variables, which
+/// are sidecar settings too (their names depend on the region).
+const HCKMS_ENDPOINT_PREFIX: &str = "HUAWEICLOUD_SDK_REGION_KMS_";
 
 /// Parses the operator's key policy (`SOPS_CMP_KEY_POLICY`), if any. Done
 /// once at startup so a broken policy fails every command, closed.
@@ -155,7 +172,12 @@ pub fn key_context(
 
 fn identities(env: &Env, op: &Settings) -> Result<KeyContextBuilder, Failure> {
     let Some(dir) = &op.project_keys_dir else {
-        let vars = KEY_VARS.iter().filter_map(|k| Some((*k, env.get(k)?)));
+        let endpoints = env.names().filter(|n| n.starts_with(HCKMS_ENDPOINT_PREFIX));
+        let vars = KEY_VARS
+            .iter()
+            .copied()
+            .chain(endpoints)
+            .filter_map(|k| Some((k, env.get(k)?)));
         return Ok(KeyContextBuilder::from_vars(vars));
     };
     let project = env.get("ARGOCD_APP_PROJECT_NAME").unwrap_or("");
@@ -221,6 +243,17 @@ fn identities(env: &Env, op: &Settings) -> Result<KeyContextBuilder, Failure> {
                 .iter()
                 .filter_map(|k| Some((*k, env.get(k)?))),
         );
+    // HuaweiCloud likewise: only the project's credentials file (a missing
+    // one means no credentials); the endpoints are the sidecar's.
+    builder = builder.hckms_credentials_file(own.join("huaweicloud").join("credentials"));
+    for name in env.names().filter(|n| n.starts_with(HCKMS_ENDPOINT_PREFIX)) {
+        if let Some(url) = env.get(name) {
+            builder = builder.hckms_endpoint(&name[HCKMS_ENDPOINT_PREFIX.len()..], url);
+        }
+    }
+    if let Some(file) = env.get("HUAWEICLOUD_SDK_REGIONS_FILE") {
+        builder = builder.hckms_regions_file(file);
+    }
     // gpg would otherwise use the sidecar's own keyring for every project:
     // a project's PGP keys live in `<dir>/<project>/gnupg` (a writable gpg
     // home the operator provides); without it the project has no PGP keys.
@@ -292,6 +325,47 @@ mod tests {
             "{shown}"
         );
         assert!(!shown.contains("AWS"), "{shown}");
+    }
+
+    /// HuaweiCloud settings come from the sidecar (never the tenant), and
+    /// with project scoping its credentials only from the project's file.
+    #[test]
+    fn hckms_inputs_come_from_the_sidecar() {
+        let env = Env::from_pairs(&[
+            ("HUAWEICLOUD_SDK_AK", "SIDECAR-AK"),
+            ("HUAWEICLOUD_SDK_SK", "SIDECAR-SK"),
+            ("HUAWEICLOUD_SDK_REGION_KMS_TR_WEST_1", "https://kms.lab:1"),
+            ("ARGOCD_ENV_HUAWEICLOUD_SDK_AK", "TENANT-AK"),
+            (
+                "ARGOCD_ENV_HUAWEICLOUD_SDK_REGION_KMS_CN_NORTH_4",
+                "https://evil",
+            ),
+            ("ARGOCD_APP_PROJECT_NAME", "team-a"),
+        ]);
+        let shown = format!(
+            "{:?}",
+            key_context(&env, &Settings::default(), None).unwrap()
+        );
+        assert!(
+            shown.contains("SIDECAR-AK") && shown.contains("https://kms.lab:1"),
+            "{shown}"
+        );
+        assert!(
+            !shown.contains("TENANT") && !shown.contains("evil"),
+            "{shown}"
+        );
+        assert!(!shown.contains("SIDECAR-SK"), "{shown}");
+
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("team-a")).unwrap();
+        let op = Settings {
+            project_keys_dir: Some(dir.path().to_owned()),
+            ..Settings::default()
+        };
+        let shown = format!("{:?}", key_context(&env, &op, None).unwrap());
+        assert!(!shown.contains("SIDECAR-AK"), "{shown}");
+        assert!(shown.contains("team-a/huaweicloud/credentials"), "{shown}");
+        assert!(shown.contains("https://kms.lab:1"), "{shown}");
     }
 
     #[test]

@@ -84,7 +84,8 @@ fn get(list: &[(KeyKind, String)], kind: KeyKind) -> &str {
 }
 
 /// Key specs of comma-separated lists: sops splits on commas without
-/// dropping empty items, so `a,,b` names an empty key (an error later).
+/// dropping empty items, so `a,,b` names an empty key (an error later),
+/// except for keystores whose lists skip them (HuaweiCloud KMS).
 fn specs_of<'a>(
     lists: impl IntoIterator<Item = (KeyKind, &'a str)>,
     fields: impl Fn(KeyKind) -> Vec<(String, String)>,
@@ -94,11 +95,13 @@ fn specs_of<'a>(
         .filter(|(_, list)| !list.is_empty())
         .flat_map(|(kind, list)| {
             let fields = fields(kind);
-            list.split(',').map(move |id| KeySpec {
-                kind,
-                id: id.to_owned(),
-                fields: fields.clone(),
-            })
+            list.split(',')
+                .filter(move |id| kind.spec().config.normalise.names_a_key(id))
+                .map(move |id| KeySpec {
+                    kind,
+                    id: id.to_owned(),
+                    fields: fields.clone(),
+                })
         })
         .collect()
 }
@@ -420,6 +423,10 @@ mod tests {
         .unwrap();
         assert_eq!(p.keys.ids(age::KIND), "age1x,age1y");
         assert_eq!(p.keys.ids(pgp::KIND), "FP");
+        let q = Probe::try_parse_from(["t", "--age", "a,,b", "--hckms", " r:u ,,r:v,"]).unwrap();
+        let mut ids: Vec<_> = q.keys.specs().into_iter().map(|s| s.id).collect();
+        ids.sort();
+        assert_eq!(ids, ["", " r:u ", "a", "b", "r:v"]);
         let ids: Vec<_> = p.keys.specs().into_iter().map(|s| s.id).collect();
         assert_eq!(ids.len(), 3);
         assert!(p.add_remove.any());
@@ -461,22 +468,25 @@ mod tests {
         assert_eq!(p.keys.refused().as_deref(), Some("--pgp"));
         let p = GroupsProbe::try_parse_from(["t", "--kms", "arn"]).unwrap();
         assert_eq!(p.keys.refused(), None);
-        assert!(GroupsProbe::try_parse_from(["t", "--hckms", "x"]).is_err());
+        // HuaweiCloud KMS lists skip empty items, as sops' do.
+        let p = GroupsProbe::try_parse_from(["t", "--hckms", "r:u, ,", "--hckms", "r:v"]).unwrap();
+        assert_eq!(p.keys.refused(), None);
+        assert_eq!(p.keys.specs().len(), 2);
     }
 
-    /// The texts of this build (age, PGP, AWS KMS, GCP KMS and Vault built
-    /// in, `groups add` ready for age, kms, gcp_kms and hc_vault), which the
-    /// CLI tests see.
+    /// The texts of this build (age, PGP, AWS KMS, GCP KMS, HuaweiCloud KMS
+    /// and Vault built in, `groups add` ready for age, kms, gcp_kms, hckms
+    /// and hc_vault), which the CLI tests see.
     #[test]
     fn refusals_list_what_is_usable() {
         let suffix = ": this keystore is not supported yet by this sops implementation";
         assert_eq!(
             keystore_refusal("--kms", &built_in_keystores()),
-            format!("--kms{suffix} (age, PGP, kms, gcp_kms and hc_vault are)")
+            format!("--kms{suffix} (age, PGP, kms, gcp_kms, hckms and hc_vault are)")
         );
         assert_eq!(
             keystore_refusal("--pgp", &GroupsAddKeyFlags::usable()),
-            format!("--pgp{suffix} (age, kms, gcp_kms and hc_vault are)")
+            format!("--pgp{suffix} (age, kms, gcp_kms, hckms and hc_vault are)")
         );
         let all: Vec<_> = keystores_by(|s| s.order.creation_rule);
         assert_eq!(

@@ -16,6 +16,7 @@ mod errors;
 mod exec;
 mod flags;
 mod gcp_kms;
+mod hckms;
 mod inplace;
 mod interop;
 mod keys;

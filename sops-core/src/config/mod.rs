@@ -306,7 +306,11 @@ fn parse_rule(ctx: &Ctx<'_>, index: usize, b: &Branch) -> Result<CreationRule, C
         let Some(v) = b.get(config.rule_field) else {
             continue;
         };
-        for id in ctx.key_list(&loc(config.rule_field), v)? {
+        let ids = ctx.key_list(&loc(config.rule_field), v)?;
+        for id in ids
+            .into_iter()
+            .filter(|id| config.normalise.names_a_key(id))
+        {
             let fields = config
                 .options
                 .iter()

@@ -31,6 +31,15 @@ fn flat_rules_and_matching() {
     assert!(r.mac_only_encrypted);
 }
 
+/// sops joins a rule's `hckms` list with commas and skips empty items.
+#[test]
+fn hckms_rule_lists_skip_empty_items() {
+    let c = parse("creation_rules:\n  - hckms: ['r:a', '', ' r:b ']\n    age: ['', age1x]\n");
+    let r = c.rule_for(Path::new("/repo/x.yaml")).unwrap().unwrap();
+    let ids: Vec<_> = r.key_groups[0].iter().map(|k| k.id.as_str()).collect();
+    assert_eq!(ids, ["", "age1x", "r:a", "r:b"]);
+}
+
 #[test]
 fn key_groups_with_merge_and_dedup() {
     let c = parse(

@@ -110,6 +110,7 @@ pub struct KeyContextBuilder {
     aws_shared_files: Option<(PathBuf, PathBuf)>,
     gcp: GcpInputs,
     vault: VaultInputs,
+    hckms: super::hckms::HckmsInputs,
     #[cfg(feature = "age")]
     age: AgeSources,
 }
@@ -287,6 +288,12 @@ impl KeyContext {
         &self.inputs.vault
     }
 
+    /// HuaweiCloud KMS credentials and endpoint settings.
+    #[cfg_attr(not(feature = "hckms"), allow(dead_code))]
+    pub(crate) fn hckms(&self) -> &super::hckms::HckmsInputs {
+        &self.inputs.hckms
+    }
+
     /// The age identities, loaded on first use from the context's sources.
     #[cfg(feature = "age")]
     pub fn age_identities(&self) -> &AgeIdentities {
@@ -318,7 +325,8 @@ impl KeyContextBuilder {
     /// Vault transit. Unset variables are listed as
     /// unused locations in age's errors, with sops' texts.
     pub fn from_process_env() -> Self {
-        Self::from_lookup(|k| std::env::var(k).ok())
+        let names = std::env::vars_os().filter_map(|(k, _)| k.into_string().ok());
+        Self::from_lookup(|k| std::env::var(k).ok(), names)
     }
 
     /// Like [`KeyContextBuilder::from_process_env`] over a fixed list of
@@ -333,12 +341,17 @@ impl KeyContextBuilder {
             .into_iter()
             .map(|(k, v)| (k.into(), v.into()))
             .collect();
-        Self::from_lookup(|k| map.get(k).cloned())
+        let names: Vec<String> = map.keys().cloned().collect();
+        Self::from_lookup(|k| map.get(k).cloned(), names)
     }
 
     /// Resolves every variable the keystores use, once; empty values count
-    /// as unset.
-    fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Self {
+    /// as unset. `names` lists the variables there are, for those whose
+    /// names are not fixed (HuaweiCloud's per-region endpoints).
+    fn from_lookup(
+        lookup: impl Fn(&str) -> Option<String>,
+        names: impl IntoIterator<Item = String>,
+    ) -> Self {
         let var = |k: &str| lookup(k).filter(|v| !v.is_empty());
         Self {
             filter: None,
@@ -356,6 +369,7 @@ impl KeyContextBuilder {
                 no_adc: false,
             },
             vault: VaultInputs::from_vars(&var),
+            hckms: super::hckms::HckmsInputs::from_vars(&var, &mut names.into_iter()),
             #[cfg(feature = "age")]
             age: AgeSources::from_vars(&var),
         }
@@ -469,6 +483,56 @@ impl KeyContextBuilder {
         self
     }
 
+    /// HuaweiCloud access key, secret key and project id (the SDK's
+    /// `HUAWEICLOUD_SDK_AK`, `_SK`, `_PROJECT_ID`); used before the
+    /// credentials file.
+    pub fn hckms_credentials(
+        mut self,
+        ak: impl Into<String>,
+        sk: impl Into<String>,
+        project_id: impl Into<String>,
+    ) -> Self {
+        self.hckms.ak = Some(ak.into());
+        self.hckms.sk = Some(Zeroizing::new(sk.into()));
+        self.hckms.project_id = Some(project_id.into());
+        self
+    }
+
+    /// The security token of temporary HuaweiCloud credentials
+    /// (`HUAWEICLOUD_SDK_SECURITY_TOKEN`), sent with the credentials given
+    /// by [`KeyContextBuilder::hckms_credentials`].
+    pub fn hckms_security_token(mut self, token: impl Into<String>) -> Self {
+        self.hckms.security_token = Some(Zeroizing::new(token.into()));
+        self
+    }
+
+    /// The HuaweiCloud credentials file (the SDK's INI format, section
+    /// `[basic]`: `ak`, `sk`, `project_id`, `security_token`), used when no
+    /// credentials are given directly. [`KeyContext::from_process_env`]
+    /// uses `HUAWEICLOUD_SDK_CREDENTIALS_FILE`, else
+    /// `~/.huaweicloud/credentials`; a builder uses none unless told.
+    pub fn hckms_credentials_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.hckms.credentials_file = Some(path.into());
+        self
+    }
+
+    /// The HuaweiCloud regions file (the SDK's YAML: `KMS:` then a list of
+    /// `id`, `endpoint`/`endpoints`), consulted after the per-region
+    /// endpoints.
+    pub fn hckms_regions_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.hckms.regions_file = Some(path.into());
+        self
+    }
+
+    /// The endpoint (or a comma-separated list) of HuaweiCloud KMS in
+    /// `region`, as the SDK's `HUAWEICLOUD_SDK_REGION_KMS_<REGION>` gives it.
+    pub fn hckms_endpoint(mut self, region: &str, url: impl Into<String>) -> Self {
+        let name = region.replace('-', "_").to_uppercase();
+        self.hckms.endpoints.retain(|(r, _)| *r != name);
+        self.hckms.endpoints.push((name, url.into()));
+        self
+    }
+
     /// Age identities as text (one per line, `#` comments), named
     /// `location` in messages. A text that does not parse is reported as a
     /// whole, as sops does for `SOPS_AGE_KEY`.
@@ -563,6 +627,7 @@ impl fmt::Debug for KeyContextBuilder {
             .field("gcp_endpoint", &self.gcp.endpoint)
             .field("gcp_application_default_credentials", &!self.gcp.no_adc)
             .field("vault", &self.vault)
+            .field("hckms", &self.hckms)
             .finish()
     }
 }

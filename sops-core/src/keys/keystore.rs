@@ -168,6 +168,10 @@ pub enum Normalise {
     AsIs,
     /// Every space removed (sops does this for PGP fingerprints and KMS ids).
     StripSpaces,
+    /// Surrounding white space removed, and an id that is then empty names
+    /// no key at all, in a creation rule and on the command line alike
+    /// (sops' HuaweiCloud KMS lists: `a, ,b` is two keys).
+    TrimDropEmpty,
 }
 
 impl Normalise {
@@ -175,7 +179,14 @@ impl Normalise {
         match self {
             Normalise::AsIs => id.to_owned(),
             Normalise::StripSpaces => id.chars().filter(|c| *c != ' ').collect(),
+            Normalise::TrimDropEmpty => id.trim().to_owned(),
         }
+    }
+
+    /// False when `id`, an item of a comma-separated list or of a creation
+    /// rule's list, names no key and is skipped ([`Normalise::TrimDropEmpty`]).
+    pub fn names_a_key(self, id: &str) -> bool {
+        self != Normalise::TrimDropEmpty || !id.trim().is_empty()
     }
 }
 

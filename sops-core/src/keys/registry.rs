@@ -210,6 +210,7 @@ mod tests {
                 "pgp",
                 "kms",
                 "gcp-kms",
+                "hckms",
                 "azure-kv",
                 "hc-vault-transit"
             ]
@@ -227,7 +228,15 @@ mod tests {
             .collect();
         assert_eq!(
             named,
-            ["age", "pgp", "kms", "gcp_kms", "azure_keyvault", "hc_vault"]
+            [
+                "age",
+                "pgp",
+                "kms",
+                "gcp_kms",
+                "hckms",
+                "azure_keyvault",
+                "hc_vault"
+            ]
         );
         for ks in KEYSTORES {
             let spec = ks.spec();
@@ -280,6 +289,9 @@ mod tests {
         }
         if cfg!(feature = "gcp-kms") {
             expected.push("gcp_kms");
+        }
+        if cfg!(feature = "hckms") {
+            expected.push("hckms");
         }
         if cfg!(feature = "hc-vault") {
             expected.push("hc_vault");
