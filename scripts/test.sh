@@ -69,12 +69,44 @@ export SOPS_TEST_GCP_PROXY="http://127.0.0.1:$GCP_PROXY_PORT"
 export SOPS_TEST_GCP_CA="$GCP_DIR/ca.pem"
 echo "== GCP KMS fake: REST at $SOPS_TEST_GCP_REST_ENDPOINT, gRPC behind $SOPS_TEST_GCP_PROXY"
 
+# The Azure Key Vault fake (HTTPS for *.vault.azure.net and the Entra token
+# endpoint, behind a CONNECT proxy for both binaries) on free loopback ports
+# for the Azure Key Vault tests; stopped at the end. It needs only
+# cryptography (the GCP fake's venv has it).
+AZURE_PORT="$(free_port)"
+AZURE_PROXY_PORT="$(free_port)"
+AZURE_DIR="$(mktemp -d)"
+"$REPO/.tools/gcpfake/bin/python" "$REPO/scripts/fakes/azure_kv_fake.py" \
+    --port "$AZURE_PORT" --proxy-port "$AZURE_PROXY_PORT" \
+    --state-dir "$AZURE_DIR" >"$AZURE_DIR/log" 2>&1 &
+AZURE_PID=$!
+for _ in $(seq 1 100); do
+    [ -f "$AZURE_DIR/ready" ] && break
+    if ! kill -0 "$AZURE_PID" 2>/dev/null; then
+        echo "scripts/test.sh: the Azure Key Vault fake did not start:" >&2
+        cat "$AZURE_DIR/log" >&2
+        kill "$MOTO_PID" "$GCP_PID" 2>/dev/null || true
+        exit 1
+    fi
+    sleep 0.1
+done
+if [ ! -f "$AZURE_DIR/ready" ]; then
+    echo "scripts/test.sh: the Azure Key Vault fake is not ready after 10 s:" >&2
+    cat "$AZURE_DIR/log" >&2
+    kill "$MOTO_PID" "$GCP_PID" "$AZURE_PID" 2>/dev/null || true
+    exit 1
+fi
+export SOPS_TEST_AZURE_PROXY="http://127.0.0.1:$AZURE_PROXY_PORT"
+export SOPS_TEST_AZURE_CA="$AZURE_DIR/ca.pem"
+export SOPS_TEST_AZURE_AUTHORITY="https://127.0.0.1:$AZURE_PORT"
+echo "== Azure Key Vault fake: vaults behind $SOPS_TEST_AZURE_PROXY, token endpoint at $SOPS_TEST_AZURE_AUTHORITY"
+
 # Doctests first (nextest-style split, STYLE.md §8), so that the closing
 # summary is the one of the real test run; a doctest failure does not stop
 # the other tests from running, but fails the script.
 status=0
 log="$(mktemp)"
-trap 'kill "$MOTO_PID" "$GCP_PID" 2>/dev/null || true; rm -rf "$log" "$MOTO_LOG" "$GCP_DIR"' EXIT
+trap 'kill "$MOTO_PID" "$GCP_PID" "$AZURE_PID" 2>/dev/null || true; rm -rf "$log" "$MOTO_LOG" "$GCP_DIR" "$AZURE_DIR"' EXIT
 echo "== cargo test --workspace --doc"
 cargo test --workspace --doc --no-fail-fast 2>&1 | tee -a "$log" || status=$?
 echo "== cargo test --workspace --all-targets --no-fail-fast"

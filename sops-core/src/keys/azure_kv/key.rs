@@ -202,9 +202,10 @@ impl AzureKvKey {
                 .ok_or_else(|| Failure::plain("the vault's reply names no key version".into()))
         });
         let version = fetched.map_err(|failure| {
+            // The reason starts with the request, which names the key.
             let text = format!(
-                "failed to fetch Azure Key to retrieve key version: GET {}/keys/{}/: {}",
-                self.vault_url, self.name, failure.reason
+                "failed to fetch Azure Key to retrieve key version: {}",
+                failure.reason
             );
             if failure.no_credentials {
                 KeyError::NoCredentials(text)
