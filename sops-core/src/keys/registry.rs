@@ -281,6 +281,9 @@ mod tests {
         if cfg!(feature = "gcp-kms") {
             expected.push("gcp_kms");
         }
+        if cfg!(feature = "azure-kv") {
+            expected.push("azure_kv");
+        }
         if cfg!(feature = "age") {
             expected.push("age");
         }
