@@ -23,8 +23,10 @@ this program serves, on 127.0.0.1 only:
   - Entra ID's token endpoint, ``POST /<tenant>/oauth2/v2.0/token`` (tests
     point ``AZURE_AUTHORITY_HOST`` at ``https://127.0.0.1:<port>``): the
     client-secret grant for client ``sops-test-client`` with secret
-    ``sops-test-secret``, and the client-assertion grant (workload identity)
-    with the assertion ``sops-test-federated-token``.
+    ``sops-test-secret``, and the client-assertion grant: workload identity
+    with the assertion ``sops-test-federated-token``, or a certificate
+    credential's JWT (PS256 or RS256, checked against the client
+    certificate and key the fake writes to ``<state-dir>/client.pem``).
 
 * an HTTP CONNECT proxy (``--proxy-port``) that tunnels every CONNECT to the
   HTTPS port, so that clients whose vault host is fixed by DNS reach the
@@ -55,6 +57,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.x509.oid import NameOID
 
@@ -70,6 +73,10 @@ VALID_TOKENS = {CLI_TOKEN, SECRET_TOKEN, WORKLOAD_TOKEN}
 VAULT_HOST = re.compile(r"^([a-z0-9-]+)\.vault\.azure\.net(:443)?$")
 NAME = re.compile(r"^[0-9a-zA-Z-]{1,127}$")
 OAEP = padding.OAEP(mgf=padding.MGF1(hashes.SHA256()), algorithm=hashes.SHA256(), label=None)
+
+CERT_TOKEN = "sops-test-certificate-token"
+VALID_TOKENS.add(CERT_TOKEN)
+CLIENT_CERT = {}  # "der" and "public_key" of the client certificate
 
 KEYS = {}
 KEYS_LOCK = threading.Lock()
@@ -100,6 +107,39 @@ def rsa_key(vault, name, version):
 def count(what):
     with KEYS_LOCK:
         COUNTS[what] = COUNTS.get(what, 0) + 1
+
+
+def check_assertion(jwt, tenant, host):
+    """Why a certificate credential's JWT is refused, or None."""
+    try:
+        head_b64, claims_b64, sig_b64 = jwt.split(".")
+        head = json.loads(unb64url(head_b64))
+        claims = json.loads(unb64url(claims_b64))
+        sig = unb64url(sig_b64)
+    except (ValueError, TypeError):
+        return "not a JWT"
+    thumb = b64url(hashlib.sha256(CLIENT_CERT["der"]).digest())
+    if head.get("x5t#S256") != thumb and head.get("x5t") != b64url(hashlib.sha1(CLIENT_CERT["der"]).digest()):
+        return "unknown certificate"
+    signed = f"{head_b64}.{claims_b64}".encode()
+    key = CLIENT_CERT["public_key"]
+    try:
+        if head.get("alg") == "PS256":
+            key.verify(sig, signed, padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=32), hashes.SHA256())
+        elif head.get("alg") == "RS256":
+            key.verify(sig, signed, padding.PKCS1v15(), hashes.SHA256())
+        else:
+            return f"unsupported alg {head.get('alg')!r}"
+    except InvalidSignature:
+        return "bad signature"
+    if claims.get("aud") != f"https://{host}/{tenant}/oauth2/v2.0/token":
+        return f"wrong audience {claims.get('aud')!r}"
+    if claims.get("iss") != CLIENT_ID or claims.get("sub") != CLIENT_ID:
+        return "wrong issuer"
+    now = time.time()
+    if not (claims.get("nbf", 0) - 300 <= now <= claims.get("exp", 0)):
+        return "expired"
+    return None
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -160,6 +200,13 @@ class Handler(BaseHTTPRequestHandler):
                 return self.reply(401, {"error": "invalid_client",
                                         "error_description": "AADSTS7000215: Invalid client secret provided."})
             token = SECRET_TOKEN
+        elif form.get("client_assertion_type") == "urn:ietf:params:oauth:client-assertion-type:jwt-bearer" \
+                and form.get("client_assertion", "").count(".") == 2:
+            problem = check_assertion(form["client_assertion"], tenant, self.headers.get("Host", ""))
+            if problem:
+                return self.reply(401, {"error": "invalid_client",
+                                        "error_description": f"AADSTS700027: Client assertion failed: {problem}"})
+            token = CERT_TOKEN
         elif form.get("client_assertion_type") == "urn:ietf:params:oauth:client-assertion-type:jwt-bearer":
             if form.get("client_assertion") != FEDERATED_TOKEN:
                 return self.reply(401, {"error": "invalid_client",
@@ -376,6 +423,24 @@ def make_certs(state_dir):
     with open(tmp, "wb") as f:
         f.write(ca.public_bytes(serialization.Encoding.PEM))
     os.replace(tmp, os.path.join(state_dir, "ca.pem"))
+    # The certificate credential's client certificate and key (RSA, PEM).
+    client_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    client_cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, CLIENT_ID)]))
+        .issuer_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, CLIENT_ID)]))
+        .public_key(client_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=30))
+        .sign(client_key, hashes.SHA256())
+    )
+    CLIENT_CERT["der"] = client_cert.public_bytes(serialization.Encoding.DER)
+    CLIENT_CERT["public_key"] = client_key.public_key()
+    with open(os.path.join(state_dir, "client.pem"), "wb") as f:
+        f.write(client_key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+        f.write(client_cert.public_bytes(serialization.Encoding.PEM))
     cert_path = os.path.join(state_dir, "server.pem")
     with open(cert_path, "wb") as f:
         f.write(cert.public_bytes(serialization.Encoding.PEM))

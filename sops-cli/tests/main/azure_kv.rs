@@ -164,8 +164,9 @@ fn azure_keys_without_version_record_the_current_one() {
 }
 
 /// Ours with environment credentials against the fake's token endpoint:
-/// a client secret (pinned, and first in the unpinned default chain) and
-/// workload identity; a wrong secret fails naming the key, never echoing it.
+/// a client secret (pinned, and first in the unpinned default chain), a
+/// client certificate and workload identity; a wrong secret fails naming
+/// the key, never echoing it.
 #[test]
 fn azure_client_secret_and_workload_identity() {
     let (mut sb, _, fake) = azure_sandbox();
@@ -194,8 +195,17 @@ fn azure_client_secret_and_workload_identity() {
         .run();
     out.fails_with(128, &[&format!("{KEY}: FAILED"), "AADSTS7000215"]);
     assert!(!out.stderr.contains("WRONG-SECRET-VALUE"), "{}", out.stderr);
-    // Workload identity: the projected token file and the client id.
+    // A client certificate (the PEM file the fake writes next to its CA;
+    // the fake checks the assertion's signature, thumbprint and audience).
     sb.remove_env("AZURE_CLIENT_SECRET");
+    let client_pem = PathBuf::from(&fake.ca).with_file_name("client.pem");
+    sb.cmd(Bin::Ours, ["decrypt", "enc.yaml"])
+        .env("AZURE_TOKEN_CREDENTIALS", "EnvironmentCredential")
+        .env("AZURE_CLIENT_CERTIFICATE_PATH", &client_pem)
+        .env("SOPS_AGE_KEY_FILE", sb.path("none.txt"))
+        .run()
+        .ok();
+    // Workload identity: the projected token file and the client id.
     let token_file = sb.write("federated-token", FEDERATED_TOKEN);
     sb.set_env("AZURE_FEDERATED_TOKEN_FILE", token_file);
     let enc = sb
