@@ -224,7 +224,10 @@ fn identities(env: &Env, op: &Settings) -> Result<KeyContextBuilder, Failure> {
     builder = builder
         .azure_managed_identity(false)
         .azure_developer_tools(false)
-        .azure_settings(azure_settings(env, &own.join("azure").join("credentials.env"))?);
+        .azure_settings(azure_settings(
+            env,
+            &own.join("azure").join("credentials.env"),
+        )?);
     // gpg would otherwise use the sidecar's own keyring for every project:
     // a project's PGP keys live in `<dir>/<project>/gnupg` (a writable gpg
     // home the operator provides); without it the project has no PGP keys.
@@ -255,7 +258,10 @@ fn azure_settings(env: &Env, file: &Path) -> Result<Vec<(String, String)>, Failu
             .ok_or_else(|| bad(format!("line {} is not NAME=value", n + 1)))?;
         let name = name.trim();
         if !AZURE_VARS.contains(&name) {
-            return Err(bad(format!("line {}: {name} is not an Azure setting", n + 1)));
+            return Err(bad(format!(
+                "line {}: {name} is not an Azure setting",
+                n + 1
+            )));
         }
         vars.push((name.to_owned(), value.trim().to_owned()));
     }

@@ -73,7 +73,10 @@ fn client_secret() -> Vec<(String, String)> {
         ("AZURE_TENANT_ID".into(), TENANT.into()),
         ("AZURE_CLIENT_ID".into(), "sops-test-client".into()),
         ("AZURE_CLIENT_SECRET".into(), "sops-test-secret".into()),
-        ("AZURE_AUTHORITY_HOST".into(), var("SOPS_TEST_AZURE_AUTHORITY")),
+        (
+            "AZURE_AUTHORITY_HOST".into(),
+            var("SOPS_TEST_AZURE_AUTHORITY"),
+        ),
     ]
 }
 
@@ -84,7 +87,10 @@ fn azure_files_decrypt_with_the_sidecars_credentials() {
     let mut env = w.sidecar_env();
     env.extend(network());
     env.extend(client_secret());
-    env.push(("AZURE_TOKEN_CREDENTIALS".into(), "EnvironmentCredential".into()));
+    env.push((
+        "AZURE_TOKEN_CREDENTIALS".into(),
+        "EnvironmentCredential".into(),
+    ));
     let out = Request::generate(&w, "apps/web").sidecar(env).run();
     out.success();
     assert!(out.stdout.contains(PASSWORD), "{}", out.stdout);

@@ -477,7 +477,10 @@ mod tests {
             text.starts_with(&format!("--kms{suffix} (age, PGP, kms, gcp_kms")),
             "{text}"
         );
-        assert!(text.contains("azure_kv") && text.ends_with(" are)"), "{text}");
+        assert!(
+            text.contains("azure_kv") && text.ends_with(" are)"),
+            "{text}"
+        );
         let text = keystore_refusal("--pgp", &GroupsAddKeyFlags::usable());
         assert!(
             text.starts_with(&format!("--pgp{suffix} (age, kms, gcp_kms")),

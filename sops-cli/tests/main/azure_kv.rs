@@ -99,7 +99,11 @@ fn decrypts_with_azure_only(sb: &Sandbox, bin: Bin, file: &str) {
         .env("SOPS_AGE_KEY_FILE", sb.path("none.txt"))
         .run()
         .ok();
-    assert_eq!(String::from_utf8(out).unwrap(), PLAIN, "{bin} decrypt {file}");
+    assert_eq!(
+        String::from_utf8(out).unwrap(),
+        PLAIN,
+        "{bin} decrypt {file}"
+    );
 }
 
 /// How many times `az` was run since the last call.
@@ -140,7 +144,10 @@ fn azure_round_trips_and_interops() {
         .ok();
     assert_eq!(az_calls(&sb), 1);
     let text = String::from_utf8(out.clone()).unwrap();
-    assert!(text.contains("name: other-key") && text.contains("name: sops-key"), "{text}");
+    assert!(
+        text.contains("name: other-key") && text.contains("name: sops-key"),
+        "{text}"
+    );
     sb.write("enc2.yaml", out);
     decrypts(&sb, Bin::Reference, "enc2.yaml");
 }
@@ -295,7 +302,10 @@ fn azure_rotate_adds_and_removes_keys_and_groups_add() {
     assert!(added_text.contains(&entry(KEY)), "{added_text}");
     sb.write("added.yaml", &added);
     let removed = sb
-        .run(Bin::Ours, ["rotate", "--rm-age", &age.recipient, "added.yaml"])
+        .run(
+            Bin::Ours,
+            ["rotate", "--rm-age", &age.recipient, "added.yaml"],
+        )
         .ok();
     sb.write("azure-only.yaml", &removed);
     decrypts_with_azure_only(&sb, Bin::Reference, "azure-only.yaml");
@@ -346,11 +356,19 @@ fn azure_updatekeys_follows_the_rule() {
     );
     let out = sb.run(Bin::Ours, ["updatekeys", "-y", "enc.yaml"]);
     out.ok();
-    assert!(out.stdout_str().contains(&format!("+++ {KEY}")), "{}", out.stdout_str());
+    assert!(
+        out.stdout_str().contains(&format!("+++ {KEY}")),
+        "{}",
+        out.stdout_str()
+    );
     decrypts_with_azure_only(&sb, Bin::Reference, "enc.yaml");
     let again = sb.run(Bin::Ours, ["updatekeys", "-y", "enc.yaml"]);
     again.ok();
-    assert!(again.stderr.contains("already up to date"), "{}", again.stderr);
+    assert!(
+        again.stderr.contains("already up to date"),
+        "{}",
+        again.stderr
+    );
 }
 
 /// Refused keys: permission denied (403) and not found (404) name the key
@@ -366,7 +384,10 @@ fn azure_permission_denied_and_not_found() {
         (MISSING, "key not found (HTTP 404", "RESPONSE 404"),
     ] {
         let name = url.split('/').nth(4).unwrap();
-        sb.write("refused.yaml", enc.replace("name: sops-key", &format!("name: {name}")));
+        sb.write(
+            "refused.yaml",
+            enc.replace("name: sops-key", &format!("name: {name}")),
+        );
         let out = sb.run(Bin::Ours, ["decrypt", "refused.yaml"]);
         out.fails_with(128, &[&format!("{url}: FAILED"), ours]);
         sb.run(Bin::Reference, ["decrypt", "refused.yaml"])
@@ -389,11 +410,14 @@ fn azure_permission_denied_and_not_found() {
     }
     // Malformed URLs fail before any call, as in sops.
     for bin in [Bin::Ours, Bin::Reference] {
-        sb.run(bin, ["encrypt", "--azure-kv", "https://v/secrets/x", "plain.yaml"])
-            .fails_with(
-                1,
-                &["could not parse \"https://v/secrets/x\" into a valid Azure Key Vault MasterKey []"],
-            );
+        sb.run(
+            bin,
+            ["encrypt", "--azure-kv", "https://v/secrets/x", "plain.yaml"],
+        )
+        .fails_with(
+            1,
+            &["could not parse \"https://v/secrets/x\" into a valid Azure Key Vault MasterKey []"],
+        );
     }
 }
 
@@ -412,7 +436,11 @@ fn azure_unreachable_vault_fails_quickly() {
         .env("SOPS_AGE_KEY_FILE", sb.path("none.txt"))
         .run()
         .fails_with(128, &[&format!("{KEY}: FAILED"), "endpoint unreachable"]);
-    assert!(start.elapsed() < Duration::from_secs(8), "took {:?}", start.elapsed());
+    assert!(
+        start.elapsed() < Duration::from_secs(8),
+        "took {:?}",
+        start.elapsed()
+    );
 }
 
 /// No credentials (the chain pinned to one that is not configured), a
@@ -430,24 +458,14 @@ fn azure_credential_failures_name_the_key() {
             "AZURE_TENANT_ID",
             "AZURE_TENANT_ID",
         ),
-        (
-            "SOPS_TEST_AZ_FAIL",
-            "login",
-            "login",
-            "AzureCLICredential",
-        ),
+        ("SOPS_TEST_AZ_FAIL", "login", "login", "AzureCLICredential"),
         (
             "SOPS_TEST_AZ_TOKEN",
             "bad-token",
             "Unauthorized",
             "Unauthorized",
         ),
-        (
-            "AZURE_TOKEN_CREDENTIALS",
-            "bogus",
-            "\"bogus\"",
-            "\"bogus\"",
-        ),
+        ("AZURE_TOKEN_CREDENTIALS", "bogus", "\"bogus\"", "\"bogus\""),
     ];
     // Fragments are single words: the failure listing wraps its lines.
     for (var, value, ours, reference) in cases {

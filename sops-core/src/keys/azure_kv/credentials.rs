@@ -763,6 +763,69 @@ mod tests {
         assert!(check_scope("https://x --tenant y").is_err());
     }
 
+    /// App Service's managed identity endpoint (plain HTTP on loopback
+    /// here): the resource, API version, client id and secret header are
+    /// sent, the token and its expiry read.
+    #[test]
+    fn app_service_managed_identity() {
+        use std::io::{BufRead, BufReader, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let server = std::thread::spawn(move || {
+            let (conn, _) = listener.accept().unwrap();
+            let mut reader = BufReader::new(conn.try_clone().unwrap());
+            let mut head = String::new();
+            loop {
+                let mut line = String::new();
+                reader.read_line(&mut line).unwrap();
+                if line.trim().is_empty() {
+                    break;
+                }
+                head.push_str(&line);
+            }
+            let expires = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() + 3600;
+            let body = format!("{{\"access_token\":\"mi-token\",\"expires_on\":\"{expires}\"}}");
+            let mut conn = conn;
+            write!(
+                conn,
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            )
+            .unwrap();
+            head
+        });
+        let endpoint = format!("http://127.0.0.1:{port}/msi/token");
+        let i = inputs(&[
+            ("IDENTITY_ENDPOINT", endpoint.as_str()),
+            ("IDENTITY_HEADER", "header-secret"),
+            ("AZURE_CLIENT_ID", "mi-client"),
+        ]);
+        let ctx = crate::keys::KeyContext::builder().build();
+        let client =
+            crate::keys::http::client(&ctx, &crate::keys::http::TlsTrust::default()).unwrap();
+        let req = TokenRequest {
+            tenant: "t",
+            scope: "https://vault.azure.net/.default",
+        };
+        let token = credential_token(CredentialKind::ManagedIdentity, &i, &client, &req).unwrap();
+        assert_eq!(token.secret.as_str(), "mi-token");
+        assert!(token.is_fresh());
+        let head = server.join().unwrap().to_ascii_lowercase();
+        assert!(
+            head.starts_with(
+                "get /msi/token?api-version=2019-08-01&resource=https%3a%2f%2fvault.azure.net&client_id=mi-client "
+            ),
+            "{head}"
+        );
+        assert!(head.contains("x-identity-header: header-secret"), "{head}");
+        let mut off = i.clone();
+        off.no_managed_identity = true;
+        assert!(matches!(
+            credential_token(CredentialKind::ManagedIdentity, &off, &client, &req),
+            Err(TokenError::Unavailable(_))
+        ));
+    }
+
     #[test]
     fn missing_tools_are_unavailable() {
         let err = run_tool("sops-test-no-such-tool", &[], "Azure CLI", "az login").unwrap_err();
