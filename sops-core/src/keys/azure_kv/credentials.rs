@@ -355,12 +355,12 @@ fn managed_identity(
     if let (Some(endpoint), Some(header)) = (&inputs.identity_endpoint, &inputs.identity_header) {
         // App Service / Functions.
         params.insert(0, ("api-version", "2019-08-01"));
-        let url = format!("{endpoint}?{}", form_body(&params));
+        let url = format!("{endpoint}?{}", form_body(&params).as_str());
         let request = client.get(&url).header("X-IDENTITY-HEADER", header.as_str());
         return managed_identity_reply(send(request), endpoint, false);
     }
     params.insert(0, ("api-version", "2018-02-01"));
-    let url = format!("{IMDS}?{}", form_body(&params));
+    let url = format!("{IMDS}?{}", form_body(&params).as_str());
     let request = client
         .get(&url)
         .header("Metadata", "true")
@@ -482,7 +482,12 @@ fn azure_developer_cli(inputs: &AzureInputs, req: &TokenRequest<'_>) -> Result<T
 /// [`CLI_TIMEOUT`]; its stdout. Every failure makes the credential
 /// unavailable, as in azidentity's default chain. Its output is never put
 /// in a message (it holds the token); its error output only as a hint.
-fn run_tool(program: &str, args: &[&str], what: &str, login: &str) -> Result<Vec<u8>, TokenError> {
+fn run_tool(
+    program: &str,
+    args: &[&str],
+    what: &str,
+    login: &str,
+) -> Result<Zeroizing<Vec<u8>>, TokenError> {
     let unavailable = |m: String| TokenError::Unavailable(m);
     let mut child = Command::new(program)
         .args(args)
@@ -535,7 +540,7 @@ fn run_tool(program: &str, args: &[&str], what: &str, login: &str) -> Result<Vec
     let out = out_reader.join().unwrap_or_default();
     let err = err_reader.join().unwrap_or_default();
     if status.success() {
-        return Ok(out.to_vec());
+        return Ok(out);
     }
     let err = String::from_utf8_lossy(&err);
     if err.contains(login) || err.contains("az account set") {
@@ -614,11 +619,38 @@ fn lifetime_until(expires_on: Option<u64>) -> Duration {
     }
 }
 
-/// `application/x-www-form-urlencoded` pairs.
-pub(super) fn form_body(pairs: &[(&str, &str)]) -> String {
-    let mut url = reqwest::Url::parse("http://form.invalid/").unwrap_or_else(|_| unreachable!());
-    url.query_pairs_mut().extend_pairs(pairs);
-    url.query().unwrap_or_default().to_owned()
+/// `application/x-www-form-urlencoded` pairs (a client secret or assertion
+/// among them: wiped after use).
+pub(super) fn form_body(pairs: &[(&str, &str)]) -> Zeroizing<String> {
+    let mut out = Zeroizing::new(String::new());
+    for (i, (k, v)) in pairs.iter().enumerate() {
+        if i > 0 {
+            out.push('&');
+        }
+        form_encode(&mut out, k);
+        out.push('=');
+        form_encode(&mut out, v);
+    }
+    out
+}
+
+/// The WHATWG form encoding: `*-._` and alphanumerics kept, space as `+`,
+/// every other byte as `%XX`.
+fn form_encode(out: &mut String, text: &str) {
+    for b in text.bytes() {
+        match b {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'*' | b'-' | b'.' | b'_' => {
+                out.push(char::from(b));
+            }
+            b' ' => out.push('+'),
+            _ => {
+                const HEX: &[u8; 16] = b"0123456789ABCDEF";
+                out.push('%');
+                out.push(char::from(HEX[usize::from(b >> 4)]));
+                out.push(char::from(HEX[usize::from(b & 15)]));
+            }
+        }
+    }
 }
 
 /// Sends a request on the cloud runtime; the status, headers and body.
@@ -755,9 +787,10 @@ mod tests {
     #[test]
     fn forms_are_url_encoded() {
         assert_eq!(
-            form_body(&[("a", "b c"), ("s", "x&y=z/")]),
+            form_body(&[("a", "b c"), ("s", "x&y=z/")]).as_str(),
             "a=b+c&s=x%26y%3Dz%2F"
         );
+        assert_eq!(form_body(&[("k", "é~*")]).as_str(), "k=%C3%A9%7E*");
         assert_eq!(resource_of("https://vault.azure.net/.default"), "https://vault.azure.net");
         assert!(check_scope("https://vault.azure.net/.default").is_ok());
         assert!(check_scope("https://x --tenant y").is_err());
