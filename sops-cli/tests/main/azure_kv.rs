@@ -369,6 +369,39 @@ fn azure_updatekeys_follows_the_rule() {
         "{}",
         again.stderr
     );
+    // A rule key without a version is the vault's current one, looked up
+    // when the rule is loaded (as sops does): a file wrapped for it is up
+    // to date, for both binaries.
+    sb.write(
+        ".sops.yaml",
+        format!("creation_rules:\n  - azure_keyvault: {LATEST}\n"),
+    );
+    encrypt(&sb, Bin::Ours, &[]);
+    for bin in [Bin::Ours, Bin::Reference] {
+        let out = sb.run(bin, ["updatekeys", "-y", "enc.yaml"]);
+        out.ok();
+        assert!(
+            out.stderr.contains("already up to date"),
+            "{bin}: {}",
+            out.stderr
+        );
+    }
+    // `--rm-azure-kv` without a version removes the current version's key.
+    let out = sb
+        .run(
+            Bin::Ours,
+            [
+                "rotate",
+                "--rm-azure-kv",
+                LATEST,
+                "--add-age",
+                &age.recipient,
+                "enc.yaml",
+            ],
+        )
+        .ok();
+    let text = String::from_utf8(out).unwrap();
+    assert!(!text.contains("azure_kv"), "{text}");
 }
 
 /// Refused keys: permission denied (403) and not found (404) name the key

@@ -266,6 +266,23 @@ impl MasterKey for AzureKvKey {
         Ok(self.entry(&version, b64url(&out)))
     }
 
+    /// sops' `ensureKeyHasVersion`: a key without version gets the vault's
+    /// current one now, with sops' message on failure.
+    fn prepare(&mut self, ctx: &KeyContext) -> Result<(), KeyError> {
+        if !self.version.is_empty() {
+            return Ok(());
+        }
+        let session = Session::new(self, ctx).map_err(|f| {
+            KeyError::Rejected(format!(
+                "failed to fetch Azure Key to retrieve key version: {}",
+                f.reason
+            ))
+        })?;
+        let version = self.resolved_version(ctx, &session)?;
+        self.version = version;
+        Ok(())
+    }
+
     fn decrypt(&self, entry: &KeyEntry, ctx: &KeyContext) -> Result<Zeroizing<Vec<u8>>, KeyError> {
         let enc = entry.enc().unwrap_or_default();
         let ciphertext = base64::engine::general_purpose::URL_SAFE_NO_PAD
