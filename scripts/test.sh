@@ -115,6 +115,20 @@ export SOPS_TEST_HCKMS_ENDPOINT="https://127.0.0.1:$HCKMS_PORT"
 export SOPS_TEST_HCKMS_CA="$HCKMS_DIR/ca.pem"
 echo "== HuaweiCloud KMS fake at $SOPS_TEST_HCKMS_ENDPOINT"
 
+# Azure Key Vault: HTTPS for *.vault.azure.net and Entra's token endpoint,
+# behind a CONNECT proxy for both binaries (scripts/fakes/az stands in for
+# the Azure CLI).
+AZURE_PORT="$(free_port)"
+AZURE_PROXY_PORT="$(free_port)"
+AZURE_DIR="$(scratch_dir)"
+start_server "the Azure Key Vault fake" "$AZURE_DIR/log" "[ -f $AZURE_DIR/ready ]" \
+    "$FAKE_PY" "$REPO/scripts/fakes/azure_kv_fake.py" \
+    --port "$AZURE_PORT" --proxy-port "$AZURE_PROXY_PORT" --state-dir "$AZURE_DIR"
+export SOPS_TEST_AZURE_PROXY="http://127.0.0.1:$AZURE_PROXY_PORT"
+export SOPS_TEST_AZURE_CA="$AZURE_DIR/ca.pem"
+export SOPS_TEST_AZURE_AUTHORITY="https://127.0.0.1:$AZURE_PORT"
+echo "== Azure Key Vault fake: vaults behind $SOPS_TEST_AZURE_PROXY, token endpoint at $SOPS_TEST_AZURE_AUTHORITY"
+
 # Doctests first (nextest-style split, STYLE.md §8), so that the closing
 # summary is the one of the real test run; a doctest failure does not stop
 # the other tests from running, but fails the script.

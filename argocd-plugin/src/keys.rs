@@ -18,6 +18,9 @@
 //! variables, its `~/.huaweicloud/credentials` (or
 //! `HUAWEICLOUD_SDK_CREDENTIALS_FILE`), and its endpoint settings
 //! (`HUAWEICLOUD_SDK_REGION_KMS_<REGION>`, `HUAWEICLOUD_SDK_REGIONS_FILE`).
+//! Azure Key Vault gets the sidecar's [`AZURE_VARS`] (client secret or certificate,
+//! AKS workload identity, `AZURE_TOKEN_CREDENTIALS`) and managed identity;
+//! the developer tools of azidentity's chain (`az`, `azd`) are never run.
 //!
 //! With `SOPS_CMP_PROJECT_KEYS_DIR=<dir>`, everything comes from the
 //! project's own directory, `<dir>/<project>/`:
@@ -34,6 +37,10 @@
 //! <dir>/<project>/vault/client-key.pem     (optional; both or neither)
 //! <dir>/<project>/huaweicloud/credentials  HuaweiCloud credentials (the SDK's INI file,
 //!                                          section [basic]: ak, sk, project_id)
+//! <dir>/<project>/azure/credentials.env  Azure credentials as `NAME=value` lines
+//!                                          (AZURE_TENANT_ID, AZURE_CLIENT_ID with
+//!                                          AZURE_CLIENT_SECRET, AZURE_CLIENT_CERTIFICATE_PATH
+//!                                          or AZURE_FEDERATED_TOKEN_FILE)
 //! <dir>/_shared/*                        age identity files every project may use
 //! ```
 //!
@@ -48,7 +55,10 @@
 //! credentials" / "no Vault token". `_shared/` holds age identities only.
 //! Endpoints (`AWS_ENDPOINT_URL*`, `SOPS_GCP_KMS_ENDPOINT`,
 //! `HUAWEICLOUD_SDK_REGION_KMS_*`, `HUAWEICLOUD_SDK_REGIONS_FILE`) and
-//! Vault's [`VAULT_SETTINGS`] stay sidecar settings.
+//! Vault's [`VAULT_SETTINGS`] stay sidecar settings, as does
+//! `AZURE_AUTHORITY_HOST` unless the project's file sets it. Azure
+//! credentials come only from its `azure/credentials.env`, with managed
+//! identity (the pod's own) off.
 
 use std::path::Path;
 
@@ -91,6 +101,32 @@ pub const KEY_VARS: &[&str] = &[
     "HUAWEICLOUD_SDK_SECURITY_TOKEN",
     "HUAWEICLOUD_SDK_CREDENTIALS_FILE",
     "HUAWEICLOUD_SDK_REGIONS_FILE",
+    "AZURE_TENANT_ID",
+    "AZURE_CLIENT_ID",
+    "AZURE_CLIENT_SECRET",
+    "AZURE_CLIENT_CERTIFICATE_PATH",
+    "AZURE_CLIENT_CERTIFICATE_PASSWORD",
+    "AZURE_FEDERATED_TOKEN_FILE",
+    "AZURE_AUTHORITY_HOST",
+    "AZURE_TOKEN_CREDENTIALS",
+    "AZURE_ADDITIONALLY_ALLOWED_TENANTS",
+    "IDENTITY_ENDPOINT",
+    "IDENTITY_HEADER",
+];
+
+/// The names a project's `azure/credentials.env` may set: the service
+/// principal and workload identity settings (no managed identity, which is
+/// the pod's own).
+pub const AZURE_VARS: &[&str] = &[
+    "AZURE_TENANT_ID",
+    "AZURE_CLIENT_ID",
+    "AZURE_CLIENT_SECRET",
+    "AZURE_CLIENT_CERTIFICATE_PATH",
+    "AZURE_CLIENT_CERTIFICATE_PASSWORD",
+    "AZURE_FEDERATED_TOKEN_FILE",
+    "AZURE_AUTHORITY_HOST",
+    "AZURE_TOKEN_CREDENTIALS",
+    "AZURE_ADDITIONALLY_ALLOWED_TENANTS",
 ];
 
 /// Vault's settings (no credential among them), which are the sidecar's
@@ -178,7 +214,8 @@ fn identities(env: &Env, op: &Settings) -> Result<KeyContextBuilder, Failure> {
             .copied()
             .chain(endpoints)
             .filter_map(|k| Some((k, env.get(k)?)));
-        return Ok(KeyContextBuilder::from_vars(vars));
+        // A deployed service: no developer tools (`az`, `azd`) for tokens.
+        return Ok(KeyContextBuilder::from_vars(vars).azure_developer_tools(false));
     };
     let project = env.get("ARGOCD_APP_PROJECT_NAME").unwrap_or("");
     if project.is_empty()
@@ -254,10 +291,58 @@ fn identities(env: &Env, op: &Settings) -> Result<KeyContextBuilder, Failure> {
     if let Some(file) = env.get("HUAWEICLOUD_SDK_REGIONS_FILE") {
         builder = builder.hckms_regions_file(file);
     }
+    // Azure likewise: only the project's `credentials.env`, never managed
+    // identity (the pod's own) nor the developer tools.
+    builder = builder
+        .azure_managed_identity(false)
+        .azure_developer_tools(false)
+        .azure_settings(azure_settings(
+            env,
+            &own.join("azure").join("credentials.env"),
+        )?);
     // gpg would otherwise use the sidecar's own keyring for every project:
     // a project's PGP keys live in `<dir>/<project>/gnupg` (a writable gpg
     // home the operator provides); without it the project has no PGP keys.
     Ok(builder.gpg_home(own.join("gnupg")))
+}
+
+/// The Azure settings of a project's `credentials.env` (`NAME=value` lines;
+/// blank lines and `#` comments skipped; names other than [`AZURE_VARS`]
+/// refused), plus the sidecar's `AZURE_AUTHORITY_HOST` unless the file sets
+/// one. None when the file does not exist.
+fn azure_settings(env: &Env, file: &Path) -> Result<Vec<(String, String)>, Failure> {
+    if !file.is_file() {
+        return Ok(Vec::new());
+    }
+    let shown = crate::walk::shown_path(file);
+    let bad = |why: String| Failure::config(format!("{shown}: {why}"));
+    let data = read_secret_file(file).map_err(|_| bad("cannot be read".to_owned()))?;
+    let text = std::str::from_utf8(&data).map_err(|_| bad("is not UTF-8".to_owned()))?;
+    let mut vars = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        // Only the name is ever shown: the value may be a secret.
+        let (name, value) = line
+            .split_once('=')
+            .ok_or_else(|| bad(format!("line {} is not NAME=value", n + 1)))?;
+        let name = name.trim();
+        if !AZURE_VARS.contains(&name) {
+            return Err(bad(format!(
+                "line {}: {name} is not an Azure setting",
+                n + 1
+            )));
+        }
+        vars.push((name.to_owned(), value.trim().to_owned()));
+    }
+    if !vars.iter().any(|(k, _)| k == "AZURE_AUTHORITY_HOST")
+        && let Some(host) = env.get("AZURE_AUTHORITY_HOST")
+    {
+        vars.push(("AZURE_AUTHORITY_HOST".to_owned(), host.to_owned()));
+    }
+    Ok(vars)
 }
 
 /// Adds every identity file of `dir` (in name order), each named by its

@@ -2,6 +2,7 @@
 //! imitates the argocd-cmp-server contract (spec §1, §4.2 item 4). One test
 //! binary (STYLE.md §6).
 
+mod azure;
 mod discover;
 mod gcp;
 mod generate;

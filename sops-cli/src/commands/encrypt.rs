@@ -270,18 +270,40 @@ fn master_keys(
 /// key-flag order (pgp before age, as sops builds the group).
 pub fn flag_keys(mut specs: Vec<KeySpec>) -> Result<Vec<Box<dyn MasterKey>>, CliError> {
     specs.sort_by_key(|s| s.kind.spec().order.key_flags);
-    specs
+    let mut keys = specs
         .iter()
         .map(|spec| {
             master_key_from_spec(spec)
                 .map_err(|e| CliError::new(code::ERROR_GENERIC, e.to_string()))
         })
-        .collect()
+        .collect::<Result<Vec<_>, _>>()?;
+    prepare(&mut keys)?;
+    Ok(keys)
+}
+
+/// Completes keys as sops does when it loads them (Azure Key Vault keys
+/// without a version get the current one), after all were parsed.
+fn prepare(keys: &mut [Box<dyn MasterKey>]) -> Result<(), CliError> {
+    let mut ctx = None;
+    for key in keys {
+        let ctx = ctx.get_or_insert_with(commands::key_context);
+        key.prepare(ctx)
+            .map_err(|e| CliError::new(code::ERROR_GENERIC, e.to_string()))?;
+    }
+    Ok(())
 }
 
 /// The key groups of a creation rule as master keys; keystores we do not
 /// implement yet are an error rather than a silently dropped key.
 pub fn rule_groups(rule: &CreationRule) -> Result<KeyGroups, CliError> {
+    let mut groups = rule_keys(rule)?;
+    for group in &mut groups {
+        prepare(group)?;
+    }
+    Ok(groups)
+}
+
+fn rule_keys(rule: &CreationRule) -> Result<KeyGroups, CliError> {
     rule.key_groups
         .iter()
         .map(|group| {

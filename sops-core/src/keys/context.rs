@@ -35,7 +35,7 @@ pub struct KeyContext {
     /// token exchange, TLS): GCP KMS, whose credentials and endpoint are
     /// the context's own. (AWS clients depend on each key's region, role
     /// and profile, and are cached by the AWS keystore itself.)
-    #[cfg_attr(not(feature = "gcp-kms"), allow(dead_code))]
+    #[cfg_attr(not(any(feature = "gcp-kms", feature = "azure-kv")), allow(dead_code))]
     clients: Mutex<HashMap<&'static str, Arc<dyn Any + Send + Sync>>>,
 }
 
@@ -111,6 +111,7 @@ pub struct KeyContextBuilder {
     gcp: GcpInputs,
     vault: VaultInputs,
     hckms: super::hckms::HckmsInputs,
+    azure: super::azure_kv::AzureInputs,
     #[cfg(feature = "age")]
     age: AgeSources,
 }
@@ -183,7 +184,7 @@ impl KeyContext {
     /// The slot in which a keystore keeps its client for this context,
     /// created empty (`T::default()`) on first ask: e.g. an async once-cell,
     /// so that threads asking at once wait for one client to be built.
-    #[cfg_attr(not(feature = "gcp-kms"), allow(dead_code))]
+    #[cfg_attr(not(any(feature = "gcp-kms", feature = "azure-kv")), allow(dead_code))]
     pub(crate) fn client_slot<T: Default + Send + Sync + 'static>(
         &self,
         name: &'static str,
@@ -294,6 +295,12 @@ impl KeyContext {
         &self.inputs.hckms
     }
 
+    /// The Azure credential settings (`AZURE_*`).
+    #[cfg_attr(not(feature = "azure-kv"), allow(dead_code))]
+    pub(crate) fn azure(&self) -> &super::azure_kv::AzureInputs {
+        &self.inputs.azure
+    }
+
     /// The age identities, loaded on first use from the context's sources.
     #[cfg(feature = "age")]
     pub fn age_identities(&self) -> &AgeIdentities {
@@ -370,6 +377,7 @@ impl KeyContextBuilder {
             },
             vault: VaultInputs::from_vars(&var),
             hckms: super::hckms::HckmsInputs::from_vars(&var, &mut names.into_iter()),
+            azure: super::azure_kv::AzureInputs::from_vars(&var),
             #[cfg(feature = "age")]
             age: AgeSources::from_vars(&var),
         }
@@ -533,6 +541,45 @@ impl KeyContextBuilder {
         self
     }
 
+    /// Replaces the Azure credential settings with those of `vars`, read
+    /// as the environment's are (`AZURE_TENANT_ID`, `AZURE_CLIENT_ID`,
+    /// `AZURE_CLIENT_SECRET`, `AZURE_CLIENT_CERTIFICATE_PATH`,
+    /// `AZURE_FEDERATED_TOKEN_FILE`, `AZURE_AUTHORITY_HOST`,
+    /// `AZURE_TOKEN_CREDENTIALS`, `IDENTITY_ENDPOINT` …); whether managed
+    /// identity and the developer tools may be used is kept.
+    pub fn azure_settings<I, K, V>(mut self, vars: I) -> Self
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: Into<String>,
+        V: Into<String>,
+    {
+        let map: HashMap<String, String> = vars
+            .into_iter()
+            .map(|(k, v)| (k.into(), v.into()))
+            .filter(|(_, v)| !v.is_empty())
+            .collect();
+        let mut azure = super::azure_kv::AzureInputs::from_vars(&|k| map.get(k).cloned());
+        azure.no_managed_identity = self.azure.no_managed_identity;
+        azure.no_developer_tools = self.azure.no_developer_tools;
+        self.azure = azure;
+        self
+    }
+
+    /// Whether Azure managed identity (the instance metadata address, or
+    /// App Service's `IDENTITY_ENDPOINT`) may be asked for a token; on by
+    /// default, as in azidentity's default chain.
+    pub fn azure_managed_identity(mut self, allowed: bool) -> Self {
+        self.azure.no_managed_identity = !allowed;
+        self
+    }
+
+    /// Whether the Azure CLI (`az`) and Azure Developer CLI (`azd`) may be
+    /// run for a token; on by default, as in azidentity's default chain.
+    pub fn azure_developer_tools(mut self, allowed: bool) -> Self {
+        self.azure.no_developer_tools = !allowed;
+        self
+    }
+
     /// Age identities as text (one per line, `#` comments), named
     /// `location` in messages. A text that does not parse is reported as a
     /// whole, as sops does for `SOPS_AGE_KEY`.
@@ -628,6 +675,7 @@ impl fmt::Debug for KeyContextBuilder {
             .field("gcp_application_default_credentials", &!self.gcp.no_adc)
             .field("vault", &self.vault)
             .field("hckms", &self.hckms)
+            .field("azure", &self.azure)
             .finish()
     }
 }

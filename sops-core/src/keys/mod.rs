@@ -91,6 +91,15 @@ pub trait MasterKey: fmt::Debug + Send + Sync {
 
     /// Unwraps the secret stored in `entry`.
     fn decrypt(&self, entry: &KeyEntry, ctx: &KeyContext) -> Result<Zeroizing<Vec<u8>>, KeyError>;
+
+    /// Completes a key named by a flag or a creation rule, as sops does
+    /// when it loads one: an Azure Key Vault key named without a version
+    /// gets the vault's current version (a call), so that its identifier
+    /// (compared by `updatekeys` and `--rm-*`) is the one its entry will
+    /// have. Nothing for the other keystores.
+    fn prepare(&mut self, _ctx: &KeyContext) -> Result<(), KeyError> {
+        Ok(())
+    }
 }
 
 /// The master key able to handle a metadata entry, from its keystore's

@@ -293,6 +293,9 @@ mod tests {
         if cfg!(feature = "hckms") {
             expected.push("hckms");
         }
+        if cfg!(feature = "azure-kv") {
+            expected.push("azure_kv");
+        }
         if cfg!(feature = "hc-vault") {
             expected.push("hc_vault");
         }
