@@ -19,6 +19,7 @@ mod gcp_kms;
 mod inplace;
 mod interop;
 mod keys;
+mod keyservice;
 mod kms;
 mod pgp;
 mod set;
