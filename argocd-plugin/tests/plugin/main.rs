@@ -10,6 +10,7 @@ mod helm;
 mod install;
 mod interop;
 mod kms;
+mod keyservice;
 mod kms_calls;
 mod kustomize;
 mod leftovers;
