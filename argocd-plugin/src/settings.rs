@@ -277,7 +277,10 @@ mod tests {
         let op = Settings::from_env(&Env::from_pairs(&[])).unwrap();
         assert!(op.local_key_service && op.key_services.is_empty());
         let env = Env::from_pairs(&[
-            ("SOPS_CMP_KEYSERVICE", "unix:///run/ks.sock, tcp://127.0.0.1:5000"),
+            (
+                "SOPS_CMP_KEYSERVICE",
+                "unix:///run/ks.sock, tcp://127.0.0.1:5000",
+            ),
             ("SOPS_CMP_LOCAL_KEYSERVICE", "false"),
         ]);
         let op = Settings::from_env(&env).unwrap();
@@ -292,7 +295,10 @@ mod tests {
         for bad in [
             &[("SOPS_CMP_KEYSERVICE", "127.0.0.1:5000")][..],
             &[("SOPS_CMP_LOCAL_KEYSERVICE", "false")],
-            &[("SOPS_CMP_LOCAL_KEYSERVICE", "no"), ("SOPS_CMP_KEYSERVICE", "unix:///x")],
+            &[
+                ("SOPS_CMP_LOCAL_KEYSERVICE", "no"),
+                ("SOPS_CMP_KEYSERVICE", "unix:///x"),
+            ],
         ] {
             assert!(Settings::from_env(&Env::from_pairs(bad)).is_err());
         }

@@ -453,7 +453,11 @@ pub struct KeyserviceArgs {
     #[arg(long = "network", visible_alias = "net", default_value = "tcp")]
     pub network: String,
     /// address to listen on, e.g. '127.0.0.1:5000' or '/tmp/sops.sock'
-    #[arg(long = "address", visible_alias = "addr", default_value = "127.0.0.1:5000")]
+    #[arg(
+        long = "address",
+        visible_alias = "addr",
+        default_value = "127.0.0.1:5000"
+    )]
     pub address: String,
     /// Prompt user to confirm every incoming request
     #[arg(long = "prompt")]

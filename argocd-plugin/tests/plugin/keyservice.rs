@@ -59,7 +59,10 @@ fn the_operator_can_point_the_plugin_at_a_key_service() {
         sidecar.push(("SOPS_CMP_LOCAL_KEYSERVICE".into(), local.into()));
         let out = Request::generate(&w, "app").sidecar(sidecar).run();
         out.success();
-        assert_eq!(get_str(&out.docs()[0], &["stringData", "password"]), PASSWORD);
+        assert_eq!(
+            get_str(&out.docs()[0], &["stringData", "password"]),
+            PASSWORD
+        );
     }
 
     // A tenant's variables name no key service.
@@ -80,7 +83,10 @@ fn without_the_local_service_the_plugin_keys_are_not_used() {
     let other = Key::generate(w.path(), "other.txt");
     let socket = key_service(w.path(), &other);
     let mut sidecar = w.sidecar_env();
-    sidecar.push(("SOPS_CMP_KEYSERVICE".into(), format!("unix://{}", socket.display())));
+    sidecar.push((
+        "SOPS_CMP_KEYSERVICE".into(),
+        format!("unix://{}", socket.display()),
+    ));
     sidecar.push(("SOPS_CMP_LOCAL_KEYSERVICE".into(), "false".into()));
     Request::generate(&w, "app")
         .sidecar(sidecar)

@@ -29,7 +29,12 @@ pub fn run(args: &KeyserviceArgs) -> Result<(), CliError> {
             },
             shutdown,
         )
-        .map_err(|e| CliError::new(code::ERROR_GENERIC, format!("Error running keyservice: {e}")))
+        .map_err(|e| {
+            CliError::new(
+                code::ERROR_GENERIC,
+                format!("Error running keyservice: {e}"),
+            )
+        })
 }
 
 /// sops' question after each operation, on stdout; the answer is a line of

@@ -40,7 +40,13 @@ impl Server {
                 let path = sb.path(&format!("ks-{}.sock", free_port()));
                 let p = path.to_str().unwrap().to_owned();
                 (
-                    vec!["keyservice".into(), "--network".into(), "unix".into(), "--address".into(), p.clone()],
+                    vec![
+                        "keyservice".into(),
+                        "--network".into(),
+                        "unix".into(),
+                        "--address".into(),
+                        p.clone(),
+                    ],
                     format!("unix://{p}"),
                     Some(path),
                 )
@@ -48,7 +54,13 @@ impl Server {
             Net::Tcp => {
                 let addr = format!("127.0.0.1:{}", free_port());
                 (
-                    vec!["keyservice".into(), "--net".into(), "tcp".into(), "--addr".into(), addr.clone()],
+                    vec![
+                        "keyservice".into(),
+                        "--net".into(),
+                        "tcp".into(),
+                        "--addr".into(),
+                        addr.clone(),
+                    ],
                     format!("tcp://{addr}"),
                     None,
                 )
@@ -85,7 +97,11 @@ impl Server {
             if ready {
                 return;
             }
-            assert!(Instant::now() < deadline, "key service at {} never came up", self.uri);
+            assert!(
+                Instant::now() < deadline,
+                "key service at {} never came up",
+                self.uri
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
     }
@@ -103,7 +119,10 @@ impl Server {
         let pid = rustix::process::Pid::from_raw(child.id() as i32).unwrap();
         let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
         let out = child.wait_with_output().unwrap();
-        (out.status.code(), String::from_utf8_lossy(&out.stdout).into_owned())
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
     }
 }
 
@@ -200,7 +219,10 @@ fn aws_kms_through_a_key_service_whose_server_holds_the_credentials() {
 fn prompt_accepts_and_rejects_requests() {
     let (sb, key) = age_sandbox();
     let enc = sb
-        .cmd(Bin::Reference, ["encrypt", "--age", &key.recipient, "plain.yaml"])
+        .cmd(
+            Bin::Reference,
+            ["encrypt", "--age", &key.recipient, "plain.yaml"],
+        )
         .run()
         .ok();
     sb.write("enc.yaml", enc);
@@ -218,7 +240,10 @@ fn prompt_accepts_and_rejects_requests() {
         let out = sb.run(client, &decrypt);
         out.fails_with(
             128,
-            &["rpc error: code = PermissionDenied desc = Request rejected", "by user"],
+            &[
+                "rpc error: code = PermissionDenied desc = Request rejected",
+                "by user",
+            ],
         );
         srv.answer("n\n");
     }
@@ -232,7 +257,10 @@ fn prompt_accepts_and_rejects_requests() {
 fn unreachable_services_fail_as_in_sops() {
     let (sb, key) = age_sandbox();
     let enc = sb
-        .cmd(Bin::Reference, ["encrypt", "--age", &key.recipient, "plain.yaml"])
+        .cmd(
+            Bin::Reference,
+            ["encrypt", "--age", &key.recipient, "plain.yaml"],
+        )
         .run()
         .ok();
     sb.write("enc.yaml", enc);
@@ -258,16 +286,26 @@ fn unreachable_services_fail_as_in_sops() {
     for bin in Bin::BOTH {
         sb.run(
             bin,
-            ["encrypt", "--enable-local-keyservice=false", "--age", &key.recipient, "plain.yaml"],
+            [
+                "encrypt",
+                "--enable-local-keyservice=false",
+                "--age",
+                &key.recipient,
+                "plain.yaml",
+            ],
         )
         .fails_with(
             1,
             &["Could not generate data key: [no key services provided, cannot update master keys]"],
         );
-        let out = sb.run(bin, ["decrypt", "--enable-local-keyservice=false", "enc.yaml"]);
+        let out = sb.run(
+            bin,
+            ["decrypt", "--enable-local-keyservice=false", "enc.yaml"],
+        );
         assert_eq!(out.code, 128);
         assert!(
-            out.stderr.contains(&format!("  {}: FAILED\n\n\nRecovery failed", key.recipient)),
+            out.stderr
+                .contains(&format!("  {}: FAILED\n\n\nRecovery failed", key.recipient)),
             "{bin}: {}",
             out.stderr
         );
@@ -278,7 +316,10 @@ fn unreachable_services_fail_as_in_sops() {
 fn the_local_service_is_asked_first() {
     let (mut sb, key) = age_sandbox();
     let enc = sb
-        .cmd(Bin::Reference, ["encrypt", "--age", &key.recipient, "plain.yaml"])
+        .cmd(
+            Bin::Reference,
+            ["encrypt", "--age", &key.recipient, "plain.yaml"],
+        )
         .run()
         .ok();
     sb.write("enc.yaml", enc);
@@ -303,7 +344,17 @@ fn the_local_service_is_asked_first() {
     let server_env = [("SOPS_AGE_KEY_FILE", key.identity_file.display().to_string())];
     let srv = Server::start(&sb, Bin::Ours, Net::Unix, &server_env, false);
     let out = sb
-        .run(Bin::Ours, ["decrypt", "--keyservice", &closed, "--keyservice", &srv.uri, "enc.yaml"])
+        .run(
+            Bin::Ours,
+            [
+                "decrypt",
+                "--keyservice",
+                &closed,
+                "--keyservice",
+                &srv.uri,
+                "enc.yaml",
+            ],
+        )
         .ok();
     assert_eq!(String::from_utf8(out).unwrap(), PLAIN);
     // SOPS_KEYSERVICE is a comma list; a URI that does not parse is skipped.
@@ -313,7 +364,8 @@ fn the_local_service_is_asked_first() {
         .run();
     assert_eq!(String::from_utf8(out.ok()).unwrap(), PLAIN);
     assert!(
-        out.stderr.contains("Error parsing URI for keyservice, skipping"),
+        out.stderr
+            .contains("Error parsing URI for keyservice, skipping"),
         "{}",
         out.stderr
     );
@@ -332,7 +384,19 @@ fn the_server_stops_on_sigterm_and_removes_its_socket() {
     std::fs::write(sb.path("taken.sock"), "").unwrap();
     let out = sb.run(
         Bin::Ours,
-        ["keyservice", "--net", "unix", "--addr", sb.path("taken.sock").to_str().unwrap()],
+        [
+            "keyservice",
+            "--net",
+            "unix",
+            "--addr",
+            sb.path("taken.sock").to_str().unwrap(),
+        ],
     );
-    out.fails_with(1, &["Error running keyservice: listen unix", "address already in use"]);
+    out.fails_with(
+        1,
+        &[
+            "Error running keyservice: listen unix",
+            "address already in use",
+        ],
+    );
 }

@@ -19,9 +19,9 @@
 ))]
 mod cloud;
 mod context;
-pub mod key_service;
 #[cfg(any(feature = "azure-kv", feature = "hc-vault", feature = "hckms"))]
 mod http;
+pub mod key_service;
 pub mod keystore;
 mod registry;
 mod secret_file;

@@ -72,7 +72,12 @@ impl RemoteKeyService {
         })
     }
 
-    fn call<Req, Resp>(&self, path: &'static str, request: Req, ctx: &KeyContext) -> Result<Resp, KeyError>
+    fn call<Req, Resp>(
+        &self,
+        path: &'static str,
+        request: Req,
+        ctx: &KeyContext,
+    ) -> Result<Resp, KeyError>
     where
         Req: prost::Message + Send + Sync + 'static,
         Resp: prost::Message + Default + Send + Sync + 'static,
@@ -81,7 +86,10 @@ impl RemoteKeyService {
         let result = block_on(async move {
             let channel = self
                 .channel
-                .get_or_init(|| self.endpoint(connect_timeout, timeout).map(|e| e.connect_lazy()))
+                .get_or_init(|| {
+                    self.endpoint(connect_timeout, timeout)
+                        .map(|e| e.connect_lazy())
+                })
                 .clone()
                 .map_err(KeyError::Rejected)?;
             let mut grpc = tonic::client::Grpc::new(channel);
@@ -147,7 +155,8 @@ impl RemoteKeyService {
         let timed_out = status.code() == tonic::Code::Cancelled
             && find_source::<tonic::TimeoutExpired>(status).is_some();
         if timed_out || status.message().contains("Timeout expired") {
-            return "rpc error: code = DeadlineExceeded desc = context deadline exceeded".to_owned();
+            return "rpc error: code = DeadlineExceeded desc = context deadline exceeded"
+                .to_owned();
         }
         format!(
             "rpc error: code = {:?} desc = {}",

@@ -55,7 +55,10 @@ impl KeyServiceAddr {
                 address: String::new(),
             });
         };
-        let scheme_ok = scheme.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
+        let scheme_ok = scheme
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic())
             && scheme
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
@@ -146,8 +149,10 @@ fn percent_decode(text: &str) -> String {
     while i < bytes.len() {
         let hex = |b: u8| (b as char).to_digit(16);
         if bytes[i] == b'%'
-            && let (Some(Some(h)), Some(Some(l))) =
-                (bytes.get(i + 1).map(|b| hex(*b)), bytes.get(i + 2).map(|b| hex(*b)))
+            && let (Some(Some(h)), Some(Some(l))) = (
+                bytes.get(i + 1).map(|b| hex(*b)),
+                bytes.get(i + 2).map(|b| hex(*b)),
+            )
         {
             out.push((h * 16 + l) as u8);
             i += 3;
@@ -339,7 +344,10 @@ mod tests {
         };
         let built = list.build();
         assert!(matches!(built[0], KeyService::Local));
-        assert_eq!(built.len(), if cfg!(feature = "keyservice") { 2 } else { 1 });
+        assert_eq!(
+            built.len(),
+            if cfg!(feature = "keyservice") { 2 } else { 1 }
+        );
         let none = KeyServiceList {
             no_local: true,
             remote: Vec::new(),

@@ -29,7 +29,9 @@ pub(crate) struct Key {
     pub key_type: Option<KeyType>,
 }
 
+// The variant names are the proto's field names (`kms_key` …).
 #[derive(Clone, PartialEq, prost::Oneof)]
+#[allow(clippy::enum_variant_names)]
 pub(crate) enum KeyType {
     #[prost(message, tag = "1")]
     KmsKey(KmsKey),
@@ -143,9 +145,9 @@ impl Drop for DecryptResponse {
 }
 
 /// Each keystore's `Key` message: the entry's metadata name and the entry
-/// fields the message carries, in its field order (field number = position
-/// + 1); the oneof tag is the position in this table + 1. kms' `context`
-/// is the one map.
+/// fields the message carries, in its field order (a field's number is its
+/// position plus one); the oneof tag is the row's position plus one. kms'
+/// `context` is the one map.
 const KEY_MESSAGES: &[(&str, &[&str])] = &[
     ("kms", &["arn", "role", "context", "aws_profile"]),
     ("pgp", &["fp"]),
@@ -202,7 +204,11 @@ pub(crate) fn to_key(entry: &KeyEntry) -> Option<Key> {
 pub(crate) fn to_entry(key: &Key) -> Option<KeyEntry> {
     let (tag, strings, context): (usize, Vec<&str>, Option<&HashMap<String, String>>) =
         match key.key_type.as_ref()? {
-            KeyType::KmsKey(k) => (1, vec![&k.arn, &k.role, "", &k.aws_profile], Some(&k.context)),
+            KeyType::KmsKey(k) => (
+                1,
+                vec![&k.arn, &k.role, "", &k.aws_profile],
+                Some(&k.context),
+            ),
             KeyType::PgpKey(k) => (2, vec![&k.f1], None),
             KeyType::GcpKmsKey(k) => (3, vec![&k.f1], None),
             KeyType::AzureKeyvaultKey(k) => (4, vec![&k.f1, &k.f2, &k.f3], None),
@@ -239,10 +245,16 @@ pub(crate) fn describe(key: &Key) -> String {
         Some(KeyType::KmsKey(k)) => format!("AWS KMS key with ARN {}", k.arn),
         Some(KeyType::GcpKmsKey(k)) => format!("GCP KMS key with resource ID {}", k.f1),
         Some(KeyType::AzureKeyvaultKey(k)) => {
-            format!("Azure Key Vault key with URL {}/keys/{}/{}", k.f1, k.f2, k.f3)
+            format!(
+                "Azure Key Vault key with URL {}/keys/{}/{}",
+                k.f1, k.f2, k.f3
+            )
         }
         Some(KeyType::VaultKey(k)) => {
-            format!("Hashicorp Vault key with URI {}/v1/{}/keys/{}", k.f1, k.f2, k.f3)
+            format!(
+                "Hashicorp Vault key with URI {}/v1/{}/keys/{}",
+                k.f1, k.f2, k.f3
+            )
         }
         Some(KeyType::HckmsKey(k)) => format!("HuaweiCloud KMS key with ID {}", k.f1),
         Some(KeyType::AgeKey(_)) | None => "Unknown key type".to_owned(),
@@ -290,22 +302,35 @@ mod tests {
             key: Some(age),
             ciphertext: b"E".to_vec(),
         };
-        assert_eq!(req.encode_to_vec(), b"\x0a\x09\x32\x07\x0a\x05age1x\x12\x01E");
+        assert_eq!(
+            req.encode_to_vec(),
+            b"\x0a\x09\x32\x07\x0a\x05age1x\x12\x01E"
+        );
         let hckms = to_key(&entry("hckms", &[("key_id", "r:k")])).unwrap();
         assert_eq!(hckms.encode_to_vec(), b"\x3a\x05\x0a\x03r:k");
         let vault = to_key(&entry(
             "hc_vault",
-            &[("vault_address", "a"), ("engine_path", "b"), ("key_name", "c")],
+            &[
+                ("vault_address", "a"),
+                ("engine_path", "b"),
+                ("key_name", "c"),
+            ],
         ))
         .unwrap();
-        assert_eq!(vault.encode_to_vec(), b"\x2a\x09\x0a\x01a\x12\x01b\x1a\x01c");
+        assert_eq!(
+            vault.encode_to_vec(),
+            b"\x2a\x09\x0a\x01a\x12\x01b\x1a\x01c"
+        );
     }
 
     #[test]
     fn entries_round_trip_through_keys() {
         let mut kms = entry(
             "kms",
-            &[("arn", "arn:aws:kms:r:1:key/k"), ("role", "arn:aws:iam::1:role/x")],
+            &[
+                ("arn", "arn:aws:kms:r:1:key/k"),
+                ("role", "arn:aws:iam::1:role/x"),
+            ],
         );
         let mut ctx = Branch::new();
         ctx.push("b", Value::Str("2".into()));
@@ -322,7 +347,11 @@ mod tests {
             ),
             entry(
                 "hc_vault",
-                &[("vault_address", "http://v"), ("engine_path", "t"), ("key_name", "k")],
+                &[
+                    ("vault_address", "http://v"),
+                    ("engine_path", "t"),
+                    ("key_name", "k"),
+                ],
             ),
             entry("age", &[("recipient", "age1x")]),
             entry("hckms", &[("key_id", "r:k")]),
@@ -343,13 +372,20 @@ mod tests {
         assert_eq!(d("pgp", &[("fp", "AB")]), "PGP key with fingerprint AB");
         assert_eq!(d("kms", &[("arn", "a")]), "AWS KMS key with ARN a");
         assert_eq!(
-            d("azure_kv", &[("vault_url", "u"), ("name", "n"), ("version", "v")]),
+            d(
+                "azure_kv",
+                &[("vault_url", "u"), ("name", "n"), ("version", "v")]
+            ),
             "Azure Key Vault key with URL u/keys/n/v"
         );
         assert_eq!(
             d(
                 "hc_vault",
-                &[("vault_address", "a"), ("engine_path", "e"), ("key_name", "k")]
+                &[
+                    ("vault_address", "a"),
+                    ("engine_path", "e"),
+                    ("key_name", "k")
+                ]
             ),
             "Hashicorp Vault key with URI a/v1/e/keys/k"
         );

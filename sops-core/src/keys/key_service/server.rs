@@ -104,11 +104,13 @@ impl KeyServiceServer {
             }),
             #[cfg(unix)]
             KeyServiceAddr::Unix(path) => {
-                let listener = std::os::unix::net::UnixListener::bind(path).map_err(listen_error)?;
+                let listener =
+                    std::os::unix::net::UnixListener::bind(path).map_err(listen_error)?;
                 let _socket = SocketFile(path.clone());
                 listener.set_nonblocking(true).map_err(listen_error)?;
                 let _guard = rt.enter();
-                let listener = tokio::net::UnixListener::from_std(listener).map_err(listen_error)?;
+                let listener =
+                    tokio::net::UnixListener::from_std(listener).map_err(listen_error)?;
                 let incoming = tokio_stream::wrappers::UnixListenerStream::new(listener);
                 listening();
                 rt.block_on(builder.serve_with_incoming_shutdown(service, incoming, shutdown))
@@ -122,7 +124,8 @@ impl KeyServiceServer {
                         reason: format!("unknown network {network}"),
                     });
                 }
-                let listener = std::net::TcpListener::bind(address.as_str()).map_err(listen_error)?;
+                let listener =
+                    std::net::TcpListener::bind(address.as_str()).map_err(listen_error)?;
                 listener.set_nonblocking(true).map_err(listen_error)?;
                 let _guard = rt.enter();
                 let listener = tokio::net::TcpListener::from_std(listener).map_err(listen_error)?;
@@ -263,5 +266,109 @@ where
                 .map_err(|_| Status::internal("the key service handler failed"))?
                 .map(tonic::Response::new)
         })
+    }
+}
+
+#[cfg(all(test, feature = "age"))]
+mod tests {
+    use super::*;
+    use crate::keys::recover_data_key;
+    use crate::ops::{EncryptOptions, new_metadata};
+    use crate::test_vectors::{TestIdentity, context_of};
+
+    /// A server holding `id` on a fresh unix socket; it lives as long as
+    /// the test process.
+    fn serve(id: &TestIdentity, prompt: Option<bool>) -> (tempfile::TempDir, KeyServiceAddr) {
+        let dir = tempfile::tempdir().unwrap();
+        let addr = KeyServiceAddr::Unix(dir.path().join("ks.sock"));
+        let mut server = KeyServiceServer::new(context_of(&[id]));
+        if let Some(answer) = prompt {
+            server = server.with_prompt(move |request, key| {
+                assert_eq!((request, key), ("decrypt", "Unknown key type"));
+                Ok(answer)
+            });
+        }
+        let (tx, rx) = std::sync::mpsc::channel();
+        let served = addr.clone();
+        std::thread::spawn(move || {
+            let ready = tx.clone();
+            let result = server.serve(
+                &served,
+                move || ready.send(()).unwrap(),
+                std::future::pending(),
+            );
+            drop(result);
+        });
+        rx.recv().unwrap();
+        (dir, addr)
+    }
+
+    fn remote_only(addr: &KeyServiceAddr) -> KeyContext {
+        KeyContext::builder()
+            .local_key_service(false)
+            .key_service(addr.clone())
+            .build()
+    }
+
+    #[test]
+    fn a_client_without_keys_wraps_and_unwraps_through_the_server() {
+        let id = TestIdentity::generate();
+        let (_dir, addr) = serve(&id, None);
+        let ctx = remote_only(&addr);
+        let (key, meta) =
+            new_metadata(&[vec![id.key()]], &ctx, &EncryptOptions::default()).unwrap();
+        let entry = &meta.key_groups[0].0[0];
+        assert_eq!(entry.field("recipient"), Some(id.recipient.as_str()));
+        let got = recover_data_key(&meta, &ctx, &[]).unwrap();
+        assert_eq!(got.expose(), key.expose());
+        // The local service alone has no identity.
+        assert!(recover_data_key(&meta, &context_of(&[]), &[]).is_err());
+    }
+
+    #[test]
+    fn a_declined_prompt_is_permission_denied() {
+        let id = TestIdentity::generate();
+        let (_, meta) = new_metadata(
+            &[vec![id.key()]],
+            &context_of(&[]),
+            &EncryptOptions::default(),
+        )
+        .unwrap();
+        let (_dir, addr) = serve(&id, Some(false));
+        let err = recover_data_key(&meta, &remote_only(&addr), &[]).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("rpc error: code = PermissionDenied desc = Request rejected"),
+            "{err}"
+        );
+        let (_dir, addr) = serve(&id, Some(true));
+        assert!(recover_data_key(&meta, &remote_only(&addr), &[]).is_ok());
+    }
+
+    #[test]
+    fn requests_without_a_known_key_are_not_found() {
+        let id = TestIdentity::generate();
+        let inner = Inner {
+            ctx: context_of(&[&id]),
+            prompt: None,
+        };
+        let request = DecryptRequest {
+            key: None,
+            ciphertext: Vec::new(),
+        };
+        let status = inner.decrypt(&request).unwrap_err();
+        assert_eq!(
+            (status.code(), status.message()),
+            (tonic::Code::NotFound, "Must provide a key")
+        );
+        let request = EncryptRequest {
+            key: Some(Key { key_type: None }),
+            plaintext: vec![1],
+        };
+        let status = inner.encrypt(&request).unwrap_err();
+        assert_eq!(
+            (status.code(), status.message()),
+            (tonic::Code::NotFound, "Unknown key type")
+        );
     }
 }
