@@ -130,7 +130,7 @@ pub fn key_context(
     // Without the local service the plugin's own keys are never used, so
     // they are not looked for (a project needs no key directory then);
     // the KMS time-outs still bound each call to a service.
-    let base = if op.local_key_service {
+    let base = if !op.no_local_key_service {
         identities(env, op)?
     } else {
         KeyContextBuilder::from_vars(
@@ -141,7 +141,7 @@ pub fn key_context(
     };
     let mut builder = base
         .bind_age_recipients()
-        .local_key_service(op.local_key_service);
+        .local_key_service(!op.no_local_key_service);
     for addr in &op.key_services {
         builder = builder.key_service(addr.clone());
     }

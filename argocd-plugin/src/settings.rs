@@ -138,8 +138,8 @@ pub struct Settings {
     pub key_services: Vec<KeyServiceAddr>,
     /// `SOPS_CMP_LOCAL_KEYSERVICE=false`: the plugin's own keys (identity
     /// files, project directories, cloud credentials) are never used, only
-    /// the key services.
-    pub local_key_service: bool,
+    /// the key services. (Negated so that the default uses them.)
+    pub no_local_key_service: bool,
     pub debug: bool,
 }
 
@@ -221,7 +221,7 @@ impl Settings {
         Ok(Self {
             limits,
             key_services,
-            local_key_service,
+            no_local_key_service: !local_key_service,
             project_keys_dir: env.get("SOPS_CMP_PROJECT_KEYS_DIR").map(PathBuf::from),
             key_policy_file: env.get("SOPS_CMP_KEY_POLICY").map(PathBuf::from),
             bind_namespace,
@@ -275,7 +275,8 @@ mod tests {
     #[test]
     fn key_services_parse() {
         let op = Settings::from_env(&Env::from_pairs(&[])).unwrap();
-        assert!(op.local_key_service && op.key_services.is_empty());
+        assert!(!op.no_local_key_service && op.key_services.is_empty());
+        assert!(!Settings::default().no_local_key_service);
         let env = Env::from_pairs(&[
             (
                 "SOPS_CMP_KEYSERVICE",
@@ -284,7 +285,7 @@ mod tests {
             ("SOPS_CMP_LOCAL_KEYSERVICE", "false"),
         ]);
         let op = Settings::from_env(&env).unwrap();
-        assert!(!op.local_key_service);
+        assert!(op.no_local_key_service);
         assert_eq!(
             op.key_services,
             [
