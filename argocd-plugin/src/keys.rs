@@ -190,7 +190,13 @@ impl<'a> Keys<'a> {
 /// ignored so one project cannot use another's keys.
 ///
 /// With `SOPS_CMP_KEY_POLICY`, the context only lets the master keys the
-/// policy allows for `ARGOCD_APP_PROJECT_NAME` be used.
+/// policy allows for `ARGOCD_APP_PROJECT_NAME` be used; the policy is
+/// applied before any key service is asked.
+///
+/// With `SOPS_CMP_KEYSERVICE`, the key services are asked after the
+/// plugin's own keys (or instead of them with
+/// `SOPS_CMP_LOCAL_KEYSERVICE=false`). A service unwraps with its own
+/// credentials, whatever the project: only the key policy scopes it.
 pub fn key_context(
     env: &Env,
     op: &Settings,
@@ -199,7 +205,25 @@ pub fn key_context(
     // Identities open only the entries labelled with their own recipient, so
     // the recipients in a file's metadata (which the policy and the error
     // messages rely on) cannot be forged.
-    let ctx = identities(env, op)?.bind_age_recipients().build();
+    // Without the local service the plugin's own keys are never used, so
+    // they are not looked for (a project needs no key directory then);
+    // the KMS time-outs still bound each call to a service.
+    let base = if !op.no_local_key_service {
+        identities(env, op)?
+    } else {
+        KeyContextBuilder::from_vars(
+            ["SOPS_KMS_CONNECT_TIMEOUT", "SOPS_KMS_TIMEOUT"]
+                .iter()
+                .filter_map(|k| Some((*k, env.get(k)?))),
+        )
+    };
+    let mut builder = base
+        .bind_age_recipients()
+        .local_key_service(!op.no_local_key_service);
+    for addr in &op.key_services {
+        builder = builder.key_service(addr.clone());
+    }
+    let ctx = builder.build();
     Ok(match policy {
         Some(p) => p.apply(ctx, env.get("ARGOCD_APP_PROJECT_NAME")),
         None => ctx,

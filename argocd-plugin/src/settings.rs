@@ -15,6 +15,7 @@ use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use sops_core::keys::KeyServiceAddr;
 use sops_core::stores::DEFAULT_MAX_DEPTH;
 
 use crate::error::Failure;
@@ -131,6 +132,14 @@ pub struct Settings {
     /// `SOPS_CMP_BIND_NAMESPACE=true`: decrypted namespaced objects must be
     /// in the app's destination namespace (`namespace.rs`).
     pub bind_namespace: bool,
+    /// `SOPS_CMP_KEYSERVICE`: key services (comma list of
+    /// `tcp://host:port`, `unix:///path`) asked after the plugin's own
+    /// keys, e.g. a sidecar that holds the cloud credentials.
+    pub key_services: Vec<KeyServiceAddr>,
+    /// `SOPS_CMP_LOCAL_KEYSERVICE=false`: the plugin's own keys (identity
+    /// files, project directories, cloud credentials) are never used, only
+    /// the key services. (Negated so that the default uses them.)
+    pub no_local_key_service: bool,
     pub debug: bool,
 }
 
@@ -185,8 +194,34 @@ impl Settings {
             Some(v) => parse_bool_setting("SOPS_CMP_BIND_NAMESPACE", v)?,
             None => false,
         };
+        let local_key_service = match env.get("SOPS_CMP_LOCAL_KEYSERVICE") {
+            Some(v) => parse_bool_setting("SOPS_CMP_LOCAL_KEYSERVICE", v)?,
+            None => true,
+        };
+        let mut key_services = Vec::new();
+        for uri in env
+            .get("SOPS_CMP_KEYSERVICE")
+            .unwrap_or("")
+            .split(',')
+            .map(str::trim)
+            .filter(|u| !u.is_empty())
+        {
+            // Unlike sops, which skips such a URI, a setting that does not
+            // parse fails every command: the operator meant a service.
+            let addr = KeyServiceAddr::parse(uri).map_err(|e| {
+                Failure::config(format!("SOPS_CMP_KEYSERVICE: cannot parse {uri:?}: {e}"))
+            })?;
+            key_services.push(addr);
+        }
+        if !local_key_service && key_services.is_empty() {
+            return Err(Failure::config(
+                "SOPS_CMP_LOCAL_KEYSERVICE=false needs SOPS_CMP_KEYSERVICE".to_owned(),
+            ));
+        }
         Ok(Self {
             limits,
+            key_services,
+            no_local_key_service: !local_key_service,
             project_keys_dir: env.get("SOPS_CMP_PROJECT_KEYS_DIR").map(PathBuf::from),
             key_policy_file: env.get("SOPS_CMP_KEY_POLICY").map(PathBuf::from),
             bind_namespace,
@@ -236,6 +271,39 @@ pub fn parse_bool_setting(name: &str, v: &str) -> Result<bool, Failure> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn key_services_parse() {
+        let op = Settings::from_env(&Env::from_pairs(&[])).unwrap();
+        assert!(!op.no_local_key_service && op.key_services.is_empty());
+        assert!(!Settings::default().no_local_key_service);
+        let env = Env::from_pairs(&[
+            (
+                "SOPS_CMP_KEYSERVICE",
+                "unix:///run/ks.sock, tcp://127.0.0.1:5000",
+            ),
+            ("SOPS_CMP_LOCAL_KEYSERVICE", "false"),
+        ]);
+        let op = Settings::from_env(&env).unwrap();
+        assert!(op.no_local_key_service);
+        assert_eq!(
+            op.key_services,
+            [
+                KeyServiceAddr::Unix("/run/ks.sock".into()),
+                KeyServiceAddr::parse("tcp://127.0.0.1:5000").unwrap()
+            ]
+        );
+        for bad in [
+            &[("SOPS_CMP_KEYSERVICE", "127.0.0.1:5000")][..],
+            &[("SOPS_CMP_LOCAL_KEYSERVICE", "false")],
+            &[
+                ("SOPS_CMP_LOCAL_KEYSERVICE", "no"),
+                ("SOPS_CMP_KEYSERVICE", "unix:///x"),
+            ],
+        ] {
+            assert!(Settings::from_env(&Env::from_pairs(bad)).is_err());
+        }
+    }
 
     #[test]
     fn limits_parse() {

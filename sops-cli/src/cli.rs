@@ -41,9 +41,9 @@ pub struct RuleFlags {
     pub encrypted_regex: Option<String>,
 }
 
-/// Flags for the key service. Only the local key service exists: a remote
-/// `--keyservice` and `--enable-local-keyservice=false` are refused with a
-/// clear message (`commands::check_keyservice`) rather than ignored.
+/// Flags for the key services (sops-cli.md §10): the local one (this
+/// process' credentials) unless disabled, then each `--keyservice` URI
+/// (`commands::use_key_services`).
 #[derive(Debug, Args, Default, Clone)]
 pub struct KeyServiceFlags {
     /// use local key service
@@ -446,6 +446,27 @@ pub struct ExecFileArgs {
     pub common: ExecCommon,
 }
 
+/// `sops keyservice`: serve `Encrypt`/`Decrypt` with this process' keys.
+#[derive(Debug, Args)]
+pub struct KeyserviceArgs {
+    /// network to listen on, e.g. 'tcp' or 'unix'
+    #[arg(long = "network", visible_alias = "net", default_value = "tcp")]
+    pub network: String,
+    /// address to listen on, e.g. '127.0.0.1:5000' or '/tmp/sops.sock'
+    #[arg(
+        long = "address",
+        visible_alias = "addr",
+        default_value = "127.0.0.1:5000"
+    )]
+    pub address: String,
+    /// Prompt user to confirm every incoming request
+    #[arg(long = "prompt")]
+    pub prompt: bool,
+    /// Enable verbose logging output
+    #[arg(long = "verbose")]
+    pub verbose: bool,
+}
+
 /// Arguments of a command we do not implement yet (kept so that sops
 /// command lines are recognised and fail with a clear message).
 #[derive(Debug, Args)]
@@ -482,7 +503,7 @@ pub enum Command {
     /// Publish sops file or directory to a configured destination
     Publish(NotYetArgs),
     /// start a SOPS key service server
-    Keyservice(NotYetArgs),
+    Keyservice(KeyserviceArgs),
     /// Generate shell completion scripts
     Completion(NotYetArgs),
 }

@@ -90,13 +90,9 @@ pub fn library_error(err: Error, stage_format: Format) -> CliError {
             CliError::new(code, format!("Error decrypting tree: {}", chain(&e)))
         }
         Error::Tree(e) => CliError::new(code, format!("Error encrypting tree: {}", chain(&e))),
-        Error::WrapKey { identifier, source } => CliError::new(
-            code,
-            format!(
-                "Could not generate data key: [{identifier}: {}]",
-                chain(&source)
-            ),
-        ),
+        e @ (Error::WrapKeys(_) | Error::NoKeyServices) => {
+            CliError::new(code, format!("Could not generate data key: [{e}]"))
+        }
         e @ Error::ShamirSplit(_) => {
             CliError::new(code, format!("Could not generate data key: [{e}]"))
         }

@@ -61,7 +61,7 @@ fn warn_extra_args(extra: &[String]) {
 fn run(cli: &Cli) -> Result<(), CliError> {
     let root = &cli.root;
     if let Some(flags) = cli.command.as_ref().and_then(Command::keyservice) {
-        commands::check_keyservice(flags)?;
+        commands::use_key_services(flags)?;
     }
     match &cli.command {
         Some(Command::Decrypt(args)) => {
@@ -126,6 +126,7 @@ fn run(cli: &Cli) -> Result<(), CliError> {
         Some(Command::Filestatus(args)) => commands::set::run_filestatus(args),
         Some(Command::ExecEnv(args)) => child_status(commands::exec::run_exec_env(args)),
         Some(Command::ExecFile(args)) => child_status(commands::exec::run_exec_file(args)),
+        Some(Command::Keyservice(args)) => commands::keyservice::run(args),
         Some(other) => Err(CliError::new(
             exit_code::ERROR_GENERIC,
             format!(
@@ -177,7 +178,7 @@ fn run_root(cli: &Cli) -> Result<(), CliError> {
         ));
     };
     warn_extra_args(&root.extra);
-    commands::check_keyservice(&root.keyservice)?;
+    commands::use_key_services(&root.keyservice)?;
     if root.verbose {
         eprintln!(
             "--verbose: this sops implementation has no debug logging yet; continuing without it"

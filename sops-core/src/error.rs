@@ -35,12 +35,12 @@ pub enum Error {
     Tree(#[from] TreeError),
     #[error(transparent)]
     Recovery(#[from] RecoveryError),
-    #[error("could not encrypt the data key with {identifier}")]
-    WrapKey {
-        identifier: String,
-        #[source]
-        source: KeyError,
-    },
+    /// No key service could wrap the data key for these master keys (one
+    /// failure per key and service; sops' text).
+    #[error("{}", crate::keys::wrapping_failures(.0))]
+    WrapKeys(Vec<crate::keys::KeyFailure>),
+    #[error("no key services provided, cannot update master keys")]
+    NoKeyServices,
     #[error(transparent)]
     Key(#[from] KeyError),
     #[error("could not split data key into parts for Shamir: {0}")]
@@ -102,7 +102,8 @@ impl std::fmt::Display for WriteStep {
 impl From<WrapError> for Error {
     fn from(e: WrapError) -> Self {
         match e {
-            WrapError::Key { identifier, source } => Error::WrapKey { identifier, source },
+            WrapError::Keys(failures) => Error::WrapKeys(failures),
+            WrapError::NoKeyServices => Error::NoKeyServices,
             WrapError::ShamirSplit(reason) => Error::ShamirSplit(reason),
         }
     }
@@ -135,7 +136,8 @@ impl Error {
             Self::AlreadyEncrypted => exit_code::FILE_ALREADY_ENCRYPTED,
             Self::Write { .. } => exit_code::COULD_NOT_WRITE_OUTPUT_FILE,
             // sops 3.11: "Could not generate data key" exits with the generic code.
-            Self::WrapKey { .. }
+            Self::WrapKeys(_)
+            | Self::NoKeyServices
             | Self::ShamirSplit(_)
             | Self::NoKeys
             | Self::Key(_)

@@ -10,6 +10,7 @@ mod harness;
 mod helm;
 mod install;
 mod interop;
+mod keyservice;
 mod kms;
 mod kms_calls;
 mod kustomize;

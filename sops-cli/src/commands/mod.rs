@@ -6,6 +6,7 @@ pub mod edit;
 pub mod encrypt;
 pub mod exec;
 pub mod keys;
+pub mod keyservice;
 pub mod set;
 
 use std::io::{Read, Write};
@@ -276,7 +277,14 @@ pub fn emit_encrypted(file: &EncryptedFile, store: &dyn Store) -> Result<Vec<u8>
 
 /// The key context of the CLI: the process environment.
 pub fn key_context() -> sops_core::keys::KeyContext {
-    sops_core::keys::KeyContext::from_process_env()
+    let mut builder = sops_core::keys::KeyContextBuilder::from_process_env();
+    if let Some((local, remote)) = KEY_SERVICES.get() {
+        builder = builder.local_key_service(*local);
+        for addr in remote {
+            builder = builder.key_service(addr.clone());
+        }
+    }
+    builder.build()
 }
 
 /// A builder for a temporary directory only we can enter (0700): where
@@ -289,22 +297,19 @@ pub fn private_dir_builder(prefix: &str) -> tempfile::Builder<'_, 'static> {
     builder
 }
 
-/// Refuses key service settings we cannot honour: only the local key
-/// service exists (remote key services come with a later change), so a
-/// `--keyservice`/`SOPS_KEYSERVICE` URI or a disabled local service would
-/// otherwise be silently ignored. `--enable-local-keyservice` takes Go's
-/// `strconv.ParseBool` spellings, as in sops.
-pub fn check_keyservice(flags: &KeyServiceFlags) -> Result<(), CliError> {
+/// The key services of this run (`--keyservice`, `SOPS_KEYSERVICE`,
+/// `--enable-local-keyservice`), set once from the command's flags.
+static KEY_SERVICES: std::sync::OnceLock<(bool, Vec<sops_core::keys::KeyServiceAddr>)> =
+    std::sync::OnceLock::new();
+
+/// Takes the command's key service flags: `--enable-local-keyservice` in
+/// Go's `strconv.ParseBool` spellings, each `--keyservice` URI parsed as
+/// sops does (one that does not parse is skipped with sops' warning).
+pub fn use_key_services(flags: &KeyServiceFlags) -> Result<(), CliError> {
     let value = flags.enable_local_keyservice.as_str();
-    match value {
-        "1" | "t" | "T" | "TRUE" | "true" | "True" => {}
-        "0" | "f" | "F" | "FALSE" | "false" | "False" => {
-            return Err(CliError::new(
-                code::ERROR_GENERIC,
-                "--enable-local-keyservice=false is not supported yet: the local key service is \
-                 the only one this sops implementation has",
-            ));
-        }
+    let local = match value {
+        "1" | "t" | "T" | "TRUE" | "true" | "True" => true,
+        "0" | "f" | "F" | "FALSE" | "false" | "False" => false,
         _ => {
             return Err(CliError::new(
                 code::ERROR_GENERIC,
@@ -314,16 +319,15 @@ pub fn check_keyservice(flags: &KeyServiceFlags) -> Result<(), CliError> {
                 ),
             ));
         }
+    };
+    let mut remote = Vec::new();
+    for uri in flags.keyservice.iter().filter(|u| !u.is_empty()) {
+        match sops_core::keys::KeyServiceAddr::parse(uri) {
+            Ok(addr) => remote.push(addr),
+            Err(_) => eprintln!("Error parsing URI for keyservice, skipping uri={uri:?}"),
+        }
     }
-    if let Some(uri) = flags.keyservice.iter().find(|u| !u.is_empty()) {
-        return Err(CliError::new(
-            code::ERROR_GENERIC,
-            format!(
-                "--keyservice {uri}: remote key services (--keyservice, SOPS_KEYSERVICE) are not \
-                 supported yet by this sops implementation; only the local key service is"
-            ),
-        ));
-    }
+    let _ = KEY_SERVICES.set((local, remote));
     Ok(())
 }
 

@@ -1,41 +1,14 @@
-//! Flags we accept but cannot honour yet are refused with a clear message
-//! instead of being ignored: remote key services, a disabled local key
-//! service. `--verbose` works as in sops where sops ignores it (subcommand
+//! The key service flags' parsing, and `--verbose`, which works as in sops where sops ignores it (subcommand
 //! form) and says it has no debug logging in the root form.
 
 use crate::support::{Bin, encrypted_by_reference};
 
 const PLAIN: &str = "name: demo\npassword: hunter2\n";
 
+/// issue 12: `--keyservice` and `--enable-local-keyservice=false` work now
+/// (tests/main/keyservice.rs); what is left here is their parsing.
 #[test]
-fn remote_keyservice_is_refused() {
-    let (sb, _key, path, _) = encrypted_by_reference(PLAIN, "enc.yaml");
-    let file = path.to_str().unwrap();
-    for args in [
-        vec!["decrypt", "--keyservice", "tcp://127.0.0.1:9", file],
-        vec!["--keyservice", "unix:///run/sops.sock", "-d", file],
-        vec!["rotate", "--keyservice", "tcp://127.0.0.1:9", file],
-    ] {
-        sb.run(Bin::Ours, &args).fails_with(
-            1,
-            &["remote key services", "not supported yet", "--keyservice"],
-        );
-    }
-    sb.cmd(Bin::Ours, ["decrypt", file])
-        .env("SOPS_KEYSERVICE", "tcp://127.0.0.1:9")
-        .run()
-        .fails_with(1, &["--keyservice tcp://127.0.0.1:9: remote key services"]);
-    // An empty SOPS_KEYSERVICE counts as unset.
-    let out = sb
-        .cmd(Bin::Ours, ["decrypt", file])
-        .env("SOPS_KEYSERVICE", "")
-        .run()
-        .ok();
-    assert_eq!(out, PLAIN.as_bytes());
-}
-
-#[test]
-fn local_keyservice_can_only_stay_enabled() {
+fn keyservice_flags_parse_as_in_sops() {
     let (sb, _key, path, _) = encrypted_by_reference(PLAIN, "enc.yaml");
     let file = path.to_str().unwrap();
     for value in ["true", "1", "T"] {
@@ -43,13 +16,21 @@ fn local_keyservice_can_only_stay_enabled() {
         let out = sb.run(Bin::Ours, ["decrypt", &flag, file]).ok();
         assert_eq!(out, PLAIN.as_bytes());
     }
+    // Disabled, with no other service: the local identity is not used.
     for args in [
         vec!["decrypt", "--enable-local-keyservice=false", file],
         vec!["--enable-local-keyservice=0", "-d", file],
     ] {
         sb.run(Bin::Ours, &args)
-            .fails_with(1, &["--enable-local-keyservice=false is not supported yet"]);
+            .fails_with(128, &["Failed to get the data key"]);
     }
+    // An empty SOPS_KEYSERVICE counts as unset.
+    let out = sb
+        .cmd(Bin::Ours, ["decrypt", file])
+        .env("SOPS_KEYSERVICE", "")
+        .run()
+        .ok();
+    assert_eq!(out, PLAIN.as_bytes());
     // Not a Go bool: sops fails too (exit 1), with this text from the env.
     for bin in [Bin::Reference, Bin::Ours] {
         let out = sb

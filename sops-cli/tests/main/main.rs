@@ -21,6 +21,7 @@ mod hckms;
 mod inplace;
 mod interop;
 mod keys;
+mod keyservice;
 mod kms;
 mod pgp;
 mod set;

@@ -237,6 +237,7 @@ impl Sandbox {
             extra_env: Vec::new(),
             stdin: None,
             user: None,
+            keep_stdin: false,
         }
     }
 
@@ -258,6 +259,7 @@ pub struct Cmd<'a> {
     extra_env: Vec<(String, OsString)>,
     stdin: Option<Vec<u8>>,
     user: Option<(u32, u32)>,
+    keep_stdin: bool,
 }
 
 impl Cmd<'_> {
@@ -281,8 +283,8 @@ impl Cmd<'_> {
         self
     }
 
-    /// Runs the command to completion.
-    pub fn run(self) -> Output {
+    /// The process to start, and how messages name it.
+    fn command(&self) -> (Command, String) {
         let home = self.sandbox.dir();
         let mut command = Command::new(self.bin.path());
         command
@@ -301,7 +303,7 @@ impl Cmd<'_> {
             .env("AWS_EC2_METADATA_DISABLED", "true")
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
-            .stdin(if self.stdin.is_some() {
+            .stdin(if self.stdin.is_some() || self.keep_stdin {
                 Stdio::piped()
             } else {
                 Stdio::null()
@@ -324,6 +326,27 @@ impl Cmd<'_> {
                 .collect::<Vec<_>>()
                 .join(" ")
         );
+        (command, what)
+    }
+
+    /// Starts the command and leaves it running (a server); its stdin is
+    /// a pipe when [`Cmd::keep_stdin`] was asked for.
+    pub fn spawn(self) -> std::process::Child {
+        let (mut command, what) = self.command();
+        command
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {what}: {e}"))
+    }
+
+    /// Gives the command a stdin pipe that [`Cmd::spawn`]'s caller writes.
+    pub fn keep_stdin(mut self) -> Self {
+        self.keep_stdin = true;
+        self
+    }
+
+    /// Runs the command to completion.
+    pub fn run(self) -> Output {
+        let (mut command, what) = self.command();
         let mut child = command
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {what}: {e}"));

@@ -31,12 +31,12 @@ fn var(name: &str) -> String {
 }
 
 /// The plain HTTP fake's address.
-fn addr() -> String {
+pub(super) fn addr() -> String {
     var(ADDR_VAR)
 }
 
 /// The URI of transit key `key` of engine `engine` on the plain fake.
-fn uri(engine: &str, key: &str) -> String {
+pub(super) fn uri(engine: &str, key: &str) -> String {
     format!("{}/v1/{engine}/keys/{key}", addr())
 }
 

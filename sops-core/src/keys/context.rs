@@ -37,6 +37,8 @@ pub struct KeyContext {
     /// and profile, and are cached by the AWS keystore itself.)
     #[cfg_attr(not(any(feature = "gcp-kms", feature = "azure-kv")), allow(dead_code))]
     clients: Mutex<HashMap<&'static str, Arc<dyn Any + Send + Sync>>>,
+    /// The key services, local first (see [`KeyContextBuilder::key_service`]).
+    services: Vec<super::key_service::KeyService>,
 }
 
 /// The secrets unwrapped through one context, so that a wrapped key seen
@@ -114,6 +116,7 @@ pub struct KeyContextBuilder {
     azure: super::azure_kv::AzureInputs,
     #[cfg(feature = "age")]
     age: AgeSources,
+    key_services: super::key_service::KeyServiceList,
 }
 
 /// GCP KMS credentials and endpoint. The token and the JSON are secrets:
@@ -214,6 +217,11 @@ impl KeyContext {
         unwrap: impl FnOnce() -> Result<Zeroizing<Vec<u8>>, KeyError>,
     ) -> Result<Zeroizing<Vec<u8>>, KeyError> {
         self.unwrapped.unwrap_once(entry, unwrap)
+    }
+
+    /// The key services, in the order they are asked.
+    pub(crate) fn key_services(&self) -> &[super::key_service::KeyService] {
+        &self.services
     }
 
     /// True if the key filter (if any) allows `entry`.
@@ -380,6 +388,7 @@ impl KeyContextBuilder {
             azure: super::azure_kv::AzureInputs::from_vars(&var),
             #[cfg(feature = "age")]
             age: AgeSources::from_vars(&var),
+            key_services: Default::default(),
         }
     }
 
@@ -643,8 +652,28 @@ impl KeyContextBuilder {
         &mut self.vault
     }
 
+    // Key services (sops-cli.md §10).
+
+    /// Whether this process' own key material is used (sops' local key
+    /// service, `--enable-local-keyservice`); on by default. Off, only the
+    /// remote key services wrap and unwrap.
+    pub fn local_key_service(mut self, enabled: bool) -> Self {
+        self.key_services.no_local = !enabled;
+        self
+    }
+
+    /// Adds a remote key service (`sops keyservice`, `--keyservice`),
+    /// asked after the local one and the services added before it. The
+    /// connection is made on first use; the KMS time-outs bound each call.
+    #[cfg(feature = "keyservice")]
+    pub fn key_service(mut self, addr: super::KeyServiceAddr) -> Self {
+        self.key_services.remote.push(addr);
+        self
+    }
+
     pub fn build(self) -> KeyContext {
         KeyContext {
+            services: self.key_services.build(),
             inputs: self,
             #[cfg(feature = "age")]
             age: std::sync::OnceLock::new(),
@@ -676,6 +705,8 @@ impl fmt::Debug for KeyContextBuilder {
             .field("vault", &self.vault)
             .field("hckms", &self.hckms)
             .field("azure", &self.azure)
+            .field("local_key_service", &!self.key_services.no_local)
+            .field("key_services", &self.key_services.remote)
             .finish()
     }
 }

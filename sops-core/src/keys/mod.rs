@@ -14,12 +14,14 @@
     feature = "gcp-kms",
     feature = "azure-kv",
     feature = "hc-vault",
-    feature = "hckms"
+    feature = "hckms",
+    feature = "keyservice"
 ))]
 mod cloud;
 mod context;
 #[cfg(any(feature = "azure-kv", feature = "hc-vault", feature = "hckms"))]
 mod http;
+pub mod key_service;
 pub mod keystore;
 mod registry;
 mod secret_file;
@@ -51,9 +53,13 @@ use crate::metadata::KeyEntry;
 pub use context::{
     DEFAULT_KMS_CONNECT_TIMEOUT, DEFAULT_KMS_TIMEOUT, KeyContext, KeyContextBuilder, KeyFilter,
 };
+pub use key_service::KeyServiceAddr;
+#[cfg(feature = "keyservice")]
+pub use key_service::{KeyServiceServer, Prompt, ServeError};
 pub use keystore::{KeyKind, KeySpec, KeystoreSpec};
 pub use registry::{FromEntry, FromSpec, Keystore, built_in_keystores, keystores_by};
 pub use secret_file::{SECRET_FILE_LIMIT, SecretFileError, read_secret_file};
+pub(crate) use wrapping::wrap_failures as wrapping_failures;
 pub use wrapping::{KeyFailure, RecoveryError, WrapError, recover_data_key, wrap_data_key};
 
 /// Why a master key could not wrap or unwrap.
@@ -75,6 +81,10 @@ pub enum KeyError {
     /// so it was never asked to decrypt.
     #[error("skipped by policy")]
     SkippedByPolicy,
+    /// Every key service failed (or none was given): one error per
+    /// service, in the order they were asked.
+    #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
+    Services(Vec<KeyError>),
 }
 
 /// One master key: an identity (recipient, fingerprint, ARN …) and, once
@@ -99,6 +109,16 @@ pub trait MasterKey: fmt::Debug + Send + Sync {
     /// have. Nothing for the other keystores.
     fn prepare(&mut self, _ctx: &KeyContext) -> Result<(), KeyError> {
         Ok(())
+    }
+
+    /// The entry [`Self::encrypt`] would return, without `enc` (and
+    /// without `created_at` unless the key keeps one): what names the key
+    /// to a remote key service, which wraps the secret with its own
+    /// credentials (sops' `KeyFromMasterKey`). `None` (the default) when
+    /// the keystore cannot be named that way; its keys are then wrapped
+    /// only by the local service.
+    fn entry_template(&self) -> Option<KeyEntry> {
+        None
     }
 }
 

@@ -10,37 +10,59 @@ use std::fmt;
 use zeroize::Zeroizing;
 
 use crate::data_key::DataKey;
-use crate::keys::{KeyContext, KeyError, MasterKey, age, master_key_for, pgp};
+use crate::keys::key_service::first_success;
+use crate::keys::{KeyContext, KeyError, MasterKey, age, pgp};
 use crate::metadata::{KeyGroup, KeyKind, Metadata};
 
 /// Why the data key could not be wrapped for a set of key groups.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum WrapError {
-    /// A master key refused to wrap its secret.
-    #[error("could not encrypt the data key with {identifier}")]
-    Key {
-        identifier: String,
-        #[source]
-        source: KeyError,
-    },
+    /// Master keys no key service could wrap the secret for: one failure
+    /// per key and service, in the order they were tried (every key is
+    /// tried, as sops does); the text is sops' own.
+    #[error("{}", wrap_failures(.0))]
+    Keys(Vec<KeyFailure>),
+    /// The context has no key service at all (the local one disabled and
+    /// no remote one given).
+    #[error("no key services provided, cannot update master keys")]
+    NoKeyServices,
     /// The data key could not be split into one share per group (e.g. a
     /// threshold above the number of groups); the text is sops' own.
     #[error("could not split data key into parts for Shamir: {0}")]
     ShamirSplit(String),
 }
 
+/// sops' list of wrapping failures (Go prints the `[]error` it collects).
+pub(crate) fn wrap_failures(failures: &[KeyFailure]) -> String {
+    failures
+        .iter()
+        .map(|f| {
+            format!(
+                "failed to encrypt new data key with master key {:?}: {}",
+                f.identifier, f.error
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// Wraps the data key with every master key of `groups`. One group: every
 /// key wraps the data key itself. Several: the key is split into one Shamir
 /// share per group, any `threshold` of which recover it (0 = every group),
-/// and every key of a group wraps that group's share. The groups of the
-/// result are in the order of `groups`.
+/// and every key of a group wraps that group's share. Each key is tried
+/// with each of the context's key services in order until one succeeds.
+/// The groups of the result are in the order of `groups`.
 pub fn wrap_data_key(
     key: &DataKey,
     groups: &[Vec<Box<dyn MasterKey>>],
     threshold: usize,
     ctx: &KeyContext,
 ) -> Result<Vec<KeyGroup>, WrapError> {
+    let services = ctx.key_services();
+    if services.is_empty() {
+        return Err(WrapError::NoKeyServices);
+    }
     let secrets: Vec<Zeroizing<Vec<u8>>> = if groups.len() > 1 {
         let threshold = Metadata::threshold_for(groups.len(), threshold);
         crate::shamir::split(key.expose(), groups.len(), threshold)
@@ -48,22 +70,26 @@ pub fn wrap_data_key(
     } else {
         vec![Zeroizing::new(key.expose().to_vec())]
     };
-    groups
-        .iter()
-        .zip(secrets.iter())
-        .map(|(group, secret)| {
-            let entries = group
-                .iter()
-                .map(|k| {
-                    k.encrypt(secret, ctx).map_err(|source| WrapError::Key {
-                        identifier: k.identifier(),
-                        source,
-                    })
-                })
-                .collect::<Result<Vec<_>, _>>()?;
-            Ok(KeyGroup(entries))
-        })
-        .collect()
+    let mut failures = Vec::new();
+    let mut wrapped = Vec::new();
+    for (group, secret) in groups.iter().zip(secrets.iter()) {
+        let mut entries = Vec::new();
+        for k in group {
+            match first_success(services, |s| s.encrypt(k.as_ref(), secret, ctx)) {
+                Ok(entry) => entries.push(entry),
+                Err(errors) => failures.extend(errors.into_iter().map(|error| KeyFailure {
+                    identifier: k.identifier(),
+                    error,
+                })),
+            }
+        }
+        wrapped.push(KeyGroup(entries));
+    }
+    if failures.is_empty() {
+        Ok(wrapped)
+    } else {
+        Err(WrapError::Keys(failures))
+    }
 }
 
 /// One key that was tried and why it failed.
@@ -125,10 +151,24 @@ impl fmt::Display for RecoveryError {
                             writeln!(f, "  ")?;
                         }
                         writeln!(f, "  {}: FAILED", failure.identifier)?;
-                        let text = failure.error.to_string();
-                        for (j, line) in wrap(&text, 60).iter().enumerate() {
-                            let lead = if j == 0 { "    - | " } else { "      | " };
-                            writeln!(f, "{lead}{line}")?;
+                        // One item per key service asked (sops lists
+                        // them all; none asked leaves an empty line).
+                        let errors = match &failure.error {
+                            KeyError::Services(errors) => errors.iter().collect(),
+                            one => vec![one],
+                        };
+                        if errors.is_empty() {
+                            writeln!(f)?;
+                        }
+                        for (e, error) in errors.iter().enumerate() {
+                            if e > 0 {
+                                writeln!(f, "    ")?;
+                            }
+                            let text = error.to_string();
+                            for (j, line) in wrap(&text, 60).iter().enumerate() {
+                                let lead = if j == 0 { "    - | " } else { "      | " };
+                                writeln!(f, "{lead}{line}")?;
+                            }
                         }
                     }
                 }
@@ -191,7 +231,12 @@ pub fn recover_data_key(
             // policy refuses it now.
             let result = if ctx.allows(entry) {
                 ctx.unwrap_once(entry, || {
-                    master_key_for(entry).and_then(|k| k.decrypt(entry, ctx))
+                    first_success(ctx.key_services(), |s| s.decrypt(entry, ctx)).map_err(
+                        |mut errors| match errors.len() {
+                            1 => errors.remove(0),
+                            _ => KeyError::Services(errors),
+                        },
+                    )
                 })
             } else {
                 Err(KeyError::SkippedByPolicy)

@@ -198,6 +198,12 @@ impl AgeKey {
 }
 
 impl MasterKey for AgeKey {
+    fn entry_template(&self) -> Option<KeyEntry> {
+        let mut fields = Branch::new();
+        fields.push("recipient", Value::Str(self.recipient.clone()));
+        Some(KeyEntry { kind: KIND, fields })
+    }
+
     fn kind(&self) -> KeyKind {
         KIND
     }

@@ -242,6 +242,20 @@ impl AzureKvKey {
 }
 
 impl MasterKey for AzureKvKey {
+    /// A key named without a version is sent as such (after
+    /// [`MasterKey::prepare`] it has the vault's current one): the service
+    /// resolves it with its own credentials, as sops' does.
+    fn entry_template(&self) -> Option<KeyEntry> {
+        let mut fields = Branch::new();
+        fields.push("vault_url", Value::Str(self.vault_url.clone()));
+        fields.push("name", Value::Str(self.name.clone()));
+        fields.push("version", Value::Str(self.version.clone()));
+        if let Some(created) = &self.created_at {
+            fields.push("created_at", Value::Str(created.clone()));
+        }
+        Some(KeyEntry { kind: KIND, fields })
+    }
+
     fn kind(&self) -> KeyKind {
         KIND
     }

@@ -290,6 +290,14 @@ impl Doing {
 }
 
 impl MasterKey for HcVaultKey {
+    fn entry_template(&self) -> Option<KeyEntry> {
+        let mut entry = self.entry(None);
+        if let Some(created) = &self.created_at {
+            entry.fields.push("created_at", Value::Str(created.clone()));
+        }
+        Some(entry)
+    }
+
     fn kind(&self) -> KeyKind {
         KIND
     }

@@ -168,6 +168,15 @@ impl HckmsKey {
 }
 
 impl MasterKey for HckmsKey {
+    fn entry_template(&self) -> Option<KeyEntry> {
+        let mut fields = Branch::new();
+        fields.push("key_id", Value::Str(self.key_id.clone()));
+        if let Some(created) = &self.created_at {
+            fields.push("created_at", Value::Str(created.clone()));
+        }
+        Some(KeyEntry { kind: KIND, fields })
+    }
+
     fn kind(&self) -> KeyKind {
         KIND
     }

@@ -62,6 +62,12 @@ impl PgpKey {
 }
 
 impl MasterKey for PgpKey {
+    fn entry_template(&self) -> Option<KeyEntry> {
+        let mut fields = Branch::new();
+        fields.push("fp", Value::Str(self.fingerprint.clone()));
+        Some(KeyEntry { kind: KIND, fields })
+    }
+
     fn kind(&self) -> KeyKind {
         KIND
     }
