@@ -6,6 +6,7 @@ pub mod edit;
 pub mod encrypt;
 pub mod exec;
 pub mod keys;
+pub mod publish;
 pub mod set;
 
 use std::io::{Read, Write};

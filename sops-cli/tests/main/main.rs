@@ -21,6 +21,7 @@ mod interop;
 mod keys;
 mod kms;
 mod pgp;
+mod publish;
 mod set;
 mod support;
 mod tamper;

@@ -16,10 +16,15 @@
     feature = "hc-vault",
     feature = "hckms"
 ))]
-mod cloud;
+pub(crate) mod cloud;
 mod context;
-#[cfg(any(feature = "azure-kv", feature = "hc-vault", feature = "hckms"))]
-mod http;
+#[cfg(any(
+    feature = "azure-kv",
+    feature = "hc-vault",
+    feature = "hckms",
+    feature = "publish"
+))]
+pub(crate) mod http;
 pub mod keystore;
 mod registry;
 mod secret_file;

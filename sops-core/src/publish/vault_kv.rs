@@ -1,0 +1,163 @@
+//! Vault KV: the decrypted top-level values written as one secret,
+//! `PUT /v1/MOUNT[data/]PATHNAME` (KV v2 wraps them in `{"data": …}`), with
+//! `X-Vault-Token`. As sops 3.11 does, the secret is read first and left
+//! alone when it already holds the same values (KV v2: no new version); a
+//! failed read only means the write goes ahead.
+
+use super::{PublishEnv, PublishError, Publisher, decrypted_map};
+use crate::config::Destination;
+use crate::keys::KeyContext;
+use crate::keys::cloud::block_on;
+use crate::keys::http::{TlsTrust, client};
+use crate::tree::Branch;
+
+/// A Vault KV secrets engine, path and version.
+pub struct VaultKv<'a> {
+    address: String,
+    path: String,
+    mount: String,
+    version: u8,
+    env: &'a PublishEnv,
+    ctx: &'a KeyContext,
+}
+
+impl<'a> VaultKv<'a> {
+    /// `path` and `mount` end with `/` (see [`Destination::VaultKv`]).
+    pub fn new(
+        address: &str,
+        path: &str,
+        mount: &str,
+        version: u8,
+        env: &'a PublishEnv,
+        ctx: &'a KeyContext,
+    ) -> Self {
+        Self {
+            address: address.trim_end_matches('/').to_owned(),
+            path: path.to_owned(),
+            mount: mount.to_owned(),
+            version,
+            env,
+            ctx,
+        }
+    }
+
+    /// `VAULT_TOKEN`, else the token file `vault login` writes.
+    fn token(&self) -> Option<zeroize::Zeroizing<String>> {
+        if let Some(token) = &self.env.vault_token {
+            return Some(token.clone());
+        }
+        let file = self.env.vault_token_file.as_ref()?;
+        let text = crate::keys::read_secret_file(file).ok()?;
+        let token = String::from_utf8_lossy(&text).trim().to_owned();
+        (!token.is_empty()).then(|| zeroize::Zeroizing::new(token))
+    }
+
+    fn trust(&self) -> Result<TlsTrust, String> {
+        let extra_roots_pem = match &self.env.vault_cacert {
+            Some(path) => Some(std::fs::read(path).map_err(|e| {
+                format!("could not read VAULT_CACERT {}: {e}", path.display())
+            })?),
+            None => None,
+        };
+        Ok(TlsTrust {
+            extra_roots_pem,
+            skip_verify: self.env.vault_skip_verify,
+        })
+    }
+}
+
+impl Publisher for VaultKv<'_> {
+    fn upload(&self, _bytes: &[u8], _name: &str) -> Result<(), PublishError> {
+        Err(PublishError::Unsupported(
+            "Vault does not support uploading encrypted sops files directly.",
+        ))
+    }
+
+    fn upload_decrypted(&self, docs: &[Branch], name: &str) -> Result<(), PublishError> {
+        let secret = Destination::vault_secret_path(&self.mount, &self.path, self.version, name);
+        let url = format!("{}/v1/{secret}", self.address);
+        let failed = |message: String| PublishError::Upload {
+            target: url.clone(),
+            message,
+        };
+        let data = decrypted_map(docs).map_err(|message| PublishError::Content {
+            target: url.clone(),
+            message,
+        })?;
+        let data = serde_json::Value::Object(data);
+        let body = if self.version == 1 {
+            data.clone()
+        } else {
+            serde_json::json!({ "data": data })
+        };
+        let http = client(self.ctx, &self.trust().map_err(failed)?).map_err(failed)?;
+        let token = self.token();
+        let namespace = self.env.vault_namespace.clone();
+        let version = self.version;
+        let request = |method: reqwest::Method| {
+            let mut r = http.request(method, &url);
+            if let Some(token) = &token {
+                r = r.header("X-Vault-Token", token.as_str());
+            }
+            if let Some(ns) = &namespace {
+                r = r.header("X-Vault-Namespace", ns);
+            }
+            r
+        };
+        let outcome = block_on(async {
+            // KV v2 keeps versions: an unchanged secret is not written again.
+            if version == 2
+                && let Ok(existing) = request(reqwest::Method::GET).send().await
+                && existing.status().is_success()
+                && let Ok(existing) = existing.json::<serde_json::Value>().await
+                && existing.pointer("/data/data") == Some(&data)
+            {
+                return Ok(());
+            }
+            let response = request(reqwest::Method::PUT)
+                .json(&body)
+                .send()
+                .await
+                .map_err(|e| super::causes(&e))?;
+            let status = response.status();
+            if status.is_success() {
+                return Ok(());
+            }
+            let text = response.text().await.unwrap_or_default();
+            Err(format!("Code: {}. Errors: {}", status.as_u16(), vault_errors(&text)))
+        })
+        .map_err(failed)?;
+        outcome.map_err(failed)
+    }
+}
+
+/// Vault's `{"errors": [...]}` as `* a * b`, else the body's first line.
+fn vault_errors(body: &str) -> String {
+    let listed = serde_json::from_str::<serde_json::Value>(body)
+        .ok()
+        .and_then(|v| {
+            v.get("errors")?.as_array().map(|errors| {
+                errors
+                    .iter()
+                    .filter_map(|e| e.as_str())
+                    .map(|e| format!("* {e}"))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
+        });
+    listed.unwrap_or_else(|| body.lines().next().unwrap_or("").chars().take(200).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn vault_errors_are_listed() {
+        assert_eq!(
+            vault_errors(r#"{"errors":["permission denied"]}"#),
+            "* permission denied"
+        );
+        assert_eq!(vault_errors("oops"), "oops");
+    }
+}
