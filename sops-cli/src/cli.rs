@@ -160,8 +160,8 @@ pub struct RootArgs {
     #[arg(long = "config", env = "SOPS_CONFIG", global = true)]
     pub config: Option<PathBuf>,
     /// Enable verbose logging output
-    // sops 3.11 honours it only in the root form (and in publish/keyservice,
-    // which we do not have): `sops --verbose decrypt f` logs nothing extra,
+    // sops 3.11 honours it only in the root form (and in publish, where ours
+    // prints its few steps, and keyservice): `sops --verbose decrypt f` logs nothing extra,
     // as here. In the root form sops adds debug log lines; we have no debug
     // logging, so the root form says so once on stderr instead of ignoring
     // the flag silently.

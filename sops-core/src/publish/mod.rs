@@ -50,6 +50,10 @@ pub enum PublishError {
     /// The upload was refused or could not be made.
     #[error("{target}: {message}")]
     Upload { target: String, message: String },
+    /// Vault refused the write; the text is the Vault client's (sops'),
+    /// which names the URL.
+    #[error("{0}")]
+    Vault(String),
     /// The decrypted values cannot be sent as JSON.
     #[error("{target}: {message}")]
     Content { target: String, message: String },

@@ -106,32 +106,48 @@ impl Publisher for VaultKv<'_> {
         };
         let outcome = block_on(async {
             // KV v2 keeps versions: an unchanged secret is not written again.
-            if version == 2
-                && let Ok(existing) = request(reqwest::Method::GET).send().await
-                && existing.status().is_success()
-                && let Ok(existing) = existing.json::<serde_json::Value>().await
-                && existing.pointer("/data/data") == Some(&data)
-            {
-                return Ok(());
+            // (sops 3.11 also reads a KV v1 secret first, but compares the
+            // wrong field, so it always writes; so does this.)
+            if version == 2 {
+                match request(reqwest::Method::GET).send().await {
+                    Ok(existing) if existing.status().is_success() => {
+                        if let Ok(existing) = existing.json::<serde_json::Value>().await
+                            && existing.pointer("/data/data") == Some(&data)
+                        {
+                            return Ok(());
+                        }
+                    }
+                    // Vault's client reads a missing secret as none.
+                    Ok(existing) if existing.status() == reqwest::StatusCode::NOT_FOUND => {}
+                    _ => eprintln!(
+                        "Cannot check if destination secret already exists in {secret}. New \
+                         version will be created even if the data has not been changed."
+                    ),
+                }
             }
             let response = request(reqwest::Method::PUT)
                 .json(&body)
                 .send()
                 .await
-                .map_err(|e| super::causes(&e))?;
+                .map_err(|e| format!("Put \"{url}\": {}", super::causes(&e)))?;
             let status = response.status();
             if status.is_success() {
                 return Ok(());
             }
             let text = response.text().await.unwrap_or_default();
-            Err(format!("Code: {}. Errors: {}", status.as_u16(), vault_errors(&text)))
+            // The Vault client's (so sops') wording.
+            Err(format!(
+                "Error making API request.\n\nURL: PUT {url}\nCode: {}. Errors:\n\n{}",
+                status.as_u16(),
+                vault_errors(&text)
+            ))
         })
         .map_err(failed)?;
-        outcome.map_err(failed)
+        outcome.map_err(PublishError::Vault)
     }
 }
 
-/// Vault's `{"errors": [...]}` as `* a * b`, else the body's first line.
+/// Vault's `{"errors": [...]}` as `* a` lines, else the body's first line.
 fn vault_errors(body: &str) -> String {
     let listed = serde_json::from_str::<serde_json::Value>(body)
         .ok()
@@ -142,7 +158,7 @@ fn vault_errors(body: &str) -> String {
                     .filter_map(|e| e.as_str())
                     .map(|e| format!("* {e}"))
                     .collect::<Vec<_>>()
-                    .join(" ")
+                    .join("\n")
             })
         });
     listed.unwrap_or_else(|| body.lines().next().unwrap_or("").chars().take(200).collect())
