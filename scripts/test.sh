@@ -69,12 +69,33 @@ export SOPS_TEST_GCP_PROXY="http://127.0.0.1:$GCP_PROXY_PORT"
 export SOPS_TEST_GCP_CA="$GCP_DIR/ca.pem"
 echo "== GCP KMS fake: REST at $SOPS_TEST_GCP_REST_ENDPOINT, gRPC behind $SOPS_TEST_GCP_PROXY"
 
+# The GCS fake (JSON API uploads and downloads) for the publish tests, on a
+# free loopback port; stopped at the end.
+GCS_PORT="$(free_port)"
+GCS_LOG="$(mktemp)"
+python3 "$REPO/scripts/fakes/gcs_fake.py" --port "$GCS_PORT" >"$GCS_LOG" 2>&1 &
+GCS_PID=$!
+for _ in $(seq 1 100); do
+    if python3 -c 'import socket,sys; socket.create_connection(("127.0.0.1", int(sys.argv[1])), 1)' "$GCS_PORT" 2>/dev/null; then
+        break
+    fi
+    if ! kill -0 "$GCS_PID" 2>/dev/null; then
+        echo "scripts/test.sh: the GCS fake did not start:" >&2
+        cat "$GCS_LOG" >&2
+        kill "$MOTO_PID" "$GCP_PID" 2>/dev/null || true
+        exit 1
+    fi
+    sleep 0.1
+done
+export SOPS_TEST_GCS_ENDPOINT="http://127.0.0.1:$GCS_PORT"
+echo "== GCS fake at $SOPS_TEST_GCS_ENDPOINT"
+
 # Doctests first (nextest-style split, STYLE.md §8), so that the closing
 # summary is the one of the real test run; a doctest failure does not stop
 # the other tests from running, but fails the script.
 status=0
 log="$(mktemp)"
-trap 'kill "$MOTO_PID" "$GCP_PID" 2>/dev/null || true; rm -rf "$log" "$MOTO_LOG" "$GCP_DIR"' EXIT
+trap 'kill "$MOTO_PID" "$GCP_PID" "$GCS_PID" 2>/dev/null || true; rm -rf "$log" "$MOTO_LOG" "$GCP_DIR" "$GCS_LOG"' EXIT
 echo "== cargo test --workspace --doc"
 cargo test --workspace --doc --no-fail-fast 2>&1 | tee -a "$log" || status=$?
 echo "== cargo test --workspace --all-targets --no-fail-fast"
