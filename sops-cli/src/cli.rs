@@ -527,9 +527,7 @@ impl Command {
             Command::ExecEnv(a) => Some(&a.common.keyservice),
             Command::ExecFile(a) => Some(&a.common.keyservice),
             Command::Publish(a) => Some(&a.keyservice),
-            Command::Filestatus(_)
-            | Command::Keyservice(_)
-            | Command::Completion(_) => None,
+            Command::Filestatus(_) | Command::Keyservice(_) | Command::Completion(_) => None,
         }
     }
 

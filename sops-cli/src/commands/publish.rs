@@ -116,10 +116,7 @@ impl Run<'_> {
     fn config(&mut self) -> Result<&Config, CliError> {
         if self.config.is_none() {
             let loaded = sops_core::config::load_config(&self.config_path).map_err(|e| {
-                CliError::new(
-                    code::ERROR_GENERIC,
-                    sops_core::error::chain(&e).to_string(),
-                )
+                CliError::new(code::ERROR_GENERIC, sops_core::error::chain(&e).to_string())
             })?;
             self.config = Some(loaded);
         }
@@ -128,9 +125,8 @@ impl Run<'_> {
 
     fn publish_one(&mut self, input: &str) -> Result<(), CliError> {
         let abs = go_clean(&commands::absolute(Path::new(input)).to_string_lossy());
-        let config_error = |e: sops_core::config::ConfigError| {
-            CliError::new(code::ERROR_GENERIC, e.to_string())
-        };
+        let config_error =
+            |e: sops_core::config::ConfigError| CliError::new(code::ERROR_GENERIC, e.to_string());
         let (rule, destination) = self
             .config()?
             .destination_for(input)
@@ -276,7 +272,10 @@ fn print_key_changes(plain: &DecryptedFile, groups: &[Vec<Box<dyn MasterKey>>]) 
             )
         })
         .collect();
-    if diffs.iter().all(|(_, added, removed)| added.is_empty() && removed.is_empty()) {
+    if diffs
+        .iter()
+        .all(|(_, added, removed)| added.is_empty() && removed.is_empty())
+    {
         return;
     }
     println!("The following changes will be made to the file's key groups:");
@@ -369,7 +368,10 @@ fn go_rel(base: &str, target: &str) -> String {
         if p == "." {
             Vec::new()
         } else {
-            p.trim_start_matches('/').split('/').map(str::to_owned).collect()
+            p.trim_start_matches('/')
+                .split('/')
+                .map(str::to_owned)
+                .collect()
         }
     };
     let (b, t) = (split(&base), split(&target));

@@ -53,13 +53,23 @@ fn http(method: &str, url: &str, headers: &[(&str, &str)], body: &[u8]) -> (u16,
         .unwrap_or_else(|| panic!("odd reply from {url}"));
     let head = String::from_utf8_lossy(&response[..split]).into_owned();
     let mut payload = response[split + 4..].to_vec();
-    if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+    if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
         let mut out = Vec::new();
         let mut rest = payload.as_slice();
         loop {
-            let line_end = rest.windows(2).position(|w| w == b"\r\n").expect("chunk size");
+            let line_end = rest
+                .windows(2)
+                .position(|w| w == b"\r\n")
+                .expect("chunk size");
             let size = usize::from_str_radix(
-                String::from_utf8_lossy(&rest[..line_end]).split(';').next().unwrap().trim(),
+                String::from_utf8_lossy(&rest[..line_end])
+                    .split(';')
+                    .next()
+                    .unwrap()
+                    .trim(),
                 16,
             )
             .expect("chunk size");
@@ -135,13 +145,28 @@ fn s3_bucket(sb: &Sandbox) -> String {
 }
 
 fn s3_object(bucket: &str, key: &str) -> Vec<u8> {
-    let (status, body) = http("GET", &format!("{}/{bucket}/{key}", moto_endpoint()), &[], b"");
-    assert_eq!(status, 200, "s3://{bucket}/{key}: {}", String::from_utf8_lossy(&body));
+    let (status, body) = http(
+        "GET",
+        &format!("{}/{bucket}/{key}", moto_endpoint()),
+        &[],
+        b"",
+    );
+    assert_eq!(
+        status,
+        200,
+        "s3://{bucket}/{key}: {}",
+        String::from_utf8_lossy(&body)
+    );
     body
 }
 
 fn gcs_object(bucket: &str, name: &str) -> Option<Vec<u8>> {
-    let (status, body) = http("GET", &format!("{}/{bucket}/{name}", gcs_endpoint()), &[], b"");
+    let (status, body) = http(
+        "GET",
+        &format!("{}/{bucket}/{name}", gcs_endpoint()),
+        &[],
+        b"",
+    );
     (status == 200).then_some(body)
 }
 
@@ -193,7 +218,10 @@ fn s3_recreation_rule_reencrypts_for_its_keys_only() {
         assert_eq!(String::from_utf8(out).unwrap(), listing, "{bin}");
         let object = s3_object(&bucket, "enc.yaml");
         let text = String::from_utf8(object.clone()).unwrap();
-        assert!(text.contains(&second.recipient) && !text.contains(&first.recipient), "{text}");
+        assert!(
+            text.contains(&second.recipient) && !text.contains(&first.recipient),
+            "{text}"
+        );
         if bin == Bin::Ours {
             // Ours keeps the default suffix (sops drops it; see README).
             assert!(text.contains("unencrypted_suffix: _unencrypted"), "{text}");
@@ -218,7 +246,11 @@ fn s3_failures_name_the_destination() {
             .fails_with(1, &["NoSuchBucket"]);
     }
     let out = sb.run(Bin::Ours, ["publish", "-y", "enc.yaml"]);
-    assert!(out.stderr.contains(&format!("s3://{bucket}/enc.yaml")), "{}", out.stderr);
+    assert!(
+        out.stderr.contains(&format!("s3://{bucket}/enc.yaml")),
+        "{}",
+        out.stderr
+    );
 }
 
 #[test]
@@ -238,7 +270,10 @@ fn gcs_gets_the_same_object_from_both_binaries() {
     reference_decrypts(&sb, &ours, &first);
     std::fs::copy(sb.path("enc.yaml"), sb.path("again.yaml")).unwrap();
     sb.run(Bin::Reference, ["publish", "-y", "again.yaml"]).ok();
-    assert_eq!(gcs_object(&bucket, "ref/again.yaml").expect("reference uploaded"), ours);
+    assert_eq!(
+        gcs_object(&bucket, "ref/again.yaml").expect("reference uploaded"),
+        ours
+    );
     // Re-encrypted for the rule's key.
     std::fs::copy(sb.path("enc.yaml"), sb.path("re.yaml")).unwrap();
     sb.run(Bin::Ours, ["publish", "-y", "re.yaml"]).ok();
@@ -257,7 +292,11 @@ fn gcs_refusals_fail_the_run() {
     // sops 3.11 ignores the upload's outcome (it exits 0); ours does not.
     sb.run(Bin::Ours, ["publish", "-y", "enc.yaml"]).fails_with(
         1,
-        &[&format!("gcs://{bucket}/enc.yaml"), "403", "permission denied"],
+        &[
+            &format!("gcs://{bucket}/enc.yaml"),
+            "403",
+            "permission denied",
+        ],
     );
 }
 
@@ -278,7 +317,10 @@ fn recursive_walks_in_order_and_omits_extensions() {
     let mut transcripts = Vec::new();
     for bin in Bin::BOTH {
         let out = sb
-            .cmd(bin, ["publish", "--recursive", "--omit-extensions", "./tree/"])
+            .cmd(
+                bin,
+                ["publish", "--recursive", "--omit-extensions", "./tree/"],
+            )
             .stdin("n\nn\nn\n")
             .run();
         out.ok();
@@ -296,9 +338,14 @@ fn recursive_walks_in_order_and_omits_extensions() {
         .collect();
     assert_eq!(transcripts[0], expected);
     assert!(gcs_object(&bucket, "b").is_none());
-    sb.run(Bin::Ours, ["publish", "--recursive", "-y", "tree"]).ok();
+    sb.run(Bin::Ours, ["publish", "--recursive", "-y", "tree"])
+        .ok();
     for name in ["a/z.yaml", "b.yaml", "c.d/x.enc.yaml"] {
-        assert_eq!(gcs_object(&bucket, name).as_deref(), Some(enc.as_slice()), "{name}");
+        assert_eq!(
+            gcs_object(&bucket, name).as_deref(),
+            Some(enc.as_slice()),
+            "{name}"
+        );
     }
     // A directory needs --recursive.
     for bin in Bin::BOTH {
@@ -328,17 +375,36 @@ fn the_prompt_matches_the_reference() {
         let out = sb.cmd(bin, ["publish", "enc.yaml"]).stdin("n\n").run();
         assert_eq!(out.code, 1, "{bin}");
         assert_eq!(out.stdout_str(), prompt, "{bin}");
-        assert!(out.stderr.contains(&format!("Publication of {abs} canceled")), "{bin}");
+        assert!(
+            out.stderr
+                .contains(&format!("Publication of {abs} canceled")),
+            "{bin}"
+        );
         assert!(gcs_object(&bucket, "enc").is_none());
         // Another word asks again; the end of the input, an empty line or
         // two words end the run with Go's `Scanln` errors.
-        for (input, error) in [("", "EOF"), ("\n", "unexpected newline"), ("y n\n", "expected newline")] {
+        for (input, error) in [
+            ("", "EOF"),
+            ("\n", "unexpected newline"),
+            ("y n\n", "expected newline"),
+        ] {
             let out = sb.cmd(bin, ["publish", "enc.yaml"]).stdin(input).run();
-            assert_eq!((out.code, out.stdout_str()), (1, prompt.clone()), "{bin} {input:?}");
-            assert!(out.stderr.contains(error), "{bin} {input:?}: {}", out.stderr);
+            assert_eq!(
+                (out.code, out.stdout_str()),
+                (1, prompt.clone()),
+                "{bin} {input:?}"
+            );
+            assert!(
+                out.stderr.contains(error),
+                "{bin} {input:?}: {}",
+                out.stderr
+            );
         }
     }
-    let out = sb.cmd(Bin::Ours, ["publish", "enc.yaml"]).stdin("yes\ny\n").run();
+    let out = sb
+        .cmd(Bin::Ours, ["publish", "enc.yaml"])
+        .stdin("yes\ny\n")
+        .run();
     out.ok();
     assert_eq!(out.stdout_str(), prompt.repeat(2));
     assert!(gcs_object(&bucket, "enc").is_some());
@@ -410,21 +476,40 @@ fn errors_match_the_reference() {
     sb.write(".sops.yaml", "destination_rules:\n  - gcs_bucket: b\n");
     let mut transcripts = Vec::new();
     for bin in Bin::BOTH {
-        sb.run(bin, ["publish", "--decryption-order", "age,age", "-y", "enc.yaml"])
-            .fails_with(112, &["Duplicate decryption key type: age"]);
+        sb.run(
+            bin,
+            ["publish", "--decryption-order", "age,age", "-y", "enc.yaml"],
+        )
+        .fails_with(112, &["Duplicate decryption key type: age"]);
         let out = sb
-            .cmd(bin, ["publish", "--recursive", "--decryption-order", "pgp,age", "enc.yaml"])
+            .cmd(
+                bin,
+                [
+                    "publish",
+                    "--recursive",
+                    "--decryption-order",
+                    "pgp,age",
+                    "enc.yaml",
+                ],
+            )
             .stdin("n\n")
             .run();
         out.ok();
         transcripts.push(out.stdout_str());
     }
     assert_eq!(transcripts[0], transcripts[1]);
-    assert!(transcripts[0].contains(" to gcs://b/. ? (y/n): "), "{}", transcripts[0]);
+    assert!(
+        transcripts[0].contains(" to gcs://b/. ? (y/n): "),
+        "{}",
+        transcripts[0]
+    );
     std::fs::remove_file(sb.path(".sops.yaml")).unwrap();
     for bin in Bin::BOTH {
-        sb.run(bin, ["--config", "missing.yaml", "publish", "-y", "enc.yaml"])
-            .fails_with(1, &["could not read config file", "missing.yaml"]);
+        sb.run(
+            bin,
+            ["--config", "missing.yaml", "publish", "-y", "enc.yaml"],
+        )
+        .fails_with(1, &["could not read config file", "missing.yaml"]);
     }
 }
 
@@ -453,7 +538,10 @@ fn vault_get(path: &str) -> String {
         b"",
     );
     assert_eq!(status, 200, "{path}: {}", String::from_utf8_lossy(&body));
-    String::from_utf8(body).unwrap().split_whitespace().collect()
+    String::from_utf8(body)
+        .unwrap()
+        .split_whitespace()
+        .collect()
 }
 
 fn vault_requests_for(path: &str) -> Vec<String> {
@@ -482,10 +570,19 @@ fn vault_kv_gets_the_decrypted_values() {
     // The prompt shows VAULT_ADDR when the rule names no address.
     let prompts: Vec<String> = Bin::BOTH
         .iter()
-        .map(|bin| sb.cmd(*bin, ["publish", "enc.yaml"]).stdin("n\n").run().stdout_str())
+        .map(|bin| {
+            sb.cmd(*bin, ["publish", "enc.yaml"])
+                .stdin("n\n")
+                .run()
+                .stdout_str()
+        })
         .collect();
     assert_eq!(prompts[0], prompts[1]);
-    assert!(prompts[0].contains(&format!(" to {addr}/v1/secret/data/{app}/enc.yaml ? ")), "{}", prompts[0]);
+    assert!(
+        prompts[0].contains(&format!(" to {addr}/v1/secret/data/{app}/enc.yaml ? ")),
+        "{}",
+        prompts[0]
+    );
     sb.run(Bin::Ours, ["publish", "-y", "enc.yaml"]).ok();
     let values = format!("{{\"data\":{{\"data\":{expected},");
     let ours = vault_get(&format!("secret/data/{app}/enc.yaml"));

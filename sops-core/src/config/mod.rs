@@ -411,11 +411,7 @@ pub fn parse_config(path: &Path, bytes: &[u8]) -> Result<Config, ConfigError> {
         config.creation_rules = Some(parsed);
     }
     if let Some(rules) = root.get("destination_rules") {
-        for (index, item) in ctx
-            .seq("destination_rules", rules)?
-            .into_iter()
-            .enumerate()
-        {
+        for (index, item) in ctx.seq("destination_rules", rules)?.into_iter().enumerate() {
             let loc = format!("destination_rules[{index}]");
             let Some(rule) = ctx.map(&loc, item)? else {
                 continue;

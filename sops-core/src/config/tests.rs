@@ -142,7 +142,8 @@ fn destination_rule_errors_use_sops_texts() {
     )
     .unwrap_err();
     assert!(
-        err.to_string().contains("destination_rules[0].vault_kv_version"),
+        err.to_string()
+            .contains("destination_rules[0].vault_kv_version"),
         "{err}"
     );
 }

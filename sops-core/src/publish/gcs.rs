@@ -122,7 +122,14 @@ fn google_error(body: &str) -> String {
     let message = serde_json::from_str::<serde_json::Value>(body)
         .ok()
         .and_then(|v| v.pointer("/error/message")?.as_str().map(str::to_owned));
-    message.unwrap_or_else(|| body.lines().next().unwrap_or("").chars().take(200).collect())
+    message.unwrap_or_else(|| {
+        body.lines()
+            .next()
+            .unwrap_or("")
+            .chars()
+            .take(200)
+            .collect()
+    })
 }
 
 #[cfg(test)]

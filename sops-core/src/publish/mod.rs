@@ -166,7 +166,9 @@ pub fn publisher_for<'a>(
 /// The decrypted top-level values of `docs` as one JSON object (sops'
 /// `EmitAsMap`): every document's keys, a later one replacing an earlier
 /// one, comments dropped.
-pub fn decrypted_map(docs: &[Branch]) -> Result<serde_json::Map<String, serde_json::Value>, String> {
+pub fn decrypted_map(
+    docs: &[Branch],
+) -> Result<serde_json::Map<String, serde_json::Value>, String> {
     let mut map = serde_json::Map::new();
     for doc in docs {
         for (k, v) in doc.entries() {
@@ -215,7 +217,10 @@ mod tests {
         let mut a = Branch::new();
         a.push("x", Value::Int(1));
         let mut nested = Branch::new();
-        nested.push("k", Value::Seq(vec![Value::Comment("c".into()), Value::Bool(true)]));
+        nested.push(
+            "k",
+            Value::Seq(vec![Value::Comment("c".into()), Value::Bool(true)]),
+        );
         a.push("n", Value::Map(nested));
         let mut b = Branch::new();
         b.push("x", Value::Str("two".into()));

@@ -54,9 +54,10 @@ impl<'a> VaultKv<'a> {
 
     fn trust(&self) -> Result<TlsTrust, String> {
         let extra_roots_pem = match &self.env.vault_cacert {
-            Some(path) => Some(std::fs::read(path).map_err(|e| {
-                format!("could not read VAULT_CACERT {}: {e}", path.display())
-            })?),
+            Some(path) => Some(
+                std::fs::read(path)
+                    .map_err(|e| format!("could not read VAULT_CACERT {}: {e}", path.display()))?,
+            ),
             None => None,
         };
         Ok(TlsTrust {
@@ -161,7 +162,14 @@ fn vault_errors(body: &str) -> String {
                     .join("\n")
             })
         });
-    listed.unwrap_or_else(|| body.lines().next().unwrap_or("").chars().take(200).collect())
+    listed.unwrap_or_else(|| {
+        body.lines()
+            .next()
+            .unwrap_or("")
+            .chars()
+            .take(200)
+            .collect()
+    })
 }
 
 #[cfg(test)]
