@@ -129,6 +129,14 @@ export SOPS_TEST_AZURE_CA="$AZURE_DIR/ca.pem"
 export SOPS_TEST_AZURE_AUTHORITY="https://127.0.0.1:$AZURE_PORT"
 echo "== Azure Key Vault fake: vaults behind $SOPS_TEST_AZURE_PROXY, token endpoint at $SOPS_TEST_AZURE_AUTHORITY"
 
+# GCS (publish): stores uploaded objects and serves them back.
+GCS_PORT="$(free_port)"
+GCS_DIR="$(scratch_dir)"
+start_server "the GCS fake" "$GCS_DIR/log" "listening $GCS_PORT" \
+    "$FAKE_PY" "$REPO/scripts/fakes/gcs_fake.py" --port "$GCS_PORT"
+export SOPS_TEST_GCS_ENDPOINT="http://127.0.0.1:$GCS_PORT"
+echo "== GCS fake at $SOPS_TEST_GCS_ENDPOINT"
+
 # Doctests first (nextest-style split, STYLE.md §8), so that the closing
 # summary is the one of the real test run; a doctest failure does not stop
 # the other tests from running, but fails the script.

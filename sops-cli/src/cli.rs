@@ -160,8 +160,8 @@ pub struct RootArgs {
     #[arg(long = "config", env = "SOPS_CONFIG", global = true)]
     pub config: Option<PathBuf>,
     /// Enable verbose logging output
-    // sops 3.11 honours it only in the root form (and in publish/keyservice,
-    // which we do not have): `sops --verbose decrypt f` logs nothing extra,
+    // sops 3.11 honours it only in the root form (and in publish, where ours
+    // prints its few steps, and keyservice): `sops --verbose decrypt f` logs nothing extra,
     // as here. In the root form sops adds debug log lines; we have no debug
     // logging, so the root form says so once on stderr instead of ignoring
     // the flag silently.
@@ -467,6 +467,28 @@ pub struct KeyserviceArgs {
     pub verbose: bool,
 }
 
+/// `sops publish FILE|DIR` (`--verbose` is the root's global flag, which
+/// sops' publish also honours).
+#[derive(Debug, Args)]
+pub struct PublishArgs {
+    /// pre-approve all changes and run non-interactively
+    #[arg(short = 'y', long = "yes")]
+    pub yes: bool,
+    /// Omit file extensions in destination path when publishing sops file to configured destinations
+    #[arg(long = "omit-extensions")]
+    pub omit_extensions: bool,
+    /// If the source path is a directory, publish all its content recursively
+    #[arg(long = "recursive")]
+    pub recursive: bool,
+    #[command(flatten)]
+    pub order: DecryptionOrderFlag,
+    #[command(flatten)]
+    pub keyservice: KeyServiceFlags,
+    pub file: Option<PathBuf>,
+    #[arg(hide = true)]
+    pub extra: Vec<String>,
+}
+
 /// Arguments of a command we do not implement yet (kept so that sops
 /// command lines are recognised and fail with a clear message).
 #[derive(Debug, Args)]
@@ -501,7 +523,7 @@ pub enum Command {
     /// execute a command with the decrypted contents as a temporary file
     ExecFile(ExecFileArgs),
     /// Publish sops file or directory to a configured destination
-    Publish(NotYetArgs),
+    Publish(PublishArgs),
     /// start a SOPS key service server
     Keyservice(KeyserviceArgs),
     /// Generate shell completion scripts
@@ -525,10 +547,8 @@ impl Command {
             }),
             Command::ExecEnv(a) => Some(&a.common.keyservice),
             Command::ExecFile(a) => Some(&a.common.keyservice),
-            Command::Filestatus(_)
-            | Command::Publish(_)
-            | Command::Keyservice(_)
-            | Command::Completion(_) => None,
+            Command::Publish(a) => Some(&a.keyservice),
+            Command::Filestatus(_) | Command::Keyservice(_) | Command::Completion(_) => None,
         }
     }
 
@@ -545,8 +565,8 @@ impl Command {
             | Command::Groups(_)
             | Command::Updatekeys(_)
             | Command::ExecEnv(_)
-            | Command::ExecFile(_) => return None,
-            Command::Publish(_) => "publish",
+            | Command::ExecFile(_)
+            | Command::Publish(_) => return None,
             Command::Keyservice(_) => "keyservice",
             Command::Completion(_) => "completion",
         })

@@ -68,6 +68,8 @@ pub mod metadata;
 pub mod numfmt;
 pub mod ops;
 pub mod parallel;
+#[cfg(feature = "publish")]
+pub mod publish;
 pub mod rules;
 pub mod shamir;
 pub mod shlex;

@@ -7,6 +7,7 @@ pub mod encrypt;
 pub mod exec;
 pub mod keys;
 pub mod keyservice;
+pub mod publish;
 pub mod set;
 
 use std::io::{Read, Write};

@@ -24,6 +24,7 @@ mod keys;
 mod keyservice;
 mod kms;
 mod pgp;
+mod publish;
 mod set;
 mod support;
 mod tamper;

@@ -1,4 +1,5 @@
-//! `.sops.yaml`: lookup, `creation_rules` and `stores` (sops-cli.md §8).
+//! `.sops.yaml`: lookup, `creation_rules`, `destination_rules` and `stores`
+//! (sops-cli.md §8).
 //!
 //! Key fields are kept as strings per keystore; turning them into master
 //! keys is the caller's job (keystores we do not implement yet fail there
@@ -34,6 +35,14 @@ pub enum ConfigError {
     NoMatchingRule,
     #[error("can not compile regexp: {path}: creation rule {rule}: path_regex is not a valid regular expression", path = .path.display())]
     BadPathRegex { path: PathBuf, rule: usize },
+    #[error("error loading config: no matching destination found in config")]
+    NoMatchingDestination,
+    #[error(
+        "error loading config: more than one destinations were found in a single destination rule, you can only use one per rule"
+    )]
+    SeveralDestinations,
+    #[error("no destination configured for this file")]
+    NoDestination,
 }
 
 /// One master key named by a rule (defined with the keystores, which build
@@ -78,7 +87,134 @@ pub struct Config {
     pub path: PathBuf,
     /// `None` when the file has no `creation_rules` at all.
     pub creation_rules: Option<Vec<CreationRule>>,
+    /// `destination_rules` (`publish` only); empty when there are none.
+    pub destination_rules: Vec<DestinationRule>,
     pub stores: StoresConfig,
+}
+
+/// A `destination_rules` entry (sops-cli.md §8.5): where `publish` sends
+/// the files its `path_regex` matches.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct DestinationRule {
+    /// 0-based position in the file (for messages).
+    pub index: usize,
+    pub path_regex: Option<String>,
+    pub s3_bucket: String,
+    pub s3_prefix: String,
+    pub gcs_bucket: String,
+    pub gcs_prefix: String,
+    pub vault_path: String,
+    pub vault_address: String,
+    pub vault_kv_mount_name: String,
+    pub vault_kv_version: i64,
+    /// Creation-rule fields: the keys an S3/GCS copy is re-encrypted for
+    /// (none: the file is sent as it is).
+    pub recreation_rule: CreationRule,
+    pub omit_extensions: bool,
+}
+
+/// Where a destination rule publishes (sops' `publish.Destination`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Destination {
+    /// The file, to `s3://BUCKET/PREFIXNAME`.
+    S3 { bucket: String, prefix: String },
+    /// The file, to `gcs://BUCKET/PREFIXNAME`.
+    Gcs { bucket: String, prefix: String },
+    /// The decrypted top-level map, to a Vault KV secret
+    /// `MOUNT[data/]PATHNAME` on `address` (empty: `VAULT_ADDR`, else
+    /// Vault's default). `path` and `mount` end with `/`; `version` is 1 or 2.
+    VaultKv {
+        address: String,
+        path: String,
+        mount: String,
+        version: u8,
+    },
+}
+
+impl Destination {
+    /// The secret's path under `/v1/` for Vault KV (sops' `secretsPath`).
+    pub fn vault_secret_path(mount: &str, path: &str, version: u8, name: &str) -> String {
+        if version == 1 {
+            format!("{mount}{path}{name}")
+        } else {
+            format!("{mount}data/{path}{name}")
+        }
+    }
+
+    /// The address shown in `publish`'s prompt for an object called
+    /// `name`; `vault_default` is the Vault address used when the rule has
+    /// none.
+    pub fn display(&self, name: &str, vault_default: &str) -> String {
+        match self {
+            Self::S3 { bucket, prefix } => format!("s3://{bucket}/{prefix}{name}"),
+            Self::Gcs { bucket, prefix } => format!("gcs://{bucket}/{prefix}{name}"),
+            Self::VaultKv {
+                address,
+                path,
+                mount,
+                version,
+            } => {
+                let address = if address.is_empty() {
+                    vault_default
+                } else {
+                    address
+                };
+                format!(
+                    "{address}/v1/{}",
+                    Self::vault_secret_path(mount, path, *version, name)
+                )
+            }
+        }
+    }
+}
+
+impl DestinationRule {
+    /// The rule's one destination; sops' errors when it names several or
+    /// none.
+    pub fn destination(&self) -> Result<Destination, ConfigError> {
+        let named = [&self.s3_bucket, &self.gcs_bucket, &self.vault_path]
+            .iter()
+            .filter(|s| !s.is_empty())
+            .count();
+        if named > 1 {
+            return Err(ConfigError::SeveralDestinations);
+        }
+        if !self.s3_bucket.is_empty() {
+            return Ok(Destination::S3 {
+                bucket: self.s3_bucket.clone(),
+                prefix: self.s3_prefix.clone(),
+            });
+        }
+        if !self.gcs_bucket.is_empty() {
+            return Ok(Destination::Gcs {
+                bucket: self.gcs_bucket.clone(),
+                prefix: self.gcs_prefix.clone(),
+            });
+        }
+        if self.vault_path.is_empty() {
+            return Err(ConfigError::NoDestination);
+        }
+        // sops 3.11 (`NewVaultDestination`): both end with `/`, the mount
+        // defaults to `secret/`, any version but 1 is 2.
+        let slash = |s: &str| {
+            if s.ends_with('/') {
+                s.to_owned()
+            } else {
+                format!("{s}/")
+            }
+        };
+        let mount = if self.vault_kv_mount_name.is_empty() {
+            "secret/".to_owned()
+        } else {
+            slash(&self.vault_kv_mount_name)
+        };
+        Ok(Destination::VaultKv {
+            address: self.vault_address.clone(),
+            path: slash(&self.vault_path),
+            mount,
+            version: if self.vault_kv_version == 1 { 1 } else { 2 },
+        })
+    }
 }
 
 /// sops' lookup: `.sops.yaml` in `start` or up to 100 parent directories
@@ -270,15 +406,70 @@ pub fn parse_config(path: &Path, bytes: &[u8]) -> Result<Config, ConfigError> {
             let Some(rule) = ctx.map(&loc, item)? else {
                 continue;
             };
-            parsed.push(parse_rule(&ctx, index, rule)?);
+            parsed.push(parse_rule(&ctx, &loc, index, rule)?);
         }
         config.creation_rules = Some(parsed);
+    }
+    if let Some(rules) = root.get("destination_rules") {
+        for (index, item) in ctx.seq("destination_rules", rules)?.into_iter().enumerate() {
+            let loc = format!("destination_rules[{index}]");
+            let Some(rule) = ctx.map(&loc, item)? else {
+                continue;
+            };
+            config
+                .destination_rules
+                .push(parse_destination_rule(&ctx, index, rule)?);
+        }
     }
     Ok(config)
 }
 
-fn parse_rule(ctx: &Ctx<'_>, index: usize, b: &Branch) -> Result<CreationRule, ConfigError> {
-    let loc = |field: &str| format!("creation_rules[{index}].{field}");
+fn parse_destination_rule(
+    ctx: &Ctx<'_>,
+    index: usize,
+    b: &Branch,
+) -> Result<DestinationRule, ConfigError> {
+    let loc = |field: &str| format!("destination_rules[{index}].{field}");
+    let string = |field: &str| -> Result<String, ConfigError> {
+        b.get(field)
+            .map_or(Ok(String::new()), |v| ctx.string(&loc(field), v))
+    };
+    let path_regex = string("path_regex")?;
+    let recreation_rule = match b.get("recreation_rule") {
+        Some(v) => match ctx.map(&loc("recreation_rule"), v)? {
+            Some(r) => parse_rule(ctx, &loc("recreation_rule"), index, r)?,
+            None => CreationRule::default(),
+        },
+        None => CreationRule::default(),
+    };
+    Ok(DestinationRule {
+        index,
+        path_regex: (!path_regex.is_empty()).then_some(path_regex),
+        s3_bucket: string("s3_bucket")?,
+        s3_prefix: string("s3_prefix")?,
+        gcs_bucket: string("gcs_bucket")?,
+        gcs_prefix: string("gcs_prefix")?,
+        vault_path: string("vault_path")?,
+        vault_address: string("vault_address")?,
+        vault_kv_mount_name: string("vault_kv_mount_name")?,
+        vault_kv_version: b
+            .get("vault_kv_version")
+            .map_or(Ok(0), |v| ctx.int(&loc("vault_kv_version"), v))?,
+        recreation_rule,
+        omit_extensions: b
+            .get("omit_extensions")
+            .map_or(Ok(false), |v| ctx.bool(&loc("omit_extensions"), v))?,
+    })
+}
+
+/// A creation rule (or a destination rule's `recreation_rule`) at `at`.
+fn parse_rule(
+    ctx: &Ctx<'_>,
+    at: &str,
+    index: usize,
+    b: &Branch,
+) -> Result<CreationRule, ConfigError> {
+    let loc = |field: &str| format!("{at}.{field}");
     let mut rule = CreationRule {
         index,
         ..CreationRule::default()
@@ -335,7 +526,7 @@ fn parse_rule(ctx: &Ctx<'_>, index: usize, b: &Branch) -> Result<CreationRule, C
         }
     } else {
         for (g, group) in groups.into_iter().enumerate() {
-            let gloc = format!("creation_rules[{index}].key_groups[{g}]");
+            let gloc = format!("{at}.key_groups[{g}]");
             let Some(group) = ctx.map(&gloc, group)? else {
                 continue;
             };
@@ -358,7 +549,7 @@ fn parse_rule(ctx: &Ctx<'_>, index: usize, b: &Branch) -> Result<CreationRule, C
         }
         if rule.rule.is_some() {
             return Err(ctx.err(
-                format!("creation_rules[{index}]"),
+                at.to_owned(),
                 "cannot use more than one of encrypted_suffix, unencrypted_suffix, encrypted_regex, unencrypted_regex, encrypted_comment_regex, or unencrypted_comment_regex for the same rule",
             ));
         }
@@ -472,6 +663,25 @@ impl Config {
             }
         }
         Err(ConfigError::NoMatchingRule)
+    }
+
+    /// The destination rule for `publish`ing `file` and its destination.
+    /// sops 3.11 matches `path_regex` against the path as given on the
+    /// command line (not made absolute nor relative to the config), and a
+    /// regex that does not compile never matches.
+    pub fn destination_for(
+        &self,
+        file: &str,
+    ) -> Result<(&DestinationRule, Destination), ConfigError> {
+        let rule = self
+            .destination_rules
+            .iter()
+            .find(|r| match &r.path_regex {
+                None => true,
+                Some(re) => crate::rules::compile_go_regex(re).is_some_and(|c| c.is_match(file)),
+            })
+            .ok_or(ConfigError::NoMatchingDestination)?;
+        Ok((rule, rule.destination()?))
     }
 }
 

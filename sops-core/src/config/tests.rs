@@ -98,3 +98,78 @@ fn errors_name_file_rule_and_field() {
     let c = parse("stores: {}\n");
     assert!(c.rule_for(Path::new("/repo/x.yaml")).unwrap().is_none());
 }
+
+#[test]
+fn destination_rules_pick_the_first_match_on_the_path_as_given() {
+    let c = parse(
+        "destination_rules:\n  - path_regex: '[bad'\n    s3_bucket: never\n  - path_regex: ^prod/\n    s3_bucket: b\n    s3_prefix: p/\n    omit_extensions: true\n    recreation_rule:\n      age: age1x\n      unencrypted_suffix: _clear\n  - gcs_bucket: g\n",
+    );
+    let (rule, dest) = c.destination_for("prod/a.yaml").unwrap();
+    assert_eq!(rule.index, 1);
+    assert!(rule.omit_extensions);
+    assert_eq!(
+        dest,
+        Destination::S3 {
+            bucket: "b".into(),
+            prefix: "p/".into()
+        }
+    );
+    assert_eq!(dest.display("a", ""), "s3://b/p/a");
+    assert_eq!(rule.recreation_rule.key_groups[0][0].id, "age1x");
+    assert_eq!(
+        rule.recreation_rule.rule,
+        Some(PartialRule::UnencryptedSuffix("_clear".into()))
+    );
+    // Not made relative: an absolute path does not match `^prod/`.
+    let (rule, dest) = c.destination_for("/repo/prod/a.yaml").unwrap();
+    assert_eq!(rule.index, 2);
+    assert_eq!(dest.display("a.yaml", ""), "gcs://g/a.yaml");
+    assert!(rule.recreation_rule.key_groups.is_empty());
+}
+
+#[test]
+fn destination_rule_errors_use_sops_texts() {
+    let c = parse("creation_rules:\n  - age: age1x\n");
+    let err = c.destination_for("a").unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "error loading config: no matching destination found in config"
+    );
+    let c = parse("destination_rules:\n  - s3_bucket: a\n    vault_path: b\n");
+    assert_eq!(
+        c.destination_for("a").unwrap_err().to_string(),
+        "error loading config: more than one destinations were found in a single destination rule, you can only use one per rule"
+    );
+    let c = parse("destination_rules:\n  - path_regex: a\n");
+    assert_eq!(
+        c.destination_for("a").unwrap_err().to_string(),
+        "no destination configured for this file"
+    );
+    let err = parse_config(
+        Path::new("/repo/.sops.yaml"),
+        b"destination_rules:\n  - vault_kv_version: x\n",
+    )
+    .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("destination_rules[0].vault_kv_version"),
+        "{err}"
+    );
+}
+
+#[test]
+fn vault_destinations_follow_sops_defaults() {
+    let c = parse(
+        "destination_rules:\n  - path_regex: one\n    vault_path: app\n    vault_kv_version: 1\n    vault_kv_mount_name: kv\n    vault_address: http://127.0.0.1:8200\n  - vault_path: app/\n    vault_kv_version: 7\n",
+    );
+    let (_, dest) = c.destination_for("one.yaml").unwrap();
+    assert_eq!(
+        dest.display("one.yaml", "https://127.0.0.1:8200"),
+        "http://127.0.0.1:8200/v1/kv/app/one.yaml"
+    );
+    let (_, dest) = c.destination_for("two.yaml").unwrap();
+    assert_eq!(
+        dest.display("two.yaml", "https://127.0.0.1:8200"),
+        "https://127.0.0.1:8200/v1/secret/data/app/two.yaml"
+    );
+}

@@ -17,10 +17,15 @@
     feature = "hckms",
     feature = "keyservice"
 ))]
-mod cloud;
+pub(crate) mod cloud;
 mod context;
-#[cfg(any(feature = "azure-kv", feature = "hc-vault", feature = "hckms"))]
-mod http;
+#[cfg(any(
+    feature = "azure-kv",
+    feature = "hc-vault",
+    feature = "hckms",
+    feature = "publish"
+))]
+pub(crate) mod http;
 pub mod key_service;
 pub mod keystore;
 mod registry;

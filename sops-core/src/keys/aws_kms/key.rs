@@ -416,6 +416,38 @@ fn proxy_from_env(var: &dyn Fn(&str) -> Option<String>) -> ProxyConfig {
 }
 
 async fn build_client(spec: &ClientSpec) -> Client {
+    let region = Region::new(spec.region.clone());
+    let base = base_config(
+        Some(region.clone()),
+        &spec.profile,
+        spec.timeouts,
+        spec.shared_files.as_ref(),
+    )
+    .await;
+    let mut config = aws_sdk_kms::config::Builder::from(&base);
+    if !spec.role.is_empty() {
+        let provider = AssumeRoleProvider::builder(&spec.role)
+            .session_name(session_name(&host_name()))
+            .region(region)
+            .configure(&base)
+            .build()
+            .await;
+        config = config.credentials_provider(provider);
+    }
+    Client::from_conf(config.build())
+}
+
+/// The SDK configuration every AWS client of ours starts from (KMS keys,
+/// and `publish`'s S3 uploads): the SDK's standard chain (or `profile`),
+/// or only the explicit shared files; `region` (`None`: the chain's), the
+/// (connect, total) time-outs, ring TLS and Go's proxy variables. Nothing
+/// here reaches the network.
+pub(crate) async fn base_config(
+    region: Option<Region>,
+    profile: &str,
+    timeouts: (Duration, Duration),
+    shared_files: Option<&(PathBuf, PathBuf)>,
+) -> aws_config::SdkConfig {
     let proxy = proxy_from_env(&|k| std::env::var(k).ok());
     let http = aws_smithy_http_client::Builder::new().build_with_connector_fn(
         move |settings, components| {
@@ -431,19 +463,20 @@ async fn build_client(spec: &ClientSpec) -> Client {
         },
     );
     let timeouts = TimeoutConfig::builder()
-        .connect_timeout(spec.timeouts.0)
-        .operation_timeout(spec.timeouts.1)
+        .connect_timeout(timeouts.0)
+        .operation_timeout(timeouts.1)
         .build();
-    let region = Region::new(spec.region.clone());
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
-        .region(region.clone())
         .http_client(http.clone())
         .timeout_config(timeouts.clone());
-    if let Some((config, credentials)) = &spec.shared_files {
-        let profile = if spec.profile.is_empty() {
+    if let Some(region) = &region {
+        loader = loader.region(region.clone());
+    }
+    if let Some((config, credentials)) = shared_files {
+        let profile = if profile.is_empty() {
             "default"
         } else {
-            &spec.profile
+            profile
         };
         // The alias is deprecated in favour of aws-runtime's type, which is
         // the same type; naming it here saves a direct dependency.
@@ -453,7 +486,7 @@ async fn build_client(spec: &ClientSpec) -> Client {
             .with_file(ProfileFileKind::Credentials, credentials)
             .build();
         let provider_config = ProviderConfig::without_region()
-            .with_region(Some(region.clone()))
+            .with_region(region)
             .with_http_client(http)
             .with_timeout_config(timeouts);
         let mut provider = ProfileFileCredentialsProvider::builder()
@@ -469,21 +502,10 @@ async fn build_client(spec: &ClientSpec) -> Client {
             .profile_files(files)
             .profile_name(profile)
             .credentials_provider(provider.build());
-    } else if !spec.profile.is_empty() {
-        loader = loader.profile_name(&spec.profile);
+    } else if !profile.is_empty() {
+        loader = loader.profile_name(profile);
     }
-    let base = loader.load().await;
-    let mut config = aws_sdk_kms::config::Builder::from(&base);
-    if !spec.role.is_empty() {
-        let provider = AssumeRoleProvider::builder(&spec.role)
-            .session_name(session_name(&host_name()))
-            .region(region)
-            .configure(&base)
-            .build()
-            .await;
-        config = config.credentials_provider(provider);
-    }
-    Client::from_conf(config.build())
+    loader.load().await
 }
 
 /// A `credential_source` that is not available with explicit shared files.

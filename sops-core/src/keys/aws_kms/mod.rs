@@ -97,3 +97,5 @@ mod key;
 
 #[cfg(feature = "aws-kms")]
 pub use key::AwsKmsKey;
+#[cfg(feature = "publish")]
+pub(crate) use key::base_config;

@@ -106,59 +106,16 @@ impl GcpKmsKey {
         ))
     }
 
-    /// The credentials sops would use, in its order: `GOOGLE_CREDENTIALS`,
-    /// `GOOGLE_OAUTH_ACCESS_TOKEN`, then Application Default Credentials
-    /// (`GOOGLE_APPLICATION_CREDENTIALS` of the context, else the client
-    /// library's chain) unless the context forbids them.
+    /// The credentials sops would use (see [`credentials`]), failures
+    /// naming this key.
     fn credentials(&self, doing: &str, ctx: &KeyContext) -> Result<Source, KeyError> {
-        if let Some(given) = ctx.gcp_credentials() {
-            // sops: a value naming an existing file is that file's path.
-            let json = if Path::new(given).is_file() {
-                read_secret_file(given).map_err(|e| {
-                    self.rejected(doing, &format!("could not read GOOGLE_CREDENTIALS: {e}"))
-                })?
-            } else {
-                Zeroizing::new(given.as_bytes().to_vec())
-            };
-            let creds = credentials_from_json(&json)
-                .map_err(|e| self.rejected(doing, &format!("invalid GOOGLE_CREDENTIALS: {e}")))?;
-            return Ok(Source::Explicit(creds));
-        }
-        if let Some(token) = ctx.gcp_access_token() {
-            let token = StaticToken(Arc::new(Zeroizing::new(token.to_owned())));
-            return Ok(Source::Explicit(Credentials::from(token)));
-        }
-        if !ctx.gcp_application_default_credentials() {
-            return Err(KeyError::NoCredentials(format!(
-                "failed to {doing} sops data key with GCP KMS key {}: no GCP credentials \
-                 (GOOGLE_CREDENTIALS and GOOGLE_OAUTH_ACCESS_TOKEN are unset and Application \
-                 Default Credentials are disabled)",
+        credentials(ctx).map_err(|e| match e {
+            CredentialsFailure::Missing(reason) => KeyError::NoCredentials(format!(
+                "failed to {doing} sops data key with GCP KMS key {}: {reason}",
                 self.resource_id
-            )));
-        }
-        if let Some(file) = ctx.gcp_adc_file() {
-            let json = read_secret_file(file).map_err(|e| {
-                self.rejected(
-                    doing,
-                    &format!("could not read GOOGLE_APPLICATION_CREDENTIALS: {e}"),
-                )
-            })?;
-            let creds = credentials_from_json(&json).map_err(|e| {
-                self.rejected(doing, &format!("invalid GOOGLE_APPLICATION_CREDENTIALS: {e}"))
-            })?;
-            return Ok(Source::Adc(creds));
-        }
-        gauth::Builder::default()
-            .build()
-            .map(Source::Adc)
-            .map_err(|e| {
-                KeyError::NoCredentials(format!(
-                    "failed to {doing} sops data key with GCP KMS key {}: could not find default \
-                     credentials: {}",
-                    self.resource_id,
-                    one_line(&chain(&e))
-                ))
-            })
+            )),
+            CredentialsFailure::Bad(reason) => self.rejected(doing, &reason),
+        })
     }
 
     /// Runs one KMS call (`call` gets a client) under the context's
@@ -334,15 +291,72 @@ impl MasterKey for GcpKmsKey {
     }
 }
 
+/// Why no credentials could be built: none found (not ours to try), or
+/// the ones given are unusable.
+pub(crate) enum CredentialsFailure {
+    Missing(String),
+    Bad(String),
+}
+
+/// The credentials sops would use, in its order: `GOOGLE_CREDENTIALS`,
+/// `GOOGLE_OAUTH_ACCESS_TOKEN`, then Application Default Credentials
+/// (`GOOGLE_APPLICATION_CREDENTIALS` of the context, else the client
+/// library's chain) unless the context forbids them. Shared with
+/// `publish`'s GCS uploads.
+pub(crate) fn credentials(ctx: &KeyContext) -> Result<Source, CredentialsFailure> {
+    if let Some(given) = ctx.gcp_credentials() {
+        // sops: a value naming an existing file is that file's path.
+        let json = if Path::new(given).is_file() {
+            read_secret_file(given).map_err(|e| {
+                CredentialsFailure::Bad(format!("could not read GOOGLE_CREDENTIALS: {e}"))
+            })?
+        } else {
+            Zeroizing::new(given.as_bytes().to_vec())
+        };
+        let creds = credentials_from_json(&json)
+            .map_err(|e| CredentialsFailure::Bad(format!("invalid GOOGLE_CREDENTIALS: {e}")))?;
+        return Ok(Source::Explicit(creds));
+    }
+    if let Some(token) = ctx.gcp_access_token() {
+        let token = StaticToken(Arc::new(Zeroizing::new(token.to_owned())));
+        return Ok(Source::Explicit(Credentials::from(token)));
+    }
+    if !ctx.gcp_application_default_credentials() {
+        return Err(CredentialsFailure::Missing(
+            "no GCP credentials (GOOGLE_CREDENTIALS and GOOGLE_OAUTH_ACCESS_TOKEN are unset and \
+             Application Default Credentials are disabled)"
+                .to_owned(),
+        ));
+    }
+    if let Some(file) = ctx.gcp_adc_file() {
+        let json = read_secret_file(file).map_err(|e| {
+            CredentialsFailure::Bad(format!("could not read GOOGLE_APPLICATION_CREDENTIALS: {e}"))
+        })?;
+        let creds = credentials_from_json(&json).map_err(|e| {
+            CredentialsFailure::Bad(format!("invalid GOOGLE_APPLICATION_CREDENTIALS: {e}"))
+        })?;
+        return Ok(Source::Adc(creds));
+    }
+    gauth::Builder::default()
+        .build()
+        .map(Source::Adc)
+        .map_err(|e| {
+            CredentialsFailure::Missing(format!(
+                "could not find default credentials: {}",
+                one_line(&chain(&e))
+            ))
+        })
+}
+
 /// Where the credentials came from: given explicitly, or found by
 /// Application Default Credentials (whose failures mean "none found").
-enum Source {
+pub(crate) enum Source {
     Explicit(Credentials),
     Adc(Credentials),
 }
 
 impl Source {
-    fn into_credentials(self) -> Credentials {
+    pub(crate) fn into_credentials(self) -> Credentials {
         match self {
             Source::Explicit(c) | Source::Adc(c) => c,
         }

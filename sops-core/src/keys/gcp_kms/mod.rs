@@ -76,3 +76,5 @@ mod key;
 
 #[cfg(feature = "gcp-kms")]
 pub use key::GcpKmsKey;
+#[cfg(feature = "publish")]
+pub(crate) use key::{CredentialsFailure, credentials};

@@ -134,45 +134,13 @@ impl HcVaultKey {
         ))
     }
 
-    /// `VAULT_TOKEN`, else the token file (sops: `~/.vault-token`, trimmed).
     fn token(&self, doing: &Doing, inputs: &VaultInputs) -> Result<Zeroizing<String>, KeyError> {
-        if let Some(token) = &inputs.token {
-            return Ok(token.clone());
-        }
-        let none = |why: String| {
-            KeyError::NoCredentials(self.failed(doing, &format!("no Vault token: {why}")))
-        };
-        let Some(file) = &inputs.token_file else {
-            return Err(none(
-                "VAULT_TOKEN is unset and there is no token file (HOME is unset)".to_owned(),
-            ));
-        };
-        if !file.exists() {
-            return Err(none(format!(
-                "VAULT_TOKEN is unset and {} does not exist",
-                file.display()
-            )));
-        }
-        let data = read_secret_file(file).map_err(|e| {
-            self.rejected(
-                doing,
-                &format!("cannot get Vault token: {}", one_line(&chain(&e))),
-            )
-        })?;
-        let text = std::str::from_utf8(&data).map_err(|_| {
-            self.rejected(
-                doing,
-                &format!("cannot get Vault token: {} is not UTF-8", file.display()),
-            )
-        })?;
-        let token = Zeroizing::new(text.trim().to_owned());
-        if token.is_empty() {
-            return Err(none(format!(
-                "VAULT_TOKEN is unset and {} is empty",
-                file.display()
-            )));
-        }
-        Ok(token)
+        context_token(inputs).map_err(|problem| match problem {
+            TokenProblem::Missing(why) => {
+                KeyError::NoCredentials(self.failed(doing, &format!("no Vault token: {why}")))
+            }
+            TokenProblem::Unreadable(why) => self.rejected(doing, &why),
+        })
     }
 
     /// One transit call: `PUT {address}/v1/{engine}/{op}/{key}` with `body`;
@@ -348,10 +316,55 @@ impl MasterKey for HcVaultKey {
     }
 }
 
+/// Why the context has no usable Vault token.
+pub(crate) enum TokenProblem {
+    /// None is configured (the reason, e.g. the token file does not exist).
+    Missing(String),
+    /// The token file exists but cannot be used.
+    Unreadable(String),
+}
+
+/// The context's Vault token, as the Vault client finds it: `VAULT_TOKEN`,
+/// else the token file (`~/.vault-token`, trimmed). The transit keys and
+/// `publish`'s Vault KV destination both ask here.
+pub(crate) fn context_token(inputs: &VaultInputs) -> Result<Zeroizing<String>, TokenProblem> {
+    if let Some(token) = &inputs.token {
+        return Ok(token.clone());
+    }
+    let Some(file) = &inputs.token_file else {
+        return Err(TokenProblem::Missing(
+            "VAULT_TOKEN is unset and there is no token file (HOME is unset)".to_owned(),
+        ));
+    };
+    if !file.exists() {
+        return Err(TokenProblem::Missing(format!(
+            "VAULT_TOKEN is unset and {} does not exist",
+            file.display()
+        )));
+    }
+    let data = read_secret_file(file).map_err(|e| {
+        TokenProblem::Unreadable(format!("cannot get Vault token: {}", one_line(&chain(&e))))
+    })?;
+    let text = std::str::from_utf8(&data).map_err(|_| {
+        TokenProblem::Unreadable(format!(
+            "cannot get Vault token: {} is not UTF-8",
+            file.display()
+        ))
+    })?;
+    let token = Zeroizing::new(text.trim().to_owned());
+    if token.is_empty() {
+        return Err(TokenProblem::Missing(format!(
+            "VAULT_TOKEN is unset and {} is empty",
+            file.display()
+        )));
+    }
+    Ok(token)
+}
+
 /// The context's client: one per context, since every Vault key of a
 /// context shares its trust settings. A failed build (an unreadable CA
 /// file) is kept too: the same inputs would fail again.
-fn client(ctx: &KeyContext) -> Result<reqwest::Client, String> {
+pub(crate) fn client(ctx: &KeyContext) -> Result<reqwest::Client, String> {
     let slot =
         ctx.client_slot::<OnceLock<Result<reqwest::Client, String>>>(KIND.metadata_name());
     slot.get_or_init(|| {

@@ -92,3 +92,8 @@ mod key;
 
 #[cfg(feature = "hc-vault")]
 pub use key::HcVaultKey;
+/// The Vault client settings and token lookup `publish`'s Vault KV
+/// destination shares with the transit keys.
+#[cfg(feature = "hc-vault")]
+#[cfg_attr(not(feature = "publish"), allow(unused_imports))]
+pub(crate) use key::{TokenProblem, client, context_token};

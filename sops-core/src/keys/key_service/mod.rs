@@ -255,6 +255,7 @@ pub(crate) fn first_success<T>(
 /// `template` (an entry without `enc`) with the wrapped secret added, its
 /// fields in the keystore's order; a keystore that records `created_at`
 /// gets the current time unless the template kept one.
+#[cfg_attr(not(feature = "keyservice"), allow(dead_code))]
 pub(crate) fn with_enc(template: &KeyEntry, enc: String) -> KeyEntry {
     let spec = template.kind.spec();
     let mut fields = Branch::new();
