@@ -46,7 +46,7 @@ impl fmt::Debug for HcVaultKey {
 
 impl HcVaultKey {
     /// A key from its URI (a flag, `SOPS_VAULT_URIS`, a creation rule or a
-    /// key group), split as sops splits it (see [`split_uri`]).
+    /// key group), split as sops splits it (`split_uri`).
     pub fn from_spec(spec: &KeySpec) -> Result<Self, KeyError> {
         let (vault_address, engine_path, key_name) =
             split_uri(&spec.id).map_err(|reason| KeyError::Invalid {

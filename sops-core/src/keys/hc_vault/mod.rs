@@ -6,7 +6,7 @@
 //! Built in with the `hc-vault` feature (the binaries turn it on); without
 //! it, entries are read and written verbatim and the flags are refused.
 //! Token, namespace, TLS trust and the address allow-list come from the
-//! [`KeyContext`] only ([`inputs`]), as sops and its Vault client read
+//! [`KeyContext`] only (`inputs.rs`), as sops and its Vault client read
 //! them: `VAULT_TOKEN`, else `~/.vault-token`; `VAULT_NAMESPACE`;
 //! `VAULT_CACERT`, `VAULT_CAPATH`, `VAULT_SKIP_VERIFY`;
 //! `SOPS_HC_VAULT_ALLOWLIST` (sops 3.13).
