@@ -41,7 +41,6 @@ import argparse
 import base64
 import datetime
 import hashlib
-import ipaddress
 import json
 import os
 import re
@@ -58,8 +57,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.x509.oid import NameOID
+from test_ca import TestCa, write_file
 
 HOST = "127.0.0.1"
 TENANT = "72f988bf-86f1-41af-91ab-2d7cd011db47"
@@ -369,60 +369,11 @@ class TlsServer(ThreadingHTTPServer):
 def make_certs(state_dir):
     """A test CA (written to ca.pem) and a server certificate for
     *.vault.azure.net, localhost and 127.0.0.1 that it signs."""
-    now = datetime.datetime.now(datetime.timezone.utc)
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "sops-rs Azure test CA")])
-    ca = (
-        x509.CertificateBuilder()
-        .subject_name(ca_name)
-        .issuer_name(ca_name)
-        .public_key(ca_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(days=1))
-        .not_valid_after(now + datetime.timedelta(days=30))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True, content_commitment=False, key_encipherment=False,
-                data_encipherment=False, key_agreement=False, key_cert_sign=True,
-                crl_sign=True, encipher_only=False, decipher_only=False,
-            ),
-            critical=True,
-        )
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
-        .sign(ca_key, hashes.SHA256())
-    )
-    key = ec.generate_private_key(ec.SECP256R1())
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "vault.azure.net")]))
-        .issuer_name(ca_name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(days=1))
-        .not_valid_after(now + datetime.timedelta(days=30))
-        .add_extension(
-            x509.SubjectAlternativeName(
-                [
-                    x509.DNSName("*.vault.azure.net"),
-                    x509.DNSName("localhost"),
-                    x509.IPAddress(ipaddress.ip_address(HOST)),
-                ]
-            ),
-            critical=False,
-        )
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-        .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False
-        )
-        .sign(ca_key, hashes.SHA256())
-    )
     os.makedirs(state_dir, exist_ok=True)
-    tmp = os.path.join(state_dir, "ca.pem.tmp")
-    with open(tmp, "wb") as f:
-        f.write(ca.public_bytes(serialization.Encoding.PEM))
-    os.replace(tmp, os.path.join(state_dir, "ca.pem"))
+    ca = TestCa("sops-rs Azure test CA")
+    ca.write(os.path.join(state_dir, "ca.pem"))
+    server_cert, server_key = ca.issue("vault.azure.net", ["*.vault.azure.net", "localhost"], [HOST])
+    now = datetime.datetime.now(datetime.timezone.utc)
     # The certificate credential's client certificate and key (RSA, PEM).
     client_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     client_cert = (
@@ -442,10 +393,7 @@ def make_certs(state_dir):
             serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
         f.write(client_cert.public_bytes(serialization.Encoding.PEM))
     cert_path = os.path.join(state_dir, "server.pem")
-    with open(cert_path, "wb") as f:
-        f.write(cert.public_bytes(serialization.Encoding.PEM))
-        f.write(key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    write_file(cert_path, server_cert + server_key, private=True)
     return cert_path
 
 

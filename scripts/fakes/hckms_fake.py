@@ -46,7 +46,6 @@ import base64
 import datetime
 import hashlib
 import hmac
-import ipaddress
 import json
 import os
 import re
@@ -55,11 +54,8 @@ import sys
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from cryptography.x509.oid import NameOID
+from test_ca import TestCa, write_file
 
 HOST = "127.0.0.1"
 KEY = AESGCM(hashlib.sha256(b"sops-rs HuaweiCloud KMS fake test key").digest())
@@ -284,67 +280,16 @@ class Handler(BaseHTTPRequestHandler):
 def make_certs(state_dir):
     """A test CA (written to ca.pem) and a server certificate for 127.0.0.1
     and localhost that it signs; returns the server's cert and key paths."""
-    now = datetime.datetime.now(datetime.timezone.utc)
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "sops-rs HuaweiCloud KMS test CA")])
-    ca = (
-        x509.CertificateBuilder()
-        .subject_name(ca_name)
-        .issuer_name(ca_name)
-        .public_key(ca_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(days=1))
-        .not_valid_after(now + datetime.timedelta(days=30))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True, content_commitment=False, key_encipherment=False,
-                data_encipherment=False, key_agreement=False, key_cert_sign=True,
-                crl_sign=True, encipher_only=False, decipher_only=False,
-            ),
-            critical=True,
-        )
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
-        .sign(ca_key, hashes.SHA256())
-    )
-    key = ec.generate_private_key(ec.SECP256R1())
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")]))
-        .issuer_name(ca_name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(days=1))
-        .not_valid_after(now + datetime.timedelta(days=30))
-        .add_extension(
-            x509.SubjectAlternativeName(
-                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address(HOST))]
-            ),
-            critical=False,
-        )
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-        .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False
-        )
-        .sign(ca_key, hashes.SHA256())
-    )
     os.makedirs(state_dir, exist_ok=True)
-    tmp = os.path.join(state_dir, "ca.pem.tmp")
-    with open(tmp, "wb") as f:
-        f.write(ca.public_bytes(serialization.Encoding.PEM))
-    os.replace(tmp, os.path.join(state_dir, "ca.pem"))
+    ca = TestCa("sops-rs HuaweiCloud KMS test CA")
+    ca.write(os.path.join(state_dir, "ca.pem"))
+    cert, key = ca.issue("localhost", ["localhost"], [HOST])
     cert_path = os.path.join(state_dir, "server.pem")
     key_path = os.path.join(state_dir, "server.key")
-    with open(cert_path, "wb") as f:
-        f.write(cert.public_bytes(serialization.Encoding.PEM))
-    with open(os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as f:
-        f.write(
-            key.private_bytes(
-                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-            )
-        )
+    write_file(cert_path, cert)
+    write_file(key_path, key, private=True)
     return cert_path, key_path
+
 
 
 def main():

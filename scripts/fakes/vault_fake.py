@@ -51,7 +51,6 @@ import argparse
 import base64
 import binascii
 import datetime
-import ipaddress
 import json
 import os
 import ssl
@@ -271,68 +270,24 @@ def client_name(connection):
 
 
 def make_tls(directory):
-    # A CA and a leaf for 127.0.0.1 and localhost, made fresh on every start.
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
+    """A CA (ca.pem), a server certificate for 127.0.0.1 and localhost
+    (cert.pem, key.pem) and a client certificate (client.pem,
+    client-key.pem), made fresh on every start; returns the server's
+    cert and key paths."""
+    from test_ca import TestCa, write_file
 
     os.makedirs(directory, exist_ok=True)
-    start = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(days=1)
-    end = start + datetime.timedelta(days=30)
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "vault-fake test CA")])
-    ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name)
-          .public_key(ca_key.public_key()).serial_number(x509.random_serial_number())
-          .not_valid_before(start).not_valid_after(end)
-          .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-          .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False),
-                         critical=True)
-          .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()),
-                         critical=False)
-          .sign(ca_key, hashes.SHA256()))
-    leaf_key = ec.generate_private_key(ec.SECP256R1())
-    leaf = (x509.CertificateBuilder()
-            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")]))
-            .issuer_name(ca_name).public_key(leaf_key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(start).not_valid_after(end)
-            .add_extension(x509.SubjectAlternativeName([
-                x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address(HOST))]),
-                critical=False)
-            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-            .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]),
-                           critical=False)
-            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()),
-                           critical=False)
-            .sign(ca_key, hashes.SHA256()))
-    client_key = ec.generate_private_key(ec.SECP256R1())
-    client = (x509.CertificateBuilder()
-              .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "vault-fake client")]))
-              .issuer_name(ca_name).public_key(client_key.public_key())
-              .serial_number(x509.random_serial_number())
-              .not_valid_before(start).not_valid_after(end)
-              .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-              .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.CLIENT_AUTH]),
-                             critical=False)
-              .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()),
-                             critical=False)
-              .sign(ca_key, hashes.SHA256()))
-    pem = serialization.Encoding.PEM
-    with open(os.path.join(directory, "client.pem"), "wb") as out:
-        out.write(client.public_bytes(pem))
-    with open(os.path.join(directory, "client-key.pem"), "wb") as out:
-        out.write(client_key.private_bytes(pem, serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
-    paths = {name: os.path.join(directory, name) for name in ("ca.pem", "cert.pem", "key.pem")}
-    with open(paths["ca.pem"], "wb") as out:
-        out.write(ca.public_bytes(pem))
-    with open(paths["cert.pem"], "wb") as out:
-        out.write(leaf.public_bytes(pem))
-    with open(paths["key.pem"], "wb") as out:
-        out.write(leaf_key.private_bytes(pem, serialization.PrivateFormat.PKCS8,
-                                         serialization.NoEncryption()))
-    return paths["cert.pem"], paths["key.pem"]
+    ca = TestCa("vault-fake test CA")
+    cert, key = ca.issue("localhost", ["localhost"], [HOST])
+    client, client_key = ca.issue("vault-fake client", client=True)
+    path = lambda name: os.path.join(directory, name)  # noqa: E731
+    write_file(path("client.pem"), client)
+    write_file(path("client-key.pem"), client_key, private=True)
+    ca.write(path("ca.pem"))
+    write_file(path("cert.pem"), cert)
+    write_file(path("key.pem"), key, private=True)
+    return path("cert.pem"), path("key.pem")
+
 
 
 def main():
