@@ -44,9 +44,6 @@ import hashlib
 import json
 import os
 import re
-import select
-import socket
-import socketserver
 import ssl
 import sys
 import threading
@@ -59,6 +56,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.x509.oid import NameOID
+from connect_proxy import start_connect_proxy
 from test_ca import TestCa, write_file
 
 HOST = "127.0.0.1"
@@ -291,56 +289,6 @@ class Handler(BaseHTTPRequestHandler):
 # --- CONNECT proxy -------------------------------------------------------
 
 
-class ProxyHandler(socketserver.BaseRequestHandler):
-    target_port = 0
-
-    def handle(self):
-        client = self.request
-        head = b""
-        while b"\r\n\r\n" not in head:
-            chunk = client.recv(4096)
-            if not chunk:
-                return
-            head += chunk
-            if len(head) > 65536:
-                return
-        first = head.split(b"\r\n", 1)[0].decode("latin-1")
-        sys.stderr.write(f"proxy: {first}\n")
-        if not first.startswith("CONNECT "):
-            client.sendall(b"HTTP/1.1 405 Method Not Allowed\r\nContent-Length: 0\r\n\r\n")
-            return
-        try:
-            upstream = socket.create_connection((HOST, self.target_port), timeout=5)
-        except OSError:
-            client.sendall(b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\n\r\n")
-            return
-        upstream.settimeout(None)
-        client.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
-        rest = head.split(b"\r\n\r\n", 1)[1]
-        if rest:
-            upstream.sendall(rest)
-        pair = [client, upstream]
-        try:
-            while True:
-                readable, _, _ = select.select(pair, [], [], 300)
-                if not readable:
-                    return
-                for s in readable:
-                    data = s.recv(65536)
-                    if not data:
-                        return
-                    (upstream if s is client else client).sendall(data)
-        except OSError:
-            return
-        finally:
-            upstream.close()
-
-
-class ThreadingTCPServer(socketserver.ThreadingMixIn, socketserver.TCPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-
-
 class TlsServer(ThreadingHTTPServer):
     daemon_threads = True
     context = None
@@ -411,9 +359,7 @@ def main():
     server = TlsServer((HOST, args.port), Handler)
     server.context = context
 
-    ProxyHandler.target_port = args.port
-    proxy = ThreadingTCPServer((HOST, args.proxy_port), ProxyHandler)
-    threading.Thread(target=proxy.serve_forever, daemon=True).start()
+    proxy = start_connect_proxy(HOST, args.proxy_port, args.port)
 
     # Ready: every port is bound (the test script waits for this file).
     with open(os.path.join(args.state_dir, "ready"), "w") as f:

@@ -35,9 +35,6 @@ import hashlib
 import json
 import os
 import re
-import select
-import socket
-import socketserver
 import sys
 import threading
 import urllib.parse
@@ -46,6 +43,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import grpc
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from connect_proxy import start_connect_proxy
 from test_ca import TestCa
 from google.cloud import kms_v1
 
@@ -225,56 +223,6 @@ def start_grpc(port, cert_pem, key_pem):
 # --- CONNECT proxy -------------------------------------------------------
 
 
-class ProxyHandler(socketserver.BaseRequestHandler):
-    target_port = 0
-
-    def handle(self):
-        client = self.request
-        head = b""
-        while b"\r\n\r\n" not in head:
-            chunk = client.recv(4096)
-            if not chunk:
-                return
-            head += chunk
-            if len(head) > 65536:
-                return
-        first = head.split(b"\r\n", 1)[0].decode("latin-1")
-        sys.stderr.write(f"proxy: {first}\n")
-        if not first.startswith("CONNECT "):
-            client.sendall(b"HTTP/1.1 405 Method Not Allowed\r\nContent-Length: 0\r\n\r\n")
-            return
-        try:
-            upstream = socket.create_connection((HOST, self.target_port), timeout=5)
-        except OSError:
-            client.sendall(b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\n\r\n")
-            return
-        upstream.settimeout(None)
-        client.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
-        rest = head.split(b"\r\n\r\n", 1)[1]
-        if rest:
-            upstream.sendall(rest)
-        pair = [client, upstream]
-        try:
-            while True:
-                readable, _, _ = select.select(pair, [], [], 300)
-                if not readable:
-                    return
-                for s in readable:
-                    data = s.recv(65536)
-                    if not data:
-                        return
-                    (upstream if s is client else client).sendall(data)
-        except OSError:
-            return
-        finally:
-            upstream.close()
-
-
-class ThreadingTCPServer(socketserver.ThreadingMixIn, socketserver.TCPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-
-
 # --- certificates --------------------------------------------------------
 
 
@@ -299,9 +247,7 @@ def main():
     cert_pem, key_pem = make_certs(args.state_dir)
     grpc_server = start_grpc(args.grpc_port, cert_pem, key_pem)
 
-    ProxyHandler.target_port = args.grpc_port
-    proxy = ThreadingTCPServer((HOST, args.proxy_port), ProxyHandler)
-    threading.Thread(target=proxy.serve_forever, daemon=True).start()
+    proxy = start_connect_proxy(HOST, args.proxy_port, args.grpc_port)
 
     rest = ThreadingHTTPServer((HOST, args.rest_port), RestHandler)
     rest.daemon_threads = True
