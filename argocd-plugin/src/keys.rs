@@ -220,6 +220,13 @@ pub fn key_context(
     let mut builder = base
         .bind_age_recipients()
         .local_key_service(!op.no_local_key_service);
+    // A Vault key's address comes from the tenant's `sops` block. Without
+    // a key policy (which names the allowed keys) or the operator's
+    // SOPS_HC_VAULT_ALLOWLIST, no address is trusted with the sidecar's
+    // Vault token: sops' default (`all`) suits one user, not many tenants.
+    if policy.is_none() && env.get("SOPS_HC_VAULT_ALLOWLIST").is_none_or(str::is_empty) {
+        builder = builder.vault_allowlist("none");
+    }
     for addr in &op.key_services {
         builder = builder.key_service(addr.clone());
     }

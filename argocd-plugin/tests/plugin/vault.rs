@@ -68,13 +68,32 @@ fn vault_file(w: &World, name: &str, key: &str) {
 }
 
 /// The sidecar with the token `root`, in `VAULT_TOKEN` and in its
-/// `~/.vault-token`.
+/// `~/.vault-token`, and the fake's address allowed.
 fn sidecar(w: &World) -> Vec<(String, String)> {
     let mut env = w.sidecar_env();
     let home = env.iter().find(|(k, _)| k == "HOME").unwrap().1.clone();
     std::fs::write(std::path::Path::new(&home).join(".vault-token"), "root\n").unwrap();
     env.push(("VAULT_TOKEN".into(), "root".into()));
+    env.push(("SOPS_HC_VAULT_ALLOWLIST".into(), addr()));
     env
+}
+
+/// Without a key policy or an allow-list from the operator, the sidecar's
+/// token goes to no address a tenant's file names: the key fails before
+/// any request.
+#[test]
+fn without_policy_or_allowlist_no_vault_address_gets_the_token() {
+    let w = World::new();
+    vault_file(&w, "db", "unlisted");
+    let decrypts = || requests_seen().matches("/plugin/decrypt/unlisted").count();
+    let before = decrypts();
+    let mut env = sidecar(&w);
+    env.retain(|(k, _)| k != "SOPS_HC_VAULT_ALLOWLIST");
+    let out = Request::generate(&w, "apps/web").sidecar(env).run();
+    out.failure(Some(128))
+        .stderr_contains(&uri("unlisted"))
+        .stderr_contains("Allowlist does not allow");
+    assert_eq!(decrypts(), before, "a decrypt request reached the server");
 }
 
 #[test]
