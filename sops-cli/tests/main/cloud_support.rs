@@ -1,5 +1,5 @@
-//! What the cloud KMS tests (`kms.rs`, `gcp_kms.rs`) share: the plaintext
-//! they encrypt and the encrypt-then-check-decryption steps.
+//! What the cloud KMS tests share: the plaintext they encrypt, the
+//! encrypt-then-check-decryption steps and the unreachable-endpoint bounds.
 
 use super::support::{Bin, Sandbox};
 
@@ -26,3 +26,11 @@ pub fn decrypts(sb: &Sandbox, bin: Bin, file: &str) {
         "{bin} decrypt {file}"
     );
 }
+
+/// `SOPS_KMS_TIMEOUT` for the tests of an endpoint nobody listens on, and
+/// the time they must finish within: far below that total (a call that
+/// waited for it fails the test) and far above what a refused connection
+/// costs within the 1 s connect time-out (under a second), so a loaded CI
+/// machine does not fail them.
+pub const UNREACHABLE_TOTAL_TIMEOUT: &str = "120s";
+pub const UNREACHABLE_WITHIN: std::time::Duration = std::time::Duration::from_secs(60);

@@ -257,12 +257,15 @@ fn gcp_unreachable_endpoint_fails_quickly() {
     sb.cmd(Bin::Ours, ["decrypt", "enc.yaml"])
         .env("SOPS_GCP_KMS_ENDPOINT", "http://127.0.0.1:9")
         .env("SOPS_KMS_CONNECT_TIMEOUT", "1s")
-        .env("SOPS_KMS_TIMEOUT", "20s")
+        .env(
+            "SOPS_KMS_TIMEOUT",
+            super::cloud_support::UNREACHABLE_TOTAL_TIMEOUT,
+        )
         .run()
         .fails_with(128, &[&format!("{KEY}: FAILED"), "endpoint unreachable"]);
-    // Well under the total time-out (slack for a loaded machine).
+    // Bounded by the connect time-out, not the total one.
     assert!(
-        start.elapsed() < Duration::from_secs(8),
+        start.elapsed() < super::cloud_support::UNREACHABLE_WITHIN,
         "took {:?}",
         start.elapsed()
     );
@@ -333,7 +336,7 @@ fn gcp_without_credentials_fails_naming_the_key() {
         &[&format!("{KEY}: FAILED"), "Application Default Credentials"],
     );
     assert!(
-        start.elapsed() < Duration::from_secs(8),
+        start.elapsed() < Duration::from_secs(30),
         "took {:?}",
         start.elapsed()
     );
