@@ -18,7 +18,7 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
-use super::credentials::b64url;
+use super::b64url;
 use crate::keys::read_secret_file;
 
 /// A signed client assertion for `client_id` at the token endpoint `audience`.

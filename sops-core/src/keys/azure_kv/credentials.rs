@@ -23,7 +23,6 @@ use std::io::Read;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use base64::Engine;
 use zeroize::Zeroizing;
 
 use super::AzureInputs;
@@ -678,11 +677,6 @@ pub(super) fn describe(e: &reqwest::Error) -> String {
     } else {
         detail
     }
-}
-
-/// URL-safe base64 without padding (JWT, Key Vault values).
-pub(super) fn b64url(data: &[u8]) -> String {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(data)
 }
 
 #[cfg(test)]

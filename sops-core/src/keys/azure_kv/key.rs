@@ -14,7 +14,8 @@ use base64::Engine;
 use zeroize::Zeroizing;
 
 use super::KIND;
-use super::credentials::{CredentialKind, Token, TokenRequest, b64url, chain_token, send};
+use super::b64url;
+use super::credentials::{CredentialKind, Token, TokenRequest, chain_token, send};
 use crate::keys::http::{TlsTrust, client};
 use crate::keys::{KeyContext, KeyError, KeyKind, KeySpec, MasterKey};
 use crate::metadata::KeyEntry;

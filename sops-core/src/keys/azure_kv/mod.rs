@@ -93,3 +93,11 @@ mod key;
 
 #[cfg(feature = "azure-kv")]
 pub use key::AzureKvKey;
+
+/// URL-safe base64 without padding, Azure's encoding for JWTs (the
+/// certificate credential) and Key Vault values alike.
+#[cfg(feature = "azure-kv")]
+fn b64url(data: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(data)
+}
