@@ -8,6 +8,11 @@
 //! for `https://` URLs, `HTTP_PROXY` for `http://` ones (lower-case forms
 //! too), minus the hosts of `NO_PROXY`; loopback addresses and `localhost`
 //! are never proxied.
+//!
+//! Redirects are never followed: a keystore call goes to the endpoint its
+//! key names and nowhere else (reqwest would pass a custom credential
+//! header such as Vault's `X-Vault-Token` on to a redirect's host, past
+//! any address allow-list); a redirect comes back as the response.
 
 // A build with only some of the keystores leaves some helpers unused; the
 // build with all of them (CI's) still checks for dead code.
@@ -44,25 +49,19 @@ pub(crate) struct TlsTrust {
 /// Build one per keystore and context (building costs more than a call),
 /// e.g. in [`KeyContext::client_slot`].
 pub(crate) fn client(ctx: &KeyContext, trust: &TlsTrust) -> Result<reqwest::Client, String> {
-    client_with(ctx.kms_connect_timeout(), ctx.kms_timeout(), trust, &|k| {
-        std::env::var(k).ok()
-    })
+    client_with_identity(ctx, trust, None)
 }
 
-/// Like [`client`], but a redirect is handed back to the caller instead of
-/// being followed: reqwest would send a custom credential header (Vault's
-/// `X-Vault-Token`) along to whichever host the redirect names (it strips
-/// only the standard ones), past any address allow-list. `identity`: a
-/// TLS client certificate to present (Vault's `VAULT_CLIENT_CERT`).
-pub(crate) fn client_without_redirects(
+/// Like [`client`], presenting a TLS client certificate (Vault's
+/// `VAULT_CLIENT_CERT`).
+pub(crate) fn client_with_identity(
     ctx: &KeyContext,
     trust: &TlsTrust,
     identity: Option<reqwest::Identity>,
 ) -> Result<reqwest::Client, String> {
     let mut builder = builder_with(ctx.kms_connect_timeout(), ctx.kms_timeout(), trust, &|k| {
         std::env::var(k).ok()
-    })?
-    .redirect(reqwest::redirect::Policy::none());
+    })?;
     if let Some(identity) = identity {
         builder = builder.identity(identity);
     }
@@ -71,6 +70,7 @@ pub(crate) fn client_without_redirects(
         .map_err(|e| format!("could not create the HTTP client: {e}"))
 }
 
+#[cfg(test)]
 fn client_with(
     connect_timeout: Duration,
     timeout: Duration,
@@ -91,6 +91,7 @@ fn builder_with(
     install_crypto_provider();
     let proxies = ProxyVars::from_env(var);
     let mut builder = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
         .tls_backend_rustls()
         .connect_timeout(connect_timeout)
         .timeout(timeout)

@@ -370,7 +370,7 @@ pub(crate) fn client(ctx: &KeyContext) -> Result<reqwest::Client, String> {
     slot.get_or_init(|| {
         let trust = trust(ctx.vault_inputs())?;
         let identity = client_identity(ctx.vault_inputs())?;
-        http::client_without_redirects(ctx, &trust, identity)
+        http::client_with_identity(ctx, &trust, identity)
     })
     .clone()
 }
