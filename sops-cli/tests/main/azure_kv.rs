@@ -342,33 +342,13 @@ fn azure_rotate_adds_and_removes_keys_and_groups_add() {
 #[test]
 fn azure_updatekeys_follows_the_rule() {
     let (sb, age, _) = azure_sandbox();
-    sb.write(
-        ".sops.yaml",
-        format!("creation_rules:\n  - age: {}\n", age.recipient),
-    );
-    encrypt(&sb, Bin::Ours, &[]);
-    sb.write(
-        ".sops.yaml",
-        format!(
-            "creation_rules:\n  - age: {}\n    azure_keyvault: {KEY}\n",
-            age.recipient
-        ),
-    );
-    let out = sb.run(Bin::Ours, ["updatekeys", "-y", "enc.yaml"]);
-    out.ok();
-    assert!(
-        out.stdout_str().contains(&format!("+++ {KEY}")),
-        "{}",
-        out.stdout_str()
+    super::cloud_support::updatekeys_adds_the_rule_key(
+        &sb,
+        &age.recipient,
+        &format!("azure_keyvault: {KEY}"),
+        KEY,
     );
     decrypts_with_azure_only(&sb, Bin::Reference, "enc.yaml");
-    let again = sb.run(Bin::Ours, ["updatekeys", "-y", "enc.yaml"]);
-    again.ok();
-    assert!(
-        again.stderr.contains("already up to date"),
-        "{}",
-        again.stderr
-    );
     // A rule key without a version is the vault's current one, looked up
     // when the rule is loaded (as sops does): a file wrapped for it is up
     // to date, for both binaries.

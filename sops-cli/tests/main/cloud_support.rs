@@ -34,3 +34,33 @@ pub fn decrypts(sb: &Sandbox, bin: Bin, file: &str) {
 /// machine does not fail them.
 pub const UNREACHABLE_TOTAL_TIMEOUT: &str = "120s";
 pub const UNREACHABLE_WITHIN: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// `updatekeys -y` on a file encrypted for `age_recipient` alone, after its
+/// creation rule gains `rule_line` (e.g. `hckms: [ID]`): the change lists
+/// `+++ KEY`, and a second run is "already up to date". The caller then
+/// checks that the file opens with the new key alone.
+pub fn updatekeys_adds_the_rule_key(sb: &Sandbox, age_recipient: &str, rule_line: &str, key: &str) {
+    sb.write(
+        ".sops.yaml",
+        format!("creation_rules:\n  - age: {age_recipient}\n"),
+    );
+    encrypt(sb, Bin::Ours, &[]);
+    sb.write(
+        ".sops.yaml",
+        format!("creation_rules:\n  - age: {age_recipient}\n    {rule_line}\n"),
+    );
+    let out = sb.run(Bin::Ours, ["updatekeys", "-y", "enc.yaml"]);
+    out.ok();
+    assert!(
+        out.stdout_str().contains(&format!("+++ {key}")),
+        "{}",
+        out.stdout_str()
+    );
+    let again = sb.run(Bin::Ours, ["updatekeys", "-y", "enc.yaml"]);
+    again.ok();
+    assert!(
+        again.stderr.contains("already up to date"),
+        "{}",
+        again.stderr
+    );
+}

@@ -238,33 +238,13 @@ fn hckms_rotate_adds_and_removes_keys_and_groups_add() {
 #[test]
 fn hckms_updatekeys_follows_the_rule() {
     let (sb, age) = hckms_sandbox();
-    sb.write(
-        ".sops.yaml",
-        format!("creation_rules:\n  - age: {}\n", age.recipient),
-    );
-    encrypt(&sb, Bin::Ours, &[]);
-    sb.write(
-        ".sops.yaml",
-        format!(
-            "creation_rules:\n  - age: {}\n    hckms: [{KEY}]\n",
-            age.recipient
-        ),
-    );
-    let out = sb.run(Bin::Ours, ["updatekeys", "-y", "enc.yaml"]);
-    out.ok();
-    assert!(
-        out.stdout_str().contains(&format!("+++ {KEY}")),
-        "{}",
-        out.stdout_str()
+    super::cloud_support::updatekeys_adds_the_rule_key(
+        &sb,
+        &age.recipient,
+        &format!("hckms: [{KEY}]"),
+        KEY,
     );
     decrypts_with_hckms_only(&sb, Bin::Reference, "enc.yaml");
-    let again = sb.run(Bin::Ours, ["updatekeys", "-y", "enc.yaml"]);
-    again.ok();
-    assert!(
-        again.stderr.contains("already up to date"),
-        "{}",
-        again.stderr
-    );
 }
 
 /// Refused keys name the key and the reason: exit 128 on decrypt (as the

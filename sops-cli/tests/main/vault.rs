@@ -305,33 +305,13 @@ fn vault_rotate_adds_and_removes_keys_and_groups_add() {
 fn vault_updatekeys_follows_the_rule() {
     let (sb, age) = vault_sandbox();
     let key = uri("sops", "updatekeys");
-    sb.write(
-        ".sops.yaml",
-        format!("creation_rules:\n  - age: {}\n", age.recipient),
-    );
-    encrypt(&sb, Bin::Ours, &[]);
-    sb.write(
-        ".sops.yaml",
-        format!(
-            "creation_rules:\n  - age: {}\n    hc_vault_transit_uri: {key}\n",
-            age.recipient
-        ),
-    );
-    let out = sb.run(Bin::Ours, ["updatekeys", "-y", "enc.yaml"]);
-    out.ok();
-    assert!(
-        out.stdout_str().contains(&format!("+++ {key}")),
-        "{}",
-        out.stdout_str()
+    super::cloud_support::updatekeys_adds_the_rule_key(
+        &sb,
+        &age.recipient,
+        &format!("hc_vault_transit_uri: {key}"),
+        &key,
     );
     decrypts_with_vault_only(&sb, Bin::Reference, "enc.yaml");
-    let again = sb.run(Bin::Ours, ["updatekeys", "-y", "enc.yaml"]);
-    again.ok();
-    assert!(
-        again.stderr.contains("already up to date"),
-        "{}",
-        again.stderr
-    );
 }
 
 /// Refused calls name the key and Vault's reason; exit 128 on decrypt and
