@@ -72,7 +72,8 @@ fn run(cli: &Cli) -> Result<(), CliError> {
                 extract: args.extract.as_deref(),
                 ignore_mac: args.mac.ignore_mac,
                 decryption_order: &args.order.decryption_order,
-                indent: None,
+                // 3.13 reads `--indent` given before any subcommand (#2156).
+                indent: root.indent,
                 config: root.config.as_deref(),
             })
         }
@@ -80,13 +81,13 @@ fn run(cli: &Cli) -> Result<(), CliError> {
             warn_extra_args(&args.extra);
             commands::encrypt::run(EncryptRequest {
                 encryption_context: args.encryption_context.as_deref(),
-                ..EncryptRequest::subcommand(
+                ..EncryptRequest::subcommand_with_root(
                     args.file.as_ref(),
                     &args.io,
                     &args.keys,
                     &args.rules,
                     args.shamir.shamir_threshold,
-                    root.config.as_deref(),
+                    root,
                 )
             })
         }
@@ -99,13 +100,13 @@ fn run(cli: &Cli) -> Result<(), CliError> {
             commands::edit::run(commands::edit::EditRequest {
                 encrypt: EncryptRequest {
                     encryption_context: args.encryption_context.as_deref(),
-                    ..EncryptRequest::subcommand(
+                    ..EncryptRequest::subcommand_with_root(
                         args.file.as_ref(),
                         &io,
                         &args.keys,
                         &args.rules,
                         args.shamir.shamir_threshold,
-                        root.config.as_deref(),
+                        root,
                     )
                 },
                 ignore_mac: args.mac.ignore_mac,
@@ -113,19 +114,21 @@ fn run(cli: &Cli) -> Result<(), CliError> {
                 decryption_order: &args.order.decryption_order,
             })
         }
-        Some(Command::Set(args)) => commands::set::run_set(args),
+        Some(Command::Set(args)) => commands::set::run_set(args, root.indent),
         Some(Command::Rotate(args)) => {
             warn_extra_args(&args.extra);
-            commands::keys::run_rotate(args)
+            commands::keys::run_rotate(args, root.indent)
         }
-        Some(Command::Groups(args)) => commands::keys::run_groups(args),
+        Some(Command::Groups(args)) => commands::keys::run_groups(args, root.indent),
         Some(Command::Updatekeys(args)) => {
             commands::keys::run_updatekeys(args, root.config.as_deref())
         }
-        Some(Command::Unset(args)) => commands::set::run_unset(args),
+        Some(Command::Unset(args)) => commands::set::run_unset(args, root.indent),
         Some(Command::Filestatus(args)) => commands::set::run_filestatus(args),
         Some(Command::ExecEnv(args)) => child_status(commands::exec::run_exec_env(args)),
-        Some(Command::ExecFile(args)) => child_status(commands::exec::run_exec_file(args)),
+        Some(Command::ExecFile(args)) => {
+            child_status(commands::exec::run_exec_file(args, root.indent))
+        }
         Some(Command::Keyservice(args)) => commands::keyservice::run(args),
         Some(Command::Publish(args)) => {
             warn_extra_args(&args.extra);
@@ -157,7 +160,7 @@ fn legacy_set(file: &std::path::Path, spec: &str, root: &cli::RootArgs) -> Resul
         order: root.order.clone(),
         keyservice: root.keyservice.clone(),
     };
-    commands::set::set_value(file, &steps, value, &args, false)
+    commands::set::set_value(file, &steps, value, &args, false, root.indent)
 }
 
 /// The legacy form `sops [flags] FILE` (sops-cli.md §1.5).
@@ -198,15 +201,16 @@ fn run_root(cli: &Cli) -> Result<(), CliError> {
         return legacy_set(file, spec, root);
     }
     if root.rotate {
-        return commands::keys::rotate(
-            Some(file),
-            &root.io,
-            &root.add_remove,
-            root.mac.ignore_mac,
-            &root.order.decryption_order,
-            false,
-            root.encryption_context.as_deref(),
-        );
+        return commands::keys::rotate(commands::keys::RotateRequest {
+            file: Some(file),
+            io: &root.io,
+            add_remove: &root.add_remove,
+            ignore_mac: root.mac.ignore_mac,
+            decryption_order: &root.order.decryption_order,
+            subcommand: false,
+            encryption_context: root.encryption_context.as_deref(),
+            indent: root.indent,
+        });
     }
     if root.decrypt {
         return commands::decrypt::run(DecryptRequest {

@@ -4,9 +4,7 @@
 //!
 //! The plaintext lives in a fresh 0700 directory (file 0600) that is removed
 //! on every way out: success, errors, invalid content, panics (drop), and
-//! SIGTERM/SIGHUP/SIGINT (a signal thread kills the editor and removes it;
-//! SIGINT is left to the editor while it runs, as Ctrl-C means something
-//! there).
+//! SIGTERM/SIGHUP/SIGINT (a signal thread stops the editor and removes it).
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -20,7 +18,7 @@ use sops_core::ops::{DecryptOptions, DecryptedFile};
 use sops_core::stores::{Format, Store};
 use zeroize::Zeroizing;
 
-use crate::commands::encrypt::{EncryptRequest, creation_rule, new_file_keys};
+use crate::commands::encrypt::{ALREADY_ENCRYPTED, EncryptRequest, creation_rule, new_file_keys};
 use crate::commands::{self, Destination, private_dir_builder};
 use crate::exit_code::{self as code, CliError, Stage, library_error, store_error};
 
@@ -104,34 +102,55 @@ pub fn run(req: EditRequest<'_>) -> Result<(), CliError> {
                 .load_encrypted(&edited)
                 .map(|(d, m)| (Zeroizing::new(d), Some(m)))
         } else {
-            in_store.load(&edited).map(|d| (Zeroizing::new(d), None))
-        };
-        match parsed {
-            Ok((mut docs, meta)) if meta.as_ref().is_none_or(|m| m.all_keys().next().is_some()) => {
-                plain.replace_docs(std::mem::take(&mut *docs));
-                if let Some(mut meta) = meta {
-                    // The edited metadata replaces the file's, but the data
-                    // key stays the one already recovered.
-                    meta.mac = plain.metadata().mac.clone();
-                    *plain.metadata_mut() = meta;
-                }
-                break;
+            match in_store.load(&edited) {
+                // An emptied YAML file: no document, refused below as 3.13 does.
+                Err(sops_core::stores::StoreError::Empty) => Ok(Vec::new()),
+                other => other,
             }
-            Ok(_) => wait_for_key(
-                "No master keys were provided, so sops can't encrypt the file. Press a key to return to the editor, or Ctrl+C to exit.",
-            )?,
-            Err(e) => wait_for_key(&format!(
-                "Could not load tree, probably due to invalid syntax. Press a key to return to the editor, or Ctrl+C to exit. ({e})"
-            ))?,
+            .map(|d| (Zeroizing::new(d), None))
+        };
+        let (mut docs, meta) = match parsed {
+            Ok(parsed) => parsed,
+            Err(e) => {
+                wait_for_key(&format!(
+                    "Could not load tree, probably due to invalid syntax. {PRESS_ENTER} ({e})"
+                ))?;
+                continue;
+            }
+        };
+        // sops 3.13 (#2098) checks what is about to be encrypted: at least
+        // one document, and no top-level key that is the metadata's.
+        if meta.is_none() {
+            let refusal = if docs.is_empty() {
+                Some(NEED_AT_LEAST_ONE_DOCUMENT)
+            } else if out_store.looks_encrypted(&docs) {
+                Some(ALREADY_ENCRYPTED)
+            } else {
+                None
+            };
+            if let Some(refusal) = refusal {
+                wait_for_key(&format!(
+                    "Tree not valid for encryption. {PRESS_ENTER} ({refusal})"
+                ))?;
+                continue;
+            }
         }
+        if meta.as_ref().is_some_and(|m| m.all_keys().next().is_none()) {
+            wait_for_key(&format!(
+                "No master keys were provided, so sops can't encrypt the file. {PRESS_ENTER}"
+            ))?;
+            continue;
+        }
+        plain.replace_docs(std::mem::take(&mut *docs));
+        if let Some(mut meta) = meta {
+            // The edited metadata replaces the file's, but the data
+            // key stays the one already recovered.
+            meta.mac = plain.metadata().mac.clone();
+            *plain.metadata_mut() = meta;
+        }
+        break;
     }
     drop(scratch);
-    if in_store.looks_encrypted(plain.docs()) && !req.show_master_keys {
-        return Err(CliError::new(
-            code::FILE_ALREADY_ENCRYPTED,
-            "the edited document has a top-level sops entry; rename it (sops reserves that key)",
-        ));
-    }
     bump_version(plain.metadata_mut())?;
     let encrypted = plain.encrypt().map_err(|e| library_error(e, in_format))?;
     let output = commands::emit_encrypted(&encrypted, out_store.as_ref())?;
@@ -190,6 +209,14 @@ fn bump_version(meta: &mut Metadata) -> Result<(), CliError> {
     Ok(())
 }
 
+/// The end of every "go back to the editor" message (3.13's wording; 3.11
+/// said "Press a key", but a terminal in line mode needs enter).
+const PRESS_ENTER: &str = "Press enter to return to the editor, or Ctrl+C to exit.";
+
+/// sops' text for a file without any document.
+const NEED_AT_LEAST_ONE_DOCUMENT: &str =
+    "File cannot be completely empty, it must contain at least one document";
+
 /// Prints a message and waits for one byte on stdin. sops 3.11 goes on
 /// when stdin is closed, which loops forever without a terminal; we stop
 /// instead (the file is left as it was).
@@ -237,6 +264,17 @@ fn editor_command() -> Result<Vec<String>, CliError> {
         code::NO_EDITOR_FOUND,
         "Could not run editor: no editor available: sops attempts to use the editor defined in the SOPS_EDITOR or EDITOR environment variables, and if that's not set defaults to any of vim, nano, vi, but none of them could be found",
     ))
+}
+
+/// `Scratch::editor_pid` once a signal has cancelled the edit.
+const CANCELLED: u32 = u32::MAX;
+
+/// Blocks the main thread while the signal thread ends the process, so that
+/// the editor's death is not reported as an error of its own.
+fn wait_for_exit() -> ! {
+    loop {
+        std::thread::park();
+    }
 }
 
 /// The private directory and file holding the plaintext while editing.
@@ -304,9 +342,19 @@ impl Scratch {
             .map_err(|e| {
                 CliError::new(code::NO_EDITOR_FOUND, format!("Could not run editor: {e}"))
             })?;
-        self.editor_pid.store(child.id(), Ordering::SeqCst);
+        if self
+            .editor_pid
+            .compare_exchange(0, child.id(), Ordering::SeqCst, Ordering::SeqCst)
+            .is_err()
+        {
+            let _ = child.kill();
+            wait_for_exit();
+        }
         let status = child.wait();
-        self.editor_pid.store(0, Ordering::SeqCst);
+        if self.editor_pid.swap(0, Ordering::SeqCst) == CANCELLED {
+            // The signal thread stopped the editor and ends the process.
+            wait_for_exit();
+        }
         let status = status.map_err(|e| {
             CliError::new(code::NO_EDITOR_FOUND, format!("Could not run editor: {e}"))
         })?;
@@ -333,8 +381,10 @@ impl Drop for Scratch {
     }
 }
 
-/// On SIGTERM/SIGHUP (and SIGINT when no editor runs): stop the editor,
-/// remove the plaintext directory, exit as a signal-killed process would.
+/// On SIGINT, SIGTERM or SIGHUP: stop the editor, remove the plaintext
+/// directory and exit 1 with 3.13's "User canceled operation" (#2104). A
+/// terminal editor puts the terminal in raw mode, so Ctrl+C typed there is a
+/// key for the editor, not a SIGINT; a SIGINT that reaches sops means stop.
 #[cfg(unix)]
 fn install_signal_cleanup(dir: PathBuf, editor_pid: Arc<AtomicU32>) {
     use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
@@ -342,19 +392,16 @@ fn install_signal_cleanup(dir: PathBuf, editor_pid: Arc<AtomicU32>) {
         return;
     };
     std::thread::spawn(move || {
-        for signal in signals.forever() {
-            let pid = editor_pid.load(Ordering::SeqCst);
-            if signal == SIGINT && pid != 0 {
-                // Ctrl-C while the editor runs belongs to the editor.
-                continue;
-            }
+        if signals.forever().next().is_some() {
+            let pid = editor_pid.swap(CANCELLED, Ordering::SeqCst);
+            let _ = std::fs::remove_dir_all(&dir);
             if pid != 0
                 && let Some(pid) = rustix::process::Pid::from_raw(pid as i32)
             {
                 let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
             }
-            let _ = std::fs::remove_dir_all(&dir);
-            std::process::exit(128 + signal);
+            eprintln!("User canceled operation");
+            std::process::exit(code::ERROR_GENERIC.into());
         }
     });
 }

@@ -55,6 +55,31 @@ impl<'a> EncryptRequest<'a> {
         }
     }
 
+    /// A subcommand's request with the root flags sops 3.13 reads from any
+    /// command (`sops --indent 4 --mac-only-encrypted encrypt FILE`: #2100,
+    /// #2156); the comment regexes stay root-only, as there.
+    pub fn subcommand_with_root(
+        file: Option<&'a PathBuf>,
+        io: &'a IoFlags,
+        keys: &'a KeyFlags,
+        rules: &'a RuleFlags,
+        shamir_threshold: usize,
+        root: &'a crate::cli::RootArgs,
+    ) -> Self {
+        Self {
+            mac_only_encrypted: root.mac_only_encrypted,
+            indent: root.indent,
+            ..Self::subcommand(
+                file,
+                io,
+                keys,
+                rules,
+                shamir_threshold,
+                root.config.as_deref(),
+            )
+        }
+    }
+
     /// The request of the root form (`sops -e FILE`, `sops FILE`).
     pub fn root(file: &'a PathBuf, root: &'a crate::cli::RootArgs) -> Self {
         Self {
@@ -198,8 +223,9 @@ pub fn new_file_keys(
 /// Master keys by key group.
 type KeyGroups = Vec<Vec<Box<dyn MasterKey>>>;
 
-/// sops' "already encrypted" text, word-wrapped at 75 columns as sops prints it.
-const ALREADY_ENCRYPTED: &str =
+/// sops' "already encrypted" text, word-wrapped at 75 columns as sops prints it
+/// (3.13's: it names `sops edit`, where 3.11 said `sops my_file.yaml`).
+pub const ALREADY_ENCRYPTED: &str =
     "The file you have provided contains a top-level entry called 'sops', or for flat file
 formats top-level entries starting with 'sops_'. This is generally due to the
 file already being encrypted. SOPS uses a top-level entry called 'sops' to
@@ -209,7 +235,7 @@ encrypt files that already contain such an entry.
 If this is an unencrypted file, rename the 'sops' entry.
 
 If this is an encrypted file and you want to edit it, use the editor mode,
-for example: `sops my_file.yaml`";
+for example: `sops edit my_file.yaml`";
 
 /// sops' `--encryption-context k:v,k2:v2` as pairs; `None` when an item
 /// is not exactly one `key:value`.

@@ -14,6 +14,7 @@ use zeroize::Zeroizing;
 
 use crate::cli::{ExecCommon, ExecEnvArgs, ExecFileArgs};
 use crate::commands;
+use crate::commands::run_as::RunAs;
 use crate::exit_code::{self as code, CliError, Stage, library_error, store_error, store_error_in};
 
 /// The decrypted documents of FILE (MAC always verified: exec-* have no
@@ -50,14 +51,9 @@ fn file_and_command(common: &ExecCommon) -> Result<(&Path, &str), CliError> {
     }
 }
 
-fn check_user(common: &ExecCommon) -> Result<(), CliError> {
-    match &common.user {
-        Some(user) => Err(CliError::new(
-            code::ERROR_GENERIC,
-            format!("--user {user}: switching users is not supported by this sops implementation"),
-        )),
-        None => Ok(()),
-    }
+/// The user of `--user`, looked up where sops 3.13 does: after decryption.
+fn run_as(common: &ExecCommon) -> Result<Option<RunAs>, CliError> {
+    common.user.as_deref().map(RunAs::lookup).transpose()
 }
 
 /// sops' rendering of a value as an environment variable.
@@ -79,10 +75,14 @@ fn env_value(key: &str, value: &Value) -> Result<Zeroizing<Vec<u8>>, CliError> {
     Ok(Zeroizing::new(text))
 }
 
-/// Runs `/bin/sh -c COMMAND` and maps its status to sops' exit code.
-fn run_shell(mut command: Command, background: bool) -> Result<u8, CliError> {
-    let mut child = command
-        .spawn()
+/// Runs `/bin/sh -c COMMAND` (as the `--user`, if any) and maps its status
+/// to sops' exit code.
+fn run_shell(mut command: Command, user: Option<&RunAs>, background: bool) -> Result<u8, CliError> {
+    let spawned = match user {
+        Some(user) => user.spawn(&mut command),
+        None => command.spawn(),
+    };
+    let mut child = spawned
         .map_err(|e| CliError::new(code::ERROR_GENERIC, format!("could not run command: {e}")))?;
     if background {
         return Ok(0);
@@ -130,7 +130,6 @@ pub fn run_exec_env(args: &ExecEnvArgs) -> Result<u8, CliError> {
         }
     }
     let docs = decrypt_docs(file, None, decryption_order)?;
-    check_user(&args.common)?;
     let mut vars = Vec::new();
     for item in docs.first().map(|d| d.0.as_slice()).unwrap_or_default() {
         let Item::Entry(key, value) = item else {
@@ -144,20 +143,26 @@ pub fn run_exec_env(args: &ExecEnvArgs) -> Result<u8, CliError> {
         }
         vars.push((key.clone(), env_value(key, value)?));
     }
+    let user = run_as(&args.common)?;
     let mut cmd = shell(command);
     if args.pristine {
         cmd.env_clear();
+    }
+    // The user's variables first: a decrypted value of the same name wins, as in sops.
+    for (k, v) in user.iter().flat_map(RunAs::env) {
+        cmd.env(k, v);
     }
     for (k, v) in &vars {
         cmd.env(k, std::ffi::OsStr::from_bytes(v));
     }
     // --same-process replaces sops with the command; running it as a child
     // and returning its status is the same to the caller.
-    run_shell(cmd, args.common.background)
+    run_shell(cmd, user.as_ref(), args.common.background)
 }
 
 /// `sops exec-file FILE COMMAND`.
-pub fn run_exec_file(args: &ExecFileArgs) -> Result<u8, CliError> {
+/// `indent` is the root's `--indent` (3.13 reads it for every command).
+pub fn run_exec_file(args: &ExecFileArgs, indent: Option<i64>) -> Result<u8, CliError> {
     let (file, command) = file_and_command(&args.common)?;
     let decryption_order = commands::decryption_order(&args.common.order.decryption_order)?;
     if args.common.background {
@@ -167,20 +172,23 @@ pub fn run_exec_file(args: &ExecFileArgs) -> Result<u8, CliError> {
     }
     let docs = decrypt_docs(file, args.types.input_type.as_deref(), decryption_order)?;
     let out_format = commands::select_format(args.types.output_type.as_deref(), Some(file));
-    let out_store = commands::store_for_config(out_format, None, None)?;
+    let out_store = commands::store_for_config(out_format, indent, None)?;
     let plaintext = Zeroizing::new(
         out_store
             .emit(&docs, None)
             .map_err(|e| store_error(Stage::Emit, &e))?,
     );
     drop(docs);
-    check_user(&args.common)?;
-    if let Some(name) = &args.filename
-        && (name.contains('/') || name == ".." || name.is_empty())
+    let user = run_as(&args.common)?;
+    // 3.13 (#2155): the name stays inside the private directory. An empty
+    // name is no name (the default).
+    let filename = args.filename.as_deref().filter(|n| !n.is_empty());
+    if let Some(name) = filename
+        && !is_local(name)
     {
         return Err(CliError::new(
             code::ERROR_GENERIC,
-            format!("invalid --filename {name:?}: must be a plain file name"),
+            "The provided filename is not a local path.",
         ));
     }
     let dir = commands::private_dir_builder(".sops")
@@ -191,26 +199,58 @@ pub fn run_exec_file(args: &ExecFileArgs) -> Result<u8, CliError> {
                 format!("could not create temporary directory: {e}"),
             )
         })?;
-    let name = match (&args.filename, args.no_fifo) {
-        (Some(n), _) => n.clone(),
+    let name = match (filename, args.no_fifo) {
+        (Some(n), _) => n.to_owned(),
         (None, false) => "tmp-file".to_owned(),
         (None, true) => format!("tmp-file{}", std::process::id()),
     };
     let path = dir.path().join(name);
     if args.no_fifo {
-        write_private_file(&path, &plaintext)?;
+        write_private_file(&path, &plaintext, user.as_ref())?;
     } else {
         make_fifo(&path)?;
+        if let Some(user) = &user {
+            user.give(&path)?;
+        }
         serve_fifo_once(path.clone(), plaintext);
     }
+    // The directory last: until then only we can reach what is in it.
+    if let Some(user) = &user {
+        user.give(dir.path())?;
+    }
     let command = command.replace("{}", &path.to_string_lossy());
-    let status = run_shell(shell(&command), args.common.background);
+    let mut cmd = shell(&command);
+    for (k, v) in user.iter().flat_map(RunAs::env) {
+        cmd.env(k, v);
+    }
+    let status = run_shell(cmd, user.as_ref(), args.common.background);
     // The directory (and the plaintext file, if any) goes away with `dir`.
     drop(dir);
     status
 }
 
-fn write_private_file(path: &Path, bytes: &[u8]) -> Result<(), CliError> {
+/// Go's `filepath.IsLocal` on Unix: relative, and not leaving the directory
+/// it is resolved in (`a/../b` is local, `../b` and `a/../../b` are not).
+fn is_local(name: &str) -> bool {
+    if name.is_empty() || name.starts_with('/') {
+        return false;
+    }
+    let mut depth = 0usize;
+    for part in name.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => match depth.checked_sub(1) {
+                Some(d) => depth = d,
+                None => return false,
+            },
+            _ => depth += 1,
+        }
+    }
+    true
+}
+
+/// Writes the plaintext to a new 0600 file, owned by the `--user` if any.
+fn write_private_file(path: &Path, bytes: &[u8], user: Option<&RunAs>) -> Result<(), CliError> {
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]
@@ -221,6 +261,10 @@ fn write_private_file(path: &Path, bytes: &[u8]) -> Result<(), CliError> {
             format!("could not create temporary file: {e}"),
         )
     })?;
+    // Given away while still empty and in our private directory.
+    if let Some(user) = user {
+        user.give(path)?;
+    }
     f.write_all(bytes).map_err(|e| {
         CliError::new(
             code::COULD_NOT_WRITE_OUTPUT_FILE,

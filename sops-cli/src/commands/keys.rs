@@ -45,15 +45,29 @@ fn groups_of(metadata: &Metadata) -> Result<Vec<Vec<Box<dyn MasterKey>>>, CliErr
 /// missing file; `decryption_order` is the flag as given;
 /// `encryption_context` applies to the KMS keys added and removed (one
 /// that does not parse is ignored, as sops does here).
-pub fn rotate(
-    file: Option<&PathBuf>,
-    io: &IoFlags,
-    add_remove: &AddRemoveFlags,
-    ignore_mac: bool,
-    decryption_order: &[String],
-    subcommand: bool,
-    encryption_context: Option<&str>,
-) -> Result<(), CliError> {
+pub struct RotateRequest<'a> {
+    pub file: Option<&'a PathBuf>,
+    pub io: &'a IoFlags,
+    pub add_remove: &'a AddRemoveFlags,
+    pub ignore_mac: bool,
+    pub decryption_order: &'a [String],
+    pub subcommand: bool,
+    pub encryption_context: Option<&'a str>,
+    /// The root's `--indent` (3.13 reads it for every command).
+    pub indent: Option<i64>,
+}
+
+pub fn rotate(req: RotateRequest<'_>) -> Result<(), CliError> {
+    let RotateRequest {
+        file,
+        io,
+        add_remove,
+        ignore_mac,
+        decryption_order,
+        subcommand,
+        encryption_context,
+        indent,
+    } = req;
     let Some(file) = file else {
         return Err(CliError::new(
             code::NO_FILE_SPECIFIED,
@@ -108,7 +122,7 @@ pub fn rotate(
     let name = commands::name_for_formats(io, &input);
     let (in_format, out_format) = commands::formats(&io.types, name);
     let in_store = commands::store_for_config(in_format, None, None)?;
-    let out_store = commands::store_for_config(out_format, None, None)?;
+    let out_store = commands::store_for_config(out_format, indent, None)?;
     let encrypted = commands::open_encrypted(in_store.as_ref(), &input.bytes, &path)?;
     drop(input);
     let ctx = commands::key_context();
@@ -144,16 +158,17 @@ pub fn rotate(
 }
 
 /// `sops rotate`.
-pub fn run_rotate(args: &RotateArgs) -> Result<(), CliError> {
-    rotate(
-        args.file.as_ref(),
-        &args.io,
-        &args.add_remove,
-        false,
-        &args.order.decryption_order,
-        true,
-        args.encryption_context.as_deref(),
-    )
+pub fn run_rotate(args: &RotateArgs, indent: Option<i64>) -> Result<(), CliError> {
+    rotate(RotateRequest {
+        file: args.file.as_ref(),
+        io: &args.io,
+        add_remove: &args.add_remove,
+        ignore_mac: false,
+        decryption_order: &args.order.decryption_order,
+        subcommand: true,
+        encryption_context: args.encryption_context.as_deref(),
+        indent,
+    })
 }
 
 /// How many files `updatekeys -y` opens at once: the work is waiting on
@@ -406,7 +421,7 @@ fn confirm() -> Result<bool, CliError> {
 
 /// `sops groups add` / `sops groups delete`: change the key groups, re-wrap
 /// the same data key; values, `lastmodified` and the MAC stay as they are.
-pub fn run_groups(args: &crate::cli::GroupsArgs) -> Result<(), CliError> {
+pub fn run_groups(args: &crate::cli::GroupsArgs, indent: Option<i64>) -> Result<(), CliError> {
     use crate::cli::GroupsCommand;
     let (file, in_place, threshold) = match &args.command {
         GroupsCommand::Add(a) => (&a.file, a.in_place, a.shamir.shamir_threshold),
@@ -451,7 +466,7 @@ pub fn run_groups(args: &crate::cli::GroupsArgs) -> Result<(), CliError> {
         )
     })?;
     let format = commands::select_format(None, Some(&path));
-    let store = commands::store_for_config(format, None, None)?;
+    let store = commands::store_for_config(format, indent, None)?;
     let mut file = commands::open_encrypted(store.as_ref(), &bytes, &path)?;
     let ctx = commands::key_context();
     let key = file

@@ -8,6 +8,8 @@ pub mod exec;
 pub mod keys;
 pub mod keyservice;
 pub mod publish;
+#[cfg(unix)]
+pub mod run_as;
 pub mod set;
 
 use std::io::{Read, Write};

@@ -6,12 +6,13 @@
 use std::path::Path;
 
 use sops_core::ops::{DecryptOptions, DecryptedFile};
-use sops_core::stores::Format;
+use sops_core::stores::{Format, Store};
 use sops_core::tree::Value;
 use sops_core::tree::path::{PathError, PathStep, parse_path};
 use zeroize::Zeroizing;
 
 use crate::cli::InPlaceEditArgs;
+use crate::commands::encrypt::ALREADY_ENCRYPTED;
 use crate::commands::{self, Destination};
 use crate::exit_code::{self as code, CliError, library_error};
 
@@ -23,11 +24,14 @@ pub enum Change {
 
 /// Decrypts FILE, applies `change` to it and writes it back unless
 /// `skip_unchanged` and nothing changed.
+/// `indent` is the root's `--indent`; `change` also gets the output store
+/// (set checks the result against it).
 pub fn modify_in_place(
     file: &Path,
     args: &InPlaceEditArgs,
     skip_unchanged: bool,
-    change: impl FnOnce(&mut DecryptedFile) -> Result<Change, CliError>,
+    indent: Option<i64>,
+    change: impl FnOnce(&mut DecryptedFile, &dyn Store) -> Result<Change, CliError>,
 ) -> Result<(), CliError> {
     // sops 3.11 checks the order before it reads the file.
     let decryption_order = commands::decryption_order(&args.order.decryption_order)?;
@@ -44,7 +48,7 @@ pub fn modify_in_place(
     })?;
     let (in_format, out_format) = commands::formats(&args.types, Some(&path));
     let in_store = commands::store_for_config(in_format, None, None)?;
-    let out_store = commands::store_for_config(out_format, None, None)?;
+    let out_store = commands::store_for_config(out_format, indent, None)?;
     let encrypted = commands::open_encrypted(in_store.as_ref(), &bytes, &path)?;
     drop(bytes);
     let opts = DecryptOptions {
@@ -54,7 +58,7 @@ pub fn modify_in_place(
     let mut plain = encrypted
         .decrypt(&commands::key_context(), &opts)
         .map_err(|e| library_error(e, in_format))?;
-    let outcome = change(&mut plain)?;
+    let outcome = change(&mut plain, out_store.as_ref())?;
     if skip_unchanged && matches!(outcome, Change::Unchanged) {
         return Ok(());
     }
@@ -139,7 +143,7 @@ fn numbers_to_floats(value: &mut Value) {
 }
 
 /// `sops set`.
-pub fn run_set(args: &crate::cli::SetArgs) -> Result<(), CliError> {
+pub fn run_set(args: &crate::cli::SetArgs, indent: Option<i64>) -> Result<(), CliError> {
     if args.value_file && args.value_stdin {
         return Err(CliError::new(
             code::ERROR_GENERIC,
@@ -176,7 +180,14 @@ pub fn run_set(args: &crate::cli::SetArgs) -> Result<(), CliError> {
     let steps = parse_path(path_text)
         .map_err(|_| CliError::new(code::ERROR_INVALID_SET_FORMAT, "Invalid set index format"))?;
     let value = parse_set_value(&value_bytes)?;
-    set_value(Path::new(file), &steps, value, &args.edit, args.idempotent)
+    set_value(
+        Path::new(file),
+        &steps,
+        value,
+        &args.edit,
+        args.idempotent,
+        indent,
+    )
 }
 
 /// Sets one value in FILE (also the legacy `--set`).
@@ -186,38 +197,34 @@ pub fn set_value(
     value: Value,
     args: &InPlaceEditArgs,
     idempotent: bool,
+    indent: Option<i64>,
 ) -> Result<(), CliError> {
-    // Refused before anything is read or decrypted: a top-level key that
-    // is the metadata's would make the file unreadable (sops 3.11 writes it).
-    let (_, out_format) = commands::formats(&args.types, Some(file));
-    if let Some(PathStep::Key(k)) = steps.first()
-        && out_format.is_metadata_key(k)
-    {
-        return Err(CliError::new(
-            code::ERROR_INVALID_SET_FORMAT,
-            format!(
-                "Invalid set index: the top-level key {k:?} would collide with the sops metadata of a {} file",
-                out_format.name()
-            ),
-        ));
-    }
     if steps.is_empty() {
         return Err(CliError::new(
             code::ERROR_INVALID_SET_FORMAT,
             format!("Invalid set index: {}", PathError::SetEmptyPath),
         ));
     }
-    modify_in_place(file, args, idempotent, |plain| {
-        match plain.set(steps, value) {
-            Ok(true) => Ok(Change::Changed),
-            Ok(false) => Ok(Change::Unchanged),
-            Err(e) => Err(CliError::new(code::ERROR_GENERIC, format!("Error: {e}"))),
+    modify_in_place(file, args, idempotent, indent, |plain, out_store| {
+        let outcome = match plain.set(steps, value) {
+            Ok(true) => Change::Changed,
+            Ok(false) => Change::Unchanged,
+            Err(e) => return Err(CliError::new(code::ERROR_GENERIC, format!("Error: {e}"))),
+        };
+        // sops 3.13 (#2098): a top-level key that is the metadata's would
+        // make the file unreadable (3.11 writes it).
+        if out_store.looks_encrypted(plain.docs()) {
+            return Err(CliError::new(
+                code::FILE_ALREADY_ENCRYPTED,
+                ALREADY_ENCRYPTED,
+            ));
         }
+        Ok(outcome)
     })
 }
 
 /// `sops unset`.
-pub fn run_unset(args: &crate::cli::UnsetArgs) -> Result<(), CliError> {
+pub fn run_unset(args: &crate::cli::UnsetArgs, indent: Option<i64>) -> Result<(), CliError> {
     let [file, path_text] = args.positionals.as_slice() else {
         return Err(CliError::new(
             code::NO_FILE_SPECIFIED,
@@ -227,16 +234,20 @@ pub fn run_unset(args: &crate::cli::UnsetArgs) -> Result<(), CliError> {
     let steps = parse_path(path_text)
         .map_err(|_| CliError::new(code::ERROR_INVALID_SET_FORMAT, "Invalid unset index format"))?;
     let idempotent = args.idempotent;
-    modify_in_place(Path::new(file), &args.edit, true, |plain| {
-        match plain.unset(&steps) {
+    modify_in_place(
+        Path::new(file),
+        &args.edit,
+        true,
+        indent,
+        |plain, _| match plain.unset(&steps) {
             Ok(()) => Ok(Change::Changed),
             Err(
                 sops_core::tree::path::PathError::UnsetKeyNotFound(_)
                 | sops_core::tree::path::PathError::UnsetIndexOutOfBounds(_),
             ) if idempotent => Ok(Change::Unchanged),
             Err(e) => Err(CliError::new(code::ERROR_GENERIC, e.to_string())),
-        }
-    })
+        },
+    )
 }
 
 /// `sops filestatus`: `{"encrypted":true|false}` without touching any key.

@@ -116,6 +116,18 @@ fn a_key_type_named_twice_is_refused_as_in_sops() {
             "age",
         ),
         (with(&["exec-file"], &[file, "true"]), vec![], 112, "age"),
+        (
+            own(&["exec-env", file, "true"]),
+            vec![("SOPS_DECRYPTION_ORDER", "age,age")],
+            112,
+            "age",
+        ),
+        (
+            own(&["exec-file", file, "true"]),
+            vec![("SOPS_DECRYPTION_ORDER", "pgp,pgp")],
+            112,
+            "pgp",
+        ),
         // sops' own checks that come first.
         (with(&["decrypt"], &[missing]), vec![], 100, ""),
         (with(&["-r"], &[missing]), vec![], 100, ""),

@@ -269,48 +269,114 @@ fn edit_with_vim_in_tmux() {
     );
 }
 
-/// SIGTERM while the editor is open: the editor is stopped, the plaintext
-/// directory removed, the file untouched.
+/// A signal to sops while the editor is open (3.13, #2104): the editor is
+/// stopped, the plaintext directory removed, the file untouched, exit 1
+/// with 3.13's "User canceled operation". SIGINT too: a terminal editor
+/// gets Ctrl+C as a key, so a SIGINT that reaches sops means stop.
 #[test]
-fn edit_cleans_up_on_sigterm() {
-    let fx = Fx::new();
-    let editor = fx.editor("slow.sh", "sleep 30");
-    let mut child = std::process::Command::new(Bin::Ours.path())
-        .args(["edit".as_ref(), fx.enc.as_os_str()])
-        .current_dir(fx.sb.dir())
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("HOME", fx.sb.dir())
-        .env("TMPDIR", fx.sb.dir())
-        .env("SOPS_AGE_KEY_FILE", fx.sb.path("k.agekey"))
-        .env("EDITOR", &editor)
-        .stdin(std::process::Stdio::null())
-        .spawn()
-        .expect("start sops edit");
-    let recorded = fx.sb.path("edited-path");
-    let start = Instant::now();
-    while !recorded.exists() || read(&recorded).is_empty() {
+fn edit_cleans_up_on_sigterm_and_sigint() {
+    for signal in ["TERM", "INT"] {
+        let fx = Fx::new();
+        // `exec`: the editor is the process sops stops (a shell would leave its
+        // `sleep` holding our stderr pipe).
+        let editor = fx.editor("slow.sh", "exec sleep 30");
+        let child = std::process::Command::new(Bin::Ours.path())
+            .args(["edit".as_ref(), fx.enc.as_os_str()])
+            .current_dir(fx.sb.dir())
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", fx.sb.dir())
+            .env("TMPDIR", fx.sb.dir())
+            .env("SOPS_AGE_KEY_FILE", fx.sb.path("k.agekey"))
+            .env("EDITOR", &editor)
+            .stdin(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("start sops edit");
+        let recorded = fx.sb.path("edited-path");
+        let start = Instant::now();
+        while !recorded.exists() || read(&recorded).is_empty() {
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "the editor never started"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let scratch = PathBuf::from(String::from_utf8(read(&recorded)).unwrap().trim());
+        assert!(
+            scratch.exists(),
+            "the plaintext file should exist while editing"
+        );
+        let status = std::process::Command::new("kill")
+            .args([format!("-{signal}"), child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let out = child.wait_with_output().unwrap();
         assert!(
             start.elapsed() < Duration::from_secs(20),
-            "the editor never started"
+            "SIG{signal}: sops waited for the editor"
         );
-        std::thread::sleep(Duration::from_millis(50));
+        assert_eq!(out.status.code(), Some(1), "SIG{signal}");
+        assert_eq!(
+            String::from_utf8_lossy(&out.stderr),
+            "User canceled operation\n",
+            "SIG{signal}"
+        );
+        assert!(
+            !scratch.parent().unwrap().exists(),
+            "plaintext directory left after SIG{signal}"
+        );
+        assert_same_bytes("file after the signal", &read(&fx.enc), &fx.original);
     }
-    let scratch = PathBuf::from(String::from_utf8(read(&recorded)).unwrap().trim());
-    assert!(
-        scratch.exists(),
-        "the plaintext file should exist while editing"
+}
+
+/// sops 3.13 (#2098): an emptied document, or one with a top-level `sops`
+/// key, is not encrypted; sops says why and reopens the editor when enter
+/// is pressed. (3.11 writes either: an empty file, or one it cannot read.)
+#[test]
+fn edit_refuses_an_empty_document_and_a_top_level_sops_key() {
+    let fx = Fx::new();
+    let count = fx.sb.path("count");
+    let editor = fx.editor(
+        "ed.sh",
+        &format!(
+            "n=$(cat '{0}' 2>/dev/null || echo 0); n=$((n+1)); echo $n > '{0}'\n\
+             case $n in 1) : > \"$1\";; 2) printf 'sops: 1\\na: 2\\n' > \"$1\";; *) echo 'a: 3' > \"$1\";; esac",
+            count.display()
+        ),
     );
-    let status = std::process::Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let code = child.wait().unwrap().code();
-    assert_ne!(code, Some(0));
+    let out = fx
+        .sb
+        .cmd(Bin::Ours, ["edit".into(), fx.enc.as_os_str().to_owned()])
+        .env("EDITOR", editor.as_os_str().to_owned())
+        .stdin("\n\n")
+        .run();
+    out.ok();
+    let press = "Press enter to return to the editor, or Ctrl+C to exit.";
     assert!(
-        !scratch.parent().unwrap().exists(),
-        "plaintext directory left after SIGTERM"
+        out.stderr.contains(&format!(
+            "Tree not valid for encryption. {press} (File cannot be completely empty, it must contain at least one document)"
+        )),
+        "{}",
+        out.stderr
     );
-    assert_same_bytes("file after SIGTERM", &read(&fx.enc), &fx.original);
+    assert!(
+        out.stderr.contains(&format!(
+            "Tree not valid for encryption. {press} (The file you have provided contains a top-level entry called 'sops'"
+        )),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(read(&count), b"3\n");
+    fx.assert_scratch_removed();
+    assert_same_bytes("decrypt after edit", &fx.decrypt(&fx.enc), b"a: 3\n");
+
+    // No terminal to press enter on: stop, file untouched.
+    let fx = Fx::new();
+    let editor = fx.editor("ed.sh", "echo 'sops: 1' > \"$1\"");
+    fx.edit(&editor, &fx.enc, &[])
+        .fails_with(1, &["Tree not valid for encryption. Press enter"]);
+    fx.assert_scratch_removed();
+    assert_same_bytes("file after a refused edit", &read(&fx.enc), &fx.original);
 }

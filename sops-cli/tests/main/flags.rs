@@ -67,3 +67,109 @@ fn verbose_is_a_noop_in_subcommands_and_says_so_in_the_root_form() {
         out.stderr
     );
 }
+
+/// sops 3.13 reads the root's `--indent` (#2156) and `--mac-only-encrypted`
+/// (#2100) whatever the command: `sops --indent 2 decrypt f` indents as
+/// `sops -d --indent 2 f`, which the reference (3.11) already honours, so
+/// each subcommand is checked against the reference's root form.
+#[test]
+fn root_indent_and_mac_only_encrypted_reach_the_subcommands() {
+    use crate::support::{assert_same_bytes, layout, read};
+    let nested = "a:\n    b: x\n    c:\n        - y\nd: z\n";
+    let (sb, key, enc, original) = encrypted_by_reference(nested, "n.enc.yaml");
+    let editor = sb.write("ed.sh", "#!/bin/sh\nsed -i 's/z/w/' \"$1\"\n");
+    std::fs::set_permissions(&editor, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let file = enc.to_str().unwrap();
+    let plain = sb.write("p.yaml", nested);
+    let plain = plain.to_str().unwrap();
+    let age = key.recipient.as_str();
+    let run = |bin, args: &[&str]| {
+        sb.write("n.enc.yaml", &original);
+        sb.cmd(bin, args)
+            .env("EDITOR", editor.as_os_str().to_owned())
+            .run()
+    };
+    // Plaintext out: the same bytes, and not the default layout.
+    let default = run(Bin::Ours, &["decrypt", file]).ok();
+    let indented = run(Bin::Reference, &["-d", "--indent", "2", file]).ok();
+    assert_ne!(default, indented);
+    for ours in [
+        &["--indent", "2", "decrypt", file][..],
+        &["--indent", "2", "exec-file", file, "cat {}"],
+    ] {
+        assert_same_bytes(&format!("{ours:?}"), &run(Bin::Ours, ours).ok(), &indented);
+    }
+    // Encrypted out: the same layout as the reference's root form.
+    let written = |bin, args: &[&str], stdout: bool| {
+        let out = run(bin, args).ok();
+        layout(&if stdout { out } else { read(&enc) }, true)
+    };
+    let cases: [(&[&str], &[&str], bool); 5] = [
+        (
+            &[
+                "--indent",
+                "2",
+                "--mac-only-encrypted",
+                "encrypt",
+                "--age",
+                age,
+                "--encrypted-regex",
+                "^a",
+                plain,
+            ],
+            &[
+                "-e",
+                "--indent",
+                "2",
+                "--mac-only-encrypted",
+                "--age",
+                age,
+                "--encrypted-regex",
+                "^a",
+                plain,
+            ],
+            true,
+        ),
+        (
+            &["--indent", "2", "set", file, r#"["d"]"#, r#""w""#],
+            &["--indent", "2", "--set", r#"["d"] "w""#, file],
+            false,
+        ),
+        (
+            &["--indent", "2", "rotate", "-i", file],
+            &["-r", "-i", "--indent", "2", file],
+            false,
+        ),
+        (
+            &["--indent", "2", "edit", file],
+            &["--indent", "2", file],
+            false,
+        ),
+        (
+            &["--indent", "2", "unset", file, r#"["d"]"#],
+            &["--indent", "2", "--set", r#"["d"] "z""#, file],
+            false,
+        ),
+    ];
+    for (ours, reference, stdout) in cases {
+        let theirs = written(Bin::Reference, reference, stdout);
+        let mine = written(Bin::Ours, ours, stdout);
+        if ours.contains(&"unset") {
+            // Only the indentation is compared: the reference has no unset.
+            let indents = |t: &str| -> Vec<usize> {
+                t.lines()
+                    .map(|l| l.len() - l.trim_start().len())
+                    .filter(|n| *n > 0)
+                    .collect()
+            };
+            assert_eq!(
+                indents(&mine).iter().min(),
+                indents(&theirs).iter().min(),
+                "{ours:?}"
+            );
+        } else {
+            assert_eq!(mine, theirs, "{ours:?}");
+        }
+        assert!(mine.contains("\n  "), "{ours:?}: {mine}");
+    }
+}

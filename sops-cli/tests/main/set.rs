@@ -9,13 +9,18 @@ const PLAIN: &str = "app:\n    name: demo\n    port: 8080\n    tags:\n        - 
 /// A sandbox with PLAIN encrypted by the reference, and a copy per binary.
 struct Fx {
     sb: Sandbox,
+    recipient: String,
     original: Vec<u8>,
 }
 
 impl Fx {
     fn new() -> Self {
-        let (sb, _, _, original) = encrypted_by_reference(PLAIN, "original.enc.yaml");
-        Self { sb, original }
+        let (sb, key, _, original) = encrypted_by_reference(PLAIN, "original.enc.yaml");
+        Self {
+            sb,
+            recipient: key.recipient,
+            original,
+        }
     }
 
     fn copy_for(&self, bin: Bin) -> PathBuf {
@@ -253,21 +258,37 @@ fn r10_set_paths_that_do_not_fit_fail_and_change_nothing() {
         &["cannot set ['k']: the value at that place is a sequence, not a mapping"],
     );
     run(Bin::Ours, &ours, "").fails_with(7, &["Invalid set index: the path is empty"]);
-    run(Bin::Ours, &ours, r#"["sops"]"#).fails_with(
-        7,
-        &["Invalid set index: the top-level key \"sops\" would collide with the sops metadata"],
-    );
-    run(Bin::Ours, &ours, r#"["sops"]["x"]"#).fails_with(7, &["\"sops\""]);
+    // sops 3.13 (#2098): a top-level `sops` key is refused after
+    // decryption, exit 203 with encrypt's text.
+    for path in [r#"["sops"]"#, r#"["sops"]["x"]"#] {
+        run(Bin::Ours, &ours, path).fails_with(
+            203,
+            &[
+                "The file you have provided contains a top-level entry called 'sops'",
+                "for example: `sops edit my_file.yaml`",
+            ],
+        );
+    }
     assert_same_bytes("ours: refused sets", &read(&ours), &fx.original);
     // A nested `sops` key is an ordinary key.
     run(Bin::Ours, &ours, r#"["app"]["sops"]"#).ok();
     // dotenv keeps its metadata in `sops_…` keys.
-    let env = fx.sb.write("x.env", "A=1\n");
+    let plain = fx.sb.write("x.plain.env", "A=1\n");
+    let encrypted = fx
+        .sb
+        .run(
+            Bin::Reference,
+            [
+                "encrypt".into(),
+                "--age".into(),
+                fx.recipient.clone().into(),
+                plain.into_os_string(),
+            ],
+        )
+        .ok();
+    let env = fx.sb.write("x.env", &encrypted);
     fx.sb
         .run(Bin::Ours, args(&["set", r#"["sops_mac"]"#, r#""v""#], &env))
-        .fails_with(
-            7,
-            &["\"sops_mac\" would collide with the sops metadata of a dotenv file"],
-        );
-    assert_eq!(read(&env), b"A=1\n");
+        .fails_with(203, &["top-level entries starting with 'sops_'"]);
+    assert_eq!(read(&env), encrypted);
 }
