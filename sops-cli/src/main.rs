@@ -127,6 +127,7 @@ fn run(cli: &Cli) -> Result<(), CliError> {
         Some(Command::ExecEnv(args)) => child_status(commands::exec::run_exec_env(args)),
         Some(Command::ExecFile(args)) => child_status(commands::exec::run_exec_file(args)),
         Some(Command::Keyservice(args)) => commands::keyservice::run(args),
+        Some(Command::AgeKeygen(args)) => commands::age_keygen::run(args),
         Some(Command::Publish(args)) => {
             warn_extra_args(&args.extra);
             commands::publish::run(args, root.config.as_deref(), root.verbose)

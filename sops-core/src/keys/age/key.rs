@@ -74,8 +74,9 @@ impl AgeKey {
                 .parse::<PqRecipient>()
                 .map(|r| Recipient::Pq(Box::new(r)))
                 .map_err(|e| {
+                    // sops 3.12's prefix (the same as for X25519 keys).
                     invalid(format!(
-                        "failed to parse input as Bech32-encoded age hybrid public key: {e}"
+                        "failed to parse input as Bech32-encoded age public key: {e}"
                     ))
                 })?
         } else if recipient.starts_with("age1tagpq1") {
