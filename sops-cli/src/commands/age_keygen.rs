@@ -53,5 +53,7 @@ fn write_new_private_file(path: &Path, bytes: &[u8]) -> Result<(), CliError> {
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
     let mut f = options.open(path).map_err(failed)?;
-    f.write_all(bytes).and_then(|()| f.sync_all()).map_err(failed)
+    f.write_all(bytes)
+        .and_then(|()| f.sync_all())
+        .map_err(failed)
 }
