@@ -500,7 +500,7 @@ impl age::Identity for PqIdentity {
                     return Some(Err(DecryptError::InvalidHeader));
                 }
                 Some(Ok(FileKey::init_with_mut(|key| {
-                    key.copy_from_slice(&plain)
+                    key.copy_from_slice(&plain);
                 })))
             }
             Err(HpkeError::DecapError) => Some(Err(DecryptError::InvalidHeader)),
