@@ -467,6 +467,17 @@ pub struct KeyserviceArgs {
     pub verbose: bool,
 }
 
+/// `sops age-keygen`: ours, not sops'; age-keygen's file format.
+#[derive(Debug, Args)]
+pub struct AgeKeygenArgs {
+    /// generate a hybrid post-quantum key pair (age1pq1…, AGE-SECRET-KEY-PQ-1…), as age-keygen -pq
+    #[arg(long = "pq")]
+    pub pq: bool,
+    /// write the key file to FILE (created with mode 0600; never overwritten) instead of stdout
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    pub output: Option<std::path::PathBuf>,
+}
+
 /// `sops publish FILE|DIR` (`--verbose` is the root's global flag, which
 /// sops' publish also honours).
 #[derive(Debug, Args)]
@@ -528,6 +539,8 @@ pub enum Command {
     Keyservice(KeyserviceArgs),
     /// Generate shell completion scripts
     Completion(NotYetArgs),
+    /// generate an age key pair (hybrid post-quantum with --pq) in age-keygen's format (not a sops command)
+    AgeKeygen(AgeKeygenArgs),
 }
 
 impl Command {
@@ -548,7 +561,10 @@ impl Command {
             Command::ExecEnv(a) => Some(&a.common.keyservice),
             Command::ExecFile(a) => Some(&a.common.keyservice),
             Command::Publish(a) => Some(&a.keyservice),
-            Command::Filestatus(_) | Command::Keyservice(_) | Command::Completion(_) => None,
+            Command::Filestatus(_)
+            | Command::Keyservice(_)
+            | Command::Completion(_)
+            | Command::AgeKeygen(_) => None,
         }
     }
 
@@ -566,7 +582,8 @@ impl Command {
             | Command::Updatekeys(_)
             | Command::ExecEnv(_)
             | Command::ExecFile(_)
-            | Command::Publish(_) => return None,
+            | Command::Publish(_)
+            | Command::AgeKeygen(_) => return None,
             Command::Keyservice(_) => "keyservice",
             Command::Completion(_) => "completion",
         })

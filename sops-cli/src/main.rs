@@ -130,6 +130,7 @@ fn run(cli: &Cli) -> Result<(), CliError> {
             child_status(commands::exec::run_exec_file(args, root.indent))
         }
         Some(Command::Keyservice(args)) => commands::keyservice::run(args),
+        Some(Command::AgeKeygen(args)) => commands::age_keygen::run(args),
         Some(Command::Publish(args)) => {
             warn_extra_args(&args.extra);
             commands::publish::run(args, root.config.as_deref(), root.verbose)

@@ -1,6 +1,7 @@
 //! One module per command; this file holds what they share: reading the
 //! input, choosing stores, writing the output.
 
+pub mod age_keygen;
 pub mod decrypt;
 pub mod edit;
 pub mod encrypt;

@@ -24,6 +24,7 @@ use age::{plugin, ssh, x25519};
 use zeroize::Zeroizing;
 
 use super::plugins::{PluginCallbacks, plugin_resolve_error};
+use super::pq::{self, PqIdentity};
 use crate::keys::{SECRET_FILE_LIMIT, SecretFileError, read_secret_file};
 use crate::shlex;
 
@@ -42,6 +43,8 @@ pub(crate) enum LoadedIdentity {
     X25519(x25519::Identity),
     Ssh(Box<ssh::Identity>),
     Plugin(plugin::Identity),
+    /// Hybrid post-quantum (`AGE-SECRET-KEY-PQ-1…`).
+    Pq(Box<PqIdentity>),
 }
 
 /// The identities found in all sources, with what went wrong while loading.
@@ -300,9 +303,6 @@ impl AgeIdentities {
             };
             match parse_identities(&location, &data) {
                 Ok(parsed) => {
-                    if let Some(note) = parsed.note {
-                        ids.errors.push(note);
-                    }
                     if parsed.identities.is_empty() {
                         ids.unused.push(location);
                     } else {
@@ -324,7 +324,6 @@ impl AgeIdentities {
         let mut ids = Self::default();
         match parse_identities(location, text.as_bytes()) {
             Ok(parsed) => {
-                ids.errors.extend(parsed.note);
                 if parsed.identities.is_empty() {
                     ids.unused.push(location.to_owned());
                 }
@@ -403,6 +402,11 @@ impl AgeIdentities {
                 LoadedIdentity::X25519(i) => {
                     if bound_to.is_none_or(|r| i.to_public().to_string() == r) {
                         direct.push(i);
+                    }
+                }
+                LoadedIdentity::Pq(i) => {
+                    if bound_to.is_none_or(|r| i.to_public().to_string() == r) {
+                        direct.push(i.as_ref());
                     }
                 }
                 LoadedIdentity::Ssh(i) => {
@@ -533,12 +537,11 @@ fn load_ssh_key(path: &str) -> Result<ssh::Identity, String> {
 
 struct Parsed {
     identities: Vec<LoadedIdentity>,
-    /// A non-fatal remark about the source (skipped post-quantum identities).
-    note: Option<String>,
 }
 
 /// Parses one text source. Lines: empty or `#…` are skipped (a trailing CR
-/// is dropped), `AGE-SECRET-KEY-1…` and `AGE-PLUGIN-…` are identities,
+/// is dropped), `AGE-SECRET-KEY-1…`, `AGE-SECRET-KEY-PQ-1…` and
+/// `AGE-PLUGIN-…` are identities,
 /// anything else fails the whole source. Messages never quote a line.
 fn parse_identities(location: &str, data: &[u8]) -> Result<Parsed, String> {
     if data.starts_with(b"age-encryption") || data.starts_with(b"-----BEGIN AGE") {
@@ -548,7 +551,6 @@ fn parse_identities(location: &str, data: &[u8]) -> Result<Parsed, String> {
     }
     let fail = |why: &str| format!("failed to parse '{location}' age identities: {why}");
     let mut identities = Vec::new();
-    let mut post_quantum = 0usize;
     for raw in data.split(|&b| b == b'\n') {
         let line = raw.strip_suffix(b"\r").unwrap_or(raw);
         if line.is_empty() || line.starts_with(b"#") {
@@ -571,18 +573,17 @@ fn parse_identities(location: &str, data: &[u8]) -> Result<Parsed, String> {
                 Ok(identity) => identities.push(LoadedIdentity::X25519(identity)),
                 Err(e) => return Err(fail(&format!("malformed secret key: {e}"))),
             }
-        } else if line.starts_with(b"AGE-SECRET-KEY-PQ-1") {
-            post_quantum += 1;
+        } else if line.starts_with(pq::IDENTITY_PREFIX.as_bytes()) {
+            let parsed = text.ok_or("invalid UTF-8").and_then(PqIdentity::parse);
+            match parsed {
+                Ok(identity) => identities.push(LoadedIdentity::Pq(Box::new(identity))),
+                Err(e) => return Err(fail(&format!("malformed secret key: {e}"))),
+            }
         } else {
             return Err(fail("unknown identity type"));
         }
     }
-    let note = (post_quantum > 0).then(|| {
-        format!(
-            "'{location}': skipped {post_quantum} post-quantum identity line(s) (AGE-SECRET-KEY-PQ-1…), which are not supported yet"
-        )
-    });
-    Ok(Parsed { identities, note })
+    Ok(Parsed { identities })
 }
 
 // --- SOPS_AGE_KEY_CMD -----------------------------------------------------

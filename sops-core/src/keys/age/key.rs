@@ -11,6 +11,7 @@ use zeroize::Zeroizing;
 use super::KIND;
 use super::identities::AgeIdentities;
 use super::plugins::{PluginCallbacks, one_line, plugin_resolve_error};
+use super::pq::{self, PqRecipient};
 use crate::keys::{KeyContext, KeyError, KeyKind, MasterKey};
 use crate::metadata::KeyEntry;
 use crate::tree::{Branch, Value};
@@ -45,6 +46,8 @@ enum Recipient {
     Plugin(plugin::Recipient),
     Tag(age::tag::Recipient),
     TagPq(Box<age::tagpq::Recipient>),
+    /// Hybrid post-quantum (`age1pq1…`, sops 3.12 / age 1.3).
+    Pq(Box<PqRecipient>),
 }
 
 impl fmt::Debug for AgeKey {
@@ -56,8 +59,9 @@ impl fmt::Debug for AgeKey {
 }
 
 impl AgeKey {
-    /// Parses a recipient string (trimmed): `age1…` X25519, `age1<plugin>1…`
-    /// plugin recipients, `age1tag1…`/`age1tagpq1…`, or an `ssh-ed25519` /
+    /// Parses a recipient string (trimmed): `age1…` X25519, `age1pq1…`
+    /// hybrid post-quantum, `age1<plugin>1…` plugin recipients,
+    /// `age1tag1…`/`age1tagpq1…`, or an `ssh-ed25519` /
     /// `ssh-rsa` public key (a trailing comment is allowed).
     pub fn parse(recipient: &str) -> Result<Self, KeyError> {
         let recipient = recipient.trim();
@@ -65,10 +69,16 @@ impl AgeKey {
             identifier: recipient.to_owned(),
             reason,
         };
-        let parsed = if recipient.starts_with("age1pq1") {
-            return Err(invalid(
-                "post-quantum age recipients (age1pq1…) are not supported yet".to_owned(),
-            ));
+        let parsed = if recipient.starts_with(pq::RECIPIENT_PREFIX) {
+            recipient
+                .parse::<PqRecipient>()
+                .map(|r| Recipient::Pq(Box::new(r)))
+                .map_err(|e| {
+                    // sops 3.12's prefix (the same as for X25519 keys).
+                    invalid(format!(
+                        "failed to parse input as Bech32-encoded age public key: {e}"
+                    ))
+                })?
         } else if recipient.starts_with("age1tagpq1") {
             recipient
                 .parse::<age::tagpq::Recipient>()
@@ -160,6 +170,7 @@ impl AgeKey {
             Recipient::Ssh(r) => r.as_ref(),
             Recipient::Tag(r) => r,
             Recipient::TagPq(r) => r.as_ref(),
+            Recipient::Pq(r) => r.as_ref(),
             Recipient::Plugin(r) => {
                 driver = plugin::RecipientPluginV1::new(
                     r.plugin(),

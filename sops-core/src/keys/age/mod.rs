@@ -1,4 +1,5 @@
-//! age keystore: X25519, SSH and plugin recipients; identities from every
+//! age keystore: X25519, hybrid post-quantum (`age1pq1…`), SSH and plugin
+//! recipients; identities from every
 //! source sops 3.11 reads (sops-cli §9.2).
 //!
 //! Each key wraps the secret (data key or Shamir share) for exactly one
@@ -72,7 +73,11 @@ mod identities;
 #[cfg(feature = "age")]
 mod key;
 #[cfg(feature = "age")]
+mod keygen;
+#[cfg(feature = "age")]
 mod plugins;
+#[cfg(feature = "age")]
+mod pq;
 
 #[cfg(feature = "age")]
 pub use identities::AgeIdentities;
@@ -80,3 +85,5 @@ pub use identities::AgeIdentities;
 pub(crate) use identities::AgeSources;
 #[cfg(feature = "age")]
 pub use key::AgeKey;
+#[cfg(feature = "age")]
+pub use keygen::{AgeKeyPair, generate_key_pair};

@@ -354,9 +354,24 @@ fn passphrase_protected_ssh_key_is_reported_clearly() {
 
 // --- identity sources ------------------------------------------------------------
 
-/// Encrypts to a fresh key and checks that exactly the given context decrypts.
+/// A fresh hybrid post-quantum pair (`age1pq1…`, `AGE-SECRET-KEY-PQ-1…`).
+fn pq_pair() -> (String, String) {
+    let pair = crate::keys::age::generate_key_pair(true);
+    (pair.recipient().to_owned(), pair.identity().to_owned())
+}
+
+/// Encrypts to a fresh key, X25519 and then post-quantum, and checks that
+/// exactly the given context decrypts.
 fn assert_source_works(make: impl Fn(&Path, &str) -> Vec<(String, String)>) {
-    let (recipient, identity) = x25519_pair();
+    for pair in [x25519_pair, pq_pair] {
+        assert_source_works_with(pair(), &make);
+    }
+}
+
+fn assert_source_works_with(
+    (recipient, identity): (String, String),
+    make: &impl Fn(&Path, &str) -> Vec<(String, String)>,
+) {
     let entry = wrap(&recipient, &secret());
     let dir = TempDir::new().unwrap();
     let vars = make(dir.path(), &identity);
@@ -703,22 +718,56 @@ fn passphrase_protected_identity_file_is_reported_clearly() {
     );
 }
 
+/// sops 3.12 reads `AGE-SECRET-KEY-PQ-1…` lines (they were skipped with a
+/// note before); a malformed one fails its source like any bad secret key.
 #[test]
-fn post_quantum_identity_lines_are_skipped_with_a_note() {
-    let (recipient, id) = x25519_pair();
-    let c = ctx(&[(
-        "SOPS_AGE_KEY",
-        &format!("AGE-SECRET-KEY-PQ-1QQQQQQQQQQQQ\n{id}\n"),
-    )]);
-    assert_eq!(c.age_identities().len(), 1);
-    assert!(
-        c.age_identities()
-            .errors()
-            .iter()
-            .any(|e| e.contains("post-quantum"))
+fn post_quantum_identity_lines_are_identities() {
+    let (x_recipient, x_id) = x25519_pair();
+    let (pq_recipient, pq_id) = pq_pair();
+    let home = TempDir::new().unwrap();
+    let home = s(home.path());
+    let c = ctx(&[
+        ("HOME", &home),
+        ("SOPS_AGE_KEY", &format!("{pq_id}\n{x_id}\n")),
+    ]);
+    assert_eq!(c.age_identities().len(), 2);
+    assert!(c.age_identities().errors().is_empty());
+    for recipient in [&x_recipient, &pq_recipient] {
+        let entry = wrap(recipient, &secret());
+        assert!(entry.enc().unwrap().starts_with("-----BEGIN AGE ENCRYPTED FILE-----\n"));
+        assert_eq!(unwrap(&entry, &c).unwrap().as_slice(), secret().as_slice());
+    }
+
+    let c = ctx(&[
+        ("HOME", &home),
+        (
+            "SOPS_AGE_KEY",
+            &format!("AGE-SECRET-KEY-PQ-1QQQQQQQQQQQQ\n{x_id}\n"),
+        ),
+    ]);
+    assert_eq!(c.age_identities().len(), 0);
+    assert_eq!(
+        c.age_identities().errors(),
+        ["failed to parse 'SOPS_AGE_KEY' age identities: malformed secret key: invalid Bech32 encoding"]
     );
+}
+
+/// The PQ identity that does not belong to a recipient is not tried when
+/// identities are bound to recipients, and a wrong one is rejected with
+/// sops' text; Debug of the context never shows the key.
+#[test]
+fn post_quantum_wrong_identity_and_debug() {
+    let (recipient, _) = pq_pair();
+    let (_, other) = pq_pair();
+    let c = ctx(&[("SOPS_AGE_KEY", &other)]);
     let entry = wrap(&recipient, &secret());
-    assert_eq!(unwrap(&entry, &c).unwrap().as_slice(), secret().as_slice());
+    let err = unwrap(&entry, &c).unwrap_err().to_string();
+    assert!(
+        err.contains("incorrect identity for recipient block"),
+        "{err}"
+    );
+    assert!(!err.contains(&other[19..]));
+    assert!(!format!("{c:?}").contains(&other[19..]));
 }
 
 #[test]
