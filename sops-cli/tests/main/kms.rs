@@ -104,6 +104,89 @@ fn kms_encryption_context_is_sent_and_enforced() {
     .fails_with(6, &["Invalid KMS encryption context format"]);
 }
 
+/// sops 3.12 (#2021): `--encryption-context` of the root form (`-e`)
+/// reaches the KMS keys of a rule's flat `kms:` list; the `encrypt`
+/// subcommand drops it (sops 3.13.2 loads the rule first there, and so does
+/// the reference); a `key_groups` KMS entry keeps its own context.
+#[test]
+fn kms_encryption_context_reaches_the_rule_keys() {
+    let (sb, arn, _) = kms_sandbox();
+    sb.write(".sops.yaml", format!("creation_rules:\n  - kms: {arn}\n"));
+    let root_form = |bin: Bin| {
+        let out = sb
+            .run(
+                bin,
+                ["-e", "--encryption-context", "app:demo", "plain.yaml"],
+            )
+            .ok();
+        sb.write("enc.yaml", &out);
+        String::from_utf8(out).unwrap()
+    };
+    for (writer, reader) in [(Bin::Ours, Bin::Reference), (Bin::Reference, Bin::Ours)] {
+        let enc = root_form(writer);
+        assert!(
+            enc.contains("context:\n            app: demo\n"),
+            "{writer}: {enc}"
+        );
+        decrypts(&sb, reader, "enc.yaml");
+        let enc = encrypt(&sb, writer, &["--encryption-context", "app:demo"]);
+        assert!(!enc.contains("context:"), "{writer}: {enc}");
+        decrypts(&sb, reader, "enc.yaml");
+    }
+    sb.write(
+        ".sops.yaml",
+        format!(
+            "creation_rules:\n  - key_groups:\n      - kms:\n          - arn: {arn}\n            context:\n              team: a\n"
+        ),
+    );
+    for (writer, reader) in [(Bin::Ours, Bin::Reference), (Bin::Reference, Bin::Ours)] {
+        let enc = root_form(writer);
+        assert!(
+            enc.contains("context:\n            team: a\n"),
+            "{writer}: {enc}"
+        );
+        assert!(!enc.contains("app: demo"), "{writer}: {enc}");
+        decrypts(&sb, reader, "enc.yaml");
+    }
+}
+
+/// sops 3.13.0 and 3.13.1 wrote a context value of the flattened
+/// metadata (dotenv, INI) as a pointer address; 3.13.2 (#2219) writes the
+/// string again, as we always have: the value is the context's, and both
+/// binaries decrypt the file.
+#[test]
+fn kms_context_in_flat_metadata_is_its_string() {
+    let (sb, arn, _) = kms_sandbox();
+    sb.write("plain.env", "secret=hunter2\n");
+    let out = sb
+        .run(
+            Bin::Ours,
+            [
+                "encrypt",
+                "--kms",
+                &arn,
+                "--encryption-context",
+                "tenant:example-tenant",
+                "plain.env",
+            ],
+        )
+        .ok();
+    let text = String::from_utf8(out.clone()).unwrap();
+    assert!(
+        text.contains("sops_kms__list_0__map_context__map_tenant=example-tenant\n"),
+        "{text}"
+    );
+    sb.write("enc.env", out);
+    for bin in [Bin::Ours, Bin::Reference] {
+        let plain = sb.run(bin, ["decrypt", "enc.env"]).ok();
+        assert_eq!(
+            String::from_utf8(plain).unwrap(),
+            "secret=hunter2\n",
+            "{bin}"
+        );
+    }
+}
+
 /// `--aws-profile` reads credentials from the profile in `~/.aws` (the
 /// sandbox's `HOME`), not from the environment.
 #[test]
