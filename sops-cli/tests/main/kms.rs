@@ -62,6 +62,38 @@ fn kms_role_is_assumed_through_sts() {
     }
 }
 
+/// Keys and roles of every partition (sops 3.12, #2042 split `ARN+ROLE` at
+/// `+arn:`; before, only `+arn:aws:` was a role): moto makes keys whose ARN
+/// carries the region's partition; the role is assumed through STS. The
+/// reference here predates #2042 (it sends `ARN+ROLE` as the key id), so
+/// only ours writes; both read, as the entry holds `arn` and `role` apart.
+#[test]
+fn kms_keys_and_roles_of_every_partition() {
+    let (sb, _, _) = kms_sandbox();
+    let endpoint = moto_endpoint();
+    for (region, partition) in [
+        ("cn-north-1", "aws-cn"),
+        ("us-gov-west-1", "aws-us-gov"),
+        ("us-iso-east-1", "aws-iso"),
+        ("us-isob-east-1", "aws-iso-b"),
+    ] {
+        let arn = moto_create_key(&endpoint, region);
+        assert!(
+            arn.starts_with(&format!("arn:{partition}:kms:{region}:")),
+            "{arn}"
+        );
+        let role = format!("arn:{partition}:iam::123456789012:role/sops-test");
+        let key = format!("{arn}+{role}");
+        let enc = encrypt(&sb, Bin::Ours, &["--kms", &key]);
+        assert!(
+            enc.contains(&format!("- arn: {arn}\n          role: {role}\n")),
+            "{enc}"
+        );
+        decrypts(&sb, Bin::Ours, "enc.yaml");
+        decrypts(&sb, Bin::Reference, "enc.yaml");
+    }
+}
+
 #[test]
 fn kms_encryption_context_is_sent_and_enforced() {
     let (sb, arn, _) = kms_sandbox();
