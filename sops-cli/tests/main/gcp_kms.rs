@@ -361,3 +361,98 @@ fn gcp_proxy_variables_are_honoured() {
             &[&format!("{KEY}: FAILED"), "unexpected response (HTTP 405)"],
         );
 }
+
+/// The fake's host of the sovereign universe (`cloudkms.sovereign.test`,
+/// reached through its proxy with the test CA).
+const UNIVERSE: &str = "sovereign.test";
+
+/// sops 3.13 (#2114): `SOPS_GCP_KMS_UNIVERSE_DOMAIN` makes the client call
+/// `cloudkms.<domain>` (the fake serves it only through its proxy), an
+/// access token is taken to belong to that universe, credentials of
+/// another universe are refused naming the key, and `SOPS_GCP_KMS_ENDPOINT`
+/// wins over the domain. The reference (3.11, no universe) reads the file.
+#[test]
+fn gcp_universe_domain_selects_the_host_and_checks_credentials() {
+    let (mut sb, _) = gcp_sandbox();
+    let rest = gcp_fake().rest_endpoint;
+    sb.remove_env("SOPS_GCP_KMS_ENDPOINT");
+    sb.set_env("SOPS_GCP_KMS_UNIVERSE_DOMAIN", UNIVERSE);
+    encrypt(&sb, Bin::Ours, &["--gcp-kms", KEY]);
+    decrypts_with_gcp_only(&sb, Bin::Ours, "enc.yaml");
+    decrypts_with_gcp_only(&sb, Bin::Reference, "enc.yaml");
+    // Without the domain, the same call goes to Google's host, which the
+    // proxy leads to the gRPC API: ours (HTTP/JSON) gets no answer there.
+    sb.cmd(Bin::Ours, ["decrypt", "enc.yaml"])
+        .env("SOPS_AGE_KEY_FILE", sb.path("none.txt"))
+        .env("SOPS_GCP_KMS_UNIVERSE_DOMAIN", "")
+        .run()
+        .fails_with(128, &[&format!("{KEY}: FAILED")]);
+    // A credentials file names no universe: Google's, not this one.
+    let creds = format!(
+        "{{\"type\": \"authorized_user\", \"client_id\": \"c\", \"client_secret\": \"SECRET-TEXT\", \
+         \"refresh_token\": \"universe-check\", \"token_uri\": \"{rest}/token\"}}"
+    );
+    let out = sb
+        .cmd(Bin::Ours, ["decrypt", "enc.yaml"])
+        .env("SOPS_AGE_KEY_FILE", sb.path("none.txt"))
+        .env("GOOGLE_CREDENTIALS", &creds)
+        .run();
+    out.fails_with(128, &[&format!("{KEY}: FAILED"), UNIVERSE]);
+    assert!(!out.stderr.contains("SECRET-TEXT"), "{}", out.stderr);
+    // The endpoint wins: a domain nobody serves is not consulted.
+    sb.cmd(Bin::Ours, ["decrypt", "enc.yaml"])
+        .env("SOPS_AGE_KEY_FILE", sb.path("none.txt"))
+        .env("SOPS_GCP_KMS_ENDPOINT", &rest)
+        .env("SOPS_GCP_KMS_UNIVERSE_DOMAIN", "nowhere.invalid")
+        .run()
+        .ok();
+}
+
+/// `SOPS_GCP_KMS_ENDPOINT` in Go's gRPC form, `host:port` without a
+/// scheme (sops' own example), is that host over HTTPS for ours.
+#[test]
+fn gcp_endpoint_without_a_scheme_is_https() {
+    let (sb, _) = gcp_sandbox();
+    let endpoint = format!("cloudkms.{UNIVERSE}:443");
+    let out = sb
+        .cmd(Bin::Ours, ["encrypt", "--gcp-kms", KEY, "plain.yaml"])
+        .env("SOPS_GCP_KMS_ENDPOINT", &endpoint)
+        .run()
+        .ok();
+    sb.write("enc.yaml", out);
+    decrypts_with_gcp_only(&sb, Bin::Ours, "enc.yaml");
+}
+
+/// `SOPS_GCP_KMS_CLIENT_TYPE` (sops 3.12, #1973) is accepted with any
+/// value: sops takes `rest` (any case) for its REST client and anything
+/// else for gRPC, never an error; ours always speaks HTTP/JSON. The
+/// reference (which has the variable) does the same with `grpc` and an
+/// unknown value.
+#[test]
+fn gcp_client_type_is_accepted() {
+    let (sb, _) = gcp_sandbox();
+    for value in ["grpc", "rest", "REST", "carrier-pigeon"] {
+        let out = sb
+            .cmd(Bin::Ours, ["encrypt", "--gcp-kms", KEY, "plain.yaml"])
+            .env("SOPS_GCP_KMS_CLIENT_TYPE", value)
+            .run()
+            .ok();
+        sb.write("enc.yaml", out);
+        let plain = sb
+            .cmd(Bin::Ours, ["decrypt", "enc.yaml"])
+            .env("SOPS_AGE_KEY_FILE", sb.path("none.txt"))
+            .env("SOPS_GCP_KMS_CLIENT_TYPE", value)
+            .run()
+            .ok();
+        assert_eq!(String::from_utf8(plain).unwrap(), PLAIN, "{value}");
+    }
+    for value in ["grpc", "carrier-pigeon"] {
+        let plain = sb
+            .cmd(Bin::Reference, ["decrypt", "enc.yaml"])
+            .env("SOPS_AGE_KEY_FILE", sb.path("none.txt"))
+            .env("SOPS_GCP_KMS_CLIENT_TYPE", value)
+            .run()
+            .ok();
+        assert_eq!(String::from_utf8(plain).unwrap(), PLAIN, "{value}");
+    }
+}
