@@ -10,13 +10,30 @@ use std::time::{Duration, Instant};
 
 use test_support::{gcp_fake, gcp_test_env};
 
-use super::cloud_support::{PLAIN, decrypts, encrypt};
+use super::cloud_support::{
+    Keystore, PLAIN, age_group_is_needed, ciphertext_is_bound_to_its_key,
+    creation_rule_with_two_keys, decrypts, decrypts_without_age, encrypt, refused_key,
+    rotate_adds_and_removes_keys_and_groups_add, round_trips_both_ways, shamir_groups_with_age,
+    unreachable_fails_quickly, updatekeys_adds_the_rule_key,
+};
 use super::support::{AgeKey, Bin, Sandbox};
 
 const KEY: &str = "projects/p/locations/global/keyRings/r/cryptoKeys/k";
 const OTHER: &str = "projects/p/locations/europe-west1/keyRings/r2/cryptoKeys/k2";
 const DENIED: &str = "projects/p/locations/global/keyRings/r/cryptoKeys/denied";
 const MISSING: &str = "projects/p/locations/global/keyRings/r/cryptoKeys/missing";
+
+/// The keystore as the shared scenarios see it.
+fn gcp() -> Keystore<'static> {
+    Keystore {
+        flag: "gcp-kms",
+        key: KEY,
+        other: OTHER,
+        shows_key: "- resource_id: projects/p/locations/global/keyRings/r/cryptoKeys/k\n",
+        gone: KEY,
+        shows_other: OTHER,
+    }
+}
 
 /// A sandbox wired to the fake, with an age key.
 fn gcp_sandbox() -> (Sandbox, AgeKey) {
@@ -31,38 +48,16 @@ fn gcp_sandbox() -> (Sandbox, AgeKey) {
     (sb, age)
 }
 
-/// Decrypts `file` with no age identity, so only a GCP key can work.
-#[track_caller]
-fn decrypts_with_gcp_only(sb: &Sandbox, bin: Bin, file: &str) {
-    let out = sb
-        .cmd(bin, ["decrypt", file])
-        .env("SOPS_AGE_KEY_FILE", sb.path("none.txt"))
-        .run()
-        .ok();
-    assert_eq!(
-        String::from_utf8(out).unwrap(),
-        PLAIN,
-        "{bin} decrypt {file}"
-    );
-}
-
 #[test]
 fn gcp_round_trips_and_interops() {
     let (sb, _) = gcp_sandbox();
-    for (writer, reader) in [
-        (Bin::Ours, Bin::Ours),
-        (Bin::Ours, Bin::Reference),
-        (Bin::Reference, Bin::Ours),
-    ] {
-        let enc = encrypt(&sb, writer, &["--gcp-kms", KEY]);
-        assert!(
-            enc.contains(&format!(
-                "    gcp_kms:\n        - resource_id: {KEY}\n          created_at: "
-            )),
-            "{enc}"
-        );
-        decrypts(&sb, reader, "enc.yaml");
-    }
+    round_trips_both_ways(
+        &sb,
+        &["--gcp-kms", KEY],
+        &[&format!(
+            "    gcp_kms:\n        - resource_id: {KEY}\n          created_at: "
+        )],
+    );
     // `SOPS_GCP_KMS_IDS` and the legacy `-e` form, two keys.
     let out = sb
         .cmd(Bin::Ours, ["-e", "plain.yaml"])
@@ -80,108 +75,37 @@ fn gcp_round_trips_and_interops() {
 #[test]
 fn gcp_ciphertext_is_bound_to_its_key() {
     let (sb, _) = gcp_sandbox();
-    let enc = encrypt(&sb, Bin::Ours, &["--gcp-kms", KEY]);
-    sb.write("moved.yaml", enc.replace(KEY, OTHER));
-    sb.run(Bin::Ours, ["decrypt", "moved.yaml"])
-        .fails_with(128, &[&format!("{OTHER}: FAILED"), "INVALID_ARGUMENT"]);
-    sb.run(Bin::Reference, ["decrypt", "moved.yaml"])
-        .fails_with(128, &["InvalidArgument"]);
+    ciphertext_is_bound_to_its_key(&sb, &gcp(), "INVALID_ARGUMENT", "InvalidArgument");
 }
 
 #[test]
 fn gcp_and_age_in_shamir_groups_from_sops_yaml() {
     let (sb, age) = gcp_sandbox();
-    sb.write(
-        ".sops.yaml",
-        format!(
-            "creation_rules:\n  - shamir_threshold: 2\n    key_groups:\n      - gcp_kms:\n          - resource_id: {KEY}\n      - age:\n          - {}\n",
-            age.recipient
-        ),
+    shamir_groups_with_age(
+        &sb,
+        &age,
+        &format!("gcp_kms:\n          - resource_id: {KEY}"),
+        &format!("- resource_id: {KEY}"),
     );
-    for (writer, reader) in [
-        (Bin::Ours, Bin::Ours),
-        (Bin::Ours, Bin::Reference),
-        (Bin::Reference, Bin::Ours),
-    ] {
-        let enc = encrypt(&sb, writer, &[]);
-        assert!(enc.contains("shamir_threshold: 2"), "{enc}");
-        assert!(enc.contains(&format!("- resource_id: {KEY}")), "{enc}");
-        decrypts(&sb, reader, "enc.yaml");
-    }
-    // Both groups are needed: without the age identity, 128.
-    sb.cmd(Bin::Ours, ["decrypt", "enc.yaml"])
-        .env("SOPS_AGE_KEY_FILE", sb.path("none.txt"))
-        .run()
-        .fails_with(128, &["Group 1: FAILED", "Group 0: SUCCESS"]);
+    age_group_is_needed(&sb);
 }
 
 /// A creation rule's `gcp_kms:` (comma-separated, spaces removed).
 #[test]
 fn gcp_creation_rule() {
     let (sb, _) = gcp_sandbox();
-    sb.write(
-        ".sops.yaml",
-        format!("creation_rules:\n  - gcp_kms: '{KEY}, {OTHER}'\n"),
+    creation_rule_with_two_keys(
+        &sb,
+        &format!("gcp_kms: '{KEY}, {OTHER}'"),
+        "- resource_id: ",
+        OTHER,
     );
-    for (writer, reader) in [(Bin::Ours, Bin::Reference), (Bin::Reference, Bin::Ours)] {
-        let enc = encrypt(&sb, writer, &[]);
-        assert_eq!(enc.matches("- resource_id: ").count(), 2, "{enc}");
-        assert!(enc.contains(OTHER), "{enc}");
-        decrypts(&sb, reader, "enc.yaml");
-    }
 }
 
 #[test]
 fn gcp_rotate_adds_and_removes_keys_and_groups_add() {
     let (sb, age) = gcp_sandbox();
-    encrypt(&sb, Bin::Ours, &["--age", &age.recipient]);
-    let added = sb
-        .run(Bin::Ours, ["rotate", "--add-gcp-kms", KEY, "enc.yaml"])
-        .ok();
-    let added_text = String::from_utf8(added.clone()).unwrap();
-    assert!(
-        added_text.contains(&format!("- resource_id: {KEY}\n")),
-        "{added_text}"
-    );
-    sb.write("added.yaml", &added);
-    // Only the GCP key left: the reference decrypts without age.
-    let removed = sb
-        .run(
-            Bin::Ours,
-            ["rotate", "--rm-age", &age.recipient, "added.yaml"],
-        )
-        .ok();
-    sb.write("gcp-only.yaml", &removed);
-    decrypts_with_gcp_only(&sb, Bin::Reference, "gcp-only.yaml");
-    decrypts_with_gcp_only(&sb, Bin::Ours, "gcp-only.yaml");
-    // --rm-gcp-kms takes it away again.
-    let gone = sb
-        .run(Bin::Ours, ["rotate", "--rm-gcp-kms", KEY, "added.yaml"])
-        .ok();
-    assert!(!String::from_utf8(gone).unwrap().contains(KEY));
-    // `groups add --gcp-kms` makes a second group; with threshold 2 both
-    // the age and the GCP group are needed.
-    let grouped = sb
-        .run(
-            Bin::Ours,
-            [
-                "groups",
-                "add",
-                "--file",
-                "enc.yaml",
-                "--gcp-kms",
-                OTHER,
-                "--shamir-secret-sharing-threshold",
-                "2",
-            ],
-        )
-        .ok();
-    sb.write("grouped.yaml", &grouped);
-    let grouped = String::from_utf8(grouped).unwrap();
-    assert!(grouped.contains("key_groups:"), "{grouped}");
-    assert!(grouped.contains(OTHER), "{grouped}");
-    decrypts(&sb, Bin::Reference, "grouped.yaml");
-    decrypts(&sb, Bin::Ours, "grouped.yaml");
+    rotate_adds_and_removes_keys_and_groups_add(&sb, &age, &gcp());
 }
 
 /// `updatekeys` adds the rule's GCP key (same data key), after which the
@@ -189,33 +113,8 @@ fn gcp_rotate_adds_and_removes_keys_and_groups_add() {
 #[test]
 fn gcp_updatekeys_follows_the_rule() {
     let (sb, age) = gcp_sandbox();
-    sb.write(
-        ".sops.yaml",
-        format!("creation_rules:\n  - age: {}\n", age.recipient),
-    );
-    encrypt(&sb, Bin::Ours, &[]);
-    sb.write(
-        ".sops.yaml",
-        format!(
-            "creation_rules:\n  - age: {}\n    gcp_kms: {KEY}\n",
-            age.recipient
-        ),
-    );
-    let out = sb.run(Bin::Ours, ["updatekeys", "-y", "enc.yaml"]);
-    out.ok();
-    assert!(
-        out.stdout_str().contains(&format!("+++ {KEY}")),
-        "{}",
-        out.stdout_str()
-    );
-    decrypts_with_gcp_only(&sb, Bin::Reference, "enc.yaml");
-    let again = sb.run(Bin::Ours, ["updatekeys", "-y", "enc.yaml"]);
-    again.ok();
-    assert!(
-        again.stderr.contains("already up to date"),
-        "{}",
-        again.stderr
-    );
+    updatekeys_adds_the_rule_key(&sb, &age.recipient, &format!("gcp_kms: {KEY}"), KEY);
+    decrypts_without_age(&sb, Bin::Reference, "enc.yaml");
 }
 
 /// Refused keys: permission denied and not found name the key and the
@@ -229,16 +128,7 @@ fn gcp_permission_denied_and_not_found() {
         (DENIED, "permission denied", "PermissionDenied"),
         (MISSING, "key not found", "NotFound"),
     ] {
-        sb.write("refused.yaml", enc.replace(KEY, id));
-        let out = sb.run(Bin::Ours, ["decrypt", "refused.yaml"]);
-        out.fails_with(128, &[&format!("{id}: FAILED"), ours]);
-        assert!(!out.stderr.contains("hunter2"), "{}", out.stderr);
-        sb.run(Bin::Reference, ["decrypt", "refused.yaml"])
-            .fails_with(128, &[reference]);
-        for bin in [Bin::Ours, Bin::Reference] {
-            sb.run(bin, ["encrypt", "--gcp-kms", id, "plain.yaml"])
-                .fails_with(1, &["Could not generate data key", id]);
-        }
+        refused_key(&sb, "gcp-kms", (&enc, KEY), id, &[ours], reference);
     }
     // A malformed resource id fails before any call, as in sops.
     for bin in [Bin::Ours, Bin::Reference] {
@@ -253,21 +143,12 @@ fn gcp_permission_denied_and_not_found() {
 fn gcp_unreachable_endpoint_fails_quickly() {
     let (sb, _) = gcp_sandbox();
     encrypt(&sb, Bin::Ours, &["--gcp-kms", KEY]);
-    let start = Instant::now();
-    sb.cmd(Bin::Ours, ["decrypt", "enc.yaml"])
-        .env("SOPS_GCP_KMS_ENDPOINT", "http://127.0.0.1:9")
-        .env("SOPS_KMS_CONNECT_TIMEOUT", "1s")
-        .env(
-            "SOPS_KMS_TIMEOUT",
-            super::cloud_support::UNREACHABLE_TOTAL_TIMEOUT,
-        )
-        .run()
-        .fails_with(128, &[&format!("{KEY}: FAILED"), "endpoint unreachable"]);
-    // Bounded by the connect time-out, not the total one.
-    assert!(
-        start.elapsed() < super::cloud_support::UNREACHABLE_WITHIN,
-        "took {:?}",
-        start.elapsed()
+    unreachable_fails_quickly(
+        sb.cmd(Bin::Ours, ["decrypt", "enc.yaml"]),
+        &[("SOPS_GCP_KMS_ENDPOINT", "http://127.0.0.1:9")],
+        |out| {
+            out.fails_with(128, &[&format!("{KEY}: FAILED"), "endpoint unreachable"]);
+        },
     );
 }
 
@@ -378,8 +259,8 @@ fn gcp_universe_domain_selects_the_host_and_checks_credentials() {
     sb.remove_env("SOPS_GCP_KMS_ENDPOINT");
     sb.set_env("SOPS_GCP_KMS_UNIVERSE_DOMAIN", UNIVERSE);
     encrypt(&sb, Bin::Ours, &["--gcp-kms", KEY]);
-    decrypts_with_gcp_only(&sb, Bin::Ours, "enc.yaml");
-    decrypts_with_gcp_only(&sb, Bin::Reference, "enc.yaml");
+    decrypts_without_age(&sb, Bin::Ours, "enc.yaml");
+    decrypts_without_age(&sb, Bin::Reference, "enc.yaml");
     // Without the domain, the same call goes to Google's host, which the
     // proxy leads to the gRPC API: ours (HTTP/JSON) gets no answer there.
     sb.cmd(Bin::Ours, ["decrypt", "enc.yaml"])
@@ -420,7 +301,7 @@ fn gcp_endpoint_without_a_scheme_is_https() {
         .run()
         .ok();
     sb.write("enc.yaml", out);
-    decrypts_with_gcp_only(&sb, Bin::Ours, "enc.yaml");
+    decrypts_without_age(&sb, Bin::Ours, "enc.yaml");
 }
 
 /// `SOPS_GCP_KMS_CLIENT_TYPE` (sops 3.12, #1973) is accepted with any

@@ -5,11 +5,15 @@
 //! server. Every command runs with dummy credentials, no instance-metadata
 //! probing and a temporary `HOME`; nothing leaves 127.0.0.1.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use test_support::{aws_test_env, moto_create_key, moto_endpoint};
 
-use super::cloud_support::{PLAIN, decrypts, encrypt};
+use super::cloud_support::{
+    Keystore, PLAIN, age_group_is_needed, creation_rule_with_two_keys, decrypts, encrypt,
+    rotate_adds_and_removes_keys_and_groups_add, round_trips_both_ways, shamir_groups_with_age,
+    unreachable_fails_quickly, updatekeys_adds_the_rule_key,
+};
 use super::support::{AgeKey, Bin, Sandbox};
 
 const ROLE: &str = "arn:aws:iam::123456789012:role/sops-test";
@@ -31,16 +35,11 @@ fn kms_sandbox() -> (Sandbox, String, AgeKey) {
 #[test]
 fn kms_plain_arn_round_trips_and_interops() {
     let (sb, arn, _) = kms_sandbox();
-    for (writer, reader) in [
-        (Bin::Ours, Bin::Ours),
-        (Bin::Ours, Bin::Reference),
-        (Bin::Reference, Bin::Ours),
-    ] {
-        let enc = encrypt(&sb, writer, &["--kms", &arn]);
-        assert!(enc.contains(&format!("- arn: {arn}\n")), "{enc}");
-        assert!(enc.contains("aws_profile: \"\"\n"), "{enc}");
-        decrypts(&sb, reader, "enc.yaml");
-    }
+    round_trips_both_ways(
+        &sb,
+        &["--kms", &arn],
+        &[&format!("- arn: {arn}\n"), "aws_profile: \"\"\n"],
+    );
     // `SOPS_KMS_ARN` and the legacy `-e` form.
     let out = sb
         .cmd(Bin::Ours, ["-e", "plain.yaml"])
@@ -250,28 +249,14 @@ fn kms_aws_profile_selects_shared_config_credentials() {
 #[test]
 fn kms_and_age_in_shamir_groups_from_sops_yaml() {
     let (sb, arn, age) = kms_sandbox();
-    sb.write(
-        ".sops.yaml",
-        format!(
-            "creation_rules:\n  - shamir_threshold: 2\n    key_groups:\n      - kms:\n          - arn: {arn}\n            context:\n              team: a\n      - age:\n          - {}\n",
-            age.recipient
-        ),
+    shamir_groups_with_age(
+        &sb,
+        &age,
+        &format!("kms:\n          - arn: {arn}\n            context:\n              team: a"),
+        "team: a",
     );
-    for (writer, reader) in [
-        (Bin::Ours, Bin::Ours),
-        (Bin::Ours, Bin::Reference),
-        (Bin::Reference, Bin::Ours),
-    ] {
-        let enc = encrypt(&sb, writer, &[]);
-        assert!(enc.contains("shamir_threshold: 2"), "{enc}");
-        assert!(enc.contains("team: a"), "{enc}");
-        decrypts(&sb, reader, "enc.yaml");
-    }
     // Both groups are needed: without the age identity, 128.
-    sb.cmd(Bin::Ours, ["decrypt", "enc.yaml"])
-        .env("SOPS_AGE_KEY_FILE", sb.path("none.txt"))
-        .run()
-        .fails_with(128, &["Group 1: FAILED", "Group 0: SUCCESS"]);
+    age_group_is_needed(&sb);
 }
 
 #[test]
@@ -284,42 +269,30 @@ fn kms_creation_rule_with_aws_profile() {
         ".aws/credentials",
         "[dev]\naws_access_key_id = test\naws_secret_access_key = test\n",
     );
-    sb.write(
-        ".sops.yaml",
-        format!("creation_rules:\n  - kms: '{arn}, {other}'\n    aws_profile: dev\n"),
+    creation_rule_with_two_keys(
+        &sb,
+        &format!("kms: '{arn}, {other}'\n    aws_profile: dev"),
+        "aws_profile: dev\n",
+        &other,
     );
-    for (writer, reader) in [(Bin::Ours, Bin::Reference), (Bin::Reference, Bin::Ours)] {
-        let enc = encrypt(&sb, writer, &[]);
-        assert_eq!(enc.matches("aws_profile: dev\n").count(), 2, "{enc}");
-        assert!(enc.contains(&other), "{enc}");
-        decrypts(&sb, reader, "enc.yaml");
-    }
 }
 
 #[test]
 fn kms_rotate_adds_and_removes_keys_and_groups_add() {
     let (sb, arn, age) = kms_sandbox();
     let second = moto_create_key(&moto_endpoint(), "us-east-1");
-    encrypt(&sb, Bin::Ours, &["--age", &age.recipient]);
-    let added = sb
-        .run(Bin::Ours, ["rotate", "--add-kms", &arn, "enc.yaml"])
-        .ok();
-    let added = String::from_utf8(added).unwrap();
-    assert!(added.contains(&format!("- arn: {arn}\n")), "{added}");
-    sb.write("added.yaml", &added);
-    // Only the KMS key left: the reference decrypts without age.
-    let removed = sb
-        .run(
-            Bin::Ours,
-            ["rotate", "--rm-age", &age.recipient, "added.yaml"],
-        )
-        .ok();
-    sb.write("kms-only.yaml", &removed);
-    sb.cmd(Bin::Reference, ["decrypt", "kms-only.yaml"])
-        .env("SOPS_AGE_KEY_FILE", sb.path("none.txt"))
-        .run()
-        .ok();
-    decrypts(&sb, Bin::Reference, "kms-only.yaml");
+    rotate_adds_and_removes_keys_and_groups_add(
+        &sb,
+        &age,
+        &Keystore {
+            flag: "kms",
+            key: &arn,
+            other: &second,
+            shows_key: &format!("- arn: {arn}\n"),
+            gone: &arn,
+            shows_other: &second,
+        },
+    );
     // A KMS key is removed only by its whole identity (context included).
     let with_ctx = sb
         .run(
@@ -353,28 +326,6 @@ fn kms_rotate_adds_and_removes_keys_and_groups_add() {
         )
         .ok();
     assert!(!String::from_utf8(gone).unwrap().contains(&second));
-    // `groups add --kms` makes a second group; with threshold 2 both the
-    // age and the KMS group are needed.
-    let grouped = sb
-        .run(
-            Bin::Ours,
-            [
-                "groups",
-                "add",
-                "--file",
-                "enc.yaml",
-                "--kms",
-                &second,
-                "--shamir-secret-sharing-threshold",
-                "2",
-            ],
-        )
-        .ok();
-    sb.write("grouped.yaml", &grouped);
-    let grouped = String::from_utf8(grouped).unwrap();
-    assert!(grouped.contains("key_groups:"), "{grouped}");
-    decrypts(&sb, Bin::Reference, "grouped.yaml");
-    decrypts(&sb, Bin::Ours, "grouped.yaml");
 }
 
 /// A KMS endpoint nobody listens on fails within the time-out, exit 128,
@@ -383,17 +334,17 @@ fn kms_rotate_adds_and_removes_keys_and_groups_add() {
 fn kms_unreachable_endpoint_fails_quickly() {
     let (sb, arn, _) = kms_sandbox();
     encrypt(&sb, Bin::Ours, &["--kms", &arn]);
-    let start = Instant::now();
-    sb.cmd(Bin::Ours, ["decrypt", "enc.yaml"])
-        .env("AWS_ENDPOINT_URL_KMS", "http://127.0.0.1:9")
-        .env("SOPS_KMS_TIMEOUT", "5s")
-        .run()
-        .fails_with(128, &[&format!("{arn}: FAILED"), "unreachable"]);
-    assert!(
-        start.elapsed() < Duration::from_secs(30),
-        "took {:?}",
-        start.elapsed()
+    let took = unreachable_fails_quickly(
+        sb.cmd(Bin::Ours, ["decrypt", "enc.yaml"]),
+        &[
+            ("AWS_ENDPOINT_URL_KMS", "http://127.0.0.1:9"),
+            ("SOPS_KMS_TIMEOUT", "5s"),
+        ],
+        |out| {
+            out.fails_with(128, &[&format!("{arn}: FAILED"), "unreachable"]);
+        },
     );
+    assert!(took < Duration::from_secs(30), "took {took:?}");
 }
 
 /// `updatekeys` adds the rule's KMS key (same data key), after which the
@@ -403,24 +354,11 @@ fn kms_unreachable_endpoint_fails_quickly() {
 #[test]
 fn kms_updatekeys_follows_the_rule() {
     let (sb, arn, age) = kms_sandbox();
-    sb.write(
-        ".sops.yaml",
-        format!("creation_rules:\n  - age: {}\n", age.recipient),
-    );
-    encrypt(&sb, Bin::Ours, &[]);
-    sb.write(
-        ".sops.yaml",
-        format!(
-            "creation_rules:\n  - age: {}\n    kms: {arn}\n    aws_profile: ''\n",
-            age.recipient
-        ),
-    );
-    let out = sb.run(Bin::Ours, ["updatekeys", "-y", "enc.yaml"]);
-    out.ok();
-    assert!(
-        out.stdout_str().contains(&format!("+++ {arn}")),
-        "{}",
-        out.stdout_str()
+    updatekeys_adds_the_rule_key(
+        &sb,
+        &age.recipient,
+        &format!("kms: {arn}\n    aws_profile: ''"),
+        &arn,
     );
     let updated = std::fs::read_to_string(sb.path("enc.yaml")).unwrap();
     assert!(updated.contains(&format!("- arn: {arn}\n")), "{updated}");
@@ -428,13 +366,6 @@ fn kms_updatekeys_follows_the_rule() {
         .env("SOPS_AGE_KEY_FILE", sb.path("none.txt"))
         .run()
         .ok();
-    let again = sb.run(Bin::Ours, ["updatekeys", "-y", "enc.yaml"]);
-    again.ok();
-    assert!(
-        again.stderr.contains("already up to date"),
-        "{}",
-        again.stderr
-    );
 }
 
 /// `HTTP_PROXY`/`HTTPS_PROXY` are honoured as sops (Go) honours them: the
