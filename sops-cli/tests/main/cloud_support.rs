@@ -287,3 +287,31 @@ pub fn refused_key(
             .fails_with(1, &["Could not generate data key", id]);
     }
 }
+
+/// A sandbox with `env` for every command, an age key as its identity and
+/// [`PLAIN`] in `plain.yaml`.
+pub fn sandbox_with<K: AsRef<str>, V: Into<std::ffi::OsString>>(
+    env: impl IntoIterator<Item = (K, V)>,
+) -> (Sandbox, AgeKey) {
+    let mut sb = Sandbox::new();
+    for (k, v) in env {
+        sb.set_env(k.as_ref(), v);
+    }
+    let age = sb.age_keygen("age");
+    sb.use_identity(&age);
+    sb.write("plain.yaml", PLAIN);
+    (sb, age)
+}
+
+/// The legacy `-e plain.yaml` by ours with the keys in the keystore's
+/// variable `var` (e.g. `SOPS_GCP_KMS_IDS`), written to `enc2.yaml`; the
+/// encrypted text.
+pub fn encrypt_with_ids_variable(sb: &Sandbox, var: &str, ids: &str) -> String {
+    let out = sb
+        .cmd(Bin::Ours, ["-e", "plain.yaml"])
+        .env(var, ids)
+        .run()
+        .ok();
+    sb.write("enc2.yaml", &out);
+    String::from_utf8(out).unwrap()
+}

@@ -12,9 +12,10 @@ use test_support::{gcp_fake, gcp_test_env};
 
 use super::cloud_support::{
     Keystore, PLAIN, age_group_is_needed, ciphertext_is_bound_to_its_key,
-    creation_rule_with_two_keys, decrypts, decrypts_without_age, encrypt, refused_key,
-    rotate_adds_and_removes_keys_and_groups_add, round_trips_both_ways, shamir_groups_with_age,
-    unreachable_fails_quickly, updatekeys_adds_the_rule_key,
+    creation_rule_with_two_keys, decrypts, decrypts_without_age, encrypt,
+    encrypt_with_ids_variable, refused_key, rotate_adds_and_removes_keys_and_groups_add,
+    round_trips_both_ways, sandbox_with, shamir_groups_with_age, unreachable_fails_quickly,
+    updatekeys_adds_the_rule_key,
 };
 use super::support::{AgeKey, Bin, Sandbox};
 
@@ -37,15 +38,7 @@ fn gcp() -> Keystore<'static> {
 
 /// A sandbox wired to the fake, with an age key.
 fn gcp_sandbox() -> (Sandbox, AgeKey) {
-    let fake = gcp_fake();
-    let mut sb = Sandbox::new();
-    for (k, v) in gcp_test_env(&fake) {
-        sb.set_env(k, v);
-    }
-    let age = sb.age_keygen("age");
-    sb.use_identity(&age);
-    sb.write("plain.yaml", PLAIN);
-    (sb, age)
+    sandbox_with(gcp_test_env(&gcp_fake()))
 }
 
 #[test]
@@ -59,14 +52,8 @@ fn gcp_round_trips_and_interops() {
         )],
     );
     // `SOPS_GCP_KMS_IDS` and the legacy `-e` form, two keys.
-    let out = sb
-        .cmd(Bin::Ours, ["-e", "plain.yaml"])
-        .env("SOPS_GCP_KMS_IDS", format!("{KEY}, {OTHER}"))
-        .run()
-        .ok();
-    let text = String::from_utf8(out.clone()).unwrap();
+    let text = encrypt_with_ids_variable(&sb, "SOPS_GCP_KMS_IDS", &format!("{KEY}, {OTHER}"));
     assert!(text.contains(OTHER) && text.contains(KEY), "{text}");
-    sb.write("enc2.yaml", out);
     decrypts(&sb, Bin::Reference, "enc2.yaml");
 }
 

@@ -9,10 +9,10 @@
 //! the machine is ever used.
 
 use super::cloud_support::{
-    Keystore, PLAIN, age_group_is_needed, ciphertext_is_bound_to_its_key,
-    creation_rule_with_two_keys, decrypts, decrypts_without_age, encrypt, refused_key,
-    rotate_adds_and_removes_keys_and_groups_add, round_trips_both_ways, shamir_groups_with_age,
-    unreachable_fails_quickly,
+    Keystore, age_group_is_needed, ciphertext_is_bound_to_its_key, creation_rule_with_two_keys,
+    decrypts, decrypts_without_age, encrypt, encrypt_with_ids_variable, refused_key,
+    rotate_adds_and_removes_keys_and_groups_add, round_trips_both_ways, sandbox_with,
+    shamir_groups_with_age, unreachable_fails_quickly,
 };
 use super::support::{AgeKey, Bin, Sandbox};
 
@@ -61,21 +61,14 @@ fn hckms() -> Keystore<'static> {
 /// A sandbox wired to the fake, with an age key.
 fn hckms_sandbox() -> (Sandbox, AgeKey) {
     let (endpoint, ca) = fake();
-    let mut sb = Sandbox::new();
-    for (k, v) in [
+    sandbox_with([
         ("HUAWEICLOUD_SDK_AK", AK),
         ("HUAWEICLOUD_SDK_SK", SK),
         ("HUAWEICLOUD_SDK_PROJECT_ID", PROJECT),
         ("HUAWEICLOUD_SDK_REGION_KMS_TR_WEST_1", &endpoint),
         ("SSL_CERT_FILE", &ca),
         ("SOPS_DISABLE_VERSION_CHECK", "true"),
-    ] {
-        sb.set_env(k, v);
-    }
-    let age = sb.age_keygen("age");
-    sb.use_identity(&age);
-    sb.write("plain.yaml", PLAIN);
-    (sb, age)
+    ])
 }
 
 #[test]
@@ -90,18 +83,16 @@ fn hckms_round_trips_and_interops() {
     );
     // `SOPS_HUAWEICLOUD_KMS_IDS` and the legacy `-e` form, two keys (items
     // trimmed, as sops does).
-    let out = sb
-        .cmd(Bin::Ours, ["-e", "plain.yaml"])
-        .env("SOPS_HUAWEICLOUD_KMS_IDS", format!("{KEY} , {OTHER},, "))
-        .run()
-        .ok();
-    let text = String::from_utf8(out.clone()).unwrap();
+    let text = encrypt_with_ids_variable(
+        &sb,
+        "SOPS_HUAWEICLOUD_KMS_IDS",
+        &format!("{KEY} , {OTHER},, "),
+    );
     assert!(
         text.contains(&format!("- key_id: {KEY}\n"))
             && text.contains(&format!("- key_id: {OTHER}\n")),
         "{text}"
     );
-    sb.write("enc2.yaml", out);
     decrypts(&sb, Bin::Reference, "enc2.yaml");
 }
 

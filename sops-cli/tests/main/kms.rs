@@ -11,8 +11,8 @@ use test_support::{aws_test_env, moto_create_key, moto_endpoint};
 
 use super::cloud_support::{
     Keystore, PLAIN, age_group_is_needed, creation_rule_with_two_keys, decrypts, encrypt,
-    rotate_adds_and_removes_keys_and_groups_add, round_trips_both_ways, shamir_groups_with_age,
-    unreachable_fails_quickly, updatekeys_adds_the_rule_key,
+    encrypt_with_ids_variable, rotate_adds_and_removes_keys_and_groups_add, round_trips_both_ways,
+    sandbox_with, shamir_groups_with_age, unreachable_fails_quickly, updatekeys_adds_the_rule_key,
 };
 use super::support::{AgeKey, Bin, Sandbox};
 
@@ -21,13 +21,7 @@ const ROLE: &str = "arn:aws:iam::123456789012:role/sops-test";
 /// A sandbox wired to moto, with a fresh KMS key (and an age key).
 fn kms_sandbox() -> (Sandbox, String, AgeKey) {
     let endpoint = moto_endpoint();
-    let mut sb = Sandbox::new();
-    for (k, v) in aws_test_env(&endpoint) {
-        sb.set_env(k, v);
-    }
-    let age = sb.age_keygen("age");
-    sb.use_identity(&age);
-    sb.write("plain.yaml", PLAIN);
+    let (sb, age) = sandbox_with(aws_test_env(&endpoint));
     let arn = moto_create_key(&endpoint, "us-east-1");
     (sb, arn, age)
 }
@@ -41,12 +35,7 @@ fn kms_plain_arn_round_trips_and_interops() {
         &[&format!("- arn: {arn}\n"), "aws_profile: \"\"\n"],
     );
     // `SOPS_KMS_ARN` and the legacy `-e` form.
-    let out = sb
-        .cmd(Bin::Ours, ["-e", "plain.yaml"])
-        .env("SOPS_KMS_ARN", &arn)
-        .run()
-        .ok();
-    sb.write("enc2.yaml", out);
+    encrypt_with_ids_variable(&sb, "SOPS_KMS_ARN", &arn);
     decrypts(&sb, Bin::Reference, "enc2.yaml");
 }
 

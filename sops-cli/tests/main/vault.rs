@@ -10,8 +10,8 @@ use std::path::PathBuf;
 
 use super::cloud_support::{
     Keystore, PLAIN, creation_rule_with_two_keys, decrypts, decrypts_without_age, encrypt,
-    rotate_adds_and_removes_keys_and_groups_add, round_trips_both_ways, shamir_groups_with_age,
-    unreachable_fails_quickly,
+    encrypt_with_ids_variable, rotate_adds_and_removes_keys_and_groups_add, round_trips_both_ways,
+    sandbox_with, shamir_groups_with_age, unreachable_fails_quickly,
 };
 use super::support::{AgeKey, Bin, Output, Sandbox};
 
@@ -95,13 +95,10 @@ impl FailsSaying for Output {
 
 /// A sandbox with the token `root` and an age key.
 fn vault_sandbox() -> (Sandbox, AgeKey) {
-    let mut sb = Sandbox::new();
-    sb.set_env("VAULT_TOKEN", "root");
-    sb.set_env("SOPS_DISABLE_VERSION_CHECK", "true");
-    let age = sb.age_keygen("age");
-    sb.use_identity(&age);
-    sb.write("plain.yaml", PLAIN);
-    (sb, age)
+    sandbox_with([
+        ("VAULT_TOKEN", "root"),
+        ("SOPS_DISABLE_VERSION_CHECK", "true"),
+    ])
 }
 
 #[test]
@@ -120,17 +117,11 @@ fn vault_round_trips_and_interops() {
     // `SOPS_VAULT_URIS` and the legacy `-e` form, two keys, one with an
     // engine path of several segments.
     let nested = uri("team/transit", "nested");
-    let out = sb
-        .cmd(Bin::Ours, ["-e", "plain.yaml"])
-        .env("SOPS_VAULT_URIS", format!("{key},{nested}"))
-        .run()
-        .ok();
-    let text = String::from_utf8(out.clone()).unwrap();
+    let text = encrypt_with_ids_variable(&sb, "SOPS_VAULT_URIS", &format!("{key},{nested}"));
     assert!(
         text.contains("          engine_path: team/transit\n          key_name: nested\n"),
         "{text}"
     );
-    sb.write("enc2.yaml", out);
     decrypts(&sb, Bin::Reference, "enc2.yaml");
     decrypts(&sb, Bin::Ours, "enc2.yaml");
 }
