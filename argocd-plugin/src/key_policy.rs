@@ -473,6 +473,32 @@ mod tests {
         let a = suffix.for_project(Some("a"));
         assert!(a.allows(&with_role));
         assert!(!a.allows(&kms(FOREIGN, "", ("x", "y"), "p:key/k1")));
+        // Every partition alike (sops 3.12 splits any `+arn:` role): the
+        // role of another partition is a qualifier too, and a pattern of
+        // one partition allows no key of another.
+        let gov = "arn:aws-us-gov:kms:us-gov-west-1:111122223333:key/k1";
+        let gov_key = kms(
+            gov,
+            "arn:aws-us-gov:iam::111122223333:role/r",
+            ("e", "p"),
+            "",
+        );
+        assert!(
+            gov_key
+                .identifier()
+                .starts_with(&format!("{gov}+arn:aws-us-gov:iam"))
+        );
+        let gov_glob =
+            policy("projects:\n  a:\n    kms: [\"arn:aws-us-gov:kms:*:111122223333:key/*\"]\n");
+        assert!(gov_glob.for_project(Some("a")).allows(&gov_key));
+        assert!(!glob.for_project(Some("a")).allows(&gov_key));
+        let cn_foreign = kms(
+            "arn:aws-cn:kms:cn-north-1:999999999999:key/k9",
+            "arn:aws-us-gov:iam::111122223333:key/x",
+            ("e", "p"),
+            "",
+        );
+        assert!(!gov_glob.for_project(Some("a")).allows(&cn_foreign));
     }
 
     #[test]

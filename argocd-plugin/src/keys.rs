@@ -54,6 +54,7 @@
 //! credentials, and a KMS or Vault key of its files fails with "no
 //! credentials" / "no Vault token". `_shared/` holds age identities only.
 //! Endpoints (`AWS_ENDPOINT_URL*`, `SOPS_GCP_KMS_ENDPOINT`,
+//! `SOPS_GCP_KMS_UNIVERSE_DOMAIN`,
 //! `HUAWEICLOUD_SDK_REGION_KMS_*`, `HUAWEICLOUD_SDK_REGIONS_FILE`) and
 //! Vault's [`VAULT_SETTINGS`] stay sidecar settings, as does
 //! `AZURE_AUTHORITY_HOST` unless the project's file sets it. Azure
@@ -87,6 +88,7 @@ pub const KEY_VARS: &[&str] = &[
     "GOOGLE_OAUTH_ACCESS_TOKEN",
     "GOOGLE_APPLICATION_CREDENTIALS",
     "SOPS_GCP_KMS_ENDPOINT",
+    "SOPS_GCP_KMS_UNIVERSE_DOMAIN",
     "VAULT_TOKEN",
     "VAULT_NAMESPACE",
     "VAULT_CACERT",
@@ -297,6 +299,9 @@ fn identities(env: &Env, op: &Settings) -> Result<KeyContextBuilder, Failure> {
     if let Some(endpoint) = env.get("SOPS_GCP_KMS_ENDPOINT") {
         builder = builder.gcp_endpoint(endpoint);
     }
+    if let Some(domain) = env.get("SOPS_GCP_KMS_UNIVERSE_DOMAIN") {
+        builder = builder.gcp_universe_domain(domain);
+    }
     // Vault: only the project's token file (a missing one means no token),
     // never the sidecar's VAULT_TOKEN or ~/.vault-token.
     let vault = own.join("vault");
@@ -482,6 +487,40 @@ mod tests {
         assert!(!shown.contains("SIDECAR-AK"), "{shown}");
         assert!(shown.contains("team-a/huaweicloud/credentials"), "{shown}");
         assert!(shown.contains("https://kms.lab:1"), "{shown}");
+    }
+
+    /// Where GCP KMS is (its endpoint, its universe) is the sidecar's
+    /// setting with or without project scoping; a tenant's variables of the
+    /// same names never redirect the call that carries the credentials.
+    #[test]
+    fn gcp_endpoint_and_universe_come_from_the_sidecar() {
+        let env = Env::from_pairs(&[
+            ("SOPS_GCP_KMS_ENDPOINT", "https://kms.sidecar:1"),
+            ("SOPS_GCP_KMS_UNIVERSE_DOMAIN", "sidecar.test"),
+            ("ARGOCD_ENV_SOPS_GCP_KMS_ENDPOINT", "https://evil"),
+            ("PARAM_SOPS_GCP_KMS_UNIVERSE_DOMAIN", "evil.test"),
+            ("ARGOCD_APP_PROJECT_NAME", "team-a"),
+        ]);
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("team-a")).unwrap();
+        let scoped = Settings {
+            project_keys_dir: Some(dir.path().to_owned()),
+            ..Settings::default()
+        };
+        for op in [Settings::default(), scoped] {
+            let ctx = key_context(&env, &op, None).unwrap();
+            assert_eq!(ctx.gcp_endpoint(), Some("https://kms.sidecar:1"));
+            assert_eq!(ctx.gcp_universe_domain(), Some("sidecar.test"));
+        }
+        let env = Env::from_pairs(&[
+            ("ARGOCD_ENV_SOPS_GCP_KMS_ENDPOINT", "https://evil"),
+            ("ARGOCD_ENV_SOPS_GCP_KMS_UNIVERSE_DOMAIN", "evil.test"),
+        ]);
+        let ctx = key_context(&env, &Settings::default(), None).unwrap();
+        assert_eq!(
+            (ctx.gcp_endpoint(), ctx.gcp_universe_domain()),
+            (None, None)
+        );
     }
 
     #[test]

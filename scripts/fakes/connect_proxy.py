@@ -1,7 +1,8 @@
 """The CONNECT proxy the TLS fakes share: the reference sops reaches a
 fake through it (`HTTPS_PROXY`), since its endpoints (Google's, Azure's)
 are fixed. Every tunnel, whatever host it names, leads to the fake's own
-port on the loopback address, so nothing leaves the machine."""
+port on the loopback address (or, for a host the fake routes elsewhere,
+to another of its ports), so nothing leaves the machine."""
 
 import select
 import socket
@@ -12,6 +13,7 @@ import threading
 
 class _Tunnel(socketserver.BaseRequestHandler):
     target_port = 0
+    routes = {}
 
     def handle(self):
         client = self.request
@@ -28,8 +30,10 @@ class _Tunnel(socketserver.BaseRequestHandler):
         if not first.startswith("CONNECT "):
             client.sendall(b"HTTP/1.1 405 Method Not Allowed\r\nContent-Length: 0\r\n\r\n")
             return
+        host = first.split(" ")[1].rsplit(":", 1)[0] if " " in first else ""
+        port = self.routes.get(host, self.target_port)
         try:
-            upstream = socket.create_connection((self.server.host, self.target_port), timeout=5)
+            upstream = socket.create_connection((self.server.host, port), timeout=5)
         except OSError:
             client.sendall(b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\n\r\n")
             return
@@ -60,10 +64,11 @@ class _Server(socketserver.ThreadingMixIn, socketserver.TCPServer):
     allow_reuse_address = True
 
 
-def start_connect_proxy(host, port, target_port):
+def start_connect_proxy(host, port, target_port, routes=None):
     """Serves CONNECT on host:port in a background thread, every tunnel to
-    host:target_port; returns the server."""
-    handler = type("Tunnel", (_Tunnel,), {"target_port": target_port})
+    host:target_port, or to host:routes[name] for a CONNECT to a name in
+    routes; returns the server."""
+    handler = type("Tunnel", (_Tunnel,), {"target_port": target_port, "routes": dict(routes or {})})
     server = _Server((host, port), handler)
     server.host = host
     threading.Thread(target=server.serve_forever, daemon=True).start()

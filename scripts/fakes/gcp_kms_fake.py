@@ -13,8 +13,13 @@ program serves, on 127.0.0.1 only:
   ``cloudkms.googleapis.com`` signed by a test CA written to
   ``<state-dir>/ca.pem``, for the reference sops 3.11, whose endpoint is
   fixed;
-* an HTTP CONNECT proxy (``--proxy-port``) that tunnels every CONNECT to the
-  gRPC port, so that the reference reaches the fake with
+* the REST API again over TLS, on a port of its own choosing, for the host
+  ``cloudkms.sovereign.test`` (certificate by the same CA), which the proxy
+  tunnels CONNECTs for that host to: ours reaches it with
+  ``SOPS_GCP_KMS_UNIVERSE_DOMAIN=sovereign.test`` (sops 3.13), which makes
+  the client call ``https://cloudkms.<domain>``;
+* an HTTP CONNECT proxy (``--proxy-port``) that tunnels every other CONNECT
+  to the gRPC port, so that the reference reaches the fake with
   ``HTTPS_PROXY=http://127.0.0.1:<proxy> SSL_CERT_FILE=<state-dir>/ca.pem
   GOOGLE_OAUTH_ACCESS_TOKEN=dummy``.
 
@@ -35,7 +40,9 @@ import hashlib
 import json
 import os
 import re
+import ssl
 import sys
+import tempfile
 import threading
 import urllib.parse
 from concurrent import futures
@@ -48,6 +55,7 @@ from test_ca import TestCa
 from google.cloud import kms_v1
 
 HOST = "127.0.0.1"
+SOVEREIGN_HOST = "cloudkms.sovereign.test"
 KEY = AESGCM(hashlib.sha256(b"sops-rs GCP KMS fake test key").digest())
 KEY_NAME = re.compile(r"^projects/[^/]+/locations/[^/]+/keyRings/[^/]+/cryptoKeys/[^/]+$")
 
@@ -227,12 +235,30 @@ def start_grpc(port, cert_pem, key_pem):
 
 
 def make_certs(state_dir):
-    """A test CA (written to ca.pem) and a server certificate for
-    cloudkms.googleapis.com (and localhost) that it signs."""
+    """A test CA (written to ca.pem), a server certificate for
+    cloudkms.googleapis.com (and localhost) and one for the sovereign
+    universe's host, both signed by it."""
     os.makedirs(state_dir, exist_ok=True)
     ca = TestCa("sops-rs test CA")
     ca.write(os.path.join(state_dir, "ca.pem"))
-    return ca.issue("cloudkms.googleapis.com", ["cloudkms.googleapis.com", "localhost"], [HOST])
+    google = ca.issue("cloudkms.googleapis.com", ["cloudkms.googleapis.com", "localhost"], [HOST])
+    return google, ca.issue(SOVEREIGN_HOST, [SOVEREIGN_HOST])
+
+
+def start_tls_rest(cert_pem, key_pem):
+    """The REST API over TLS on a free loopback port; returns the port."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    with tempfile.TemporaryDirectory() as tmp:
+        cert, key = os.path.join(tmp, "cert.pem"), os.path.join(tmp, "key.pem")
+        for path, pem in ((cert, cert_pem), (key, key_pem)):
+            with open(path, "wb") as f:
+                f.write(pem if isinstance(pem, bytes) else pem.encode())
+        context.load_cert_chain(cert, key)
+    server = ThreadingHTTPServer((HOST, 0), RestHandler)
+    server.daemon_threads = True
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server.server_address[1]
 
 
 
@@ -244,10 +270,13 @@ def main():
     p.add_argument("--state-dir", required=True, help="where ca.pem is written")
     args = p.parse_args()
 
-    cert_pem, key_pem = make_certs(args.state_dir)
+    (cert_pem, key_pem), (sovereign_cert, sovereign_key) = make_certs(args.state_dir)
     grpc_server = start_grpc(args.grpc_port, cert_pem, key_pem)
+    sovereign_port = start_tls_rest(sovereign_cert, sovereign_key)
 
-    proxy = start_connect_proxy(HOST, args.proxy_port, args.grpc_port)
+    proxy = start_connect_proxy(
+        HOST, args.proxy_port, args.grpc_port, {SOVEREIGN_HOST: sovereign_port}
+    )
 
     rest = ThreadingHTTPServer((HOST, args.rest_port), RestHandler)
     rest.daemon_threads = True

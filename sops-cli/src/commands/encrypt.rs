@@ -21,6 +21,10 @@ pub struct EncryptRequest<'a> {
     pub rules: &'a RuleFlags,
     /// `--encryption-context` (encrypt, edit and the root form).
     pub encryption_context: Option<&'a str>,
+    /// Whether that context also reaches a rule's flat KMS keys: the root
+    /// form only (sops 3.12, #2021); sops 3.13.2's `encrypt` and `edit`
+    /// subcommands load the rule before they read the flag and drop it.
+    pub rule_keys_take_context: bool,
     /// Root form only.
     pub unencrypted_comment_regex: Option<&'a str>,
     pub encrypted_comment_regex: Option<&'a str>,
@@ -46,6 +50,7 @@ impl<'a> EncryptRequest<'a> {
             keys,
             rules,
             encryption_context: None,
+            rule_keys_take_context: false,
             unencrypted_comment_regex: None,
             encrypted_comment_regex: None,
             mac_only_encrypted: false,
@@ -88,6 +93,7 @@ impl<'a> EncryptRequest<'a> {
             keys: &root.keys,
             rules: &root.rules,
             encryption_context: root.encryption_context.as_deref(),
+            rule_keys_take_context: true,
             unencrypted_comment_regex: root.unencrypted_comment_regex.as_deref(),
             encrypted_comment_regex: root.encrypted_comment_regex.as_deref(),
             mac_only_encrypted: root.mac_only_encrypted,
@@ -196,7 +202,12 @@ pub fn new_file_keys(
     let groups = if !flag_keys.is_empty() {
         vec![flag_keys]
     } else if let Some(rule) = rule {
-        rule_groups(rule)?
+        let context: &[(String, String)] = if req.rule_keys_take_context {
+            &context
+        } else {
+            &[]
+        };
+        rule_groups(rule, context)?
     } else {
         return Err(CliError::new(
             code::ERROR_GENERIC,
@@ -321,19 +332,24 @@ fn prepare(keys: &mut [Box<dyn MasterKey>]) -> Result<(), CliError> {
 
 /// The key groups of a creation rule as master keys; keystores we do not
 /// implement yet are an error rather than a silently dropped key.
-pub fn rule_groups(rule: &CreationRule) -> Result<KeyGroups, CliError> {
-    let mut groups = rule_keys(rule)?;
+pub fn rule_groups(
+    rule: &CreationRule,
+    context: &[(String, String)],
+) -> Result<KeyGroups, CliError> {
+    let mut groups = rule_keys(rule, context)?;
     for group in &mut groups {
         prepare(group)?;
     }
     Ok(groups)
 }
 
-fn rule_keys(rule: &CreationRule) -> Result<KeyGroups, CliError> {
+fn rule_keys(rule: &CreationRule, context: &[(String, String)]) -> Result<KeyGroups, CliError> {
+    // A `key_groups` KMS entry carries its own context.
+    let context = if rule.flat_keys { context } else { &[] };
     rule.key_groups
         .iter()
         .map(|group| {
-            group
+            with_context(group.clone(), context)
                 .iter()
                 .map(|spec| match master_key_from_spec(spec) {
                     Err(KeyError::Unsupported(name)) => Err(CliError::new(

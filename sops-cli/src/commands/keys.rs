@@ -277,7 +277,7 @@ fn plan_update(
             "error loading config: no matching creation rules found",
         )
     })?;
-    let new_groups = commands::encrypt::rule_groups(rule)?;
+    let new_groups = commands::encrypt::rule_groups(rule, &[])?;
     let old: Vec<Vec<String>> = file
         .metadata()
         .key_groups

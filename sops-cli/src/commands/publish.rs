@@ -134,7 +134,7 @@ impl Run<'_> {
         let rule: DestinationRule = rule.clone();
         // sops builds the recreation rule's keys with the config, before
         // it reads the file: a bad key fails here.
-        let groups = commands::encrypt::rule_groups(&rule.recreation_rule)?;
+        let groups = commands::encrypt::rule_groups(&rule.recreation_rule, &[])?;
         let mut name = if self.args.recursive {
             go_rel(&self.root, input)
         } else {

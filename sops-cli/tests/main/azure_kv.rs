@@ -11,9 +11,12 @@
 //! nothing leaves 127.0.0.1.
 
 use std::path::PathBuf;
-use std::time::Instant;
 
-use super::cloud_support::{PLAIN, decrypts, encrypt};
+use super::cloud_support::{
+    Keystore, PLAIN, age_group_is_needed, creation_rule_with_two_keys, decrypts,
+    decrypts_without_age, encrypt, rotate_adds_and_removes_keys_and_groups_add,
+    round_trips_both_ways, shamir_groups_with_age, unreachable_fails_quickly,
+};
 use super::support::{AgeKey, Bin, Sandbox};
 
 const VAULT: &str = "https://sopstest.vault.azure.net";
@@ -91,21 +94,6 @@ fn azure_sandbox() -> (Sandbox, AgeKey, AzureFake) {
     (sb, age, fake)
 }
 
-/// Decrypts `file` with no age identity, so only an Azure key can work.
-#[track_caller]
-fn decrypts_with_azure_only(sb: &Sandbox, bin: Bin, file: &str) {
-    let out = sb
-        .cmd(bin, ["decrypt", file])
-        .env("SOPS_AGE_KEY_FILE", sb.path("none.txt"))
-        .run()
-        .ok();
-    assert_eq!(
-        String::from_utf8(out).unwrap(),
-        PLAIN,
-        "{bin} decrypt {file}"
-    );
-}
-
 /// How many times `az` was run since the last call.
 fn az_calls(sb: &Sandbox) -> usize {
     let log = sb.path("az.log");
@@ -125,15 +113,7 @@ fn entry(url: &str) -> String {
 #[test]
 fn azure_round_trips_and_interops() {
     let (sb, _, _) = azure_sandbox();
-    for (writer, reader) in [
-        (Bin::Ours, Bin::Ours),
-        (Bin::Ours, Bin::Reference),
-        (Bin::Reference, Bin::Ours),
-    ] {
-        let enc = encrypt(&sb, writer, &["--azure-kv", KEY]);
-        assert!(enc.contains(&entry(KEY)), "{enc}");
-        decrypts_with_azure_only(&sb, reader, "enc.yaml");
-    }
+    round_trips_both_ways(&sb, &["--azure-kv", KEY], &[&entry(KEY)]);
     // `SOPS_AZURE_KEYVAULT_URLS` and the legacy `-e` form, two keys of one
     // vault: one challenge, one token, one `az` run.
     az_calls(&sb);
@@ -167,7 +147,7 @@ fn azure_keys_without_version_record_the_current_one() {
             .unwrap_or_else(|| panic!("no key version in {text}"))
     };
     assert_eq!(version(&ours), version(&reference));
-    decrypts_with_azure_only(&sb, Bin::Ours, "enc.yaml");
+    decrypts_without_age(&sb, Bin::Ours, "enc.yaml");
 }
 
 /// Ours with environment credentials against the fake's token endpoint:
@@ -190,7 +170,7 @@ fn azure_client_secret_and_workload_identity() {
             // The whole default chain: the environment comes first.
             None => sb.remove_env("AZURE_TOKEN_CREDENTIALS"),
         }
-        decrypts_with_azure_only(&sb, Bin::Ours, "enc.yaml");
+        decrypts_without_age(&sb, Bin::Ours, "enc.yaml");
     }
     sb.set_env("AZURE_TOKEN_CREDENTIALS", "AzureCLICredential");
     assert_eq!(az_calls(&sb), 0);
@@ -227,33 +207,21 @@ fn azure_client_secret_and_workload_identity() {
         .run()
         .ok();
     sb.remove_env("SOPS_TEST_AZ_FAIL");
-    decrypts_with_azure_only(&sb, Bin::Reference, "wi.yaml");
+    decrypts_without_age(&sb, Bin::Reference, "wi.yaml");
 }
 
 #[test]
 fn azure_and_age_in_shamir_groups_from_sops_yaml() {
     let (sb, age, _) = azure_sandbox();
-    sb.write(
-        ".sops.yaml",
-        format!(
-            "creation_rules:\n  - shamir_threshold: 2\n    key_groups:\n      - azure_keyvault:\n          - vaultUrl: {VAULT}\n            key: sops-key\n            version: 0123456789abcdef\n      - age:\n          - {}\n",
-            age.recipient
+    shamir_groups_with_age(
+        &sb,
+        &age,
+        &format!(
+            "azure_keyvault:\n          - vaultUrl: {VAULT}\n            key: sops-key\n            version: 0123456789abcdef"
         ),
+        "name: sops-key",
     );
-    for (writer, reader) in [
-        (Bin::Ours, Bin::Ours),
-        (Bin::Ours, Bin::Reference),
-        (Bin::Reference, Bin::Ours),
-    ] {
-        let enc = encrypt(&sb, writer, &[]);
-        assert!(enc.contains("shamir_threshold: 2"), "{enc}");
-        assert!(enc.contains("name: sops-key"), "{enc}");
-        decrypts(&sb, reader, "enc.yaml");
-    }
-    sb.cmd(Bin::Ours, ["decrypt", "enc.yaml"])
-        .env("SOPS_AGE_KEY_FILE", sb.path("none.txt"))
-        .run()
-        .fails_with(128, &["Group 1: FAILED", "Group 0: SUCCESS"]);
+    age_group_is_needed(&sb);
     // A key group entry without a version gets the current one.
     sb.write(
         ".sops.yaml",
@@ -271,16 +239,12 @@ fn azure_and_age_in_shamir_groups_from_sops_yaml() {
 #[test]
 fn azure_creation_rule() {
     let (sb, _, _) = azure_sandbox();
-    sb.write(
-        ".sops.yaml",
-        format!("creation_rules:\n  - azure_keyvault: '{KEY},{LATEST}'\n"),
+    creation_rule_with_two_keys(
+        &sb,
+        &format!("azure_keyvault: '{KEY},{LATEST}'"),
+        "- vault_url: ",
+        "name: latest-key",
     );
-    for (writer, reader) in [(Bin::Ours, Bin::Reference), (Bin::Reference, Bin::Ours)] {
-        let enc = encrypt(&sb, writer, &[]);
-        assert_eq!(enc.matches("- vault_url: ").count(), 2, "{enc}");
-        assert!(enc.contains("name: latest-key"), "{enc}");
-        decrypts_with_azure_only(&sb, reader, "enc.yaml");
-    }
     // An unparsable URL in a rule fails as in sops.
     sb.write(".sops.yaml", "creation_rules:\n  - azure_keyvault: bad\n");
     for bin in [Bin::Ours, Bin::Reference] {
@@ -294,47 +258,18 @@ fn azure_creation_rule() {
 #[test]
 fn azure_rotate_adds_and_removes_keys_and_groups_add() {
     let (sb, age, _) = azure_sandbox();
-    encrypt(&sb, Bin::Ours, &["--age", &age.recipient]);
-    let added = sb
-        .run(Bin::Ours, ["rotate", "--add-azure-kv", KEY, "enc.yaml"])
-        .ok();
-    let added_text = String::from_utf8(added.clone()).unwrap();
-    assert!(added_text.contains(&entry(KEY)), "{added_text}");
-    sb.write("added.yaml", &added);
-    let removed = sb
-        .run(
-            Bin::Ours,
-            ["rotate", "--rm-age", &age.recipient, "added.yaml"],
-        )
-        .ok();
-    sb.write("azure-only.yaml", &removed);
-    decrypts_with_azure_only(&sb, Bin::Reference, "azure-only.yaml");
-    decrypts_with_azure_only(&sb, Bin::Ours, "azure-only.yaml");
-    let gone = sb
-        .run(Bin::Ours, ["rotate", "--rm-azure-kv", KEY, "added.yaml"])
-        .ok();
-    assert!(!String::from_utf8(gone).unwrap().contains("azure_kv"));
-    let grouped = sb
-        .run(
-            Bin::Ours,
-            [
-                "groups",
-                "add",
-                "--file",
-                "enc.yaml",
-                "--azure-kv",
-                OTHER,
-                "--shamir-secret-sharing-threshold",
-                "2",
-            ],
-        )
-        .ok();
-    sb.write("grouped.yaml", &grouped);
-    let grouped = String::from_utf8(grouped).unwrap();
-    assert!(grouped.contains("key_groups:"), "{grouped}");
-    assert!(grouped.contains("name: other-key"), "{grouped}");
-    decrypts(&sb, Bin::Reference, "grouped.yaml");
-    decrypts(&sb, Bin::Ours, "grouped.yaml");
+    rotate_adds_and_removes_keys_and_groups_add(
+        &sb,
+        &age,
+        &Keystore {
+            flag: "azure-kv",
+            key: KEY,
+            other: OTHER,
+            shows_key: &entry(KEY),
+            gone: "azure_kv",
+            shows_other: "name: other-key",
+        },
+    );
 }
 
 /// `updatekeys` adds the rule's Azure key (same data key), after which the
@@ -348,7 +283,7 @@ fn azure_updatekeys_follows_the_rule() {
         &format!("azure_keyvault: {KEY}"),
         KEY,
     );
-    decrypts_with_azure_only(&sb, Bin::Reference, "enc.yaml");
+    decrypts_without_age(&sb, Bin::Reference, "enc.yaml");
     // A rule key without a version is the vault's current one, looked up
     // when the rule is loaded (as sops does): a file wrapped for it is up
     // to date, for both binaries.
@@ -440,22 +375,19 @@ fn azure_permission_denied_and_not_found() {
 fn azure_unreachable_vault_fails_quickly() {
     let (sb, _, _) = azure_sandbox();
     encrypt(&sb, Bin::Ours, &["--azure-kv", KEY]);
-    let start = Instant::now();
-    sb.cmd(Bin::Ours, ["decrypt", "enc.yaml"])
-        .env("HTTPS_PROXY", "http://127.0.0.1:9")
-        .env("https_proxy", "http://127.0.0.1:9")
-        .env("SOPS_KMS_CONNECT_TIMEOUT", "1s")
-        .env(
-            "SOPS_KMS_TIMEOUT",
-            super::cloud_support::UNREACHABLE_TOTAL_TIMEOUT,
-        )
-        .env("SOPS_AGE_KEY_FILE", sb.path("none.txt"))
-        .run()
-        .fails_with(128, &[&format!("{KEY}: FAILED"), "endpoint unreachable"]);
-    assert!(
-        start.elapsed() < super::cloud_support::UNREACHABLE_WITHIN,
-        "took {:?}",
-        start.elapsed()
+    unreachable_fails_quickly(
+        sb.cmd(Bin::Ours, ["decrypt", "enc.yaml"]),
+        &[
+            ("HTTPS_PROXY", "http://127.0.0.1:9"),
+            ("https_proxy", "http://127.0.0.1:9"),
+            (
+                "SOPS_AGE_KEY_FILE",
+                &sb.path("none.txt").display().to_string(),
+            ),
+        ],
+        |out| {
+            out.fails_with(128, &[&format!("{KEY}: FAILED"), "endpoint unreachable"]);
+        },
     );
 }
 

@@ -10,7 +10,13 @@ use std::time::{Duration, Instant};
 
 use test_support::{gcp_fake, gcp_test_env};
 
-use super::cloud_support::{PLAIN, decrypts, encrypt};
+use super::cloud_support::{
+    Keystore, PLAIN, age_group_is_needed, ciphertext_is_bound_to_its_key,
+    creation_rule_with_two_keys, decrypts, decrypts_without_age, encrypt,
+    encrypt_with_ids_variable, refused_key, rotate_adds_and_removes_keys_and_groups_add,
+    round_trips_both_ways, sandbox_with, shamir_groups_with_age, unreachable_fails_quickly,
+    updatekeys_adds_the_rule_key,
+};
 use super::support::{AgeKey, Bin, Sandbox};
 
 const KEY: &str = "projects/p/locations/global/keyRings/r/cryptoKeys/k";
@@ -18,60 +24,36 @@ const OTHER: &str = "projects/p/locations/europe-west1/keyRings/r2/cryptoKeys/k2
 const DENIED: &str = "projects/p/locations/global/keyRings/r/cryptoKeys/denied";
 const MISSING: &str = "projects/p/locations/global/keyRings/r/cryptoKeys/missing";
 
-/// A sandbox wired to the fake, with an age key.
-fn gcp_sandbox() -> (Sandbox, AgeKey) {
-    let fake = gcp_fake();
-    let mut sb = Sandbox::new();
-    for (k, v) in gcp_test_env(&fake) {
-        sb.set_env(k, v);
+/// The keystore as the shared scenarios see it.
+fn gcp() -> Keystore<'static> {
+    Keystore {
+        flag: "gcp-kms",
+        key: KEY,
+        other: OTHER,
+        shows_key: "- resource_id: projects/p/locations/global/keyRings/r/cryptoKeys/k\n",
+        gone: KEY,
+        shows_other: OTHER,
     }
-    let age = sb.age_keygen("age");
-    sb.use_identity(&age);
-    sb.write("plain.yaml", PLAIN);
-    (sb, age)
 }
 
-/// Decrypts `file` with no age identity, so only a GCP key can work.
-#[track_caller]
-fn decrypts_with_gcp_only(sb: &Sandbox, bin: Bin, file: &str) {
-    let out = sb
-        .cmd(bin, ["decrypt", file])
-        .env("SOPS_AGE_KEY_FILE", sb.path("none.txt"))
-        .run()
-        .ok();
-    assert_eq!(
-        String::from_utf8(out).unwrap(),
-        PLAIN,
-        "{bin} decrypt {file}"
-    );
+/// A sandbox wired to the fake, with an age key.
+fn gcp_sandbox() -> (Sandbox, AgeKey) {
+    sandbox_with(gcp_test_env(&gcp_fake()))
 }
 
 #[test]
 fn gcp_round_trips_and_interops() {
     let (sb, _) = gcp_sandbox();
-    for (writer, reader) in [
-        (Bin::Ours, Bin::Ours),
-        (Bin::Ours, Bin::Reference),
-        (Bin::Reference, Bin::Ours),
-    ] {
-        let enc = encrypt(&sb, writer, &["--gcp-kms", KEY]);
-        assert!(
-            enc.contains(&format!(
-                "    gcp_kms:\n        - resource_id: {KEY}\n          created_at: "
-            )),
-            "{enc}"
-        );
-        decrypts(&sb, reader, "enc.yaml");
-    }
+    round_trips_both_ways(
+        &sb,
+        &["--gcp-kms", KEY],
+        &[&format!(
+            "    gcp_kms:\n        - resource_id: {KEY}\n          created_at: "
+        )],
+    );
     // `SOPS_GCP_KMS_IDS` and the legacy `-e` form, two keys.
-    let out = sb
-        .cmd(Bin::Ours, ["-e", "plain.yaml"])
-        .env("SOPS_GCP_KMS_IDS", format!("{KEY}, {OTHER}"))
-        .run()
-        .ok();
-    let text = String::from_utf8(out.clone()).unwrap();
+    let text = encrypt_with_ids_variable(&sb, "SOPS_GCP_KMS_IDS", &format!("{KEY}, {OTHER}"));
     assert!(text.contains(OTHER) && text.contains(KEY), "{text}");
-    sb.write("enc2.yaml", out);
     decrypts(&sb, Bin::Reference, "enc2.yaml");
 }
 
@@ -80,108 +62,37 @@ fn gcp_round_trips_and_interops() {
 #[test]
 fn gcp_ciphertext_is_bound_to_its_key() {
     let (sb, _) = gcp_sandbox();
-    let enc = encrypt(&sb, Bin::Ours, &["--gcp-kms", KEY]);
-    sb.write("moved.yaml", enc.replace(KEY, OTHER));
-    sb.run(Bin::Ours, ["decrypt", "moved.yaml"])
-        .fails_with(128, &[&format!("{OTHER}: FAILED"), "INVALID_ARGUMENT"]);
-    sb.run(Bin::Reference, ["decrypt", "moved.yaml"])
-        .fails_with(128, &["InvalidArgument"]);
+    ciphertext_is_bound_to_its_key(&sb, &gcp(), "INVALID_ARGUMENT", "InvalidArgument");
 }
 
 #[test]
 fn gcp_and_age_in_shamir_groups_from_sops_yaml() {
     let (sb, age) = gcp_sandbox();
-    sb.write(
-        ".sops.yaml",
-        format!(
-            "creation_rules:\n  - shamir_threshold: 2\n    key_groups:\n      - gcp_kms:\n          - resource_id: {KEY}\n      - age:\n          - {}\n",
-            age.recipient
-        ),
+    shamir_groups_with_age(
+        &sb,
+        &age,
+        &format!("gcp_kms:\n          - resource_id: {KEY}"),
+        &format!("- resource_id: {KEY}"),
     );
-    for (writer, reader) in [
-        (Bin::Ours, Bin::Ours),
-        (Bin::Ours, Bin::Reference),
-        (Bin::Reference, Bin::Ours),
-    ] {
-        let enc = encrypt(&sb, writer, &[]);
-        assert!(enc.contains("shamir_threshold: 2"), "{enc}");
-        assert!(enc.contains(&format!("- resource_id: {KEY}")), "{enc}");
-        decrypts(&sb, reader, "enc.yaml");
-    }
-    // Both groups are needed: without the age identity, 128.
-    sb.cmd(Bin::Ours, ["decrypt", "enc.yaml"])
-        .env("SOPS_AGE_KEY_FILE", sb.path("none.txt"))
-        .run()
-        .fails_with(128, &["Group 1: FAILED", "Group 0: SUCCESS"]);
+    age_group_is_needed(&sb);
 }
 
 /// A creation rule's `gcp_kms:` (comma-separated, spaces removed).
 #[test]
 fn gcp_creation_rule() {
     let (sb, _) = gcp_sandbox();
-    sb.write(
-        ".sops.yaml",
-        format!("creation_rules:\n  - gcp_kms: '{KEY}, {OTHER}'\n"),
+    creation_rule_with_two_keys(
+        &sb,
+        &format!("gcp_kms: '{KEY}, {OTHER}'"),
+        "- resource_id: ",
+        OTHER,
     );
-    for (writer, reader) in [(Bin::Ours, Bin::Reference), (Bin::Reference, Bin::Ours)] {
-        let enc = encrypt(&sb, writer, &[]);
-        assert_eq!(enc.matches("- resource_id: ").count(), 2, "{enc}");
-        assert!(enc.contains(OTHER), "{enc}");
-        decrypts(&sb, reader, "enc.yaml");
-    }
 }
 
 #[test]
 fn gcp_rotate_adds_and_removes_keys_and_groups_add() {
     let (sb, age) = gcp_sandbox();
-    encrypt(&sb, Bin::Ours, &["--age", &age.recipient]);
-    let added = sb
-        .run(Bin::Ours, ["rotate", "--add-gcp-kms", KEY, "enc.yaml"])
-        .ok();
-    let added_text = String::from_utf8(added.clone()).unwrap();
-    assert!(
-        added_text.contains(&format!("- resource_id: {KEY}\n")),
-        "{added_text}"
-    );
-    sb.write("added.yaml", &added);
-    // Only the GCP key left: the reference decrypts without age.
-    let removed = sb
-        .run(
-            Bin::Ours,
-            ["rotate", "--rm-age", &age.recipient, "added.yaml"],
-        )
-        .ok();
-    sb.write("gcp-only.yaml", &removed);
-    decrypts_with_gcp_only(&sb, Bin::Reference, "gcp-only.yaml");
-    decrypts_with_gcp_only(&sb, Bin::Ours, "gcp-only.yaml");
-    // --rm-gcp-kms takes it away again.
-    let gone = sb
-        .run(Bin::Ours, ["rotate", "--rm-gcp-kms", KEY, "added.yaml"])
-        .ok();
-    assert!(!String::from_utf8(gone).unwrap().contains(KEY));
-    // `groups add --gcp-kms` makes a second group; with threshold 2 both
-    // the age and the GCP group are needed.
-    let grouped = sb
-        .run(
-            Bin::Ours,
-            [
-                "groups",
-                "add",
-                "--file",
-                "enc.yaml",
-                "--gcp-kms",
-                OTHER,
-                "--shamir-secret-sharing-threshold",
-                "2",
-            ],
-        )
-        .ok();
-    sb.write("grouped.yaml", &grouped);
-    let grouped = String::from_utf8(grouped).unwrap();
-    assert!(grouped.contains("key_groups:"), "{grouped}");
-    assert!(grouped.contains(OTHER), "{grouped}");
-    decrypts(&sb, Bin::Reference, "grouped.yaml");
-    decrypts(&sb, Bin::Ours, "grouped.yaml");
+    rotate_adds_and_removes_keys_and_groups_add(&sb, &age, &gcp());
 }
 
 /// `updatekeys` adds the rule's GCP key (same data key), after which the
@@ -189,33 +100,8 @@ fn gcp_rotate_adds_and_removes_keys_and_groups_add() {
 #[test]
 fn gcp_updatekeys_follows_the_rule() {
     let (sb, age) = gcp_sandbox();
-    sb.write(
-        ".sops.yaml",
-        format!("creation_rules:\n  - age: {}\n", age.recipient),
-    );
-    encrypt(&sb, Bin::Ours, &[]);
-    sb.write(
-        ".sops.yaml",
-        format!(
-            "creation_rules:\n  - age: {}\n    gcp_kms: {KEY}\n",
-            age.recipient
-        ),
-    );
-    let out = sb.run(Bin::Ours, ["updatekeys", "-y", "enc.yaml"]);
-    out.ok();
-    assert!(
-        out.stdout_str().contains(&format!("+++ {KEY}")),
-        "{}",
-        out.stdout_str()
-    );
-    decrypts_with_gcp_only(&sb, Bin::Reference, "enc.yaml");
-    let again = sb.run(Bin::Ours, ["updatekeys", "-y", "enc.yaml"]);
-    again.ok();
-    assert!(
-        again.stderr.contains("already up to date"),
-        "{}",
-        again.stderr
-    );
+    updatekeys_adds_the_rule_key(&sb, &age.recipient, &format!("gcp_kms: {KEY}"), KEY);
+    decrypts_without_age(&sb, Bin::Reference, "enc.yaml");
 }
 
 /// Refused keys: permission denied and not found name the key and the
@@ -229,16 +115,7 @@ fn gcp_permission_denied_and_not_found() {
         (DENIED, "permission denied", "PermissionDenied"),
         (MISSING, "key not found", "NotFound"),
     ] {
-        sb.write("refused.yaml", enc.replace(KEY, id));
-        let out = sb.run(Bin::Ours, ["decrypt", "refused.yaml"]);
-        out.fails_with(128, &[&format!("{id}: FAILED"), ours]);
-        assert!(!out.stderr.contains("hunter2"), "{}", out.stderr);
-        sb.run(Bin::Reference, ["decrypt", "refused.yaml"])
-            .fails_with(128, &[reference]);
-        for bin in [Bin::Ours, Bin::Reference] {
-            sb.run(bin, ["encrypt", "--gcp-kms", id, "plain.yaml"])
-                .fails_with(1, &["Could not generate data key", id]);
-        }
+        refused_key(&sb, "gcp-kms", (&enc, KEY), id, &[ours], reference);
     }
     // A malformed resource id fails before any call, as in sops.
     for bin in [Bin::Ours, Bin::Reference] {
@@ -253,21 +130,12 @@ fn gcp_permission_denied_and_not_found() {
 fn gcp_unreachable_endpoint_fails_quickly() {
     let (sb, _) = gcp_sandbox();
     encrypt(&sb, Bin::Ours, &["--gcp-kms", KEY]);
-    let start = Instant::now();
-    sb.cmd(Bin::Ours, ["decrypt", "enc.yaml"])
-        .env("SOPS_GCP_KMS_ENDPOINT", "http://127.0.0.1:9")
-        .env("SOPS_KMS_CONNECT_TIMEOUT", "1s")
-        .env(
-            "SOPS_KMS_TIMEOUT",
-            super::cloud_support::UNREACHABLE_TOTAL_TIMEOUT,
-        )
-        .run()
-        .fails_with(128, &[&format!("{KEY}: FAILED"), "endpoint unreachable"]);
-    // Bounded by the connect time-out, not the total one.
-    assert!(
-        start.elapsed() < super::cloud_support::UNREACHABLE_WITHIN,
-        "took {:?}",
-        start.elapsed()
+    unreachable_fails_quickly(
+        sb.cmd(Bin::Ours, ["decrypt", "enc.yaml"]),
+        &[("SOPS_GCP_KMS_ENDPOINT", "http://127.0.0.1:9")],
+        |out| {
+            out.fails_with(128, &[&format!("{KEY}: FAILED"), "endpoint unreachable"]);
+        },
     );
 }
 
@@ -360,4 +228,99 @@ fn gcp_proxy_variables_are_honoured() {
             128,
             &[&format!("{KEY}: FAILED"), "unexpected response (HTTP 405)"],
         );
+}
+
+/// The fake's host of the sovereign universe (`cloudkms.sovereign.test`,
+/// reached through its proxy with the test CA).
+const UNIVERSE: &str = "sovereign.test";
+
+/// sops 3.13 (#2114): `SOPS_GCP_KMS_UNIVERSE_DOMAIN` makes the client call
+/// `cloudkms.<domain>` (the fake serves it only through its proxy), an
+/// access token is taken to belong to that universe, credentials of
+/// another universe are refused naming the key, and `SOPS_GCP_KMS_ENDPOINT`
+/// wins over the domain. The reference (3.11, no universe) reads the file.
+#[test]
+fn gcp_universe_domain_selects_the_host_and_checks_credentials() {
+    let (mut sb, _) = gcp_sandbox();
+    let rest = gcp_fake().rest_endpoint;
+    sb.remove_env("SOPS_GCP_KMS_ENDPOINT");
+    sb.set_env("SOPS_GCP_KMS_UNIVERSE_DOMAIN", UNIVERSE);
+    encrypt(&sb, Bin::Ours, &["--gcp-kms", KEY]);
+    decrypts_without_age(&sb, Bin::Ours, "enc.yaml");
+    decrypts_without_age(&sb, Bin::Reference, "enc.yaml");
+    // Without the domain, the same call goes to Google's host, which the
+    // proxy leads to the gRPC API: ours (HTTP/JSON) gets no answer there.
+    sb.cmd(Bin::Ours, ["decrypt", "enc.yaml"])
+        .env("SOPS_AGE_KEY_FILE", sb.path("none.txt"))
+        .env("SOPS_GCP_KMS_UNIVERSE_DOMAIN", "")
+        .run()
+        .fails_with(128, &[&format!("{KEY}: FAILED")]);
+    // A credentials file names no universe: Google's, not this one.
+    let creds = format!(
+        "{{\"type\": \"authorized_user\", \"client_id\": \"c\", \"client_secret\": \"SECRET-TEXT\", \
+         \"refresh_token\": \"universe-check\", \"token_uri\": \"{rest}/token\"}}"
+    );
+    let out = sb
+        .cmd(Bin::Ours, ["decrypt", "enc.yaml"])
+        .env("SOPS_AGE_KEY_FILE", sb.path("none.txt"))
+        .env("GOOGLE_CREDENTIALS", &creds)
+        .run();
+    out.fails_with(128, &[&format!("{KEY}: FAILED"), UNIVERSE]);
+    assert!(!out.stderr.contains("SECRET-TEXT"), "{}", out.stderr);
+    // The endpoint wins: a domain nobody serves is not consulted.
+    sb.cmd(Bin::Ours, ["decrypt", "enc.yaml"])
+        .env("SOPS_AGE_KEY_FILE", sb.path("none.txt"))
+        .env("SOPS_GCP_KMS_ENDPOINT", &rest)
+        .env("SOPS_GCP_KMS_UNIVERSE_DOMAIN", "nowhere.invalid")
+        .run()
+        .ok();
+}
+
+/// `SOPS_GCP_KMS_ENDPOINT` in Go's gRPC form, `host:port` without a
+/// scheme (sops' own example), is that host over HTTPS for ours.
+#[test]
+fn gcp_endpoint_without_a_scheme_is_https() {
+    let (sb, _) = gcp_sandbox();
+    let endpoint = format!("cloudkms.{UNIVERSE}:443");
+    let out = sb
+        .cmd(Bin::Ours, ["encrypt", "--gcp-kms", KEY, "plain.yaml"])
+        .env("SOPS_GCP_KMS_ENDPOINT", &endpoint)
+        .run()
+        .ok();
+    sb.write("enc.yaml", out);
+    decrypts_without_age(&sb, Bin::Ours, "enc.yaml");
+}
+
+/// `SOPS_GCP_KMS_CLIENT_TYPE` (sops 3.12, #1973) is accepted with any
+/// value: sops takes `rest` (any case) for its REST client and anything
+/// else for gRPC, never an error; ours always speaks HTTP/JSON. The
+/// reference (which has the variable) does the same with `grpc` and an
+/// unknown value.
+#[test]
+fn gcp_client_type_is_accepted() {
+    let (sb, _) = gcp_sandbox();
+    for value in ["grpc", "rest", "REST", "carrier-pigeon"] {
+        let out = sb
+            .cmd(Bin::Ours, ["encrypt", "--gcp-kms", KEY, "plain.yaml"])
+            .env("SOPS_GCP_KMS_CLIENT_TYPE", value)
+            .run()
+            .ok();
+        sb.write("enc.yaml", out);
+        let plain = sb
+            .cmd(Bin::Ours, ["decrypt", "enc.yaml"])
+            .env("SOPS_AGE_KEY_FILE", sb.path("none.txt"))
+            .env("SOPS_GCP_KMS_CLIENT_TYPE", value)
+            .run()
+            .ok();
+        assert_eq!(String::from_utf8(plain).unwrap(), PLAIN, "{value}");
+    }
+    for value in ["grpc", "carrier-pigeon"] {
+        let plain = sb
+            .cmd(Bin::Reference, ["decrypt", "enc.yaml"])
+            .env("SOPS_AGE_KEY_FILE", sb.path("none.txt"))
+            .env("SOPS_GCP_KMS_CLIENT_TYPE", value)
+            .run()
+            .ok();
+        assert_eq!(String::from_utf8(plain).unwrap(), PLAIN, "{value}");
+    }
 }

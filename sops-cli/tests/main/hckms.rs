@@ -8,9 +8,12 @@
 //! `HOME` is the sandbox, so no credentials file or metadata service of
 //! the machine is ever used.
 
-use std::time::Instant;
-
-use super::cloud_support::{PLAIN, decrypts, encrypt};
+use super::cloud_support::{
+    Keystore, age_group_is_needed, ciphertext_is_bound_to_its_key, creation_rule_with_two_keys,
+    decrypts, decrypts_without_age, encrypt, encrypt_with_ids_variable, refused_key,
+    rotate_adds_and_removes_keys_and_groups_add, round_trips_both_ways, sandbox_with,
+    shamir_groups_with_age, unreachable_fails_quickly,
+};
 use super::support::{AgeKey, Bin, Sandbox};
 
 const KEY: &str = "tr-west-1:11111111-2222-3333-4444-555555555555";
@@ -43,72 +46,53 @@ fn fake() -> (String, String) {
     (var(ENDPOINT_VAR), var(CA_VAR))
 }
 
+/// The keystore as the shared scenarios see it.
+fn hckms() -> Keystore<'static> {
+    Keystore {
+        flag: "hckms",
+        key: KEY,
+        other: OTHER,
+        shows_key: "- key_id: tr-west-1:11111111-2222-3333-4444-555555555555\n",
+        gone: KEY,
+        shows_other: "- key_id: tr-west-1:66666666-7777-8888-9999-aaaaaaaaaaaa",
+    }
+}
+
 /// A sandbox wired to the fake, with an age key.
 fn hckms_sandbox() -> (Sandbox, AgeKey) {
     let (endpoint, ca) = fake();
-    let mut sb = Sandbox::new();
-    for (k, v) in [
+    sandbox_with([
         ("HUAWEICLOUD_SDK_AK", AK),
         ("HUAWEICLOUD_SDK_SK", SK),
         ("HUAWEICLOUD_SDK_PROJECT_ID", PROJECT),
         ("HUAWEICLOUD_SDK_REGION_KMS_TR_WEST_1", &endpoint),
         ("SSL_CERT_FILE", &ca),
         ("SOPS_DISABLE_VERSION_CHECK", "true"),
-    ] {
-        sb.set_env(k, v);
-    }
-    let age = sb.age_keygen("age");
-    sb.use_identity(&age);
-    sb.write("plain.yaml", PLAIN);
-    (sb, age)
-}
-
-/// Decrypts `file` with no age identity, so only a HuaweiCloud key can work.
-#[track_caller]
-fn decrypts_with_hckms_only(sb: &Sandbox, bin: Bin, file: &str) {
-    let out = sb
-        .cmd(bin, ["decrypt", file])
-        .env("SOPS_AGE_KEY_FILE", sb.path("none.txt"))
-        .run()
-        .ok();
-    assert_eq!(
-        String::from_utf8(out).unwrap(),
-        PLAIN,
-        "{bin} decrypt {file}"
-    );
+    ])
 }
 
 #[test]
 fn hckms_round_trips_and_interops() {
     let (sb, _) = hckms_sandbox();
-    for (writer, reader) in [
-        (Bin::Ours, Bin::Ours),
-        (Bin::Ours, Bin::Reference),
-        (Bin::Reference, Bin::Ours),
-    ] {
-        let enc = encrypt(&sb, writer, &["--hckms", KEY]);
-        assert!(
-            enc.contains(&format!(
-                "    hckms:\n        - key_id: {KEY}\n          created_at: "
-            )),
-            "{enc}"
-        );
-        decrypts(&sb, reader, "enc.yaml");
-    }
+    round_trips_both_ways(
+        &sb,
+        &["--hckms", KEY],
+        &[&format!(
+            "    hckms:\n        - key_id: {KEY}\n          created_at: "
+        )],
+    );
     // `SOPS_HUAWEICLOUD_KMS_IDS` and the legacy `-e` form, two keys (items
     // trimmed, as sops does).
-    let out = sb
-        .cmd(Bin::Ours, ["-e", "plain.yaml"])
-        .env("SOPS_HUAWEICLOUD_KMS_IDS", format!("{KEY} , {OTHER},, "))
-        .run()
-        .ok();
-    let text = String::from_utf8(out.clone()).unwrap();
+    let text = encrypt_with_ids_variable(
+        &sb,
+        "SOPS_HUAWEICLOUD_KMS_IDS",
+        &format!("{KEY} , {OTHER},, "),
+    );
     assert!(
         text.contains(&format!("- key_id: {KEY}\n"))
             && text.contains(&format!("- key_id: {OTHER}\n")),
         "{text}"
     );
-    sb.write("enc2.yaml", out);
     decrypts(&sb, Bin::Reference, "enc2.yaml");
 }
 
@@ -117,55 +101,31 @@ fn hckms_round_trips_and_interops() {
 #[test]
 fn hckms_ciphertext_is_bound_to_its_key() {
     let (sb, _) = hckms_sandbox();
-    let enc = encrypt(&sb, Bin::Ours, &["--hckms", KEY]);
-    sb.write("moved.yaml", enc.replace(KEY, OTHER));
-    sb.run(Bin::Ours, ["decrypt", "moved.yaml"])
-        .fails_with(128, &[&format!("{OTHER}: FAILED"), "KMS.0207"]);
-    sb.run(Bin::Reference, ["decrypt", "moved.yaml"])
-        .fails_with(128, &["\"status_code\":400"]);
+    ciphertext_is_bound_to_its_key(&sb, &hckms(), "KMS.0207", "\"status_code\":400");
 }
 
 #[test]
 fn hckms_and_age_in_shamir_groups_from_sops_yaml() {
     let (sb, age) = hckms_sandbox();
-    sb.write(
-        ".sops.yaml",
-        format!(
-            "creation_rules:\n  - shamir_threshold: 2\n    key_groups:\n      - hckms:\n          - key_id: {KEY}\n      - age:\n          - {}\n",
-            age.recipient
-        ),
+    shamir_groups_with_age(
+        &sb,
+        &age,
+        &format!("hckms:\n          - key_id: {KEY}"),
+        &format!("- key_id: {KEY}"),
     );
-    for (writer, reader) in [
-        (Bin::Ours, Bin::Ours),
-        (Bin::Ours, Bin::Reference),
-        (Bin::Reference, Bin::Ours),
-    ] {
-        let enc = encrypt(&sb, writer, &[]);
-        assert!(enc.contains("shamir_threshold: 2"), "{enc}");
-        assert!(enc.contains(&format!("- key_id: {KEY}")), "{enc}");
-        decrypts(&sb, reader, "enc.yaml");
-    }
-    // Both groups are needed: without the age identity, 128.
-    sb.cmd(Bin::Ours, ["decrypt", "enc.yaml"])
-        .env("SOPS_AGE_KEY_FILE", sb.path("none.txt"))
-        .run()
-        .fails_with(128, &["Group 1: FAILED", "Group 0: SUCCESS"]);
+    age_group_is_needed(&sb);
 }
 
 /// A creation rule's `hckms:` (a list of strings, as sops takes it).
 #[test]
 fn hckms_creation_rule() {
     let (sb, _) = hckms_sandbox();
-    sb.write(
-        ".sops.yaml",
-        format!("creation_rules:\n  - hckms:\n      - {KEY}\n      - {OTHER}\n"),
+    creation_rule_with_two_keys(
+        &sb,
+        &format!("hckms:\n      - {KEY}\n      - {OTHER}"),
+        "- key_id: ",
+        OTHER,
     );
-    for (writer, reader) in [(Bin::Ours, Bin::Reference), (Bin::Reference, Bin::Ours)] {
-        let enc = encrypt(&sb, writer, &[]);
-        assert_eq!(enc.matches("- key_id: ").count(), 2, "{enc}");
-        assert!(enc.contains(OTHER), "{enc}");
-        decrypts(&sb, reader, "enc.yaml");
-    }
     // A malformed id in a key group fails as in sops.
     sb.write(
         ".sops.yaml",
@@ -182,54 +142,7 @@ fn hckms_creation_rule() {
 #[test]
 fn hckms_rotate_adds_and_removes_keys_and_groups_add() {
     let (sb, age) = hckms_sandbox();
-    encrypt(&sb, Bin::Ours, &["--age", &age.recipient]);
-    let added = sb
-        .run(Bin::Ours, ["rotate", "--add-hckms", KEY, "enc.yaml"])
-        .ok();
-    let added_text = String::from_utf8(added.clone()).unwrap();
-    assert!(
-        added_text.contains(&format!("- key_id: {KEY}\n")),
-        "{added_text}"
-    );
-    sb.write("added.yaml", &added);
-    // Only the HuaweiCloud key left: the reference decrypts without age.
-    let removed = sb
-        .run(
-            Bin::Ours,
-            ["rotate", "--rm-age", &age.recipient, "added.yaml"],
-        )
-        .ok();
-    sb.write("hckms-only.yaml", &removed);
-    decrypts_with_hckms_only(&sb, Bin::Reference, "hckms-only.yaml");
-    decrypts_with_hckms_only(&sb, Bin::Ours, "hckms-only.yaml");
-    // --rm-hckms takes it away again.
-    let gone = sb
-        .run(Bin::Ours, ["rotate", "--rm-hckms", KEY, "added.yaml"])
-        .ok();
-    assert!(!String::from_utf8(gone).unwrap().contains(KEY));
-    // `groups add --hckms` makes a second group; with threshold 2 both the
-    // age and the HuaweiCloud group are needed.
-    let grouped = sb
-        .run(
-            Bin::Ours,
-            [
-                "groups",
-                "add",
-                "--file",
-                "enc.yaml",
-                "--hckms",
-                OTHER,
-                "--shamir-secret-sharing-threshold",
-                "2",
-            ],
-        )
-        .ok();
-    sb.write("grouped.yaml", &grouped);
-    let grouped = String::from_utf8(grouped).unwrap();
-    assert!(grouped.contains("key_groups:"), "{grouped}");
-    assert!(grouped.contains(&format!("- key_id: {OTHER}")), "{grouped}");
-    decrypts(&sb, Bin::Reference, "grouped.yaml");
-    decrypts(&sb, Bin::Ours, "grouped.yaml");
+    rotate_adds_and_removes_keys_and_groups_add(&sb, &age, &hckms());
 }
 
 /// `updatekeys` adds the rule's HuaweiCloud key (same data key), after
@@ -244,7 +157,7 @@ fn hckms_updatekeys_follows_the_rule() {
         &format!("hckms: [{KEY}]"),
         KEY,
     );
-    decrypts_with_hckms_only(&sb, Bin::Reference, "enc.yaml");
+    decrypts_without_age(&sb, Bin::Reference, "enc.yaml");
 }
 
 /// Refused keys name the key and the reason: exit 128 on decrypt (as the
@@ -258,16 +171,7 @@ fn hckms_denied_unknown_and_malformed_keys() {
         (DENIED, ["KMS.0303", "permission"], "\"status_code\":403"),
         (MISSING, ["KMS.0205", "found"], "\"status_code\":404"),
     ] {
-        sb.write("refused.yaml", enc.replace(KEY, id));
-        let out = sb.run(Bin::Ours, ["decrypt", "refused.yaml"]);
-        out.fails_with(128, &[&format!("{id}: FAILED"), ours[0], ours[1]]);
-        assert!(!out.stderr.contains("hunter2"), "{}", out.stderr);
-        sb.run(Bin::Reference, ["decrypt", "refused.yaml"])
-            .fails_with(128, &[reference]);
-        for bin in [Bin::Ours, Bin::Reference] {
-            sb.run(bin, ["encrypt", "--hckms", id, "plain.yaml"])
-                .fails_with(1, &["Could not generate data key", id]);
-        }
+        refused_key(&sb, "hckms", (&enc, KEY), id, &ours, reference);
     }
     for (bad, says) in [
         (
@@ -323,23 +227,15 @@ fn hckms_bad_signature_is_refused() {
 fn hckms_unreachable_endpoint_fails_quickly() {
     let (sb, _) = hckms_sandbox();
     encrypt(&sb, Bin::Ours, &["--hckms", KEY]);
-    let start = Instant::now();
-    sb.cmd(Bin::Ours, ["decrypt", "enc.yaml"])
-        .env(
+    unreachable_fails_quickly(
+        sb.cmd(Bin::Ours, ["decrypt", "enc.yaml"]),
+        &[(
             "HUAWEICLOUD_SDK_REGION_KMS_TR_WEST_1",
             "https://127.0.0.1:9",
-        )
-        .env("SOPS_KMS_CONNECT_TIMEOUT", "1s")
-        .env(
-            "SOPS_KMS_TIMEOUT",
-            super::cloud_support::UNREACHABLE_TOTAL_TIMEOUT,
-        )
-        .run()
-        .fails_with(128, &[&format!("{KEY}: FAILED"), "unreachable"]);
-    assert!(
-        start.elapsed() < super::cloud_support::UNREACHABLE_WITHIN,
-        "took {:?}",
-        start.elapsed()
+        )],
+        |out| {
+            out.fails_with(128, &[&format!("{KEY}: FAILED"), "unreachable"]);
+        },
     );
 }
 
@@ -375,8 +271,8 @@ fn hckms_credentials_file_and_no_credentials() {
         ".huaweicloud/credentials",
         format!("[basic]\nak = {AK}\nsk = {SK}\nproject_id = {PROJECT}\n"),
     );
-    decrypts_with_hckms_only(&sb, Bin::Ours, "enc.yaml");
-    decrypts_with_hckms_only(&sb, Bin::Reference, "enc.yaml");
+    decrypts_without_age(&sb, Bin::Ours, "enc.yaml");
+    decrypts_without_age(&sb, Bin::Reference, "enc.yaml");
 }
 
 /// The SDK's regions file names the endpoint of a region it does not know
@@ -395,6 +291,6 @@ fn hckms_regions_file_names_the_endpoint() {
     for (writer, reader) in [(Bin::Ours, Bin::Reference), (Bin::Reference, Bin::Ours)] {
         let enc = encrypt(&sb, writer, &["--hckms", id]);
         assert!(enc.contains(&format!("- key_id: {id}")), "{enc}");
-        decrypts_with_hckms_only(&sb, reader, "enc.yaml");
+        decrypts_without_age(&sb, reader, "enc.yaml");
     }
 }

@@ -215,6 +215,40 @@ fn aws_kms_through_a_key_service_whose_server_holds_the_credentials() {
     }
 }
 
+/// The role and the encryption context travel in the key service's
+/// `KmsKey` both ways (the server assumes the role and sends the context,
+/// which moto enforces: a changed context does not decrypt remotely).
+#[test]
+fn aws_kms_role_and_context_travel_through_a_key_service() {
+    let endpoint = moto_endpoint();
+    let sb = Sandbox::new();
+    sb.write("plain.yaml", PLAIN);
+    let arn = moto_create_key(&endpoint, "us-east-1");
+    let key = format!("{arn}+arn:aws:iam::123456789012:role/sops-test");
+    let server_env: Vec<(&str, String)> = aws_test_env(&endpoint);
+    for (server, client) in [(Bin::Reference, Bin::Ours), (Bin::Ours, Bin::Reference)] {
+        let srv = Server::start(&sb, server, Net::Unix, &server_env, false);
+        round_trip(
+            &sb,
+            client,
+            &srv.uri,
+            &["--kms", &key, "--encryption-context", "app:demo"],
+        );
+        let enc = String::from_utf8(super::support::read(&sb.path("enc.yaml"))).unwrap();
+        assert!(
+            enc.contains("role: arn:aws:iam::123456789012:role/sops-test\n"),
+            "{enc}"
+        );
+        assert!(enc.contains("context:\n            app: demo\n"), "{enc}");
+        sb.write("wrong.yaml", enc.replace("app: demo", "app: other"));
+        let mut args: Vec<String> = vec!["decrypt".into()];
+        args.extend(remote_only(&srv.uri));
+        args.push("wrong.yaml".into());
+        let out = sb.run(client, &args);
+        assert_eq!(out.code, 128, "{client} via {server}: {}", out.stderr);
+    }
+}
+
 /// A keystore sops-core only knows through its entry fields (no
 /// keystore-specific code in the key service): the server holds the Vault
 /// token, the client none.

@@ -5,11 +5,15 @@
 //! server. Every command runs with dummy credentials, no instance-metadata
 //! probing and a temporary `HOME`; nothing leaves 127.0.0.1.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use test_support::{aws_test_env, moto_create_key, moto_endpoint};
 
-use super::cloud_support::{PLAIN, decrypts, encrypt};
+use super::cloud_support::{
+    Keystore, PLAIN, age_group_is_needed, creation_rule_with_two_keys, decrypts, encrypt,
+    encrypt_with_ids_variable, rotate_adds_and_removes_keys_and_groups_add, round_trips_both_ways,
+    sandbox_with, shamir_groups_with_age, unreachable_fails_quickly, updatekeys_adds_the_rule_key,
+};
 use super::support::{AgeKey, Bin, Sandbox};
 
 const ROLE: &str = "arn:aws:iam::123456789012:role/sops-test";
@@ -17,13 +21,7 @@ const ROLE: &str = "arn:aws:iam::123456789012:role/sops-test";
 /// A sandbox wired to moto, with a fresh KMS key (and an age key).
 fn kms_sandbox() -> (Sandbox, String, AgeKey) {
     let endpoint = moto_endpoint();
-    let mut sb = Sandbox::new();
-    for (k, v) in aws_test_env(&endpoint) {
-        sb.set_env(k, v);
-    }
-    let age = sb.age_keygen("age");
-    sb.use_identity(&age);
-    sb.write("plain.yaml", PLAIN);
+    let (sb, age) = sandbox_with(aws_test_env(&endpoint));
     let arn = moto_create_key(&endpoint, "us-east-1");
     (sb, arn, age)
 }
@@ -31,23 +29,13 @@ fn kms_sandbox() -> (Sandbox, String, AgeKey) {
 #[test]
 fn kms_plain_arn_round_trips_and_interops() {
     let (sb, arn, _) = kms_sandbox();
-    for (writer, reader) in [
-        (Bin::Ours, Bin::Ours),
-        (Bin::Ours, Bin::Reference),
-        (Bin::Reference, Bin::Ours),
-    ] {
-        let enc = encrypt(&sb, writer, &["--kms", &arn]);
-        assert!(enc.contains(&format!("- arn: {arn}\n")), "{enc}");
-        assert!(enc.contains("aws_profile: \"\"\n"), "{enc}");
-        decrypts(&sb, reader, "enc.yaml");
-    }
+    round_trips_both_ways(
+        &sb,
+        &["--kms", &arn],
+        &[&format!("- arn: {arn}\n"), "aws_profile: \"\"\n"],
+    );
     // `SOPS_KMS_ARN` and the legacy `-e` form.
-    let out = sb
-        .cmd(Bin::Ours, ["-e", "plain.yaml"])
-        .env("SOPS_KMS_ARN", &arn)
-        .run()
-        .ok();
-    sb.write("enc2.yaml", out);
+    encrypt_with_ids_variable(&sb, "SOPS_KMS_ARN", &arn);
     decrypts(&sb, Bin::Reference, "enc2.yaml");
 }
 
@@ -59,6 +47,38 @@ fn kms_role_is_assumed_through_sts() {
         let enc = encrypt(&sb, writer, &["--kms", &key]);
         assert!(enc.contains(&format!("role: {ROLE}\n")), "{enc}");
         decrypts(&sb, reader, "enc.yaml");
+    }
+}
+
+/// Keys and roles of every partition (sops 3.12, #2042 split `ARN+ROLE` at
+/// `+arn:`; before, only `+arn:aws:` was a role): moto makes keys whose ARN
+/// carries the region's partition; the role is assumed through STS. The
+/// reference here predates #2042 (it sends `ARN+ROLE` as the key id), so
+/// only ours writes; both read, as the entry holds `arn` and `role` apart.
+#[test]
+fn kms_keys_and_roles_of_every_partition() {
+    let (sb, _, _) = kms_sandbox();
+    let endpoint = moto_endpoint();
+    for (region, partition) in [
+        ("cn-north-1", "aws-cn"),
+        ("us-gov-west-1", "aws-us-gov"),
+        ("us-iso-east-1", "aws-iso"),
+        ("us-isob-east-1", "aws-iso-b"),
+    ] {
+        let arn = moto_create_key(&endpoint, region);
+        assert!(
+            arn.starts_with(&format!("arn:{partition}:kms:{region}:")),
+            "{arn}"
+        );
+        let role = format!("arn:{partition}:iam::123456789012:role/sops-test");
+        let key = format!("{arn}+{role}");
+        let enc = encrypt(&sb, Bin::Ours, &["--kms", &key]);
+        assert!(
+            enc.contains(&format!("- arn: {arn}\n          role: {role}\n")),
+            "{enc}"
+        );
+        decrypts(&sb, Bin::Ours, "enc.yaml");
+        decrypts(&sb, Bin::Reference, "enc.yaml");
     }
 }
 
@@ -104,6 +124,89 @@ fn kms_encryption_context_is_sent_and_enforced() {
     .fails_with(6, &["Invalid KMS encryption context format"]);
 }
 
+/// sops 3.12 (#2021): `--encryption-context` of the root form (`-e`)
+/// reaches the KMS keys of a rule's flat `kms:` list; the `encrypt`
+/// subcommand drops it (sops 3.13.2 loads the rule first there, and so does
+/// the reference); a `key_groups` KMS entry keeps its own context.
+#[test]
+fn kms_encryption_context_reaches_the_rule_keys() {
+    let (sb, arn, _) = kms_sandbox();
+    sb.write(".sops.yaml", format!("creation_rules:\n  - kms: {arn}\n"));
+    let root_form = |bin: Bin| {
+        let out = sb
+            .run(
+                bin,
+                ["-e", "--encryption-context", "app:demo", "plain.yaml"],
+            )
+            .ok();
+        sb.write("enc.yaml", &out);
+        String::from_utf8(out).unwrap()
+    };
+    for (writer, reader) in [(Bin::Ours, Bin::Reference), (Bin::Reference, Bin::Ours)] {
+        let enc = root_form(writer);
+        assert!(
+            enc.contains("context:\n            app: demo\n"),
+            "{writer}: {enc}"
+        );
+        decrypts(&sb, reader, "enc.yaml");
+        let enc = encrypt(&sb, writer, &["--encryption-context", "app:demo"]);
+        assert!(!enc.contains("context:"), "{writer}: {enc}");
+        decrypts(&sb, reader, "enc.yaml");
+    }
+    sb.write(
+        ".sops.yaml",
+        format!(
+            "creation_rules:\n  - key_groups:\n      - kms:\n          - arn: {arn}\n            context:\n              team: a\n"
+        ),
+    );
+    for (writer, reader) in [(Bin::Ours, Bin::Reference), (Bin::Reference, Bin::Ours)] {
+        let enc = root_form(writer);
+        assert!(
+            enc.contains("context:\n            team: a\n"),
+            "{writer}: {enc}"
+        );
+        assert!(!enc.contains("app: demo"), "{writer}: {enc}");
+        decrypts(&sb, reader, "enc.yaml");
+    }
+}
+
+/// sops 3.13.0 and 3.13.1 wrote a context value of the flattened
+/// metadata (dotenv, INI) as a pointer address; 3.13.2 (#2219) writes the
+/// string again, as we always have: the value is the context's, and both
+/// binaries decrypt the file.
+#[test]
+fn kms_context_in_flat_metadata_is_its_string() {
+    let (sb, arn, _) = kms_sandbox();
+    sb.write("plain.env", "secret=hunter2\n");
+    let out = sb
+        .run(
+            Bin::Ours,
+            [
+                "encrypt",
+                "--kms",
+                &arn,
+                "--encryption-context",
+                "tenant:example-tenant",
+                "plain.env",
+            ],
+        )
+        .ok();
+    let text = String::from_utf8(out.clone()).unwrap();
+    assert!(
+        text.contains("sops_kms__list_0__map_context__map_tenant=example-tenant\n"),
+        "{text}"
+    );
+    sb.write("enc.env", out);
+    for bin in [Bin::Ours, Bin::Reference] {
+        let plain = sb.run(bin, ["decrypt", "enc.env"]).ok();
+        assert_eq!(
+            String::from_utf8(plain).unwrap(),
+            "secret=hunter2\n",
+            "{bin}"
+        );
+    }
+}
+
 /// `--aws-profile` reads credentials from the profile in `~/.aws` (the
 /// sandbox's `HOME`), not from the environment.
 #[test]
@@ -135,28 +238,14 @@ fn kms_aws_profile_selects_shared_config_credentials() {
 #[test]
 fn kms_and_age_in_shamir_groups_from_sops_yaml() {
     let (sb, arn, age) = kms_sandbox();
-    sb.write(
-        ".sops.yaml",
-        format!(
-            "creation_rules:\n  - shamir_threshold: 2\n    key_groups:\n      - kms:\n          - arn: {arn}\n            context:\n              team: a\n      - age:\n          - {}\n",
-            age.recipient
-        ),
+    shamir_groups_with_age(
+        &sb,
+        &age,
+        &format!("kms:\n          - arn: {arn}\n            context:\n              team: a"),
+        "team: a",
     );
-    for (writer, reader) in [
-        (Bin::Ours, Bin::Ours),
-        (Bin::Ours, Bin::Reference),
-        (Bin::Reference, Bin::Ours),
-    ] {
-        let enc = encrypt(&sb, writer, &[]);
-        assert!(enc.contains("shamir_threshold: 2"), "{enc}");
-        assert!(enc.contains("team: a"), "{enc}");
-        decrypts(&sb, reader, "enc.yaml");
-    }
     // Both groups are needed: without the age identity, 128.
-    sb.cmd(Bin::Ours, ["decrypt", "enc.yaml"])
-        .env("SOPS_AGE_KEY_FILE", sb.path("none.txt"))
-        .run()
-        .fails_with(128, &["Group 1: FAILED", "Group 0: SUCCESS"]);
+    age_group_is_needed(&sb);
 }
 
 #[test]
@@ -169,42 +258,30 @@ fn kms_creation_rule_with_aws_profile() {
         ".aws/credentials",
         "[dev]\naws_access_key_id = test\naws_secret_access_key = test\n",
     );
-    sb.write(
-        ".sops.yaml",
-        format!("creation_rules:\n  - kms: '{arn}, {other}'\n    aws_profile: dev\n"),
+    creation_rule_with_two_keys(
+        &sb,
+        &format!("kms: '{arn}, {other}'\n    aws_profile: dev"),
+        "aws_profile: dev\n",
+        &other,
     );
-    for (writer, reader) in [(Bin::Ours, Bin::Reference), (Bin::Reference, Bin::Ours)] {
-        let enc = encrypt(&sb, writer, &[]);
-        assert_eq!(enc.matches("aws_profile: dev\n").count(), 2, "{enc}");
-        assert!(enc.contains(&other), "{enc}");
-        decrypts(&sb, reader, "enc.yaml");
-    }
 }
 
 #[test]
 fn kms_rotate_adds_and_removes_keys_and_groups_add() {
     let (sb, arn, age) = kms_sandbox();
     let second = moto_create_key(&moto_endpoint(), "us-east-1");
-    encrypt(&sb, Bin::Ours, &["--age", &age.recipient]);
-    let added = sb
-        .run(Bin::Ours, ["rotate", "--add-kms", &arn, "enc.yaml"])
-        .ok();
-    let added = String::from_utf8(added).unwrap();
-    assert!(added.contains(&format!("- arn: {arn}\n")), "{added}");
-    sb.write("added.yaml", &added);
-    // Only the KMS key left: the reference decrypts without age.
-    let removed = sb
-        .run(
-            Bin::Ours,
-            ["rotate", "--rm-age", &age.recipient, "added.yaml"],
-        )
-        .ok();
-    sb.write("kms-only.yaml", &removed);
-    sb.cmd(Bin::Reference, ["decrypt", "kms-only.yaml"])
-        .env("SOPS_AGE_KEY_FILE", sb.path("none.txt"))
-        .run()
-        .ok();
-    decrypts(&sb, Bin::Reference, "kms-only.yaml");
+    rotate_adds_and_removes_keys_and_groups_add(
+        &sb,
+        &age,
+        &Keystore {
+            flag: "kms",
+            key: &arn,
+            other: &second,
+            shows_key: &format!("- arn: {arn}\n"),
+            gone: &arn,
+            shows_other: &second,
+        },
+    );
     // A KMS key is removed only by its whole identity (context included).
     let with_ctx = sb
         .run(
@@ -238,28 +315,6 @@ fn kms_rotate_adds_and_removes_keys_and_groups_add() {
         )
         .ok();
     assert!(!String::from_utf8(gone).unwrap().contains(&second));
-    // `groups add --kms` makes a second group; with threshold 2 both the
-    // age and the KMS group are needed.
-    let grouped = sb
-        .run(
-            Bin::Ours,
-            [
-                "groups",
-                "add",
-                "--file",
-                "enc.yaml",
-                "--kms",
-                &second,
-                "--shamir-secret-sharing-threshold",
-                "2",
-            ],
-        )
-        .ok();
-    sb.write("grouped.yaml", &grouped);
-    let grouped = String::from_utf8(grouped).unwrap();
-    assert!(grouped.contains("key_groups:"), "{grouped}");
-    decrypts(&sb, Bin::Reference, "grouped.yaml");
-    decrypts(&sb, Bin::Ours, "grouped.yaml");
 }
 
 /// A KMS endpoint nobody listens on fails within the time-out, exit 128,
@@ -268,17 +323,17 @@ fn kms_rotate_adds_and_removes_keys_and_groups_add() {
 fn kms_unreachable_endpoint_fails_quickly() {
     let (sb, arn, _) = kms_sandbox();
     encrypt(&sb, Bin::Ours, &["--kms", &arn]);
-    let start = Instant::now();
-    sb.cmd(Bin::Ours, ["decrypt", "enc.yaml"])
-        .env("AWS_ENDPOINT_URL_KMS", "http://127.0.0.1:9")
-        .env("SOPS_KMS_TIMEOUT", "5s")
-        .run()
-        .fails_with(128, &[&format!("{arn}: FAILED"), "unreachable"]);
-    assert!(
-        start.elapsed() < Duration::from_secs(30),
-        "took {:?}",
-        start.elapsed()
+    let took = unreachable_fails_quickly(
+        sb.cmd(Bin::Ours, ["decrypt", "enc.yaml"]),
+        &[
+            ("AWS_ENDPOINT_URL_KMS", "http://127.0.0.1:9"),
+            ("SOPS_KMS_TIMEOUT", "5s"),
+        ],
+        |out| {
+            out.fails_with(128, &[&format!("{arn}: FAILED"), "unreachable"]);
+        },
     );
+    assert!(took < Duration::from_secs(30), "took {took:?}");
 }
 
 /// `updatekeys` adds the rule's KMS key (same data key), after which the
@@ -288,24 +343,11 @@ fn kms_unreachable_endpoint_fails_quickly() {
 #[test]
 fn kms_updatekeys_follows_the_rule() {
     let (sb, arn, age) = kms_sandbox();
-    sb.write(
-        ".sops.yaml",
-        format!("creation_rules:\n  - age: {}\n", age.recipient),
-    );
-    encrypt(&sb, Bin::Ours, &[]);
-    sb.write(
-        ".sops.yaml",
-        format!(
-            "creation_rules:\n  - age: {}\n    kms: {arn}\n    aws_profile: ''\n",
-            age.recipient
-        ),
-    );
-    let out = sb.run(Bin::Ours, ["updatekeys", "-y", "enc.yaml"]);
-    out.ok();
-    assert!(
-        out.stdout_str().contains(&format!("+++ {arn}")),
-        "{}",
-        out.stdout_str()
+    updatekeys_adds_the_rule_key(
+        &sb,
+        &age.recipient,
+        &format!("kms: {arn}\n    aws_profile: ''"),
+        &arn,
     );
     let updated = std::fs::read_to_string(sb.path("enc.yaml")).unwrap();
     assert!(updated.contains(&format!("- arn: {arn}\n")), "{updated}");
@@ -313,13 +355,6 @@ fn kms_updatekeys_follows_the_rule() {
         .env("SOPS_AGE_KEY_FILE", sb.path("none.txt"))
         .run()
         .ok();
-    let again = sb.run(Bin::Ours, ["updatekeys", "-y", "enc.yaml"]);
-    again.ok();
-    assert!(
-        again.stderr.contains("already up to date"),
-        "{}",
-        again.stderr
-    );
 }
 
 /// `HTTP_PROXY`/`HTTPS_PROXY` are honoured as sops (Go) honours them: the

@@ -7,9 +7,12 @@
 
 use std::io::{Read, Write};
 use std::path::PathBuf;
-use std::time::Instant;
 
-use super::cloud_support::{PLAIN, decrypts, encrypt};
+use super::cloud_support::{
+    Keystore, PLAIN, creation_rule_with_two_keys, decrypts, decrypts_without_age, encrypt,
+    encrypt_with_ids_variable, rotate_adds_and_removes_keys_and_groups_add, round_trips_both_ways,
+    sandbox_with, shamir_groups_with_age, unreachable_fails_quickly,
+};
 use super::support::{AgeKey, Bin, Output, Sandbox};
 
 const ADDR_VAR: &str = "SOPS_TEST_VAULT_ADDR";
@@ -92,62 +95,33 @@ impl FailsSaying for Output {
 
 /// A sandbox with the token `root` and an age key.
 fn vault_sandbox() -> (Sandbox, AgeKey) {
-    let mut sb = Sandbox::new();
-    sb.set_env("VAULT_TOKEN", "root");
-    sb.set_env("SOPS_DISABLE_VERSION_CHECK", "true");
-    let age = sb.age_keygen("age");
-    sb.use_identity(&age);
-    sb.write("plain.yaml", PLAIN);
-    (sb, age)
-}
-
-/// Decrypts `file` with no age identity, so only a Vault key can work.
-#[track_caller]
-fn decrypts_with_vault_only(sb: &Sandbox, bin: Bin, file: &str) {
-    let out = sb
-        .cmd(bin, ["decrypt", file])
-        .env("SOPS_AGE_KEY_FILE", sb.path("none.txt"))
-        .run()
-        .ok();
-    assert_eq!(
-        String::from_utf8(out).unwrap(),
-        PLAIN,
-        "{bin} decrypt {file}"
-    );
+    sandbox_with([
+        ("VAULT_TOKEN", "root"),
+        ("SOPS_DISABLE_VERSION_CHECK", "true"),
+    ])
 }
 
 #[test]
 fn vault_round_trips_and_interops() {
     let (sb, _) = vault_sandbox();
     let key = uri("sops", "interop");
-    for (writer, reader) in [
-        (Bin::Ours, Bin::Ours),
-        (Bin::Ours, Bin::Reference),
-        (Bin::Reference, Bin::Ours),
-    ] {
-        let enc = encrypt(&sb, writer, &["--hc-vault-transit", &key]);
-        let expected = format!(
-            "    hc_vault:\n        - vault_address: {}\n          engine_path: sops\n          key_name: interop\n          created_at: ",
-            addr()
-        );
-        assert!(enc.contains(&expected), "{enc}");
-        assert!(enc.contains("          enc: vault:v1:"), "{enc}");
-        decrypts(&sb, reader, "enc.yaml");
-    }
+    let expected = format!(
+        "    hc_vault:\n        - vault_address: {}\n          engine_path: sops\n          key_name: interop\n          created_at: ",
+        addr()
+    );
+    round_trips_both_ways(
+        &sb,
+        &["--hc-vault-transit", &key],
+        &[&expected, "          enc: vault:v1:"],
+    );
     // `SOPS_VAULT_URIS` and the legacy `-e` form, two keys, one with an
     // engine path of several segments.
     let nested = uri("team/transit", "nested");
-    let out = sb
-        .cmd(Bin::Ours, ["-e", "plain.yaml"])
-        .env("SOPS_VAULT_URIS", format!("{key},{nested}"))
-        .run()
-        .ok();
-    let text = String::from_utf8(out.clone()).unwrap();
+    let text = encrypt_with_ids_variable(&sb, "SOPS_VAULT_URIS", &format!("{key},{nested}"));
     assert!(
         text.contains("          engine_path: team/transit\n          key_name: nested\n"),
         "{text}"
     );
-    sb.write("enc2.yaml", out);
     decrypts(&sb, Bin::Reference, "enc2.yaml");
     decrypts(&sb, Bin::Ours, "enc2.yaml");
 }
@@ -161,7 +135,7 @@ fn vault_token_from_the_home_file() {
     let key = uri("sops", "home-token");
     for (writer, reader) in [(Bin::Ours, Bin::Reference), (Bin::Reference, Bin::Ours)] {
         encrypt(&sb, writer, &["--hc-vault-transit", &key]);
-        decrypts_with_vault_only(&sb, reader, "enc.yaml");
+        decrypts_without_age(&sb, reader, "enc.yaml");
     }
     // `VAULT_TOKEN` comes first.
     sb.cmd(Bin::Ours, ["decrypt", "enc.yaml"])
@@ -175,23 +149,12 @@ fn vault_token_from_the_home_file() {
 fn vault_and_age_in_shamir_groups_from_sops_yaml() {
     let (sb, age) = vault_sandbox();
     let key = uri("sops", "shamir");
-    sb.write(
-        ".sops.yaml",
-        format!(
-            "creation_rules:\n  - shamir_threshold: 2\n    key_groups:\n      - hc_vault:\n          - {key}\n      - age:\n          - {}\n",
-            age.recipient
-        ),
+    shamir_groups_with_age(
+        &sb,
+        &age,
+        &format!("hc_vault:\n          - {key}"),
+        "key_name: shamir",
     );
-    for (writer, reader) in [
-        (Bin::Ours, Bin::Ours),
-        (Bin::Ours, Bin::Reference),
-        (Bin::Reference, Bin::Ours),
-    ] {
-        let enc = encrypt(&sb, writer, &[]);
-        assert!(enc.contains("shamir_threshold: 2"), "{enc}");
-        assert!(enc.contains("key_name: shamir"), "{enc}");
-        decrypts(&sb, reader, "enc.yaml");
-    }
     // Both groups are needed: with a wrong token, 128.
     sb.cmd(Bin::Ours, ["decrypt", "enc.yaml"])
         .env("VAULT_TOKEN", "wrong")
@@ -206,16 +169,12 @@ fn vault_and_age_in_shamir_groups_from_sops_yaml() {
 fn vault_creation_rule() {
     let (sb, _) = vault_sandbox();
     let (a, b) = (uri("sops", "rule-a"), uri("other/engine", "rule-b"));
-    sb.write(
-        ".sops.yaml",
-        format!("creation_rules:\n  - hc_vault_transit_uri: '{a},{b}'\n"),
+    creation_rule_with_two_keys(
+        &sb,
+        &format!("hc_vault_transit_uri: '{a},{b}'"),
+        "- vault_address: ",
+        "key_name: rule-b",
     );
-    for (writer, reader) in [(Bin::Ours, Bin::Reference), (Bin::Reference, Bin::Ours)] {
-        let enc = encrypt(&sb, writer, &[]);
-        assert_eq!(enc.matches("- vault_address: ").count(), 2, "{enc}");
-        assert!(enc.contains("key_name: rule-b"), "{enc}");
-        decrypts_with_vault_only(&sb, reader, "enc.yaml");
-    }
     sb.write(
         ".sops.yaml",
         format!("creation_rules:\n  - hc_vault_transit_uri: '{a}, {b}'\n"),
@@ -240,59 +199,18 @@ fn vault_creation_rule() {
 fn vault_rotate_adds_and_removes_keys_and_groups_add() {
     let (sb, age) = vault_sandbox();
     let (key, other) = (uri("sops", "rotate"), uri("sops", "rotate-group"));
-    encrypt(&sb, Bin::Ours, &["--age", &age.recipient]);
-    let added = sb
-        .run(
-            Bin::Ours,
-            ["rotate", "--add-hc-vault-transit", &key, "enc.yaml"],
-        )
-        .ok();
-    let added_text = String::from_utf8(added.clone()).unwrap();
-    assert!(added_text.contains("key_name: rotate\n"), "{added_text}");
-    sb.write("added.yaml", &added);
-    let removed = sb
-        .run(
-            Bin::Ours,
-            ["rotate", "--rm-age", &age.recipient, "added.yaml"],
-        )
-        .ok();
-    sb.write("vault-only.yaml", &removed);
-    decrypts_with_vault_only(&sb, Bin::Reference, "vault-only.yaml");
-    decrypts_with_vault_only(&sb, Bin::Ours, "vault-only.yaml");
-    let gone = sb
-        .run(
-            Bin::Ours,
-            ["rotate", "--rm-hc-vault-transit", &key, "added.yaml"],
-        )
-        .ok();
-    assert!(
-        !String::from_utf8(gone)
-            .unwrap()
-            .contains("key_name: rotate\n")
+    rotate_adds_and_removes_keys_and_groups_add(
+        &sb,
+        &age,
+        &Keystore {
+            flag: "hc-vault-transit",
+            key: &key,
+            other: &other,
+            shows_key: "key_name: rotate\n",
+            gone: "key_name: rotate\n",
+            shows_other: "key_name: rotate-group",
+        },
     );
-    // `groups add --hc-vault-transit` makes a second group; with threshold
-    // 2 both the age and the Vault group are needed.
-    let grouped = sb
-        .run(
-            Bin::Ours,
-            [
-                "groups",
-                "add",
-                "--file",
-                "enc.yaml",
-                "--hc-vault-transit",
-                &other,
-                "--shamir-secret-sharing-threshold",
-                "2",
-            ],
-        )
-        .ok();
-    sb.write("grouped.yaml", &grouped);
-    let grouped = String::from_utf8(grouped).unwrap();
-    assert!(grouped.contains("key_groups:"), "{grouped}");
-    assert!(grouped.contains("key_name: rotate-group"), "{grouped}");
-    decrypts(&sb, Bin::Reference, "grouped.yaml");
-    decrypts(&sb, Bin::Ours, "grouped.yaml");
     sb.cmd(Bin::Ours, ["decrypt", "grouped.yaml"])
         .env("VAULT_TOKEN", "wrong")
         .run()
@@ -311,7 +229,7 @@ fn vault_updatekeys_follows_the_rule() {
         &format!("hc_vault_transit_uri: {key}"),
         &key,
     );
-    decrypts_with_vault_only(&sb, Bin::Reference, "enc.yaml");
+    decrypts_without_age(&sb, Bin::Reference, "enc.yaml");
 }
 
 /// Refused calls name the key and Vault's reason; exit 128 on decrypt and
@@ -417,26 +335,15 @@ fn vault_unreachable_address_fails_quickly() {
     let enc = encrypt(&sb, Bin::Ours, &["--hc-vault-transit", &key]);
     let closed = "http://127.0.0.1:9";
     sb.write("closed.yaml", enc.replace(&addr(), closed));
-    let start = Instant::now();
-    sb.cmd(Bin::Ours, ["decrypt", "closed.yaml"])
-        .env("SOPS_KMS_CONNECT_TIMEOUT", "1s")
-        .env(
-            "SOPS_KMS_TIMEOUT",
-            super::cloud_support::UNREACHABLE_TOTAL_TIMEOUT,
-        )
-        .run()
-        .fails_saying(
+    unreachable_fails_quickly(sb.cmd(Bin::Ours, ["decrypt", "closed.yaml"]), &[], |out| {
+        out.fails_saying(
             128,
             &[
                 &format!("{closed}/v1/sops/keys/unreachable: FAILED"),
                 "Vault unreachable",
             ],
         );
-    assert!(
-        start.elapsed() < super::cloud_support::UNREACHABLE_WITHIN,
-        "took {:?}",
-        start.elapsed()
-    );
+    });
 }
 
 /// sops 3.13's `SOPS_HC_VAULT_ALLOWLIST`: a refused address fails before

@@ -56,6 +56,10 @@ pub struct CreationRule {
     pub index: usize,
     pub path_regex: Option<String>,
     pub key_groups: Vec<Vec<KeySpec>>,
+    /// The keys come from the rule's flat lists (`kms: …`), not from
+    /// `key_groups`: only those take `--encryption-context` (sops 3.12,
+    /// #2021), as a `key_groups` KMS entry carries its own context.
+    pub flat_keys: bool,
     pub shamir_threshold: usize,
     pub rule: Option<PartialRule>,
     pub mac_only_encrypted: bool,
@@ -523,6 +527,7 @@ fn parse_rule(
     if groups.is_empty() {
         if !flat.is_empty() {
             rule.key_groups.push(flat);
+            rule.flat_keys = true;
         }
     } else {
         for (g, group) in groups.into_iter().enumerate() {

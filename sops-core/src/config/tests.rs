@@ -173,3 +173,15 @@ fn vault_destinations_follow_sops_defaults() {
         "https://127.0.0.1:8200/v1/secret/data/app/two.yaml"
     );
 }
+
+/// Only keys of a rule's flat lists take `--encryption-context` (sops 3.12).
+#[test]
+fn flat_keys_are_told_from_key_groups() {
+    let c = parse(
+        "creation_rules:\n  - path_regex: flat\n    kms: arn:aws:kms:us-east-1:1:key/x\n  - path_regex: groups\n    key_groups:\n      - kms:\n          - arn: arn:aws:kms:us-east-1:1:key/x\n  - age: ''\n",
+    );
+    let rule = |p: &str| c.rule_for(Path::new(p)).unwrap().unwrap().clone();
+    assert!(rule("/repo/flat").flat_keys);
+    assert!(!rule("/repo/groups").flat_keys);
+    assert!(!rule("/repo/other").flat_keys);
+}

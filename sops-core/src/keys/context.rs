@@ -131,6 +131,8 @@ struct GcpInputs {
     adc_file: Option<PathBuf>,
     /// `SOPS_GCP_KMS_ENDPOINT`.
     endpoint: Option<String>,
+    /// `SOPS_GCP_KMS_UNIVERSE_DOMAIN` (unused when `endpoint` is set).
+    universe_domain: Option<String>,
     /// True when Application Default Credentials (and so the metadata
     /// server) must not be used; stored negated so the default allows them.
     no_adc: bool,
@@ -286,6 +288,12 @@ impl KeyContext {
         self.inputs.gcp.endpoint.as_deref()
     }
 
+    /// The GCP universe domain (`SOPS_GCP_KMS_UNIVERSE_DOMAIN`); `None`:
+    /// Google's (`googleapis.com`).
+    pub fn gcp_universe_domain(&self) -> Option<&str> {
+        self.inputs.gcp.universe_domain.as_deref()
+    }
+
     /// Whether Application Default Credentials (credential files in their
     /// default places, the metadata server) may be used.
     pub fn gcp_application_default_credentials(&self) -> bool {
@@ -381,6 +389,7 @@ impl KeyContextBuilder {
                 access_token: var("GOOGLE_OAUTH_ACCESS_TOKEN").map(Zeroizing::new),
                 adc_file: var("GOOGLE_APPLICATION_CREDENTIALS").map(PathBuf::from),
                 endpoint: var("SOPS_GCP_KMS_ENDPOINT"),
+                universe_domain: var("SOPS_GCP_KMS_UNIVERSE_DOMAIN"),
                 no_adc: false,
             },
             vault: VaultInputs::from_vars(&var),
@@ -487,6 +496,14 @@ impl KeyContextBuilder {
     /// `http://127.0.0.1:PORT` (sops 3.13's `SOPS_GCP_KMS_ENDPOINT`).
     pub fn gcp_endpoint(mut self, url: impl Into<String>) -> Self {
         self.gcp.endpoint = Some(url.into());
+        self
+    }
+
+    /// The GCP universe domain, e.g. `s3nsapis.fr`: KMS is then
+    /// `https://cloudkms.<domain>` and credentials must belong to it (sops
+    /// 3.13's `SOPS_GCP_KMS_UNIVERSE_DOMAIN`; an endpoint wins over it).
+    pub fn gcp_universe_domain(mut self, domain: impl Into<String>) -> Self {
+        self.gcp.universe_domain = Some(domain.into());
         self
     }
 

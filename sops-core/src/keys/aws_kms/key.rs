@@ -546,7 +546,8 @@ fn region_of(arn: &str) -> Option<String> {
     );
     let partition_ok = partition
         .strip_prefix("aws")
-        .is_some_and(|p| p.chars().all(|c| c.is_alphanumeric() || c == '_' || c == '-'));
+        // Go's `\w` is ASCII only.
+        .is_some_and(|p| p.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-'));
     let resource_ok = ["key/", "alias/"]
         .iter()
         .any(|p| resource.strip_prefix(p).is_some_and(|r| !r.is_empty()));
@@ -600,6 +601,20 @@ mod tests {
             "arn:aws-cn:iam::1:role/r"
         );
         assert_eq!(split_role("arn:aws:kms:x:1:key/k").1, "");
+        for (partition, region) in [
+            ("aws-cn", "cn-north-1"),
+            ("aws-us-gov", "us-gov-west-1"),
+            ("aws-iso", "us-iso-east-1"),
+            ("aws-iso-b", "us-isob-east-1"),
+            ("aws-iso-e", "eu-isoe-west-1"),
+            ("aws-iso-f", "us-isof-south-1"),
+            ("aws-eusc", "eusc-de-east-1"),
+        ] {
+            let key = format!("arn:{partition}:kms:{region}:1:key/k");
+            let role = format!("arn:{partition}:iam::1:role/r");
+            assert_eq!(split_role(&format!("{key}+{role}")), (key.clone(), role));
+            assert_eq!(region_of(&key).as_deref(), Some(region), "{key}");
+        }
     }
 
     #[test]
@@ -613,6 +628,7 @@ mod tests {
             "arn:aws:kms::123:key/k",
             "arn:aws:kms:r:12a:key/k",
             "arn:gcp:kms:r:1:key/k",
+            "arn:awsé:kms:r:1:key/k",
             "alias/foo",
         ] {
             assert_eq!(region_of(bad), None, "{bad}");

@@ -109,13 +109,22 @@ impl GcpKmsKey {
     /// The credentials sops would use (see [`credentials`]), failures
     /// naming this key.
     fn credentials(&self, doing: &str, ctx: &KeyContext) -> Result<Source, KeyError> {
-        credentials(ctx).map_err(|e| match e {
+        credentials_in(ctx, self.universe(ctx)).map_err(|e| match e {
             CredentialsFailure::Missing(reason) => KeyError::NoCredentials(format!(
                 "failed to {doing} sops data key with GCP KMS key {}: {reason}",
                 self.resource_id
             )),
             CredentialsFailure::Bad(reason) => self.rejected(doing, &reason),
         })
+    }
+
+    /// The universe domain the client is built for: sops 3.13 applies
+    /// `SOPS_GCP_KMS_UNIVERSE_DOMAIN` only without `SOPS_GCP_KMS_ENDPOINT`.
+    fn universe<'c>(&self, ctx: &'c KeyContext) -> Option<&'c str> {
+        if ctx.gcp_endpoint().is_some() {
+            return None;
+        }
+        ctx.gcp_universe_domain()
     }
 
     /// Runs one KMS call (`call` gets a client) under the context's
@@ -130,7 +139,8 @@ impl GcpKmsKey {
         // Before any credentials are built: some build HTTP clients.
         install_crypto_provider();
         let (connect, total) = (ctx.kms_connect_timeout(), ctx.kms_timeout());
-        let endpoint = ctx.gcp_endpoint().map(str::to_owned);
+        let endpoint = ctx.gcp_endpoint().map(endpoint_url);
+        let universe = self.universe(ctx).map(str::to_owned);
         // One client per context (its credentials, endpoint and time-outs
         // are the context's), built once even when many threads ask at
         // once, so a run over many files exchanges tokens and opens
@@ -152,6 +162,10 @@ impl GcpKmsKey {
                         .with_attempt_timeout(total);
                     if let Some(endpoint) = endpoint {
                         builder = builder.with_endpoint(endpoint);
+                    } else if let Some(universe) = universe {
+                        // The client then calls `cloudkms.<universe>` and
+                        // refuses credentials of another universe.
+                        builder = builder.with_universe_domain(universe);
                     }
                     match tokio::time::timeout(total, builder.build()).await {
                         Ok(built) => Ok((built.map_err(Failure::Build)?, is_adc)),
@@ -304,6 +318,13 @@ pub(crate) enum CredentialsFailure {
 /// library's chain) unless the context forbids them. Shared with
 /// `publish`'s GCS uploads.
 pub(crate) fn credentials(ctx: &KeyContext) -> Result<Source, CredentialsFailure> {
+    credentials_in(ctx, None)
+}
+
+/// [`credentials`] for a client of `universe` (`None`: Google's). A bare
+/// access token names no universe: like Go's client, which does not check
+/// a token source given directly, it is taken to belong to the client's.
+fn credentials_in(ctx: &KeyContext, universe: Option<&str>) -> Result<Source, CredentialsFailure> {
     if let Some(given) = ctx.gcp_credentials() {
         // sops: a value naming an existing file is that file's path.
         let json = if Path::new(given).is_file() {
@@ -318,7 +339,10 @@ pub(crate) fn credentials(ctx: &KeyContext) -> Result<Source, CredentialsFailure
         return Ok(Source::Explicit(creds));
     }
     if let Some(token) = ctx.gcp_access_token() {
-        let token = StaticToken(Arc::new(Zeroizing::new(token.to_owned())));
+        let token = StaticToken {
+            token: Arc::new(Zeroizing::new(token.to_owned())),
+            universe: universe.map(str::to_owned),
+        };
         return Ok(Source::Explicit(Credentials::from(token)));
     }
     if !ctx.gcp_application_default_credentials() {
@@ -372,8 +396,12 @@ enum Failure {
 }
 
 /// `GOOGLE_OAUTH_ACCESS_TOKEN`: a bearer token sent as is, never refreshed
-/// (sops' `oauth2.StaticTokenSource`).
-struct StaticToken(Arc<Zeroizing<String>>);
+/// (sops' `oauth2.StaticTokenSource`), for the universe the client is
+/// built for.
+struct StaticToken {
+    token: Arc<Zeroizing<String>>,
+    universe: Option<String>,
+}
 
 impl fmt::Debug for StaticToken {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -386,7 +414,7 @@ impl CredentialsProvider for StaticToken {
         &self,
         _extensions: http::Extensions,
     ) -> Result<CacheableResource<http::HeaderMap>, CredentialsError> {
-        let mut value = http::HeaderValue::try_from(format!("Bearer {}", self.0.as_str()))
+        let mut value = http::HeaderValue::try_from(format!("Bearer {}", self.token.as_str()))
             .map_err(|_| {
                 CredentialsError::from_msg(
                     false,
@@ -403,7 +431,7 @@ impl CredentialsProvider for StaticToken {
     }
 
     async fn universe_domain(&self) -> Option<String> {
-        None
+        self.universe.clone()
     }
 }
 
@@ -466,6 +494,17 @@ fn backoff(connect: Duration) -> ExponentialBackoff {
         .with_initial_delay(Duration::from_millis(100))
         .with_maximum_delay((connect / 4).max(Duration::from_millis(100)))
         .clamp()
+}
+
+/// `SOPS_GCP_KMS_ENDPOINT` as a URL: Go's gRPC client takes `host:port`
+/// (sops' own example is `cloudkms.example.com:443`), ours speaks HTTP/JSON,
+/// so a value without a scheme is that host over HTTPS.
+fn endpoint_url(given: &str) -> String {
+    if given.contains("://") {
+        given.to_owned()
+    } else {
+        format!("https://{given}")
+    }
 }
 
 /// sops' resource id pattern:
@@ -626,7 +665,7 @@ mod tests {
 
     #[test]
     fn static_tokens_are_bearer_headers_and_never_printed() {
-        let token = StaticToken(Arc::new(Zeroizing::new("ya29.SECRET".into())));
+        let token = static_token("ya29.SECRET");
         assert_eq!(format!("{token:?}"), "StaticToken(..)");
         let headers = block_on(token.headers(http::Extensions::new()))
             .unwrap()
@@ -637,8 +676,50 @@ mod tests {
         let value = data.get(http::header::AUTHORIZATION).unwrap();
         assert!(value.is_sensitive());
         assert_eq!(value.to_str().unwrap(), "Bearer ya29.SECRET");
-        let bad = StaticToken(Arc::new(Zeroizing::new("a\nb".into())));
+        let bad = static_token("a\nb");
         assert!(block_on(bad.headers(http::Extensions::new())).unwrap().is_err());
+    }
+
+    fn static_token(token: &str) -> StaticToken {
+        StaticToken {
+            token: Arc::new(Zeroizing::new(token.into())),
+            universe: None,
+        }
+    }
+
+    #[test]
+    fn endpoints_without_a_scheme_are_https() {
+        assert_eq!(endpoint_url("cloudkms.example.com:443"), "https://cloudkms.example.com:443");
+        assert_eq!(endpoint_url("http://127.0.0.1:9"), "http://127.0.0.1:9");
+        assert_eq!(endpoint_url("https://kms.example/"), "https://kms.example/");
+    }
+
+    /// A universe domain applies only without an endpoint (sops 3.13);
+    /// credentials of another universe are refused before any call.
+    #[test]
+    fn universe_domains_yield_to_endpoints_and_check_credentials() {
+        let key = GcpKmsKey::from_spec(&spec(ID));
+        let both = KeyContext::builder()
+            .gcp_endpoint("http://127.0.0.1:9")
+            .gcp_universe_domain("example.test")
+            .build();
+        assert_eq!(key.universe(&both), None);
+        let universe = KeyContext::builder().gcp_universe_domain("example.test").build();
+        assert_eq!(key.universe(&universe), Some("example.test"));
+        let json = serde_json::json!({
+            "type": "authorized_user",
+            "client_id": "c",
+            "client_secret": "s",
+            "refresh_token": "r",
+        })
+        .to_string();
+        let ctx = KeyContext::builder()
+            .gcp_credentials(json)
+            .gcp_universe_domain("example.test")
+            .build();
+        let err = key.encrypt(b"k", &ctx).unwrap_err().to_string();
+        assert!(err.contains(ID) && err.contains("example.test"), "{err}");
+        assert!(!err.contains("\"s\""), "{err}");
     }
 
     /// Nothing listens on port 9: the refused connection is retried only

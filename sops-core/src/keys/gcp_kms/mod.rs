@@ -8,7 +8,11 @@
 //! `GOOGLE_OAUTH_ACCESS_TOKEN`, else Application Default Credentials
 //! (`GOOGLE_APPLICATION_CREDENTIALS`, then the client library's chain:
 //! gcloud's file, the metadata server); `SOPS_GCP_KMS_ENDPOINT` (sops 3.13)
-//! replaces Google's endpoint.
+//! replaces Google's endpoint (`host:port` without a scheme is HTTPS), else
+//! `SOPS_GCP_KMS_UNIVERSE_DOMAIN` (3.13) makes it `cloudkms.<domain>` and
+//! refuses credentials of another universe (an access token names none
+//! and is taken to be of it). `SOPS_GCP_KMS_CLIENT_TYPE` (3.12) needs no
+//! reading: sops takes any value, and our client always speaks HTTP/JSON.
 //!
 //! [`KeyContext`]: crate::keys::KeyContext
 
