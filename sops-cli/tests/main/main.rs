@@ -7,6 +7,7 @@
 //! target (it would make every `tests/*.rs` file a binary of its own).
 //! Run one module with e.g. `cargo test -p sops-cli --test main -- tamper::`.
 
+mod age_sources;
 mod azure_kv;
 mod bad_inputs;
 mod cloud_support;

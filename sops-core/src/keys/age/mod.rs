@@ -72,11 +72,13 @@ mod identities;
 #[cfg(feature = "age")]
 mod key;
 #[cfg(feature = "age")]
+mod passphrase;
+#[cfg(feature = "age")]
 mod plugins;
 
 #[cfg(feature = "age")]
 pub use identities::AgeIdentities;
 #[cfg(feature = "age")]
-pub(crate) use identities::AgeSources;
+pub(crate) use identities::{AgeSources, IdentitiesRef, IdentityCache};
 #[cfg(feature = "age")]
 pub use key::AgeKey;
