@@ -10,7 +10,7 @@ use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use crate::support::{Bin, Output, Sandbox, read, require_tool};
+use crate::support::{Bin, Output, Sandbox, one_line_error, read, require_tool};
 
 const PLAIN: &str = "user: admin\npassword: hunter2\n";
 
@@ -29,20 +29,6 @@ fn encrypted(sb: &Sandbox, recipients: &str) -> std::path::PathBuf {
         )
         .ok();
     sb.write("f.yaml", enc)
-}
-
-/// The sops error text of a failed decryption on one line (the binaries
-/// wrap it in `| ` lines).
-fn unwrapped(stderr: &str) -> String {
-    stderr
-        .lines()
-        .map(|l| {
-            l.trim_start()
-                .trim_start_matches("- ")
-                .trim_start_matches("| ")
-        })
-        .collect::<Vec<_>>()
-        .join(" ")
 }
 
 #[test]
@@ -149,7 +135,7 @@ fn ssh_key_cmd_decrypts_and_refuses_protected_keys() {
     let out = run(&locked);
     out.fails_with(128, &[]);
     assert!(
-        unwrapped(&out.stderr).contains("Errors while loading age identities: the SSH key returned by running SOPS_AGE_SSH_PRIVATE_KEY_CMD is password protected, which is unsupported. (\"ssh: this private key is passphrase protected\")"),
+        one_line_error(&out.stderr).contains("Errors while loading age identities: the SSH key returned by running SOPS_AGE_SSH_PRIVATE_KEY_CMD is password protected, which is unsupported. (\"ssh: this private key is passphrase protected\")"),
         "{}",
         out.stderr
     );
@@ -223,7 +209,7 @@ fn protected_identity_without_terminal_fails_as_the_reference_does() {
             let out = without_terminal(&sb, bin, &file, &key_file);
             out.fails_with(128, &[]);
             assert!(
-                unwrapped(&out.stderr).contains("failed to create reader for decrypting sops data key with age: failed to decrypt identity file: could not read passphrase: standard input is not a terminal, and /dev/tty is not available: open /dev/tty: no such device or address."),
+                one_line_error(&out.stderr).contains("failed to create reader for decrypting sops data key with age: failed to decrypt identity file: could not read passphrase: standard input is not a terminal, and /dev/tty is not available: open /dev/tty: no such device or address."),
                 "{bin}: {}",
                 out.stderr
             );
@@ -308,7 +294,7 @@ fn protected_identity_prompts_on_the_terminal_as_the_reference_does() {
         let (shown, code) = on_terminal(&sb, bin, &file, &key_file, "wrong");
         assert_eq!(code, 128, "{bin}: {shown}");
         assert!(
-            unwrapped(&shown).contains("age: incorrect passphrase."),
+            one_line_error(&shown).contains("age: incorrect passphrase."),
             "{bin}: {shown:?}"
         );
     }
