@@ -143,7 +143,7 @@ fn ssh_key_cmd_decrypts_and_refuses_protected_keys() {
 }
 
 /// An age identity file protected by `passphrase`, made by age itself.
-fn protected_identity(sb: &Sandbox, key: &Path, passphrase: &str, armored: bool) -> Vec<u8> {
+fn protected_identity(key: &Path, passphrase: &str, armored: bool) -> Vec<u8> {
     let text = read(key);
     let mut recipient = age::scrypt::Recipient::new(passphrase.into());
     recipient.set_work_factor(12);
@@ -160,7 +160,6 @@ fn protected_identity(sb: &Sandbox, key: &Path, passphrase: &str, armored: bool)
     let mut writer = encryptor.wrap_output(armor).unwrap();
     writer.write_all(&text).unwrap();
     writer.finish().unwrap().finish().unwrap();
-    let _ = sb;
     out
 }
 
@@ -203,7 +202,7 @@ fn protected_identity_without_terminal_fails_as_the_reference_does() {
     for armored in [true, false] {
         let key_file = sb.write(
             "a.age",
-            protected_identity(&sb, &a.identity_file, "pw-on-stdin", armored),
+            protected_identity(&a.identity_file, "pw-on-stdin", armored),
         );
         for bin in Bin::BOTH {
             let out = without_terminal(&sb, bin, &file, &key_file);
@@ -281,7 +280,7 @@ fn protected_identity_prompts_on_the_terminal_as_the_reference_does() {
     let file = encrypted(&sb, &a.recipient);
     let key_file = sb.write(
         "a.age",
-        protected_identity(&sb, &a.identity_file, "s3cret-pass", true),
+        protected_identity(&a.identity_file, "s3cret-pass", true),
     );
     for bin in Bin::BOTH {
         let (shown, code) = on_terminal(&sb, bin, &file, &key_file, "s3cret-pass");

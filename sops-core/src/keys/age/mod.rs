@@ -1,5 +1,5 @@
 //! age keystore: X25519, SSH and plugin recipients; identities from every
-//! source sops 3.11 reads (sops-cli §9.2).
+//! source sops 3.13 reads (sops-cli §9.2).
 //!
 //! Each key wraps the secret (data key or Shamir share) for exactly one
 //! recipient and stores it as an ASCII-armored age file with a trailing
