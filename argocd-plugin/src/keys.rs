@@ -72,7 +72,8 @@ use crate::settings::{Env, Settings};
 /// Variables of the sidecar environment that may feed the key context: the
 /// age variables our CLI reads, the directories sops derives the default
 /// key file from, gpg's home, the KMS time-outs and GCP's credential and
-/// endpoint variables (the AWS SDK reads the process environment itself). `SOPS_AGE_KEY_CMD` and `SOPS_GPG_EXEC` are
+/// endpoint variables (the AWS SDK reads the process environment itself).
+/// `SOPS_AGE_KEY_CMD`, `SOPS_AGE_SSH_PRIVATE_KEY_CMD` and `SOPS_GPG_EXEC` are
 /// left out on purpose: the plugin never runs a command of the operator's
 /// choosing to obtain keys (gpg is run from `PATH`).
 pub const KEY_VARS: &[&str] = &[
@@ -446,6 +447,25 @@ mod tests {
             "{shown}"
         );
         assert!(!shown.contains("AWS"), "{shown}");
+    }
+
+    /// The key commands never reach the context: the plugin runs no
+    /// command of anyone's choosing to obtain keys.
+    #[test]
+    fn key_commands_are_never_passed() {
+        let env = Env::from_pairs(&[
+            ("SOPS_AGE_KEY_CMD", "cat /keys/age.txt"),
+            ("SOPS_AGE_SSH_PRIVATE_KEY_CMD", "cat /keys/id_ed25519"),
+            ("SOPS_AGE_KEY_FILE", "/keys/age.txt"),
+        ]);
+        let ctx = key_context(&env, &Settings::default(), None).unwrap();
+        let locations = ctx.age_locations();
+        for unset in [
+            "SOPS_AGE_KEY_CMD (unset)",
+            "SOPS_AGE_SSH_PRIVATE_KEY_CMD (unset)",
+        ] {
+            assert!(locations.contains(&unset.to_owned()), "{locations:?}");
+        }
     }
 
     /// HuaweiCloud settings come from the sidecar (never the tenant), and

@@ -8,6 +8,7 @@
 //! Run one module with e.g. `cargo test -p sops-cli --test main -- tamper::`.
 
 mod age_pq;
+mod age_sources;
 mod azure_kv;
 mod bad_inputs;
 mod cloud_support;

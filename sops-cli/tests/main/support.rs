@@ -375,6 +375,20 @@ impl Cmd<'_> {
     }
 }
 
+/// A failure report on one line: the binaries wrap each key's error in
+/// `| ` lines, whose breaks depend on the text's length.
+pub fn one_line_error(stderr: &str) -> String {
+    stderr
+        .lines()
+        .map(|l| {
+            l.trim_start()
+                .trim_start_matches("- ")
+                .trim_start_matches("| ")
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// Asserts two byte strings are equal, showing them as text on failure.
 #[track_caller]
 pub fn assert_same_bytes(what: &str, actual: &[u8], expected: &[u8]) {

@@ -18,7 +18,7 @@ use super::hc_vault::inputs::VaultInputs;
 use crate::metadata::{KeyEntry, KeyKind};
 
 #[cfg(feature = "age")]
-use super::age::{AgeIdentities, AgeSources};
+use super::age::{AgeIdentities, AgeSources, IdentitiesRef, IdentityCache};
 
 /// Decides whether a master key may be used at all (see
 /// [`KeyContextBuilder::key_filter`]).
@@ -28,7 +28,7 @@ pub type KeyFilter = dyn Fn(&KeyEntry) -> bool + Send + Sync;
 pub struct KeyContext {
     inputs: KeyContextBuilder,
     #[cfg(feature = "age")]
-    age: std::sync::OnceLock<AgeIdentities>,
+    age: IdentityCache,
     unwrapped: UnwrapMemo,
     /// Clients a keystore keeps for the life of the context, by keystore
     /// name, because building one costs more than a call (credentials,
@@ -317,11 +317,19 @@ impl KeyContext {
         &self.inputs.azure
     }
 
-    /// The age identities, loaded on first use from the context's sources.
+    /// The age identities, loaded on first use from the context's sources
+    /// (key commands run without `SOPS_AGE_RECIPIENT`).
     #[cfg(feature = "age")]
     pub fn age_identities(&self) -> &AgeIdentities {
-        self.age
-            .get_or_init(|| AgeIdentities::load(&self.inputs.age))
+        self.age.shared(&self.inputs.age)
+    }
+
+    /// The age identities for decrypting `recipient`'s entries: key
+    /// commands run with `SOPS_AGE_RECIPIENT=<recipient>`, once per
+    /// recipient and context.
+    #[cfg(feature = "age")]
+    pub(crate) fn age_identities_for(&self, recipient: &str) -> IdentitiesRef<'_> {
+        self.age.for_recipient(&self.inputs.age, recipient)
     }
 
     /// Where age identities will be looked for (locations only, never key
@@ -333,9 +341,10 @@ impl KeyContext {
 }
 
 impl KeyContextBuilder {
-    /// The process environment, read once now and resolved as sops 3.11
-    /// does: `SOPS_AGE_SSH_PRIVATE_KEY_FILE`, `~/.ssh/id_ed25519` and
-    /// `id_rsa` (from `HOME`), `SOPS_AGE_KEY`, `SOPS_AGE_KEY_FILE`,
+    /// The process environment, read once now and resolved as sops 3.13
+    /// does: `SOPS_AGE_SSH_PRIVATE_KEY_FILE`, `SOPS_AGE_SSH_PRIVATE_KEY_CMD`,
+    /// `~/.ssh/id_ed25519` and `id_rsa` (from `HOME`), `SOPS_AGE_KEY`
+    /// (several identities per line allowed), `SOPS_AGE_KEY_FILE`,
     /// `SOPS_AGE_KEY_CMD`, `<user config dir>/sops/age/keys.txt` (from
     /// `XDG_CONFIG_HOME` or `HOME`); `SOPS_GPG_EXEC` and `GNUPGHOME` for
     /// PGP; `SOPS_KMS_CONNECT_TIMEOUT` and `SOPS_KMS_TIMEOUT` for cloud KMS
@@ -636,7 +645,8 @@ impl KeyContextBuilder {
 
     /// A command whose standard output holds identities (sops'
     /// `SOPS_AGE_KEY_CMD`; messages name that variable). Split like a shell
-    /// would, run without one.
+    /// would, run without one, with `SOPS_AGE_RECIPIENT` set to the
+    /// recipient being decrypted.
     #[cfg(feature = "age")]
     pub fn age_key_command(mut self, command: impl Into<String>) -> Self {
         self.age.add_command(command.into());
@@ -693,7 +703,7 @@ impl KeyContextBuilder {
             services: self.key_services.build(),
             inputs: self,
             #[cfg(feature = "age")]
-            age: std::sync::OnceLock::new(),
+            age: IdentityCache::default(),
             unwrapped: UnwrapMemo::default(),
             clients: Mutex::default(),
         }

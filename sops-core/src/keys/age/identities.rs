@@ -1,13 +1,20 @@
 //! Gathering age identities from the sources of a key context, all of
 //! them on every load, without precedence. From the environment these are
-//! the sources sops 3.11 reads (sops-cli §9.2), in its order:
+//! the sources sops 3.13 reads (sops-cli §9.2), in its order:
 //!
 //! 1. the SSH private key named by `SOPS_AGE_SSH_PRIVATE_KEY_FILE`,
-//! 2. `~/.ssh/id_ed25519` and `~/.ssh/id_rsa` when they exist,
-//! 3. `SOPS_AGE_KEY` (identities inline),
-//! 4. the file named by `SOPS_AGE_KEY_FILE`,
-//! 5. the standard output of `SOPS_AGE_KEY_CMD`,
-//! 6. the default `<user config dir>/sops/age/keys.txt`.
+//! 2. the SSH private key printed by `SOPS_AGE_SSH_PRIVATE_KEY_CMD`,
+//! 3. `~/.ssh/id_ed25519` and `~/.ssh/id_rsa` when they exist,
+//! 4. `SOPS_AGE_KEY` (identities inline, several per line allowed),
+//! 5. the file named by `SOPS_AGE_KEY_FILE`,
+//! 6. the standard output of `SOPS_AGE_KEY_CMD`,
+//! 7. the default `<user config dir>/sops/age/keys.txt`.
+//!
+//! Both commands run with `SOPS_AGE_RECIPIENT` set to the recipient being
+//! decrypted, so with a command among the sources identities are loaded
+//! once per recipient ([`IdentityCache`]). Identity texts that are age
+//! files (passphrase-protected identity files) are opened on first use,
+//! with a passphrase asked for on the terminal (`passphrase.rs`).
 //!
 //! The variables are resolved once into [`AgeSources`] (explicit paths,
 //! texts and commands) when the context is built; loading reads only those.
@@ -15,20 +22,25 @@
 //! decryption can say so with sops' texts. Key material never appears in
 //! messages or `Debug` output.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::io::{self, Read};
 use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use age::{plugin, ssh, x25519};
 use zeroize::Zeroizing;
 
-use super::plugins::{PluginCallbacks, plugin_resolve_error};
+use super::passphrase::{self, AskPassphrase};
+use super::plugins::{PluginCallbacks, go_errno_text, plugin_resolve_error};
 use super::pq::{self, PqIdentity};
 use crate::keys::{SECRET_FILE_LIMIT, SecretFileError, read_secret_file};
 use crate::shlex;
 
 const SSH_KEY_FILE_VAR: &str = "SOPS_AGE_SSH_PRIVATE_KEY_FILE";
+const SSH_KEY_CMD_VAR: &str = "SOPS_AGE_SSH_PRIVATE_KEY_CMD";
+/// Set for both commands: the recipient whose identity is wanted.
+const RECIPIENT_VAR: &str = "SOPS_AGE_RECIPIENT";
 const KEY_VAR: &str = "SOPS_AGE_KEY";
 const KEY_FILE_VAR: &str = "SOPS_AGE_KEY_FILE";
 const KEY_CMD_VAR: &str = "SOPS_AGE_KEY_CMD";
@@ -45,6 +57,8 @@ pub(crate) enum LoadedIdentity {
     Plugin(plugin::Identity),
     /// Hybrid post-quantum (`AGE-SECRET-KEY-PQ-1…`).
     Pq(Box<PqIdentity>),
+    /// A passphrase-protected identity file, opened on first use.
+    Encrypted(Arc<EncryptedIdentity>),
 }
 
 /// The identities found in all sources, with what went wrong while loading.
@@ -74,7 +88,8 @@ impl fmt::Debug for AgeIdentities {
 /// context was built.
 #[derive(Default)]
 pub(crate) struct AgeSources {
-    /// SSH private key files (or the variable that would have named one).
+    /// SSH private key files and commands (or the variables that would
+    /// have named them).
     ssh: Vec<SshSource>,
     /// The home directory whose `.ssh/id_ed25519` and `.ssh/id_rsa` are
     /// tried (`Err`: why it is unknown); `None`: not looked at.
@@ -83,12 +98,17 @@ pub(crate) struct AgeSources {
     texts: Vec<TextSource>,
     /// The directory holding `sops/age/keys.txt`; `None`: not looked at.
     config_dir: Option<Result<String, &'static str>>,
+    /// Where passphrases of protected identity files come from; `None`:
+    /// the terminal.
+    passphrase: Option<Arc<AskPassphrase>>,
 }
 
 enum SshSource {
     /// A variable that was not set: listed as an unused location.
     Unset(&'static str),
     File(String),
+    /// `SOPS_AGE_SSH_PRIVATE_KEY_CMD`: prints one unencrypted SSH key.
+    Command(String),
 }
 
 enum TextSource {
@@ -97,6 +117,9 @@ enum TextSource {
     Text {
         location: String,
         text: Zeroizing<String>,
+        /// Several identities per line, separated by white space (sops
+        /// 3.13 allows this in `SOPS_AGE_KEY` only).
+        words: bool,
     },
     Identity {
         location: String,
@@ -120,11 +143,16 @@ impl AgeSources {
             Some(path) => SshSource::File(path),
             None => SshSource::Unset(SSH_KEY_FILE_VAR),
         });
+        sources.ssh.push(match var(SSH_KEY_CMD_VAR) {
+            Some(command) => SshSource::Command(command),
+            None => SshSource::Unset(SSH_KEY_CMD_VAR),
+        });
         sources.home = Some(home_dir(var));
         sources.texts.push(match var(KEY_VAR) {
             Some(text) => TextSource::Text {
                 location: KEY_VAR.to_owned(),
                 text: Zeroizing::new(text),
+                words: true,
             },
             None => TextSource::Unset(KEY_VAR),
         });
@@ -147,7 +175,22 @@ impl AgeSources {
         self.texts.push(TextSource::Text {
             location,
             text: Zeroizing::new(text.to_owned()),
+            words: false,
         });
+    }
+
+    /// Replaces the terminal prompt for passphrases of protected identity
+    /// files.
+    #[cfg_attr(not(test), allow(dead_code))]
+    pub(crate) fn set_passphrase_source(&mut self, ask: Arc<AskPassphrase>) {
+        self.passphrase = Some(ask);
+    }
+
+    /// True when a source is a command, whose output may depend on the
+    /// recipient (`SOPS_AGE_RECIPIENT`).
+    fn has_command(&self) -> bool {
+        self.ssh.iter().any(|s| matches!(s, SshSource::Command(_)))
+            || self.texts.iter().any(|t| matches!(t, TextSource::Command(_)))
     }
 
     pub(crate) fn add_identity(&mut self, location: String, identity: x25519::Identity) {
@@ -187,6 +230,7 @@ impl AgeSources {
             out.push(match source {
                 SshSource::Unset(var) => format!("{var} (unset)"),
                 SshSource::File(path) => path.clone(),
+                SshSource::Command(_) => SSH_KEY_CMD_VAR.to_owned(),
             });
         }
         if let Some(Ok(home)) = &self.home {
@@ -220,24 +264,31 @@ impl AgeSources {
 
 /// A source read but not yet parsed (sops reads all text sources first).
 enum Pending {
-    Text(String, Zeroizing<Vec<u8>>),
+    /// Location, content, several identities per line.
+    Text(String, Zeroizing<Vec<u8>>, bool),
     Identity(String, x25519::Identity),
 }
 
 impl AgeIdentities {
-    /// Loads identities from every source of `sources`.
-    pub(crate) fn load(sources: &AgeSources) -> Self {
+    /// Loads identities from every source of `sources`; commands run with
+    /// `SOPS_AGE_RECIPIENT` set to `recipient` (unset for `None`).
+    pub(crate) fn load(sources: &AgeSources, recipient: Option<&str>) -> Self {
         let mut ids = Self::default();
-        ids.load_ssh(sources);
+        ids.load_ssh(sources, recipient);
 
         // Text sources, read first and parsed afterwards (as sops does).
         let mut pending: Vec<Pending> = Vec::new();
         for source in &sources.texts {
             match source {
                 TextSource::Unset(var) => ids.unused.push((*var).to_owned()),
-                TextSource::Text { location, text } => pending.push(Pending::Text(
+                TextSource::Text {
+                    location,
+                    text,
+                    words,
+                } => pending.push(Pending::Text(
                     location.clone(),
                     Zeroizing::new(text.as_bytes().to_vec()),
+                    *words,
                 )),
                 TextSource::Identity { location, identity } => {
                     pending.push(Pending::Identity(location.clone(), identity.clone()));
@@ -246,7 +297,7 @@ impl AgeIdentities {
                     variable: Some(var),
                     path,
                 } => match read_file(path) {
-                    Ok(data) => pending.push(Pending::Text((*var).to_owned(), data)),
+                    Ok(data) => pending.push(Pending::Text((*var).to_owned(), data, false)),
                     Err(ReadError::Open(e)) => ids.errors.push(format!(
                         "failed to open {var} file: {}",
                         go_path_error("open", path, &e)
@@ -257,11 +308,15 @@ impl AgeIdentities {
                     variable: None,
                     path,
                 } => match read_file(path) {
-                    Ok(data) => pending.push(Pending::Text(path.clone(), data)),
+                    Ok(data) => pending.push(Pending::Text(path.clone(), data, false)),
                     Err(e) => ids.errors.push(e.describe(path, path)),
                 },
-                TextSource::Command(command) => match run_key_command(command) {
-                    Ok(data) => pending.push(Pending::Text(KEY_CMD_VAR.to_owned(), data)),
+                TextSource::Command(command) => match run_key_command(
+                    command,
+                    KEY_CMD_VAR,
+                    recipient,
+                ) {
+                    Ok(data) => pending.push(Pending::Text(KEY_CMD_VAR.to_owned(), data, false)),
                     Err(e) => ids.errors.push(e),
                 },
             }
@@ -277,7 +332,7 @@ impl AgeIdentities {
             Some(Ok(dir)) => {
                 let path = join_path(dir, DEFAULT_KEYS_FILE);
                 match read_file(&path) {
-                    Ok(data) => pending.push(Pending::Text(path, data)),
+                    Ok(data) => pending.push(Pending::Text(path, data, false)),
                     Err(ReadError::Open(e)) if e.kind() == io::ErrorKind::NotFound => {
                         if nothing_yet {
                             ids.unused.push(path);
@@ -293,15 +348,15 @@ impl AgeIdentities {
         }
 
         for source in pending {
-            let (location, data) = match source {
+            let (location, data, words) = match source {
                 Pending::Identity(location, identity) => {
                     ids.identities
                         .push((location, LoadedIdentity::X25519(identity)));
                     continue;
                 }
-                Pending::Text(location, data) => (location, data),
+                Pending::Text(location, data, words) => (location, data, words),
             };
-            match parse_identities(&location, &data) {
+            match parse_source(&location, data, words, sources.passphrase.as_ref()) {
                 Ok(parsed) => {
                     if parsed.identities.is_empty() {
                         ids.unused.push(location);
@@ -322,7 +377,8 @@ impl AgeIdentities {
     /// identities already.
     pub fn from_text(location: &str, text: &str) -> Self {
         let mut ids = Self::default();
-        match parse_identities(location, text.as_bytes()) {
+        let data = Zeroizing::new(text.as_bytes().to_vec());
+        match parse_source(location, data, false, None) {
             Ok(parsed) => {
                 if parsed.identities.is_empty() {
                     ids.unused.push(location.to_owned());
@@ -394,8 +450,9 @@ impl AgeIdentities {
     /// Plugins whose binary cannot be found are listed in `errors`.
     /// `bound_to`: only the identities that belong to this recipient (see
     /// `KeyContext::with_age_recipient_binding`); `None` for all of them.
-    pub(crate) fn drivers(&self, bound_to: Option<&str>) -> Drivers<'_> {
+    pub(crate) fn drivers<'a>(&'a self, bound_to: Option<&'a str>) -> Drivers<'a> {
         let mut direct: Vec<&dyn age::Identity> = Vec::new();
+        let mut encrypted = Vec::new();
         let mut by_plugin: BTreeMap<&str, Vec<plugin::Identity>> = BTreeMap::new();
         for (_, identity) in &self.identities {
             match identity {
@@ -420,6 +477,10 @@ impl AgeIdentities {
                         by_plugin.entry(i.plugin()).or_default().push(i.clone());
                     }
                 }
+                LoadedIdentity::Encrypted(i) => encrypted.push(EncryptedUse {
+                    identity: i,
+                    bound_to,
+                }),
             }
         }
         let mut plugins = Vec::new();
@@ -433,6 +494,7 @@ impl AgeIdentities {
         Drivers {
             direct,
             plugins,
+            encrypted,
             errors,
         }
     }
@@ -442,13 +504,16 @@ impl AgeIdentities {
 pub(crate) struct Drivers<'a> {
     direct: Vec<&'a dyn age::Identity>,
     plugins: Vec<plugin::IdentityPluginV1<PluginCallbacks>>,
+    /// Protected identity files, tried last, in the order they were found
+    /// (after every identity that needs no passphrase).
+    encrypted: Vec<EncryptedUse<'a>>,
     /// Plugins that could not be resolved.
     pub(crate) errors: Vec<String>,
 }
 
 impl Drivers<'_> {
     pub(crate) fn is_empty(&self) -> bool {
-        self.direct.is_empty() && self.plugins.is_empty()
+        self.direct.is_empty() && self.plugins.is_empty() && self.encrypted.is_empty()
     }
 
     pub(crate) fn iter(&self) -> impl Iterator<Item = &dyn age::Identity> {
@@ -456,16 +521,150 @@ impl Drivers<'_> {
             .iter()
             .copied()
             .chain(self.plugins.iter().map(|p| p as &dyn age::Identity))
+            .chain(self.encrypted.iter().map(|e| e as &dyn age::Identity))
+    }
+}
+
+// --- passphrase-protected identity files ------------------------------------
+
+/// An identity file that is an age file: kept encrypted until an
+/// unwrap needs it, then opened once (one prompt per file and load) and
+/// its identities kept for the life of the load.
+pub(crate) struct EncryptedIdentity {
+    location: String,
+    contents: Zeroizing<Vec<u8>>,
+    ask: Option<Arc<AskPassphrase>>,
+    opened: OnceLock<Result<AgeIdentities, String>>,
+}
+
+impl EncryptedIdentity {
+    /// The identities inside, or why the file could not be opened (the
+    /// failure is kept: sops does not ask again either).
+    fn open(&self) -> &Result<AgeIdentities, String> {
+        self.opened.get_or_init(|| {
+            let text = passphrase::decrypt_identity_file(
+                &self.contents,
+                &self.location,
+                self.ask.as_deref(),
+            )?;
+            if passphrase::is_age_file(&text) {
+                return Err(format!(
+                    "failed to parse '{}' age identities: unknown identity type",
+                    self.location
+                ));
+            }
+            let mut inner = AgeIdentities::default();
+            let parsed = parse_identities(&self.location, &text, false)?;
+            for identity in parsed.identities {
+                inner.identities.push((self.location.clone(), identity));
+            }
+            Ok(inner)
+        })
+    }
+}
+
+/// An [`EncryptedIdentity`] as one of a decryption's identities, bound to
+/// the recipient being decrypted when the context binds them.
+struct EncryptedUse<'a> {
+    identity: &'a EncryptedIdentity,
+    bound_to: Option<&'a str>,
+}
+
+impl age::Identity for EncryptedUse<'_> {
+    fn unwrap_stanza(
+        &self,
+        stanza: &age_core::format::Stanza,
+    ) -> Option<Result<age_core::format::FileKey, age::DecryptError>> {
+        self.unwrap_stanzas(std::slice::from_ref(stanza))
+    }
+
+    fn unwrap_stanzas(
+        &self,
+        stanzas: &[age_core::format::Stanza],
+    ) -> Option<Result<age_core::format::FileKey, age::DecryptError>> {
+        let inner = match self.identity.open() {
+            Ok(inner) => inner,
+            Err(why) => return Some(Err(age::DecryptError::Io(io::Error::other(why.clone())))),
+        };
+        let drivers = inner.drivers(self.bound_to);
+        if let Some(why) = drivers.errors.first() {
+            return Some(Err(age::DecryptError::Io(io::Error::other(why.clone()))));
+        }
+        drivers.iter().find_map(|i| i.unwrap_stanzas(stanzas))
+    }
+}
+
+/// Identities for one recipient at a time: the commands' output may
+/// depend on `SOPS_AGE_RECIPIENT`, so with a command among the sources
+/// each recipient gets its own load (its commands run once); without one
+/// every recipient shares a single load.
+#[derive(Default)]
+pub(crate) struct IdentityCache {
+    shared: OnceLock<AgeIdentities>,
+    by_recipient: Mutex<HashMap<String, Arc<OnceLock<Arc<AgeIdentities>>>>>,
+}
+
+/// Identities handed out by an [`IdentityCache`].
+pub(crate) enum IdentitiesRef<'a> {
+    Shared(&'a AgeIdentities),
+    Own(Arc<AgeIdentities>),
+}
+
+impl std::ops::Deref for IdentitiesRef<'_> {
+    type Target = AgeIdentities;
+
+    fn deref(&self) -> &AgeIdentities {
+        match self {
+            IdentitiesRef::Shared(ids) => ids,
+            IdentitiesRef::Own(ids) => ids,
+        }
+    }
+}
+
+impl IdentityCache {
+    /// The identities loaded without a recipient (commands run without
+    /// `SOPS_AGE_RECIPIENT`).
+    pub(crate) fn shared(&self, sources: &AgeSources) -> &AgeIdentities {
+        self.shared.get_or_init(|| AgeIdentities::load(sources, None))
+    }
+
+    /// The identities for decrypting `recipient`'s entries.
+    pub(crate) fn for_recipient(&self, sources: &AgeSources, recipient: &str) -> IdentitiesRef<'_> {
+        if !sources.has_command() {
+            return IdentitiesRef::Shared(self.shared(sources));
+        }
+        // The map's lock is not held while loading: a command (or a
+        // prompt) for one recipient must not hold up the others.
+        let slot = {
+            let mut map = self
+                .by_recipient
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            map.entry(recipient.to_owned()).or_default().clone()
+        };
+        let ids = slot.get_or_init(|| Arc::new(AgeIdentities::load(sources, Some(recipient))));
+        IdentitiesRef::Own(ids.clone())
     }
 }
 
 // --- SSH keys -------------------------------------------------------------
 
 impl AgeIdentities {
-    fn load_ssh(&mut self, sources: &AgeSources) {
+    fn load_ssh(&mut self, sources: &AgeSources, recipient: Option<&str>) {
         for source in &sources.ssh {
             match source {
                 SshSource::File(path) => self.add_ssh_key(path),
+                SshSource::Command(command) => {
+                    match run_key_command(command, SSH_KEY_CMD_VAR, recipient)
+                        .and_then(|out| ssh_key_from_command(&out))
+                    {
+                        Ok(identity) => self.identities.push((
+                            SSH_KEY_CMD_VAR.to_owned(),
+                            LoadedIdentity::Ssh(Box::new(identity)),
+                        )),
+                        Err(e) => self.errors.push(e),
+                    }
+                }
                 SshSource::Unset(var) => self.unused.push((*var).to_owned()),
             }
         }
@@ -533,7 +732,57 @@ fn load_ssh_key(path: &str) -> Result<ssh::Identity, String> {
     }
 }
 
+/// The SSH key printed by `SOPS_AGE_SSH_PRIVATE_KEY_CMD`, with sops 3.13's
+/// texts (a protected key is refused: there is no prompt for it).
+fn ssh_key_from_command(out: &[u8]) -> Result<ssh::Identity, String> {
+    let malformed = |why: &str| {
+        format!("malformed SSH identity returned by running {SSH_KEY_CMD_VAR}: {why:?}")
+    };
+    let protected = || {
+        format!(
+            "the SSH key returned by running {SSH_KEY_CMD_VAR} is password protected, which is unsupported. (\"ssh: this private key is passphrase protected\")"
+        )
+    };
+    if !out.windows(11).any(|w| w == b"-----BEGIN ") {
+        return Err(malformed("ssh: no key found"));
+    }
+    let identity = ssh::Identity::from_buffer(out, None)
+        .map_err(|e| malformed(&super::plugins::one_line(&e.to_string())))?;
+    match identity {
+        ssh::Identity::Unencrypted(_) => Ok(identity),
+        ssh::Identity::Encrypted(_)
+        | ssh::Identity::Unsupported(ssh::UnsupportedKey::EncryptedPem)
+        | ssh::Identity::Unsupported(ssh::UnsupportedKey::EncryptedSsh(_)) => Err(protected()),
+        ssh::Identity::Unsupported(ssh::UnsupportedKey::Hardware(kind))
+        | ssh::Identity::Unsupported(ssh::UnsupportedKey::Type(kind)) => {
+            Err(malformed(&format!("ssh: unsupported key type {kind:?}")))
+        }
+    }
+}
+
 // --- text sources -----------------------------------------------------------
+
+/// One text source: a passphrase-protected identity file (an age file,
+/// opened when first needed) or identity lines.
+fn parse_source(
+    location: &str,
+    data: Zeroizing<Vec<u8>>,
+    words: bool,
+    ask: Option<&Arc<AskPassphrase>>,
+) -> Result<Parsed, String> {
+    if passphrase::is_age_file(&data) {
+        let identity = EncryptedIdentity {
+            location: location.to_owned(),
+            contents: data,
+            ask: ask.cloned(),
+            opened: OnceLock::new(),
+        };
+        return Ok(Parsed {
+            identities: vec![LoadedIdentity::Encrypted(Arc::new(identity))],
+        });
+    }
+    parse_identities(location, &data, words)
+}
 
 struct Parsed {
     identities: Vec<LoadedIdentity>,
@@ -541,21 +790,13 @@ struct Parsed {
 
 /// Parses one text source. Lines: empty or `#…` are skipped (a trailing CR
 /// is dropped), `AGE-SECRET-KEY-1…`, `AGE-SECRET-KEY-PQ-1…` and
-/// `AGE-PLUGIN-…` are identities,
-/// anything else fails the whole source. Messages never quote a line.
-fn parse_identities(location: &str, data: &[u8]) -> Result<Parsed, String> {
-    if data.starts_with(b"age-encryption") || data.starts_with(b"-----BEGIN AGE") {
-        return Err(format!(
-            "failed to read '{location}': passphrase-protected age identity files are not supported yet (no passphrase prompt)"
-        ));
-    }
+/// `AGE-PLUGIN-…` are identities, anything else fails the whole source. With
+/// `words`, each white-space separated word of a line is one identity.
+/// Messages never quote a line.
+fn parse_identities(location: &str, data: &[u8], words: bool) -> Result<Parsed, String> {
     let fail = |why: &str| format!("failed to parse '{location}' age identities: {why}");
     let mut identities = Vec::new();
-    for raw in data.split(|&b| b == b'\n') {
-        let line = raw.strip_suffix(b"\r").unwrap_or(raw);
-        if line.is_empty() || line.starts_with(b"#") {
-            continue;
-        }
+    for line in identity_items(data, words) {
         let text = std::str::from_utf8(line).ok();
         if line.starts_with(b"AGE-PLUGIN-") {
             let parsed = text
@@ -588,19 +829,51 @@ fn parse_identities(location: &str, data: &[u8]) -> Result<Parsed, String> {
 
 // --- SOPS_AGE_KEY_CMD -----------------------------------------------------
 
-/// Runs the key command without a shell (stdin empty, stderr passed
-/// through) and returns its standard output.
-fn run_key_command(command: &str) -> Result<Zeroizing<Vec<u8>>, String> {
+/// The identity lines of a text source (empty and `#` lines dropped, a
+/// trailing CR removed), or with `words` the white-space separated words
+/// of those lines, as sops 3.13 reads `SOPS_AGE_KEY`.
+fn identity_items(data: &[u8], words: bool) -> Vec<&[u8]> {
+    let lines = data
+        .split(|&b| b == b'\n')
+        .map(|raw| raw.strip_suffix(b"\r").unwrap_or(raw))
+        .filter(|line| !line.is_empty() && !line.starts_with(b"#"));
+    if !words {
+        return lines.collect();
+    }
+    lines
+        .flat_map(|line| match std::str::from_utf8(line) {
+            Ok(text) => text.split_whitespace().map(str::as_bytes).collect(),
+            Err(_) => line
+                .split(|b| b.is_ascii_whitespace())
+                .filter(|w| !w.is_empty())
+                .collect::<Vec<_>>(),
+        })
+        .collect()
+}
+
+/// Runs a key command (`variable` names where it came from) without a
+/// shell, with `SOPS_AGE_RECIPIENT` set to `recipient` (stdin empty,
+/// stderr passed through) and returns its standard output, which is never
+/// logged nor quoted.
+fn run_key_command(
+    command: &str,
+    variable: &str,
+    recipient: Option<&str>,
+) -> Result<Zeroizing<Vec<u8>>, String> {
     let words = shlex::split(command)
-        .map_err(|e| format!("failed to parse command {command} from {KEY_CMD_VAR}: {e}"))?;
+        .map_err(|e| format!("failed to parse command {command} from {variable}: {e}"))?;
     let Some((program, args)) = words.split_first() else {
         return Err(format!(
-            "failed to parse command {command} from {KEY_CMD_VAR}: empty command"
+            "failed to parse command {command} from {variable}: empty command"
         ));
     };
     let failed =
-        |why: String| format!("failed to execute command {command} from {KEY_CMD_VAR}: {why}");
-    let mut child = Command::new(program)
+        |why: String| format!("failed to execute command {command} from {variable}: {why}");
+    let mut cmd = Command::new(program);
+    if let Some(recipient) = recipient {
+        cmd.env(RECIPIENT_VAR, recipient);
+    }
+    let mut child = cmd
         .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -706,20 +979,6 @@ fn read_file(path: &str) -> Result<Zeroizing<Vec<u8>>, ReadError> {
 /// Go's `*fs.PathError` text: `open /x: no such file or directory`.
 fn go_path_error(op: &str, path: &str, e: &io::Error) -> String {
     format!("{op} {path}: {}", go_errno_text(e))
-}
-
-/// The OS error text the way Go prints it (lower-case, no error number).
-fn go_errno_text(e: &io::Error) -> String {
-    let text = e.to_string();
-    let text = match (e.raw_os_error(), text.rfind(" (os error ")) {
-        (Some(_), Some(i)) => &text[..i],
-        _ => &text[..],
-    };
-    let mut chars = text.chars();
-    match chars.next() {
-        Some(first) => first.to_lowercase().chain(chars).collect(),
-        None => String::new(),
-    }
 }
 
 /// The user's home directory as Go's `os.UserHomeDir` finds it.

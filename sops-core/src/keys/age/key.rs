@@ -238,7 +238,7 @@ impl MasterKey for AgeKey {
     }
 
     fn decrypt(&self, entry: &KeyEntry, ctx: &KeyContext) -> Result<Zeroizing<Vec<u8>>, KeyError> {
-        let ids = ctx.age_identities();
+        let ids = ctx.age_identities_for(&self.recipient);
         if ids.is_empty() {
             return Err(KeyError::NoCredentials(
                 ids.explain("failed to load age identities", &[]),
@@ -247,7 +247,7 @@ impl MasterKey for AgeKey {
         let bound_to = ctx
             .binds_age_recipients()
             .then_some(self.recipient.as_str());
-        decrypt_with(ids, bound_to, entry.enc().unwrap_or_default().as_bytes())
+        decrypt_with(&ids, bound_to, entry.enc().unwrap_or_default().as_bytes())
     }
 }
 

@@ -1,6 +1,5 @@
 //! age keystore: X25519, hybrid post-quantum (`age1pq1…`), SSH and plugin
-//! recipients; identities from every
-//! source sops 3.11 reads (sops-cli §9.2).
+//! recipients; identities from every source sops 3.13 reads (sops-cli §9.2).
 //!
 //! Each key wraps the secret (data key or Shamir share) for exactly one
 //! recipient and stores it as an ASCII-armored age file with a trailing
@@ -75,6 +74,8 @@ mod key;
 #[cfg(feature = "age")]
 mod keygen;
 #[cfg(feature = "age")]
+mod passphrase;
+#[cfg(feature = "age")]
 mod plugins;
 #[cfg(feature = "age")]
 mod pq;
@@ -82,7 +83,7 @@ mod pq;
 #[cfg(feature = "age")]
 pub use identities::AgeIdentities;
 #[cfg(feature = "age")]
-pub(crate) use identities::AgeSources;
+pub(crate) use identities::{AgeSources, IdentitiesRef, IdentityCache};
 #[cfg(feature = "age")]
 pub use key::AgeKey;
 #[cfg(feature = "age")]

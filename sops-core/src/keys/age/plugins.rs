@@ -43,3 +43,17 @@ impl age::Callbacks for PluginCallbacks {
         None
     }
 }
+
+/// The OS error text the way Go prints it (lower-case, no error number).
+pub(crate) fn go_errno_text(e: &std::io::Error) -> String {
+    let text = e.to_string();
+    let text = match (e.raw_os_error(), text.rfind(" (os error ")) {
+        (Some(_), Some(i)) => &text[..i],
+        _ => &text[..],
+    };
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_lowercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}

@@ -11,6 +11,7 @@ use age::secrecy::ExposeSecret;
 use tempfile::TempDir;
 
 use super::*;
+use crate::keys::age::AgeSources;
 
 // --- helpers ------------------------------------------------------------------
 
@@ -497,7 +498,7 @@ fn wrong_identity_is_rejected_with_sops_text() {
     assert_eq!(
         err,
         KeyError::Rejected(format!(
-            "failed to create reader for decrypting sops data key with age: identity did not match any of the recipients: incorrect identity for recipient block. Did not find keys in locations 'SOPS_AGE_SSH_PRIVATE_KEY_FILE', '{home_s}/.ssh/id_ed25519', '{home_s}/.ssh/id_rsa', 'SOPS_AGE_KEY_FILE', and 'SOPS_AGE_KEY_CMD'."
+            "failed to create reader for decrypting sops data key with age: identity did not match any of the recipients: incorrect identity for recipient block. Did not find keys in locations 'SOPS_AGE_SSH_PRIVATE_KEY_FILE', 'SOPS_AGE_SSH_PRIVATE_KEY_CMD', '{home_s}/.ssh/id_ed25519', '{home_s}/.ssh/id_rsa', 'SOPS_AGE_KEY_FILE', and 'SOPS_AGE_KEY_CMD'."
         ))
     );
     assert!(!err.to_string().contains("AGE-SECRET-KEY"));
@@ -513,7 +514,7 @@ fn no_identity_gives_no_credentials_with_sops_text() {
     assert_eq!(
         err,
         KeyError::NoCredentials(format!(
-            "failed to load age identities. Did not find keys in locations 'SOPS_AGE_SSH_PRIVATE_KEY_FILE', '{h}/.ssh/id_ed25519', '{h}/.ssh/id_rsa', 'SOPS_AGE_KEY', 'SOPS_AGE_KEY_FILE', 'SOPS_AGE_KEY_CMD', and '{h}/.config/sops/age/keys.txt'."
+            "failed to load age identities. Did not find keys in locations 'SOPS_AGE_SSH_PRIVATE_KEY_FILE', 'SOPS_AGE_SSH_PRIVATE_KEY_CMD', '{h}/.ssh/id_ed25519', '{h}/.ssh/id_rsa', 'SOPS_AGE_KEY', 'SOPS_AGE_KEY_FILE', 'SOPS_AGE_KEY_CMD', and '{h}/.config/sops/age/keys.txt'."
         ))
     );
 
@@ -521,7 +522,7 @@ fn no_identity_gives_no_credentials_with_sops_text() {
     let err = unwrap(&entry, &ctx(&[])).unwrap_err();
     assert_eq!(
         err.to_string(),
-        "failed to load age identities. Errors while loading age identities: $HOME is not defined; user config directory could not be determined: neither $XDG_CONFIG_HOME nor $HOME are defined. Did not find keys in locations 'SOPS_AGE_SSH_PRIVATE_KEY_FILE', 'SOPS_AGE_KEY', 'SOPS_AGE_KEY_FILE', and 'SOPS_AGE_KEY_CMD'."
+        "failed to load age identities. Errors while loading age identities: $HOME is not defined; user config directory could not be determined: neither $XDG_CONFIG_HOME nor $HOME are defined. Did not find keys in locations 'SOPS_AGE_SSH_PRIVATE_KEY_FILE', 'SOPS_AGE_SSH_PRIVATE_KEY_CMD', 'SOPS_AGE_KEY', 'SOPS_AGE_KEY_FILE', and 'SOPS_AGE_KEY_CMD'."
     );
 }
 
@@ -623,7 +624,7 @@ fn source_failures_are_listed_in_sops_order() {
     assert_eq!(
         err,
         KeyError::NoCredentials(format!(
-            "failed to load age identities. Errors while loading age identities: failed to open file: open /nonexistent/sops-rs/id: no such file or directory; failed to open SOPS_AGE_KEY_FILE file: open /nonexistent/sops-rs/keys.txt: no such file or directory; failed to execute command false from SOPS_AGE_KEY_CMD: exit status 1; failed to parse 'SOPS_AGE_KEY' age identities: unknown identity type. Did not find keys in locations '{h}/.ssh/id_ed25519' and '{h}/.ssh/id_rsa'."
+            "failed to load age identities. Errors while loading age identities: failed to open file: open /nonexistent/sops-rs/id: no such file or directory; failed to open SOPS_AGE_KEY_FILE file: open /nonexistent/sops-rs/keys.txt: no such file or directory; failed to execute command false from SOPS_AGE_KEY_CMD: exit status 1; failed to parse 'SOPS_AGE_KEY' age identities: unknown identity type. Did not find keys in locations 'SOPS_AGE_SSH_PRIVATE_KEY_CMD', '{h}/.ssh/id_ed25519', and '{h}/.ssh/id_rsa'."
         ))
     );
 }
@@ -632,9 +633,9 @@ fn source_failures_are_listed_in_sops_order() {
 fn one_bad_line_fails_the_whole_source() {
     let (_, id) = x25519_pair();
     let (recipient2, id2) = x25519_pair();
-    // Leading space: rejected like age/sops do; the line itself is never quoted.
+    // A bad word: rejected like age/sops do; the line itself is never quoted.
     let c = ctx(&[
-        ("SOPS_AGE_KEY", &format!("{id}\n {id}\n")),
+        ("SOPS_AGE_KEY", &format!("{id}\n{id} junk\n")),
         ("SOPS_AGE_KEY_CMD", "sops-rs-no-such-command --flag"),
         ("XDG_CONFIG_HOME", "relative/dir"),
     ]);
@@ -691,31 +692,313 @@ fn empty_and_comment_only_sources_are_listed_as_unused() {
         ids.unused_locations(),
         [
             "SOPS_AGE_SSH_PRIVATE_KEY_FILE",
+            "SOPS_AGE_SSH_PRIVATE_KEY_CMD",
             "SOPS_AGE_KEY",
             "SOPS_AGE_KEY_FILE"
         ]
     );
 }
 
+// --- sops 3.12/3.13 identity sources -----------------------------------------
+
+/// `text` encrypted to `passphrase` (scrypt, a low work factor to keep the
+/// tests fast), armored or binary, as `age -p` writes identity files.
+fn passphrase_file(text: &str, passphrase: &str, armored: bool) -> Vec<u8> {
+    let mut recipient = age::scrypt::Recipient::new(passphrase.into());
+    recipient.set_work_factor(10);
+    let encryptor =
+        age::Encryptor::with_recipients(std::iter::once(&recipient as &dyn age::Recipient))
+            .unwrap();
+    let mut out = Vec::new();
+    let format = if armored {
+        age::armor::Format::AsciiArmor
+    } else {
+        age::armor::Format::Binary
+    };
+    let armor = age::armor::ArmoredWriter::wrap_output(&mut out, format).unwrap();
+    let mut writer = encryptor.wrap_output(armor).unwrap();
+    writer.write_all(text.as_bytes()).unwrap();
+    writer.finish().unwrap().finish().unwrap();
+    out
+}
+
+/// Sources from `vars` whose passphrases come from `answer` (counting the
+/// prompts in `asked`) instead of the terminal.
+fn sources_answering(
+    vars: &[(&str, &str)],
+    answer: &'static str,
+    asked: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+) -> AgeSources {
+    let lookup = |k: &str| {
+        vars.iter()
+            .find(|(name, _)| *name == k)
+            .map(|(_, v)| v.to_string())
+    };
+    let mut sources = AgeSources::from_vars(&lookup);
+    sources.set_passphrase_source(std::sync::Arc::new(move |prompt: &str| {
+        asked.lock().unwrap().push(prompt.to_owned());
+        Ok(Zeroizing::new(answer.to_owned()))
+    }));
+    sources
+}
+
 #[test]
-fn passphrase_protected_identity_file_is_reported_clearly() {
+fn passphrase_protected_identity_files_decrypt_after_one_prompt() {
+    let (recipient, id) = x25519_pair();
+    let (recipient2, id2) = x25519_pair();
     let dir = TempDir::new().unwrap();
-    let file = write(
-        dir.path(),
-        "keys.age",
-        "-----BEGIN AGE ENCRYPTED FILE-----\nYWdl\n-----END AGE ENCRYPTED FILE-----\n",
+    let keys = format!("# created by age-keygen\n{id}\n{id2}\n");
+    for armored in [true, false] {
+        let file = dir.path().join(format!("keys-{armored}.age"));
+        std::fs::write(&file, passphrase_file(&keys, "correct horse", armored)).unwrap();
+        let asked = std::sync::Arc::default();
+        let sources = sources_answering(
+            &[("SOPS_AGE_KEY_FILE", &s(&file)), ("HOME", &s(dir.path()))],
+            "correct horse",
+            std::sync::Arc::clone(&asked),
+        );
+        let ids = AgeIdentities::load(&sources, None);
+        assert_eq!(ids.len(), 1, "{:?}", ids.errors());
+        // Not asked before an entry needs it.
+        assert!(asked.lock().unwrap().is_empty());
+        for r in [&recipient, &recipient2] {
+            let entry = wrap(r, &secret());
+            let enc = entry.enc().unwrap().as_bytes().to_vec();
+            let out = decrypt_with(&ids, None, &enc).unwrap();
+            assert_eq!(out.as_slice(), secret().as_slice());
+        }
+        assert_eq!(
+            *asked.lock().unwrap(),
+            ["Enter passphrase for identity 'SOPS_AGE_KEY_FILE':"],
+            "one prompt for the file, whatever the number of entries"
+        );
+        // Bound to its recipient (the Argo CD plugin), an identity inside
+        // opens only its own entries.
+        let entry = wrap(&recipient2, &secret());
+        let enc = entry.enc().unwrap().as_bytes().to_vec();
+        assert!(decrypt_with(&ids, Some(recipient.as_str()), &enc).is_err());
+        assert!(decrypt_with(&ids, Some(recipient2.as_str()), &enc).is_ok());
+    }
+}
+
+#[test]
+fn passphrase_protected_identity_is_tried_after_plain_ones() {
+    let (recipient, id) = x25519_pair();
+    let (_, other) = x25519_pair();
+    let dir = TempDir::new().unwrap();
+    let file = write(dir.path(), "k.txt", "");
+    std::fs::write(&file, passphrase_file(&other, "pw", true)).unwrap();
+    let asked = std::sync::Arc::default();
+    let sources = sources_answering(
+        &[("SOPS_AGE_KEY_FILE", &s(&file)), ("SOPS_AGE_KEY", &id)],
+        "pw",
+        std::sync::Arc::clone(&asked),
     );
+    let ids = AgeIdentities::load(&sources, None);
+    let entry = wrap(&recipient, &secret());
+    let enc = entry.enc().unwrap().as_bytes().to_vec();
+    assert!(decrypt_with(&ids, None, &enc).is_ok());
+    assert!(
+        asked.lock().unwrap().is_empty(),
+        "no prompt when a plain identity opens the entry"
+    );
+}
+
+#[test]
+fn wrong_passphrase_and_foreign_age_files_give_sops_texts() {
+    let (recipient, id) = x25519_pair();
+    let dir = TempDir::new().unwrap();
+    let file = dir.path().join("k.age");
+    std::fs::write(&file, passphrase_file(&id, "right", true)).unwrap();
+    let entry = wrap(&recipient, &secret());
+    let enc = entry.enc().unwrap().as_bytes().to_vec();
+    let home = s(dir.path());
+    let vars = [("SOPS_AGE_KEY_FILE", s(&file)), ("HOME", home.clone())];
+    let vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let unused = format!(
+        ". Did not find keys in locations 'SOPS_AGE_SSH_PRIVATE_KEY_FILE', 'SOPS_AGE_SSH_PRIVATE_KEY_CMD', '{home}/.ssh/id_ed25519', '{home}/.ssh/id_rsa', 'SOPS_AGE_KEY', and 'SOPS_AGE_KEY_CMD'."
+    );
+    let ids = AgeIdentities::load(&sources_answering(&vars, "wrong", Default::default()), None);
+    assert_eq!(
+        decrypt_with(&ids, None, &enc).unwrap_err(),
+        KeyError::Rejected(format!(
+            "failed to create reader for decrypting sops data key with age: incorrect passphrase{unused}"
+        ))
+    );
+    let ids = AgeIdentities::load(&sources_answering(&vars, "", Default::default()), None);
+    assert_eq!(
+        decrypt_with(&ids, None, &enc).unwrap_err(),
+        KeyError::Rejected(format!(
+            "failed to create reader for decrypting sops data key with age: failed to decrypt identity file: passphrase can't be empty{unused}"
+        ))
+    );
+    // An age file encrypted to a key, not a passphrase: no prompt.
+    let (other, _) = x25519_pair();
+    let foreign = wrap(&other, id.as_bytes());
+    std::fs::write(&file, foreign.enc().unwrap()).unwrap();
+    let asked = std::sync::Arc::default();
+    let ids = AgeIdentities::load(
+        &sources_answering(&vars, "right", std::sync::Arc::clone(&asked)),
+        None,
+    );
+    assert_eq!(
+        decrypt_with(&ids, None, &enc).unwrap_err(),
+        KeyError::Rejected(format!(
+            "failed to create reader for decrypting sops data key with age: incorrect passphrase{unused}"
+        ))
+    );
+    assert!(asked.lock().unwrap().is_empty());
+    // Messages and Debug never show the passphrase or the identity.
+    let shown = format!("{ids:?}");
+    assert!(!shown.contains("AGE-SECRET-KEY") && !shown.contains("right"));
+}
+
+#[test]
+fn several_identities_on_one_line_only_in_sops_age_key() {
+    let (r1, id1) = x25519_pair();
+    let (r2, id2) = x25519_pair();
+    let (r3, id3) = x25519_pair();
+    let c = ctx(&[("SOPS_AGE_KEY", &format!("{id1} {id2}\t {id3}\n# c\n"))]);
+    assert_eq!(c.age_identities().len(), 3, "{:?}", c.age_identities());
+    for r in [&r1, &r2, &r3] {
+        assert!(unwrap(&wrap(r, &secret()), &c).is_ok());
+    }
+    // Files and commands keep one identity per line (as in sops 3.13).
+    let dir = TempDir::new().unwrap();
+    let file = write(dir.path(), "k.txt", &format!("{id1} {id2}\n"));
     let c = ctx(&[
         ("SOPS_AGE_KEY_FILE", &s(&file)),
-        ("SOPS_AGE_KEY", "age-encryption.org/v1\n-> scrypt xyz 18\n"),
+        ("SOPS_AGE_KEY_CMD", &format!("cat {}", s(&file))),
     ]);
-    assert_eq!(
-        c.age_identities().errors()[1..],
-        [
-            "failed to read 'SOPS_AGE_KEY': passphrase-protected age identity files are not supported yet (no passphrase prompt)",
-            "failed to read 'SOPS_AGE_KEY_FILE': passphrase-protected age identity files are not supported yet (no passphrase prompt)",
-        ]
+    assert!(c.age_identities().is_empty());
+    let errors = c.age_identities().errors();
+    assert!(
+        errors[1..].iter().all(|e| e.contains("malformed secret key")),
+        "{errors:?}"
     );
+    assert!(errors.iter().all(|e| !e.contains(&id2[20..])), "{errors:?}");
+}
+
+/// A script that logs `SOPS_AGE_RECIPIENT` to `log` and prints the
+/// identity stored under `<dir>/<recipient>`.
+fn recipient_script(dir: &Path, log: &Path) -> String {
+    let script = write(
+        dir,
+        "key-cmd.sh",
+        &format!(
+            "#!/bin/sh\necho \"recipient=${{SOPS_AGE_RECIPIENT-unset}}\" >> '{}'\necho 'a diagnostic' >&2\ncat \"{}/$SOPS_AGE_RECIPIENT\"\n",
+            s(log),
+            s(dir)
+        ),
+    );
+    format!("sh {}", s(&script))
+}
+
+#[test]
+fn key_cmd_sees_the_recipient_once_per_recipient() {
+    let dir = TempDir::new().unwrap();
+    let log = dir.path().join("log");
+    let (r1, id1) = x25519_pair();
+    let (r2, id2) = x25519_pair();
+    write(dir.path(), &r1, &format!("{id1}\n"));
+    write(dir.path(), &r2, &format!("{id2}\n"));
+    let c = ctx(&[
+        ("SOPS_AGE_KEY_CMD", &recipient_script(dir.path(), &log)),
+        ("HOME", &s(dir.path())),
+    ]);
+    let e1 = wrap(&r1, &secret());
+    let e2 = wrap(&r2, &secret());
+    assert!(unwrap(&e1, &c).is_ok());
+    assert!(unwrap(&e2, &c).is_ok());
+    assert!(unwrap(&e1, &c).is_ok());
+    assert_eq!(
+        std::fs::read_to_string(&log).unwrap(),
+        format!("recipient={r1}\nrecipient={r2}\n"),
+        "run once per recipient, with SOPS_AGE_RECIPIENT set"
+    );
+    // A command that prints another recipient's identity does not open it.
+    let (r3, _) = x25519_pair();
+    write(dir.path(), &r3, &format!("{id1}\n"));
+    let err = unwrap(&wrap(&r3, &secret()), &c).unwrap_err();
+    assert!(
+        matches!(&err, KeyError::Rejected(m) if m.contains("incorrect identity")),
+        "{err:?}"
+    );
+    // Without a recipient (the public `age_identities`) it is unset.
+    let _ = c.age_identities();
+    assert!(
+        std::fs::read_to_string(&log)
+            .unwrap()
+            .ends_with("recipient=unset\n")
+    );
+}
+
+#[test]
+fn ssh_key_cmd_decrypts_and_sees_the_recipient() {
+    let dir = TempDir::new().unwrap();
+    let log = dir.path().join("log");
+    let (key, public) = ssh_keygen(dir.path(), "id", "ed25519", "");
+    let recipient = public.trim().to_owned();
+    let entry = wrap(&recipient, &secret());
+    let script = write(
+        dir.path(),
+        "ssh-cmd.sh",
+        &format!(
+            "#!/bin/sh\necho \"recipient=$SOPS_AGE_RECIPIENT\" >> '{}'\ncat '{}'\n",
+            s(&log),
+            s(&key)
+        ),
+    );
+    let c = ctx(&[
+        ("SOPS_AGE_SSH_PRIVATE_KEY_CMD", &format!("sh {}", s(&script))),
+        ("HOME", &s(dir.path())),
+    ]);
+    assert_eq!(unwrap(&entry, &c).unwrap().as_slice(), secret().as_slice());
+    assert_eq!(
+        std::fs::read_to_string(&log).unwrap(),
+        format!("recipient={recipient}\n")
+    );
+    assert_eq!(
+        c.age_identities().locations().collect::<Vec<_>>(),
+        ["SOPS_AGE_SSH_PRIVATE_KEY_CMD"]
+    );
+}
+
+#[test]
+fn ssh_key_cmd_failures_give_sops_texts_without_the_output() {
+    let dir = TempDir::new().unwrap();
+    let (protected, _) = ssh_keygen(dir.path(), "locked", "ed25519", "hunter22");
+    let (recipient, id) = x25519_pair();
+    let entry = wrap(&recipient, &secret());
+    let garbage = write(dir.path(), "garbage", "NOT-A-KEY-BUT-SECRET-OUTPUT\n");
+    let cases = [
+        (
+            format!("cat {}", s(&protected)),
+            "the SSH key returned by running SOPS_AGE_SSH_PRIVATE_KEY_CMD is password protected, which is unsupported. (\"ssh: this private key is passphrase protected\")".to_owned(),
+        ),
+        (
+            format!("cat {}", s(&garbage)),
+            "malformed SSH identity returned by running SOPS_AGE_SSH_PRIVATE_KEY_CMD: \"ssh: no key found\"".to_owned(),
+        ),
+        (
+            "sh -c 'echo SECRET-OUTPUT; exit 3'".to_owned(),
+            "failed to execute command sh -c 'echo SECRET-OUTPUT; exit 3' from SOPS_AGE_SSH_PRIVATE_KEY_CMD: exit status 3".to_owned(),
+        ),
+    ];
+    for (command, expected) in cases {
+        let c = ctx(&[
+            ("SOPS_AGE_SSH_PRIVATE_KEY_CMD", &command),
+            ("SOPS_AGE_KEY", &id),
+            ("HOME", &s(dir.path())),
+        ]);
+        // The other sources still work; the failure is listed first (the
+        // SSH sources come before SOPS_AGE_KEY).
+        assert!(unwrap(&entry, &c).is_ok());
+        let ids = c.age_identities();
+        assert_eq!(ids.errors(), [expected.as_str()], "{command}");
+        assert!(!ids.errors()[0].contains("SECRET-OUTPUT\n"));
+        assert!(!ids.errors()[0].contains("NOT-A-KEY"));
+    }
 }
 
 /// sops 3.12 reads `AGE-SECRET-KEY-PQ-1…` lines (they were skipped with a
