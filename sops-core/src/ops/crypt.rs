@@ -27,12 +27,31 @@ pub enum TreeError {
         #[source]
         source: CipherError,
     },
-    #[error("value at {path} should be encrypted but is a {kind}")]
+    /// sops 3.13.2's text (#2227; 3.11 panics here). `path` is not in
+    /// the text, as in sops; `kind` is the Go type sops names.
+    #[error("Error walking tree: Expected encrypted value as string, but got {kind}")]
     NotEncrypted { path: String, kind: &'static str },
     #[error("Encrypted comment at {path} matches UnencryptedCommentRegex")]
     CommentMatchesUnencryptedRegex { path: String },
     #[error(transparent)]
     Mac(#[from] MacError),
+}
+
+/// The Go type (`%T`) sops 3.13 names for a clear value where it expects
+/// an encrypted string.
+fn go_type_name(v: &Value) -> &'static str {
+    match v {
+        Value::Int(_) => "int",
+        Value::Float(_) => "float64",
+        Value::Bool(_) => "bool",
+        Value::Time(_) => "time.Time",
+        Value::Bytes(_) => "[]uint8",
+        Value::Null => "<nil>",
+        Value::Seq(_) => "[]interface {}",
+        Value::Map(_) => "sops.TreeBranch",
+        Value::Str(_) => "string",
+        Value::Comment(_) => "sops.Comment",
+    }
 }
 
 fn display_path(aad: &str) -> String {
@@ -275,7 +294,7 @@ pub fn decrypt_docs_stashing(
                 other => {
                     return Err(TreeError::NotEncrypted {
                         path: display_path(aad),
-                        kind: other.kind_name(),
+                        kind: go_type_name(other),
                     });
                 }
             },
@@ -405,7 +424,7 @@ mod tests {
         let err = decrypt_docs(&mut [doc], &key(), &m, true).unwrap_err();
         assert_eq!(
             err.to_string(),
-            "value at 'a' should be encrypted but is a int"
+            "Error walking tree: Expected encrypted value as string, but got int"
         );
     }
 
