@@ -353,7 +353,7 @@ pub fn estimate_size(root: &Branch, indent: usize) -> usize {
                     size += line;
                 }
                 Value::Str(s) | Value::Comment(crate::tree::Comment { text: s, .. }) => {
-                    size += s.len() + s.len() / 16 + 2
+                    size += s.len() + s.len() / 16 + 2;
                 }
                 Value::Bytes(b) => size += b.len() + b.len() / 8 + 2,
                 Value::Time(t) => size += t.as_str().len() + 2,

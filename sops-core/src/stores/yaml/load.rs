@@ -199,7 +199,7 @@ fn measure(v: &Value) -> Size {
                 stack.extend(items.iter().map(|v| (v, d + 1)));
             }
             Value::Str(s) | Value::Comment(Comment { text: s, .. }) => {
-                size.bytes = size.bytes.saturating_add(s.len())
+                size.bytes = size.bytes.saturating_add(s.len());
             }
             Value::Bytes(b) => size.bytes = size.bytes.saturating_add(b.len()),
             _ => {}
