@@ -6,7 +6,9 @@
 //! a sequence item sits two columns right of its dash, so a mapping item
 //! starts on the dash line. Comments are whole lines at the column of the
 //! node they precede; the comments that open a mapping or sequence which is
-//! itself a sequence item are written above the dash.
+//! itself a sequence item are written above the dash. An inline comment
+//! (sops 3.13) ends the line of the scalar after it (` #text`), or of a
+//! literal block's header.
 
 use base64::Engine as _;
 

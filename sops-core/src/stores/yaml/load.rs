@@ -5,6 +5,9 @@
 //! and foot comments (sops-format §5.1 "Comments", dependencies.md §4.3):
 //! * a same-line comment goes before the entry that started on its line
 //!   (also while that entry's key still waits for its value: `list: # c`);
+//!   behind a scalar it is marked inline (`Comment::inline`), which sops
+//!   3.13 writes back at the end of the line; behind a mapping's flow
+//!   collection it opens that collection;
 //! * any other comment waits for the next event and then joins the innermost
 //!   open container, so it lands before the next entry, or at the start of a
 //!   collection that opens next (`key:` / `# c` / `- item`);
