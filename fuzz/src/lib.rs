@@ -87,7 +87,8 @@ pub fn store_round_trip(format: Format, data: &[u8]) {
 /// `- - # c` of the inner sequence) is written on its own line before the
 /// item's `- `, and reads back as a comment of the outer sequence; sops 3.11 moves it the same way (`e:\n- r: 1 # c\n` decrypts
 /// to `e:\n    # c\n    - r: 1\n`). Comparing after moving such comments
-/// out of the item keeps every other comment position checked.
+/// out of the item keeps every other comment position checked. A line
+/// comment (sops 3.13: `- a: 1 # c` with a scalar) stays with its entry.
 pub fn hoist_item_comments(docs: &[Branch]) -> Vec<Branch> {
     fn in_value(v: &Value) -> Value {
         match v {
@@ -102,11 +103,17 @@ pub fn hoist_item_comments(docs: &[Branch]) -> Vec<Branch> {
                                 b.0.iter()
                                     .take_while(|i| matches!(i, Item::Comment(_)))
                                     .count();
+                            let mut kept = Vec::new();
                             for c in b.0.drain(..n) {
-                                if let Item::Comment(text) = c {
-                                    out.push(Value::Comment(text));
+                                match c {
+                                    Item::Comment(text) if text.inline => {
+                                        kept.push(Item::Comment(text));
+                                    }
+                                    Item::Comment(text) => out.push(Value::Comment(text)),
+                                    entry => kept.push(entry),
                                 }
                             }
+                            b.0.splice(0..0, kept);
                             out.push(Value::Map(b));
                         }
                         Value::Seq(mut inner) => {
@@ -114,7 +121,16 @@ pub fn hoist_item_comments(docs: &[Branch]) -> Vec<Branch> {
                                 .iter()
                                 .take_while(|i| matches!(i, Value::Comment(_)))
                                 .count();
-                            out.extend(inner.drain(..n));
+                            let mut kept = Vec::new();
+                            for c in inner.drain(..n) {
+                                match c {
+                                    Value::Comment(text) if text.inline => {
+                                        kept.push(Value::Comment(text));
+                                    }
+                                    other => out.push(other),
+                                }
+                            }
+                            inner.splice(0..0, kept);
                             out.push(Value::Seq(inner));
                         }
                         other => out.push(other),
@@ -357,7 +373,8 @@ pub fn any_key(docs: &[Branch], pred: &dyn Fn(&str) -> bool) -> bool {
 pub fn any_text(docs: &[Branch], pred: &dyn Fn(&str) -> bool) -> bool {
     fn in_value(v: &Value, pred: &dyn Fn(&str) -> bool) -> bool {
         match v {
-            Value::Str(s) | Value::Comment(s) => pred(s),
+            Value::Str(s) => pred(s),
+            Value::Comment(c) => pred(c),
             Value::Bytes(b) => pred(&String::from_utf8_lossy(b)),
             Value::Seq(items) => items.iter().any(|i| in_value(i, pred)),
             Value::Map(b) => in_branch(b, pred),

@@ -21,7 +21,7 @@ fn sample(n: usize) -> Branch {
     let mut root = Branch::new();
     for i in 0..n {
         let mut svc = Branch::new();
-        svc.0.push(Item::Comment(format!(" service {i}")));
+        svc.0.push(Item::Comment(format!(" service {i}").into()));
         svc.push("name", Value::Str(format!("service-{i}")));
         svc.push("port", Value::Int(8000 + i as i64));
         svc.push("enabled", Value::Bool(i % 2 == 0));

@@ -265,7 +265,7 @@ pub fn typed_from_plaintext(kind: &str, plain: &[u8]) -> Result<Value, CipherErr
             Ok(s) => Value::Str(s.to_owned()),
             Err(_) => Value::Bytes(plain.to_vec()),
         },
-        "comment" => Value::Comment(String::from_utf8_lossy(plain).into_owned()),
+        "comment" => Value::Comment(String::from_utf8_lossy(plain).into_owned().into()),
         "int" => Value::Int(
             text()
                 .and_then(numfmt::parse_go_int)
@@ -297,7 +297,8 @@ pub fn typed_from_plaintext(kind: &str, plain: &[u8]) -> Result<Value, CipherErr
 pub fn plaintext_bytes(value: &Value) -> Option<std::borrow::Cow<'_, [u8]>> {
     use std::borrow::Cow;
     Some(match value {
-        Value::Str(s) | Value::Comment(s) => Cow::Borrowed(s.as_bytes()),
+        Value::Str(s) => Cow::Borrowed(s.as_bytes()),
+        Value::Comment(c) => Cow::Borrowed(c.as_bytes()),
         Value::Bytes(b) => Cow::Borrowed(b),
         Value::Int(i) => Cow::Owned(i.to_string().into_bytes()),
         Value::Float(f) => Cow::Owned(numfmt::format_f(*f).into_bytes()),

@@ -262,7 +262,9 @@ fn bad_flat_files_and_json_arrays_on_encrypt() {
         (
             "arr.json",
             "[1, 2]\n",
-            "Expected JSON object start, got delimiter [ instead",
+            // sops 3.13's text (#2138); the reference (3.11) says
+            // "Expected JSON object start, got delimiter [ instead".
+            "not arrays or other types. Got delimiter [ instead. To encrypt this file, wrap it in an object",
         ),
     ] {
         let file = sb.write(name, content);
@@ -429,5 +431,32 @@ fn updatekeys_on_a_directory_is_refused_before_syncing() {
         let out = sb.run(bin, ["updatekeys", "-y", "d"]);
         out.fails_with(1, &["can't operate on a directory"]);
         assert!(!out.stderr.contains("Syncing"), "{bin}: {}", out.stderr);
+    }
+}
+
+/// A clear value that is not a string where an encrypted one is expected:
+/// sops 3.13.2's error (#2227) and exit 25; the reference (3.11) panics
+/// ("interface conversion: interface {} is int, not string", exit 2).
+#[test]
+fn clear_non_string_value_gives_sops_3_13_error() {
+    let (sb, _key) = fixture();
+    let enc = std::fs::read_to_string(sb.path("enc.yaml")).unwrap();
+    let start = enc.find("password: ENC[").unwrap() + "password: ".len();
+    let end = start + enc[start..].find('\n').unwrap();
+    for (clear, go_type) in [("42", "int"), ("4.5", "float64"), ("true", "bool")] {
+        let file = sb.write(
+            "nonstr.yaml",
+            format!("{}{clear}{}", &enc[..start], &enc[end..]),
+        );
+        let args = ["decrypt", file.to_str().unwrap()];
+        let reference = sb.run(Bin::Reference, args);
+        assert_eq!(reference.code, 2, "{}", reference.stderr);
+        assert!(reference.stderr.contains("panic: interface conversion"));
+        sb.run(Bin::Ours, args).fails_with(
+            25,
+            &[&format!(
+                "Error decrypting tree: Error walking tree: Expected encrypted value as string, but got {go_type}"
+            )],
+        );
     }
 }

@@ -396,7 +396,6 @@ fn roundtrip_yaml_empty_comments_and_comments_after_dashes() {
         "a: #\nb: 1\n",
         "a: # \n",
         "l:\n- x #\n",
-        "l:\n- r: 1 #\n",
         "l:\n-   #\n    x: 1\n",
         "l:\n- #\n",
         "l:\n- #\n- x\n",
@@ -425,6 +424,38 @@ fn roundtrip_yaml_empty_comments_and_comments_after_dashes() {
             &["decrypt"],
         );
     }
+}
+
+/// An empty line comment on a mapping in a sequence (`- r: 1 #`): sops
+/// 3.11 moves it before the item's dash, where an empty comment becomes the
+/// item `""` once encrypted. Like sops 3.13 we keep it on its line
+/// (`- r: ENC[…] #`; an empty comment is not encrypted), so each sops
+/// reads it back as it places such a comment: 3.11 above the dash, we at
+/// the end of the line (3.13.2 does the same, by its code).
+#[test]
+fn yaml_empty_line_comment_in_a_sequence_stays_on_its_line() {
+    let fx = Fixture::new();
+    let plain = fx.sb.write("empty-line.plain.yaml", "l:\n- r: 1 #\n");
+    let ours = fx.encrypt(
+        Bin::Ours,
+        "empty-line",
+        "yaml",
+        &fx.encrypt_args(&[]),
+        &plain,
+    );
+    let text = read(&ours);
+    assert!(text.starts_with(b"l:\n    - r: ENC[AES256_GCM,"));
+    assert!(String::from_utf8_lossy(&text).contains(",type:int] #\n"));
+    assert_same_bytes(
+        "ours",
+        &fx.decrypt(Bin::Ours, &["decrypt"], &ours),
+        b"l:\n    - r: 1 #\n",
+    );
+    assert_same_bytes(
+        "reference",
+        &fx.decrypt(Bin::Reference, &["decrypt"], &ours),
+        b"l:\n    #\n    - r: 1\n",
+    );
 }
 
 #[test]

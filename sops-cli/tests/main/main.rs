@@ -28,6 +28,7 @@ mod kms;
 mod pgp;
 mod publish;
 mod set;
+mod sops_3_13;
 mod support;
 mod tamper;
 mod vault;

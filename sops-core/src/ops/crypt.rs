@@ -9,7 +9,7 @@ use crate::metadata::Metadata;
 use crate::ops::stash::IvStash;
 use crate::ops::walk::{self, Slot, aad_in, effective_aad};
 use crate::rules::Rules;
-use crate::tree::{Branch, Value};
+use crate::tree::{Branch, Comment, Value};
 
 /// Errors of the value walk. They name the key path, never a value.
 #[derive(Debug, thiserror::Error)]
@@ -27,12 +27,31 @@ pub enum TreeError {
         #[source]
         source: CipherError,
     },
-    #[error("value at {path} should be encrypted but is a {kind}")]
+    /// sops 3.13.2's text (#2227; 3.11 panics here). `path` is not in
+    /// the text, as in sops; `kind` is the Go type sops names.
+    #[error("Error walking tree: Expected encrypted value as string, but got {kind}")]
     NotEncrypted { path: String, kind: &'static str },
     #[error("Encrypted comment at {path} matches UnencryptedCommentRegex")]
     CommentMatchesUnencryptedRegex { path: String },
     #[error(transparent)]
     Mac(#[from] MacError),
+}
+
+/// The Go type (`%T`) sops 3.13 names for a clear value where it expects
+/// an encrypted string.
+fn go_type_name(v: &Value) -> &'static str {
+    match v {
+        Value::Int(_) => "int",
+        Value::Float(_) => "float64",
+        Value::Bool(_) => "bool",
+        Value::Time(_) => "time.Time",
+        Value::Bytes(_) => "[]uint8",
+        Value::Null => "<nil>",
+        Value::Seq(_) => "[]interface {}",
+        Value::Map(_) => "sops.TreeBranch",
+        Value::Str(_) => "string",
+        Value::Comment(_) => "sops.Comment",
+    }
 }
 
 fn display_path(aad: &str) -> String {
@@ -149,18 +168,22 @@ pub fn reencrypt_docs(
                 if text.is_empty() {
                     return Ok(());
                 }
-                let iv = stash.and_then(|st| st.iv_for(aad, &Value::Comment(text.to_string())));
+                let iv =
+                    stash.and_then(|st| st.iv_for(aad, &Value::Comment(Comment::new(&***text))));
                 let enc = cipher.encrypt_bytes(text.as_bytes(), "comment", aad, iv);
                 if unencrypted_comment_regex.is_some_and(|r| r.is_match(&enc)) {
                     return Err(TreeError::CommentMatchesUnencryptedRegex {
                         path: display_path(aad),
                     });
                 }
-                **text = enc;
+                // sops 3.13 keeps an inline comment inline when it encrypts
+                // it (only the text changes).
+                text.text = enc;
             }
             Slot::Value(v) => {
                 let empty = match &**v {
-                    Value::Str(s) | Value::Comment(s) => s.is_empty(),
+                    Value::Str(s) => s.is_empty(),
+                    Value::Comment(c) => c.is_empty(),
                     Value::Bytes(b) => b.is_empty(),
                     _ => false,
                 };
@@ -234,6 +257,10 @@ pub fn decrypt_docs_stashing(
                     if let Some(st) = stash {
                         st.remember(aad, &Value::Comment(plain.clone()), &iv);
                     }
+                    // A decrypted comment is not inline (`plain` is a new
+                    // comment), as in sops 3.13.2, whose cipher returns a
+                    // fresh `Comment`: only comments left in the clear keep
+                    // their place at the end of the line.
                     **text = plain;
                 }
             }
@@ -275,7 +302,7 @@ pub fn decrypt_docs_stashing(
                 other => {
                     return Err(TreeError::NotEncrypted {
                         path: display_path(aad),
-                        kind: other.kind_name(),
+                        kind: go_type_name(other),
                     });
                 }
             },
@@ -405,7 +432,7 @@ mod tests {
         let err = decrypt_docs(&mut [doc], &key(), &m, true).unwrap_err();
         assert_eq!(
             err.to_string(),
-            "value at 'a' should be encrypted but is a int"
+            "Error walking tree: Expected encrypted value as string, but got int"
         );
     }
 
@@ -464,10 +491,12 @@ mod tests {
 
     /// Found by the `store_yaml` fuzz target (`e:\n- r: #\n` did not round
     /// trip): a comment at the start of a mapping that is a sequence item
-    /// is written before the item's `- `, so the encrypted file holds
-    /// `#ENC[…]` at the sequence's level, where decryption left it
+    /// is written before the item's `- ` (sops 3.11), so the encrypted file
+    /// holds `#ENC[…]` at the sequence's level, where decryption left it
     /// encrypted. sops 3.11 decrypts it (checked with the reference on
     /// `e:\n- r: 1 # c\n`, which it prints as `e:\n    # c\n    - r: 1\n`).
+    /// We write that comment at the end of its line (sops 3.13), and read
+    /// both forms.
     #[test]
     fn fuzz_store_yaml_encrypted_comment_before_sequence_item_decrypts() {
         let store = Format::Yaml.store().unwrap();
@@ -484,14 +513,18 @@ mod tests {
         };
         encrypt_docs(&mut docs, &key, &mut meta).unwrap();
         let encrypted = store.emit_encrypted(&docs, &meta).unwrap();
-        assert!(
-            String::from_utf8_lossy(&encrypted).starts_with("e:\n    #ENC[AES256_GCM,"),
-            "{}",
-            String::from_utf8_lossy(&encrypted)
-        );
-        let (mut docs, meta) = store.load_encrypted(&encrypted).unwrap();
-        decrypt_docs(&mut docs, &key, &meta, false).unwrap();
-        let plain = store.emit(&docs, None).unwrap();
-        assert_eq!(String::from_utf8_lossy(&plain), "e:\n    # c\n    - r: 1\n");
+        let text = String::from_utf8(encrypted).unwrap();
+        assert!(text.starts_with("e:\n    - r: ENC[AES256_GCM,"), "{text}");
+        let (line, rest) = text["e:\n".len()..].split_once('\n').unwrap();
+        let (item, comment) = line.split_once(" #ENC[").unwrap();
+        assert!(comment.ends_with(",type:comment]"), "{text}");
+        let hoisted = format!("e:\n    #ENC[{comment}\n{item}\n{rest}");
+        for form in [text, hoisted] {
+            let (mut docs, meta) = store.load_encrypted(form.as_bytes()).unwrap();
+            decrypt_docs(&mut docs, &key, &meta, false).unwrap();
+            let plain = store.emit(&docs, None).unwrap();
+            let plain = String::from_utf8(plain).unwrap();
+            assert_eq!(plain, "e:\n    # c\n    - r: 1\n", "{form}");
+        }
     }
 }

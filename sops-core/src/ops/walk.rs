@@ -5,15 +5,15 @@
 //! parallel) and the MAC over it in order.
 
 use crate::rules::{LeafContext, Rules};
-use crate::tree::{Branch, Item, Value};
+use crate::tree::{Branch, Comment, Item, Value};
 
 /// Where a leaf lives.
 pub enum Slot<'a> {
     /// A mapping value or a sequence element (a sequence element may be a
     /// [`Value::Comment`]).
     Value(&'a mut Value),
-    /// The text of a comment item in a mapping.
-    MapComment(&'a mut String),
+    /// A comment item in a mapping.
+    MapComment(&'a mut Comment),
 }
 
 /// A leaf with its AAD (a range of the [`Leaves`]' AAD arena) and decision.
@@ -185,8 +185,8 @@ mod tests {
                 let text = match &leaf.slot {
                     Slot::Value(Value::Int(i)) => i.to_string(),
                     Slot::Value(Value::Bool(b)) => b.to_string(),
-                    Slot::Value(Value::Comment(t)) => format!("#{t}"),
-                    Slot::MapComment(t) => format!("#{t}"),
+                    Slot::Value(Value::Comment(t)) => format!("#{}", t.text),
+                    Slot::MapComment(t) => format!("#{}", t.text),
                     Slot::Value(other) => format!("{other:?}"),
                 };
                 let aad = effective_aad(leaves.aad(leaf)).to_owned();

@@ -16,11 +16,86 @@ use zeroize::Zeroize;
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Branch(pub Vec<Item>);
 
+/// A comment: the text is what followed `#` (leading space kept). It
+/// dereferences to that text.
+///
+/// `inline` marks a YAML comment that stood at the end of its value's
+/// line (`key: value # c`, `- item # c`): sops 3.13 writes it back there,
+/// where 3.11 wrote it on a line of its own above the entry. Its place in
+/// the tree is the same either way (before the entry it belongs to).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Comment {
+    pub text: String,
+    pub inline: bool,
+}
+
+impl Comment {
+    /// A comment on a line of its own.
+    pub fn new(text: impl Into<String>) -> Self {
+        Self {
+            text: text.into(),
+            inline: false,
+        }
+    }
+
+    /// A comment at the end of its value's line.
+    pub fn inline(text: impl Into<String>) -> Self {
+        Self {
+            text: text.into(),
+            inline: true,
+        }
+    }
+}
+
+impl std::ops::Deref for Comment {
+    type Target = String;
+    fn deref(&self) -> &String {
+        &self.text
+    }
+}
+
+impl std::ops::DerefMut for Comment {
+    fn deref_mut(&mut self) -> &mut String {
+        &mut self.text
+    }
+}
+
+impl From<String> for Comment {
+    fn from(text: String) -> Self {
+        Self::new(text)
+    }
+}
+
+impl From<&str> for Comment {
+    fn from(text: &str) -> Self {
+        Self::new(text)
+    }
+}
+
+impl PartialEq<str> for Comment {
+    fn eq(&self, other: &str) -> bool {
+        self.text == other
+    }
+}
+
+impl PartialEq<&str> for Comment {
+    fn eq(&self, other: &&str) -> bool {
+        self.text == *other
+    }
+}
+
+impl Zeroize for Comment {
+    fn zeroize(&mut self) {
+        self.text.zeroize();
+        self.inline = false;
+    }
+}
+
 /// An entry of a mapping.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Item {
-    /// A comment line; the text is what followed `#` (leading space kept).
-    Comment(String),
+    /// A comment line.
+    Comment(Comment),
     /// A key and its value.
     Entry(String, Value),
 }
@@ -42,7 +117,7 @@ pub enum Value {
     Seq(Vec<Value>),
     Map(Branch),
     /// A comment inside a sequence. Never appears as a mapping value.
-    Comment(String),
+    Comment(Comment),
 }
 
 impl Branch {
@@ -102,7 +177,8 @@ impl Zeroize for Value {
             Value::Int(n) => n.zeroize(),
             Value::Float(f) => f.zeroize(),
             Value::Time(t) => t.zeroize(),
-            Value::Str(s) | Value::Comment(s) => s.zeroize(),
+            Value::Str(s) => s.zeroize(),
+            Value::Comment(c) => c.zeroize(),
             Value::Bytes(b) => b.zeroize(),
             Value::Seq(items) => items.zeroize(),
             Value::Map(branch) => branch.zeroize(),

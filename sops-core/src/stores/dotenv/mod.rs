@@ -38,7 +38,7 @@ impl Store for DotenvStore {
                 if decoded.has_raw(comment) {
                     return Err(invalid(n + 1));
                 }
-                branch.0.push(Item::Comment(comment.to_owned()));
+                branch.0.push(Item::Comment(comment.into()));
                 continue;
             }
             let Some((key, value)) = line.split_once('=') else {
@@ -153,7 +153,7 @@ pub fn scalar_text(
         Value::Bool(b) => Cow::Owned(b.to_string().into_bytes()),
         Value::Time(t) => Cow::Owned(t.without_fraction().into_bytes()),
         Value::Null => Cow::Borrowed(b"<nil>"),
-        Value::Comment(c) => Cow::Owned(c.clone().into_bytes()),
+        Value::Comment(c) => Cow::Owned(c.text.clone().into_bytes()),
         Value::Map(_) | Value::Seq(_) => {
             return Err(StoreError::Emit(format!(
                 "cannot use complex value in dotenv file; offending key {key}"

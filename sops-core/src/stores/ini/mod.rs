@@ -207,12 +207,12 @@ impl Store for IniStore {
         for section in parse(&decoded)? {
             let mut b = Branch::new();
             if let Some(c) = section.comment {
-                b.0.push(Item::Comment(strip_comment(&c)));
+                b.0.push(Item::Comment(strip_comment(&c).into()));
             }
             for (key, value, comment) in section.keys {
                 b.push(key, decoded.value(value));
                 if let Some(c) = comment {
-                    b.0.push(Item::Comment(strip_comment(&c)));
+                    b.0.push(Item::Comment(strip_comment(&c).into()));
                 }
             }
             root.push(section.name, Value::Map(b));

@@ -204,3 +204,33 @@ fn fuzz_store_ini_keys_are_trimmed_and_never_empty() {
         assert!(matches!(err, StoreError::Syntax { .. }), "{err}");
     }
 }
+
+/// sops 3.13.0 and 3.13.1 wrote the metadata's newlines escaped once: a
+/// multi-line value in `"""` quotes (sops' own
+/// `functional-tests/res/format-2.enc.ini`); 3.13.2 went back to 3.11's
+/// `\n` text and reads both, as we do. We write the `\n` form (3.11 reads
+/// it; it reads the other too).
+#[test]
+fn metadata_escaped_once_reads_like_escaped_twice() {
+    let enc = String::from_utf8(vector("ini.enc.ini")).unwrap();
+    let once: String = enc
+        .split_inclusive('\n')
+        .map(|line| match line.split_once(" = ") {
+            Some((k, v)) if v.contains("\\n") => {
+                format!("{k} = \"\"\"{}\"\"\"\n", v.trim_end().replace("\\n", "\n"))
+            }
+            _ => line.to_owned(),
+        })
+        .collect();
+    assert!(once.contains("= \"\"\"-----BEGIN AGE ENCRYPTED FILE-----\n"));
+    let (docs, meta) = IniStore.load_encrypted(enc.as_bytes()).unwrap();
+    let (docs_once, meta_once) = IniStore.load_encrypted(once.as_bytes()).unwrap();
+    assert_eq!((docs, &meta), (docs_once, &meta_once));
+    let written = IniStore.emit_encrypted(&[], &meta_once).unwrap();
+    let written = String::from_utf8(written).unwrap();
+    assert!(
+        written.contains("-----BEGIN AGE ENCRYPTED FILE-----\\n"),
+        "{written}"
+    );
+    assert!(!written.contains("\"\"\""), "{written}");
+}

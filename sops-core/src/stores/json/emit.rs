@@ -175,7 +175,7 @@ impl<'i> Writer<'i> {
                 ));
             }
             Value::Time(t) => self.string(t.as_str()),
-            Value::Str(s) | Value::Comment(s) => self.string(s),
+            Value::Str(s) | Value::Comment(crate::tree::Comment { text: s, .. }) => self.string(s),
             Value::Bytes(b) => self.bytes(b),
         }
         Ok(None)
@@ -352,7 +352,9 @@ pub fn estimate_size(root: &Branch, indent: usize) -> usize {
                     }
                     size += line;
                 }
-                Value::Str(s) | Value::Comment(s) => size += s.len() + s.len() / 16 + 2,
+                Value::Str(s) | Value::Comment(crate::tree::Comment { text: s, .. }) => {
+                    size += s.len() + s.len() / 16 + 2;
+                }
                 Value::Bytes(b) => size += b.len() + b.len() / 8 + 2,
                 Value::Time(t) => size += t.as_str().len() + 2,
                 _ => size += 24,

@@ -30,6 +30,11 @@ static STRING_STOP: [bool; 256] = {
 };
 
 /// What a value starts with.
+/// The start of sops 3.13's error for a file whose top level is not an
+/// object.
+const TOP_LEVEL_ONLY: &str =
+    "SOPS only supports JSON files with a top-level object (starting with '{'), not ";
+
 enum Start {
     Scalar(Value),
     Object,
@@ -92,23 +97,26 @@ pub fn parse_object(input: &[u8], mode: Mode, max_depth: usize) -> Result<Parsed
     match p.peek() {
         None if mode == Mode::Token => return Err(StoreError::Shape("EOF".into())),
         Some(b'{') => p.pos += 1,
-        // sops 3.11 (`treeBranchFromJSON`): `Token()` returns the `[` alone.
+        // sops 3.13's wording (#2138, `treeBranchFromJSON`); 3.11 said
+        // "Expected JSON object start, got delimiter [ instead".
         Some(b'[') => {
-            return Err(StoreError::Shape(
-                "Expected JSON object start, got delimiter [ instead".into(),
-            ));
+            return Err(StoreError::Shape(format!(
+                "{TOP_LEVEL_ONLY}arrays or other types. Got delimiter [ instead. To encrypt this file, wrap it in an object, e.g., {{\"data\": [...]}}"
+            )));
         }
         _ => {
-            // sops 3.11 prints the value here ("got 42 of type float64");
-            // we name only its Go type.
+            // sops 3.13 prints the value too ("Got 42 of type int"): it may
+            // be the secret itself, so we name only its Go type (int for an
+            // integer that fits int64, as 3.13.2 decodes it).
             let go_type = match p.value_start()? {
                 Start::Scalar(Value::Str(_)) => "string",
                 Start::Scalar(Value::Bool(_)) => "bool",
                 Start::Scalar(Value::Null) => "<nil>",
+                Start::Scalar(Value::Int(_)) => "int",
                 _ => "float64",
             };
             return Err(StoreError::Shape(format!(
-                "Expected JSON object start, got a value of type {go_type} instead"
+                "{TOP_LEVEL_ONLY}other JSON types. Got a value of type {go_type} instead"
             )));
         }
     }

@@ -181,19 +181,23 @@ fn shape_errors() {
         (" \n\t", "EOF"),
         (
             " [42] ",
-            "Expected JSON object start, got delimiter [ instead",
+            "SOPS only supports JSON files with a top-level object (starting with '{'), not arrays or other types. Got delimiter [ instead. To encrypt this file, wrap it in an object, e.g., {\"data\": [...]}",
         ),
         (
             "42",
-            "Expected JSON object start, got a value of type float64 instead",
+            "SOPS only supports JSON files with a top-level object (starting with '{'), not other JSON types. Got a value of type int instead",
+        ),
+        (
+            "4.5",
+            "SOPS only supports JSON files with a top-level object (starting with '{'), not other JSON types. Got a value of type float64 instead",
         ),
         (
             "\"secret\"",
-            "Expected JSON object start, got a value of type string instead",
+            "SOPS only supports JSON files with a top-level object (starting with '{'), not other JSON types. Got a value of type string instead",
         ),
         (
             "null",
-            "Expected JSON object start, got a value of type <nil> instead",
+            "SOPS only supports JSON files with a top-level object (starting with '{'), not other JSON types. Got a value of type <nil> instead",
         ),
     ] {
         match load_err(input.as_bytes()) {
@@ -609,7 +613,7 @@ fn m10_comment_valued_entries_are_dropped() {
     assert_eq!(emit_text(&store(), &b), "{\n\t\"a\": 1\n}\n");
 }
 
-/// sops 3.11: "Expected JSON object start, got true of type bool instead";
+/// sops 3.13: "... not other JSON types. Got true of type bool instead";
 /// we name the Go type only, as for the other scalars.
 #[test]
 fn m10_top_level_bool_names_its_type() {
@@ -617,7 +621,7 @@ fn m10_top_level_bool_names_its_type() {
         match load_err(input.as_bytes()) {
             StoreError::Shape(m) => assert_eq!(
                 m,
-                "Expected JSON object start, got a value of type bool instead"
+                "SOPS only supports JSON files with a top-level object (starting with '{'), not other JSON types. Got a value of type bool instead"
             ),
             e => panic!("{input}: {e:?}"),
         }

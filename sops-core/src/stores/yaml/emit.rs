@@ -6,7 +6,9 @@
 //! a sequence item sits two columns right of its dash, so a mapping item
 //! starts on the dash line. Comments are whole lines at the column of the
 //! node they precede; the comments that open a mapping or sequence which is
-//! itself a sequence item are written above the dash.
+//! itself a sequence item are written above the dash. An inline comment
+//! (sops 3.13) ends the line of the scalar after it (` #text`), or of a
+//! literal block's header.
 
 use base64::Engine as _;
 
@@ -17,6 +19,9 @@ use crate::tree::{Branch, Item, Value};
 pub(crate) struct Emitter {
     pub(crate) out: Vec<u8>,
     best: usize,
+    /// Line comments (sops 3.13) of the scalar being written: after its
+    /// text, or after a literal block's header.
+    line_comments: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -167,6 +172,7 @@ fn collect_hoisted<'a>(v: &'a Value, out: &mut Vec<&'a str>) {
         Value::Map(b) => {
             for item in &b.0 {
                 match item {
+                    Item::Comment(c) if c.inline => {}
                     Item::Comment(c) => out.push(c),
                     Item::Entry(..) => break,
                 }
@@ -175,6 +181,7 @@ fn collect_hoisted<'a>(v: &'a Value, out: &mut Vec<&'a str>) {
         Value::Seq(items) => {
             for item in items {
                 match item {
+                    Value::Comment(c) if c.inline => {}
                     Value::Comment(c) => out.push(c),
                     // A scalar hoists nothing.
                     first => {
@@ -200,6 +207,7 @@ impl Emitter {
         Self {
             out: Vec::with_capacity(capacity),
             best,
+            line_comments: Vec::new(),
         }
     }
 
@@ -264,11 +272,30 @@ impl Emitter {
         }
     }
 
+    /// Writes the first waiting line comment at the end of the current
+    /// line (go-yaml: one space, then `#`) and returns the others, which
+    /// go on lines of their own once the line has ended.
+    fn line_comment(&mut self) -> Vec<String> {
+        let mut comments = std::mem::take(&mut self.line_comments);
+        if comments.is_empty() {
+            return comments;
+        }
+        let first = comments.remove(0);
+        self.out.extend_from_slice(b" #");
+        self.out.extend_from_slice(first.as_bytes());
+        comments
+    }
+
     /// Mapping entries at column `indent`; with `inline` the cursor already
     /// stands at that column (after `- `) and leading comments were hoisted.
+    /// A line comment waits for the next entry and goes at the end of its
+    /// value's line (sops 3.13); with no entry after it, it becomes a
+    /// comment line, as sops 3.13 makes it.
     fn map_body(&mut self, items: &[Item], indent: usize, mut inline: bool) {
+        let mut waiting: Vec<String> = Vec::new();
         for item in items {
             match item {
+                Item::Comment(c) if c.inline => waiting.push(c.text.clone()),
                 Item::Comment(c) => {
                     if !inline {
                         self.comment_line(indent, c);
@@ -279,22 +306,44 @@ impl Emitter {
                         self.pad(indent);
                     }
                     inline = false;
+                    self.line_comments = std::mem::take(&mut waiting);
                     self.entry(k, v, indent);
                 }
             }
+        }
+        for c in waiting {
+            self.comment_line(indent, &c);
         }
     }
 
     /// Sequence items with dashes at column `indent`.
     fn seq_body(&mut self, items: &[Value], indent: usize, mut inline: bool) {
         let mut hoisted = Vec::new();
+        // Line comments (sops 3.13) waiting for the next item: at the end
+        // of a scalar item's line, else on lines above it (3.11's place;
+        // go-yaml would drop the line comment of a nested sequence).
+        let mut waiting: Vec<String> = Vec::new();
         for item in items {
             if let Value::Comment(c) = item {
-                if !inline {
+                if c.inline {
+                    waiting.push(c.text.clone());
+                } else if !inline {
                     self.comment_line(indent, c);
                 }
                 continue;
             }
+            if matches!(item, Value::Map(_) | Value::Seq(_)) {
+                if !waiting.is_empty() && inline {
+                    // (Only a tree built by hand gets here: the dash line
+                    // was begun, so the comments go below it.)
+                    self.out.push(b'\n');
+                    inline = false;
+                }
+                for c in waiting.drain(..) {
+                    self.comment_line(indent, &c);
+                }
+            }
+            self.line_comments = std::mem::take(&mut waiting);
             if !inline {
                 hoisted.clear();
                 collect_hoisted(item, &mut hoisted);
@@ -307,27 +356,45 @@ impl Emitter {
             self.out.extend_from_slice(b"- ");
             let inner = indent + 2;
             match item {
+                // The comments before the first entry were hoisted, but for
+                // line comments, which stay with their entry.
                 Value::Map(b) if has_entries(b) => {
-                    let start = b.0.iter().position(|i| matches!(i, Item::Entry(..)));
+                    let start = b.0.iter().position(|i| match i {
+                        Item::Entry(..) => true,
+                        Item::Comment(c) => c.inline,
+                    });
                     self.map_body(&b.0[start.unwrap_or(0)..], inner, true);
                 }
                 Value::Seq(s) if has_elements(s) => {
-                    let start = s.iter().position(|v| !matches!(v, Value::Comment(_)));
+                    let start = s.iter().position(|v| match v {
+                        Value::Comment(c) => c.inline,
+                        _ => true,
+                    });
                     self.seq_body(&s[start.unwrap_or(0)..], inner, true);
                 }
                 Value::Map(_) => self.out.extend_from_slice(b"{}\n"),
                 Value::Seq(_) => self.out.extend_from_slice(b"[]\n"),
                 scalar => {
                     self.scalar(scalar, inner, indent);
+                    let rest = self.line_comment();
                     self.end_line();
+                    for c in rest {
+                        self.comment_line(indent, &c);
+                    }
                 }
             }
+        }
+        for c in waiting {
+            self.comment_line(indent, &c);
         }
     }
 
     /// `key: value` with the cursor at the key's column `indent`.
     fn entry(&mut self, k: &str, v: &Value, indent: usize) {
         let child = self.child(indent);
+        // The value's line comments, kept away from a key written as a
+        // literal block.
+        let line_comments = std::mem::take(&mut self.line_comments);
         if k == "<<" {
             self.out.extend_from_slice(b"!!merge <<:");
         } else if is_complex_key(k) {
@@ -342,13 +409,24 @@ impl Emitter {
             self.string(k, style, child, indent);
             self.out.push(b':');
         }
+        self.line_comments = line_comments;
         match v {
+            // A line comment of a collection follows the key (only a tree
+            // built by hand has one: the loader keeps those above).
             Value::Map(b) if has_entries(b) => {
+                let rest = self.line_comment();
                 self.out.push(b'\n');
+                for c in rest {
+                    self.comment_line(child, &c);
+                }
                 self.map_body(&b.0, child, false);
             }
             Value::Seq(items) if has_elements(items) => {
+                let rest = self.line_comment();
                 self.out.push(b'\n');
+                for c in rest {
+                    self.comment_line(child, &c);
+                }
                 self.seq_body(items, child, false);
             }
             Value::Map(b) => {
@@ -371,8 +449,16 @@ impl Emitter {
             scalar => {
                 self.out.push(b' ');
                 self.scalar(scalar, child, indent);
+                let rest = self.line_comment();
                 self.end_line();
+                for c in rest {
+                    self.comment_line(indent, &c);
+                }
             }
+        }
+        // (An empty collection's line comments.)
+        for c in std::mem::take(&mut self.line_comments) {
+            self.comment_line(indent, &c);
         }
     }
 
@@ -406,7 +492,7 @@ impl Emitter {
                 .out
                 .extend_from_slice(numfmt::format_yaml(*f).as_bytes()),
             Value::Time(t) => self.out.extend_from_slice(t.as_str().as_bytes()),
-            Value::Str(s) | Value::Comment(s) => {
+            Value::Str(s) | Value::Comment(crate::tree::Comment { text: s, .. }) => {
                 let style = string_style(s, false);
                 self.string(s, style, indent, parent);
             }
@@ -569,6 +655,7 @@ impl Emitter {
             // (The text is never empty: it holds a line break.)
             _ => {}
         }
+        let rest = self.line_comment();
         self.out.push(b'\n');
         let mut breaks = true;
         let mut buf = [0u8; 4];
@@ -587,5 +674,8 @@ impl Emitter {
             }
         }
         self.end_line();
+        for c in rest {
+            self.comment_line(parent, &c);
+        }
     }
 }

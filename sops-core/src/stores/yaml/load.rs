@@ -5,6 +5,9 @@
 //! and foot comments (sops-format §5.1 "Comments", dependencies.md §4.3):
 //! * a same-line comment goes before the entry that started on its line
 //!   (also while that entry's key still waits for its value: `list: # c`);
+//!   behind a scalar it is marked inline (`Comment::inline`), which sops
+//!   3.13 writes back at the end of the line; behind a mapping's flow
+//!   collection it opens that collection;
 //! * any other comment waits for the next event and then joins the innermost
 //!   open container, so it lands before the next entry, or at the start of a
 //!   collection that opens next (`key:` / `# c` / `- item`);
@@ -23,7 +26,7 @@ use granit_parser::{ErrorKind, Event, Parser, Placement, ScalarStyle, Span, Stru
 
 use crate::stores::yaml::resolve::{Resolved, resolve_plain};
 use crate::stores::{StoreError, StoreLimits};
-use crate::tree::{Branch, Item, Time, Value};
+use crate::tree::{Branch, Comment, Item, Time, Value};
 
 /// FNV-1a: the maps below are keyed by small integers and key hashes, and
 /// nothing an attacker sends can make a document slower than its size.
@@ -103,20 +106,49 @@ struct Frame {
     line: usize,
     /// Index and lines of the last entry pushed (for same-line comments).
     last: Option<(usize, usize, usize)>,
+    /// The last entry pushed is an empty scalar (`key:`, `- `).
+    last_empty: bool,
 }
 
 impl Frame {
     fn push_comment(&mut self, text: String) {
         match &mut self.body {
-            Body::Map { items, .. } => items.push(Item::Comment(text)),
-            Body::Seq(items) => items.push(Value::Comment(text)),
+            Body::Map { items, .. } => items.push(Item::Comment(text.into())),
+            Body::Seq(items) => items.push(Value::Comment(text.into())),
         }
     }
 
-    fn insert_comment(&mut self, at: usize, text: String) {
+    /// Places a same-line comment of the entry at `at`. Behind a scalar
+    /// (`key: value # c`, `- item # c`, also a block scalar's header and an
+    /// alias of a scalar) it goes before the entry and is inline: go-yaml's
+    /// line comment of that value, which sops 3.13 writes back at the end
+    /// of the line (3.11 above it). Behind a mapping's flow collection
+    /// (`key: [1, 2] # c`) it opens that collection, as in sops (the
+    /// collection's own line comment). Behind a sequence's collection item
+    /// it stays a line above the item (3.11; go-yaml 3.13 drops it).
+    /// `empty`: the entry is an empty scalar (`key: # c`), whose comment is
+    /// the key's in go-yaml, so a line of its own.
+    fn insert_comment(&mut self, at: usize, text: String, empty: bool) {
+        let scalar = |v: &Value| !empty && !matches!(v, Value::Map(_) | Value::Seq(_));
         match &mut self.body {
-            Body::Map { items, .. } => items.insert(at, Item::Comment(text)),
-            Body::Seq(items) => items.insert(at, Value::Comment(text)),
+            Body::Map { items, .. } => match items.get_mut(at) {
+                Some(Item::Entry(_, Value::Map(b))) => {
+                    b.0.insert(0, Item::Comment(text.into()));
+                    return;
+                }
+                Some(Item::Entry(_, Value::Seq(s))) => {
+                    s.insert(0, Value::Comment(text.into()));
+                    return;
+                }
+                entry => {
+                    let inline = matches!(entry, Some(Item::Entry(_, v)) if scalar(v));
+                    items.insert(at, Item::Comment(Comment { text, inline }));
+                }
+            },
+            Body::Seq(items) => {
+                let inline = items.get(at).is_some_and(scalar);
+                items.insert(at, Value::Comment(Comment { text, inline }));
+            }
         }
         // Keeps `last` on its entry. (No input found reuses it after an
         // insert: an entry's first-line comment goes to its key or to an
@@ -169,7 +201,9 @@ fn measure(v: &Value) -> Size {
                 size.depth = size.depth.max(d + 1);
                 stack.extend(items.iter().map(|v| (v, d + 1)));
             }
-            Value::Str(s) | Value::Comment(s) => size.bytes = size.bytes.saturating_add(s.len()),
+            Value::Str(s) | Value::Comment(Comment { text: s, .. }) => {
+                size.bytes = size.bytes.saturating_add(s.len());
+            }
             Value::Bytes(b) => size.bytes = size.bytes.saturating_add(b.len()),
             _ => {}
         }
@@ -188,6 +222,8 @@ struct Builder {
     anchors: FastMap<usize, (Value, Size)>,
     doc_index: usize,
     check_duplicates: bool,
+    /// The scalar being placed has no text (`key:` with nothing after).
+    empty_scalar: bool,
     parsed_nodes: usize,
     alias_nodes: usize,
     alias_bytes: usize,
@@ -210,6 +246,7 @@ impl Builder {
             anchors: FastMap::default(),
             doc_index: 0,
             check_duplicates: true,
+            empty_scalar: false,
             parsed_nodes: 0,
             alias_nodes: 0,
         }
@@ -256,7 +293,8 @@ impl Builder {
                 if let Some((idx, start, end)) = frame.last
                     && (start == line || end == line || start > line)
                 {
-                    frame.insert_comment(idx, text);
+                    let empty = frame.last_empty;
+                    frame.insert_comment(idx, text, empty);
                     return;
                 }
             }
@@ -342,6 +380,7 @@ impl Builder {
         is_scalar: bool,
     ) -> Result<(), StoreError> {
         let check_duplicates = self.check_duplicates && self.doc_index == 0;
+        let empty = std::mem::take(&mut self.empty_scalar);
         let Some(top) = self.stack.last_mut() else {
             self.root = Some(value);
             self.root_line = start_line;
@@ -378,11 +417,13 @@ impl Builder {
                 }
                 Some((k, key_line)) => {
                     top.last = Some((items.len(), key_line, end_line.max(key_line)));
+                    top.last_empty = empty;
                     items.push(Item::Entry(k, value));
                 }
             },
             Body::Seq(items) => {
                 top.last = Some((items.len(), start_line, end_line));
+                top.last_empty = empty;
                 items.push(value);
             }
         }
@@ -421,6 +462,7 @@ impl Builder {
             anchor,
             line: span.start.line(),
             last: None,
+            last_empty: false,
         });
         // Comments between a key and the first entry of its block belong to
         // the block (go-yaml: the collection's own head comment).
@@ -548,7 +590,7 @@ impl Builder {
         // document has no mapping to hold them.
         if is_map {
             for c in self.pending.drain(..) {
-                branch.0.push(Item::Comment(c.text));
+                branch.0.push(Item::Comment(c.text.into()));
             }
         }
         self.pending.clear();
@@ -693,6 +735,7 @@ pub(crate) fn load_with(
                 // dash; any other scalar starts on a later line than it.
                 let empty = span.start.index() == span.end.index();
                 b.flush_pending_before(empty.then_some(line));
+                b.empty_scalar = empty;
                 let end_line = match style {
                     ScalarStyle::Literal | ScalarStyle::Folded => line,
                     _ => span.end.line(),

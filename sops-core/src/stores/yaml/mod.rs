@@ -47,7 +47,7 @@ fn estimate(docs: &[Branch]) -> usize {
                 .iter()
                 .map(|v| depth * 4 + 4 + value(v, depth + 1))
                 .sum(),
-            Value::Str(s) | Value::Comment(s) => s.len() + 2,
+            Value::Str(s) | Value::Comment(crate::tree::Comment { text: s, .. }) => s.len() + 2,
             Value::Bytes(b) => b.len() * 4 / 3 + 12,
             _ => 24,
         }
