@@ -84,6 +84,16 @@ fn decrypt_plain_file() {
         1,
         &["sops metadata not found"],
     );
+    // sops 3.13 (#2055) reports flat files without metadata the same way.
+    for (name, text) in [("plain.env", "A=1\n"), ("plain.ini", "a=1\n")] {
+        let path = sb.write(name, text);
+        both_fail(
+            &sb,
+            &["decrypt", path.to_str().unwrap()],
+            1,
+            &["sops metadata not found"],
+        );
+    }
 }
 
 #[test]
