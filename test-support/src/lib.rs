@@ -342,3 +342,29 @@ pub fn gcp_test_env(fake: &GcpFake) -> Vec<(&'static str, String)> {
         ("SOPS_DISABLE_VERSION_CHECK", "true".to_owned()),
     ]
 }
+
+/// `plain` encrypted to `passphrase` (scrypt with a low work factor, to keep
+/// tests fast), armored or binary: a passphrase-protected age identity file
+/// as `age -p` writes one.
+pub fn age_passphrase_file(plain: &[u8], passphrase: &str, armored: bool) -> Vec<u8> {
+    use std::io::Write;
+    let mut recipient = age::scrypt::Recipient::new(passphrase.to_owned().into());
+    recipient.set_work_factor(10);
+    let encryptor =
+        age::Encryptor::with_recipients(std::iter::once(&recipient as &dyn age::Recipient))
+            .expect("one scrypt recipient");
+    let format = if armored {
+        age::armor::Format::AsciiArmor
+    } else {
+        age::armor::Format::Binary
+    };
+    let mut out = Vec::new();
+    let armor = age::armor::ArmoredWriter::wrap_output(&mut out, format).expect("armor");
+    let mut writer = encryptor.wrap_output(armor).expect("age writer");
+    writer.write_all(plain).expect("write to memory");
+    writer
+        .finish()
+        .and_then(|armor| armor.finish())
+        .expect("finish");
+    out
+}

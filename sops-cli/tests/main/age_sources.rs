@@ -142,25 +142,9 @@ fn ssh_key_cmd_decrypts_and_refuses_protected_keys() {
     assert!(!out.stderr.contains("PRIVATE KEY-----"), "{}", out.stderr);
 }
 
-/// An age identity file protected by `passphrase`, made by age itself.
+/// The identity file `key` protected by `passphrase`.
 fn protected_identity(key: &Path, passphrase: &str, armored: bool) -> Vec<u8> {
-    let text = read(key);
-    let mut recipient = age::scrypt::Recipient::new(passphrase.into());
-    recipient.set_work_factor(12);
-    let encryptor =
-        age::Encryptor::with_recipients(std::iter::once(&recipient as &dyn age::Recipient))
-            .unwrap();
-    let mut out = Vec::new();
-    let format = if armored {
-        age::armor::Format::AsciiArmor
-    } else {
-        age::armor::Format::Binary
-    };
-    let armor = age::armor::ArmoredWriter::wrap_output(&mut out, format).unwrap();
-    let mut writer = encryptor.wrap_output(armor).unwrap();
-    writer.write_all(&text).unwrap();
-    writer.finish().unwrap().finish().unwrap();
-    out
+    test_support::age_passphrase_file(&read(key), passphrase, armored)
 }
 
 /// Runs `bin decrypt file` in a session of its own (no controlling

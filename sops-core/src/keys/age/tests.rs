@@ -701,25 +701,8 @@ fn empty_and_comment_only_sources_are_listed_as_unused() {
 
 // --- sops 3.12/3.13 identity sources -----------------------------------------
 
-/// `text` encrypted to `passphrase` (scrypt, a low work factor to keep the
-/// tests fast), armored or binary, as `age -p` writes identity files.
 fn passphrase_file(text: &str, passphrase: &str, armored: bool) -> Vec<u8> {
-    let mut recipient = age::scrypt::Recipient::new(passphrase.into());
-    recipient.set_work_factor(10);
-    let encryptor =
-        age::Encryptor::with_recipients(std::iter::once(&recipient as &dyn age::Recipient))
-            .unwrap();
-    let mut out = Vec::new();
-    let format = if armored {
-        age::armor::Format::AsciiArmor
-    } else {
-        age::armor::Format::Binary
-    };
-    let armor = age::armor::ArmoredWriter::wrap_output(&mut out, format).unwrap();
-    let mut writer = encryptor.wrap_output(armor).unwrap();
-    writer.write_all(text.as_bytes()).unwrap();
-    writer.finish().unwrap().finish().unwrap();
-    out
+    test_support::age_passphrase_file(text.as_bytes(), passphrase, armored)
 }
 
 /// Sources from `vars` whose passphrases come from `answer` (counting the
