@@ -355,3 +355,44 @@ fn textconv_fails_visibly_without_a_key() {
     assert!(stderr.contains("Failed to get the data key"), "{stderr}");
     assert!(stderr.contains("unable to read files to diff"), "{stderr}");
 }
+
+/// A name that does not say the format: the README's second recipe, both
+/// types given (`--input-type` alone would make sops emit binary).
+#[test]
+fn textconv_recipe_for_names_without_a_format_extension() {
+    let (sb, key, dir, file) = repo();
+    let other = dir.join("db.sops");
+    std::fs::copy(&file, &other).unwrap();
+    std::fs::write(dir.join(".gitattributes"), "*.sops diff=sopsyaml\n").unwrap();
+    let textconv = format!(
+        "{} decrypt --input-type yaml --output-type yaml",
+        Bin::Ours.path().display()
+    );
+    git_ok(
+        &dir,
+        sb.dir(),
+        &[],
+        &["config", "diff.sopsyaml.textconv", &textconv],
+    );
+    git_ok(&dir, sb.dir(), &[], &["add", "."]);
+    git_ok(&dir, sb.dir(), &[], &["commit", "-qm", "db"]);
+    sb.cmd(
+        Bin::Ours,
+        os(&[
+            &"replace",
+            &"--input-type",
+            &"yaml",
+            &"--output-type",
+            &"yaml",
+            &other,
+        ]),
+    )
+    .stdin(NEW)
+    .run()
+    .ok();
+    git_ok(&dir, sb.dir(), &[], &["commit", "-qam", "rotate"]);
+    let id: &[(&str, &Path)] = &[("SOPS_AGE_KEY_FILE", &key.identity_file)];
+    let log = git_ok(&dir, sb.dir(), id, &["log", "-p", "-1"]);
+    assert!(log.contains("+    password: correct horse\n"), "{log}");
+    assert!(!log.contains("ENC["), "{log}");
+}
