@@ -45,7 +45,7 @@ fn new_line_keys(before: &[u8], after: &[u8]) -> Vec<String> {
 
 #[test]
 fn replace_from_stdin_keeps_unchanged_ciphertext_and_the_reference_reads_it() {
-    let (sb, key, file, original) = encrypted_by_reference(PLAIN, "secrets.enc.yaml");
+    let (sb, _, file, original) = encrypted_by_reference(PLAIN, "secrets.enc.yaml");
     sb.cmd(Bin::Ours, os(&[&"replace", &file]))
         .stdin(NEW)
         .run()
@@ -70,7 +70,6 @@ fn replace_from_stdin_keeps_unchanged_ciphertext_and_the_reference_reads_it() {
         t[t.find("    age:").unwrap()..t.find("    lastmodified").unwrap()].to_owned()
     };
     assert_eq!(age_block(&original), age_block(&out));
-    let _ = key;
 }
 
 #[test]
