@@ -192,10 +192,12 @@ fn replace_refusals_leave_the_file_untouched() {
     sb.run(Bin::Ours, os(&[&"replace"]))
         .fails_with(100, &["no file specified"]);
     // Same plaintext: nothing to write, the bytes stay as they are.
-    sb.cmd(Bin::Ours, os(&[&"replace", &file]))
+    let same = sb
+        .cmd(Bin::Ours, os(&[&"replace", &file]))
         .stdin(PLAIN)
-        .run()
-        .ok();
+        .run();
+    same.ok();
+    assert!(same.stderr.contains("not rewritten"), "{}", same.stderr);
     assert_eq!(read(&file), original);
     // No identity that decrypts the file: sops' exit code, file untouched.
     let other = sb.age_keygen("other");
