@@ -280,6 +280,33 @@ pub struct InPlaceEditArgs {
     pub keyservice: KeyServiceFlags,
 }
 
+/// `sops replace` (ours, not in sops 3.11).
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Replaces the content of an encrypted file with a new plaintext, keeping its data key, key groups,
+partial-encryption rules and the exact ciphertext of every value whose path and plaintext did not
+change, so that `git diff` shows only the changed values (plus the MAC and lastmodified lines).
+Changed and added values get new IVs; the MAC is computed again; the file is replaced atomically.
+A plaintext equal to the file's leaves the file untouched.
+
+Examples:
+  generate-config | sops replace secrets.enc.yaml
+  sops replace secrets.enc.yaml new-secrets.yaml
+  sops replace --plaintext-type json secrets.enc.yaml - < new.json")]
+pub struct ReplaceArgs {
+    /// format of the new plaintext (yaml, json, dotenv, ini, binary); default: the encrypted file's format
+    #[arg(long = "plaintext-type")]
+    pub plaintext_type: Option<String>,
+    #[command(flatten)]
+    pub edit: InPlaceEditArgs,
+    /// the encrypted file to rewrite in place
+    #[arg(value_name = "ENCRYPTED_FILE")]
+    pub file: Option<PathBuf>,
+    /// the new plaintext; `-` or omitted: stdin
+    #[arg(value_name = "PLAINTEXT_FILE")]
+    pub plaintext: Option<PathBuf>,
+}
+
 #[derive(Debug, Args)]
 pub struct FilestatusArgs {
     /// currently json, yaml, dotenv and binary are supported. If not set, sops will use the file's extension to determine the type
@@ -541,6 +568,8 @@ pub enum Command {
     Completion(NotYetArgs),
     /// generate an age key pair (hybrid post-quantum with --pq) in age-keygen's format (not a sops command)
     AgeKeygen(AgeKeygenArgs),
+    /// replace the plaintext of an encrypted file, keeping the ciphertext of unchanged values (not a sops 3.11 command)
+    Replace(ReplaceArgs),
 }
 
 impl Command {
@@ -561,6 +590,7 @@ impl Command {
             Command::ExecEnv(a) => Some(&a.common.keyservice),
             Command::ExecFile(a) => Some(&a.common.keyservice),
             Command::Publish(a) => Some(&a.keyservice),
+            Command::Replace(a) => Some(&a.edit.keyservice),
             Command::Filestatus(_)
             | Command::Keyservice(_)
             | Command::Completion(_)
@@ -583,7 +613,8 @@ impl Command {
             | Command::ExecEnv(_)
             | Command::ExecFile(_)
             | Command::Publish(_)
-            | Command::AgeKeygen(_) => return None,
+            | Command::AgeKeygen(_)
+            | Command::Replace(_) => return None,
             Command::Keyservice(_) => "keyservice",
             Command::Completion(_) => "completion",
         })

@@ -124,6 +124,7 @@ fn run(cli: &Cli) -> Result<(), CliError> {
             commands::keys::run_updatekeys(args, root.config.as_deref())
         }
         Some(Command::Unset(args)) => commands::set::run_unset(args, root.indent),
+        Some(Command::Replace(args)) => commands::replace::run(args, root.indent),
         Some(Command::Filestatus(args)) => commands::set::run_filestatus(args),
         Some(Command::ExecEnv(args)) => child_status(commands::exec::run_exec_env(args)),
         Some(Command::ExecFile(args)) => {

@@ -9,6 +9,7 @@ pub mod exec;
 pub mod keys;
 pub mod keyservice;
 pub mod publish;
+pub mod replace;
 #[cfg(unix)]
 pub mod run_as;
 pub mod set;

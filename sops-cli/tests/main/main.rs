@@ -27,6 +27,7 @@ mod keyservice;
 mod kms;
 mod pgp;
 mod publish;
+mod replace;
 mod set;
 mod sops_3_13;
 mod support;

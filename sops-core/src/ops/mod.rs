@@ -7,6 +7,7 @@
 mod crypt;
 mod encrypted_file;
 mod file;
+mod replace;
 mod stash;
 pub mod walk;
 mod write;
