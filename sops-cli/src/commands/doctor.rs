@@ -93,11 +93,8 @@ fn examine(
             format!("could not read {}: {e}", path.display()),
         )
     })?;
-    let store = commands::store_for_config(
-        format,
-        None,
-        config.as_ref().ok().and_then(Option::as_ref),
-    )?;
+    let store =
+        commands::store_for_config(format, None, config.as_ref().ok().and_then(Option::as_ref))?;
     let file = commands::open_encrypted(store.as_ref(), &bytes, path)?;
     for kind in doctor::keystores_of(file.metadata()) {
         if !kinds.contains(&kind) {
@@ -215,13 +212,21 @@ fn to_text(examined: &[Examined], credentials: &[CredentialSource]) -> String {
                 let _ = writeln!(out, "  .sops.yaml: none found");
             }
             RuleCheck::NoRule(p) => {
-                let _ = writeln!(out, "  .sops.yaml: no creation rule of {} applies", p.display());
+                let _ = writeln!(
+                    out,
+                    "  .sops.yaml: no creation rule of {} applies",
+                    p.display()
+                );
             }
             RuleCheck::Error(m) => {
                 let _ = writeln!(out, "  .sops.yaml: {}", one_line(m));
             }
             RuleCheck::Matches(p) => {
-                let _ = writeln!(out, "  .sops.yaml: keys match the creation rule of {}", p.display());
+                let _ = writeln!(
+                    out,
+                    "  .sops.yaml: keys match the creation rule of {}",
+                    p.display()
+                );
             }
             RuleCheck::Drift(p, drift) => {
                 let _ = writeln!(

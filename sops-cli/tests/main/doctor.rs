@@ -290,7 +290,10 @@ fn doctor_names_the_kms_failure() {
         &["--kms", &arn, "--encryption-context", "app:demo"],
     );
     sb.use_identity(&a);
-    has(&doctor(&sb, &["enc.yaml"]), &[&format!("kms {arn}|app:demo: OK")]);
+    has(
+        &doctor(&sb, &["enc.yaml"]),
+        &[&format!("kms {arn}|app:demo: OK")],
+    );
     let text = std::fs::read_to_string(sb.path("enc.yaml")).unwrap();
     sb.write("wrong.yaml", text.replace("app: demo", "app: other"));
     let out = doctor(&sb, &["wrong.yaml"]);
@@ -330,7 +333,10 @@ fn decrypt_error_lists_each_key_with_its_reason() {
     };
     assert_eq!(key_lines(&ours.stderr), key_lines(&reference.stderr));
     for key in [&a, &b] {
-        let header = format!("  {}: FAILED\n    - | failed to create reader", key.recipient);
+        let header = format!(
+            "  {}: FAILED\n    - | failed to create reader",
+            key.recipient
+        );
         assert!(ours.stderr.contains(&header), "{}", ours.stderr);
     }
 }

@@ -266,13 +266,13 @@ fn local_note(entry: &KeyEntry, ctx: &KeyContext, age_ids: &[(String, String)]) 
     #[cfg(feature = "pgp")]
     if kind == keys::pgp::KIND {
         let fp = entry.field("fp").unwrap_or_default();
-        return keys::pgp::PgpKey::parse(fp).ok().map(|key| {
-            match key.has_secret_key(ctx) {
+        return keys::pgp::PgpKey::parse(fp)
+            .ok()
+            .map(|key| match key.has_secret_key(ctx) {
                 Ok(true) => "secret key in the gpg keyring".to_owned(),
                 Ok(false) => "no secret key for this fingerprint in the gpg keyring".to_owned(),
                 Err(e) => e,
-            }
-        });
+            });
     }
     let _ = ctx;
     None
@@ -318,9 +318,8 @@ pub fn offered_credentials(
         }
         .to_owned()
     };
-    let file_state = |p: &std::path::Path| {
-        if p.exists() { "present" } else { "missing" }.to_owned()
-    };
+    let file_state =
+        |p: &std::path::Path| if p.exists() { "present" } else { "missing" }.to_owned();
     let home = var("HOME").filter(|h| !h.is_empty());
     for &kind in kinds {
         let name = kind.metadata_name();
@@ -467,7 +466,12 @@ pub fn offered_credentials(
             add(
                 name,
                 "VAULT_TOKEN",
-                if vault.token.is_some() { "set" } else { "unset" }.to_owned(),
+                if vault.token.is_some() {
+                    "set"
+                } else {
+                    "unset"
+                }
+                .to_owned(),
             );
             match &vault.token_file {
                 Some(p) => add(name, &p.display().to_string(), file_state(p)),
@@ -568,4 +572,70 @@ pub fn key_drift(metadata: &Metadata, rule_groups: &[Vec<String>]) -> Option<Key
         old_threshold,
         new_threshold,
     })
+}
+
+#[cfg(all(test, feature = "age"))]
+mod tests {
+    use super::*;
+    use crate::ops::EncryptOptions;
+    use crate::test_vectors::{TestIdentity as Id, context_of as ctx};
+
+    fn file_for(groups: &[&[&Id]], threshold: usize) -> EncryptedFile {
+        let groups: Vec<Vec<Box<dyn keys::MasterKey>>> = groups
+            .iter()
+            .map(|g| g.iter().map(|id| id.key()).collect())
+            .collect();
+        let opts = EncryptOptions {
+            shamir_threshold: threshold,
+            ..EncryptOptions::default()
+        };
+        let mut doc = crate::tree::Branch::new();
+        doc.push("k", crate::tree::Value::Str("v".into()));
+        crate::ops::DecryptedFile::create(vec![doc], &groups, &ctx(&[]), &opts)
+            .unwrap()
+            .encrypt()
+            .unwrap()
+    }
+
+    #[test]
+    fn every_key_is_tried_even_after_one_works() {
+        let (a, b) = (Id::generate(), Id::generate());
+        let report = diagnose(file_for(&[&[&a, &b]], 0), &ctx(&[&a, &b]), &[]);
+        assert!(report.decrypts);
+        assert_eq!(report.mac, MacCheck::Verified);
+        let statuses: Vec<KeyStatus> = report.groups[0].keys.iter().map(|k| k.status).collect();
+        assert_eq!(statuses, [KeyStatus::Ok, KeyStatus::Ok]);
+        assert_eq!((report.threshold, report.groups_available), (1, 1));
+    }
+
+    #[test]
+    fn a_threshold_not_met_is_exit_128_with_each_reason() {
+        let (a, b, c) = (Id::generate(), Id::generate(), Id::generate());
+        let file = file_for(&[&[&a], &[&b], &[&c]], 2);
+        let report = diagnose(file, &ctx(&[&b]), &[]);
+        assert!(!report.decrypts && !report.threshold_met());
+        assert_eq!((report.threshold, report.groups_available), (2, 1));
+        assert_eq!(report.exit_code, crate::exit_code::COULD_NOT_RETRIEVE_KEY);
+        assert_eq!(report.mac, MacCheck::NotChecked);
+        assert_eq!(report.groups[0].keys[0].status, KeyStatus::Failed);
+        assert!(report.groups[0].keys[0].reason.is_some());
+        assert_eq!(
+            report.groups[1].keys[0].local.as_deref(),
+            Some("identity for this recipient from SOPS_AGE_KEY")
+        );
+    }
+
+    #[test]
+    fn drift_lists_added_and_removed_keys_per_group() {
+        let (a, b) = (Id::generate(), Id::generate());
+        let file = file_for(&[&[&a]], 0);
+        let meta = file.metadata();
+        assert_eq!(key_drift(meta, &[vec![a.recipient.clone()]]), None);
+        let drift = key_drift(meta, &[vec![b.recipient.clone(), a.recipient.clone()]]).unwrap();
+        assert_eq!(drift.groups[0].kept, [a.recipient.clone()]);
+        assert_eq!(drift.groups[0].added, [b.recipient.clone()]);
+        assert!(drift.groups[0].removed.is_empty());
+        let drift = key_drift(meta, &[vec![b.recipient.clone()]]).unwrap();
+        assert_eq!(drift.groups[0].removed, [a.recipient.clone()]);
+    }
 }
