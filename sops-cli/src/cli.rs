@@ -350,10 +350,6 @@ pub struct UpdatekeysArgs {
 
 // --- sops doctor (issue 14) ---
 #[derive(Debug, Args)]
-#[command(
-    about = "explain whether (and why not) this machine can decrypt SOPS files",
-    long_about = "For each file: its key groups and keys, the identities and credentials this machine offers and where they come from, the result of trying every key with its reason, whether the Shamir threshold is met, whether the MAC verifies (values are decrypted in memory and never printed), and whether the keys still match the .sops.yaml creation rule (else: run `sops updatekeys`).\n\nExit status: 0 when every file decrypts and its MAC verifies; otherwise the sops code of the first file that does not (128: no key could recover the data key, 51: MAC mismatch, 1: unreadable file, ...). Key drift alone does not fail."
-)]
 pub struct DoctorArgs {
     /// print one JSON object (schema in the README) instead of the report
     #[arg(long = "json")]
@@ -563,6 +559,9 @@ pub enum Command {
     /// Generate shell completion scripts
     Completion(NotYetArgs),
     /// explain whether (and why not) this machine can decrypt SOPS files (not a sops command)
+    #[command(
+        long_about = "For each file: its key groups and keys, the identities and credentials this machine offers and where they come from, the result of trying every key with its reason, whether the Shamir threshold is met, whether the MAC verifies (values are decrypted in memory and never printed), and whether the keys still match the .sops.yaml creation rule (else: run `sops updatekeys`).\n\nExit status: 0 when every file decrypts and its MAC verifies; otherwise the sops code of the first file that does not (128: no key could recover the data key, 51: MAC mismatch, 2: unreadable file, 1: not a SOPS file, ...). Key drift alone does not fail."
+    )]
     Doctor(DoctorArgs),
     /// generate an age key pair (hybrid post-quantum with --pq) in age-keygen's format (not a sops command)
     AgeKeygen(AgeKeygenArgs),
