@@ -375,6 +375,25 @@ pub struct UpdatekeysArgs {
     pub files: Vec<PathBuf>,
 }
 
+// --- sops doctor (issue 14) ---
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    /// print one JSON object (schema in the README) instead of the report
+    #[arg(long = "json")]
+    pub json: bool,
+    /// currently json, yaml, dotenv and binary are supported. If not set, sops will use the file's extension to determine the type
+    #[arg(long = "input-type")]
+    pub input_type: Option<String>,
+    #[command(flatten)]
+    pub order: DecryptionOrderFlag,
+    #[command(flatten)]
+    pub keyservice: KeyServiceFlags,
+    /// the encrypted files to examine
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+}
+// --- end sops doctor ---
+
 #[derive(Debug, Args)]
 pub struct GroupsArgs {
     #[command(subcommand)]
@@ -566,6 +585,11 @@ pub enum Command {
     Keyservice(KeyserviceArgs),
     /// Generate shell completion scripts
     Completion(NotYetArgs),
+    /// explain whether (and why not) this machine can decrypt SOPS files (not a sops command)
+    #[command(
+        long_about = "For each file: its key groups and keys, the identities and credentials this machine offers and where they come from, the result of trying every key with its reason, whether the Shamir threshold is met, whether the MAC verifies (values are decrypted in memory and never printed), and whether the keys still match the .sops.yaml creation rule (else: run `sops updatekeys`).\n\nExit status: 0 when every file decrypts and its MAC verifies; otherwise the sops code of the first file that does not (128: no key could recover the data key, 51: MAC mismatch, 2: unreadable file, 1: not a SOPS file, ...). Key drift alone does not fail."
+    )]
+    Doctor(DoctorArgs),
     /// generate an age key pair (hybrid post-quantum with --pq) in age-keygen's format (not a sops command)
     AgeKeygen(AgeKeygenArgs),
     /// replace the plaintext of an encrypted file, keeping the ciphertext of unchanged values (not a sops 3.11 command)
@@ -591,6 +615,7 @@ impl Command {
             Command::ExecFile(a) => Some(&a.common.keyservice),
             Command::Publish(a) => Some(&a.keyservice),
             Command::Replace(a) => Some(&a.edit.keyservice),
+            Command::Doctor(a) => Some(&a.keyservice),
             Command::Filestatus(_)
             | Command::Keyservice(_)
             | Command::Completion(_)
@@ -613,6 +638,7 @@ impl Command {
             | Command::ExecEnv(_)
             | Command::ExecFile(_)
             | Command::Publish(_)
+            | Command::Doctor(_)
             | Command::AgeKeygen(_)
             | Command::Replace(_) => return None,
             Command::Keyservice(_) => "keyservice",

@@ -294,19 +294,8 @@ fn plan_update(
     } else {
         old_threshold
     };
-    // Groups are compared as sets: a file stores a group's keys in
-    // keystore order (kms before age), a rule names them in its own.
-    let sorted = |groups: &[Vec<String>]| -> Vec<Vec<String>> {
-        groups
-            .iter()
-            .map(|g| {
-                let mut g = g.clone();
-                g.sort();
-                g
-            })
-            .collect()
-    };
-    if sorted(&old) == sorted(&new) && old_threshold == new_threshold {
+    // The comparison `sops doctor` reports as drift (groups as sets).
+    if sops_core::ops::doctor::key_drift(file.metadata(), &new).is_none() {
         return Ok(None);
     }
     Ok(Some(UpdatePlan {

@@ -3,6 +3,7 @@
 
 pub mod age_keygen;
 pub mod decrypt;
+pub mod doctor;
 pub mod edit;
 pub mod encrypt;
 pub mod exec;

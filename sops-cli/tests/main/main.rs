@@ -14,6 +14,7 @@ mod bad_inputs;
 mod cloud_support;
 mod config;
 mod decryption_order;
+mod doctor;
 mod edit;
 mod errors;
 mod exec;

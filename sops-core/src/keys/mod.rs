@@ -64,6 +64,7 @@ pub use key_service::{KeyServiceServer, Prompt, ServeError};
 pub use keystore::{KeyKind, KeySpec, KeystoreSpec};
 pub use registry::{FromEntry, FromSpec, Keystore, built_in_keystores, keystores_by};
 pub use secret_file::{SECRET_FILE_LIMIT, SecretFileError, read_secret_file};
+pub(crate) use wrapping::unwrap_entry;
 pub(crate) use wrapping::wrap_failures as wrapping_failures;
 pub use wrapping::{KeyFailure, RecoveryError, WrapError, recover_data_key, wrap_data_key};
 

@@ -203,6 +203,30 @@ fn sort_for_decryption(kinds: &[KeyKind], order: &[String]) -> Vec<usize> {
     idx
 }
 
+/// Unwraps one entry's secret (the data key or a Shamir share): refused
+/// when the context's filter does not allow it, else asked of each key
+/// service in turn (a secret unwrapped before through this context is
+/// returned again without a call). Shared by [`recover_data_key`] and
+/// `sops doctor`, which tries every key.
+pub(crate) fn unwrap_entry(
+    entry: &crate::metadata::KeyEntry,
+    ctx: &KeyContext,
+) -> Result<Zeroizing<Vec<u8>>, KeyError> {
+    // The filter first: a key seen before is still refused if the policy
+    // refuses it now.
+    if !ctx.allows(entry) {
+        return Err(KeyError::SkippedByPolicy);
+    }
+    ctx.unwrap_once(entry, || {
+        first_success(ctx.key_services(), |s| s.decrypt(entry, ctx)).map_err(|mut errors| {
+            match errors.len() {
+                1 => errors.remove(0),
+                _ => KeyError::Services(errors),
+            }
+        })
+    })
+}
+
 /// Recovers the data key. `decryption_order` is sops' `--decryption-order`
 /// (empty = the default `age,pgp`).
 pub fn recover_data_key(
@@ -227,21 +251,7 @@ pub fn recover_data_key(
         let mut found = None;
         for i in sort_for_decryption(&kinds, order) {
             let entry = &group.0[i];
-            // The filter first: a key seen before is still refused if the
-            // policy refuses it now.
-            let result = if ctx.allows(entry) {
-                ctx.unwrap_once(entry, || {
-                    first_success(ctx.key_services(), |s| s.decrypt(entry, ctx)).map_err(
-                        |mut errors| match errors.len() {
-                            1 => errors.remove(0),
-                            _ => KeyError::Services(errors),
-                        },
-                    )
-                })
-            } else {
-                Err(KeyError::SkippedByPolicy)
-            };
-            match result {
+            match unwrap_entry(entry, ctx) {
                 Ok(secret) => {
                     found = Some(secret);
                     break;

@@ -5,6 +5,7 @@
 //! [`crate::stores`].
 
 mod crypt;
+pub mod doctor;
 mod encrypted_file;
 mod file;
 mod replace;

@@ -407,6 +407,25 @@ impl AgeIdentities {
         self.identities.iter().map(|(l, _)| l.as_str())
     }
 
+    /// Each identity's location and what it is, public parts only: the
+    /// recipient of an X25519 or post-quantum identity, else its type
+    /// (`sops doctor` lists them; never key material).
+    pub fn described(&self) -> Vec<(String, String)> {
+        self.identities
+            .iter()
+            .map(|(location, identity)| {
+                let what = match identity {
+                    LoadedIdentity::X25519(i) => i.to_public().to_string(),
+                    LoadedIdentity::Pq(i) => i.to_public().to_string(),
+                    LoadedIdentity::Ssh(_) => "SSH key".to_owned(),
+                    LoadedIdentity::Plugin(i) => format!("plugin {}", i.plugin()),
+                    LoadedIdentity::Encrypted(_) => "passphrase-protected identity file".to_owned(),
+                };
+                (location.clone(), what)
+            })
+            .collect()
+    }
+
     /// What went wrong while loading, one message per failed source.
     pub fn errors(&self) -> &[String] {
         &self.errors

@@ -36,6 +36,22 @@ impl PgpKey {
         cmd
     }
 
+    /// Whether gpg's keyring (the context's `GNUPGHOME`) holds a secret
+    /// key for this fingerprint (`sops doctor`); `Err`: gpg could not be
+    /// asked.
+    pub fn has_secret_key(&self, ctx: &KeyContext) -> Result<bool, String> {
+        let out = Self::gpg(ctx)
+            .args(["--batch", "--with-colons", "--list-secret-keys", "--"])
+            .arg(&self.fingerprint)
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| format!("could not run gpg: {e}"))?;
+        Ok(out.status.success()
+            && String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .any(|l| l.starts_with("sec:")))
+    }
+
     /// Runs gpg with `input` on stdin; stdout on success, stderr's text on failure.
     fn run(mut cmd: Command, input: &[u8]) -> Result<Zeroizing<Vec<u8>>, String> {
         let mut child = cmd

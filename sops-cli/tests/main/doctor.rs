@@ -1,0 +1,342 @@
+//! `sops doctor` (issue 14): per-key results with reasons, the Shamir
+//! threshold, the MAC, drift from `.sops.yaml`, `--json`, several files,
+//! exit codes; and the per-key lines of the plain decrypt error compared
+//! with the reference. Files are written by the reference sops (doctor
+//! writes nothing). No value ever appears in doctor's output.
+
+use serde_json::Value as Json;
+use test_support::{aws_test_env, moto_create_key, moto_endpoint};
+
+use super::support::{AgeKey, Bin, Output, Sandbox};
+
+/// The secret value of every plaintext here: must never be printed.
+const SECRET: &str = "hunter2-do-not-print";
+
+fn plain() -> String {
+    format!("secret: {SECRET}\nnote_unencrypted: visible\n")
+}
+
+/// A sandbox with `plain.yaml` and two age keys, no identity in use.
+fn sandbox() -> (Sandbox, AgeKey, AgeKey) {
+    let sb = Sandbox::new();
+    let a = sb.age_keygen("a");
+    let b = sb.age_keygen("b");
+    sb.write("plain.yaml", plain());
+    (sb, a, b)
+}
+
+/// The reference encrypts `plain.yaml` with `args` into `name`.
+fn reference_encrypt(sb: &Sandbox, name: &str, args: &[&str]) {
+    let mut all = vec!["encrypt", "--unencrypted-suffix", "_unencrypted"];
+    all.extend_from_slice(args);
+    all.extend(["--filename-override", name, "plain.yaml"]);
+    let out = sb.run(Bin::Reference, &all).ok();
+    sb.write(name, out);
+}
+
+#[track_caller]
+fn doctor(sb: &Sandbox, args: &[&str]) -> Output {
+    let mut all = vec!["doctor"];
+    all.extend_from_slice(args);
+    let out = sb.run(Bin::Ours, &all);
+    assert!(
+        !out.stdout_str().contains(SECRET) && !out.stderr.contains(SECRET),
+        "doctor printed a value:\n{}\n{}",
+        out.stdout_str(),
+        out.stderr
+    );
+    out
+}
+
+#[track_caller]
+fn json(sb: &Sandbox, args: &[&str]) -> (Output, Json) {
+    let mut all = vec!["--json"];
+    all.extend_from_slice(args);
+    let out = doctor(sb, &all);
+    let parsed = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("--json output does not parse: {e}\n{}", out.stdout_str()));
+    (out, parsed)
+}
+
+#[track_caller]
+fn has(out: &Output, fragments: &[&str]) {
+    let text = out.stdout_str();
+    for f in fragments {
+        assert!(text.contains(f), "doctor output lacks {f:?}:\n{text}");
+    }
+}
+
+#[test]
+fn doctor_with_the_right_identity_passes() {
+    let (mut sb, a, _) = sandbox();
+    reference_encrypt(&sb, "enc.yaml", &["--age", &a.recipient]);
+    sb.use_identity(&a);
+    let out = doctor(&sb, &["enc.yaml"]);
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout_str(), out.stderr);
+    has(
+        &out,
+        &[
+            &format!("age {}: OK", a.recipient),
+            "here: identity for this recipient from SOPS_AGE_KEY_FILE",
+            "threshold: 1 of 1 group(s) needed, 1 available: met",
+            "MAC: verified",
+            "result: decryptable",
+            &format!("SOPS_AGE_KEY_FILE: identity {}", a.recipient),
+            ".sops.yaml: none found",
+        ],
+    );
+}
+
+#[test]
+fn doctor_without_any_identity_says_where_it_looked() {
+    let (sb, a, _) = sandbox();
+    reference_encrypt(&sb, "enc.yaml", &["--age", &a.recipient]);
+    let out = doctor(&sb, &["enc.yaml"]);
+    assert_eq!(out.code, 128, "{}", out.stdout_str());
+    has(
+        &out,
+        &[
+            &format!(
+                "age {}: NO CREDENTIALS - failed to load age identities",
+                a.recipient
+            ),
+            "here: no age identity loaded",
+            "SOPS_AGE_KEY_FILE: no identity (unset or missing)",
+            "NOT met",
+            "MAC: not-checked",
+            "result: NOT DECRYPTABLE (exit 128)",
+        ],
+    );
+    assert!(out.stderr.contains("1 of 1 file(s) cannot be decrypted"));
+}
+
+#[test]
+fn doctor_with_a_wrong_identity_names_the_mismatch() {
+    let (mut sb, a, b) = sandbox();
+    reference_encrypt(&sb, "enc.yaml", &["--age", &a.recipient]);
+    sb.use_identity(&b);
+    let out = doctor(&sb, &["enc.yaml"]);
+    assert_eq!(out.code, 128, "{}", out.stdout_str());
+    has(
+        &out,
+        &[
+            "identity did not match any of the recipients",
+            "here: none of the 1 age identities loaded is this recipient's",
+            &format!("SOPS_AGE_KEY_FILE: identity {}", b.recipient),
+        ],
+    );
+}
+
+#[test]
+fn doctor_reports_a_tampered_mac() {
+    let (mut sb, a, _) = sandbox();
+    reference_encrypt(&sb, "enc.yaml", &["--age", &a.recipient]);
+    let text = std::fs::read_to_string(sb.path("enc.yaml")).unwrap();
+    assert!(text.contains("note_unencrypted: visible"));
+    sb.write(
+        "enc.yaml",
+        text.replace("note_unencrypted: visible", "note_unencrypted: changed"),
+    );
+    sb.use_identity(&a);
+    let out = doctor(&sb, &["enc.yaml"]);
+    assert_eq!(out.code, 51, "{}", out.stdout_str());
+    has(
+        &out,
+        &[
+            &format!("age {}: OK", a.recipient),
+            "MAC: mismatch",
+            "result: NOT DECRYPTABLE (exit 51)",
+        ],
+    );
+    // The reference agrees it is a MAC failure.
+    assert_eq!(sb.run(Bin::Reference, ["decrypt", "enc.yaml"]).code, 51);
+}
+
+#[test]
+fn doctor_checks_the_shamir_threshold() {
+    let (mut sb, a, b) = sandbox();
+    let c = sb.age_keygen("c");
+    sb.write(
+        ".sops.yaml",
+        format!(
+            "creation_rules:\n  - shamir_threshold: 2\n    key_groups:\n      - age: [{}]\n      - age: [{}]\n      - age: [{}]\n",
+            a.recipient, b.recipient, c.recipient
+        ),
+    );
+    reference_encrypt(&sb, "enc.yaml", &[]);
+    sb.use_identity(&a);
+    let (out, report) = json(&sb, &["enc.yaml"]);
+    assert_eq!(out.code, 128, "{}", out.stdout_str());
+    let file = &report["files"][0];
+    assert_eq!(file["threshold"], 2);
+    assert_eq!(file["groups_available"], 1);
+    assert_eq!(file["threshold_met"], false);
+    assert_eq!(file["groups"][0]["available"], true);
+    assert_eq!(file["groups"][1]["keys"][0]["id"], b.recipient.as_str());
+    assert_eq!(file["groups"][1]["keys"][0]["status"], "failed");
+    assert_eq!(file["rule"]["status"], "matches");
+    // Two identities: met, decrypts.
+    let two = format!(
+        "{}\n{}",
+        std::fs::read_to_string(&a.identity_file).unwrap(),
+        std::fs::read_to_string(&c.identity_file).unwrap()
+    );
+    sb.remove_env("SOPS_AGE_KEY_FILE");
+    sb.set_env("SOPS_AGE_KEY", two);
+    let out = doctor(&sb, &["enc.yaml"]);
+    assert_eq!(out.code, 0, "{}", out.stdout_str());
+    has(
+        &out,
+        &[
+            "threshold: 2 of 3 group(s) needed, 2 available: met",
+            "group 1: unavailable",
+            "MAC: verified",
+        ],
+    );
+}
+
+#[test]
+fn doctor_reports_drift_from_the_creation_rule() {
+    let (mut sb, a, b) = sandbox();
+    sb.write(
+        ".sops.yaml",
+        format!("creation_rules:\n  - age: {}\n", a.recipient),
+    );
+    reference_encrypt(&sb, "enc.yaml", &[]);
+    sb.use_identity(&a);
+    has(
+        &doctor(&sb, &["enc.yaml"]),
+        &[".sops.yaml: keys match the creation rule"],
+    );
+    // The rule gains a recipient: the file is behind it.
+    sb.write(
+        ".sops.yaml",
+        format!(
+            "creation_rules:\n  - age: {},{}\n",
+            a.recipient, b.recipient
+        ),
+    );
+    let out = doctor(&sb, &["enc.yaml"]);
+    assert_eq!(out.code, 0, "drift alone does not fail");
+    has(
+        &out,
+        &[
+            "run `sops updatekeys enc.yaml`",
+            &format!("group 0: +++ {}", b.recipient),
+        ],
+    );
+    let (_, report) = json(&sb, &["enc.yaml"]);
+    let rule = &report["files"][0]["rule"];
+    assert_eq!(rule["status"], "drift");
+    assert_eq!(rule["groups"][0]["added"][0], b.recipient.as_str());
+    assert_eq!(rule["groups"][0]["kept"][0], a.recipient.as_str());
+    // After updatekeys the keys match again.
+    sb.run(Bin::Ours, ["updatekeys", "-y", "enc.yaml"]).ok();
+    has(
+        &doctor(&sb, &["enc.yaml"]),
+        &[".sops.yaml: keys match the creation rule"],
+    );
+}
+
+#[test]
+fn doctor_json_covers_several_files_and_never_a_value() {
+    let (mut sb, a, b) = sandbox();
+    reference_encrypt(&sb, "ok.yaml", &["--age", &a.recipient]);
+    reference_encrypt(&sb, "other.yaml", &["--age", &b.recipient]);
+    sb.write("plain-copy.yaml", plain());
+    sb.use_identity(&a);
+    let (out, report) = json(
+        &sb,
+        &["ok.yaml", "other.yaml", "missing.yaml", "plain-copy.yaml"],
+    );
+    // The first failing file's code: no key for other.yaml.
+    assert_eq!(out.code, 128, "{}", out.stdout_str());
+    assert_eq!(report["ok"], false);
+    let files = report["files"].as_array().unwrap();
+    assert_eq!(files.len(), 4);
+    assert_eq!(files[0]["path"], "ok.yaml");
+    assert_eq!(files[0]["decrypts"], true);
+    assert_eq!(files[0]["mac"], "verified");
+    assert_eq!(files[0]["exit_code"], 0);
+    assert_eq!(files[0]["groups"][0]["keys"][0]["type"], "age");
+    assert_eq!(files[0]["groups"][0]["keys"][0]["status"], "ok");
+    assert_eq!(files[1]["decrypts"], false);
+    assert_eq!(files[1]["exit_code"], 128);
+    assert_eq!(files[1]["mac"], "not-checked");
+    let reason = files[1]["groups"][0]["keys"][0]["reason"].as_str().unwrap();
+    assert!(reason.contains("identity did not match"), "{reason}");
+    assert_eq!(files[2]["decrypts"], false);
+    assert!(files[2]["error"].as_str().unwrap().contains("missing.yaml"));
+    // A plaintext file: not a sops file, its value never shown.
+    assert_eq!(files[3]["decrypts"], false);
+    assert!(files[3]["error"].as_str().is_some());
+    let credentials = report["credentials"].as_array().unwrap();
+    assert!(credentials.iter().any(|c| c["type"] == "age"
+        && c["location"] == "SOPS_AGE_KEY_FILE"
+        && c["state"] == format!("identity {}", a.recipient).as_str()));
+}
+
+#[test]
+fn doctor_names_the_kms_failure() {
+    let endpoint = moto_endpoint();
+    let (mut sb, a, _) = sandbox();
+    for (k, v) in aws_test_env(&endpoint) {
+        sb.set_env(k, v);
+    }
+    let arn = moto_create_key(&endpoint, "us-east-1");
+    reference_encrypt(
+        &sb,
+        "enc.yaml",
+        &["--kms", &arn, "--encryption-context", "app:demo"],
+    );
+    sb.use_identity(&a);
+    has(
+        &doctor(&sb, &["enc.yaml"]),
+        &[&format!("kms {arn}|app:demo: OK")],
+    );
+    let text = std::fs::read_to_string(sb.path("enc.yaml")).unwrap();
+    sb.write("wrong.yaml", text.replace("app: demo", "app: other"));
+    let out = doctor(&sb, &["wrong.yaml"]);
+    assert_eq!(out.code, 128, "{}", out.stdout_str());
+    has(
+        &out,
+        &[
+            &format!("kms {arn}|app:other: FAILED"),
+            "invalid ciphertext or encryption context",
+            "AWS_ACCESS_KEY_ID: set",
+        ],
+    );
+    assert!(!out.stdout_str().contains("AKIA"), "no credential values");
+}
+
+/// The plain decrypt error lists every key of every group on its own line
+/// with its reason, as the reference does, and keeps exit 128.
+#[test]
+fn decrypt_error_lists_each_key_with_its_reason() {
+    let (mut sb, a, b) = sandbox();
+    let c = sb.age_keygen("c");
+    reference_encrypt(
+        &sb,
+        "enc.yaml",
+        &["--age", &format!("{},{}", a.recipient, b.recipient)],
+    );
+    sb.use_identity(&c);
+    let ours = sb.run(Bin::Ours, ["decrypt", "enc.yaml"]);
+    let reference = sb.run(Bin::Reference, ["decrypt", "enc.yaml"]);
+    assert_eq!((ours.code, reference.code), (128, 128));
+    let key_lines = |stderr: &str| -> Vec<String> {
+        stderr
+            .lines()
+            .filter(|l| l.ends_with(": FAILED") || l.ends_with(": SUCCESS"))
+            .map(str::to_owned)
+            .collect()
+    };
+    assert_eq!(key_lines(&ours.stderr), key_lines(&reference.stderr));
+    for key in [&a, &b] {
+        let header = format!(
+            "  {}: FAILED\n    - | failed to create reader",
+            key.recipient
+        );
+        assert!(ours.stderr.contains(&header), "{}", ours.stderr);
+    }
+}
