@@ -13,7 +13,7 @@
 //!   lists that grew or shrank differently is guesswork;
 //! - key order: ours', unless only theirs reordered the keys they share
 //!   with the base; an entry added on one side goes after the entry that
-//!   precedes it on that side;
+//!   precedes it on that side (and after the other side's additions there);
 //! - comments changed on both sides are kept from both (ours first): they
 //!   hold no value, and keeping both loses nothing, so they never conflict.
 //!
@@ -317,11 +317,16 @@ fn entry_order<'a>(
         if order.contains(id) {
             continue;
         }
-        let at = other[..i]
+        let mut at = other[..i]
             .iter()
             .rev()
             .find_map(|prev| order.iter().position(|x| x == prev))
             .map_or(0, |p| p + 1);
+        // Past the backbone's own additions there: both sides' new entries
+        // after the same one read as "ours, then theirs".
+        while at < order.len() && !other.contains(&order[at]) {
+            at += 1;
+        }
         order.insert(at, *id);
     }
     order
