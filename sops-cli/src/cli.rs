@@ -500,6 +500,38 @@ pub struct PublishArgs {
     pub extra: Vec<String>,
 }
 
+/// `sops merge-driver BASE OURS THEIRS PATH`: ours, not sops'. git runs it
+/// as `driver = sops merge-driver %O %A %B %P`.
+#[derive(Debug, Args)]
+#[command(after_help = MERGE_DRIVER_HELP)]
+pub struct MergeDriverArgs {
+    #[command(flatten)]
+    pub order: DecryptionOrderFlag,
+    #[command(flatten)]
+    pub keyservice: KeyServiceFlags,
+    /// the common ancestor's version (git's %O; empty when there is none)
+    pub base: PathBuf,
+    /// our version (git's %A), replaced by the merge result
+    pub ours: PathBuf,
+    /// their version (git's %B)
+    pub theirs: PathBuf,
+    /// the file's path in the repository (git's %P): gives the format
+    pub path: PathBuf,
+}
+
+const MERGE_DRIVER_HELP: &str = "\
+Set it up once per repository:
+  git config merge.sops.name 'sops three-way merge'
+  git config merge.sops.driver 'sops merge-driver %O %A %B %P'
+  echo '*.enc.yaml merge=sops' >> .gitattributes
+
+Exit status: 0 clean merge; 1 conflict (values that both sides changed hold
+both versions between <<<<<<< ours / ======= / >>>>>>> theirs markers,
+encrypted: resolve them with `sops edit FILE`), or the sides could not be put
+into one file (data key rotated on both sides, key groups changed on both
+sides): ours is left as it is; 128 a side could not be decrypted (ours is
+left as it is).";
+
 /// Arguments of a command we do not implement yet (kept so that sops
 /// command lines are recognised and fail with a clear message).
 #[derive(Debug, Args)]
@@ -541,6 +573,8 @@ pub enum Command {
     Completion(NotYetArgs),
     /// generate an age key pair (hybrid post-quantum with --pq) in age-keygen's format (not a sops command)
     AgeKeygen(AgeKeygenArgs),
+    /// git merge driver: three-way merge of encrypted files (not a sops command)
+    MergeDriver(MergeDriverArgs),
 }
 
 impl Command {
@@ -561,6 +595,7 @@ impl Command {
             Command::ExecEnv(a) => Some(&a.common.keyservice),
             Command::ExecFile(a) => Some(&a.common.keyservice),
             Command::Publish(a) => Some(&a.keyservice),
+            Command::MergeDriver(a) => Some(&a.keyservice),
             Command::Filestatus(_)
             | Command::Keyservice(_)
             | Command::Completion(_)
@@ -583,6 +618,7 @@ impl Command {
             | Command::ExecEnv(_)
             | Command::ExecFile(_)
             | Command::Publish(_)
+            | Command::MergeDriver(_)
             | Command::AgeKeygen(_) => return None,
             Command::Keyservice(_) => "keyservice",
             Command::Completion(_) => "completion",

@@ -8,6 +8,7 @@ pub mod encrypt;
 pub mod exec;
 pub mod keys;
 pub mod keyservice;
+pub mod merge_driver;
 pub mod publish;
 #[cfg(unix)]
 pub mod run_as;

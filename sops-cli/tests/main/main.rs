@@ -25,6 +25,7 @@ mod interop;
 mod keys;
 mod keyservice;
 mod kms;
+mod merge_driver;
 mod pgp;
 mod publish;
 mod set;

@@ -138,7 +138,11 @@ pub fn merge_decrypted(
     ours: DecryptedFile,
     theirs: DecryptedFile,
 ) -> Result<MergeOutcome, MergeError> {
-    let keep = |reason: &str| Ok(MergeOutcome::KeepOurs { reason: reason.to_owned() });
+    let keep = |reason: &str| {
+        Ok(MergeOutcome::KeepOurs {
+            reason: reason.to_owned(),
+        })
+    };
     let (ours_rotated, theirs_rotated) = match base {
         Some(b) => (!b.same_data_key(&ours), !b.same_data_key(&theirs)),
         None => {
@@ -214,7 +218,11 @@ pub fn merge_decrypted(
         &render,
     ) {
         Ok(m) => m,
-        Err(e) => return Ok(MergeOutcome::KeepOurs { reason: e.to_string() }),
+        Err(e) => {
+            return Ok(MergeOutcome::KeepOurs {
+                reason: e.to_string(),
+            });
+        }
     };
     let TreeMerge { docs, conflicts } = merged;
 
@@ -300,12 +308,11 @@ fn merge_key_groups(
     let (o, t) = (&ours.key_groups[0], &theirs.key_groups[0]);
     let has = |g: &KeyGroup, e: &KeyEntry| g.0.iter().any(|x| entry_id(x) == entry_id(e));
     // Ours' keys but those theirs removed, then theirs' additions.
-    let mut entries: Vec<KeyEntry> = o
-        .0
-        .iter()
-        .filter(|e| !(has(b, e) && !has(t, e)))
-        .cloned()
-        .collect();
+    let mut entries: Vec<KeyEntry> =
+        o.0.iter()
+            .filter(|e| !(has(b, e) && !has(t, e)))
+            .cloned()
+            .collect();
     for e in &t.0 {
         if !has(b, e) && !entries.iter().any(|x| entry_id(x) == entry_id(e)) {
             entries.push(e.clone());

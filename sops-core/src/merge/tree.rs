@@ -262,12 +262,7 @@ impl Merger<'_> {
 
     /// A string holding both sides between git's markers; `None` is a side
     /// that removed the value.
-    fn conflict(
-        &mut self,
-        ours: Option<&Value>,
-        theirs: Option<&Value>,
-        path: &[String],
-    ) -> Value {
+    fn conflict(&mut self, ours: Option<&Value>, theirs: Option<&Value>, path: &[String]) -> Value {
         self.conflicts.push(path.concat());
         let side = |v: Option<&Value>| {
             let mut text = v.map(|v| (self.render)(v)).unwrap_or_default();
@@ -304,8 +299,12 @@ fn entry_order<'a>(
         .filter(|id| ours.contains(id) && theirs.contains(id))
         .copied()
         .collect();
-    let only_shared =
-        |ids: &[EntryId<'a>]| -> Vec<EntryId<'a>> { ids.iter().filter(|id| shared.contains(id)).copied().collect() };
+    let only_shared = |ids: &[EntryId<'a>]| -> Vec<EntryId<'a>> {
+        ids.iter()
+            .filter(|id| shared.contains(id))
+            .copied()
+            .collect()
+    };
     let (b, o, t) = (only_shared(base), only_shared(ours), only_shared(theirs));
     let (backbone, other) = if o == b && t != b {
         (theirs, ours)

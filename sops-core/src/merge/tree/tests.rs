@@ -22,7 +22,11 @@ fn merge(base: &str, ours: &str, theirs: &str) -> (String, Vec<String>) {
 
 #[test]
 fn changes_to_different_keys_are_both_kept() {
-    let (out, conflicts) = merge("a: 1\nb: 2\nc: 3\n", "a: 10\nb: 2\nc: 3\n", "a: 1\nb: 2\nc: 30\n");
+    let (out, conflicts) = merge(
+        "a: 1\nb: 2\nc: 3\n",
+        "a: 10\nb: 2\nc: 3\n",
+        "a: 1\nb: 2\nc: 30\n",
+    );
     assert_eq!(out, "a: 10\nb: 2\nc: 30\n");
     assert!(conflicts.is_empty());
 }
@@ -69,8 +73,13 @@ fn different_changes_to_one_value_conflict_with_markers() {
 
 #[test]
 fn removed_on_one_side_and_changed_on_the_other_conflicts() {
-    let m = merge_documents(&docs("a: 1\nb: 2\n"), &docs("b: 2\n"), &docs("a: 5\nb: 2\n"), &render)
-        .unwrap();
+    let m = merge_documents(
+        &docs("a: 1\nb: 2\n"),
+        &docs("b: 2\n"),
+        &docs("a: 5\nb: 2\n"),
+        &render,
+    )
+    .unwrap();
     assert_eq!(m.conflicts, [r#"["a"]"#]);
     assert_eq!(
         m.docs[0].get("a"),
@@ -119,13 +128,20 @@ fn sequences_changed_differently_in_length_are_one_conflict() {
     let Some(Value::Str(s)) = m.docs[0].get("l") else {
         panic!("l")
     };
-    assert!(s.starts_with("<<<<<<< ours\n") && s.ends_with("\n>>>>>>> theirs"), "{s}");
+    assert!(
+        s.starts_with("<<<<<<< ours\n") && s.ends_with("\n>>>>>>> theirs"),
+        "{s}"
+    );
     assert!(s.contains("- b") && s.contains("- c"), "{s}");
 }
 
 #[test]
 fn conflicts_inside_sequences_name_the_index() {
-    let (_, conflicts) = merge("l:\n    - a\n    - b\n", "l:\n    - a\n    - x\n", "l:\n    - a\n    - y\n");
+    let (_, conflicts) = merge(
+        "l:\n    - a\n    - b\n",
+        "l:\n    - a\n    - x\n",
+        "l:\n    - a\n    - y\n",
+    );
     assert_eq!(conflicts, [r#"["l"][1]"#]);
 }
 
@@ -144,7 +160,11 @@ fn comments_travel_with_their_entry_and_changes_on_both_sides_are_kept() {
 
 #[test]
 fn key_order_changed_on_one_side_only_is_kept() {
-    let (out, conflicts) = merge("a: 1\nb: 2\nc: 3\n", "a: 1\nb: 20\nc: 3\n", "c: 3\nb: 2\na: 1\n");
+    let (out, conflicts) = merge(
+        "a: 1\nb: 2\nc: 3\n",
+        "a: 1\nb: 20\nc: 3\n",
+        "c: 3\nb: 2\na: 1\n",
+    );
     assert_eq!(out, "c: 3\nb: 20\na: 1\n");
     assert!(conflicts.is_empty());
 }
@@ -165,7 +185,14 @@ fn document_counts_changed_differently_are_refused() {
         &render,
     )
     .unwrap_err();
-    assert!(matches!(err, TreeMergeError::DocumentCount { base: 1, ours: 2, theirs: 3 }));
+    assert!(matches!(
+        err,
+        TreeMergeError::DocumentCount {
+            base: 1,
+            ours: 2,
+            theirs: 3
+        }
+    ));
 }
 
 #[test]
