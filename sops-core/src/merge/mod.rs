@@ -323,3 +323,6 @@ fn merge_key_groups(
     }
     Some((vec![KeyGroup(entries)], 0))
 }
+
+#[cfg(all(test, feature = "age"))]
+mod tests;
