@@ -16,18 +16,29 @@ struct Repo {
     sb: Sandbox,
     key: AgeKey,
     dir: PathBuf,
+    name: String,
 }
 
 impl Repo {
     /// `plain` encrypted by the reference for a fresh age key, committed
     /// on `main`, with a branch `theirs` at the same commit.
     fn new(plain: &str) -> Self {
+        Self::with_file(plain, FILE)
+    }
+
+    /// As [`Repo::new`] with a file of another name (and format).
+    fn with_file(plain: &str, name: &str) -> Self {
         let mut sb = Sandbox::new();
         let key = sb.age_keygen("k");
         sb.use_identity(&key);
         let dir = sb.path("repo");
         std::fs::create_dir_all(&dir).unwrap();
-        let repo = Self { sb, key, dir };
+        let repo = Self {
+            sb,
+            key,
+            dir,
+            name: name.to_owned(),
+        };
         repo.git(&["init", "-q", "-b", "main"]).ok();
         repo.git(&["config", "user.name", "Test"]).ok();
         repo.git(&["config", "user.email", "test@example.com"]).ok();
@@ -35,8 +46,13 @@ impl Repo {
             .ok();
         let driver = format!("{} merge-driver %O %A %B %P", env!("CARGO_BIN_EXE_sops"));
         repo.git(&["config", "merge.sops.driver", &driver]).ok();
-        std::fs::write(repo.dir.join(".gitattributes"), "*.enc.yaml merge=sops\n").unwrap();
-        let plain_path = repo.sb.write("plain.yaml", plain);
+        std::fs::write(
+            repo.dir.join(".gitattributes"),
+            "*.enc.yaml merge=sops\n*.enc.json merge=sops\n*.enc.env merge=sops\n",
+        )
+        .unwrap();
+        let ext = name.rsplit('.').next().unwrap();
+        let plain_path = repo.sb.write(&format!("plain.{ext}"), plain);
         let enc = repo
             .sops(&[
                 "encrypt",
@@ -52,7 +68,7 @@ impl Repo {
     }
 
     fn file(&self) -> PathBuf {
-        self.dir.join(FILE)
+        self.dir.join(&self.name)
     }
 
     /// Runs git in the repository with the sandbox's HOME and identity (the
@@ -106,13 +122,17 @@ impl Repo {
     /// `sops edit` by the reference, the editor being a shell script body
     /// run on "$1".
     fn edit(&self, script: &str) {
+        self.edit_with(Bin::Reference, script);
+    }
+
+    fn edit_with(&self, bin: Bin, script: &str) {
         let editor = self
             .sb
             .write("editor.sh", format!("#!/bin/sh\nset -e\n{script}\n"));
         make_executable(&editor);
         let file = self.file();
         self.sb
-            .cmd(Bin::Reference, ["edit", file.to_str().unwrap()])
+            .cmd(bin, ["edit", file.to_str().unwrap()])
             .env("EDITOR", editor.as_os_str().to_owned())
             .run()
             .ok();
@@ -132,7 +152,7 @@ impl Repo {
 
     /// The file's bytes at a revision.
     fn at(&self, rev: &str) -> String {
-        String::from_utf8(self.git(&["show", &format!("{rev}:{FILE}")]).ok()).unwrap()
+        String::from_utf8(self.git(&["show", &format!("{rev}:{}", self.name)]).ok()).unwrap()
     }
 }
 
@@ -199,8 +219,22 @@ fn the_same_key_changed_on_both_sides_is_a_conflict_with_encrypted_markers() {
     );
     assert!(repo.decrypted().starts_with("a: one\n"));
 
-    // Resolved in the editor: git takes the file and the merge completes.
-    repo.edit(r#"printf 'a: one\nb: resolved\n' > "$1""#);
+    // Our own binary reads it the same way.
+    let ours = repo
+        .sb
+        .run(Bin::Ours, ["decrypt", file.to_str().unwrap()])
+        .stdout_str();
+    assert_eq!(
+        ours,
+        "a: one\nb: |-\n    <<<<<<< ours\n    ours-secret\n    =======\n    theirs-secret\n    >>>>>>> theirs\n"
+    );
+
+    // Resolved in the editor (ours, keeping the other value's ciphertext):
+    // git takes the file and the merge completes.
+    let conflicted = String::from_utf8(read(&repo.file())).unwrap();
+    repo.edit_with(Bin::Ours, r#"printf 'a: one\nb: resolved\n' > "$1""#);
+    let resolved = String::from_utf8(read(&repo.file())).unwrap();
+    assert_eq!(line(&resolved, "a:"), line(&conflicted, "a:"));
     repo.commit("merge theirs");
     assert_eq!(repo.decrypted(), "a: one\nb: resolved\n");
 }
@@ -435,4 +469,47 @@ fn a_side_that_cannot_be_decrypted_leaves_ours_alone() {
         ],
     );
     assert_eq!(read(&ours), before);
+}
+
+#[test]
+fn json_files_merge_and_conflict_too() {
+    let repo = Repo::with_file(
+        "{\n\t\"a\": \"one\",\n\t\"b\": 2,\n\t\"c\": [1, 2]\n}",
+        "secrets.enc.json",
+    );
+    repo.on("theirs", |r| {
+        r.set(r#"["a"]"#, r#""theirs""#);
+        r.set(r#"["c"][1]"#, "20");
+    });
+    repo.on("main", |r| {
+        r.set(r#"["a"]"#, r#""ours""#);
+        r.set(r#"["b"]"#, "3");
+    });
+    let out = repo.merge();
+    assert_ne!(out.code, 0);
+    assert!(
+        out.stderr.contains(r#"conflict at ["a"]"#),
+        "{}",
+        out.stderr
+    );
+    let file = repo.file();
+    let a = repo
+        .sops(&["decrypt", "--extract", r#"["a"]"#, file.to_str().unwrap()])
+        .stdout_str();
+    assert_eq!(a, "<<<<<<< ours\nours\n=======\ntheirs\n>>>>>>> theirs");
+    let plain = repo.decrypted();
+    assert!(
+        plain.ends_with("\t\"b\": 3,\n\t\"c\": [\n\t\t1,\n\t\t20\n\t]\n}\n"),
+        "{plain}"
+    );
+}
+
+#[test]
+fn dotenv_files_merge_cleanly() {
+    let repo = Repo::with_file("A=one\nB=two\n", "secrets.enc.env");
+    repo.on("theirs", |r| r.set(r#"["A"]"#, r#""ONE""#));
+    repo.on("main", |r| r.set(r#"["B"]"#, r#""TWO""#));
+    let out = repo.merge();
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(repo.decrypted(), "A=ONE\nB=TWO\n");
 }

@@ -206,7 +206,12 @@ pub fn merge_decrypted(
         return keep("both sides changed mac_only_encrypted differently");
     };
 
+    // A string as it is (JSON would quote it); anything else in the
+    // file's own syntax.
     let render = |v: &Value| -> String {
+        if let Value::Str(s) = v {
+            return s.clone();
+        }
         let bytes = Zeroizing::new(store.emit_value(v).unwrap_or_default());
         String::from_utf8_lossy(&bytes).into_owned()
     };
