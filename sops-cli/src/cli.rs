@@ -525,12 +525,15 @@ Set it up once per repository:
   git config merge.sops.driver 'sops merge-driver %O %A %B %P'
   echo '*.enc.yaml merge=sops' >> .gitattributes
 
-Exit status: 0 clean merge; 1 conflict (values that both sides changed hold
-both versions between <<<<<<< ours / ======= / >>>>>>> theirs markers,
-encrypted: resolve them with `sops edit FILE`), or the sides could not be put
-into one file (data key rotated on both sides, key groups changed on both
-sides): ours is left as it is; 128 a side could not be decrypted (ours is
-left as it is).";
+Exit status:
+  0    merged; the result (encrypted with ours' data key) is in OURS
+  1    conflict: each value both sides changed holds both versions between
+       <<<<<<< ours / ======= / >>>>>>> theirs lines, encrypted like any
+       value; resolve with `sops edit FILE`, then `git add FILE`
+  1    not merged (data key rotated on both sides, key groups or the
+       encryption rule changed on both sides): OURS is left as it is and
+       stderr says why
+  128  a side could not be decrypted (no identity): OURS is left as it is";
 
 /// Arguments of a command we do not implement yet (kept so that sops
 /// command lines are recognised and fail with a clear message).

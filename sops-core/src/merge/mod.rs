@@ -315,7 +315,7 @@ fn merge_key_groups(
     // Ours' keys but those theirs removed, then theirs' additions.
     let mut entries: Vec<KeyEntry> =
         o.0.iter()
-            .filter(|e| !(has(b, e) && !has(t, e)))
+            .filter(|e| !has(b, e) || has(t, e))
             .cloned()
             .collect();
     for e in &t.0 {
