@@ -205,3 +205,94 @@ fn several_documents_merge_one_by_one() {
     assert_eq!(out, "a: 2\n---\nb: 2\n");
     assert!(conflicts.is_empty());
 }
+
+mod properties {
+    use proptest::prelude::*;
+
+    use super::super::Merger;
+    use crate::tree::{Branch, Comment, Item, Value};
+
+    fn scalar() -> impl Strategy<Value = Value> {
+        prop_oneof![
+            (0i64..4).prop_map(Value::Int),
+            "[a-c]{0,2}".prop_map(Value::Str),
+            Just(Value::Null),
+        ]
+    }
+
+    /// Small key and value alphabets, so that three independent trees
+    /// share keys and values often.
+    fn value() -> impl Strategy<Value = Value> {
+        scalar().prop_recursive(3, 24, 4, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Seq),
+                branch_of(inner).prop_map(Value::Map),
+            ]
+        })
+    }
+
+    fn branch_of(values: impl Strategy<Value = Value>) -> impl Strategy<Value = Branch> {
+        prop::collection::vec(
+            prop_oneof![
+                4 => ("[a-e]", values).prop_map(|(k, v)| Item::Entry(k, v)),
+                1 => "[xy]".prop_map(|c| Item::Comment(Comment::new(c))),
+            ],
+            0..6,
+        )
+        .prop_map(|items| {
+            let mut seen = std::collections::HashSet::new();
+            Branch(
+                items
+                    .into_iter()
+                    .filter(|i| match i {
+                        Item::Entry(k, _) => seen.insert(k.clone()),
+                        Item::Comment(_) => true,
+                    })
+                    .collect(),
+            )
+        })
+    }
+
+    fn merge(b: &Branch, o: &Branch, t: &Branch) -> (Branch, Vec<String>) {
+        let render = |v: &Value| format!("{v:?}");
+        let mut m = Merger {
+            render: &render,
+            conflicts: Vec::new(),
+        };
+        let out = m.branch(Some(b), o, t, &mut Vec::new());
+        (out, m.conflicts)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        /// A change on one side only is taken as it is, whichever side.
+        #[test]
+        fn one_sided_changes_are_taken_whole(b in branch_of(value()), x in branch_of(value())) {
+            let (ours, conflicts) = merge(&b, &x, &b);
+            prop_assert_eq!(&ours, &x);
+            prop_assert!(conflicts.is_empty());
+            let (theirs, conflicts) = merge(&b, &b, &x);
+            prop_assert_eq!(&theirs, &x);
+            prop_assert!(conflicts.is_empty());
+            let (same, conflicts) = merge(&b, &x, &x);
+            prop_assert_eq!(&same, &x);
+            prop_assert!(conflicts.is_empty());
+        }
+
+        /// Any three trees merge without panicking, and the same paths
+        /// conflict whichever side is called ours.
+        #[test]
+        fn conflicts_do_not_depend_on_the_sides(
+            b in branch_of(value()),
+            o in branch_of(value()),
+            t in branch_of(value()),
+        ) {
+            let (_, mut one) = merge(&b, &o, &t);
+            let (_, mut two) = merge(&b, &t, &o);
+            one.sort();
+            two.sort();
+            prop_assert_eq!(one, two);
+        }
+    }
+}
