@@ -169,3 +169,26 @@ fn an_undecryptable_side_is_named() {
     );
     assert_eq!(err.to_string(), "could not decrypt theirs");
 }
+
+#[test]
+fn a_rotation_wins_over_recipients_changed_on_the_other_side_with_a_note() {
+    let (a, c) = (Identity::generate(), Identity::generate());
+    let base = encrypted("x: 1\n", &[&a]);
+    let ours = encrypted("x: 1\n", &[&a]); // rotated: a new data key
+    let theirs = changed(&base, "x: 2\n", &[&[&a, &c]], &[&a]);
+    let MergeOutcome::Merged {
+        file,
+        notes,
+        conflicts,
+    } = merge(&base, &ours, &theirs, &a)
+    else {
+        panic!("not merged")
+    };
+    assert!(conflicts.is_empty());
+    assert_eq!(
+        notes,
+        ["ours rotated the data key: its key groups win over theirs' changes to them"]
+    );
+    assert_eq!(recipients(&file), [a.recipient.clone()]);
+    assert_eq!(plain_of(file, &a), "x: 2\n");
+}
