@@ -189,6 +189,6 @@ fn a_rotation_wins_over_recipients_changed_on_the_other_side_with_a_note() {
         notes,
         ["ours rotated the data key: its key groups win over theirs' changes to them"]
     );
-    assert_eq!(recipients(&file), [a.recipient.clone()]);
+    assert_eq!(recipients(&file), [a.recipient.as_str()]);
     assert_eq!(plain_of(file, &a), "x: 2\n");
 }
