@@ -546,6 +546,41 @@ pub struct PublishArgs {
     pub extra: Vec<String>,
 }
 
+/// `sops merge-driver BASE OURS THEIRS PATH`: ours, not sops'. git runs it
+/// as `driver = sops merge-driver %O %A %B %P`.
+#[derive(Debug, Args)]
+#[command(after_help = MERGE_DRIVER_HELP)]
+pub struct MergeDriverArgs {
+    #[command(flatten)]
+    pub order: DecryptionOrderFlag,
+    #[command(flatten)]
+    pub keyservice: KeyServiceFlags,
+    /// the common ancestor's version (git's %O; empty when there is none)
+    pub base: PathBuf,
+    /// our version (git's %A), replaced by the merge result
+    pub ours: PathBuf,
+    /// their version (git's %B)
+    pub theirs: PathBuf,
+    /// the file's path in the repository (git's %P): gives the format
+    pub path: PathBuf,
+}
+
+const MERGE_DRIVER_HELP: &str = "\
+Set it up once per repository:
+  git config merge.sops.name 'sops three-way merge'
+  git config merge.sops.driver 'sops merge-driver %O %A %B %P'
+  echo '*.enc.yaml merge=sops' >> .gitattributes
+
+Exit status:
+  0    merged; the result (encrypted with ours' data key) is in OURS
+  1    conflict: each value both sides changed holds both versions between
+       <<<<<<< ours / ======= / >>>>>>> theirs lines, encrypted like any
+       value; resolve with `sops edit FILE`, then `git add FILE`
+  1    not merged (data key rotated on both sides, key groups or the
+       encryption rule changed on both sides): OURS is left as it is and
+       stderr says why
+  128  a side could not be decrypted (no identity): OURS is left as it is";
+
 /// Arguments of a command we do not implement yet (kept so that sops
 /// command lines are recognised and fail with a clear message).
 #[derive(Debug, Args)]
@@ -594,6 +629,8 @@ pub enum Command {
     AgeKeygen(AgeKeygenArgs),
     /// replace the plaintext of an encrypted file, keeping the ciphertext of unchanged values (not a sops 3.11 command)
     Replace(ReplaceArgs),
+    /// git merge driver: three-way merge of encrypted files (not a sops command)
+    MergeDriver(MergeDriverArgs),
 }
 
 impl Command {
@@ -616,6 +653,7 @@ impl Command {
             Command::Publish(a) => Some(&a.keyservice),
             Command::Replace(a) => Some(&a.edit.keyservice),
             Command::Doctor(a) => Some(&a.keyservice),
+            Command::MergeDriver(a) => Some(&a.keyservice),
             Command::Filestatus(_)
             | Command::Keyservice(_)
             | Command::Completion(_)
@@ -638,6 +676,7 @@ impl Command {
             | Command::ExecEnv(_)
             | Command::ExecFile(_)
             | Command::Publish(_)
+            | Command::MergeDriver(_)
             | Command::Doctor(_)
             | Command::AgeKeygen(_)
             | Command::Replace(_) => return None,

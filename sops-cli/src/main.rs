@@ -133,6 +133,9 @@ fn run(cli: &Cli) -> Result<(), CliError> {
         Some(Command::Keyservice(args)) => commands::keyservice::run(args),
         Some(Command::AgeKeygen(args)) => commands::age_keygen::run(args),
         Some(Command::Doctor(args)) => commands::doctor::run(args, root.config.as_deref()),
+        Some(Command::MergeDriver(args)) => {
+            commands::merge_driver::run(args, root.config.as_deref())
+        }
         Some(Command::Publish(args)) => {
             warn_extra_args(&args.extra);
             commands::publish::run(args, root.config.as_deref(), root.verbose)

@@ -64,6 +64,7 @@ pub mod error;
 pub mod exit_code;
 pub mod keys;
 pub mod mac;
+pub mod merge;
 pub mod metadata;
 pub mod numfmt;
 pub mod ops;

@@ -9,6 +9,7 @@ pub mod encrypt;
 pub mod exec;
 pub mod keys;
 pub mod keyservice;
+pub mod merge_driver;
 pub mod publish;
 pub mod replace;
 #[cfg(unix)]

@@ -290,6 +290,24 @@ impl DecryptedFile {
         Ok(())
     }
 
+    /// Whether `other` holds the same data key (compared in constant time):
+    /// the merge driver's test for a key rotated on one side.
+    pub fn same_data_key(&self, other: &DecryptedFile) -> bool {
+        use subtle::ConstantTimeEq;
+        bool::from(self.key.expose().ct_eq(other.key.expose()))
+    }
+
+    /// Lets the values `other` held keep their ciphertext here too, as this
+    /// file's own unchanged values do (the merge driver: a value taken from
+    /// theirs keeps theirs' ciphertext). Only when both hold the same data
+    /// key; the IVs are remembered per plaintext, so none is ever used for
+    /// a different plaintext.
+    pub fn adopt_ivs(&mut self, other: &DecryptedFile) {
+        if self.same_data_key(other) {
+            self.stash.absorb(&other.stash);
+        }
+    }
+
     /// Encrypts every value again with the file's data key; a value that is
     /// unchanged since decryption keeps its IV (and so, under the same data
     /// key, its exact ciphertext). Sets `lastmodified` and the MAC. On

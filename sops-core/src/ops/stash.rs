@@ -49,6 +49,21 @@ impl IvStash {
         }
     }
 
+    /// Adds `other`'s IVs for the values this stash does not know yet.
+    pub fn absorb(&self, other: &IvStash) {
+        if std::ptr::eq(self, other) {
+            return;
+        }
+        let (Ok(mut mine), Ok(theirs)) = (self.map.lock(), other.map.lock()) else {
+            return;
+        };
+        for (key, iv) in theirs.iter() {
+            if !mine.contains_key(key) {
+                mine.insert(key.clone(), *iv);
+            }
+        }
+    }
+
     /// The IV to re-use for a value, if it was in the file unchanged.
     pub fn iv_for(&self, aad: &str, value: &Value) -> Option<[u8; 32]> {
         let mut key = stash_key(aad, value)?;
