@@ -281,10 +281,20 @@ pub struct InPlaceEditArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(
+    after_help = "With --check (for pre-commit; not a sops flag): every file among PATHS \
+(directories walked; default: the current directory) that a creation rule with a path_regex \
+of .sops.yaml covers must be sops-encrypted with a sops block that has a version, a mac and a \
+master key. The files that are not are listed on stdout; exit 1 if there is any. No key is \
+used and no value is printed."
+)]
 pub struct FilestatusArgs {
     /// currently json, yaml, dotenv and binary are supported. If not set, sops will use the file's extension to determine the type
     #[arg(long = "input-type")]
     pub input_type: Option<String>,
+    /// check that every file of PATHS a creation rule covers is encrypted (pre-commit hook)
+    #[arg(long = "check")]
+    pub check: bool,
     pub file: Option<PathBuf>,
     #[arg(hide = true)]
     pub extra: Vec<String>,

@@ -14,7 +14,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::config::{Config, ConfigError};
-use crate::stores::{Store, StoreError};
+use crate::stores::{Format, Store, StoreError};
 
 /// A file to work on.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -149,6 +149,8 @@ pub enum BlockState {
     /// A `sops` block that cannot be right; the reason names what is
     /// missing or the format, never content of the file.
     Invalid(String),
+    /// The file could not be read (the OS error).
+    Unreadable(String),
 }
 
 /// Looks at a file's bytes as `store`'s format, without any key.
@@ -172,6 +174,33 @@ pub fn block_state(store: &dyn Store, bytes: &[u8]) -> BlockState {
             store.format().name()
         )),
     }
+}
+
+/// The pre-commit check: every file of `paths` (directories walked) that a
+/// creation rule with a `path_regex` covers, and what its bytes hold. A
+/// file named explicitly that no rule covers is not listed: pre-commit
+/// passes every staged file. `input_format` overrides the format the file
+/// name gives.
+pub fn check_files(
+    paths: &[PathBuf],
+    config: &Config,
+    input_format: Option<Format>,
+) -> Result<Vec<(PathBuf, BlockState)>, ConfigError> {
+    let selection = select_files(paths, Some(config), Coverage::PathRegex)?;
+    let mut out = Vec::new();
+    for file in selection.files {
+        if file.explicit && !covered(config, &file.path, Coverage::PathRegex)? {
+            continue;
+        }
+        let format = input_format.unwrap_or_else(|| Format::for_path(&file.path));
+        let state = match (std::fs::read(&file.path), format.store()) {
+            (Err(e), _) => BlockState::Unreadable(e.kind().to_string()),
+            (Ok(_), Err(e)) => BlockState::Invalid(e.to_string()),
+            (Ok(bytes), Ok(store)) => block_state(store.as_ref(), &bytes),
+        };
+        out.push((file.path, state));
+    }
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -213,7 +242,11 @@ mod tests {
                 .unwrap();
         }
         let sel = select_files(
-            &[root.join("secrets"), root.join("secrets/a.yaml"), root.join("other.yaml")],
+            &[
+                root.join("secrets"),
+                root.join("secrets/a.yaml"),
+                root.join("other.yaml"),
+            ],
             Some(&cfg),
             Coverage::AnyRule,
         )
@@ -261,10 +294,46 @@ mod tests {
     #[test]
     fn block_states() {
         let store = crate::stores::Format::Yaml.store().unwrap();
-        assert_eq!(block_state(store.as_ref(), b"a: secret\n"), BlockState::NotEncrypted);
+        assert_eq!(
+            block_state(store.as_ref(), b"a: secret\n"),
+            BlockState::NotEncrypted
+        );
         let bad = block_state(store.as_ref(), b"a: [secret\n");
-        assert!(matches!(&bad, BlockState::Invalid(r) if !r.contains("secret")), "{bad:?}");
+        assert!(
+            matches!(&bad, BlockState::Invalid(r) if !r.contains("secret")),
+            "{bad:?}"
+        );
         let no_mac = "a: ENC[AES256_GCM,data:AA==,iv:AA==,tag:AA==,type:str]\nsops:\n    lastmodified: \"2024-01-01T00:00:00Z\"\n    version: 3.11.0\n";
-        assert!(matches!(block_state(store.as_ref(), no_mac.as_bytes()), BlockState::Invalid(_)));
+        assert!(matches!(
+            block_state(store.as_ref(), no_mac.as_bytes()),
+            BlockState::Invalid(_)
+        ));
+    }
+
+    #[test]
+    fn check_lists_only_covered_files() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path();
+        let cfg = config(
+            root,
+            &format!(
+                "creation_rules:\n  - path_regex: \\.enc\\.yaml$\n    age: {AGE}\n  - age: {AGE}\n"
+            ),
+        );
+        std::fs::write(root.join("a.enc.yaml"), "a: secret\n").unwrap();
+        std::fs::write(root.join("b.yaml"), "b: 1\n").unwrap();
+        let got = check_files(
+            &[
+                root.join("b.yaml"),
+                root.join("a.enc.yaml"),
+                root.join("gone.enc.yaml"),
+            ],
+            &cfg,
+            None,
+        )
+        .unwrap();
+        assert_eq!(got.len(), 2, "{got:?}");
+        assert_eq!(got[0], (root.join("a.enc.yaml"), BlockState::NotEncrypted));
+        assert!(matches!(got[1].1, BlockState::Unreadable(_)), "{got:?}");
     }
 }

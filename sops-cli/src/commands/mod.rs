@@ -2,12 +2,14 @@
 //! input, choosing stores, writing the output.
 
 pub mod age_keygen;
+pub mod check;
 pub mod decrypt;
 pub mod edit;
 pub mod encrypt;
 pub mod exec;
 pub mod keys;
 pub mod keyservice;
+pub mod many;
 pub mod publish;
 #[cfg(unix)]
 pub mod run_as;
