@@ -25,6 +25,7 @@ mod interop;
 mod keys;
 mod keyservice;
 mod kms;
+mod many_files;
 mod pgp;
 mod publish;
 mod set;
