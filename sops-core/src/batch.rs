@@ -153,16 +153,48 @@ pub enum BlockState {
     Unreadable(String),
 }
 
+/// The path of the first value that the file's partial-encryption rule
+/// says is encrypted but is not (a value added by hand after encryption).
+/// Empty strings are stored as they are; comments are not looked at (sops
+/// keeps one it cannot decrypt in the clear).
+fn first_clear_value(docs: &mut [crate::Branch], meta: &crate::Metadata) -> Option<String> {
+    use crate::ops::walk::{Slot, leaves};
+    use crate::tree::Value;
+    let rules = crate::rules::Rules::new(&meta.effective_rule());
+    let leaves = leaves(docs, &rules);
+    leaves.leaves.iter().find_map(|leaf| {
+        let clear = match &leaf.slot {
+            Slot::Value(Value::Str(s)) => !s.is_empty() && !crate::cipher::is_encrypted(s),
+            Slot::Value(Value::Comment(_)) | Slot::MapComment(_) => false,
+            Slot::Value(_) => true,
+        };
+        (leaf.encrypted && clear).then(|| {
+            let path = leaves.aad(leaf).trim_end_matches(':');
+            if path.is_empty() {
+                "the top level".to_owned()
+            } else {
+                format!("'{path}'")
+            }
+        })
+    })
+}
+
 /// Looks at a file's bytes as `store`'s format, without any key.
 pub fn block_state(store: &dyn Store, bytes: &[u8]) -> BlockState {
     match store.load_encrypted(bytes) {
-        Ok((_, meta)) => {
+        Ok((mut docs, meta)) => {
             if meta.version.is_empty() {
                 BlockState::Invalid("the sops block has no version".into())
             } else if meta.mac.is_empty() {
                 BlockState::Invalid("the sops block has no mac".into())
             } else if meta.all_keys().next().is_none() {
                 BlockState::Invalid("the sops block has no master key".into())
+            } else if let Some(path) = first_clear_value(&mut docs, &meta) {
+                // Names the key (keys are in the clear in every sops file),
+                // never the value.
+                BlockState::Invalid(format!(
+                    "the value at {path} should be encrypted but is in the clear"
+                ))
             } else {
                 BlockState::Valid
             }
@@ -308,6 +340,46 @@ mod tests {
             block_state(store.as_ref(), no_mac.as_bytes()),
             BlockState::Invalid(_)
         ));
+    }
+
+    #[test]
+    fn a_clear_value_in_an_encrypted_file_is_invalid() {
+        let vectors = Path::new(env!("CARGO_MANIFEST_DIR")).join("../testdata/vectors");
+        let store = crate::stores::Format::Yaml.store().unwrap();
+        let mut checked = 0;
+        for entry in std::fs::read_dir(&vectors).unwrap() {
+            let path = entry.unwrap().path();
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            if !name.ends_with(".enc.yaml") {
+                continue;
+            }
+            let bytes = std::fs::read(&path).unwrap();
+            let text = String::from_utf8_lossy(&bytes);
+            // Files with a partial-encryption rule may hold clear values.
+            let has_rule = text.contains("_regex:")
+                || (text.contains("_suffix:")
+                    && !text.contains("unencrypted_suffix: _unencrypted"));
+            if has_rule || block_state(store.as_ref(), &bytes) != BlockState::Valid {
+                continue;
+            }
+            checked += 1;
+            let mut tampered = b"added_by_hand: plainvalue\n".to_vec();
+            tampered.extend_from_slice(&bytes);
+            let state = block_state(store.as_ref(), &tampered);
+            assert!(
+                matches!(&state, BlockState::Invalid(r) if r.contains("'added_by_hand'") && !r.contains("plainvalue")),
+                "{name}: {state:?}"
+            );
+            // The default rule leaves `_unencrypted` keys in the clear.
+            let mut allowed = b"kept_unencrypted: plainvalue\n".to_vec();
+            allowed.extend_from_slice(&bytes);
+            assert_eq!(
+                block_state(store.as_ref(), &allowed),
+                BlockState::Valid,
+                "{name}"
+            );
+        }
+        assert!(checked >= 3, "{checked}");
     }
 
     #[test]
