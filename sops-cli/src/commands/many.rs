@@ -78,9 +78,9 @@ pub fn select(paths: &[PathBuf], config: Option<&Config>) -> Result<Vec<Candidat
     Ok(files)
 }
 
-/// A file found by walking a directory that holds no `sops` block is left
-/// out (`Some(note)`); a file named explicitly always goes on, to fail as
-/// it would alone.
+/// True for a file found by walking a directory that holds no `sops`
+/// block: it is left out with a note. A file named explicitly always goes
+/// on, to fail as it would alone.
 pub fn not_encrypted(file: &Candidate, input_type: Option<&str>) -> bool {
     if file.explicit {
         return false;
