@@ -308,10 +308,21 @@ pub struct ReplaceArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(
+    after_help = "With --check (for pre-commit; not a sops flag): every file among PATHS \
+(directories walked; default: the current directory) that a creation rule with a path_regex \
+of .sops.yaml covers must be sops-encrypted with a sops block that has a version, a mac and a \
+master key, and no value that its rule says is encrypted may be in the clear. The files that \
+are not are listed on stdout; exit 1 if there is any. No key is used and no value is printed."
+)]
 pub struct FilestatusArgs {
     /// currently json, yaml, dotenv and binary are supported. If not set, sops will use the file's extension to determine the type
     #[arg(long = "input-type")]
     pub input_type: Option<String>,
+    /// check that every file of PATHS a creation rule covers is encrypted (pre-commit hook)
+    #[arg(long = "check")]
+    pub check: bool,
+    /// the file (with --check: the first of PATHS, files and directories)
     pub file: Option<PathBuf>,
     #[arg(hide = true)]
     pub extra: Vec<String>,
@@ -345,6 +356,13 @@ pub struct EditArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(
+    after_help = "Several files or directories (not a sops feature): with --in-place, \
+`sops rotate -i PATH...` rotates every file named and every sops-encrypted file under each \
+directory that a creation rule of .sops.yaml covers, several at a time, and ends with a summary \
+(N rotated, K failed). A file that fails is left untouched and the others go on; the exit code \
+is the first failure's. Symbolic links inside directories are not followed."
+)]
 pub struct RotateArgs {
     /// comma separated list of KMS encryption context key:value pairs
     #[arg(long = "encryption-context")]
@@ -363,6 +381,15 @@ pub struct RotateArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(
+    after_help = "Directories (not a sops feature) are walked: their files that a creation \
+rule of .sops.yaml covers and that are sops-encrypted are updated (others are skipped with a \
+note; symbolic links inside directories are not followed). With several files, --yes works on \
+them several at a time (each file's messages kept together, in order; a progress line when \
+stderr is a terminal); without it each file's changes are shown and asked about in turn. A \
+summary ends the run (N updated, M unchanged, K failed); a file that fails is left untouched \
+and the others go on; the exit code is the first failure's."
+)]
 pub struct UpdatekeysArgs {
     /// pre-approve all changes and run non-interactively
     #[arg(short = 'y', long = "yes")]
@@ -372,6 +399,8 @@ pub struct UpdatekeysArgs {
     pub input_type: Option<String>,
     #[command(flatten)]
     pub keyservice: KeyServiceFlags,
+    /// files and directories to update
+    #[arg(value_name = "PATH")]
     pub files: Vec<PathBuf>,
 }
 

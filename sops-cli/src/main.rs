@@ -115,9 +115,9 @@ fn run(cli: &Cli) -> Result<(), CliError> {
             })
         }
         Some(Command::Set(args)) => commands::set::run_set(args, root.indent),
+        // Several paths are a many-file run, not extra arguments.
         Some(Command::Rotate(args)) => {
-            warn_extra_args(&args.extra);
-            commands::keys::run_rotate(args, root.indent)
+            commands::keys::run_rotate(args, root.indent, root.config.as_deref())
         }
         Some(Command::Groups(args)) => commands::keys::run_groups(args, root.indent),
         Some(Command::Updatekeys(args)) => {
@@ -125,6 +125,9 @@ fn run(cli: &Cli) -> Result<(), CliError> {
         }
         Some(Command::Unset(args)) => commands::set::run_unset(args, root.indent),
         Some(Command::Replace(args)) => commands::replace::run(args, root.indent),
+        Some(Command::Filestatus(args)) if args.check => {
+            commands::check::run(args, root.config.as_deref())
+        }
         Some(Command::Filestatus(args)) => commands::set::run_filestatus(args),
         Some(Command::ExecEnv(args)) => child_status(commands::exec::run_exec_env(args)),
         Some(Command::ExecFile(args)) => {

@@ -57,6 +57,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod batch;
 pub mod cipher;
 pub mod config;
 pub mod data_key;

@@ -8,15 +8,16 @@ use std::path::{Path, PathBuf};
 use sops_core::keys::{KeyContext, MasterKey, built_in_keystores, master_key_for};
 use sops_core::metadata::Metadata;
 use sops_core::ops::{DecryptOptions, EncryptedFile};
-use sops_core::parallel;
 use sops_core::stores::{Format, Store};
 
 use crate::cli::{
     AddRemoveFlags, GroupsAddKeyFlags, IoFlags, RotateArgs, UpdatekeysArgs, keystore_refusal,
 };
 use crate::commands::encrypt::{flag_keys, parse_encryption_context, with_context};
+use crate::commands::many::{self, Log, Outcome};
 use crate::commands::{self, Destination};
 use crate::exit_code::{self as code, CliError, library_error};
+use sops_core::batch::Candidate;
 
 /// Master keys for a file's key groups, to re-wrap a data key.
 fn groups_of(metadata: &Metadata) -> Result<Vec<Vec<Box<dyn MasterKey>>>, CliError> {
@@ -157,25 +158,74 @@ pub fn rotate(req: RotateRequest<'_>) -> Result<(), CliError> {
     commands::write_output(&dest, &output)
 }
 
-/// `sops rotate`.
-pub fn run_rotate(args: &RotateArgs, indent: Option<i64>) -> Result<(), CliError> {
-    rotate(RotateRequest {
-        file: args.file.as_ref(),
-        io: &args.io,
-        add_remove: &args.add_remove,
-        ignore_mac: false,
-        decryption_order: &args.order.decryption_order,
-        subcommand: true,
-        encryption_context: args.encryption_context.as_deref(),
-        indent,
-    })
+/// `sops rotate PATH...`: one file as sops; several files or a directory
+/// are rotated in place concurrently ([`commands::many`]), which needs
+/// `--in-place` (several results cannot share stdout or one `--output`).
+pub fn run_rotate(
+    args: &RotateArgs,
+    indent: Option<i64>,
+    config_flag: Option<&Path>,
+) -> Result<(), CliError> {
+    fn request<'a>(
+        args: &'a RotateArgs,
+        file: Option<&'a PathBuf>,
+        indent: Option<i64>,
+    ) -> RotateRequest<'a> {
+        RotateRequest {
+            file,
+            io: &args.io,
+            add_remove: &args.add_remove,
+            ignore_mac: false,
+            decryption_order: &args.order.decryption_order,
+            subcommand: true,
+            encryption_context: args.encryption_context.as_deref(),
+            indent,
+        }
+    }
+    let many_files = !args.extra.is_empty() || args.file.as_ref().is_some_and(|f| f.is_dir());
+    if !many_files {
+        return rotate(request(args, args.file.as_ref(), indent));
+    }
+    if !args.io.in_place || args.io.output.is_some() || args.io.filename_override.is_some() {
+        return Err(CliError::new(
+            code::ERROR_CONFLICTING_PARAMETERS,
+            "Error: rotating several files or a directory needs --in-place (and takes neither --output nor --filename-override)",
+        ));
+    }
+    commands::decryption_order(&args.order.decryption_order)?;
+    let paths: Vec<PathBuf> = args
+        .file
+        .iter()
+        .cloned()
+        .chain(args.extra.iter().map(PathBuf::from))
+        .collect();
+    let config = commands::load_config(config_flag)?;
+    let files = many::select(&paths, config.as_ref())?;
+    let outcomes = many::run_concurrently(&files, "rotate", |file, log| {
+        if many::not_encrypted(file, args.io.types.input_type.as_deref()) {
+            log.err(many::not_encrypted_note(&file.path));
+            return Outcome::NotEncrypted;
+        }
+        match rotate(request(args, Some(&file.path), indent)) {
+            Ok(()) => {
+                log.err(format!("File {} rotated", file.path.display()));
+                Outcome::Changed
+            }
+            Err(e) => Outcome::Failed(CliError::new(
+                e.code,
+                format!("File {} not rotated: {e}", file.path.display()),
+            )),
+        }
+    });
+    many::summary("rotate", outcomes)
 }
 
-/// How many files `updatekeys -y` opens at once: the work is waiting on
-/// keystores (KMS calls), not the CPU.
-const UPDATEKEYS_CONCURRENCY: usize = 16;
-
-/// `sops updatekeys FILE...`.
+/// `sops updatekeys PATH...`. One file behaves as sops'; several files or
+/// a directory are a many-file run ([`commands::many`]): with `--yes` the
+/// files are worked on concurrently, without it they are asked about one
+/// at a time (each with its changes, answers read from stdin as sops
+/// does); a summary ends the run, and a failure leaves its file untouched
+/// without stopping the others.
 pub fn run_updatekeys(args: &UpdatekeysArgs, config_flag: Option<&Path>) -> Result<(), CliError> {
     if args.files.is_empty() {
         return Err(CliError::new(
@@ -189,40 +239,39 @@ pub fn run_updatekeys(args: &UpdatekeysArgs, config_flag: Option<&Path>) -> Resu
     // One context for the run: a data key wrapped the same way in several
     // files is unwrapped once, and keystore clients are built once.
     let ctx = commands::key_context();
-    if args.yes && args.files.len() > 1 {
-        // Unwraps the data keys of the files that will change several at a
-        // time, into the context's memo; the sequential pass below then
-        // prints, asks and writes in file order as before, its keystore
-        // calls answered from the memo. Failures are left for that pass
-        // to report.
-        let prefetch = |i: usize| {
-            if let Ok(Some(plan)) = plan_update(&args.files[i], args, &config) {
-                let _ = plan.file.recover_key(&ctx, &[]);
-            }
-        };
-        parallel::map_ordered(args.files.len(), UPDATEKEYS_CONCURRENCY, prefetch, |_| {
-            false
-        });
+    if let [file] = args.files.as_slice()
+        && !file.is_dir()
+    {
+        return update_one(file, args, &config, &ctx, &mut Log::Direct).map(|_| ());
     }
-    let mut failures = 0;
-    let mut last_error = None;
-    for file in &args.files {
-        if let Err(e) = update_one(file, args, &config, &ctx) {
-            if args.files.len() == 1 {
-                return Err(e);
-            }
-            eprintln!("{e}");
-            failures += 1;
-            last_error = Some(e);
+    let files = many::select(&args.files, Some(&config))?;
+    let job = |file: &Candidate, log: &mut Log| {
+        if many::not_encrypted(file, args.input_type.as_deref()) {
+            log.err(many::not_encrypted_note(&file.path));
+            return Outcome::NotEncrypted;
         }
-    }
-    match (failures, last_error) {
-        (0, _) | (_, None) => Ok(()),
-        (n, Some(_)) => Err(CliError::new(
-            code::ERROR_GENERIC,
-            format!("failed updating {n} key(s)"),
-        )),
-    }
+        match update_one(&file.path, args, &config, &ctx, log) {
+            Ok(true) => Outcome::Changed,
+            Ok(false) => Outcome::Unchanged,
+            Err(e) => Outcome::Failed(e),
+        }
+    };
+    let outcomes = if args.yes {
+        many::run_concurrently(&files, "updatekeys", job)
+    } else {
+        // Questions on a terminal come one at a time.
+        files
+            .iter()
+            .map(|file| {
+                let outcome = job(file, &mut Log::Direct);
+                if let Outcome::Failed(e) = &outcome {
+                    eprintln!("{e}");
+                }
+                outcome
+            })
+            .collect()
+    };
+    many::summary("updatekeys", outcomes)
 }
 
 /// A file whose key groups `updatekeys` would change.
@@ -311,12 +360,14 @@ fn plan_update(
     }))
 }
 
+/// Updates one file's key groups; `Ok(true)` when it was written.
 fn update_one(
     file: &Path,
     args: &UpdatekeysArgs,
     config: &sops_core::config::Config,
     ctx: &KeyContext,
-) -> Result<(), CliError> {
+    log: &mut Log,
+) -> Result<bool, CliError> {
     let shown = commands::absolute(file);
     if shown.is_dir() {
         // Refused before the "Syncing" line, as sops does.
@@ -325,10 +376,10 @@ fn update_one(
             "can't operate on a directory",
         ));
     }
-    eprintln!("Syncing keys for file {}", shown.display());
+    log.err(format!("Syncing keys for file {}", shown.display()));
     let Some(plan) = plan_update(file, args, config)? else {
-        eprintln!("File {} already up to date", shown.display());
-        return Ok(());
+        log.err(format!("File {} already up to date", shown.display()));
+        return Ok(false);
     };
     let UpdatePlan {
         path,
@@ -341,34 +392,34 @@ fn update_one(
         old_threshold,
         new_threshold,
     } = plan;
-    println!("The following changes will be made to the file's groups:");
+    log.out("The following changes will be made to the file's groups:");
     if old_threshold == new_threshold && new_threshold > 0 {
-        println!("shamir_threshold: {new_threshold}");
+        log.out(format!("shamir_threshold: {new_threshold}"));
     } else {
         if new_threshold > 0 {
-            println!("+++ shamir_threshold: {new_threshold}");
+            log.out(format!("+++ shamir_threshold: {new_threshold}"));
         }
         if old_threshold > 0 {
-            println!("--- shamir_threshold: {old_threshold}");
+            log.out(format!("--- shamir_threshold: {old_threshold}"));
         }
     }
     let empty = Vec::new();
     for i in 0..old.len().max(new.len()) {
         let (o, n) = (old.get(i).unwrap_or(&empty), new.get(i).unwrap_or(&empty));
-        println!("Group {}", i + 1);
+        log.out(format!("Group {}", i + 1));
         for k in o.iter().filter(|k| n.contains(k)) {
-            println!("    {k}");
+            log.out(format!("    {k}"));
         }
         for k in n.iter().filter(|k| !o.contains(k)) {
-            println!("+++ {k}");
+            log.out(format!("+++ {k}"));
         }
         for k in o.iter().filter(|k| !n.contains(k)) {
-            println!("--- {k}");
+            log.out(format!("--- {k}"));
         }
     }
     if !args.yes && !confirm()? {
-        eprintln!("File {} left unchanged", path.display());
-        return Ok(());
+        log.err(format!("File {} left unchanged", path.display()));
+        return Ok(false);
     }
     let key = file
         .recover_key(ctx, &[])
@@ -385,8 +436,8 @@ fn update_one(
         .map_err(|e| library_error(e, format))?;
     let output = commands::emit_encrypted(&file, store.as_ref())?;
     commands::write_output(&Destination::InPlace(path.clone()), &output)?;
-    eprintln!("File {} synced with new keys", path.display());
-    Ok(())
+    log.err(format!("File {} synced with new keys", path.display()));
+    Ok(true)
 }
 
 /// `Is this okay? (y/n):` until y or n; EOF is an error.

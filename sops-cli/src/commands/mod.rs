@@ -2,6 +2,7 @@
 //! input, choosing stores, writing the output.
 
 pub mod age_keygen;
+pub mod check;
 pub mod decrypt;
 pub mod doctor;
 pub mod edit;
@@ -9,6 +10,7 @@ pub mod encrypt;
 pub mod exec;
 pub mod keys;
 pub mod keyservice;
+pub mod many;
 pub mod merge_driver;
 pub mod publish;
 pub mod replace;

@@ -401,8 +401,8 @@ fn kms_calls_go_through_the_environment_proxy() {
 
 /// `updatekeys -y` over many files (issue 11): one key context for the
 /// run, so a wrapped data key shared by several files (copies of one file)
-/// is unwrapped once, and the files' data keys are unwrapped several at a
-/// time before the files are updated one by one, in order. Against the
+/// is unwrapped once (files worked on concurrently wait for the one
+/// unwrapping it), and each file's messages come in file order. Against the
 /// counting fake KMS (no moto needed): 3 copies of one file and 3 files of
 /// their own make 4 Decrypt calls, not 6; files already up to date make
 /// none.

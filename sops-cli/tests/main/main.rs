@@ -26,6 +26,7 @@ mod interop;
 mod keys;
 mod keyservice;
 mod kms;
+mod many_files;
 mod merge_driver;
 mod pgp;
 mod publish;
