@@ -73,3 +73,18 @@ pub fn context_of(ids: &[&TestIdentity]) -> crate::keys::KeyContext {
 pub fn group_of(ids: &[&TestIdentity]) -> Vec<Box<dyn crate::keys::MasterKey>> {
     ids.iter().map(|i| i.key()).collect()
 }
+
+/// The YAML `plain` encrypted for one key group of `ids` (a new data key).
+#[cfg(feature = "age")]
+pub fn encrypted_yaml(plain: &[u8], ids: &[&TestIdentity]) -> Vec<u8> {
+    let store = crate::stores::yaml::YamlStore::default();
+    let mut docs = store.load(plain).unwrap();
+    let meta = crate::ops::encrypt(
+        &mut docs,
+        &[group_of(ids)],
+        &context_of(&[]),
+        &crate::ops::EncryptOptions::default(),
+    )
+    .unwrap();
+    store.emit_encrypted(&docs, &meta).unwrap()
+}

@@ -113,6 +113,24 @@ impl Repo {
         self.commit(&format!("change on {branch}"));
     }
 
+    /// `sops updatekeys -y` by the reference, against a config whose one
+    /// rule names `recipients` (comma-separated age recipients).
+    fn update_recipients(&self, recipients: &str) {
+        let config = self.sb.write(
+            "sops.yaml",
+            format!("creation_rules:\n  - age: {recipients}\n"),
+        );
+        let file = self.file();
+        self.sops(&[
+            "--config",
+            config.to_str().unwrap(),
+            "updatekeys",
+            "-y",
+            file.to_str().unwrap(),
+        ])
+        .ok();
+    }
+
     /// `sops set FILE PATH JSON` by the reference.
     fn set(&self, path: &str, json: &str) {
         let file = self.file();
@@ -311,22 +329,7 @@ fn a_recipient_added_on_one_branch_is_kept() {
     let repo = Repo::new("a: one\nb: two\n");
     let other = repo.sb.age_keygen("other");
     repo.on("theirs", |r| {
-        let config = r.sb.write(
-            "sops.yaml",
-            format!(
-                "creation_rules:\n  - age: {},{}\n",
-                r.key.recipient, other.recipient
-            ),
-        );
-        let file = r.file();
-        r.sops(&[
-            "--config",
-            config.to_str().unwrap(),
-            "updatekeys",
-            "-y",
-            file.to_str().unwrap(),
-        ])
-        .ok();
+        r.update_recipients(&format!("{},{}", r.key.recipient, other.recipient));
     });
     repo.on("main", |r| r.set(r#"["a"]"#, r#""ONE""#));
     let out = repo.merge();
@@ -349,40 +352,12 @@ fn a_recipient_added_on_one_branch_is_kept() {
 fn a_recipient_removed_on_one_branch_is_removed() {
     let repo = Repo::new("a: one\n");
     let other = repo.sb.age_keygen("other");
-    let config = |r: &Repo, recipients: &str| {
-        r.sb.write(
-            "sops.yaml",
-            format!("creation_rules:\n  - age: {recipients}\n"),
-        )
-    };
     // Both recipients in the base.
     repo.git(&["checkout", "-q", "main"]).ok();
-    let both = config(
-        &repo,
-        &format!("{},{}", repo.key.recipient, other.recipient),
-    );
-    let file = repo.file();
-    repo.sops(&[
-        "--config",
-        both.to_str().unwrap(),
-        "updatekeys",
-        "-y",
-        file.to_str().unwrap(),
-    ])
-    .ok();
+    repo.update_recipients(&format!("{},{}", repo.key.recipient, other.recipient));
     repo.commit("two recipients");
     repo.git(&["branch", "-f", "theirs"]).ok();
-    repo.on("theirs", |r| {
-        let one = config(r, &r.key.recipient);
-        r.sops(&[
-            "--config",
-            one.to_str().unwrap(),
-            "updatekeys",
-            "-y",
-            file.to_str().unwrap(),
-        ])
-        .ok();
-    });
+    repo.on("theirs", |r| r.update_recipients(&r.key.recipient));
     repo.on("main", |r| r.set(r#"["a"]"#, r#""ONE""#));
     let out = repo.merge();
     assert_eq!(out.code, 0, "{}", out.stderr);

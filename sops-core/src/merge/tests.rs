@@ -2,22 +2,12 @@
 //! rules are `tree`'s tests; real `git merge`s are the CLI's tests).
 
 use super::*;
-use crate::ops::{self, EncryptOptions};
 use crate::stores::yaml::YamlStore;
 use crate::test_vectors::{TestIdentity as Identity, context_of as ctx, group_of as group};
 
 /// An encrypted file with `plain` for `ids` (a new data key).
 fn encrypted(plain: &str, ids: &[&Identity]) -> Vec<u8> {
-    let store = YamlStore::default();
-    let mut docs = store.load(plain.as_bytes()).unwrap();
-    let meta = ops::encrypt(
-        &mut docs,
-        &[group(ids)],
-        &ctx(&[]),
-        &EncryptOptions::default(),
-    )
-    .unwrap();
-    store.emit_encrypted(&docs, &meta).unwrap()
+    crate::test_vectors::encrypted_yaml(plain.as_bytes(), ids)
 }
 
 /// `input` with `plain` in it and its data key wrapped for `groups` (as

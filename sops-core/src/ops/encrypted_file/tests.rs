@@ -14,16 +14,7 @@ const PLAIN: &[u8] =
 
 /// An encrypted YAML file for `ids`.
 fn encrypted_for(ids: &[&Identity]) -> Vec<u8> {
-    let store = YamlStore::default();
-    let mut docs = store.load(PLAIN).unwrap();
-    let meta = ops::encrypt(
-        &mut docs,
-        &[group(ids)],
-        &ctx(&[]),
-        &EncryptOptions::default(),
-    )
-    .unwrap();
-    store.emit_encrypted(&docs, &meta).unwrap()
+    crate::test_vectors::encrypted_yaml(PLAIN, ids)
 }
 
 fn lines(bytes: &[u8]) -> Vec<String> {
