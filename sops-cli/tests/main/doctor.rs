@@ -41,12 +41,14 @@ fn doctor(sb: &Sandbox, args: &[&str]) -> Output {
     let mut all = vec!["doctor"];
     all.extend_from_slice(args);
     let out = sb.run(Bin::Ours, &all);
-    assert!(
-        !out.stdout_str().contains(SECRET) && !out.stderr.contains(SECRET),
-        "doctor printed a value:\n{}\n{}",
-        out.stdout_str(),
-        out.stderr
-    );
+    for never in [SECRET, "AGE-SECRET-KEY"] {
+        assert!(
+            !out.stdout_str().contains(never) && !out.stderr.contains(never),
+            "doctor printed a value or key material:\n{}\n{}",
+            out.stdout_str(),
+            out.stderr
+        );
+    }
     out
 }
 
@@ -107,7 +109,11 @@ fn doctor_with_the_right_identity_passes() {
             "threshold: 1 of 1 group(s) needed, 1 available: met",
             "MAC: verified",
             "result: decryptable",
-            &format!("SOPS_AGE_KEY_FILE: identity {}", a.recipient),
+            &format!(
+                "SOPS_AGE_KEY_FILE ({}): identity {}",
+                a.identity_file.display(),
+                a.recipient
+            ),
             ".sops.yaml: none found",
         ],
     );
@@ -148,7 +154,11 @@ fn doctor_with_a_wrong_identity_names_the_mismatch() {
         &[
             "identity did not match any of the recipients",
             "here: none of the 1 age identities loaded is this recipient's",
-            &format!("SOPS_AGE_KEY_FILE: identity {}", b.recipient),
+            &format!(
+                "SOPS_AGE_KEY_FILE ({}): identity {}",
+                b.identity_file.display(),
+                b.recipient
+            ),
         ],
     );
 }
@@ -297,8 +307,9 @@ fn doctor_json_covers_several_files_and_never_a_value() {
     assert_eq!(files[3]["decrypts"], false);
     assert!(files[3]["error"].as_str().is_some());
     let credentials = report["credentials"].as_array().unwrap();
+    let location = format!("SOPS_AGE_KEY_FILE ({})", a.identity_file.display());
     assert!(credentials.iter().any(|c| c["type"] == "age"
-        && c["location"] == "SOPS_AGE_KEY_FILE"
+        && c["location"] == location.as_str()
         && c["state"] == format!("identity {}", a.recipient).as_str()));
 }
 
@@ -467,5 +478,76 @@ fn doctor_tells_whether_gpg_holds_the_secret_key() {
     assert_eq!(
         k["local"],
         "no secret key for this fingerprint in the gpg keyring"
+    );
+}
+
+/// Age identity locations show the file as well as the variable that named
+/// it, and the default `~/.config/sops/age/keys.txt` expanded; in text and
+/// `--json`, never the key material.
+#[test]
+fn doctor_shows_age_identity_files() {
+    let (mut sb, a, b) = sandbox();
+    reference_encrypt(&sb, "enc.yaml", &["--age", &a.recipient]);
+    let default = sb.path(".config/sops/age/keys.txt");
+    // Nothing anywhere: the unset variable and the expanded default path.
+    let out = doctor(&sb, &["enc.yaml"]);
+    has(
+        &out,
+        &[
+            "SOPS_AGE_KEY_FILE: no identity (unset or missing)",
+            &format!("{}: no identity (unset or missing)", default.display()),
+        ],
+    );
+    // A key file that holds no identity: its path is named.
+    let empty = sb.write("empty.txt", "# nothing here\n");
+    sb.set_env("SOPS_AGE_KEY_FILE", &empty);
+    has(
+        &doctor(&sb, &["enc.yaml"]),
+        &[&format!(
+            "SOPS_AGE_KEY_FILE ({}): no identity (unset or missing)",
+            empty.display()
+        )],
+    );
+    // The default file with the right identity, SOPS_AGE_KEY_FILE with
+    // another one: both paths, each with its recipient.
+    sb.write(
+        ".config/sops/age/keys.txt",
+        std::fs::read(&a.identity_file).unwrap(),
+    );
+    sb.use_identity(&b);
+    let out = doctor(&sb, &["enc.yaml"]);
+    assert_eq!(out.code, 0, "{}", out.stdout_str());
+    has(
+        &out,
+        &[
+            &format!("{}: identity {}", default.display(), a.recipient),
+            &format!(
+                "SOPS_AGE_KEY_FILE ({}): identity {}",
+                b.identity_file.display(),
+                b.recipient
+            ),
+            &format!(
+                "here: identity for this recipient from {}",
+                default.display()
+            ),
+        ],
+    );
+    let (_, report) = json(&sb, &["enc.yaml"]);
+    let locations: Vec<&str> = report["credentials"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["type"] == "age" && c["state"].as_str().unwrap().starts_with("identity"))
+        .map(|c| c["location"].as_str().unwrap())
+        .collect();
+    let b_location = format!("SOPS_AGE_KEY_FILE ({})", b.identity_file.display());
+    assert_eq!(
+        locations,
+        [b_location.as_str(), default.to_str().unwrap()],
+        "{report}"
+    );
+    assert_eq!(
+        report["files"][0]["groups"][0]["keys"][0]["local"],
+        format!("identity for this recipient from {}", default.display()).as_str()
     );
 }
