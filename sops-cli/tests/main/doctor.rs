@@ -5,9 +5,11 @@
 //! writes nothing). No value ever appears in doctor's output.
 
 use serde_json::Value as Json;
-use test_support::{aws_test_env, moto_create_key, moto_endpoint};
+use test_support::{GnupgHome, aws_test_env, moto_create_key, moto_endpoint};
 
+use super::cloud_support::unreachable_fails_quickly;
 use super::support::{AgeKey, Bin, Output, Sandbox};
+use super::vault;
 
 /// The secret value of every plaintext here: must never be printed.
 const SECRET: &str = "hunter2-do-not-print";
@@ -39,12 +41,14 @@ fn doctor(sb: &Sandbox, args: &[&str]) -> Output {
     let mut all = vec!["doctor"];
     all.extend_from_slice(args);
     let out = sb.run(Bin::Ours, &all);
-    assert!(
-        !out.stdout_str().contains(SECRET) && !out.stderr.contains(SECRET),
-        "doctor printed a value:\n{}\n{}",
-        out.stdout_str(),
-        out.stderr
-    );
+    for never in [SECRET, "AGE-SECRET-KEY"] {
+        assert!(
+            !out.stdout_str().contains(never) && !out.stderr.contains(never),
+            "doctor printed a value or key material:\n{}\n{}",
+            out.stdout_str(),
+            out.stderr
+        );
+    }
     out
 }
 
@@ -66,6 +70,30 @@ fn has(out: &Output, fragments: &[&str]) {
     }
 }
 
+/// The line of key `id` (of keystore `keystore`) in doctor's text output,
+/// with the `here:` line that may follow it.
+#[track_caller]
+fn key_line(out: &Output, keystore: &str, id: &str) -> String {
+    let text = out.stdout_str();
+    let prefix = format!("    {keystore} {id}: ");
+    let mut lines = text.lines().skip_while(|l| !l.starts_with(&prefix));
+    let line = lines
+        .next()
+        .unwrap_or_else(|| panic!("no line for {keystore} {id}:\n{text}"))
+        .to_owned();
+    match lines.next() {
+        Some(here) if here.starts_with("      here: ") => format!("{line}\n{here}"),
+        _ => line,
+    }
+}
+
+#[track_caller]
+fn line_has(line: &str, fragments: &[&str]) {
+    for f in fragments {
+        assert!(line.contains(f), "the key's line lacks {f:?}:\n{line}");
+    }
+}
+
 #[test]
 fn doctor_with_the_right_identity_passes() {
     let (mut sb, a, _) = sandbox();
@@ -81,7 +109,11 @@ fn doctor_with_the_right_identity_passes() {
             "threshold: 1 of 1 group(s) needed, 1 available: met",
             "MAC: verified",
             "result: decryptable",
-            &format!("SOPS_AGE_KEY_FILE: identity {}", a.recipient),
+            &format!(
+                "SOPS_AGE_KEY_FILE ({}): identity {}",
+                a.identity_file.display(),
+                a.recipient
+            ),
             ".sops.yaml: none found",
         ],
     );
@@ -122,7 +154,11 @@ fn doctor_with_a_wrong_identity_names_the_mismatch() {
         &[
             "identity did not match any of the recipients",
             "here: none of the 1 age identities loaded is this recipient's",
-            &format!("SOPS_AGE_KEY_FILE: identity {}", b.recipient),
+            &format!(
+                "SOPS_AGE_KEY_FILE ({}): identity {}",
+                b.identity_file.display(),
+                b.recipient
+            ),
         ],
     );
 }
@@ -271,8 +307,9 @@ fn doctor_json_covers_several_files_and_never_a_value() {
     assert_eq!(files[3]["decrypts"], false);
     assert!(files[3]["error"].as_str().is_some());
     let credentials = report["credentials"].as_array().unwrap();
+    let location = format!("SOPS_AGE_KEY_FILE ({})", a.identity_file.display());
     assert!(credentials.iter().any(|c| c["type"] == "age"
-        && c["location"] == "SOPS_AGE_KEY_FILE"
+        && c["location"] == location.as_str()
         && c["state"] == format!("identity {}", a.recipient).as_str()));
 }
 
@@ -339,4 +376,178 @@ fn decrypt_error_lists_each_key_with_its_reason() {
         );
         assert!(ours.stderr.contains(&header), "{}", ours.stderr);
     }
+}
+
+/// A sandbox whose age key is not the file's; Vault's token `root`.
+fn vault_sandbox() -> (Sandbox, AgeKey) {
+    let (mut sb, a, _) = sandbox();
+    sb.set_env("VAULT_TOKEN", "root");
+    sb.set_env("SOPS_DISABLE_VERSION_CHECK", "true");
+    sb.use_identity(&a);
+    (sb, a)
+}
+
+/// Access denied: a Vault transit key with a wrong token. The fake's
+/// "permission denied" is on that key's line, exit 128.
+#[test]
+fn doctor_names_an_access_denied_key() {
+    let (mut sb, _) = vault_sandbox();
+    let key = vault::uri("sops", "doctor-denied");
+    reference_encrypt(&sb, "enc.yaml", &["--hc-vault-transit", &key]);
+    has(
+        &doctor(&sb, &["enc.yaml"]),
+        &[&format!("hc_vault {key}: OK")],
+    );
+    sb.set_env("VAULT_TOKEN", "wrong");
+    let out = doctor(&sb, &["enc.yaml"]);
+    assert_eq!(out.code, 128, "{}", out.stdout_str());
+    line_has(
+        &key_line(&out, "hc_vault", &key),
+        &["FAILED", "permission denied"],
+    );
+    has(
+        &out,
+        &["VAULT_TOKEN: set", "result: NOT DECRYPTABLE (exit 128)"],
+    );
+    assert!(!out.stdout_str().contains("wrong"), "no token value");
+    let (out, report) = json(&sb, &["enc.yaml"]);
+    assert_eq!(out.code, 128);
+    let k = &report["files"][0]["groups"][0]["keys"][0];
+    assert_eq!(k["status"], "failed");
+    assert!(k["reason"].as_str().unwrap().contains("permission denied"));
+}
+
+/// An unreachable endpoint (a closed port): named on the key's line,
+/// exit 128, within the connect time-out rather than the total one.
+#[test]
+fn doctor_names_an_unreachable_endpoint_quickly() {
+    let (sb, _) = vault_sandbox();
+    let key = vault::uri("sops", "doctor-unreachable");
+    reference_encrypt(&sb, "enc.yaml", &["--hc-vault-transit", &key]);
+    let closed = "http://127.0.0.1:9";
+    let text = std::fs::read_to_string(sb.path("enc.yaml")).unwrap();
+    sb.write("closed.yaml", text.replace(&vault::addr(), closed));
+    let closed_key = format!("{closed}/v1/sops/keys/doctor-unreachable");
+    unreachable_fails_quickly(sb.cmd(Bin::Ours, ["doctor", "closed.yaml"]), &[], |out| {
+        assert_eq!(out.code, 128, "{}\n{}", out.stdout_str(), out.stderr);
+        assert!(!out.stdout_str().contains(SECRET) && !out.stderr.contains(SECRET));
+        line_has(
+            &key_line(out, "hc_vault", &closed_key),
+            &["FAILED", "Vault unreachable"],
+        );
+        has(out, &["result: NOT DECRYPTABLE (exit 128)"]);
+    });
+}
+
+/// A PGP key: with its secret key in the gpg home it works and says so;
+/// with only the public key there, the key's line says why and the
+/// `here:` line that gpg has no secret key.
+#[test]
+fn doctor_tells_whether_gpg_holds_the_secret_key() {
+    let (mut sb, _, _) = sandbox();
+    let full = GnupgHome::new(&sb.path("gnupg"));
+    sb.set_env("GNUPGHOME", full.dir());
+    let fp = full.generate("doctor");
+    reference_encrypt(&sb, "enc.yaml", &["--pgp", &fp]);
+    let out = doctor(&sb, &["enc.yaml"]);
+    assert_eq!(out.code, 0, "{}", out.stdout_str());
+    line_has(
+        &key_line(&out, "pgp", &fp),
+        &["OK", "here: secret key in the gpg keyring"],
+    );
+    has(&out, &[&format!("GNUPGHOME={}", full.dir().display())]);
+    // Another home with the public key alone.
+    let public = sb.write("public.asc", full.gpg(&["--armor", "--export", &fp]));
+    let bare = GnupgHome::new(&sb.path("gnupg-public"));
+    bare.import(&public);
+    sb.set_env("GNUPGHOME", bare.dir());
+    let out = doctor(&sb, &["enc.yaml"]);
+    assert_eq!(out.code, 128, "{}", out.stdout_str());
+    line_has(
+        &key_line(&out, "pgp", &fp),
+        &[
+            "FAILED",
+            "decryption failed: No secret key",
+            "here: no secret key for this fingerprint in the gpg keyring",
+        ],
+    );
+    let (_, report) = json(&sb, &["enc.yaml"]);
+    let k = &report["files"][0]["groups"][0]["keys"][0];
+    assert_eq!(k["status"], "failed");
+    assert!(k["reason"].as_str().is_some_and(|r| !r.is_empty()));
+    assert_eq!(
+        k["local"],
+        "no secret key for this fingerprint in the gpg keyring"
+    );
+}
+
+/// Age identity locations show the file as well as the variable that named
+/// it, and the default `~/.config/sops/age/keys.txt` expanded; in text and
+/// `--json`, never the key material.
+#[test]
+fn doctor_shows_age_identity_files() {
+    let (mut sb, a, b) = sandbox();
+    reference_encrypt(&sb, "enc.yaml", &["--age", &a.recipient]);
+    let default = sb.path(".config/sops/age/keys.txt");
+    // Nothing anywhere: the unset variable and the expanded default path.
+    let out = doctor(&sb, &["enc.yaml"]);
+    has(
+        &out,
+        &[
+            "SOPS_AGE_KEY_FILE: no identity (unset or missing)",
+            &format!("{}: no identity (unset or missing)", default.display()),
+        ],
+    );
+    // A key file that holds no identity: its path is named.
+    let empty = sb.write("empty.txt", "# nothing here\n");
+    sb.set_env("SOPS_AGE_KEY_FILE", &empty);
+    has(
+        &doctor(&sb, &["enc.yaml"]),
+        &[&format!(
+            "SOPS_AGE_KEY_FILE ({}): no identity (unset or missing)",
+            empty.display()
+        )],
+    );
+    // The default file with the right identity, SOPS_AGE_KEY_FILE with
+    // another one: both paths, each with its recipient.
+    sb.write(
+        ".config/sops/age/keys.txt",
+        std::fs::read(&a.identity_file).unwrap(),
+    );
+    sb.use_identity(&b);
+    let out = doctor(&sb, &["enc.yaml"]);
+    assert_eq!(out.code, 0, "{}", out.stdout_str());
+    has(
+        &out,
+        &[
+            &format!("{}: identity {}", default.display(), a.recipient),
+            &format!(
+                "SOPS_AGE_KEY_FILE ({}): identity {}",
+                b.identity_file.display(),
+                b.recipient
+            ),
+            &format!(
+                "here: identity for this recipient from {}",
+                default.display()
+            ),
+        ],
+    );
+    let (_, report) = json(&sb, &["enc.yaml"]);
+    let locations: Vec<&str> = report["credentials"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["type"] == "age" && c["state"].as_str().unwrap().starts_with("identity"))
+        .map(|c| c["location"].as_str().unwrap())
+        .collect();
+    let b_location = format!("SOPS_AGE_KEY_FILE ({})", b.identity_file.display());
+    assert_eq!(
+        locations,
+        [b_location.as_str(), default.to_str().unwrap()],
+        "{report}"
+    );
+    assert_eq!(
+        report["files"][0]["groups"][0]["keys"][0]["local"],
+        format!("identity for this recipient from {}", default.display()).as_str()
+    );
 }

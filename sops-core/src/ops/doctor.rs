@@ -349,8 +349,8 @@ pub fn offered_credentials(
                 for e in ids.errors() {
                     add(name, "error", one_line(e));
                 }
-                for location in ids.unused_locations() {
-                    add(name, location, "no identity (unset or missing)".to_owned());
+                for location in ids.unused_described() {
+                    add(name, &location, "no identity (unset or missing)".to_owned());
                 }
             }
         } else if kind == keys::pgp::KIND {

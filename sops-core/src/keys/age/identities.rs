@@ -70,6 +70,9 @@ pub struct AgeIdentities {
     errors: Vec<String>,
     /// Sources that were not configured, did not exist, or held no identity.
     unused: Vec<String>,
+    /// Locations named after a variable (as sops' messages name them) with
+    /// the file the variable pointed to, for listings that show both.
+    paths: Vec<(String, String)>,
 }
 
 impl fmt::Debug for AgeIdentities {
@@ -79,6 +82,7 @@ impl fmt::Debug for AgeIdentities {
             .field("identities_from", &locations)
             .field("errors", &self.errors)
             .field("unused_locations", &self.unused)
+            .field("paths", &self.paths)
             .finish()
     }
 }
@@ -296,14 +300,17 @@ impl AgeIdentities {
                 TextSource::File {
                     variable: Some(var),
                     path,
-                } => match read_file(path) {
-                    Ok(data) => pending.push(Pending::Text((*var).to_owned(), data, false)),
-                    Err(ReadError::Open(e)) => ids.errors.push(format!(
-                        "failed to open {var} file: {}",
-                        go_path_error("open", path, &e)
-                    )),
-                    Err(e) => ids.errors.push(e.describe(var, path)),
-                },
+                } => {
+                    ids.paths.push(((*var).to_owned(), path.clone()));
+                    match read_file(path) {
+                        Ok(data) => pending.push(Pending::Text((*var).to_owned(), data, false)),
+                        Err(ReadError::Open(e)) => ids.errors.push(format!(
+                            "failed to open {var} file: {}",
+                            go_path_error("open", path, &e)
+                        )),
+                        Err(e) => ids.errors.push(e.describe(var, path)),
+                    }
+                }
                 TextSource::File {
                     variable: None,
                     path,
@@ -407,7 +414,8 @@ impl AgeIdentities {
         self.identities.iter().map(|(l, _)| l.as_str())
     }
 
-    /// Each identity's location and what it is, public parts only: the
+    /// Each identity's location (`VAR (path)` for a file named by a
+    /// variable) and what it is, public parts only: the
     /// recipient of an X25519 or post-quantum identity, else its type
     /// (`sops doctor` lists them; never key material).
     pub fn described(&self) -> Vec<(String, String)> {
@@ -421,9 +429,24 @@ impl AgeIdentities {
                     LoadedIdentity::Plugin(i) => format!("plugin {}", i.plugin()),
                     LoadedIdentity::Encrypted(_) => "passphrase-protected identity file".to_owned(),
                 };
-                (location.clone(), what)
+                (self.shown(location), what)
             })
             .collect()
+    }
+
+    /// [`Self::unused_locations`] with the file a variable named, as
+    /// [`Self::described`] shows locations.
+    pub fn unused_described(&self) -> Vec<String> {
+        self.unused.iter().map(|l| self.shown(l)).collect()
+    }
+
+    /// `VAR (path)` for a location named after a variable that named a
+    /// file, else the location itself.
+    fn shown(&self, location: &str) -> String {
+        match self.paths.iter().find(|(var, _)| var == location) {
+            Some((var, path)) => format!("{var} ({path})"),
+            None => location.to_owned(),
+        }
     }
 
     /// What went wrong while loading, one message per failed source.

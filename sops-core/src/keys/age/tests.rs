@@ -697,6 +697,23 @@ fn empty_and_comment_only_sources_are_listed_as_unused() {
             "SOPS_AGE_KEY_FILE"
         ]
     );
+    // Listings name the file too; sops' messages keep the variable.
+    assert_eq!(
+        ids.unused_described()[3],
+        format!("SOPS_AGE_KEY_FILE ({})", s(&file))
+    );
+    let (recipient, id) = x25519_pair();
+    let key_file = write(dir.path(), "keys.txt", &format!("{id}\n"));
+    let c = ctx(&[("SOPS_AGE_KEY_FILE", &s(&key_file))]);
+    let described = c.age_identities().described();
+    assert_eq!(
+        described,
+        [(format!("SOPS_AGE_KEY_FILE ({})", s(&key_file)), recipient)]
+    );
+    assert_eq!(
+        c.age_identities().locations().collect::<Vec<_>>(),
+        ["SOPS_AGE_KEY_FILE"]
+    );
 }
 
 // --- sops 3.12/3.13 identity sources -----------------------------------------
