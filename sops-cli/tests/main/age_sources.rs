@@ -147,12 +147,18 @@ fn protected_identity(key: &Path, passphrase: &str, armored: bool) -> Vec<u8> {
     test_support::age_passphrase_file(&read(key), passphrase, armored)
 }
 
-/// Runs `bin decrypt file` in a session of its own (no controlling
-/// terminal) with stdin not a terminal.
-fn without_terminal(sb: &Sandbox, bin: Bin, file: &Path, key_file: &Path) -> Output {
-    let setsid = require_tool("setsid", "util-linux");
-    let out = Command::new(setsid)
-        .arg("-w")
+/// `wrapper WRAPPER_ARGS… bin decrypt file` with a clean environment: PATH,
+/// HOME (the sandbox) and SOPS_AGE_KEY_FILE only.
+fn decrypt_under(
+    wrapper: &Path,
+    wrapper_args: &[&str],
+    sb: &Sandbox,
+    bin: Bin,
+    file: &Path,
+    key_file: &Path,
+) -> Command {
+    let mut cmd = Command::new(wrapper);
+    cmd.args(wrapper_args)
         .arg(bin.path())
         .arg("decrypt")
         .arg(file)
@@ -160,7 +166,15 @@ fn without_terminal(sb: &Sandbox, bin: Bin, file: &Path, key_file: &Path) -> Out
         .env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
         .env("HOME", sb.dir())
-        .env("SOPS_AGE_KEY_FILE", key_file)
+        .env("SOPS_AGE_KEY_FILE", key_file);
+    cmd
+}
+
+/// Runs `bin decrypt file` in a session of its own (no controlling
+/// terminal) with stdin not a terminal.
+fn without_terminal(sb: &Sandbox, bin: Bin, file: &Path, key_file: &Path) -> Output {
+    let setsid = require_tool("setsid", "util-linux");
+    let out = decrypt_under(&setsid, &["-w"], sb, bin, file, key_file)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -236,18 +250,7 @@ _, status = os.waitpid(pid, 0)
 sys.stdout.write(seen.decode(errors="replace"))
 sys.exit(os.waitstatus_to_exitcode(status))
 "#;
-    let out = Command::new(python)
-        .arg("-c")
-        .arg(DRIVER)
-        .arg(answer)
-        .arg(bin.path())
-        .arg("decrypt")
-        .arg(file)
-        .current_dir(sb.dir())
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("HOME", sb.dir())
-        .env("SOPS_AGE_KEY_FILE", key_file)
+    let out = decrypt_under(&python, &["-c", DRIVER, answer], sb, bin, file, key_file)
         .stdin(Stdio::null())
         .output()
         .unwrap();
