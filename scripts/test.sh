@@ -26,7 +26,16 @@ cleanup() {
 trap cleanup EXIT
 
 # A free loopback port for a test server.
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+# N distinct free ports, chosen while all N sockets are held open (one port
+# picked at a time could be handed out twice: the GCP fake once failed with
+# "Address already in use" on its proxy port).
+free_ports() {
+    python3 -c 'import socket, sys
+socks = [socket.socket() for _ in range(int(sys.argv[1]))]
+for s in socks:
+    s.bind(("127.0.0.1", 0))
+print(" ".join(str(s.getsockname()[1]) for s in socks))' "$1"
+}
 
 # A scratch directory for one server's state and log.
 scratch_dir() {
@@ -69,7 +78,7 @@ listening() { python3 -c 'import socket,sys; socket.create_connection(("127.0.0.
 FAKE_PY="$REPO/.tools/gcpfake/bin/python"
 
 # moto: AWS KMS, STS and S3.
-MOTO_PORT="$(free_port)"
+read -r MOTO_PORT GCP_REST_PORT GCP_GRPC_PORT GCP_PROXY_PORT VAULT_PORT VAULT_TLS_PORT HCKMS_PORT AZURE_PORT AZURE_PROXY_PORT GCS_PORT <<< "$(free_ports 10)"
 MOTO_DIR="$(scratch_dir)"
 start_server "moto_server" "$MOTO_DIR/log" "listening $MOTO_PORT" \
     "$REPO/.tools/bin/moto_server" -H 127.0.0.1 -p "$MOTO_PORT"
@@ -77,9 +86,6 @@ export SOPS_TEST_MOTO_ENDPOINT="http://127.0.0.1:$MOTO_PORT"
 echo "== moto (AWS KMS/STS/S3) at $SOPS_TEST_MOTO_ENDPOINT"
 
 # GCP KMS: REST for us, gRPC over TLS behind a CONNECT proxy for the reference.
-GCP_REST_PORT="$(free_port)"
-GCP_GRPC_PORT="$(free_port)"
-GCP_PROXY_PORT="$(free_port)"
 GCP_DIR="$(scratch_dir)"
 start_server "the GCP KMS fake" "$GCP_DIR/log" "[ -f $GCP_DIR/ready ]" \
     "$FAKE_PY" "$REPO/scripts/fakes/gcp_kms_fake.py" \
@@ -92,8 +98,6 @@ echo "== GCP KMS fake: REST at $SOPS_TEST_GCP_REST_ENDPOINT, gRPC behind $SOPS_T
 
 # Vault: transit and KV, twice (plain HTTP, and HTTPS with the test CA and
 # client certificate it writes).
-VAULT_PORT="$(free_port)"
-VAULT_TLS_PORT="$(free_port)"
 VAULT_DIR="$(scratch_dir)"
 start_server "the Vault fake" "$VAULT_DIR/log" "[ -f $VAULT_DIR/ready ]" \
     "$FAKE_PY" "$REPO/scripts/fakes/vault_fake.py" --port "$VAULT_PORT" --ready-file "$VAULT_DIR/ready"
@@ -107,7 +111,6 @@ echo "== Vault fake at $SOPS_TEST_VAULT_ADDR and $SOPS_TEST_VAULT_TLS_ADDR"
 
 # HuaweiCloud KMS: HTTPS with a test CA; each request's SDK-HMAC-SHA256
 # signature checked.
-HCKMS_PORT="$(free_port)"
 HCKMS_DIR="$(scratch_dir)"
 start_server "the HuaweiCloud KMS fake" "$HCKMS_DIR/log" "[ -f $HCKMS_DIR/ready ]" \
     "$FAKE_PY" "$REPO/scripts/fakes/hckms_fake.py" --port "$HCKMS_PORT" --state-dir "$HCKMS_DIR"
@@ -118,8 +121,6 @@ echo "== HuaweiCloud KMS fake at $SOPS_TEST_HCKMS_ENDPOINT"
 # Azure Key Vault: HTTPS for *.vault.azure.net and Entra's token endpoint,
 # behind a CONNECT proxy for both binaries (scripts/fakes/az stands in for
 # the Azure CLI).
-AZURE_PORT="$(free_port)"
-AZURE_PROXY_PORT="$(free_port)"
 AZURE_DIR="$(scratch_dir)"
 start_server "the Azure Key Vault fake" "$AZURE_DIR/log" "[ -f $AZURE_DIR/ready ]" \
     "$FAKE_PY" "$REPO/scripts/fakes/azure_kv_fake.py" \
@@ -130,7 +131,6 @@ export SOPS_TEST_AZURE_AUTHORITY="https://127.0.0.1:$AZURE_PORT"
 echo "== Azure Key Vault fake: vaults behind $SOPS_TEST_AZURE_PROXY, token endpoint at $SOPS_TEST_AZURE_AUTHORITY"
 
 # GCS (publish): stores uploaded objects and serves them back.
-GCS_PORT="$(free_port)"
 GCS_DIR="$(scratch_dir)"
 start_server "the GCS fake" "$GCS_DIR/log" "listening $GCS_PORT" \
     "$FAKE_PY" "$REPO/scripts/fakes/gcs_fake.py" --port "$GCS_PORT"
