@@ -67,8 +67,9 @@ class _Server(socketserver.ThreadingMixIn, socketserver.TCPServer):
 def start_connect_proxy(host, port, target_port, routes=None):
     """Serves CONNECT on host:port in a background thread, every tunnel to
     host:target_port, or to host:routes[name] for a CONNECT to a name in
-    routes; returns the server."""
-    handler = type("Tunnel", (_Tunnel,), {"target_port": target_port, "routes": dict(routes or {})})
+    routes (read at each CONNECT, so a caller may fill it after the proxy is
+    bound); returns the server."""
+    handler = type("Tunnel", (_Tunnel,), {"target_port": target_port, "routes": routes if routes is not None else {}})
     server = _Server((host, port), handler)
     server.host = host
     threading.Thread(target=server.serve_forever, daemon=True).start()

@@ -271,15 +271,15 @@ def main():
     args = p.parse_args()
 
     (cert_pem, key_pem), (sovereign_cert, sovereign_key) = make_certs(args.state_dir)
+    # The given ports first, the sovereign server's port (any free one)
+    # last: bound earlier, the kernel could hand it one of the given ports,
+    # which the test script chose free but left unbound.
     grpc_server = start_grpc(args.grpc_port, cert_pem, key_pem)
-    sovereign_port = start_tls_rest(sovereign_cert, sovereign_key)
-
-    proxy = start_connect_proxy(
-        HOST, args.proxy_port, args.grpc_port, {SOVEREIGN_HOST: sovereign_port}
-    )
-
+    routes = {}
+    proxy = start_connect_proxy(HOST, args.proxy_port, args.grpc_port, routes)
     rest = ThreadingHTTPServer((HOST, args.rest_port), RestHandler)
     rest.daemon_threads = True
+    routes[SOVEREIGN_HOST] = start_tls_rest(sovereign_cert, sovereign_key)
     # Ready: every port is bound (the test script waits for this file).
     with open(os.path.join(args.state_dir, "ready"), "w") as f:
         f.write("ok\n")
