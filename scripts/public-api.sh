@@ -18,8 +18,10 @@
 # How: rustdoc's JSON output (unstable, so RUSTC_BOOTSTRAP=1 on our stable
 # toolchain) for sops-core with its public features, built in a target
 # directory of its own (target/public-api: the bootstrap flag must not
-# invalidate the normal build's cache). After the first build it takes a few
-# seconds plus sops-core's own rustdoc run; it needs no network (--offline).
+# invalidate the normal build's cache). The first run checks every
+# dependency once (about 10 CPU-minutes, like a `cargo check`); after that
+# each run is sops-core's rustdoc alone, about 20 CPU-seconds. It needs no
+# network (--offline: the dependencies are already fetched by the build).
 # Items reachable from the crate root are listed with re-exports resolved;
 # doc(hidden) items are left out, and so is everything behind the
 # `internals` feature, which is not turned on here.
