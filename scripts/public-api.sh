@@ -464,7 +464,7 @@ try:
 except FileNotFoundError:
     old = []
 if old == api:
-    print(f"sops-core's public API: unchanged ({len(api)} items)")
+    print(f"sops-core's public API: unchanged ({len(api)} lines)")
     sys.exit(0)
 removed = sorted(set(old) - set(api))
 added = sorted(set(api) - set(old))
