@@ -146,6 +146,12 @@ echo "== cargo test --workspace --doc"
 cargo test --workspace --doc --no-fail-fast 2>&1 | tee -a "$log" || status=$?
 echo "== cargo test --workspace --all-targets --no-fail-fast"
 cargo test --workspace --all-targets --no-fail-fast "$@" 2>&1 | tee -a "$log" || status=$?
+
+# sops-core's public API against its snapshot (sops-core/public-api.txt): an
+# accidental breaking change fails the run.
+echo "== scripts/public-api.sh"
+scripts/public-api.sh || status=$?
+
 # One closing line over every test binary (cargo prints one per binary, the
 # last of which is an example's "0 passed").
 awk '/^test result:/ { p += $4; f += $6 } END { printf "tests: %d passed, %d failed\n", p, f }' "$log"
