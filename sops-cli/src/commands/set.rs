@@ -217,7 +217,11 @@ pub fn set_value(
             return Err(CliError::new(
                 code::FILE_ALREADY_ENCRYPTED,
                 ALREADY_ENCRYPTED,
-            ));
+            )
+            .with_hint(Some(
+                "a top-level key named sops (sops_… in dotenv and ini files) is the \
+                 metadata's: choose another name",
+            )));
         }
         Ok(outcome)
     })
