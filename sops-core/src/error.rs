@@ -288,6 +288,13 @@ impl TreeError {
             Self::Mac(MacError::BadLastModified) => Some(
                 "the file's sops.lastmodified was edited by hand: restore it from version control",
             ),
+            Self::Decrypt {
+                source: crate::cipher::CipherError::Format,
+                ..
+            } => Some(
+                "the value at that path is not an ENC[…] value (a hand edit?): restore it from \
+                 version control, or set it again with `sops set` or `sops edit`",
+            ),
             Self::Decrypt { .. } => Some(
                 "the value's ciphertext was edited, or copied from another file or key path \
                  (values are bound to both): set the value again with `sops set` or `sops edit`",

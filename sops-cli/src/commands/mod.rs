@@ -59,7 +59,8 @@ pub fn read_input(file: Option<&Path>) -> Result<Input, CliError> {
                         "Error: cannot operate on non-existent file \"{}\"",
                         path.display()
                     ),
-                ));
+                )
+                .with_hint(sops_core::error::io_hint(std::io::ErrorKind::NotFound, false)));
             }
             let bytes = std::fs::read(&path).map_err(|e| {
                 CliError::new(

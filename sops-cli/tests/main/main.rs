@@ -19,6 +19,7 @@ mod edit;
 mod errors;
 mod exec;
 mod flags;
+mod hints;
 mod gcp_kms;
 mod hckms;
 mod inplace;
