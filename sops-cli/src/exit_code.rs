@@ -127,7 +127,8 @@ pub fn library_error(err: Error, stage_format: Format) -> CliError {
     let hint = err.hint();
     let mut out = library_error_text(err, stage_format).with_hint(hint);
     if out.code == COULD_NOT_RETRIEVE_KEY {
-        out.hints.push("`sops doctor FILE` shows each key of the file and why it failed".into());
+        out.hints
+            .push("`sops doctor FILE` shows each key of the file and why it failed".into());
     }
     out
 }

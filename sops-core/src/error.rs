@@ -233,8 +233,7 @@ pub const NO_KEYS_HINT: &str = "add a creation rule whose path_regex matches the
      --hc-vault-transit or --hckms";
 
 /// For an attempt to encrypt a file that is already encrypted.
-pub const ALREADY_ENCRYPTED_HINT: &str =
-    "`sops decrypt FILE` shows an encrypted file, `sops edit FILE` changes it, \
+pub const ALREADY_ENCRYPTED_HINT: &str = "`sops decrypt FILE` shows an encrypted file, `sops edit FILE` changes it, \
      `sops updatekeys FILE` gives it the keys of .sops.yaml";
 
 impl StoreError {
@@ -254,9 +253,9 @@ impl StoreError {
                  `sops encrypt` encrypts a plain file; --input-type names the format if the \
                  file's name suggests another",
             ),
-            Self::Metadata(_) => Some(
-                "the file's sops block was edited by hand: restore it from version control",
-            ),
+            Self::Metadata(_) => {
+                Some("the file's sops block was edited by hand: restore it from version control")
+            }
             Self::Emit(_) => Some("--output-type chooses a format that can hold this document"),
             Self::Unsupported(_) => Some(
                 "choose a supported format with --input-type or --output-type: yaml, json, \
@@ -322,7 +321,12 @@ impl RecoveryError {
                     .to_owned(),
             );
         }
-        let failed = || self.groups.iter().filter_map(|g| g.as_ref().err()).flatten();
+        let failed = || {
+            self.groups
+                .iter()
+                .filter_map(|g| g.as_ref().err())
+                .flatten()
+        };
         // A key service that cannot be reached fails every key it is asked
         // about, whatever the credentials (sops' gRPC status text).
         let unreachable = failed().any(|f| {
@@ -330,7 +334,9 @@ impl RecoveryError {
                 KeyError::Services(errors) => errors.iter().collect(),
                 one => vec![one],
             };
-            errors.iter().any(|e| e.to_string().contains("code = Unavailable"))
+            errors
+                .iter()
+                .any(|e| e.to_string().contains("code = Unavailable"))
         });
         if unreachable {
             return Some(KEY_SERVICE_HINT.to_owned());
@@ -352,7 +358,10 @@ impl KeyError {
                 "the key filter in use does not allow this key: re-encrypt the file for an \
                  allowed one",
             ),
-            Self::Services(_) | Self::NoCredentials(_) | Self::Rejected(_) | Self::Unsupported(_) => None,
+            Self::Services(_)
+            | Self::NoCredentials(_)
+            | Self::Rejected(_)
+            | Self::Unsupported(_) => None,
         }
     }
 }
@@ -377,9 +386,9 @@ impl crate::config::ConfigError {
             C::NoMatchingDestination | C::NoDestination => Some(
                 "add a destination_rules entry whose path_regex matches the file to .sops.yaml",
             ),
-            C::SeveralDestinations => Some(
-                "keep one of s3_bucket, gcs_bucket and vault_path in each destination rule",
-            ),
+            C::SeveralDestinations => {
+                Some("keep one of s3_bucket, gcs_bucket and vault_path in each destination rule")
+            }
         }
     }
 }

@@ -19,8 +19,15 @@ fn assert_no_value(out: &Outcome) {
     let chars: Vec<char> = SECRET.chars().collect();
     for len in 4..=chars.len() {
         for start in 0..=chars.len() - len {
-            let part: String = chars[start..start + len].iter().collect::<String>().to_lowercase();
-            assert!(!stderr.contains(&part), "stderr shows {part:?}:\n{}", out.stderr);
+            let part: String = chars[start..start + len]
+                .iter()
+                .collect::<String>()
+                .to_lowercase();
+            assert!(
+                !stderr.contains(&part),
+                "stderr shows {part:?}:\n{}",
+                out.stderr
+            );
             assert!(!error.contains(&part), "error string shows {part:?}");
         }
     }
@@ -34,7 +41,11 @@ fn assert_hint(out: &Outcome, fragment: &str) {
         .lines()
         .find_map(|l| l.strip_prefix("hint: "))
         .unwrap_or_else(|| panic!("no hint line:\n{}", out.stderr));
-    assert!(hint.contains(fragment), "hint lacks {fragment:?}:\n{}", out.stderr);
+    assert!(
+        hint.contains(fragment),
+        "hint lacks {fragment:?}:\n{}",
+        out.stderr
+    );
 }
 
 fn encrypted(w: &World) -> String {
@@ -75,7 +86,11 @@ fn plugin_failures_show_core_hints_and_no_value() {
     // The encrypted value replaced by the secret in the clear (sops 3.11
     // echoes it in "Input string … does not match sops' data format").
     let out = generate_with(|_, t| {
-        let line = t.lines().find(|l| l.contains("token: ENC[")).unwrap().to_owned();
+        let line = t
+            .lines()
+            .find(|l| l.contains("token: ENC["))
+            .unwrap()
+            .to_owned();
         t.replace(&line, &format!("  token: {SECRET}"))
     });
     out.failure(None);

@@ -137,11 +137,10 @@ pub fn run(req: EncryptRequest<'_>) -> Result<(), CliError> {
         ));
     }
     if in_store.looks_encrypted(&docs) {
-        return Err(CliError::new(
-            code::FILE_ALREADY_ENCRYPTED,
-            ALREADY_ENCRYPTED,
-        )
-        .with_hint(Some(sops_core::error::ALREADY_ENCRYPTED_HINT)));
+        return Err(
+            CliError::new(code::FILE_ALREADY_ENCRYPTED, ALREADY_ENCRYPTED)
+                .with_hint(Some(sops_core::error::ALREADY_ENCRYPTED_HINT)),
+        );
     }
     let (groups, opts) = new_file_keys(&req, rule, in_format)?;
     let ctx = commands::key_context();

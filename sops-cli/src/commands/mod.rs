@@ -60,7 +60,10 @@ pub fn read_input(file: Option<&Path>) -> Result<Input, CliError> {
                         path.display()
                     ),
                 )
-                .with_hint(sops_core::error::io_hint(std::io::ErrorKind::NotFound, false)));
+                .with_hint(sops_core::error::io_hint(
+                    std::io::ErrorKind::NotFound,
+                    false,
+                )));
             }
             let bytes = std::fs::read(&path).map_err(|e| {
                 CliError::new(

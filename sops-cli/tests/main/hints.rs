@@ -18,7 +18,12 @@ fn secret_parts(secret: &str) -> Vec<String> {
     let mut parts = Vec::new();
     for len in 4..=chars.len() {
         for start in 0..=chars.len() - len {
-            parts.push(chars[start..start + len].iter().collect::<String>().to_lowercase());
+            parts.push(
+                chars[start..start + len]
+                    .iter()
+                    .collect::<String>()
+                    .to_lowercase(),
+            );
         }
     }
     parts
@@ -119,11 +124,10 @@ fn failures_never_show_a_value_and_hint_what_to_try() {
     let enc_text = std::fs::read_to_string(&enc).unwrap();
 
     // Wrong key: no identity can decrypt.
-    let out = c
-        .sb
-        .cmd(Bin::Ours, ["decrypt", s(&enc)])
-        .env("SOPS_AGE_KEY_FILE", testdata("vectors/keys.txt"))
-        .run();
+    let out =
+        c.sb.cmd(Bin::Ours, ["decrypt", s(&enc)])
+            .env("SOPS_AGE_KEY_FILE", testdata("vectors/keys.txt"))
+            .run();
     assert_no_value(&out);
     assert_eq!(out.code, 128);
     assert_hint(&out, "SOPS_AGE_KEY_FILE");
@@ -143,18 +147,26 @@ fn failures_never_show_a_value_and_hint_what_to_try() {
     // A value that should be encrypted replaced by the secret in clear
     // (sops 3.11 echoes it: "Input string … does not match").
     let line = enc_text.lines().find(|l| l.starts_with("other:")).unwrap();
-    let t = c
-        .sb
-        .write("clear.yaml", enc_text.replace(line, &format!("other: {SECRET}")));
+    let t = c.sb.write(
+        "clear.yaml",
+        enc_text.replace(line, &format!("other: {SECRET}")),
+    );
     let out = c.run(&["decrypt", s(&t)]);
     assert_no_value(&out);
     assert_hint(&out, "not an ENC[");
 
     // A ciphertext edited: authentication fails.
-    let line = enc_text.lines().find(|l| l.starts_with("password:")).unwrap();
+    let line = enc_text
+        .lines()
+        .find(|l| l.starts_with("password:"))
+        .unwrap();
     let data_at = line.find("data:").unwrap() + 5;
     let mut bad = line.to_owned();
-    let flip = if &bad[data_at..=data_at] == "A" { "B" } else { "A" };
+    let flip = if &bad[data_at..=data_at] == "A" {
+        "B"
+    } else {
+        "A"
+    };
     bad.replace_range(data_at..=data_at, flip);
     let t = c.sb.write("cipher.yaml", enc_text.replace(line, &bad));
     let out = c.run(&["decrypt", s(&t)]);
@@ -167,9 +179,10 @@ fn failures_never_show_a_value_and_hint_what_to_try() {
     assert_no_value(&c.run(&["decrypt", s(&t)]));
 
     // The sops block edited by hand.
-    let t = c
-        .sb
-        .write("meta.yaml", enc_text.replacen("    version:", "    version: x\n    v0:", 1));
+    let t = c.sb.write(
+        "meta.yaml",
+        enc_text.replacen("    version:", "    version: x\n    v0:", 1),
+    );
     assert_no_value(&c.run(&["decrypt", s(&t)]));
 
     // --extract paths: missing key, malformed path, a path into a value.
@@ -200,7 +213,8 @@ fn failures_never_show_a_value_and_hint_what_to_try() {
         let out = c.run(&["encrypt", "--age", &c.recipient, s(&p)]);
         assert_no_value(&out);
     }
-    let p = c.sb.write("hint.json", format!("{{\"password\": {SECRET}}}\n"));
+    let p =
+        c.sb.write("hint.json", format!("{{\"password\": {SECRET}}}\n"));
     let out = c.run(&["encrypt", "--age", &c.recipient, s(&p)]);
     assert_hint(&out, "--input-type");
 
@@ -222,7 +236,10 @@ fn failures_never_show_a_value_and_hint_what_to_try() {
     assert_hint(&out, ".sops.yaml");
     c.sb.write(
         "new/.sops.yaml",
-        format!("creation_rules:\n  - path_regex: nothing-matches\n    age: {}\n", c.recipient),
+        format!(
+            "creation_rules:\n  - path_regex: nothing-matches\n    age: {}\n",
+            c.recipient
+        ),
     );
     let out = c.run(&["encrypt", s(&p)]);
     assert_no_value(&out);
@@ -258,7 +275,8 @@ fn failures_never_show_a_value_and_hint_what_to_try() {
     let out = c.run(&["exec-file", "--filename", "../x", s(&enc), "true"]);
     assert_no_value(&out);
     assert_hint(&out, "--filename");
-    let bad_plain = c.sb.write("bad-plain.json", format!("{{\"password\": {SECRET}}}"));
+    let bad_plain =
+        c.sb.write("bad-plain.json", format!("{{\"password\": {SECRET}}}"));
     let target = c.sb.write("replace.yaml", &enc_text);
     let out = c.run(&[
         "replace",
