@@ -156,3 +156,30 @@ fn library_error_text(err: Error, stage_format: Format) -> CliError {
         e => CliError::new(code, chain(&e).to_string()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hints_follow_the_message_on_their_own_lines() {
+        let err = CliError::new(
+            DUPLICATE_DECRYPTION_KEY_TYPE,
+            "Duplicate decryption key type: age",
+        );
+        assert_eq!(
+            err.to_string(),
+            "Duplicate decryption key type: age\nhint: name each key type once in \
+             --decryption-order or SOPS_DECRYPTION_ORDER"
+        );
+        let plain = CliError::new(ERROR_GENERIC, "x").with_hint(None::<&str>);
+        assert_eq!(plain.to_string(), "x");
+        let mac = library_error(
+            Error::from(TreeError::Mac(sops_core::mac::MacError::BadLastModified)),
+            Format::Yaml,
+        );
+        assert_eq!(mac.code, MAC_MISMATCH);
+        assert_eq!(mac.message, "invalid lastmodified timestamp");
+        assert_eq!(mac.hints.len(), 1);
+    }
+}

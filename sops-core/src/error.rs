@@ -501,4 +501,66 @@ mod tests {
         });
         assert_eq!(dec.exit_code(), 25);
     }
+
+    #[test]
+    fn hints_name_the_credentials_of_each_keystore_once() {
+        let hint = credentials_hint(
+            [
+                "age1abc",
+                "age1def",
+                "arn:aws:kms:eu-west-1:1:key/x",
+                "projects/p/locations/l/keyRings/r/cryptoKeys/k",
+                "https://v.vault.azure.net/keys/k/1",
+                "https://vault:8200/v1/transit/keys/k",
+                "FBC7B9E2A4F9289AC0C1D4843D16CEE4A27381B4",
+                "tr-west-1:0f1e",
+            ]
+            .into_iter(),
+        );
+        for var in [
+            "SOPS_AGE_KEY_FILE",
+            "AWS_PROFILE",
+            "GOOGLE_APPLICATION_CREDENTIALS",
+            "AZURE_CLIENT_ID",
+            "VAULT_TOKEN",
+            "GNUPGHOME",
+            "HUAWEICLOUD_SDK_AK",
+        ] {
+            assert_eq!(hint.matches(var).count(), 1, "{var}: {hint}");
+        }
+        // The identifiers themselves are in the error's text, not the hint.
+        assert!(
+            !hint.contains("age1abc") && !hint.contains("arn:aws"),
+            "{hint}"
+        );
+    }
+
+    #[test]
+    fn mac_and_value_failures_hint_what_to_try() {
+        use crate::mac::MacError;
+        let mac = Error::from(TreeError::Mac(MacError::Mismatch {
+            file: "a".into(),
+            computed: "b".into(),
+        }));
+        assert!(mac.hint().unwrap().contains("--ignore-mac"));
+        let clear = Error::from(TreeError::Decrypt {
+            path: "'a'".into(),
+            source: CipherError::Format,
+        });
+        assert!(clear.hint().unwrap().contains("not an ENC["));
+        let edited = Error::from(TreeError::Decrypt {
+            path: "'a'".into(),
+            source: CipherError::Authentication,
+        });
+        assert!(edited.hint().unwrap().contains("sops set"));
+        assert_eq!(
+            Error::AlreadyEncrypted.hint().as_deref(),
+            Some(ALREADY_ENCRYPTED_HINT)
+        );
+        let empty = Error::Store {
+            path: None,
+            source: StoreError::Empty,
+        };
+        assert_eq!(empty.hint(), None);
+    }
 }

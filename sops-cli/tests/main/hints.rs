@@ -133,6 +133,17 @@ fn failures_never_show_a_value_and_hint_what_to_try() {
     assert_hint(&out, "SOPS_AGE_KEY_FILE");
     assert_hint(&out, "sops doctor");
 
+    // A key service that is not there.
+    let out = c.run(&[
+        "decrypt",
+        "--enable-local-keyservice=false",
+        "--keyservice",
+        "tcp://127.0.0.1:1",
+        s(&enc),
+    ]);
+    assert_no_value(&out);
+    assert_hint(&out, "key service could not be reached");
+
     // The MAC no longer matches: a plaintext-side edit (a value left in clear).
     let line = enc_text
         .lines()
