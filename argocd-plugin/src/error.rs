@@ -62,6 +62,16 @@ impl Failure {
         self
     }
 
+    /// The hint sops-core gives for `err` (the `sops` binary prints the
+    /// same), when it has one. Key recovery keeps the sidecar's own hint:
+    /// here keys come only from the sidecar.
+    fn with_core_hint(mut self, err: &SopsError) -> Self {
+        if let Some(hint) = err.hint() {
+            self.hint = Some(hint);
+        }
+        self
+    }
+
     /// Maps a sops-core failure while decrypting `file`; the exit code is
     /// sops' own for that failure ([`SopsError::exit_code`]).
     pub fn decrypt(file: &str, err: &SopsError) -> Self {
@@ -73,11 +83,12 @@ impl Failure {
                     "{file}: integrity check failed (MAC mismatch); the file was edited after encryption"
                 ),
             )
-            .with_hint("re-encrypt the file with sops, or revert the hand edit"),
+            .with_core_hint(err),
             SopsError::Tree(TreeError::Mac(e)) => Self::new(
                 code,
                 format!("{file}: integrity check failed: {}", chain(e)),
-            ),
+            )
+            .with_core_hint(err),
             SopsError::Tree(TreeError::Decrypt { path, source }) => Self::new(
                 code,
                 format!(
@@ -85,17 +96,15 @@ impl Failure {
                     chain(source)
                 ),
             )
-            .with_hint(
-                "the value's ciphertext was edited or copied from another file; \
-                 set the value again with sops",
-            ),
+            .with_core_hint(err),
             SopsError::Tree(TreeError::NotEncrypted { path, .. }) => Self::new(
                 code,
                 format!(
                     "{file}: value at {path} should be encrypted under the file's rules but is not \
                      a valid sops value"
                 ),
-            ),
+            )
+            .with_core_hint(err),
             SopsError::Recovery(r) if skipped_by_policy(r) => {
                 Self::new(code, no_usable_key(file, r)).with_hint(
                     "the operator's key policy (SOPS_CMP_KEY_POLICY) lists the master keys \
@@ -108,9 +117,10 @@ impl Failure {
                  ARGOCD_ENV_*, parameters and repository files cannot supply them",
             ),
             SopsError::Store { source, .. } => {
-                Self::new(code, format!("{file}: invalid sops file: {source}"))
+                Self::new(code, format!("{file}: invalid sops file: {source}")).with_core_hint(err)
             }
-            other => Self::new(code, format!("cannot decrypt {file}: {}", chain(other))),
+            other => Self::new(code, format!("cannot decrypt {file}: {}", chain(other)))
+                .with_core_hint(err),
         }
     }
 }

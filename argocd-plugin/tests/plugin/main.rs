@@ -8,6 +8,7 @@ mod gcp;
 mod generate;
 mod harness;
 mod helm;
+mod hints;
 mod install;
 mod interop;
 mod keyservice;

@@ -43,10 +43,16 @@ fn write_new_private_file(path: &Path, bytes: &[u8]) -> Result<(), CliError> {
         } else {
             e.to_string()
         };
+        let hint = if e.kind() == std::io::ErrorKind::AlreadyExists {
+            Some("choose another file name, or remove the old key once nothing needs it")
+        } else {
+            sops_core::error::io_hint(e.kind(), true)
+        };
         CliError::new(
             code::COULD_NOT_WRITE_OUTPUT_FILE,
             format!("could not write key file {}: {why}", path.display()),
         )
+        .with_hint(hint)
     };
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);

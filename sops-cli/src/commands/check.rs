@@ -13,7 +13,14 @@ use crate::exit_code::{self as code, CliError};
 
 pub fn run(args: &FilestatusArgs, config_flag: Option<&Path>) -> Result<(), CliError> {
     let Some(config) = commands::load_config(config_flag)? else {
-        return Err(CliError::new(code::ERROR_GENERIC, "config file not found"));
+        return Err(CliError::new(
+            code::ERROR_GENERIC,
+            "filestatus --check: config file not found",
+        )
+        .with_hint(Some(
+            "the creation rules of .sops.yaml (searched for from the current directory \
+             upwards) say which files must be encrypted: create one, or name it with --config",
+        )));
     };
     let mut paths: Vec<PathBuf> = args
         .file
@@ -48,9 +55,14 @@ pub fn run(args: &FilestatusArgs, config_flag: Option<&Path>) -> Result<(), CliE
     Err(CliError::new(
         code::ERROR_GENERIC,
         format!(
-            "{bad} of {} file(s) covered by the creation rules of {} are not sops-encrypted",
+            "filestatus --check: {bad} of {} file(s) covered by the creation rules of {} are \
+             not sops-encrypted",
             checked.len(),
             config.path.display()
         ),
-    ))
+    )
+    .with_hint(Some(
+        "encrypt each file listed on stdout with `sops encrypt --in-place FILE`, or narrow \
+         the path_regex of the rule that covers it",
+    )))
 }

@@ -68,6 +68,7 @@ pub fn run(req: DecryptRequest<'_>) -> Result<(), CliError> {
             let first = decrypted.docs.first().unwrap_or(&empty);
             let found = lookup(first, &steps).map_err(|e| {
                 CliError::new(code::ERROR_GENERIC, format!("error truncating tree: {e}"))
+                    .with_hint(Some(EXTRACT_HINT))
             })?;
             let dump = |e: sops_core::stores::StoreError| {
                 CliError::new(code::ERROR_DUMPING_TREE, format!("Error dumping tree: {e}"))
@@ -88,3 +89,9 @@ pub fn run(req: DecryptRequest<'_>) -> Result<(), CliError> {
     });
     commands::write_output(&dest, &output)
 }
+
+/// The file's keys are in clear in the encrypted file, so the path can be
+/// checked against it without decrypting.
+const EXTRACT_HINT: &str = "the --extract path names a key or list position the file does not \
+     have: the keys are readable in the encrypted file; quote keys, not positions \
+     ('[\"key\"][0]')";

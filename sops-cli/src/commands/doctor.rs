@@ -71,11 +71,15 @@ pub fn run(args: &DoctorArgs, config_flag: Option<&Path>) -> Result<(), CliError
         Some(&first) => Err(CliError::new(
             first,
             format!(
-                "{} of {} file(s) cannot be decrypted on this machine",
+                "doctor: {} of {} file(s) cannot be decrypted on this machine",
                 failed.len(),
                 examined.len()
             ),
-        )),
+        )
+        .with_hint(Some(
+            "each key's reason is listed above; supply the identity or credentials of one \
+             key per group (the variables are named with each key)",
+        ))),
     }
 }
 
@@ -92,6 +96,7 @@ fn examine(
             code::COULD_NOT_READ_INPUT_FILE,
             format!("could not read {}: {e}", path.display()),
         )
+        .with_hint(sops_core::error::io_hint(e.kind(), false))
     })?;
     let store =
         commands::store_for_config(format, None, config.as_ref().ok().and_then(Option::as_ref))?;

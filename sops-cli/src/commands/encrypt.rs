@@ -137,10 +137,10 @@ pub fn run(req: EncryptRequest<'_>) -> Result<(), CliError> {
         ));
     }
     if in_store.looks_encrypted(&docs) {
-        return Err(CliError::new(
-            code::FILE_ALREADY_ENCRYPTED,
-            ALREADY_ENCRYPTED,
-        ));
+        return Err(
+            CliError::new(code::FILE_ALREADY_ENCRYPTED, ALREADY_ENCRYPTED)
+                .with_hint(Some(sops_core::error::ALREADY_ENCRYPTED_HINT)),
+        );
     }
     let (groups, opts) = new_file_keys(&req, rule, in_format)?;
     let ctx = commands::key_context();
@@ -163,7 +163,7 @@ pub fn creation_rule<'c>(
     match config {
         Some(c) => c
             .rule_for(target)
-            .map_err(|e| CliError::new(code::ERROR_GENERIC, e.to_string())),
+            .map_err(|e| CliError::new(code::ERROR_GENERIC, e.to_string()).with_hint(e.hint())),
         None => Ok(None),
     }
 }
@@ -212,7 +212,8 @@ pub fn new_file_keys(
         return Err(CliError::new(
             code::ERROR_GENERIC,
             "config file not found, or has no creation rules, and no keys provided through command line options",
-        ));
+        )
+        .with_hint(Some(sops_core::error::NO_KEYS_HINT)));
     };
     let mut opts = EncryptOptions {
         rule: partial_rule(req, rule)?,
@@ -311,7 +312,7 @@ pub fn flag_keys(mut specs: Vec<KeySpec>) -> Result<Vec<Box<dyn MasterKey>>, Cli
         .iter()
         .map(|spec| {
             master_key_from_spec(spec)
-                .map_err(|e| CliError::new(code::ERROR_GENERIC, e.to_string()))
+                .map_err(|e| CliError::new(code::ERROR_GENERIC, e.to_string()).with_hint(e.hint()))
         })
         .collect::<Result<Vec<_>, _>>()?;
     prepare(&mut keys)?;

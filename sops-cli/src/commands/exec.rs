@@ -189,7 +189,11 @@ pub fn run_exec_file(args: &ExecFileArgs, indent: Option<i64>) -> Result<u8, Cli
         return Err(CliError::new(
             code::ERROR_GENERIC,
             "The provided filename is not a local path.",
-        ));
+        )
+        .with_hint(Some(
+            "--filename names the file inside exec-file's private temporary directory: \
+             give a plain name such as secrets.json, without directories or ..",
+        )));
     }
     let dir = commands::private_dir_builder(".sops")
         .tempdir()

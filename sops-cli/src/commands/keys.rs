@@ -318,13 +318,15 @@ fn plan_update(
                 "The config file {} does not contain any creation rule",
                 config.path.display()
             ),
-        ));
+        )
+        .with_hint(Some(sops_core::error::NO_KEYS_HINT)));
     }
     let rule = commands::encrypt::creation_rule(Some(config), &path)?.ok_or_else(|| {
         CliError::new(
             code::ERROR_GENERIC,
             "error loading config: no matching creation rules found",
         )
+        .with_hint(sops_core::config::ConfigError::NoMatchingRule.hint())
     })?;
     let new_groups = commands::encrypt::rule_groups(rule, &[])?;
     let old: Vec<Vec<String>> = file

@@ -169,7 +169,7 @@ where
             if let Outcome::Failed(e) = &outcome
                 && !e.message.is_empty()
             {
-                log.err(e.message.clone());
+                log.err(e.to_string());
             }
             if let Log::Buffered(lines) = log {
                 printer.finished(i, lines);

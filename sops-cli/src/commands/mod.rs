@@ -59,13 +59,18 @@ pub fn read_input(file: Option<&Path>) -> Result<Input, CliError> {
                         "Error: cannot operate on non-existent file \"{}\"",
                         path.display()
                     ),
-                ));
+                )
+                .with_hint(sops_core::error::io_hint(
+                    std::io::ErrorKind::NotFound,
+                    false,
+                )));
             }
             let bytes = std::fs::read(&path).map_err(|e| {
                 CliError::new(
                     code::COULD_NOT_READ_INPUT_FILE,
                     format!("Error reading file: {}: {e}", path.display()),
                 )
+                .with_hint(sops_core::error::io_hint(e.kind(), false))
             })?;
             Ok(Input {
                 path: Some(path),
@@ -121,7 +126,7 @@ pub fn load_config(explicit: Option<&Path>) -> Result<Option<Config>, CliError> 
     };
     path.map(|p| config::load_config(&p))
         .transpose()
-        .map_err(|e| CliError::new(code::ERROR_GENERIC, chain(&e).to_string()))
+        .map_err(|e| CliError::new(code::ERROR_GENERIC, chain(&e).to_string()).with_hint(e.hint()))
 }
 
 /// The store for a format; `indent` is the root form's `--indent`, which
@@ -235,12 +240,15 @@ pub fn write_output(dest: &Destination, bytes: &[u8]) -> Result<(), CliError> {
                         path.display(),
                         go_os_error(&source)
                     ),
-                ),
+                )
+                .with_hint(sops_core::error::io_hint(source.kind(), true)),
                 sops_core::Error::Write { path, step, source } => CliError::new(
                     code::COULD_NOT_WRITE_OUTPUT_FILE,
                     format!("Could not {step} {}: {source}", path.display()),
-                ),
-                other => CliError::new(code::COULD_NOT_WRITE_OUTPUT_FILE, other.to_string()),
+                )
+                .with_hint(sops_core::error::io_hint(source.kind(), true)),
+                other => CliError::new(code::COULD_NOT_WRITE_OUTPUT_FILE, other.to_string())
+                    .with_hint(other.hint()),
             })
         }
     }

@@ -214,10 +214,12 @@ pub fn set_value(
         // sops 3.13 (#2098): a top-level key that is the metadata's would
         // make the file unreadable (3.11 writes it).
         if out_store.looks_encrypted(plain.docs()) {
-            return Err(CliError::new(
-                code::FILE_ALREADY_ENCRYPTED,
-                ALREADY_ENCRYPTED,
-            ));
+            return Err(
+                CliError::new(code::FILE_ALREADY_ENCRYPTED, ALREADY_ENCRYPTED).with_hint(Some(
+                    "a top-level key named sops (sops_… in dotenv and ini files) is the \
+                 metadata's: choose another name",
+                )),
+            );
         }
         Ok(outcome)
     })

@@ -184,12 +184,7 @@ fn without_terminal(sb: &Sandbox, bin: Bin, file: &Path, key_file: &Path) -> Out
     let mut child = out;
     let _ = child.stdin.take().unwrap().write_all(b"pw-on-stdin\n");
     let out = child.wait_with_output().unwrap();
-    Output {
-        what: format!("{bin} decrypt (no terminal)"),
-        code: out.status.code().unwrap_or(-1),
-        stdout: out.stdout,
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+    Output::from_process(format!("{bin} decrypt (no terminal)"), out)
 }
 
 #[test]

@@ -68,10 +68,10 @@ fn check(out: &Output) {
     );
     for pattern in leak_patterns(MARKER) {
         assert!(
-            !out.stderr.contains(&pattern),
+            !out.raw_stderr.contains(&pattern),
             "{}: stderr holds plaintext ({pattern:?}):\n{}",
             out.what,
-            out.stderr
+            out.raw_stderr
         );
         if out.code != 0 {
             assert!(

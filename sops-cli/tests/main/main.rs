@@ -21,6 +21,7 @@ mod exec;
 mod flags;
 mod gcp_kms;
 mod hckms;
+mod hints;
 mod inplace;
 mod interop;
 mod keys;

@@ -88,12 +88,7 @@ impl Repo {
             .env("NO_PROXY", "")
             .stdin(Stdio::null());
         let out = cmd.output().expect("run git");
-        Output {
-            what: format!("git {}", args.join(" ")),
-            code: out.status.code().unwrap_or(-1),
-            stdout: out.stdout,
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
+        Output::from_process(format!("git {}", args.join(" ")), out)
     }
 
     /// The reference sops with the sandbox's identity.

@@ -71,11 +71,46 @@ pub struct Output {
     pub code: i32,
     /// Raw stdout.
     pub stdout: Vec<u8>,
-    /// stderr, lossily decoded.
+    /// stderr, lossily decoded, without our `hint: ` lines: what the
+    /// reference's stderr is compared with (hints are ours only; see
+    /// `sops-cli/src/exit_code.rs`).
     pub stderr: String,
+    /// Our `hint: ` lines, without the prefix, in order.
+    pub hints: Vec<String>,
+    /// stderr as printed, hints included.
+    pub raw_stderr: String,
+}
+
+/// The one place where stderr is split into the reference-comparable text
+/// and our hint lines.
+pub fn split_hints(raw: &str) -> (String, Vec<String>) {
+    let mut rest = String::with_capacity(raw.len());
+    let mut hints = Vec::new();
+    for line in raw.split_inclusive('\n') {
+        match line.strip_prefix("hint: ") {
+            Some(hint) => hints.push(hint.trim_end_matches('\n').to_owned()),
+            None => rest.push_str(line),
+        }
+    }
+    (rest, hints)
 }
 
 impl Output {
+    /// The result of a finished process (any program: the reference prints
+    /// no hint lines, so splitting its stderr changes nothing).
+    pub fn from_process(what: String, out: std::process::Output) -> Self {
+        let raw_stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        let (stderr, hints) = split_hints(&raw_stderr);
+        Output {
+            what,
+            code: out.status.code().unwrap_or(-1),
+            stdout: out.stdout,
+            stderr,
+            hints,
+            raw_stderr,
+        }
+    }
+
     /// stdout, lossily decoded.
     pub fn stdout_str(&self) -> String {
         String::from_utf8_lossy(&self.stdout).into_owned()
@@ -358,20 +393,10 @@ impl Cmd<'_> {
             });
             let out = child.wait_with_output().expect("wait for command");
             writer.join().expect("stdin writer thread");
-            return Output {
-                what,
-                code: out.status.code().unwrap_or(-1),
-                stdout: out.stdout,
-                stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-            };
+            return Output::from_process(what, out);
         }
         let out = child.wait_with_output().expect("wait for command");
-        Output {
-            what,
-            code: out.status.code().unwrap_or(-1),
-            stdout: out.stdout,
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
+        Output::from_process(what, out)
     }
 }
 
