@@ -12,6 +12,7 @@ mod age_sources;
 mod azure_kv;
 mod bad_inputs;
 mod cloud_support;
+mod completion;
 mod config;
 mod decryption_order;
 mod doctor;
