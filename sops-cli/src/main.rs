@@ -7,6 +7,7 @@
 mod cli;
 mod commands;
 mod exit_code;
+mod progress;
 
 use std::process::ExitCode;
 

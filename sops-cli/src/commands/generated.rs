@@ -32,16 +32,30 @@ pub fn man(args: &ManArgs) -> Result<(), CliError> {
         Some(dir) => {
             std::fs::create_dir_all(dir)
                 .map_err(|e| failed(format!("could not create {}", dir.display()), e))?;
-            clap_mangen::generate_to(Cli::command(), dir)
+            clap_mangen::generate_to(man_command(), dir)
                 .map_err(|e| failed(format!("could not write the pages to {}", dir.display()), e))
         }
         None => {
             let mut page = Vec::new();
-            clap_mangen::Man::new(Cli::command())
+            clap_mangen::Man::new(man_command())
                 .render(&mut page)
                 .map_err(|e| failed("could not render the page".to_owned(), e))?;
             write_stdout(&page)
         }
+    }
+}
+
+/// The command as the pages show it: the NAME line already says "sops -",
+/// and the title carries our version.
+fn man_command() -> clap::Command {
+    let cmd = Cli::command().version(env!("CARGO_PKG_VERSION"));
+    let about = cmd.get_about().map(|a| {
+        let text = a.to_string();
+        text.strip_prefix("sops - ").unwrap_or(&text).to_owned()
+    });
+    match about {
+        Some(about) => cmd.about(about),
+        None => cmd,
     }
 }
 
