@@ -30,6 +30,7 @@ mod kms;
 mod many_files;
 mod merge_driver;
 mod pgp;
+mod progress;
 mod publish;
 mod replace;
 mod set;
