@@ -45,8 +45,15 @@ fn bash_script_loads_and_completes() {
     let sb = Sandbox::new();
     let file = sb.write("sops.bash", script("bash"));
     let f = file.display();
-    let registered = run_shell(&bash, &["--norc", "-c"], &format!("source {f} && complete -p sops"));
-    assert!(registered.contains("complete") && registered.contains("sops"), "{registered}");
+    let registered = run_shell(
+        &bash,
+        &["--norc", "-c"],
+        &format!("source {f} && complete -p sops"),
+    );
+    assert!(
+        registered.contains("complete") && registered.contains("sops"),
+        "{registered}"
+    );
     // What TAB would offer after `sops `, `sops decrypt --` and
     // `sops decrypt --input-type `.
     let complete = |words: &str| {
@@ -62,8 +69,18 @@ fn bash_script_loads_and_completes() {
         )
     };
     let subcommands = complete("sops ''");
-    for word in ["decrypt", "encrypt", "edit", "completion", "man", "updatekeys"] {
-        assert!(subcommands.lines().any(|l| l == word), "{word} not in {subcommands}");
+    for word in [
+        "decrypt",
+        "encrypt",
+        "edit",
+        "completion",
+        "man",
+        "updatekeys",
+    ] {
+        assert!(
+            subcommands.lines().any(|l| l == word),
+            "{word} not in {subcommands}"
+        );
     }
     let flags = complete("sops decrypt --");
     for flag in ["--extract", "--input-type", "--output", "--in-place"] {
@@ -76,7 +93,10 @@ fn bash_script_loads_and_completes() {
     );
     let shells = complete("sops completion ''");
     assert!(
-        shells.lines().collect::<Vec<_>>().ends_with(&["bash", "zsh", "fish", "powershell"]),
+        shells
+            .lines()
+            .collect::<Vec<_>>()
+            .ends_with(&["bash", "zsh", "fish", "powershell"]),
         "{shells}"
     );
     // File arguments complete file names: flags through the script, the
@@ -100,14 +120,21 @@ fn zsh_script_loads() {
             file.display()
         ),
     );
-    assert_eq!(shown.trim(), "_sops", "sops is not registered with compinit");
+    assert_eq!(
+        shown.trim(),
+        "_sops",
+        "sops is not registered with compinit"
+    );
 }
 
 #[test]
 fn fish_and_powershell_scripts_are_generated() {
     let fish = script("fish");
     assert!(fish.contains("complete -c sops"), "{fish}");
-    assert!(fish.contains("-l input-type") && fish.contains("yaml"), "{fish}");
+    assert!(
+        fish.contains("-l input-type") && fish.contains("yaml"),
+        "{fish}"
+    );
     let ps = script("powershell");
     assert!(ps.contains("Register-ArgumentCompleter"), "{ps}");
     assert!(ps.contains("'decrypt'"), "{ps}");
@@ -119,7 +146,12 @@ fn unknown_shell_is_refused() {
     let out = sb.run(Bin::Ours, ["completion", "tcsh"]);
     assert_eq!(out.code, 1, "{}", out.stderr);
     assert!(out.stdout.is_empty());
-    assert!(out.stderr.contains("possible values: bash, zsh, fish, powershell"), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("possible values: bash, zsh, fish, powershell"),
+        "{}",
+        out.stderr
+    );
 }
 
 #[test]
@@ -128,16 +160,33 @@ fn man_pages_render() {
     let out = sb.run(Bin::Ours, ["man"]);
     assert_eq!(out.code, 0, "{}", out.stderr);
     let page = out.stdout_str();
-    assert!(page.starts_with(".ie") || page.contains(".TH sops 1"), "{page}");
+    assert!(
+        page.starts_with(".ie") || page.contains(".TH sops 1"),
+        "{page}"
+    );
     assert!(page.contains(".TH sops 1"), "{page}");
     assert!(page.contains("\\-\\-input\\-type"), "{page}");
 
     let dir = sb.path("man1");
-    let out = sb.run(Bin::Ours, [std::ffi::OsStr::new("man"), "--out-dir".as_ref(), dir.as_os_str()]);
+    let out = sb.run(
+        Bin::Ours,
+        [
+            std::ffi::OsStr::new("man"),
+            "--out-dir".as_ref(),
+            dir.as_os_str(),
+        ],
+    );
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert!(out.stdout.is_empty());
-    for page in ["sops.1", "sops-decrypt.1", "sops-groups.1", "sops-groups-add.1", "sops-man.1"] {
-        let text = std::fs::read_to_string(dir.join(page)).unwrap_or_else(|e| panic!("{page}: {e}"));
+    for page in [
+        "sops.1",
+        "sops-decrypt.1",
+        "sops-groups.1",
+        "sops-groups-add.1",
+        "sops-man.1",
+    ] {
+        let text =
+            std::fs::read_to_string(dir.join(page)).unwrap_or_else(|e| panic!("{page}: {e}"));
         assert!(text.contains(".TH sops"), "{page}: {text}");
     }
     // groff, when installed, reads every page without a warning.
@@ -150,6 +199,10 @@ fn man_pages_render() {
             .arg(dir.join("sops-decrypt.1"))
             .output()
             .unwrap();
-        assert!(out.status.success() && out.stderr.is_empty(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success() && out.stderr.is_empty(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 }
