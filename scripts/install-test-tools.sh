@@ -18,6 +18,7 @@
 #   age, age-keygen             Debian package `age`
 #   ssh-keygen                  Debian package `openssh-client`
 #   tmux, vim                   Debian packages (the edit test drives vim in tmux)
+#   zsh                         Debian package (the completion tests load the zsh script)
 #   gpg                         Debian package `gnupg` (PGP interop tests)
 #   /usr/bin/time               Debian package `time` (bench RSS measurements)
 #   hyperfine                   optional (bench only), with --with-bench
@@ -226,6 +227,8 @@ command -v tmux >/dev/null 2>&1 || missing+=(tmux)
 command -v gpg >/dev/null 2>&1 || missing+=(gnupg)
 command -v vim >/dev/null 2>&1 || missing+=(vim)
 [ -x /usr/bin/time ] || missing+=(time)
+# The completion tests load `sops completion zsh` in zsh.
+command -v zsh >/dev/null 2>&1 || missing+=(zsh)
 if [ "$WITH_BENCH" -eq 1 ] && ! command -v hyperfine >/dev/null 2>&1; then
     missing+=(hyperfine)
 fi

@@ -38,6 +38,33 @@ use crate::settings::{Env, Settings};
 
 const USAGE: &str = "usage: argocd-sops-plugin <generate|discover>";
 
+/// `--help`: the commands, where the settings come from, the exit codes.
+/// The settings themselves are documented in argocd-plugin/README.md.
+const HELP: &str = "\
+argocd-sops-plugin: an Argo CD config management plugin (sidecar) that decrypts sops files at sync time
+
+usage: argocd-sops-plugin <generate|discover>
+
+commands:
+  generate  render the app in the current directory (directory, kustomize or Helm; the
+            `mode` parameter) with its sops files decrypted, and write the manifests to
+            stdout, only once everything succeeded
+  discover  print the repository-relative paths of up to 10 sops files of the app (no
+            output when there is none; never decrypts), for plugin.yaml's
+            discover.find.command
+
+options:
+  -h, --help  print this help
+
+The operator's settings are the sidecar's environment (SOPS_CMP_PROJECT_KEYS_DIR,
+SOPS_CMP_KEY_POLICY, SOPS_CMP_BIND_NAMESPACE, SOPS_CMP_DEADLINE, SOPS_CMP_MAX_FILES, ...,
+and the keystores' own variables such as SOPS_AGE_KEY_FILE); the tenant's parameters come
+from the Application (ARGOCD_ENV_*, PARAM_*). See argocd-plugin/README.md (Settings).
+
+Diagnostics go to stderr and never contain a decrypted value. Exit status: 0 success,
+1 error, 2 usage, 25 a value could not be decrypted, 51 MAC mismatch, 128 no usable key
+(the table is in argocd-plugin/README.md, Exit codes).";
+
 fn main() -> ExitCode {
     let start = Instant::now();
     // The renderer guard (see guard.rs) is this binary too; it is not a
@@ -63,7 +90,7 @@ fn main() -> ExitCode {
     let command = match args.as_slice() {
         [c] if c == "generate" || c == "discover" => c.clone(),
         [h] if h == "-h" || h == "--help" => {
-            println!("{USAGE}");
+            println!("{HELP}");
             return ExitCode::SUCCESS;
         }
         _ => {

@@ -5,7 +5,12 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+#[cfg(test)]
+mod help_check;
 mod key_flags;
+mod value_hints;
+
+pub use value_hints::CompletionShell;
 
 pub use key_flags::{AddRemoveFlags, GroupsAddKeyFlags, KeyFlags, keystore_refusal};
 
@@ -49,7 +54,7 @@ pub struct KeyServiceFlags {
     /// use local key service
     #[arg(long = "enable-local-keyservice", env = "SOPS_ENABLE_LOCAL_KEYSERVICE", default_value = "true", action = clap::ArgAction::Set, hide_default_value = true)]
     pub enable_local_keyservice: String,
-    /// Specify the key services to use in addition to the local one.
+    /// specify the key services to use in addition to the local one (protocol://address, e.g. tcp://myserver.com:5000)
     #[arg(long = "keyservice", env = "SOPS_KEYSERVICE", value_delimiter = ',')]
     pub keyservice: Vec<String>,
 }
@@ -60,10 +65,10 @@ pub struct KeyServiceFlags {
 #[derive(Debug, Args, Default, Clone)]
 pub struct TypeFlags {
     /// currently json, yaml, dotenv and binary are supported. If not set, sops will use the file's extension to determine the type
-    #[arg(long = "input-type")]
+    #[arg(long = "input-type", value_parser = value_hints::format_name(), hide_possible_values = true)]
     pub input_type: Option<String>,
     /// currently json, yaml, dotenv and binary are supported. If not set, sops will use the input file's extension to determine the output format
-    #[arg(long = "output-type")]
+    #[arg(long = "output-type", value_parser = value_hints::format_name(), hide_possible_values = true)]
     pub output_type: Option<String>,
 }
 
@@ -101,10 +106,10 @@ pub struct ShamirFlag {
 pub struct IoFlags {
     #[command(flatten)]
     pub types: TypeFlags,
-    /// Save the output after encryption or decryption to the file specified
+    /// save the output after encryption or decryption to the file specified
     #[arg(long = "output")]
     pub output: Option<PathBuf>,
-    /// Use this filename instead of the provided argument for loading configuration, and for determining input type and output type
+    /// use this filename instead of the provided argument for loading configuration, and for determining input type and output type
     #[arg(long = "filename-override")]
     pub filename_override: Option<PathBuf>,
     /// write output back to the same file instead of stdout
@@ -131,7 +136,7 @@ pub struct RootArgs {
     pub extract: Option<String>,
     #[command(flatten)]
     pub mac: IgnoreMacFlag,
-    /// Encrypt the MAC only over values that are encrypted
+    /// compute the MAC only over values that are encrypted
     #[arg(long = "mac-only-encrypted")]
     pub mac_only_encrypted: bool,
     /// set the unencrypted comment regex
@@ -159,7 +164,7 @@ pub struct RootArgs {
     /// path to sops' config file. If set, sops will not search for the config file recursively.
     #[arg(long = "config", env = "SOPS_CONFIG", global = true)]
     pub config: Option<PathBuf>,
-    /// Enable verbose logging output
+    /// enable verbose logging output
     // sops 3.11 honours it only in the root form (and in publish, where ours
     // prints its few steps, and keyservice): `sops --verbose decrypt f` logs nothing extra,
     // as here. In the root form sops adds debug log lines; we have no debug
@@ -167,14 +172,14 @@ pub struct RootArgs {
     // the flag silently.
     #[arg(long = "verbose", global = true)]
     pub verbose: bool,
-    /// Disable checking GitHub for newer versions of sops
+    /// disable checking GitHub for newer versions of sops
     #[arg(
         long = "disable-version-check",
         env = "SOPS_DISABLE_VERSION_CHECK",
         global = true
     )]
     pub disable_version_check: bool,
-    /// Check whether the latest version of sops is newer than the current version
+    /// check whether the latest version of sops is newer than the current version
     #[arg(long = "check-for-updates")]
     pub check_for_updates: bool,
     #[command(flatten)]
@@ -187,7 +192,7 @@ pub struct RootArgs {
     pub keyservice: KeyServiceFlags,
     #[command(flatten)]
     pub add_remove: AddRemoveFlags,
-    /// The file to work on; further arguments are ignored with a warning (as sops does).
+    /// the file to work on; further arguments are ignored with a warning (as sops does).
     pub file: Option<PathBuf>,
     #[arg(hide = true)]
     pub extra: Vec<String>,
@@ -210,6 +215,7 @@ pub struct DecryptArgs {
     pub io: IoFlags,
     #[command(flatten)]
     pub keyservice: KeyServiceFlags,
+    /// the encrypted file; stdin when omitted (then give --filename-override or --input-type)
     pub file: Option<PathBuf>,
     #[arg(hide = true)]
     pub extra: Vec<String>,
@@ -230,6 +236,7 @@ pub struct EncryptArgs {
     pub io: IoFlags,
     #[command(flatten)]
     pub keyservice: KeyServiceFlags,
+    /// the file to encrypt; stdin when omitted (then give --filename-override)
     pub file: Option<PathBuf>,
     #[arg(hide = true)]
     pub extra: Vec<String>,
@@ -239,13 +246,13 @@ pub struct EncryptArgs {
 #[derive(Args)]
 #[command(mut_arg("shamir_threshold", |a| a.hide(true)))]
 pub struct SetArgs {
-    /// Read the value from this file (its whole content is the JSON value)
+    /// read the value from this file (its whole content is the JSON value)
     #[arg(long = "value-file")]
     pub value_file: bool,
-    /// Read the value from stdin (the whole of it is the JSON value)
+    /// read the value from stdin (the whole of it is the JSON value)
     #[arg(long = "value-stdin")]
     pub value_stdin: bool,
-    /// Do nothing if the given index already has the given value
+    /// do nothing if the given index already has the given value
     #[arg(long = "idempotent")]
     pub idempotent: bool,
     #[command(flatten)]
@@ -258,7 +265,7 @@ pub struct SetArgs {
 
 #[derive(Debug, Args)]
 pub struct UnsetArgs {
-    /// Do nothing if the given index does not exist
+    /// do nothing if the given index does not exist
     #[arg(long = "idempotent")]
     pub idempotent: bool,
     #[command(flatten)]
@@ -295,7 +302,7 @@ Examples:
   sops replace --plaintext-type json secrets.enc.yaml - < new.json")]
 pub struct ReplaceArgs {
     /// format of the new plaintext (yaml, json, dotenv, ini, binary); default: the encrypted file's format
-    #[arg(long = "plaintext-type")]
+    #[arg(long = "plaintext-type", value_parser = value_hints::format_name(), hide_possible_values = true)]
     pub plaintext_type: Option<String>,
     #[command(flatten)]
     pub edit: InPlaceEditArgs,
@@ -317,7 +324,7 @@ are not are listed on stdout; exit 1 if there is any. No key is used and no valu
 )]
 pub struct FilestatusArgs {
     /// currently json, yaml, dotenv and binary are supported. If not set, sops will use the file's extension to determine the type
-    #[arg(long = "input-type")]
+    #[arg(long = "input-type", value_parser = value_hints::format_name(), hide_possible_values = true)]
     pub input_type: Option<String>,
     /// check that every file of PATHS a creation rule covers is encrypted (pre-commit hook)
     #[arg(long = "check")]
@@ -350,6 +357,7 @@ pub struct EditArgs {
     pub rules: RuleFlags,
     #[command(flatten)]
     pub keyservice: KeyServiceFlags,
+    /// the file to edit; created when it does not exist
     pub file: Option<PathBuf>,
     #[arg(hide = true)]
     pub extra: Vec<String>,
@@ -375,6 +383,7 @@ pub struct RotateArgs {
     pub io: IoFlags,
     #[command(flatten)]
     pub keyservice: KeyServiceFlags,
+    /// the file to rotate (with --in-place: several files and directories)
     pub file: Option<PathBuf>,
     #[arg(hide = true)]
     pub extra: Vec<String>,
@@ -395,7 +404,7 @@ pub struct UpdatekeysArgs {
     #[arg(short = 'y', long = "yes")]
     pub yes: bool,
     /// currently json, yaml, dotenv and binary are supported. If not set, sops will use the file's extension to determine the type
-    #[arg(long = "input-type")]
+    #[arg(long = "input-type", value_parser = value_hints::format_name(), hide_possible_values = true)]
     pub input_type: Option<String>,
     #[command(flatten)]
     pub keyservice: KeyServiceFlags,
@@ -411,7 +420,7 @@ pub struct DoctorArgs {
     #[arg(long = "json")]
     pub json: bool,
     /// currently json, yaml, dotenv and binary are supported. If not set, sops will use the file's extension to determine the type
-    #[arg(long = "input-type")]
+    #[arg(long = "input-type", value_parser = value_hints::format_name(), hide_possible_values = true)]
     pub input_type: Option<String>,
     #[command(flatten)]
     pub order: DecryptionOrderFlag,
@@ -445,7 +454,7 @@ pub struct GroupsAddArgs {
     // The keystore flags (`--age`, `--pgp` …), from the keystore registry.
     #[command(flatten)]
     pub keys: GroupsAddKeyFlags,
-    /// The AWS profile to use for requests to AWS
+    /// the AWS profile to use for requests to AWS
     #[arg(long = "aws-profile", default_value = "", hide_default_value = true)]
     pub aws_profile: String,
     /// write output back to the same file instead of stdout
@@ -534,10 +543,10 @@ pub struct KeyserviceArgs {
         default_value = "127.0.0.1:5000"
     )]
     pub address: String,
-    /// Prompt user to confirm every incoming request
+    /// prompt user to confirm every incoming request
     #[arg(long = "prompt")]
     pub prompt: bool,
-    /// Enable verbose logging output
+    /// enable verbose logging output
     #[arg(long = "verbose")]
     pub verbose: bool,
 }
@@ -560,16 +569,17 @@ pub struct PublishArgs {
     /// pre-approve all changes and run non-interactively
     #[arg(short = 'y', long = "yes")]
     pub yes: bool,
-    /// Omit file extensions in destination path when publishing sops file to configured destinations
+    /// omit file extensions in destination path when publishing sops file to configured destinations
     #[arg(long = "omit-extensions")]
     pub omit_extensions: bool,
-    /// If the source path is a directory, publish all its content recursively
+    /// if the source path is a directory, publish all its content recursively
     #[arg(long = "recursive")]
     pub recursive: bool,
     #[command(flatten)]
     pub order: DecryptionOrderFlag,
     #[command(flatten)]
     pub keyservice: KeyServiceFlags,
+    /// the file or directory to publish
     pub file: Option<PathBuf>,
     #[arg(hide = true)]
     pub extra: Vec<String>,
@@ -610,13 +620,38 @@ Exit status:
        stderr says why
   128  a side could not be decrypted (no identity): OURS is left as it is";
 
-/// Arguments of a command we do not implement yet (kept so that sops
-/// command lines are recognised and fail with a clear message).
+// --- sops completion / sops man (issue 15) ---
+/// `sops completion SHELL`: sops 3.11 has the command (bash and zsh, urfave's
+/// script, which asks the binary for candidates at each TAB); ours prints a
+/// script generated from these definitions, so it needs no hidden flag.
 #[derive(Debug, Args)]
-pub struct NotYetArgs {
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
-    pub args: Vec<String>,
+pub struct CompletionArgs {
+    /// the shell to write the script for
+    #[arg(value_enum)]
+    pub shell: CompletionShell,
 }
+
+const COMPLETION_LONG_ABOUT: &str = "\
+Generate shell completion scripts: subcommands, flags, file names for file arguments and the \
+fixed values of flags such as --input-type. The script is written to stdout.
+
+To load completions:
+  bash        source <(sops completion bash)
+  zsh         source <(sops completion zsh)   (after compinit)
+  fish        sops completion fish | source
+  powershell  sops completion powershell | Out-String | Invoke-Expression
+
+sops 3.11's command of the same name prints a script for bash and zsh only; fish and powershell \
+are ours.";
+
+/// `sops man [--out-dir DIR]` (ours; sops has no manual page).
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// write sops.1 and one page per subcommand (sops-decrypt.1, ...) into DIR instead of sops.1 to stdout
+    #[arg(long = "out-dir", value_name = "DIR", value_hint = clap::ValueHint::DirPath)]
+    pub out_dir: Option<PathBuf>,
+}
+// --- end sops completion / sops man ---
 
 #[derive(Subcommand)]
 #[allow(clippy::large_enum_variant)] // parsed once per run
@@ -643,12 +678,15 @@ pub enum Command {
     ExecEnv(ExecEnvArgs),
     /// execute a command with the decrypted contents as a temporary file
     ExecFile(ExecFileArgs),
-    /// Publish sops file or directory to a configured destination
+    /// publish sops file or directory to a configured destination
     Publish(PublishArgs),
     /// start a SOPS key service server
     Keyservice(KeyserviceArgs),
-    /// Generate shell completion scripts
-    Completion(NotYetArgs),
+    /// generate shell completion scripts (bash, zsh, fish, powershell)
+    #[command(long_about = COMPLETION_LONG_ABOUT)]
+    Completion(CompletionArgs),
+    /// write the manual pages: sops.1 to stdout, or one page per command into a directory (not a sops command)
+    Man(ManArgs),
     /// explain whether (and why not) this machine can decrypt SOPS files (not a sops command)
     #[command(
         long_about = "For each file: its key groups and keys, the identities and credentials this machine offers and where they come from, the result of trying every key with its reason, whether the Shamir threshold is met, whether the MAC verifies (values are decrypted in memory and never printed), and whether the keys still match the .sops.yaml creation rule (else: run `sops updatekeys`).\n\nExit status: 0 when every file decrypts and its MAC verifies; otherwise the sops code of the first file that does not (128: no key could recover the data key, 51: MAC mismatch, 2: unreadable file, 1: not a SOPS file, ...). Key drift alone does not fail."
@@ -686,32 +724,9 @@ impl Command {
             Command::Filestatus(_)
             | Command::Keyservice(_)
             | Command::Completion(_)
+            | Command::Man(_)
             | Command::AgeKeygen(_) => None,
         }
-    }
-
-    /// The sops name of a command we do not implement yet.
-    pub fn not_yet_name(&self) -> Option<&'static str> {
-        Some(match self {
-            Command::Decrypt(_)
-            | Command::Encrypt(_)
-            | Command::Set(_)
-            | Command::Unset(_)
-            | Command::Filestatus(_)
-            | Command::Edit(_)
-            | Command::Rotate(_)
-            | Command::Groups(_)
-            | Command::Updatekeys(_)
-            | Command::ExecEnv(_)
-            | Command::ExecFile(_)
-            | Command::Publish(_)
-            | Command::MergeDriver(_)
-            | Command::Doctor(_)
-            | Command::AgeKeygen(_)
-            | Command::Replace(_) => return None,
-            Command::Keyservice(_) => "keyservice",
-            Command::Completion(_) => "completion",
-        })
     }
 }
 

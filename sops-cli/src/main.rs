@@ -7,6 +7,7 @@
 mod cli;
 mod commands;
 mod exit_code;
+mod progress;
 
 use std::process::ExitCode;
 
@@ -135,6 +136,8 @@ fn run(cli: &Cli) -> Result<(), CliError> {
         }
         Some(Command::Keyservice(args)) => commands::keyservice::run(args),
         Some(Command::AgeKeygen(args)) => commands::age_keygen::run(args),
+        Some(Command::Completion(args)) => commands::generated::completion(args),
+        Some(Command::Man(args)) => commands::generated::man(args),
         Some(Command::Doctor(args)) => commands::doctor::run(args, root.config.as_deref()),
         Some(Command::MergeDriver(args)) => {
             commands::merge_driver::run(args, root.config.as_deref())
@@ -143,13 +146,6 @@ fn run(cli: &Cli) -> Result<(), CliError> {
             warn_extra_args(&args.extra);
             commands::publish::run(args, root.config.as_deref(), root.verbose)
         }
-        Some(other) => Err(CliError::new(
-            exit_code::ERROR_GENERIC,
-            format!(
-                "sops {}: this command is not implemented yet",
-                other.not_yet_name().unwrap_or("?")
-            ),
-        )),
         None => run_root(cli),
     }
 }

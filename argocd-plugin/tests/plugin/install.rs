@@ -724,3 +724,36 @@ fn readme_paths_exist() {
         "README names the install artefacts ({checked} found)"
     );
 }
+
+/// `--help` names both commands, where the settings come from and the exit
+/// codes; the usage error stays one line on stderr.
+#[test]
+fn help_is_complete() {
+    let out = Command::new(crate::harness::BIN)
+        .arg("--help")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let help = String::from_utf8_lossy(&out.stdout);
+    for part in [
+        "usage: argocd-sops-plugin <generate|discover>",
+        "\n  generate ",
+        "\n  discover ",
+        "-h, --help",
+        "SOPS_CMP_PROJECT_KEYS_DIR",
+        "ARGOCD_ENV_",
+        "argocd-plugin/README.md",
+        "Exit status: 0 success",
+    ] {
+        assert!(help.contains(part), "{part:?} not in --help:\n{help}");
+    }
+    let out = Command::new(crate::harness::BIN)
+        .arg("bogus")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "argocd-sops-plugin: usage: argocd-sops-plugin <generate|discover>\n"
+    );
+}

@@ -11,6 +11,7 @@ use crate::cli::IoFlags;
 
 use crate::commands;
 use crate::exit_code::{self as code, CliError, Stage, library_error, store_error, store_error_in};
+use crate::progress::Stages;
 
 /// Everything decrypt needs, from the subcommand or the root form.
 pub struct DecryptRequest<'a> {
@@ -28,6 +29,7 @@ pub struct DecryptRequest<'a> {
 pub fn run(req: DecryptRequest<'_>) -> Result<(), CliError> {
     let dest = commands::destination(req.io, req.file.map(PathBuf::as_path))?;
     let input = commands::read_input(req.file.map(PathBuf::as_path))?;
+    let stages = Stages::for_input("decrypt", input.path.as_deref(), input.bytes.len());
     let decryption_order = commands::decryption_order(req.decryption_order)?;
     let name = commands::name_for_formats(req.io, &input);
     let (in_format, out_format) = commands::formats(&req.io.types, name);
@@ -49,15 +51,18 @@ pub fn run(req: DecryptRequest<'_>) -> Result<(), CliError> {
         ignore_mac: req.ignore_mac,
         decryption_order,
     };
+    stages.stage("parsing");
     let (docs, metadata) = in_store
         .load_encrypted(&input.bytes)
         .map_err(|e| store_error_in(Stage::LoadEncrypted(in_format), &e, input.path.as_deref()))?;
     // The encrypted text is no longer needed; free it before decrypting.
     drop(input);
+    stages.stage("decrypting");
     let decrypted = ops::decrypt_loaded(docs, metadata, &ctx, &opts)
         .map_err(|e| library_error(e, in_format))?;
     // Plaintext from here on: `decrypted` wipes its documents when dropped,
     // the output is wiped once written.
+    stages.stage("writing");
     let output = Zeroizing::new(match steps {
         None => out_store
             .emit(&decrypted.docs, None)

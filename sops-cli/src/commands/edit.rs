@@ -21,6 +21,7 @@ use zeroize::Zeroizing;
 use crate::commands::encrypt::{ALREADY_ENCRYPTED, EncryptRequest, creation_rule, new_file_keys};
 use crate::commands::{self, Destination, private_dir_builder};
 use crate::exit_code::{self as code, CliError, Stage, library_error, store_error};
+use crate::progress::Stages;
 
 /// What `edit` works on.
 pub struct EditRequest<'a> {
@@ -50,12 +51,14 @@ pub fn run(req: EditRequest<'_>) -> Result<(), CliError> {
     let ctx = commands::key_context();
 
     let existing = path.exists();
+    // The existing file's size: a large one shows its stages.
+    let mut size = 0;
     let mut plain = if existing {
         let opts = DecryptOptions {
             ignore_mac: req.ignore_mac,
             decryption_order,
         };
-        open_existing(&path, in_store.as_ref(), in_format, &opts, &ctx)?
+        open_existing(&path, in_store.as_ref(), in_format, &opts, &ctx, &mut size)?
     } else {
         let rule = creation_rule(config.as_ref(), &path)?;
         let (groups, opts) = new_file_keys(&req.encrypt, rule, in_format)?;
@@ -151,8 +154,11 @@ pub fn run(req: EditRequest<'_>) -> Result<(), CliError> {
         break;
     }
     drop(scratch);
+    let stages = Stages::for_input("edit", Some(&path), size);
+    stages.stage("encrypting");
     bump_version(plain.metadata_mut())?;
     let encrypted = plain.encrypt().map_err(|e| library_error(e, in_format))?;
+    stages.stage("writing");
     let output = commands::emit_encrypted(&encrypted, out_store.as_ref())?;
     commands::write_output(&Destination::InPlace(path), &output)
 }
@@ -164,10 +170,15 @@ fn open_existing(
     format: Format,
     opts: &DecryptOptions,
     ctx: &sops_core::keys::KeyContext,
+    size: &mut usize,
 ) -> Result<DecryptedFile, CliError> {
     let input = commands::read_input(Some(path))?;
+    *size = input.bytes.len();
+    let stages = Stages::for_input("edit", Some(path), *size);
+    stages.stage("parsing");
     let encrypted = commands::open_encrypted(store, &input.bytes, path)?;
     drop(input);
+    stages.stage("decrypting");
     encrypted
         .decrypt(ctx, opts)
         .map_err(|e| library_error(e, format))

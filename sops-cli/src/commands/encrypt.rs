@@ -12,6 +12,7 @@ use zeroize::Zeroizing;
 use crate::cli::{IoFlags, KeyFlags, RuleFlags, keystore_refusal};
 use crate::commands;
 use crate::exit_code::{self as code, CliError, Stage, library_error, store_error, store_error_in};
+use crate::progress::Stages;
 
 /// Everything encrypt needs, from the subcommand or the root form.
 pub struct EncryptRequest<'a> {
@@ -113,6 +114,7 @@ pub fn run(req: EncryptRequest<'_>) -> Result<(), CliError> {
     }
     let dest = commands::destination(req.io, req.file.map(PathBuf::as_path))?;
     let input = commands::read_input(req.file.map(PathBuf::as_path))?;
+    let stages = Stages::for_input("encrypt", input.path.as_deref(), input.bytes.len());
     let name = commands::name_for_formats(req.io, &input);
     let (in_format, out_format) = commands::formats(&req.io.types, name);
     let config = commands::load_config(req.config)?;
@@ -123,6 +125,7 @@ pub fn run(req: EncryptRequest<'_>) -> Result<(), CliError> {
     let target = name.map(commands::absolute).unwrap_or_default();
     let rule = creation_rule(config.as_ref(), &target)?;
 
+    stages.stage("parsing");
     // Plaintext until `ops::encrypt` is done: wiped on every way out.
     let mut docs = Zeroizing::new(
         in_store
@@ -144,11 +147,13 @@ pub fn run(req: EncryptRequest<'_>) -> Result<(), CliError> {
     }
     let (groups, opts) = new_file_keys(&req, rule, in_format)?;
     let ctx = commands::key_context();
+    stages.stage("encrypting");
     let mut metadata =
         ops::encrypt(&mut docs, &groups, &ctx, &opts).map_err(|e| library_error(e, in_format))?;
     if in_format == Format::Binary {
         metadata.rule = None;
     }
+    stages.stage("writing");
     let output = out_store
         .emit_encrypted(&docs, &metadata)
         .map_err(|e| store_error(Stage::Emit, &e))?;

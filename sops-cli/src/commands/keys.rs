@@ -17,6 +17,7 @@ use crate::commands::encrypt::{flag_keys, parse_encryption_context, with_context
 use crate::commands::many::{self, Log, Outcome};
 use crate::commands::{self, Destination};
 use crate::exit_code::{self as code, CliError, library_error};
+use crate::progress::Stages;
 use sops_core::batch::Candidate;
 
 /// Master keys for a file's key groups, to re-wrap a data key.
@@ -120,10 +121,12 @@ pub fn rotate(req: RotateRequest<'_>) -> Result<(), CliError> {
     }
     let dest = commands::destination(io, Some(&path))?;
     let input = commands::read_input(Some(&path))?;
+    let stages = Stages::for_input("rotate", Some(&path), input.bytes.len());
     let name = commands::name_for_formats(io, &input);
     let (in_format, out_format) = commands::formats(&io.types, name);
     let in_store = commands::store_for_config(in_format, None, None)?;
     let out_store = commands::store_for_config(out_format, indent, None)?;
+    stages.stage("parsing");
     let encrypted = commands::open_encrypted(in_store.as_ref(), &input.bytes, &path)?;
     drop(input);
     let ctx = commands::key_context();
@@ -131,6 +134,7 @@ pub fn rotate(req: RotateRequest<'_>) -> Result<(), CliError> {
         ignore_mac,
         decryption_order,
     };
+    stages.stage("decrypting");
     let mut plain = encrypted
         .decrypt(&ctx, &opts)
         .map_err(|e| library_error(e, in_format))?;
@@ -150,10 +154,12 @@ pub fn rotate(req: RotateRequest<'_>) -> Result<(), CliError> {
     for group in &mut groups {
         group.retain(|k| !removed.contains(&k.identifier()));
     }
+    stages.stage("encrypting");
     plain
         .rotate(&groups, &ctx)
         .map_err(|e| library_error(e, in_format))?;
     let encrypted = plain.encrypt().map_err(|e| library_error(e, in_format))?;
+    stages.stage("writing");
     let output = commands::emit_encrypted(&encrypted, out_store.as_ref())?;
     commands::write_output(&dest, &output)
 }

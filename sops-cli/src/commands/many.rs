@@ -15,6 +15,7 @@ use sops_core::config::Config;
 
 use crate::commands;
 use crate::exit_code::{self as code, CliError};
+use crate::progress;
 
 /// How many files are worked on at once: the work is mostly waiting on
 /// keystores (KMS calls, gpg), not the CPU, and each file holds little
@@ -118,7 +119,7 @@ impl Printer {
         let mut err = std::io::stderr().lock();
         let mut out = std::io::stdout().lock();
         if self.progress {
-            let _ = write!(err, "\r\x1b[K");
+            progress::clear(&mut err);
         }
         loop {
             let next = state.next;
@@ -138,7 +139,8 @@ impl Printer {
             state.next += 1;
         }
         if self.progress && state.done < self.total {
-            let _ = write!(err, "{} {}/{} files", self.verb, state.done, self.total);
+            let text = format!("{} {}/{} files", self.verb, state.done, self.total);
+            progress::show(&mut err, &text);
         }
         let _ = err.flush();
     }
@@ -160,7 +162,8 @@ where
         total: files.len(),
         verb,
     };
-    sops_core::parallel::map_ordered(
+    progress::batch_owns_line(true);
+    let outcomes = sops_core::parallel::map_ordered(
         files.len(),
         CONCURRENCY,
         |i| {
@@ -177,7 +180,9 @@ where
             outcome
         },
         |_| false,
-    )
+    );
+    progress::batch_owns_line(false);
+    outcomes
 }
 
 /// Prints the summary line and gives the run's result: the first failure's

@@ -8,6 +8,7 @@ pub mod doctor;
 pub mod edit;
 pub mod encrypt;
 pub mod exec;
+pub mod generated;
 pub mod keys;
 pub mod keyservice;
 pub mod many;

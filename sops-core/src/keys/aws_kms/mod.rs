@@ -57,7 +57,7 @@ const SPEC: KeystoreSpec = KeystoreSpec {
         options: &[KeyOption {
             field: "aws_profile",
             flag: "aws-profile",
-            help: "The AWS profile to use for requests to AWS",
+            help: "the AWS profile to use for requests to AWS",
         }],
         group_field: "kms",
         group_form: GroupForm::Maps { id: "arn" },

@@ -42,7 +42,9 @@ const SPEC: KeystoreSpec = KeystoreSpec {
         add_help: Some(
             "add the provided comma-separated list of PGP fingerprints to the list of master keys on the given file",
         ),
-        rm_help: None,
+        rm_help: Some(
+            "remove the provided comma-separated list of PGP fingerprints from the list of master keys on the given file",
+        ),
         groups_add: GroupsAdd::NotYet {
             help: "the PGP fingerprints the new group should contain (not supported yet)",
         },
