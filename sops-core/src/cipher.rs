@@ -66,25 +66,7 @@ pub fn is_encrypted(s: &str) -> bool {
 /// match is anchored at the start only and greedy, so trailing text after
 /// `]` is ignored.
 pub fn parse_enc(s: &str) -> Result<EncParts, CipherError> {
-    let rest = s
-        .strip_prefix("ENC[AES256_GCM,data:")
-        .ok_or(CipherError::Format)?;
-    // Greedy `(.+)` groups: the last `,type:` before a `]`, then the last
-    // `,tag:` and `,iv:` before it.
-    let type_pos = rest.rfind(",type:").ok_or(CipherError::Format)?;
-    let after_type = &rest[type_pos + 6..];
-    let close = after_type.rfind(']').ok_or(CipherError::Format)?;
-    let kind = &after_type[..close];
-    let head = &rest[..type_pos];
-    let tag_pos = head.rfind(",tag:").ok_or(CipherError::Format)?;
-    let tag = &head[tag_pos + 5..];
-    let head = &head[..tag_pos];
-    let iv_pos = head.rfind(",iv:").ok_or(CipherError::Format)?;
-    let iv = &head[iv_pos + 4..];
-    let data = &head[..iv_pos];
-    if data.is_empty() || iv.is_empty() || tag.is_empty() || kind.is_empty() {
-        return Err(CipherError::Format);
-    }
+    let (data, iv, tag, kind) = split_enc(s)?;
     let decode = |t: &str| STANDARD.decode(t).map_err(|_| CipherError::Format);
     Ok(EncParts {
         data: decode(data)?,
@@ -92,6 +74,63 @@ pub fn parse_enc(s: &str) -> Result<EncParts, CipherError> {
         tag: decode(tag)?,
         kind: kind.to_owned(),
     })
+}
+
+/// The last occurrence of `needle` in `hay`. The fields sit at the end of
+/// a value, so a scan from the end finds them after a few bytes (the
+/// standard library's two-way searcher costs more to set up than that).
+fn rfind_bytes(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    let last = hay.len().checked_sub(needle.len())?;
+    (0..=last).rev().find(|&i| hay[i..].starts_with(needle))
+}
+
+/// The base64 texts of data, IV and tag, and the type, as [`parse_enc`]
+/// splits them (still encoded).
+fn split_enc(s: &str) -> Result<(&str, &str, &str, &str), CipherError> {
+    let rest = s
+        .strip_prefix("ENC[AES256_GCM,data:")
+        .ok_or(CipherError::Format)?;
+    // Greedy `(.+)` groups: the last `,type:` before a `]`, then the last
+    // `,tag:` and `,iv:` before it. (Every cut is at an ASCII byte, so a
+    // char boundary.)
+    let type_pos = rfind_bytes(rest.as_bytes(), b",type:").ok_or(CipherError::Format)?;
+    let after_type = &rest[type_pos + 6..];
+    let close = after_type.rfind(']').ok_or(CipherError::Format)?;
+    let kind = &after_type[..close];
+    let head = &rest[..type_pos];
+    let tag_pos = rfind_bytes(head.as_bytes(), b",tag:").ok_or(CipherError::Format)?;
+    let tag = &head[tag_pos + 5..];
+    let head = &head[..tag_pos];
+    let iv_pos = rfind_bytes(head.as_bytes(), b",iv:").ok_or(CipherError::Format)?;
+    let iv = &head[iv_pos + 4..];
+    let data = &head[..iv_pos];
+    if data.is_empty() || iv.is_empty() || tag.is_empty() || kind.is_empty() {
+        return Err(CipherError::Format);
+    }
+    Ok((data, iv, tag, kind))
+}
+
+/// Longest base64 text decoded into a [`Small`] buffer (63 bytes at most).
+const SMALL_B64: usize = 84;
+
+/// A decoded IV or tag, on the stack.
+struct Small {
+    bytes: [u8; 64],
+    len: usize,
+}
+
+impl Small {
+    fn decode(text: &str) -> Result<Self, CipherError> {
+        let mut bytes = [0u8; 64];
+        let len = STANDARD
+            .decode_slice(text, &mut bytes)
+            .map_err(|_| CipherError::Format)?;
+        Ok(Self { bytes, len })
+    }
+
+    fn as_slice(&self) -> &[u8] {
+        &self.bytes[..self.len]
+    }
 }
 
 /// Encrypts and decrypts values with one data key.
@@ -200,7 +239,14 @@ impl ValueCipher {
     /// Decrypts an `ENC[…]` string into a typed value. `type:comment` gives
     /// [`Value::Comment`]. An empty string decrypts to an empty string.
     pub fn decrypt_value(&self, enc: &str, aad: &str) -> Result<Value, CipherError> {
-        self.decrypt_value_with_iv(enc, aad).map(|(v, _)| v)
+        if enc.is_empty() {
+            return Ok(Value::Str(String::new()));
+        }
+        let (data, iv, tag, kind) = split_enc(enc)?;
+        if iv.len() > SMALL_B64 || tag.len() > SMALL_B64 {
+            return self.decrypt_value_with_iv(enc, aad).map(|(v, _)| v);
+        }
+        self.decrypt_split(data, iv, tag, kind, aad).map(|(v, _)| v)
     }
 
     /// As [`decrypt_value`](Self::decrypt_value), also returning the IV (for re-use).
@@ -212,9 +258,75 @@ impl ValueCipher {
         if enc.is_empty() {
             return Ok((Value::Str(String::new()), Vec::new()));
         }
-        let parts = parse_enc(enc)?;
-        let plain = self.open(&parts.iv, aad.as_bytes(), &parts.data, &parts.tag)?;
-        Ok((typed_from_plaintext(&parts.kind, &plain)?, parts.iv))
+        let (data, iv, tag, kind) = split_enc(enc)?;
+        if iv.len() > SMALL_B64 || tag.len() > SMALL_B64 {
+            let parts = parse_enc(enc)?;
+            let plain = self.open(&parts.iv, aad.as_bytes(), &parts.data, &parts.tag)?;
+            return Ok((typed_from_plaintext(&parts.kind, &plain)?, parts.iv));
+        }
+        let (value, iv) = self.decrypt_split(data, iv, tag, kind, aad)?;
+        Ok((value, iv.as_slice().to_vec()))
+    }
+
+    /// Decrypts the fields of a value split by [`split_enc`] whose IV and
+    /// tag texts are at most [`SMALL_B64`] long, as [`parse_enc`] followed
+    /// by [`open`](Self::open) would, with the data decoded straight into
+    /// the buffer that is decrypted in place (and, for a string, becomes
+    /// the value).
+    fn decrypt_split(
+        &self,
+        data: &str,
+        iv: &str,
+        tag: &str,
+        kind: &str,
+        aad: &str,
+    ) -> Result<(Value, Small), CipherError> {
+        let mut buf = Zeroizing::new(Vec::with_capacity(data.len() / 4 * 3 + 3 + 16));
+        STANDARD
+            .decode_vec(data, &mut buf)
+            .map_err(|_| CipherError::Format)?;
+        let iv = Small::decode(iv)?;
+        let tag = Small::decode(tag)?;
+        let iv_bytes = iv.as_slice();
+        let tag_bytes: [u8; 16] = match <[u8; 16]>::try_from(tag.as_slice()) {
+            Ok(t) => t,
+            Err(_) => {
+                // Only the concatenation matters: GCM splits off the last 16 bytes.
+                buf.extend_from_slice(tag.as_slice());
+                let Some(split) = buf.len().checked_sub(16) else {
+                    return Err(CipherError::Authentication);
+                };
+                let t = buf[split..]
+                    .try_into()
+                    .map_err(|_| CipherError::Authentication)?;
+                // (The cut-off tail is ciphertext and tag: nothing to wipe.)
+                buf.truncate(split);
+                t
+            }
+        };
+        let tag_arr = GenericArray::<u8, U16>::from(tag_bytes);
+        let result = match iv_bytes.len() {
+            32 => self.gcm32.decrypt_in_place_detached(
+                GenericArray::from_slice(iv_bytes),
+                aad.as_bytes(),
+                &mut *buf,
+                &tag_arr,
+            ),
+            len => {
+                open_with_nonce_size(&self.key, len, iv_bytes, aad.as_bytes(), &mut buf, &tag_arr)?
+            }
+        };
+        result.map_err(|_| CipherError::Authentication)?;
+        let value = if kind == "str" {
+            // The decrypted buffer becomes the string: no copy.
+            match String::from_utf8(std::mem::take(&mut *buf)) {
+                Ok(s) => Value::Str(s),
+                Err(e) => Value::Bytes(e.into_bytes()),
+            }
+        } else {
+            typed_from_plaintext(kind, &buf)?
+        };
+        Ok((value, iv))
     }
 }
 
@@ -487,6 +599,71 @@ mod tests {
         assert_eq!(
             c.open(&iv[..12], b"a:", &data, &tag).err(),
             Some(CipherError::Authentication)
+        );
+    }
+
+    /// The string path (fields decoded into the buffer decrypted in place)
+    /// reads every split of data and tag as `open` does: the tag is the
+    /// last 16 bytes of their concatenation, whatever the texts' lengths
+    /// (also past the stack buffers, where the general path is taken).
+    #[test]
+    fn decrypting_a_value_splits_data_and_tag_as_open_does() {
+        let c = ValueCipher::new(&key([5; 32]));
+        let iv = [6u8; 32];
+        let (data, tag) = c.seal(
+            &iv,
+            b"k:",
+            b"a secret of some length, more than sixty-four bytes long in all",
+        );
+        let mut all = data.clone();
+        all.extend_from_slice(&tag);
+        let enc = |d: &[u8], t: &[u8], kind: &str| {
+            format!(
+                "ENC[AES256_GCM,data:{},iv:{},tag:{},type:{kind}]",
+                STANDARD.encode(d),
+                STANDARD.encode(iv),
+                STANDARD.encode(t)
+            )
+        };
+        let want =
+            Value::Str("a secret of some length, more than sixty-four bytes long in all".into());
+        for cut in [
+            1,
+            10,
+            all.len() - 17,
+            all.len() - 16,
+            all.len() - 15,
+            all.len() - 1,
+        ] {
+            let text = enc(&all[..cut], &all[cut..], "str");
+            assert_eq!(c.decrypt_value(&text, "k:"), Ok(want.clone()), "cut {cut}");
+            let (v, got_iv) = c.decrypt_value_with_iv(&text, "k:").unwrap();
+            assert_eq!((v, got_iv), (want.clone(), iv.to_vec()), "cut {cut}");
+        }
+        // A tag text longer than the stack buffer takes the general path.
+        assert!(STANDARD.encode(&all[1..]).len() > SMALL_B64);
+        // Bytes that are not UTF-8 come back as bytes, as before.
+        let (data, tag) = c.seal(&iv, b"k:", &[0xff, 0xfe]);
+        assert_eq!(
+            c.decrypt_value(&enc(&data, &tag, "str"), "k:"),
+            Ok(Value::Bytes(vec![0xff, 0xfe]))
+        );
+        // Too short to hold a tag, a wrong AAD, a bad base64 IV.
+        assert_eq!(
+            c.decrypt_value(&enc(&[1], &[2], "str"), "k:"),
+            Err(CipherError::Authentication)
+        );
+        assert_eq!(
+            c.decrypt_value(&enc(&data, &tag, "str"), "x:"),
+            Err(CipherError::Authentication)
+        );
+        let bad_iv = enc(&data, &tag, "str").replace(",iv:", ",iv:*");
+        assert_eq!(c.decrypt_value(&bad_iv, "k:"), Err(CipherError::Format));
+        // Other types are parsed from the text.
+        let (data, tag) = c.seal(&iv, b"k:", b"42");
+        assert_eq!(
+            c.decrypt_value(&enc(&data, &tag, "int"), "k:"),
+            Ok(Value::Int(42))
         );
     }
 

@@ -267,16 +267,20 @@ pub fn decrypt_docs_stashing(
             Slot::Value(v) => match &**v {
                 Value::Str(s) => {
                     if !s.is_empty() {
-                        let (plain, iv) =
-                            cipher.decrypt_value_with_iv(s, aad).map_err(|source| {
-                                TreeError::Decrypt {
-                                    path: display_path(aad),
-                                    source,
-                                }
-                            })?;
-                        if let Some(st) = stash {
-                            st.remember(aad, &plain, &iv);
-                        }
+                        let err = |source| TreeError::Decrypt {
+                            path: display_path(aad),
+                            source,
+                        };
+                        // Without a stash the IV is not needed (no copy of it).
+                        let plain = match stash {
+                            Some(st) => {
+                                let (plain, iv) =
+                                    cipher.decrypt_value_with_iv(s, aad).map_err(err)?;
+                                st.remember(aad, &plain, &iv);
+                                plain
+                            }
+                            None => cipher.decrypt_value(s, aad).map_err(err)?,
+                        };
                         **v = plain;
                     }
                 }
