@@ -10,7 +10,7 @@ mod exit_code;
 
 use std::process::ExitCode;
 
-use clap::{CommandFactory, Parser};
+use clap::CommandFactory;
 
 use cli::{Cli, Command};
 use commands::decrypt::DecryptRequest;
@@ -292,8 +292,6 @@ fn run_root(cli: &Cli) -> Result<(), CliError> {
 
 #[cfg(test)]
 mod tests {
-    use clap::CommandFactory;
-
     use super::*;
 
     fn argv(args: &[&str]) -> Vec<String> {
