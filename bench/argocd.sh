@@ -13,6 +13,7 @@
 #   BENCH_FILES         number of Secrets (default 200)
 #   BENCH_RUNS          timed runs of each side (default 5; median reported)
 #   HELM                helm for the Helm case (default .tools/bin/helm4)
+#   BENCH_HELM          0: skip the Helm case
 #
 # The Secrets (about 0.5 KiB each, stringData encrypted with
 # --encrypted-regex) are encrypted once by the reference sops into
@@ -131,6 +132,8 @@ awk -v p="$p" -v s="$s" -v n="$N" -v rss="$rss" 'BEGIN {
 }' | tee "$OUT/argocd-bench.txt"
 
 # --- Helm: overhead over helm template --------------------------------------
+# BENCH_HELM=0 stops here (bench/small.sh wants the directory row only).
+[ "${BENCH_HELM:-1}" = 0 ] && exit 0
 HELM="${HELM:-$REPO/.tools/bin/helm4}"
 if [ ! -x "$HELM" ]; then
     echo "helm not found at $HELM: run scripts/install-test-tools.sh" >&2

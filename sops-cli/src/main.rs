@@ -11,7 +11,7 @@ mod progress;
 
 use std::process::ExitCode;
 
-use clap::{CommandFactory, Parser};
+use clap::CommandFactory;
 
 use cli::{Cli, Command};
 use commands::decrypt::DecryptRequest;
@@ -22,8 +22,7 @@ use exit_code::CliError;
 const VERSION_LINE: &str = concat!("sops 3.11.0 (sops-rs ", env!("CARGO_PKG_VERSION"), ")");
 
 fn main() -> ExitCode {
-    let args = cli::normalize_single_dash_flags(std::env::args().collect(), &Cli::command());
-    let cli = match Cli::try_parse_from(args) {
+    let cli = match parse_args(std::env::args().collect()) {
         Ok(cli) => cli,
         Err(e) => {
             use clap::error::ErrorKind;
@@ -45,6 +44,54 @@ fn main() -> ExitCode {
             ExitCode::from(e.code)
         }
     }
+}
+
+/// The command line as [`Cli`]. The whole clap tree (every subcommand and
+/// flag) costs more to build than a small file costs to decrypt, so the
+/// common `sops decrypt …` and `sops encrypt …` are parsed first by a tree
+/// holding the root and that one subcommand ([`one_subcommand`]); whatever
+/// it does not accept (help, errors, other forms) is parsed again by the
+/// whole tree, which alone decides every message.
+fn parse_args(args: Vec<String>) -> Result<Cli, clap::Error> {
+    use clap::FromArgMatches;
+    if let Some(command) = one_subcommand(&args)
+        && let Ok(mut matches) = command.try_get_matches_from(&args)
+        && let Ok(cli) = Cli::from_arg_matches_mut(&mut matches)
+    {
+        return Ok(cli);
+    }
+    let command = Cli::command();
+    let args = cli::normalize_single_dash_flags(args, &command);
+    let mut matches = command.try_get_matches_from(args)?;
+    Cli::from_arg_matches_mut(&mut matches).map_err(|e| e.format(&mut Cli::command()))
+}
+
+/// The root flags and the one subcommand `args[1]` names, when it is
+/// `decrypt` or `encrypt` and no argument is a single-dash long flag (which
+/// [`cli::normalize_single_dash_flags`] rewrites by the names of every
+/// subcommand's flags): built as `Cli::command()` builds them, so a command
+/// line it accepts means the same as under the whole tree (pinned by
+/// `one_subcommand_parses_as_the_whole_tree`).
+fn one_subcommand(args: &[String]) -> Option<clap::Command> {
+    use clap::Args;
+    let sub = match args.get(1).map(String::as_str) {
+        Some("decrypt") => cli::DecryptArgs::augment_args(clap::Command::new("decrypt")),
+        Some("encrypt") => cli::EncryptArgs::augment_args(clap::Command::new("encrypt")),
+        _ => return None,
+    };
+    let single_dash_word = |a: &String| {
+        a.strip_prefix('-')
+            .is_some_and(|rest| !rest.starts_with('-') && rest.len() > 1)
+    };
+    if args[2..]
+        .iter()
+        .take_while(|a| *a != "--")
+        .any(single_dash_word)
+    {
+        return None;
+    }
+    let root = clap::Command::new("sops").disable_version_flag(true);
+    Some(cli::RootArgs::augment_args(root.subcommand(sub)))
 }
 
 fn warn_extra_args(extra: &[String]) {
@@ -237,4 +284,114 @@ fn run_root(cli: &Cli) -> Result<(), CliError> {
         show_master_keys: root.show_master_keys,
         decryption_order: &root.order.decryption_order,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn argv(args: &[&str]) -> Vec<String> {
+        args.iter().map(|s| (*s).to_owned()).collect()
+    }
+
+    /// Every argument, as clap shows it once the tree is built.
+    fn shown_args(command: &clap::Command) -> Vec<String> {
+        let mut args: Vec<String> = command.get_arguments().map(|a| format!("{a:?}")).collect();
+        args.sort();
+        args
+    }
+
+    #[test]
+    fn one_subcommand_parses_as_the_whole_tree() {
+        let mut whole = Cli::command();
+        whole.build();
+        for name in ["decrypt", "encrypt"] {
+            let mut one = one_subcommand(&argv(&["sops", name, "f.yaml"])).expect("fast path");
+            one.build();
+            assert_eq!(shown_args(&one), shown_args(&whole), "root of {name}");
+            let whole_sub = whole.find_subcommand(name).expect("in the tree");
+            let one_sub = one.find_subcommand(name).expect("in the fast tree");
+            assert_eq!(shown_args(one_sub), shown_args(whole_sub), "{name}");
+            assert_eq!(one.get_subcommands().count(), 1);
+        }
+        let lines: &[&[&str]] = &[
+            &["sops", "decrypt", "f.yaml"],
+            &[
+                "sops",
+                "decrypt",
+                "--extract",
+                r#"["a"]"#,
+                "--output-type",
+                "json",
+                "f.yaml",
+                "x",
+            ],
+            &[
+                "sops",
+                "decrypt",
+                "f.yaml",
+                "--ignore-mac",
+                "--indent",
+                "2",
+                "--config",
+                "c",
+            ],
+            &["sops", "decrypt", "--input-type", "yaml", "-", "--", "-x"],
+            &[
+                "sops",
+                "encrypt",
+                "--age",
+                "age1x",
+                "--encrypted-regex",
+                "^d",
+                "-i",
+                "f.yaml",
+            ],
+            &[
+                "sops",
+                "encrypt",
+                "--shamir-secret-sharing-threshold",
+                "2",
+                "f.json",
+            ],
+        ];
+        for line in lines {
+            let args = argv(line);
+            let one = one_subcommand(&args)
+                .expect("fast path")
+                .try_get_matches_from(&args)
+                .expect("parses");
+            let whole = Cli::command().try_get_matches_from(&args).expect("parses");
+            let name = line[1];
+            assert_eq!(
+                one.subcommand_matches(name),
+                whole.subcommand_matches(name),
+                "{line:?}"
+            );
+            let ids = |m: &clap::ArgMatches| {
+                m.ids()
+                    .map(|id| {
+                        (
+                            id.to_string(),
+                            m.get_raw(id.as_str()).map(|v| v.collect::<Vec<_>>()),
+                        )
+                    })
+                    .collect::<Vec<_>>()
+            };
+            assert_eq!(ids(&one), ids(&whole), "{line:?}");
+        }
+    }
+
+    #[test]
+    fn other_command_lines_take_the_whole_tree() {
+        for line in [
+            &["sops", "-d", "f.yaml"][..],
+            &["sops", "edit", "f.yaml"],
+            &["sops", "decrypt", "-extract", "x", "f.yaml"],
+            &["sops", "encrypt", "f.yaml", "-age", "x"],
+            &["sops"],
+        ] {
+            assert!(one_subcommand(&argv(line)).is_none(), "{line:?}");
+        }
+    }
 }
