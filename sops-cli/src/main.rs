@@ -373,7 +373,8 @@ mod tests {
                     .map(|id| {
                         (
                             id.to_string(),
-                            m.get_raw(id.as_str()).map(|v| v.collect::<Vec<_>>()),
+                            m.get_raw(id.as_str())
+                                .map(|v| v.map(|s| s.to_os_string()).collect::<Vec<_>>()),
                         )
                     })
                     .collect::<Vec<_>>()
