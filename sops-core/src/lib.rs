@@ -56,26 +56,68 @@
 //! ```
 
 #![forbid(unsafe_code)]
+#![deny(missing_docs)]
 
+/// Declares modules that are the workspace's own plumbing: `pub` (and
+/// hidden from the docs) with the unstable `internals` feature, which only
+/// the workspace's binaries, fuzz targets and benches turn on; `pub(crate)`
+/// otherwise, so that a library user sees only the front door.
+///
+/// Without `internals`, the items of these modules that only the binaries
+/// call are unused, hence the `allow`. It hides nothing the `internals`
+/// build does not check: there these items are `pub`, which the dead-code
+/// lint never reports, and private items are checked in both builds alike
+/// (clippy runs with and without the feature).
+macro_rules! internal_mods {
+    ($($(#[$attr:meta])* $name:ident;)*) => {
+        $(
+            $(#[$attr])*
+            #[cfg(feature = "internals")]
+            #[doc(hidden)]
+            pub mod $name;
+            $(#[$attr])*
+            #[cfg(not(feature = "internals"))]
+            #[allow(dead_code, unused_imports)]
+            pub(crate) mod $name;
+        )*
+    };
+}
+
+internal_mods! {
+    cipher;
+    data_key;
+    keys;
+    mac;
+    metadata;
+    numfmt;
+    ops;
+    rules;
+    shamir;
+    shlex;
+    stores;
+}
+
+// Only the binaries use these (batch runs over many files, `.sops.yaml`,
+// the merge driver, `publish`): without `internals` they are not built.
+#[cfg(feature = "internals")]
+#[doc(hidden)]
 pub mod batch;
-pub mod cipher;
+#[cfg(feature = "internals")]
+#[doc(hidden)]
 pub mod config;
-pub mod data_key;
+#[cfg(feature = "internals")]
+#[doc(hidden)]
+pub mod merge;
+#[cfg(feature = "internals")]
+#[doc(hidden)]
+pub mod parallel;
+#[cfg(all(feature = "internals", feature = "publish"))]
+#[doc(hidden)]
+pub mod publish;
+
 pub mod error;
 pub mod exit_code;
-pub mod keys;
-pub mod mac;
-pub mod merge;
-pub mod metadata;
-pub mod numfmt;
-pub mod ops;
-pub mod parallel;
-#[cfg(feature = "publish")]
-pub mod publish;
-pub mod rules;
-pub mod shamir;
-pub mod shlex;
-pub mod stores;
+mod front;
 pub mod tree;
 
 #[cfg(test)]
@@ -84,8 +126,28 @@ mod test_vectors;
 #[cfg(feature = "age")]
 pub use age;
 
+#[cfg(feature = "internals")]
+#[doc(hidden)]
 pub use data_key::DataKey;
+#[cfg(not(feature = "internals"))]
+#[allow(unused_imports)]
+pub(crate) use data_key::DataKey;
 pub use error::Error;
+pub use front::{
+    EditableFile, EncryptOptions, PlainFile, Recipients, SopsFile, decrypt, decrypt_file, encrypt,
+};
+pub use keys::{KeyContext, KeyContextBuilder};
+#[cfg(feature = "internals")]
+#[doc(hidden)]
 pub use metadata::Metadata;
-pub use stores::{Format, Store};
-pub use tree::{Branch, Item, Value};
+#[cfg(not(feature = "internals"))]
+#[allow(unused_imports)]
+pub(crate) use metadata::Metadata;
+pub use stores::Format;
+#[cfg(feature = "internals")]
+#[doc(hidden)]
+pub use stores::Store;
+#[cfg(not(feature = "internals"))]
+#[allow(unused_imports)]
+pub(crate) use stores::Store;
+pub use tree::{Branch, Comment, Item, Value};

@@ -698,6 +698,7 @@ impl KeyContextBuilder {
         self
     }
 
+    /// The context, with these inputs (nothing is read until a key needs it).
     pub fn build(self) -> KeyContext {
         KeyContext {
             services: self.key_services.build(),

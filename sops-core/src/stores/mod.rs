@@ -22,10 +22,15 @@ use crate::tree::{Branch, Value};
 /// A file format sops knows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Format {
+    /// YAML (`.yaml`, `.yml`), possibly several documents.
     Yaml,
+    /// JSON (`.json`).
     Json,
+    /// dotenv (`.env`): `KEY=value` lines.
     Dotenv,
+    /// INI (`.ini`): sections of `key = value`.
     Ini,
+    /// Any other file, kept as one opaque value under `data`.
     Binary,
 }
 
@@ -60,6 +65,7 @@ impl Format {
         }
     }
 
+    /// The name `--input-type` and `--output-type` take (`yaml`, `json` …).
     pub fn name(self) -> &'static str {
         match self {
             Format::Yaml => "yaml",
@@ -333,6 +339,11 @@ pub trait Store: Send + Sync {
 
     /// Emits documents; `metadata` is the `sops` block of an encrypted file.
     fn emit(&self, docs: &[Branch], metadata: Option<&Branch>) -> Result<Vec<u8>, StoreError>;
+
+    /// Emits plaintext documents (no metadata).
+    fn emit_plain(&self, docs: &[Branch]) -> Result<Vec<u8>, StoreError> {
+        self.emit(docs, None)
+    }
 
     /// Emits a single value (for `--extract` of a non-mapping, non-string value).
     fn emit_value(&self, value: &Value) -> Result<Vec<u8>, StoreError>;
