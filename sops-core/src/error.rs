@@ -170,9 +170,10 @@ impl Error {
             | Self::Key(_)
             | Self::Version(_)
             | Self::MetadataPath => exit_code::ERROR_GENERIC,
-            Self::Path(crate::tree::path::PathError::Unterminated(_) | crate::tree::path::PathError::BadIndex(_)) => {
-                exit_code::INVALID_TREE_PATH_FORMAT
-            }
+            Self::Path(
+                crate::tree::path::PathError::Unterminated(_)
+                | crate::tree::path::PathError::BadIndex(_),
+            ) => exit_code::INVALID_TREE_PATH_FORMAT,
             Self::Path(_) => exit_code::ERROR_GENERIC,
         }
     }

@@ -7,7 +7,7 @@
 //!   nothing else; a [`SopsFile`] holds values as the file stores them
 //!   *and* the `sops` metadata, in one value. Each has its own `to_bytes`,
 //!   so writing an encrypted file without its metadata (the old
-//!   `store.emit(&docs, None)` after `ops::encrypt`), or plaintext as if
+//!   `store.emit_plain(&docs)` after `ops::encrypt`), or plaintext as if
 //!   it were encrypted, cannot be written down:
 //!
 //!   ```compile_fail
@@ -106,10 +106,9 @@ pub fn encrypt(
         mac_only_encrypted: options.mac_only_encrypted,
         shamir_threshold: recipients.threshold,
     };
-    let file = ops::DecryptedFile::create(plain.docs.to_vec(), &groups, ctx, &opts)?;
     Ok(SopsFile {
         format: plain.format,
-        inner: file.encrypt()?,
+        inner: ops::encrypt(plain.docs.to_vec(), &groups, ctx, &opts)?,
     })
 }
 
@@ -148,7 +147,7 @@ impl PlainFile {
     /// let mut doc = Branch::new();
     /// doc.push("token", Value::Str("s3cr3t".into()));
     /// let plain = PlainFile::from_documents(vec![doc], Format::Json);
-    /// assert_eq!(&plain.to_bytes()?[..], b"{\n\t\"token\": \"s3cr3t\"\n}");
+    /// assert_eq!(&plain.to_bytes()?[..], b"{\n\t\"token\": \"s3cr3t\"\n}\n");
     /// # Ok::<(), sops_core::Error>(())
     /// ```
     pub fn from_documents(docs: Vec<Branch>, format: Format) -> Self {

@@ -327,10 +327,16 @@ pub(crate) fn split_sops_key(
 /// One file format.
 ///
 /// `load` parses every document, keeping a top-level `sops` key if there is
-/// one; `emit` writes documents and, when `metadata` is given, appends it as
-/// the last key `sops` of every document (the form of an encrypted file).
-/// Stores whose metadata is not a nested `sops` key (dotenv, INI) override
-/// [`load_encrypted`](Store::load_encrypted) and [`emit`](Store::emit).
+/// one; `emit_docs` writes documents and, when `metadata` is given, appends
+/// it as the last key `sops` of every document (the form of an encrypted
+/// file). Stores whose metadata is not a nested `sops` key (dotenv, INI)
+/// override [`load_encrypted`](Store::load_encrypted) and
+/// [`emit_docs`](Store::emit_docs).
+///
+/// Callers say which file they write: [`emit_plain`](Store::emit_plain)
+/// (plaintext, no metadata) or [`emit_encrypted`](Store::emit_encrypted)
+/// (metadata required). There used to be one `emit(docs, Option<…>)`, and
+/// `emit(&docs, None)` after encrypting wrote a file without its metadata.
 pub trait Store: Send + Sync {
     fn format(&self) -> Format;
 
@@ -338,11 +344,13 @@ pub trait Store: Send + Sync {
     fn load(&self, input: &[u8]) -> Result<Vec<Branch>, StoreError>;
 
     /// Emits documents; `metadata` is the `sops` block of an encrypted file.
-    fn emit(&self, docs: &[Branch], metadata: Option<&Branch>) -> Result<Vec<u8>, StoreError>;
+    /// The stores' hook: callers use [`Store::emit_plain`] or
+    /// [`Store::emit_encrypted`].
+    fn emit_docs(&self, docs: &[Branch], metadata: Option<&Branch>) -> Result<Vec<u8>, StoreError>;
 
     /// Emits plaintext documents (no metadata).
     fn emit_plain(&self, docs: &[Branch]) -> Result<Vec<u8>, StoreError> {
-        self.emit(docs, None)
+        self.emit_docs(docs, None)
     }
 
     /// Emits a single value (for `--extract` of a non-mapping, non-string value).
@@ -360,7 +368,7 @@ pub trait Store: Send + Sync {
             Format::Json | Format::Binary => metadata_serde::EmptyListStyle::Null,
             _ => metadata_serde::EmptyListStyle::EmptySeq,
         };
-        self.emit(docs, Some(&metadata_serde::to_branch(meta, style)))
+        self.emit_docs(docs, Some(&metadata_serde::to_branch(meta, style)))
     }
 
     /// True if the plaintext already looks encrypted (sops' exit 203 check):
