@@ -22,7 +22,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let key_file = dir.path().join("keys.txt");
     std::fs::write(
         &key_file,
-        format!("# public key: {recipient}\n{}\n", identity.to_string().expose_secret()),
+        format!(
+            "# public key: {recipient}\n{}\n",
+            identity.to_string().expose_secret()
+        ),
     )?;
 
     // Everything the keystores may use, given explicitly: the identity
@@ -48,7 +51,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // sops' exit code (128) and names no secret.
     let empty = KeyContext::builder().build();
     let err = sops_core::decrypt_file(&path, &empty).unwrap_err();
-    assert_eq!(err.exit_code(), sops_core::exit_code::COULD_NOT_RETRIEVE_KEY);
+    assert_eq!(
+        err.exit_code(),
+        sops_core::exit_code::COULD_NOT_RETRIEVE_KEY
+    );
     eprintln!("without the identity: {err}");
     Ok(())
 }

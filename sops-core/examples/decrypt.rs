@@ -40,7 +40,10 @@ fn demo_file() -> Result<(tempfile::TempDir, std::path::PathBuf, KeyContext), so
         source,
     })?;
     let path = dir.path().join("secrets.yaml");
-    let plain = PlainFile::parse(b"database:\n  user: admin\n  password: hunter2\n", Format::Yaml)?;
+    let plain = PlainFile::parse(
+        b"database:\n  user: admin\n  password: hunter2\n",
+        Format::Yaml,
+    )?;
     sops_core::encrypt(&plain, &recipients, &ctx, &EncryptOptions::new())?.save(&path)?;
     Ok((dir, path, ctx))
 }

@@ -11,7 +11,9 @@ use sops_core::{EditableFile, EncryptOptions, Format, KeyContext, PlainFile, Rec
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let identity = sops_core::age::x25519::Identity::generate();
     let recipients = Recipients::new().age(identity.to_public().to_string());
-    let ctx = KeyContext::builder().age_identity("example", identity).build();
+    let ctx = KeyContext::builder()
+        .age_identity("example", identity)
+        .build();
 
     // An encrypted JSON file in a temporary directory.
     let dir = tempfile::tempdir()?;

@@ -43,6 +43,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // Bob alone can decrypt it.
     let bob_only = KeyContext::builder().age_identity("bob", bob).build();
     let back = sops_core::decrypt_file(&path, &bob_only)?;
-    assert_eq!(back.get(r#"["api"]["token"]"#)?, &Value::Str("t0k3n".into()));
+    assert_eq!(
+        back.get(r#"["api"]["token"]"#)?,
+        &Value::Str("t0k3n".into())
+    );
     Ok(())
 }

@@ -89,12 +89,16 @@ impl Format {
     }
 
     /// The store for this format, with the default [`StoreLimits`].
+    // Hidden: the store is the crate's plumbing (for the workspace's binaries).
+    #[doc(hidden)]
     pub fn store(self) -> Result<Box<dyn Store>, StoreError> {
         self.store_with(&StoreLimits::default())
     }
 
     /// The store for this format with the given parsing limits (the formats
     /// without nesting, dotenv, INI and binary, have none to apply).
+    // Hidden: the store is the crate's plumbing (for the workspace's binaries).
+    #[doc(hidden)]
     pub fn store_with(self, limits: &StoreLimits) -> Result<Box<dyn Store>, StoreError> {
         match self {
             Format::Yaml => Ok(Box::new(yaml::YamlStore {
