@@ -144,6 +144,21 @@ status=0
 log="$(scratch_dir)/cargo-test.log"
 echo "== cargo test --workspace --doc"
 cargo test --workspace --doc --no-fail-fast 2>&1 | tee -a "$log" || status=$?
+# sops-core as a library user builds it (without the workspace's
+# `internals`): its doctests (compile_fail ones included), then every
+# example run as a program (with every feature, for the examples that
+# need one); a failure fails the script. Not in "$log": the doctests are
+# counted once, above.
+echo "== cargo test -p sops-core --doc (library view)"
+cargo test -p sops-core --doc || status=$?
+for example in sops-core/examples/*.rs; do
+    name="$(basename "$example" .rs)"
+    echo "== cargo run -p sops-core --all-features --example $name"
+    if ! cargo run -q -p sops-core --all-features --example "$name" >/dev/null; then
+        echo "scripts/test.sh: example $name failed" >&2
+        status=1
+    fi
+done
 echo "== cargo test --workspace --all-targets --no-fail-fast"
 cargo test --workspace --all-targets --no-fail-fast "$@" 2>&1 | tee -a "$log" || status=$?
 

@@ -309,7 +309,7 @@ fn decrypt_with(
     namespace::check_namespace_binding(&entry.shown, objects, mac_only, op, env)?;
     let bytes = Zeroizing::new(
         store
-            .emit(&plain.docs, None)
+            .emit_plain(&plain.docs)
             .map_err(|e| Failure::generic(format!("{}: {e}", entry.shown)))?,
     );
     let raw =

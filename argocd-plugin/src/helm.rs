@@ -385,7 +385,7 @@ fn values_arguments(sources: &[Source], limits: &Limits) -> Result<ValuesArgumen
                 .store()
                 .map_err(|e| Failure::generic(format!("cannot emit values: {e}")))?;
             let text = store
-                .emit(std::slice::from_ref(&*merged), None)
+                .emit_plain(std::slice::from_ref(&*merged))
                 .map_err(|e| Failure::generic(format!("cannot emit the decrypted values: {e}")))?;
             stdin = Some(Zeroizing::new(text));
             args.extend(["--values".to_owned(), "-".to_owned()]);

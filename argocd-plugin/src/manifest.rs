@@ -440,7 +440,7 @@ pub fn emit(docs: &[Branch]) -> Result<Vec<u8>, Failure> {
     // Emitting parses nothing: the limits do not come into play.
     let store = store_for(Format::Yaml, &Limits::default())?;
     store
-        .emit(docs, None)
+        .emit_plain(docs)
         .map_err(|e| Failure::generic(format!("cannot emit YAML: {e}")))
 }
 

@@ -29,7 +29,7 @@ fuzz_target!(|data: &[u8]| {
         for format in [Format::Yaml, Format::Json, Format::Dotenv, Format::Ini] {
             let store = format.store().expect("store");
             let _ = match found {
-                Found::Document(b) => store.emit(std::slice::from_ref(b), None),
+                Found::Document(b) => store.emit_plain(std::slice::from_ref(b)),
                 Found::Value(v) => store.emit_value(v),
             };
         }

@@ -79,13 +79,13 @@ fn stores(c: &mut Criterion) {
     let docs = vec![sample(2000)];
     for format in [Format::Yaml, Format::Json] {
         let store = format.store().unwrap();
-        let Ok(bytes) = store.emit(&docs, None) else {
+        let Ok(bytes) = store.emit_plain(&docs) else {
             continue;
         };
         let mut g = c.benchmark_group(format.name());
         g.throughput(Throughput::Bytes(bytes.len() as u64));
         g.bench_function("load", |b| b.iter(|| store.load(&bytes).unwrap()));
-        g.bench_function("emit", |b| b.iter(|| store.emit(&docs, None).unwrap()));
+        g.bench_function("emit", |b| b.iter(|| store.emit_plain(&docs).unwrap()));
         g.finish();
     }
 }
@@ -171,7 +171,7 @@ fn large(c: &mut Criterion) {
         b.iter(|| yaml.emit_encrypted(&docs, &meta).unwrap());
     });
     g.bench_function("yaml_emit_plain", |b| {
-        b.iter(|| yaml.emit(&plain, None).unwrap());
+        b.iter(|| yaml.emit_plain(&plain).unwrap());
     });
 
     let json = Format::Json.store().unwrap();
@@ -181,7 +181,7 @@ fn large(c: &mut Criterion) {
     g.bench_function("json_load", |b| {
         b.iter(|| json.load(input.as_bytes()).unwrap());
     });
-    g.bench_function("json_emit", |b| b.iter(|| json.emit(&docs, None).unwrap()));
+    g.bench_function("json_emit", |b| b.iter(|| json.emit_plain(&docs).unwrap()));
     g.finish();
 }
 

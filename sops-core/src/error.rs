@@ -21,47 +21,69 @@ pub enum Error {
     /// A document could not be parsed or emitted; `path` names the file when known.
     #[error("{}", store_context(.path))]
     Store {
+        /// The file, when known.
         path: Option<PathBuf>,
         #[source]
+        /// What the store reported.
         source: StoreError,
     },
     #[error("could not read {}", .path.display())]
+    /// A file could not be read.
     Io {
+        /// The file.
         path: PathBuf,
         #[source]
+        /// The cause.
         source: std::io::Error,
     },
     #[error(transparent)]
+    /// Encrypting or decrypting the values failed (a value that does not decrypt, a MAC mismatch).
     Tree(#[from] TreeError),
     #[error(transparent)]
+    /// No master key could give the data key (sops exits 128).
     Recovery(#[from] RecoveryError),
     /// No key service could wrap the data key for these master keys (one
     /// failure per key and service; sops' text).
     #[error("{}", crate::keys::wrapping_failures(.0))]
     WrapKeys(Vec<crate::keys::KeyFailure>),
     #[error("no key services provided, cannot update master keys")]
+    /// Every key service was turned off, so nothing could wrap the data key.
     NoKeyServices,
     #[error(transparent)]
+    /// A master key could not be built or used (a malformed recipient, a keystore not built in).
     Key(#[from] KeyError),
     #[error("could not split data key into parts for Shamir: {0}")]
+    /// The data key could not be split into Shamir shares (the cause's text).
     ShamirSplit(String),
     #[error("no master key was given to encrypt with")]
+    /// Encrypting needs at least one master key.
     NoKeys,
     /// The metadata's `version` is not a semantic version (sops 3.11 checks
     /// it before it decrypts anything, with these messages).
     #[error("{0}")]
     Version(String),
     #[error("the file already contains a top-level sops entry")]
+    /// The plaintext to encrypt already holds sops metadata.
     AlreadyEncrypted,
     /// Writing a file failed at `step`; the file at `path` is unchanged
     /// (see [`crate::ops::write_file_atomically`]).
     #[error("could not {step} {}", .path.display())]
     Write {
+        /// The file being written.
         path: PathBuf,
+        /// The step that failed.
         step: WriteStep,
         #[source]
+        /// The cause.
         source: std::io::Error,
     },
+    /// A value path that does not parse or does not fit the document.
+    #[error(transparent)]
+    Path(#[from] crate::tree::path::PathError),
+    /// A value path into the file's `sops` metadata, which only the
+    /// library itself writes.
+    #[error("the path names the file's sops metadata, which cannot be set")]
+    MetadataPath,
 }
 
 /// The step of an atomic file write that failed. Its text reads as a verb
@@ -117,6 +139,11 @@ fn store_context(path: &Option<PathBuf>) -> String {
 }
 
 impl Error {
+    /// A store failure with no file to name.
+    pub(crate) fn store(source: StoreError) -> Self {
+        Error::Store { path: None, source }
+    }
+
     /// sops' exit code for this failure (`cmd/sops/codes`).
     ///
     /// Where sops words a store failure by what it was doing (reading a
@@ -141,7 +168,13 @@ impl Error {
             | Self::ShamirSplit(_)
             | Self::NoKeys
             | Self::Key(_)
-            | Self::Version(_) => exit_code::ERROR_GENERIC,
+            | Self::Version(_)
+            | Self::MetadataPath => exit_code::ERROR_GENERIC,
+            Self::Path(
+                crate::tree::path::PathError::Unterminated(_)
+                | crate::tree::path::PathError::BadIndex(_),
+            ) => exit_code::INVALID_TREE_PATH_FORMAT,
+            Self::Path(_) => exit_code::ERROR_GENERIC,
         }
     }
 }
@@ -219,9 +252,19 @@ impl Error {
             ),
             Self::AlreadyEncrypted => Some(ALREADY_ENCRYPTED_HINT.to_owned()),
             Self::Write { source, .. } => io_hint(source.kind(), true).map(str::to_owned),
+            Self::Path(_) => Some(PATH_HINT.to_owned()),
+            Self::MetadataPath => Some(
+                "the sops block is written by sops itself: change keys with `sops updatekeys` \
+                 or `sops rotate`"
+                    .to_owned(),
+            ),
         }
     }
 }
+
+/// For a value path that does not parse or does not fit the document.
+pub const PATH_HINT: &str = "a tree path is a list of indexes such as '[\"key\"][0]': keys \
+     quoted, list positions as numbers";
 
 /// For a key service that could not be reached.
 pub const KEY_SERVICE_HINT: &str = "a key service could not be reached: start it, or check the \

@@ -78,13 +78,14 @@ pub fn group_of(ids: &[&TestIdentity]) -> Vec<Box<dyn crate::keys::MasterKey>> {
 #[cfg(feature = "age")]
 pub fn encrypted_yaml(plain: &[u8], ids: &[&TestIdentity]) -> Vec<u8> {
     let store = crate::stores::yaml::YamlStore::default();
-    let mut docs = store.load(plain).unwrap();
-    let meta = crate::ops::encrypt(
-        &mut docs,
+    let docs = store.load(plain).unwrap();
+    crate::ops::encrypt(
+        docs,
         &[group_of(ids)],
         &context_of(&[]),
         &crate::ops::EncryptOptions::default(),
     )
-    .unwrap();
-    store.emit_encrypted(&docs, &meta).unwrap()
+    .unwrap()
+    .emit(&store)
+    .unwrap()
 }

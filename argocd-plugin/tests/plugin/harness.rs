@@ -54,14 +54,16 @@ impl Key {
 /// Encrypts `plain` (YAML or JSON by `format`) for `recipient` with sops-core.
 pub fn encrypt(plain: &str, format: Format, recipient: &str, rule: Option<PartialRule>) -> Vec<u8> {
     let store = format.store().unwrap();
-    let mut docs = store.load(plain.as_bytes()).unwrap();
+    let docs = store.load(plain.as_bytes()).unwrap();
     let keys: Vec<Box<dyn MasterKey>> = vec![Box::new(AgeKey::parse(recipient).unwrap())];
     let ctx = KeyContext::builder().build();
     let opts = EncryptOptions {
         rule,
         ..EncryptOptions::default()
     };
-    let metadata = ops::encrypt(&mut docs, &[keys], &ctx, &opts).unwrap();
+    let (docs, metadata) = ops::encrypt(docs, &[keys], &ctx, &opts)
+        .unwrap()
+        .into_parts();
     store.emit_encrypted(&docs, &metadata).unwrap()
 }
 

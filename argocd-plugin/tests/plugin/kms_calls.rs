@@ -74,7 +74,12 @@ fn write_app(w: &World, dir: &str, shared: usize, own: usize) -> Vec<String> {
             ops::encrypt_docs(&mut docs, &data_key, &mut metadata).unwrap();
             metadata
         } else {
-            ops::encrypt(&mut docs, &groups(), &ctx, &opts).unwrap()
+            let (encrypted, metadata) =
+                ops::encrypt(std::mem::take(&mut docs), &groups(), &ctx, &opts)
+                    .unwrap()
+                    .into_parts();
+            docs = encrypted;
+            metadata
         };
         w.write(
             &format!("{dir}/{name}.yaml"),

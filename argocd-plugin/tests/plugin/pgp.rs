@@ -19,14 +19,16 @@ fn encrypt_pgp(home: &GnupgHome, fingerprint: &str) -> Vec<u8> {
         "apiVersion: v1\nkind: Secret\nmetadata:\n  name: pgp\n  namespace: team-a\nstringData:\n  k: {PGP_VALUE}\n"
     );
     let store = Format::Yaml.store().unwrap();
-    let mut docs = store.load(plain.as_bytes()).unwrap();
+    let docs = store.load(plain.as_bytes()).unwrap();
     let keys: Vec<Box<dyn MasterKey>> = vec![Box::new(PgpKey::parse(fingerprint).unwrap())];
     let ctx = KeyContext::from_vars([("GNUPGHOME", home.dir().display().to_string())]);
     let opts = EncryptOptions {
         rule: Some(PartialRule::EncryptedRegex("^stringData$".into())),
         ..EncryptOptions::default()
     };
-    let metadata = ops::encrypt(&mut docs, &[keys], &ctx, &opts).unwrap();
+    let (docs, metadata) = ops::encrypt(docs, &[keys], &ctx, &opts)
+        .unwrap()
+        .into_parts();
     store.emit_encrypted(&docs, &metadata).unwrap()
 }
 

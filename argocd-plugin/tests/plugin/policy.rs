@@ -37,7 +37,7 @@ fn encrypt_groups(
     extra: &[KeyEntry],
 ) -> Vec<u8> {
     let store = Format::Yaml.store().unwrap();
-    let mut docs = store.load(plain.as_bytes()).unwrap();
+    let docs = store.load(plain.as_bytes()).unwrap();
     let groups: Vec<Vec<Box<dyn MasterKey>>> = groups
         .iter()
         .map(|g| {
@@ -52,7 +52,9 @@ fn encrypt_groups(
         ..EncryptOptions::default()
     };
     let ctx = KeyContext::builder().build();
-    let mut metadata = ops::encrypt(&mut docs, &groups, &ctx, &opts).unwrap();
+    let (docs, mut metadata) = ops::encrypt(docs, &groups, &ctx, &opts)
+        .unwrap()
+        .into_parts();
     metadata.key_groups[0].0.extend(extra.iter().cloned());
     store.emit_encrypted(&docs, &metadata).unwrap()
 }
@@ -446,7 +448,7 @@ fn encrypted_objects_without_namespace_and_mac_only_files_are_refused() {
 
     // mac_only_encrypted: the namespace is outside the MAC.
     let store = Format::Yaml.store().unwrap();
-    let mut docs = store
+    let docs = store
         .load(secret("db", "team-a", ALLOWED_VALUE).as_bytes())
         .unwrap();
     let keys: Vec<Box<dyn MasterKey>> = vec![Box::new(AgeKey::parse(&w.key.recipient).unwrap())];
@@ -456,7 +458,9 @@ fn encrypted_objects_without_namespace_and_mac_only_files_are_refused() {
         ..EncryptOptions::default()
     };
     let ctx = KeyContext::builder().build();
-    let metadata = ops::encrypt(&mut docs, &[keys], &ctx, &opts).unwrap();
+    let (docs, metadata) = ops::encrypt(docs, &[keys], &ctx, &opts)
+        .unwrap()
+        .into_parts();
     w.write(
         "app/s.yaml",
         store.emit_encrypted(&docs, &metadata).unwrap(),

@@ -65,7 +65,7 @@ pub fn run(req: DecryptRequest<'_>) -> Result<(), CliError> {
     stages.stage("writing");
     let output = Zeroizing::new(match steps {
         None => out_store
-            .emit(&decrypted.docs, None)
+            .emit_plain(&decrypted.docs)
             .map_err(|e| store_error(Stage::Emit, &e))?,
         Some(steps) => {
             // Borrowed, not cloned: a copy of the plaintext would not be wiped.
@@ -80,10 +80,10 @@ pub fn run(req: DecryptRequest<'_>) -> Result<(), CliError> {
             };
             match found {
                 Found::Document(doc) => out_store
-                    .emit(std::slice::from_ref(doc), None)
+                    .emit_plain(std::slice::from_ref(doc))
                     .map_err(dump)?,
                 Found::Value(Value::Map(b)) => out_store
-                    .emit(std::slice::from_ref(b), None)
+                    .emit_plain(std::slice::from_ref(b))
                     .map_err(dump)?,
                 // A string is printed raw, without a newline, whatever the output type.
                 Found::Value(Value::Str(s)) => s.clone().into_bytes(),

@@ -80,7 +80,7 @@ pub fn run(req: EditRequest<'_>) -> Result<(), CliError> {
         if req.show_master_keys {
             out_store.emit_encrypted(plain.docs(), plain.metadata())
         } else {
-            out_store.emit(plain.docs(), None)
+            out_store.emit_plain(plain.docs())
         }
         .map_err(|e| store_error(Stage::Emit, &e))?,
     );

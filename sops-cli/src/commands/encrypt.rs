@@ -148,8 +148,9 @@ pub fn run(req: EncryptRequest<'_>) -> Result<(), CliError> {
     let (groups, opts) = new_file_keys(&req, rule, in_format)?;
     let ctx = commands::key_context();
     stages.stage("encrypting");
-    let mut metadata =
-        ops::encrypt(&mut docs, &groups, &ctx, &opts).map_err(|e| library_error(e, in_format))?;
+    let (docs, mut metadata) = ops::encrypt(std::mem::take(&mut *docs), &groups, &ctx, &opts)
+        .map_err(|e| library_error(e, in_format))?
+        .into_parts();
     if in_format == Format::Binary {
         metadata.rule = None;
     }

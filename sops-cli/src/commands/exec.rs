@@ -175,7 +175,7 @@ pub fn run_exec_file(args: &ExecFileArgs, indent: Option<i64>) -> Result<u8, Cli
     let out_store = commands::store_for_config(out_format, indent, None)?;
     let plaintext = Zeroizing::new(
         out_store
-            .emit(&docs, None)
+            .emit_plain(&docs)
             .map_err(|e| store_error(Stage::Emit, &e))?,
     );
     drop(docs);

@@ -167,6 +167,8 @@ impl KeyContext {
     }
 
     /// See [`KeyContextBuilder::key_filter`].
+    // Hidden: its signature names the crate's internal types (for the workspace's binaries).
+    #[doc(hidden)]
     pub fn with_key_filter(
         mut self,
         allow: impl Fn(&KeyEntry) -> bool + Send + Sync + 'static,
@@ -227,6 +229,8 @@ impl KeyContext {
     }
 
     /// True if the key filter (if any) allows `entry`.
+    // Hidden: its signature names the crate's internal types (for the workspace's binaries).
+    #[doc(hidden)]
     pub fn allows(&self, entry: &KeyEntry) -> bool {
         self.inputs.filter.as_ref().is_none_or(|allow| allow(entry))
     }
@@ -319,6 +323,8 @@ impl KeyContext {
 
     /// The age identities, loaded on first use from the context's sources
     /// (key commands run without `SOPS_AGE_RECIPIENT`).
+    // Hidden: its signature names the crate's internal types (for the workspace's binaries).
+    #[doc(hidden)]
     #[cfg(feature = "age")]
     pub fn age_identities(&self) -> &AgeIdentities {
         self.age.shared(&self.inputs.age)
@@ -419,6 +425,8 @@ impl KeyContextBuilder {
     /// [`super::KeyError::SkippedByPolicy`]. Shamir thresholds apply
     /// unchanged to the keys that remain. Encryption is not filtered.
     /// Without a filter (the default) every key is allowed.
+    // Hidden: its signature names the crate's internal types (for the workspace's binaries).
+    #[doc(hidden)]
     pub fn key_filter(mut self, allow: impl Fn(&KeyEntry) -> bool + Send + Sync + 'static) -> Self {
         self.filter = Some(Box::new(allow));
         self
@@ -692,12 +700,15 @@ impl KeyContextBuilder {
     /// Adds a remote key service (`sops keyservice`, `--keyservice`),
     /// asked after the local one and the services added before it. The
     /// connection is made on first use; the KMS time-outs bound each call.
+    // Hidden: its signature names the crate's internal types (for the workspace's binaries).
+    #[doc(hidden)]
     #[cfg(feature = "keyservice")]
     pub fn key_service(mut self, addr: super::KeyServiceAddr) -> Self {
         self.key_services.remote.push(addr);
         self
     }
 
+    /// The context, with these inputs (nothing is read until a key needs it).
     pub fn build(self) -> KeyContext {
         KeyContext {
             services: self.key_services.build(),

@@ -51,7 +51,7 @@ fn plain_of(file: EncryptedFile, id: &Identity) -> String {
     let plain = file
         .decrypt(&ctx(&[id]), &DecryptOptions::default())
         .unwrap();
-    String::from_utf8(store.emit(plain.docs(), None).unwrap()).unwrap()
+    String::from_utf8(store.emit_plain(plain.docs()).unwrap()).unwrap()
 }
 
 #[test]

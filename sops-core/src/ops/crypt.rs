@@ -1,6 +1,7 @@
 //! Encrypting and decrypting the values of documents, and the MAC.
 
 use rayon::prelude::*;
+use zeroize::Zeroize;
 
 use crate::cipher::{CipherError, ValueCipher, is_encrypted};
 use crate::data_key::DataKey;
@@ -216,8 +217,8 @@ pub fn reencrypt_docs(
 }
 
 /// Decrypts every leaf the file's rule says is encrypted and verifies the
-/// MAC unless `ignore_mac`. On error the documents may be partly decrypted:
-/// callers must drop them.
+/// MAC unless `ignore_mac`. On error the documents are wiped (emptied):
+/// what was decrypted before the failure is never handed back.
 pub fn decrypt_docs(
     docs: &mut [Branch],
     key: &DataKey,
@@ -230,6 +231,24 @@ pub fn decrypt_docs(
 /// As [`decrypt_docs`], recording the IV of every value in `stash` so that
 /// a later [`reencrypt_docs`] keeps unchanged values byte-identical.
 pub fn decrypt_docs_stashing(
+    docs: &mut [Branch],
+    key: &DataKey,
+    meta: &Metadata,
+    ignore_mac: bool,
+    stash: Option<&IvStash>,
+) -> Result<(), TreeError> {
+    let result = decrypt_in_place(docs, key, meta, ignore_mac, stash);
+    if result.is_err() {
+        // Here rather than in each caller: a caller that forgets would
+        // keep plaintext (the values before the failing one, or all of
+        // them on a MAC mismatch) in a tree that looks encrypted.
+        docs.iter_mut().for_each(Zeroize::zeroize);
+    }
+    result
+}
+
+/// [`decrypt_docs_stashing`] without the wiping on error.
+fn decrypt_in_place(
     docs: &mut [Branch],
     key: &DataKey,
     meta: &Metadata,
@@ -357,6 +376,35 @@ mod tests {
         }
     }
 
+    /// A failure after some values are decrypted (a value that does not
+    /// decrypt, or the MAC) leaves no plaintext in the documents.
+    #[test]
+    fn decrypt_failure_wipes_what_was_decrypted() {
+        let mut doc = Branch::new();
+        doc.push("first", Value::Str("hunter2".into()));
+        doc.push("second", Value::Str("correct horse".into()));
+        let mut m = meta(PartialRule::default_rule(), false);
+        let mut docs = vec![doc];
+        encrypt_docs(&mut docs, &key(), &mut m).unwrap();
+        let encrypted = docs.clone();
+
+        // The second value does not decrypt (its ciphertext is another
+        // key's): the first was decrypted already.
+        let Some(Value::Str(first)) = docs[0].get("first").cloned() else {
+            panic!("first is not encrypted");
+        };
+        set(&mut docs[0], "second", Value::Str(first));
+        assert!(decrypt_docs(&mut docs, &key(), &m, false).is_err());
+        assert_eq!(docs, vec![Branch::new()]);
+
+        // A MAC mismatch fails after every value is decrypted.
+        let mut docs = encrypted;
+        m.mac = crate::mac::encrypt_mac(&ValueCipher::new(&key()), &"00".repeat(64), &m.last_modified)
+            .unwrap();
+        assert!(decrypt_docs(&mut docs, &key(), &m, false).is_err());
+        assert_eq!(docs, vec![Branch::new()]);
+    }
+
     #[test]
     fn m10_paths_in_messages() {
         assert_eq!(display_path(""), "the top level");
@@ -457,7 +505,7 @@ mod tests {
                 if only && !refused_when_mac_only {
                     result.unwrap();
                     decrypt_docs(&mut docs, &key(), &m, false).unwrap();
-                    assert_eq!(store.emit(&docs, None).unwrap(), yaml.as_bytes());
+                    assert_eq!(store.emit_plain(&docs).unwrap(), yaml.as_bytes());
                     continue;
                 }
                 let err = result.unwrap_err();
@@ -526,7 +574,7 @@ mod tests {
         for form in [text, hoisted] {
             let (mut docs, meta) = store.load_encrypted(form.as_bytes()).unwrap();
             decrypt_docs(&mut docs, &key, &meta, false).unwrap();
-            let plain = store.emit(&docs, None).unwrap();
+            let plain = store.emit_plain(&docs).unwrap();
             let plain = String::from_utf8(plain).unwrap();
             assert_eq!(plain, "e:\n    # c\n    - r: 1\n", "{form}");
         }

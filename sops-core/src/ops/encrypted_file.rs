@@ -29,7 +29,9 @@ use crate::tree::{Branch, Value};
 /// A sops file as loaded: its documents (values encrypted, as in the file)
 /// and its metadata.
 ///
-/// ```
+#[cfg_attr(feature = "internals", doc = "```")]
+#[cfg_attr(not(feature = "internals"), doc = "```ignore")]
+/// // (Runs with the `internals` feature.)
 /// # use sops_core::keys::{KeyContext, MasterKey, age::AgeKey};
 /// # use sops_core::ops::{self, DecryptOptions, EncryptOptions, EncryptedFile};
 /// # use sops_core::stores::Format;
@@ -41,10 +43,9 @@ use crate::tree::{Branch, Value};
 /// # let recipient = identity.to_public().to_string();
 /// # let ctx = KeyContext::from_vars([("SOPS_AGE_KEY", identity.to_string().expose_secret().to_owned())]);
 /// # let store = Format::Yaml.store()?;
-/// # let mut docs = store.load(b"user: admin\npassword: hunter2\n")?;
+/// # let docs = store.load(b"user: admin\npassword: hunter2\n")?;
 /// # let keys: Vec<Box<dyn MasterKey>> = vec![Box::new(AgeKey::parse(&recipient)?)];
-/// # let metadata = ops::encrypt(&mut docs, &[keys], &ctx, &EncryptOptions::default())?;
-/// # let input = store.emit_encrypted(&docs, &metadata)?;
+/// # let input = ops::encrypt(docs, &[keys], &ctx, &EncryptOptions::default())?.emit(store.as_ref())?;
 /// // `input` holds an encrypted YAML file; change one value in it.
 /// let file = EncryptedFile::open(store.as_ref(), &input)?;
 /// let mut plain = file.decrypt(&ctx, &DecryptOptions::default())?;

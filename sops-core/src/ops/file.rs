@@ -9,7 +9,7 @@ use crate::data_key::DataKey;
 use crate::error::Error;
 use crate::keys::{KeyContext, MasterKey, recover_data_key, wrap_data_key};
 use crate::metadata::{Metadata, PartialRule, SOPS_VERSION};
-use crate::ops::{decrypt_docs, encrypt_docs};
+use crate::ops::{EncryptedFile, decrypt_docs, encrypt_docs};
 use crate::stores::{Format, Store};
 use crate::tree::Branch;
 
@@ -110,7 +110,7 @@ pub fn decrypt_to_bytes(
             .map_err(|source| Error::Store { path: None, source })?
     };
     let bytes = out_store
-        .emit(&decrypted.docs, None)
+        .emit_plain(&decrypted.docs)
         .map_err(|source| Error::Store { path: None, source })?;
     Ok(Zeroizing::new(bytes))
 }
@@ -143,17 +143,24 @@ pub struct EncryptOptions {
 }
 
 /// Encrypts plaintext documents for the given key groups (one group = every
-/// key wraps the data key; several = Shamir shares). Returns the metadata;
-/// the documents are encrypted in place.
+/// key wraps the data key; several = Shamir shares).
+///
+/// The documents are taken and come back only inside the
+/// [`EncryptedFile`], with their metadata: encrypting in place and handing
+/// back the metadata apart let callers emit the documents without it. On
+/// error the documents (partly encrypted) are wiped.
 pub fn encrypt(
-    docs: &mut [Branch],
+    docs: Vec<Branch>,
     groups: &[Vec<Box<dyn MasterKey>>],
     ctx: &KeyContext,
     opts: &EncryptOptions,
-) -> Result<Metadata, Error> {
+) -> Result<EncryptedFile, Error> {
+    let mut docs = Zeroizing::new(docs);
     let (key, mut metadata) = new_metadata(groups, ctx, opts)?;
-    encrypt_docs(docs, &key, &mut metadata)?;
-    Ok(metadata)
+    encrypt_docs(&mut docs, &key, &mut metadata)?;
+    // Encrypted now: out of the wiping wrapper, which drops an empty vector.
+    let docs = std::mem::take(&mut *docs);
+    Ok(EncryptedFile::from_parts(docs, metadata))
 }
 
 /// A new data key wrapped for the key groups, and the metadata of a file

@@ -5,6 +5,7 @@
 //! [`crate::stores`].
 
 mod crypt;
+#[cfg(feature = "internals")]
 pub mod doctor;
 mod encrypted_file;
 mod file;

@@ -31,7 +31,9 @@ impl DecryptedFile {
     /// the encrypted file given twice) and an input without any document
     /// ([`StoreError::Empty`]).
     ///
-    /// ```
+    #[cfg_attr(feature = "internals", doc = "```")]
+    #[cfg_attr(not(feature = "internals"), doc = "```ignore")]
+    /// // (Runs with the `internals` feature.)
     /// # use sops_core::keys::{KeyContext, MasterKey, age::AgeKey};
     /// # use sops_core::ops::{self, DecryptOptions, EncryptOptions, EncryptedFile};
     /// # use sops_core::stores::Format;
@@ -41,10 +43,9 @@ impl DecryptedFile {
     /// # let recipient = identity.to_public().to_string();
     /// # let ctx = KeyContext::from_vars([("SOPS_AGE_KEY", identity.to_string().expose_secret().to_owned())]);
     /// # let store = Format::Yaml.store()?;
-    /// # let mut docs = store.load(b"user: admin\npassword: hunter2\n")?;
+    /// # let docs = store.load(b"user: admin\npassword: hunter2\n")?;
     /// # let keys: Vec<Box<dyn MasterKey>> = vec![Box::new(AgeKey::parse(&recipient)?)];
-    /// # let metadata = ops::encrypt(&mut docs, &[keys], &ctx, &EncryptOptions::default())?;
-    /// # let input = store.emit_encrypted(&docs, &metadata)?;
+    /// # let input = ops::encrypt(docs, &[keys], &ctx, &EncryptOptions::default())?.emit(store.as_ref())?;
     /// // `input` holds an encrypted YAML file; give it a new plaintext.
     /// let new_plaintext = store.load(b"user: admin\npassword: correct horse\nport: 22\n")?;
     /// let mut plain = EncryptedFile::open(store.as_ref(), &input)?.decrypt(&ctx, &DecryptOptions::default())?;

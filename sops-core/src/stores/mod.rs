@@ -22,10 +22,15 @@ use crate::tree::{Branch, Value};
 /// A file format sops knows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Format {
+    /// YAML (`.yaml`, `.yml`), possibly several documents.
     Yaml,
+    /// JSON (`.json`).
     Json,
+    /// dotenv (`.env`): `KEY=value` lines.
     Dotenv,
+    /// INI (`.ini`): sections of `key = value`.
     Ini,
+    /// Any other file, kept as one opaque value under `data`.
     Binary,
 }
 
@@ -60,6 +65,7 @@ impl Format {
         }
     }
 
+    /// The name `--input-type` and `--output-type` take (`yaml`, `json` …).
     pub fn name(self) -> &'static str {
         match self {
             Format::Yaml => "yaml",
@@ -83,12 +89,16 @@ impl Format {
     }
 
     /// The store for this format, with the default [`StoreLimits`].
+    // Hidden: the store is the crate's plumbing (for the workspace's binaries).
+    #[doc(hidden)]
     pub fn store(self) -> Result<Box<dyn Store>, StoreError> {
         self.store_with(&StoreLimits::default())
     }
 
     /// The store for this format with the given parsing limits (the formats
     /// without nesting, dotenv, INI and binary, have none to apply).
+    // Hidden: the store is the crate's plumbing (for the workspace's binaries).
+    #[doc(hidden)]
     pub fn store_with(self, limits: &StoreLimits) -> Result<Box<dyn Store>, StoreError> {
         match self {
             Format::Yaml => Ok(Box::new(yaml::YamlStore {
@@ -321,10 +331,16 @@ pub(crate) fn split_sops_key(
 /// One file format.
 ///
 /// `load` parses every document, keeping a top-level `sops` key if there is
-/// one; `emit` writes documents and, when `metadata` is given, appends it as
-/// the last key `sops` of every document (the form of an encrypted file).
-/// Stores whose metadata is not a nested `sops` key (dotenv, INI) override
-/// [`load_encrypted`](Store::load_encrypted) and [`emit`](Store::emit).
+/// one; `emit_docs` writes documents and, when `metadata` is given, appends
+/// it as the last key `sops` of every document (the form of an encrypted
+/// file). Stores whose metadata is not a nested `sops` key (dotenv, INI)
+/// override [`load_encrypted`](Store::load_encrypted) and
+/// [`emit_docs`](Store::emit_docs).
+///
+/// Callers say which file they write: [`emit_plain`](Store::emit_plain)
+/// (plaintext, no metadata) or [`emit_encrypted`](Store::emit_encrypted)
+/// (metadata required). There used to be one `emit(docs, Option<…>)`, and
+/// `emit(&docs, None)` after encrypting wrote a file without its metadata.
 pub trait Store: Send + Sync {
     fn format(&self) -> Format;
 
@@ -332,7 +348,14 @@ pub trait Store: Send + Sync {
     fn load(&self, input: &[u8]) -> Result<Vec<Branch>, StoreError>;
 
     /// Emits documents; `metadata` is the `sops` block of an encrypted file.
-    fn emit(&self, docs: &[Branch], metadata: Option<&Branch>) -> Result<Vec<u8>, StoreError>;
+    /// The stores' hook: callers use [`Store::emit_plain`] or
+    /// [`Store::emit_encrypted`].
+    fn emit_docs(&self, docs: &[Branch], metadata: Option<&Branch>) -> Result<Vec<u8>, StoreError>;
+
+    /// Emits plaintext documents (no metadata).
+    fn emit_plain(&self, docs: &[Branch]) -> Result<Vec<u8>, StoreError> {
+        self.emit_docs(docs, None)
+    }
 
     /// Emits a single value (for `--extract` of a non-mapping, non-string value).
     fn emit_value(&self, value: &Value) -> Result<Vec<u8>, StoreError>;
@@ -349,7 +372,7 @@ pub trait Store: Send + Sync {
             Format::Json | Format::Binary => metadata_serde::EmptyListStyle::Null,
             _ => metadata_serde::EmptyListStyle::EmptySeq,
         };
-        self.emit(docs, Some(&metadata_serde::to_branch(meta, style)))
+        self.emit_docs(docs, Some(&metadata_serde::to_branch(meta, style)))
     }
 
     /// True if the plaintext already looks encrypted (sops' exit 203 check):

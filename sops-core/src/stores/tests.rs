@@ -39,7 +39,7 @@ fn pipeline(format: Format, input: &[u8]) -> Result<Vec<Branch>, StoreError> {
     drop(docs);
     let (mut docs, meta) = store.load_encrypted(&encrypted)?;
     decrypt_docs(&mut docs, &key, &meta, false).unwrap();
-    let plain = store.emit(&docs, None)?;
+    let plain = store.emit_plain(&docs)?;
     let again = store.load(&plain)?;
     assert!(again == docs);
     Ok(docs)

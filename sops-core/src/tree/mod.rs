@@ -25,7 +25,9 @@ pub struct Branch(pub Vec<Item>);
 /// the tree is the same either way (before the entry it belongs to).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Comment {
+    /// What followed `#`.
     pub text: String,
+    /// True if it stood at the end of its value's line.
     pub inline: bool,
 }
 
@@ -103,10 +105,15 @@ pub enum Item {
 /// A value in the tree.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Value {
+    /// `null`, `~` or an empty value.
     Null,
+    /// A boolean.
     Bool(bool),
+    /// An integer.
     Int(i64),
+    /// A floating-point number.
     Float(f64),
+    /// A YAML timestamp (sops types it `time`).
     Time(Time),
     /// A UTF-8 string.
     Str(String),
@@ -115,12 +122,14 @@ pub enum Value {
     Bytes(Vec<u8>),
     /// A sequence; may contain [`Value::Comment`] elements.
     Seq(Vec<Value>),
+    /// A mapping.
     Map(Branch),
     /// A comment inside a sequence. Never appears as a mapping value.
     Comment(Comment),
 }
 
 impl Branch {
+    /// An empty mapping.
     pub fn new() -> Self {
         Self(Vec::new())
     }

@@ -7,7 +7,9 @@ use crate::tree::{Branch, Item, Value};
 /// One step of a path.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PathStep {
+    /// A mapping key: `["key"]`.
     Key(String),
+    /// A sequence index: `[0]`.
     Index(i64),
 }
 
@@ -17,33 +19,57 @@ pub enum PathStep {
 #[non_exhaustive]
 pub enum PathError {
     #[error("component {0} doesn't end with ]")]
+    /// A component without its closing `]`.
     Unterminated(String),
     #[error("strconv.Atoi: parsing {0:?}: invalid syntax")]
+    /// An unquoted component that is not an integer.
     BadIndex(String),
     #[error("component ['{0}'] not found")]
+    /// A key the mapping does not hold.
     KeyNotFound(String),
     #[error("component [{0}] is integer, but tree part is not a slice")]
+    /// An index where the document holds no sequence.
     NotASlice(i64),
     #[error("component [{0}] accesses out of bounds")]
+    /// An index past the end of the sequence.
     OutOfBounds(i64),
     #[error("component ['{0}'] is a key, but tree part is not a mapping")]
+    /// A key where the document holds no mapping.
     NotAMapping(String),
     #[error("Key not found: {0}")]
+    /// `unset` of a key the mapping does not hold.
     UnsetKeyNotFound(String),
     #[error("Index {0} out of bounds")]
+    /// `unset` of an index past the end of the sequence.
     UnsetIndexOutOfBounds(i64),
     #[error("Unsupported type: {kind} for item '{item}'")]
-    UnsetUnsupportedType { kind: &'static str, item: String },
+    /// `unset` through a value that is neither a mapping nor a sequence.
+    UnsetUnsupportedType {
+        /// The kind of value in the way.
+        kind: &'static str,
+        /// The component.
+        item: String,
+    },
     /// `set` with an empty path (sops 3.11 panics).
     #[error("the path is empty: it must name at least one key, such as [\"key\"]")]
     SetEmptyPath,
     /// `set` with an index where the file has a mapping (sops 3.11
     /// silently changes nothing).
     #[error("cannot set [{index}]: the value at that place is a {kind}, not a sequence")]
-    SetIndexOnNonSequence { index: i64, kind: &'static str },
+    SetIndexOnNonSequence {
+        /// The index.
+        index: i64,
+        /// The kind of value at that place.
+        kind: &'static str,
+    },
     /// `set` with a key where the file has a sequence (sops 3.11 panics).
     #[error("cannot set ['{key}']: the value at that place is a {kind}, not a mapping")]
-    SetKeyOnNonMapping { key: String, kind: &'static str },
+    SetKeyOnNonMapping {
+        /// The key.
+        key: String,
+        /// The kind of value at that place.
+        kind: &'static str,
+    },
 }
 
 /// Parses sops' path syntax exactly as sops does (naively): split on `[`,
@@ -74,6 +100,7 @@ pub fn parse_path(text: &str) -> Result<Vec<PathStep>, PathError> {
 pub enum Found<'a> {
     /// The path was empty: the whole document.
     Document(&'a Branch),
+    /// A value inside the document.
     Value(&'a Value),
 }
 

@@ -18,12 +18,19 @@ impl zeroize::Zeroize for Time {
 /// Parsed parts of a timestamp.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TimeParts {
+    /// Year.
     pub year: i32,
+    /// Month, 1–12.
     pub month: u32,
+    /// Day of the month, 1–31.
     pub day: u32,
+    /// Hour, 0–23.
     pub hour: u32,
+    /// Minute, 0–59.
     pub minute: u32,
+    /// Second, 0–59.
     pub second: u32,
+    /// Nanoseconds, below 1 000 000 000.
     pub nanos: u32,
     /// Offset from UTC in minutes; `None` or `Some(0)` is UTC.
     pub offset_minutes: Option<i32>,

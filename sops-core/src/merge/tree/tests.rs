@@ -16,7 +16,7 @@ fn render(v: &Value) -> String {
 /// Merges three YAML texts; the merged YAML and the conflict paths.
 fn merge(base: &str, ours: &str, theirs: &str) -> (String, Vec<String>) {
     let m = merge_documents(&docs(base), &docs(ours), &docs(theirs), &render).unwrap();
-    let text = String::from_utf8(YamlStore::default().emit(&m.docs, None).unwrap()).unwrap();
+    let text = String::from_utf8(YamlStore::default().emit_plain(&m.docs).unwrap()).unwrap();
     (text, m.conflicts)
 }
 

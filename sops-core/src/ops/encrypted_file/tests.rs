@@ -201,7 +201,7 @@ fn a_new_file_encrypts_for_its_groups() {
     let output = plain.encrypt().unwrap().emit(&store).unwrap();
     assert_eq!(
         store
-            .emit(&decrypt(&output, &ctx(&[&a])).docs, None)
+            .emit_plain(&decrypt(&output, &ctx(&[&a])).docs)
             .unwrap(),
         PLAIN
     );

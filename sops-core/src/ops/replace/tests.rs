@@ -11,9 +11,9 @@ use crate::test_vectors::{TestIdentity as Identity, context_of as ctx, group_of 
 fn encrypted(format: Format, plain: &str, opts: &EncryptOptions) -> (Vec<u8>, KeyContext) {
     let id = Identity::generate();
     let store = format.store().unwrap();
-    let mut docs = store.load(plain.as_bytes()).unwrap();
-    let meta = ops::encrypt(&mut docs, &[group(&[&id])], &ctx(&[]), opts).unwrap();
-    (store.emit_encrypted(&docs, &meta).unwrap(), ctx(&[&id]))
+    let docs = store.load(plain.as_bytes()).unwrap();
+    let file = ops::encrypt(docs, &[group(&[&id])], &ctx(&[]), opts).unwrap();
+    (file.emit(store.as_ref()).unwrap(), ctx(&[&id]))
 }
 
 /// Replaces the plaintext of `input` with `plain`; `None` when unchanged.
@@ -45,7 +45,7 @@ fn by_key(text: &[u8]) -> HashMap<String, String> {
 fn decrypted(format: Format, bytes: &[u8], ctx: &KeyContext) -> Vec<u8> {
     let store = format.store().unwrap();
     let d = ops::decrypt(store.as_ref(), bytes, ctx, &DecryptOptions::default()).unwrap();
-    store.emit(&d.docs, None).unwrap()
+    store.emit_plain(&d.docs).unwrap()
 }
 
 const YAML: &str = "# top comment\nuser: admin\npassword: hunter2\nport: 8080\nlist:\n    - a\n    - b\ngone: bye\n";

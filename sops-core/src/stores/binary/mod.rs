@@ -50,9 +50,9 @@ impl Store for BinaryStore {
 
     /// With metadata: the JSON envelope. Without: the bytes of the first
     /// top-level `data` entry, exactly (sops 3.11 `EmitPlainFile`).
-    fn emit(&self, docs: &[Branch], metadata: Option<&Branch>) -> Result<Vec<u8>, StoreError> {
+    fn emit_docs(&self, docs: &[Branch], metadata: Option<&Branch>) -> Result<Vec<u8>, StoreError> {
         if metadata.is_some() {
-            return self.envelope().emit(docs, metadata);
+            return self.envelope().emit_docs(docs, metadata);
         }
         let [doc] = docs else {
             return Err(emit_error("there must be exactly one tree branch"));

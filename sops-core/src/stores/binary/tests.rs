@@ -33,7 +33,7 @@ fn decrypts_to_the_raw_bytes() {
     decrypt_docs(&mut docs, &key, &meta, false).unwrap();
     assert!(matches!(docs[0].get("data"), Some(Value::Bytes(_))));
     assert_eq!(
-        store.emit(&docs, None).unwrap(),
+        store.emit_plain(&docs).unwrap(),
         vector("binary.decrypted.bin")
     );
 }
@@ -46,7 +46,7 @@ fn plain_round_trip() {
     let docs = store.load(&plain).unwrap();
     assert_eq!(docs[0].get("data"), Some(&Value::Bytes(plain.clone())));
     assert!(!store.looks_encrypted(&docs));
-    assert_eq!(store.emit(&docs, None).unwrap(), plain);
+    assert_eq!(store.emit_plain(&docs).unwrap(), plain);
 
     // JSON input is just bytes to the binary store.
     let docs = store.load(br#"{"hello": 2, "sops": {}}"#).unwrap();
@@ -59,11 +59,11 @@ fn plain_round_trip() {
 
     let docs = store.load(b"").unwrap();
     assert_eq!(docs[0].get("data"), Some(&Value::Str(String::new())));
-    assert_eq!(store.emit(&docs, None).unwrap(), b"");
+    assert_eq!(store.emit_plain(&docs).unwrap(), b"");
 }
 
 fn emit_message(docs: &[Branch]) -> String {
-    match BinaryStore::default().emit(docs, None) {
+    match BinaryStore::default().emit_plain(docs) {
         Err(StoreError::Emit(m)) => m,
         other => panic!("{other:?}"),
     }
@@ -98,7 +98,7 @@ fn emit_errors() {
         Item::Entry("data".into(), Value::Str("two".into())),
     ]);
     assert_eq!(
-        BinaryStore::default().emit(&[first_wins], None).unwrap(),
+        BinaryStore::default().emit_plain(&[first_wins]).unwrap(),
         b"one"
     );
     assert!(BinaryStore::default().emit_value(&Value::Int(1)).is_err());
@@ -112,7 +112,7 @@ fn envelope_indent() {
         "version".into(),
         Value::Str("3.11.0".into()),
     )]);
-    let out = store.emit(&docs, Some(&meta)).unwrap();
+    let out = store.emit_docs(&docs, Some(&meta)).unwrap();
     assert_eq!(
         String::from_utf8(out).unwrap(),
         "{\n  \"data\": \"x\",\n  \"sops\": {\n    \"version\": \"3.11.0\"\n  }\n}\n"

@@ -82,7 +82,7 @@ impl Store for DotenvStore {
         Ok((docs, metadata_serde::from_branch(&meta, Format::Dotenv)?))
     }
 
-    fn emit(&self, docs: &[Branch], metadata: Option<&Branch>) -> Result<Vec<u8>, StoreError> {
+    fn emit_docs(&self, docs: &[Branch], metadata: Option<&Branch>) -> Result<Vec<u8>, StoreError> {
         let mut out = Vec::new();
         if let Some(doc) = docs.first() {
             for item in &doc.0 {
@@ -200,7 +200,7 @@ mod tests {
                 .load(&vector(&format!("{case}.plain.env")))
                 .unwrap();
             assert_eq!(
-                DotenvStore.emit(&docs, None).unwrap(),
+                DotenvStore.emit_plain(&docs).unwrap(),
                 vector(&format!("{case}.decrypted.env")),
                 "{case}"
             );
@@ -222,7 +222,7 @@ mod tests {
             }
             crate::ops::decrypt_docs(&mut docs, &data_key(case), &meta, false).unwrap();
             assert_eq!(
-                DotenvStore.emit(&docs, None).unwrap(),
+                DotenvStore.emit_plain(&docs).unwrap(),
                 vector(&format!("{case}.decrypted.env")),
                 "{case}"
             );
@@ -238,7 +238,7 @@ mod tests {
         let input = b"A=x\xff\\ny\nB=\xfe plain\n";
         let docs = DotenvStore.load(input).unwrap();
         assert_eq!(docs[0].get("A"), Some(&Value::Bytes(b"x\xff\ny".to_vec())));
-        assert_eq!(DotenvStore.emit(&docs, None).unwrap(), input);
+        assert_eq!(DotenvStore.emit_plain(&docs).unwrap(), input);
     }
 
     /// The same finding's `sops_` line: every `sops_` line is metadata,
@@ -300,7 +300,7 @@ mod tests {
             Item::Entry("b".into(), Value::Float(-2.0)),
             Item::Entry("c".into(), Value::Float(1.5)),
         ])];
-        let out = DotenvStore.emit(&docs, None).unwrap();
+        let out = DotenvStore.emit_plain(&docs).unwrap();
         assert_eq!(out, b"a=1.0\nb=-2.0\nc=1.5\n");
     }
 

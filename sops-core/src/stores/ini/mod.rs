@@ -234,7 +234,7 @@ impl Store for IniStore {
         Ok((docs, metadata_serde::from_branch(&meta, Format::Ini)?))
     }
 
-    fn emit(&self, docs: &[Branch], metadata: Option<&Branch>) -> Result<Vec<u8>, StoreError> {
+    fn emit_docs(&self, docs: &[Branch], metadata: Option<&Branch>) -> Result<Vec<u8>, StoreError> {
         let mut out = Vec::new();
         let mut first = true;
         for doc in docs {

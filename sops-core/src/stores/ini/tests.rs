@@ -7,7 +7,7 @@ fn plain_round_trips_like_sops() {
         let docs = IniStore
             .load(&vector(&format!("{case}.plain.ini")))
             .unwrap();
-        let out = IniStore.emit(&docs, None).unwrap();
+        let out = IniStore.emit_plain(&docs).unwrap();
         assert_eq!(
             String::from_utf8_lossy(&out),
             String::from_utf8_lossy(&vector(&format!("{case}.decrypted.ini"))),
@@ -22,7 +22,7 @@ fn encrypted_vectors_decrypt() {
         let enc = vector(&format!("{case}.enc.ini"));
         let (mut docs, meta) = IniStore.load_encrypted(&enc).unwrap();
         crate::ops::decrypt_docs(&mut docs, &data_key(case), &meta, false).unwrap();
-        let out = IniStore.emit(&docs, None).unwrap();
+        let out = IniStore.emit_plain(&docs).unwrap();
         assert_eq!(
             String::from_utf8_lossy(&out),
             String::from_utf8_lossy(&vector(&format!("{case}.decrypted.ini"))),
@@ -55,7 +55,7 @@ fn fuzz_store_ini_quoted_value_closes_at_last_quote() {
     section.push("colon", Value::Str("sep\"\"\"arate`".into()));
     let mut doc = Branch::new();
     doc.push("s", Value::Map(section));
-    let out = IniStore.emit(std::slice::from_ref(&doc), None).unwrap();
+    let out = IniStore.emit_plain(std::slice::from_ref(&doc)).unwrap();
     let again = IniStore.load(&out).unwrap();
     assert_eq!(again[0].get("s"), doc.get("s"));
 }
@@ -95,7 +95,7 @@ fn fuzz_store_ini_comment_loses_one_marker_run_per_round() {
         "; z=7",
     ] {
         let docs = IniStore.load(&text).unwrap();
-        text = IniStore.emit(&docs, None).unwrap();
+        text = IniStore.emit_plain(&docs).unwrap();
         assert_eq!(
             String::from_utf8_lossy(&text),
             format!("[s]\n{expected}\nk = \nb = 2\n")
@@ -110,7 +110,7 @@ fn fuzz_store_ini_comment_loses_one_marker_run_per_round() {
 fn fuzz_store_ini_bytes_survive_quoting() {
     let input = b"[s]\na = \"  x\xff  \"\nb = \"\"\"x\xff\ny\"\"\"\nc = `x\xff;y`\nd = x\xff\n";
     let docs = IniStore.load(input).unwrap();
-    let out = IniStore.emit(&docs, None).unwrap();
+    let out = IniStore.emit_plain(&docs).unwrap();
     assert_eq!(out, input);
 }
 
@@ -157,7 +157,7 @@ fn m10_undecodable_input_names_its_line() {
 fn m10_comment_layout_matches_sops() {
     let input = b";\tsec \n[s]\n;\tkey \na=1 ;\tinl  \n[t]\nb=2 ; x  \n";
     let docs = IniStore.load(input).unwrap();
-    let out = IniStore.emit(&docs, None).unwrap();
+    let out = IniStore.emit_plain(&docs).unwrap();
     assert_eq!(
         String::from_utf8_lossy(&out),
         "; \tsec\n[s]\n; key\n; inl\na = 1\n\n[t]\n; x\nb = 2\n"

@@ -112,7 +112,7 @@ impl Store for JsonStore {
 
     /// Writes the first document only (sops' JSON store has one object per
     /// file); no documents gives `{}`.
-    fn emit(&self, docs: &[Branch], metadata: Option<&Branch>) -> Result<Vec<u8>, StoreError> {
+    fn emit_docs(&self, docs: &[Branch], metadata: Option<&Branch>) -> Result<Vec<u8>, StoreError> {
         let empty = Branch::new();
         self.emit_document(docs.first().unwrap_or(&empty), metadata)
     }

@@ -34,7 +34,7 @@ fn decrypted_files_match_sops() {
         let enc = vector(&format!("{case}.enc.json"));
         let (mut docs, meta) = store().load_encrypted(&enc).unwrap();
         decrypt_docs(&mut docs, &data_key(case), &meta, false).unwrap();
-        let out = store().emit(&docs, None).unwrap();
+        let out = store().emit_plain(&docs).unwrap();
         let want = vector(&format!("{case}.decrypted.json"));
         assert_eq!(text(&out), text(&want), "{case}");
     }
@@ -48,7 +48,7 @@ fn plain_files_reemit_as_sops_decrypted_them() {
         let docs = store()
             .load(&vector(&format!("{case}.plain.json")))
             .unwrap();
-        let out = store().emit(&docs, None).unwrap();
+        let out = store().emit_plain(&docs).unwrap();
         let want = vector(&format!("{case}.decrypted.json"));
         assert_eq!(text(&out), text(&want), "{case}");
     }
@@ -56,7 +56,7 @@ fn plain_files_reemit_as_sops_decrypted_them() {
     assert_eq!(docs[0].get("big_int"), Some(&Value::Int(9007199254740993)));
     assert_eq!(docs[0].get("int"), Some(&Value::Int(42)));
     assert_eq!(docs[0].get("float_integral"), Some(&Value::Float(2.0)));
-    let out = text(&store().emit(&docs, None).unwrap());
+    let out = text(&store().emit_plain(&docs).unwrap());
     // sops 3.11 read big_int as a float64 and printed 9007199254740992.
     let want = text(&vector("json_types.decrypted.json")).replace(
         "\"big_int\": 9007199254740992,",
@@ -277,7 +277,7 @@ fn branch(items: Vec<(&str, Value)>) -> Branch {
 }
 
 fn emit_text(store: &JsonStore, b: &Branch) -> String {
-    text(&store.emit(std::slice::from_ref(b), None).unwrap())
+    text(&store.emit_plain(std::slice::from_ref(b)).unwrap())
 }
 
 #[test]
@@ -359,7 +359,7 @@ fn indentation() {
         "{\n\"foo\": [\n{\n\"foo\": 3,\n\"bar\": false\n},\n2\n],\n\"e\": {},\n\"l\": []\n}\n"
     );
     assert_eq!(emit_text(&store(), &Branch::new()), "{}\n");
-    assert_eq!(text(&store().emit(&[], None).unwrap()), "{}\n");
+    assert_eq!(text(&store().emit_plain(&[]).unwrap()), "{}\n");
 }
 
 #[test]
@@ -370,20 +370,20 @@ fn comments_and_extra_documents_are_dropped() {
         Item::Comment("end".into()),
     ]);
     let other = branch(vec![("x", s("y"))]);
-    let out = store().emit(&[doc, other], None).unwrap();
+    let out = store().emit_plain(&[doc, other]).unwrap();
     assert_eq!(text(&out), "{\n\t\"a\": \"b\"\n}\n");
 }
 
 #[test]
 fn metadata_is_the_last_member() {
     let meta = branch(vec![("version", s("3.11.0"))]);
-    let out = store().emit(&[Branch::new()], Some(&meta)).unwrap();
+    let out = store().emit_docs(&[Branch::new()], Some(&meta)).unwrap();
     assert_eq!(
         text(&out),
         "{\n\t\"sops\": {\n\t\t\"version\": \"3.11.0\"\n\t}\n}\n"
     );
     let doc = branch(vec![("a", Value::Null)]);
-    let out = store().emit(&[doc], Some(&meta)).unwrap();
+    let out = store().emit_docs(&[doc], Some(&meta)).unwrap();
     assert_eq!(
         text(&out),
         "{\n\t\"a\": null,\n\t\"sops\": {\n\t\t\"version\": \"3.11.0\"\n\t}\n}\n"
@@ -416,7 +416,7 @@ fn scalars() {
     assert_eq!(docs[0].get("l"), Some(&Value::Int(0)));
     assert_eq!(docs[0].get("m"), Some(&Value::Float(100.0)));
     assert_eq!(
-        text(&store().emit(&docs, None).unwrap()),
+        text(&store().emit_plain(&docs).unwrap()),
         "{\n\t\"i\": -9223372036854775808,\n\t\"j\": 9223372036854776000,\n\t\"k\": -0,\n\t\"l\": 0,\n\t\"m\": 100\n}\n"
     );
 }
@@ -429,7 +429,7 @@ fn unsupported_floats() {
         (f64::NAN, "NaN"),
     ] {
         let b = branch(vec![("x", Value::Seq(vec![Value::Float(f)]))]);
-        match store().emit(&[b], None) {
+        match store().emit_plain(&[b]) {
             Err(StoreError::Emit(m)) => assert_eq!(m, format!("json: unsupported value: {name}")),
             other => panic!("{other:?}"),
         }
@@ -467,7 +467,7 @@ fn depth_limit() {
     let max = crate::stores::DEFAULT_MAX_DEPTH;
     let ok = nested(max);
     let docs = store().load(ok.as_bytes()).unwrap();
-    let out = store().emit(&docs, None).unwrap();
+    let out = store().emit_plain(&docs).unwrap();
     assert_eq!(out.iter().filter(|&&b| b == b'[').count(), max - 1);
     let deep = nested(max + 1);
     let err = store().load(deep.as_bytes()).unwrap_err();
@@ -544,17 +544,17 @@ mod props {
                 Value::Map(b) => b,
                 other => branch(vec![("v", other)]),
             };
-            let once = st.emit(std::slice::from_ref(&doc), None).unwrap();
+            let once = st.emit_plain(std::slice::from_ref(&doc)).unwrap();
             let loaded = st.load(&once).unwrap();
             prop_assert_eq!(&loaded[0], &doc);
-            let twice = st.emit(&loaded, None).unwrap();
+            let twice = st.emit_plain(&loaded).unwrap();
             prop_assert_eq!(once, twice);
         }
 
         #[test]
         fn strings_round_trip(key in any::<String>(), value in any::<String>()) {
             let doc = branch(vec![(key.as_str(), Value::Str(value))]);
-            let out = store().emit(std::slice::from_ref(&doc), None).unwrap();
+            let out = store().emit_plain(std::slice::from_ref(&doc)).unwrap();
             prop_assert!(std::str::from_utf8(&out).is_ok());
             prop_assert_eq!(&store().load(&out).unwrap()[0], &doc);
         }
@@ -569,8 +569,8 @@ mod props {
         fn arbitrary_json_like_never_panics(input in "[{}\\[\\]\",:0-9a-z\\\\. \n-]{0,40}") {
             // Integral floats (`1e5`) come back as ints: compare the text.
             if let Ok(docs) = store().load(input.as_bytes()) {
-                let out = store().emit(&docs, None).unwrap();
-                let again = store().emit(&store().load(&out).unwrap(), None).unwrap();
+                let out = store().emit_plain(&docs).unwrap();
+                let again = store().emit_plain(&store().load(&out).unwrap()).unwrap();
                 prop_assert_eq!(out, again);
             }
         }
@@ -592,7 +592,7 @@ fn other_formats_decrypted_as_json() {
         let input = format.store().unwrap();
         let (mut docs, meta) = input.load_encrypted(&vector(enc)).unwrap();
         decrypt_docs(&mut docs, &data_key(case), &meta, false).unwrap();
-        let out = store().emit(&docs, None).unwrap();
+        let out = store().emit_plain(&docs).unwrap();
         let want = vector(&format!("{case}.decrypted-as.json"));
         assert_eq!(text(&out), text(&want), "{case}");
     }
@@ -685,7 +685,7 @@ fn m10_size_estimate_covers_the_output() {
             ..JsonStore::default()
         };
         for (n, (doc, close)) in docs.iter().enumerate() {
-            let len = st.emit(std::slice::from_ref(doc), None).unwrap().len();
+            let len = st.emit_plain(std::slice::from_ref(doc)).unwrap().len();
             let est = estimate_size(doc, indent.unwrap_or(1));
             assert!(est >= len, "doc {n}, indent {indent:?}: {est} < {len}");
             if let Some(d) = close {
@@ -774,12 +774,12 @@ fn r10_time_offset_by_a_day_or_more_is_refused() {
     let mut doc = Branch::new();
     doc.push("t", at(23 * 60 + 59));
     assert_eq!(
-        text(&store().emit(&[doc], None).unwrap()),
+        text(&store().emit_plain(&[doc]).unwrap()),
         "{\n\t\"t\": \"2001-12-14T21:59:43+23:59\"\n}\n"
     );
     let mut doc = Branch::new();
     doc.push("t", at(-24 * 60));
-    let err = store().emit(&[doc], None).unwrap_err();
+    let err = store().emit_plain(&[doc]).unwrap_err();
     assert!(
         err.to_string()
             .ends_with("Time.MarshalJSON: timezone hour outside of range [0,23]"),

@@ -94,7 +94,7 @@ impl Store for YamlStore {
         }
     }
 
-    fn emit(&self, docs: &[Branch], metadata: Option<&Branch>) -> Result<Vec<u8>, StoreError> {
+    fn emit_docs(&self, docs: &[Branch], metadata: Option<&Branch>) -> Result<Vec<u8>, StoreError> {
         let mut e = emit::Emitter::new(self.indent, capacity(docs, metadata));
         for (i, doc) in docs.iter().enumerate() {
             if i > 0 {

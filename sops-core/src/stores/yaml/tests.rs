@@ -16,7 +16,7 @@ fn load_str(s: &str) -> Result<Vec<Branch>, StoreError> {
 
 fn roundtrip(s: &str) -> String {
     let docs = load_str(s).unwrap();
-    String::from_utf8(store().emit(&docs, None).unwrap()).unwrap()
+    String::from_utf8(store().emit_plain(&docs).unwrap()).unwrap()
 }
 
 #[track_caller]
@@ -72,7 +72,7 @@ fn golden_decrypt() {
         let (mut docs, meta) = store().load_encrypted(&enc).unwrap();
         decrypt_docs(&mut docs, &data_key(case), &meta, false)
             .unwrap_or_else(|e| panic!("{case}: {e}"));
-        let out = store().emit(&docs, None).unwrap();
+        let out = store().emit_plain(&docs).unwrap();
         assert_text_eq(&out, &read(&format!("{case}.decrypted.yaml")), case);
     }
 }
@@ -107,7 +107,7 @@ fn golden_plain_canonicalised() {
         for doc in &mut docs {
             clear_line_comments(doc);
         }
-        let out = store().emit(&docs, None).unwrap();
+        let out = store().emit_plain(&docs).unwrap();
         assert_text_eq(&out, &read(&format!("{case}.decrypted.yaml")), case);
     }
 }
@@ -128,7 +128,7 @@ fn golden_json_decrypted_as_yaml() {
         };
         decrypt_docs(&mut docs, &data_key(case), &meta, false)
             .unwrap_or_else(|e| panic!("{case}: {e}"));
-        let out = store().emit(&docs, None).unwrap();
+        let out = store().emit_plain(&docs).unwrap();
         assert_text_eq(&out, &read(&format!("{case}.decrypted-as.yaml")), case);
     }
 }
@@ -635,7 +635,7 @@ fn comments_emitted() {
         entry("e", Value::Map(Branch(vec![comment(" only")]))),
         comment(" end"),
     ]);
-    let out = store().emit(&[doc], None).unwrap();
+    let out = store().emit_plain(&[doc]).unwrap();
     assert_eq!(
         String::from_utf8(out).unwrap(),
         "# a\nl:\n    # hoisted\n    - k: v\n      # in\n    # c\ne:\n    # only\n    {}\n# end\n"
@@ -643,7 +643,7 @@ fn comments_emitted() {
 }
 
 fn emit_one(v: Value) -> String {
-    String::from_utf8(store().emit(&[Branch(vec![entry("k", v)])], None).unwrap()).unwrap()
+    String::from_utf8(store().emit_plain(&[Branch(vec![entry("k", v)])]).unwrap()).unwrap()
 }
 
 #[test]
@@ -698,7 +698,7 @@ fn keys() {
         entry(&"k".repeat(129), s("v")),
         entry("<<", Value::Map(Branch(vec![entry("a", Value::Int(1))]))),
     ]);
-    let out = String::from_utf8(store().emit(&[doc], None).unwrap()).unwrap();
+    let out = String::from_utf8(store().emit_plain(&[doc]).unwrap()).unwrap();
     let long = "k".repeat(129);
     assert_eq!(
         out,
@@ -713,7 +713,7 @@ fn keys() {
 fn layout() {
     let doc =
         only_doc("a:\n  b: [x, [w, z], {p: 1, q: {r: 2}}, {}, []]\n  c: {}\nl:\n- - 1\n  - - 2\n");
-    let out = String::from_utf8(store().emit(std::slice::from_ref(&doc), None).unwrap()).unwrap();
+    let out = String::from_utf8(store().emit_plain(std::slice::from_ref(&doc)).unwrap()).unwrap();
     assert_eq!(
         out,
         "a:\n    b:\n        - x\n        - - w\n          - z\n        - p: 1\n          q:\n            r: 2\n        - {}\n        - []\n    c: {}\nl:\n    - - 1\n      - - 2\n"
@@ -723,7 +723,7 @@ fn layout() {
         ..YamlStore::default()
     };
     assert_eq!(
-        String::from_utf8(two.emit(&[doc], None).unwrap()).unwrap(),
+        String::from_utf8(two.emit_plain(&[doc]).unwrap()).unwrap(),
         "a:\n  b:\n    - x\n    - - w\n      - z\n    - p: 1\n      q:\n        r: 2\n    - {}\n    - []\n  c: {}\nl:\n  - - 1\n    - - 2\n"
     );
 }
@@ -751,14 +751,14 @@ fn scalars_emitted() {
     );
     assert_eq!(st.emit_value(&s("a\nb")).unwrap(), b"|-\n    a\n    b\n");
     assert_eq!(st.emit_value(&Value::Map(Branch::new())).unwrap(), b"{}\n");
-    assert_eq!(st.emit(&[Branch::new()], None).unwrap(), b"{}\n");
+    assert_eq!(st.emit_plain(&[Branch::new()]).unwrap(), b"{}\n");
 }
 
 #[test]
 fn metadata_is_last_key_of_every_document() {
     let meta = Branch(vec![entry("lastmodified", s("2026-11-28T07:08:12Z"))]);
     let docs = [Branch(vec![entry("a", Value::Int(1))]), Branch::new()];
-    let out = store().emit(&docs, Some(&meta)).unwrap();
+    let out = store().emit_docs(&docs, Some(&meta)).unwrap();
     assert_eq!(
         String::from_utf8(out).unwrap(),
         "a: 1\nsops:\n    lastmodified: \"2026-11-28T07:08:12Z\"\n---\nsops:\n    lastmodified: \"2026-11-28T07:08:12Z\"\n"
@@ -914,11 +914,11 @@ mod roundtrip_props {
         #[test]
         fn emit_load_emit_is_stable(docs in prop::collection::vec(document(), 1..3)) {
             let st = store();
-            let first = st.emit(&docs, None).unwrap();
+            let first = st.emit_plain(&docs).unwrap();
             let loaded = st.load(&first).map_err(|e| {
                 TestCaseError::fail(format!("{e}\n{}", String::from_utf8_lossy(&first)))
             })?;
-            let second = st.emit(&loaded, None).unwrap();
+            let second = st.emit_plain(&loaded).unwrap();
             prop_assert_eq!(
                 String::from_utf8_lossy(&second),
                 String::from_utf8_lossy(&first)
@@ -979,7 +979,7 @@ fn m10_breaks_and_spaces_pick_the_quoting() {
 fn m10_simple_key_length_limit() {
     let (k128, k129) = ("k".repeat(128), "j".repeat(129));
     let doc = Branch(vec![entry(&k128, s("a")), entry(&k129, s("b"))]);
-    let out = String::from_utf8(store().emit(&[doc], None).unwrap()).unwrap();
+    let out = String::from_utf8(store().emit_plain(&[doc]).unwrap()).unwrap();
     assert_eq!(out, format!("{k128}: a\n? {k129}\n: b\n"));
 }
 
@@ -1017,7 +1017,7 @@ fn m10_comment_only_sequence_under_a_key() {
             entry("z", Value::Int(1)),
         ])),
     )]);
-    let out = String::from_utf8(store().emit(&[doc], None).unwrap()).unwrap();
+    let out = String::from_utf8(store().emit_plain(&[doc]).unwrap()).unwrap();
     assert_eq!(out, "a:\n    \"n\": []\n    # only\n    # two\n    z: 1\n");
 }
 
@@ -1171,7 +1171,7 @@ fn m10_emit_allocates_once() {
         inputs.push((vec![doc], None));
     }
     for (i, (docs, meta)) in inputs.iter().enumerate() {
-        let out = store().emit(docs, meta.as_ref()).unwrap();
+        let out = store().emit_docs(docs, meta.as_ref()).unwrap();
         let cap = capacity(docs, meta.as_ref());
         assert_eq!(out.capacity(), cap, "input {i}: the buffer grew");
         assert!(cap < 3 * out.len(), "input {i}: {cap} for {}", out.len());
@@ -1326,7 +1326,7 @@ fn line_comments_without_a_value() {
         entry("b", Value::Int(2)),
         line_comment(" end"),
     ]);
-    let out = store().emit(&[doc], None).unwrap();
+    let out = store().emit_plain(&[doc]).unwrap();
     assert_eq!(
         String::from_utf8(out).unwrap(),
         "a: 1\nb: 2 # c1\n# c2\n# end\n"
@@ -1340,7 +1340,7 @@ fn line_comments_without_a_value() {
             Value::Seq(vec![Value::Comment(Comment::inline(" i")), s("x")]),
         ),
     ]);
-    let out = store().emit(&[doc], None).unwrap();
+    let out = store().emit_plain(&[doc]).unwrap();
     assert_eq!(
         String::from_utf8(out).unwrap(),
         "m: # c\n    x: 1\ns: # s\n    - x # i\n"
