@@ -62,6 +62,11 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// A decrypted document does not fit the Rust type, or a value cannot
+    /// be written as a sops document (feature `serde`).
+    #[cfg(feature = "serde")]
+    #[error(transparent)]
+    Typed(#[from] crate::typed::TypedError),
 }
 
 /// The step of an atomic file write that failed. Its text reads as a verb
@@ -135,6 +140,8 @@ impl Error {
             Self::Recovery(_) => exit_code::COULD_NOT_RETRIEVE_KEY,
             Self::AlreadyEncrypted => exit_code::FILE_ALREADY_ENCRYPTED,
             Self::Write { .. } => exit_code::COULD_NOT_WRITE_OUTPUT_FILE,
+            #[cfg(feature = "serde")]
+            Self::Typed(_) => exit_code::ERROR_GENERIC,
             // sops 3.11: "Could not generate data key" exits with the generic code.
             Self::WrapKeys(_)
             | Self::NoKeyServices

@@ -77,6 +77,8 @@ pub mod shamir;
 pub mod shlex;
 pub mod stores;
 pub mod tree;
+#[cfg(feature = "serde")]
+pub mod typed;
 
 #[cfg(test)]
 mod test_vectors;
@@ -89,3 +91,5 @@ pub use error::Error;
 pub use metadata::Metadata;
 pub use stores::{Format, Store};
 pub use tree::{Branch, Item, Value};
+#[cfg(feature = "serde")]
+pub use typed::{from_path, from_slice, from_slice_documents, to_vec, to_vec_with_context};
