@@ -460,12 +460,16 @@ impl<'de> SeqAccess<'de> for Seq<'de, '_> {
         };
         let index = self.index;
         self.index += 1;
+        let path = Path::Index(&self.path, index);
+        // Located here as well as in the value's own frame: a
+        // `deserialize_with` function fails after its value was read.
         seed.deserialize(ValueDe {
             value,
-            path: Path::Index(&self.path, index),
+            path,
             mode: self.mode,
         })
         .map(Some)
+        .map_err(|e| e.locate(|| path.segments()))
     }
 }
 
@@ -502,11 +506,13 @@ impl<'de> MapAccess<'de> for Map<'de, '_> {
         let Some((key, value)) = self.value.take() else {
             return Err(TypedError::new("a value was asked for before its key"));
         };
+        let path = Path::Key(&self.path, key);
         seed.deserialize(ValueDe {
             value,
-            path: Path::Key(&self.path, key),
+            path,
             mode: self.mode,
         })
+        .map_err(|e| e.locate(|| path.segments()))
     }
 }
 
