@@ -125,7 +125,13 @@ fn float() -> impl Strategy<Value = f64> {
 }
 
 fn int() -> impl Strategy<Value = i64> {
-    prop_oneof![any::<i64>(), Just(i64::MIN), Just(i64::MAX), Just(0), Just(-1)]
+    prop_oneof![
+        any::<i64>(),
+        Just(i64::MIN),
+        Just(i64::MAX),
+        Just(0),
+        Just(-1)
+    ]
 }
 
 fn everything() -> impl Strategy<Value = Everything> {
@@ -267,7 +273,10 @@ fn binary_is_its_data() {
     let back: Vec<u8> = keys.decrypt(&bytes, Format::Binary).unwrap();
     assert_eq!(back, raw);
     let err = keys.decrypt::<String>(&bytes, Format::Binary).unwrap_err();
-    assert!(err.to_string().contains("expected a string, found bytes"), "{err}");
+    assert!(
+        err.to_string().contains("expected a string, found bytes"),
+        "{err}"
+    );
 
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("blob"), &bytes).unwrap();
@@ -411,7 +420,11 @@ fn the_reference_decrypts_what_to_vec_writes() {
         DEBUG: true,
         EMPTY: None,
     };
-    std::fs::write(dir.path().join("out.env"), keys.encrypt(&env, Format::Dotenv)).unwrap();
+    std::fs::write(
+        dir.path().join("out.env"),
+        keys.encrypt(&env, Format::Dotenv),
+    )
+    .unwrap();
     let plain = keys.reference(dir.path(), &["decrypt", "out.env"]);
     assert_eq!(
         String::from_utf8(plain).unwrap(),
@@ -425,7 +438,10 @@ const SECRET: &str = "hunter2-XyZ";
 fn error_text(err: &Error) -> String {
     let text = sops_core::error::chain(err).to_string();
     assert!(!text.contains(SECRET), "the error shows the value: {text}");
-    assert!(!format!("{err:?}").contains(SECRET), "Debug shows the value");
+    assert!(
+        !format!("{err:?}").contains(SECRET),
+        "Debug shows the value"
+    );
     text
 }
 
@@ -486,7 +502,10 @@ fn wrong_types_name_the_path_and_types_never_the_value() {
     let err = keys.decrypt::<Small>(&bytes, Format::Yaml).unwrap_err();
     let text = error_text(&err);
     assert!(!text.contains("987654321"), "{text}");
-    assert!(text.contains(r#"["pin"]: invalid value: expected u8"#), "{text}");
+    assert!(
+        text.contains(r#"["pin"]: invalid value: expected u8"#),
+        "{text}"
+    );
 
     // A quoted number is a string in YAML, as sops types it.
     let bytes = encrypt_yaml(&keys, "pin: \"12\"\n");
@@ -503,7 +522,10 @@ fn wrong_types_name_the_path_and_types_never_the_value() {
     }
     let bytes = encrypt_yaml(&keys, &format!("mode: {SECRET}\n"));
     let text = error_text(&keys.decrypt::<WithMode>(&bytes, Format::Yaml).unwrap_err());
-    assert!(text.contains(r#"["mode"]: unknown variant, expected one of `Off`"#), "{text}");
+    assert!(
+        text.contains(r#"["mode"]: unknown variant, expected one of `Off`"#),
+        "{text}"
+    );
     let bytes = encrypt_yaml(&keys, &format!("mode: Off\nextra: {SECRET}\n"));
     let text = error_text(&keys.decrypt::<WithMode>(&bytes, Format::Yaml).unwrap_err());
     assert!(text.contains("unknown field `extra`"), "{text}");
@@ -522,7 +544,10 @@ fn wrong_types_name_the_path_and_types_never_the_value() {
     }
     let bytes = encrypt_yaml(&keys, &format!("token: {SECRET}\n"));
     let text = error_text(&keys.decrypt::<Checked>(&bytes, Format::Yaml).unwrap_err());
-    assert!(text.contains(r#"["token"]: the value was rejected"#), "{text}");
+    assert!(
+        text.contains(r#"["token"]: the value was rejected"#),
+        "{text}"
+    );
 
     // dotenv: a string that does not read as the number asked for.
     #[derive(Debug, Serialize, Deserialize)]
@@ -535,9 +560,17 @@ fn wrong_types_name_the_path_and_types_never_the_value() {
     struct EnvPort {
         PORT: u16,
     }
-    let bytes = keys.encrypt(&Env { PORT: SECRET.into() }, Format::Dotenv);
+    let bytes = keys.encrypt(
+        &Env {
+            PORT: SECRET.into(),
+        },
+        Format::Dotenv,
+    );
     let text = error_text(&keys.decrypt::<EnvPort>(&bytes, Format::Dotenv).unwrap_err());
-    assert!(text.contains(r#"["PORT"]: invalid value: expected u16"#), "{text}");
+    assert!(
+        text.contains(r#"["PORT"]: invalid value: expected u16"#),
+        "{text}"
+    );
 }
 
 #[test]
@@ -558,7 +591,10 @@ fn a_tampered_file_fails_with_the_mac_error() {
     let text = String::from_utf8(bytes).unwrap();
     assert!(text.contains("region_unencrypted: eu-west-1"));
     let tampered = text.replace("eu-west-1", "us-east-1");
-    let err = keys.decrypt::<Doc>(tampered.as_bytes(), Format::Yaml).err().unwrap();
+    let err = keys
+        .decrypt::<Doc>(tampered.as_bytes(), Format::Yaml)
+        .err()
+        .unwrap();
     assert_eq!(err.exit_code(), sops_core::exit_code::MAC_MISMATCH, "{err}");
     error_text(&err);
 }
@@ -587,12 +623,20 @@ fn values_without_a_place_in_a_document_are_refused() {
             .contains("a yaml document is a mapping (a struct or a map), found sequence")
     );
     assert!(
-        refused(sops_core::to_vec(&BTreeMap::from([("big", u64::MAX)]), Format::Json, &groups))
-            .contains(r#"could not serialize ["big"]: a u64 out of the range of a sops int"#)
+        refused(sops_core::to_vec(
+            &BTreeMap::from([("big", u64::MAX)]),
+            Format::Json,
+            &groups
+        ))
+        .contains(r#"could not serialize ["big"]: a u64 out of the range of a sops int"#)
     );
     assert!(
-        refused(sops_core::to_vec(&BTreeMap::from([("sops", SECRET)]), Format::Yaml, &groups))
-            .contains(r#"["sops"]: the top-level key is reserved"#)
+        refused(sops_core::to_vec(
+            &BTreeMap::from([("sops", SECRET)]),
+            Format::Yaml,
+            &groups
+        ))
+        .contains(r#"["sops"]: the top-level key is reserved"#)
     );
     assert!(
         refused(sops_core::to_vec(
@@ -603,16 +647,84 @@ fn values_without_a_place_in_a_document_are_refused() {
         .contains(r#"["LIST"]: a dotenv value is a string, number or boolean, found sequence"#)
     );
     assert!(
-        refused(sops_core::to_vec(&BTreeMap::from([("top", SECRET)]), Format::Ini, &groups))
-            .contains(r#"["top"]: an INI file is a mapping of sections"#)
+        refused(sops_core::to_vec(
+            &BTreeMap::from([("top", SECRET)]),
+            Format::Ini,
+            &groups
+        ))
+        .contains(r#"["top"]: an INI file is a mapping of sections"#)
     );
     assert!(
-        refused(sops_core::to_vec(&BTreeMap::from([("a", 1)]), Format::Binary, &groups))
-            .contains("the binary format takes a string or bytes, found mapping")
+        refused(sops_core::to_vec(
+            &BTreeMap::from([("a", 1)]),
+            Format::Binary,
+            &groups
+        ))
+        .contains("the binary format takes a string or bytes, found mapping")
     );
     let no_keys: Vec<Vec<Box<dyn MasterKey>>> = vec![Vec::new()];
     assert!(matches!(
         sops_core::to_vec(&BTreeMap::from([("a", 1)]), Format::Yaml, &no_keys),
         Err(Error::NoKeys)
     ));
+}
+
+#[test]
+fn serde_attributes_that_buffer_the_document_work() {
+    #[derive(Debug, PartialEq, Serialize, Deserialize)]
+    #[serde(tag = "kind", rename_all = "lowercase")]
+    enum Backend {
+        Postgres { host: String, port: u16 },
+        Memory,
+    }
+    #[derive(Debug, PartialEq, Serialize, Deserialize)]
+    #[serde(untagged)]
+    enum Limit {
+        Count(i64),
+        Named(String),
+    }
+    #[derive(Debug, PartialEq, Serialize, Deserialize)]
+    struct Common {
+        region: String,
+    }
+    #[derive(Debug, PartialEq, Serialize, Deserialize)]
+    struct App {
+        #[serde(flatten)]
+        common: Common,
+        backends: Vec<Backend>,
+        limits: Vec<Limit>,
+        #[serde(default)]
+        absent: Vec<String>,
+        #[serde(rename = "api-key")]
+        api_key: String,
+    }
+    let app = App {
+        common: Common {
+            region: "eu".into(),
+        },
+        backends: vec![
+            Backend::Postgres {
+                host: "db".into(),
+                port: 5432,
+            },
+            Backend::Memory,
+        ],
+        limits: vec![Limit::Count(3), Limit::Named("unlimited".into())],
+        absent: Vec::new(),
+        api_key: SECRET.into(),
+    };
+    let keys = Keys::new();
+    for format in [Format::Yaml, Format::Json] {
+        let bytes = keys.encrypt(&app, format);
+        let back: App = keys.decrypt(&bytes, format).unwrap();
+        assert_eq!(back, app);
+    }
+
+    // An unknown tag of an internally tagged enum is a value: left out.
+    let bytes = encrypt_yaml(
+        &keys,
+        &format!("region: eu\nbackends:\n  - kind: {SECRET}\nlimits: []\napi-key: x\n"),
+    );
+    let text = error_text(&keys.decrypt::<App>(&bytes, Format::Yaml).unwrap_err());
+    assert!(text.contains("unknown variant"), "{text}");
 }

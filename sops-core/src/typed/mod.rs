@@ -171,7 +171,7 @@ pub fn from_slice<T: DeserializeOwned>(
 /// ```
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// # use age::secrecy::ExposeSecret;
-/// # use sops_core::keys::{KeyContext, MasterKey, age::AgeKey, age::AgeKey as _};
+/// # use sops_core::keys::{KeyContext, MasterKey, age::AgeKey};
 /// # use sops_core::ops::{self, EncryptOptions};
 /// # use sops_core::Format;
 /// # let identity = age::x25519::Identity::generate();
