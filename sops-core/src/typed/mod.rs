@@ -16,7 +16,7 @@
 //! | YAML/JSON float | `float` | `f32`, `f64` |
 //! | `true`/`false` | `bool` | `bool` |
 //! | `null`, `~` | null | `Option<T>` (`None`), `()` |
-//! | string | `str` | `String`, `&str`-like, `char` (one character), enums (unit variants) |
+//! | string | `str` | `String`, `char` (one character), enums (unit variants) |
 //! | YAML timestamp | `time` | `String` (RFC 3339, as sops writes it) |
 //! | mapping | | structs, maps (keys are strings; integer and boolean keys are read from them), enums with data (one entry) |
 //! | sequence | | `Vec`, tuples, arrays, sets |
