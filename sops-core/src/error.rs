@@ -84,6 +84,11 @@ pub enum Error {
     /// library itself writes.
     #[error("the path names the file's sops metadata, which cannot be set")]
     MetadataPath,
+    /// A decrypted document does not fit the Rust type, or a value cannot
+    /// be written as a sops document (feature `serde`).
+    #[cfg(feature = "serde")]
+    #[error(transparent)]
+    Typed(#[from] crate::typed::TypedError),
 }
 
 /// The step of an atomic file write that failed. Its text reads as a verb
@@ -162,6 +167,8 @@ impl Error {
             Self::Recovery(_) => exit_code::COULD_NOT_RETRIEVE_KEY,
             Self::AlreadyEncrypted => exit_code::FILE_ALREADY_ENCRYPTED,
             Self::Write { .. } => exit_code::COULD_NOT_WRITE_OUTPUT_FILE,
+            #[cfg(feature = "serde")]
+            Self::Typed(_) => exit_code::ERROR_GENERIC,
             // sops 3.11: "Could not generate data key" exits with the generic code.
             Self::WrapKeys(_)
             | Self::NoKeyServices
@@ -253,6 +260,12 @@ impl Error {
             Self::AlreadyEncrypted => Some(ALREADY_ENCRYPTED_HINT.to_owned()),
             Self::Write { source, .. } => io_hint(source.kind(), true).map(str::to_owned),
             Self::Path(_) => Some(PATH_HINT.to_owned()),
+            #[cfg(feature = "serde")]
+            Self::Typed(_) => Some(
+                "the Rust type and the document disagree at the path named: change the type \
+                 (an Option for a value that may be missing or null) or the document"
+                    .to_owned(),
+            ),
             Self::MetadataPath => Some(
                 "the sops block is written by sops itself: change keys with `sops updatekeys` \
                  or `sops rotate`"

@@ -128,6 +128,8 @@ pub mod error;
 pub mod exit_code;
 mod front;
 pub mod tree;
+#[cfg(feature = "serde")]
+pub mod typed;
 
 #[cfg(test)]
 mod test_vectors;
@@ -160,3 +162,5 @@ pub use stores::Store;
 #[allow(unused_imports)]
 pub(crate) use stores::Store;
 pub use tree::{Branch, Comment, Item, Value};
+#[cfg(feature = "serde")]
+pub use typed::{from_path, from_slice, from_slice_documents, to_vec, to_vec_with_context};
