@@ -475,7 +475,7 @@ mod tests {
                 let Ok(docs) = store.load(&bytes) else {
                     continue;
                 };
-                if !docs.first().is_some_and(|d| d.get("sops").is_some()) {
+                if docs.first().is_none_or(|d| d.get("sops").is_none()) {
                     continue;
                 }
                 let ours = split_sops_key(docs).map_err(|e| e.to_string());

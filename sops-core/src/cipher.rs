@@ -309,7 +309,7 @@ impl ValueCipher {
             32 => self.gcm32.decrypt_in_place_detached(
                 GenericArray::from_slice(iv_bytes),
                 aad.as_bytes(),
-                &mut *buf,
+                &mut buf,
                 &tag_arr,
             ),
             len => {

@@ -422,6 +422,8 @@ impl KeyError {
     }
 }
 
+// `.sops.yaml` is read by the binaries only (the `internals` feature).
+#[cfg(feature = "internals")]
 impl crate::config::ConfigError {
     /// What to try next, when there is a useful next step (no value ever).
     pub fn hint(&self) -> Option<&'static str> {
