@@ -88,7 +88,7 @@ pub enum Error {
     /// be written as a sops document (feature `serde`).
     #[cfg(feature = "serde")]
     #[error(transparent)]
-    Typed(#[from] crate::typed::TypedError),
+    Typed(#[from] crate::typed::error::TypedError),
 }
 
 /// The step of an atomic file write that failed. Its text reads as a verb

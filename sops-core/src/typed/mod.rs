@@ -40,7 +40,7 @@
 //! Errors ([`TypedError`]) name the key path and types, never a value.
 
 mod de;
-mod error;
+pub(crate) mod error;
 mod ser;
 
 use std::path::Path;
