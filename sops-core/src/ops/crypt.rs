@@ -179,7 +179,8 @@ pub fn reencrypt_docs(
                 }
                 // sops 3.13 keeps an inline comment inline when it encrypts
                 // it (only the text changes).
-                text.text = enc;
+                // The replaced plaintext is wiped, not just freed.
+                std::mem::replace(&mut text.text, enc).zeroize();
             }
             Slot::Value(v) => {
                 let empty = match &**v {
@@ -206,7 +207,7 @@ pub fn reencrypt_docs(
                         path: display_path(aad),
                     });
                 }
-                **v = Value::Str(enc);
+                std::mem::replace(&mut **v, Value::Str(enc)).zeroize();
             }
         }
         Ok(())
