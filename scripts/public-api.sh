@@ -48,6 +48,16 @@ case "${1:-}" in
 esac
 
 TARGET="$REPO/target/public-api"
+# First the HTML docs as a library user (and docs.rs) builds them, without
+# `internals`, warnings denied: a broken link to an item that is private
+# there, or a missing doc (`deny(missing_docs)`), fails here even when the
+# workspace's `cargo doc` (with `internals`) is clean. Same target, same
+# RUSTC_BOOTSTRAP as the JSON build below, so the dependencies are checked
+# once for both (a different RUSTC_BOOTSTRAP would rebuild them all).
+if [ "$mode" != "print" ]; then
+    RUSTC_BOOTSTRAP=1 RUSTDOCFLAGS="-D warnings" cargo doc --offline --quiet -p sops-core \
+        --no-deps --no-default-features --features "$FEATURES" --target-dir "$TARGET"
+fi
 RUSTC_BOOTSTRAP=1 cargo rustdoc --offline --quiet -p sops-core --lib \
     --no-default-features --features "$FEATURES" --target-dir "$TARGET" \
     -- -Z unstable-options --output-format json
@@ -57,6 +67,7 @@ SNAPSHOT="$REPO/sops-core/public-api.txt"
 python3 - "$JSON" "$SNAPSHOT" "$mode" "$FEATURES" <<'PY'
 import difflib
 import json
+import re
 import sys
 
 json_path, snapshot_path, mode, features = sys.argv[1:5]
@@ -266,6 +277,9 @@ seen = set()
 
 
 def emit(path, kind, sig=""):
+    # One line per item: a signature or constant spread over several source
+    # lines (a string constant continued with `\`) is joined into one.
+    sig = re.sub(r"\\?\n\s*", " ", sig)
     lines.add(f"{path} {kind}" + (f" {sig}" if sig else ""))
 
 

@@ -66,7 +66,7 @@ pub enum Error {
     /// The plaintext to encrypt already holds sops metadata.
     AlreadyEncrypted,
     /// Writing a file failed at `step`; the file at `path` is unchanged
-    /// (see [`crate::ops::write_file_atomically`]).
+    /// (the write goes to a temporary file renamed over it).
     #[error("could not {step} {}", .path.display())]
     Write {
         /// The file being written.

@@ -483,7 +483,7 @@ impl KeyContextBuilder {
     /// Endpoint overrides (`AWS_ENDPOINT_URL`, `AWS_ENDPOINT_URL_KMS`,
     /// `AWS_ENDPOINT_URL_STS`) still come from the process environment. A
     /// missing file makes every AWS KMS key fail with
-    /// [`super::KeyError::NoCredentials`] naming the file. Has no effect
+    /// a "no credentials" error naming the file. Has no effect
     /// without the `aws-kms` feature.
     pub fn aws_shared_files(
         mut self,
@@ -643,7 +643,7 @@ impl KeyContextBuilder {
         self
     }
 
-    /// An identity file, read on first use with [`super::read_secret_file`]
+    /// An identity file, read on first use
     /// (bounded, wiped after parsing); a missing file is an error.
     #[cfg(feature = "age")]
     pub fn age_identity_file(mut self, path: impl AsRef<Path>) -> Self {
