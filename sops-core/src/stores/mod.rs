@@ -309,7 +309,7 @@ pub enum StoreError {
 /// The metadata from the `sops` key of the first document, and the
 /// documents without their `sops` key (the default
 /// [`Store::load_encrypted`], after the documents are loaded).
-pub(crate) fn split_sops_key(
+pub fn split_sops_key(
     mut docs: Vec<Branch>,
     format: Format,
 ) -> Result<(Vec<Branch>, Metadata), StoreError> {
