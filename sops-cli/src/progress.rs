@@ -52,7 +52,12 @@ impl Stages {
         let label = on.then(|| {
             let name = path
                 .and_then(Path::file_name)
-                .map_or_else(|| "stdin".into(), |n| n.to_string_lossy());
+                .map_or_else(|| "stdin".into(), |n| n.to_string_lossy())
+                // A file name is not trusted to drive the terminal: control
+                // characters (escape sequences) are shown as `?`.
+                .chars()
+                .map(|c| if c.is_control() { '?' } else { c })
+                .collect::<String>();
             #[allow(clippy::cast_precision_loss)] // a size shown to one decimal
             let mb = len as f64 / (1024.0 * 1024.0);
             format!("sops {command}: {name} ({mb:.1} MB)")
