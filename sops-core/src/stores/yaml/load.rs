@@ -28,6 +28,8 @@ use crate::stores::yaml::resolve::{Resolved, resolve_plain};
 use crate::stores::{StoreError, StoreLimits};
 use crate::tree::{Branch, Comment, Item, Time, Value};
 
+mod fast;
+
 /// FNV-1a: the maps below are keyed by small integers and key hashes, and
 /// nothing an attacker sends can make a document slower than its size.
 #[derive(Default)]
@@ -563,6 +565,100 @@ impl Builder {
         self.add_node(value, line, span.end.line(), is_scalar)
     }
 
+    /// Wipes what was built so far (a fast path that gives up drops it;
+    /// it may hold plaintext).
+    fn wipe(&mut self) {
+        use zeroize::Zeroize;
+        self.docs.iter_mut().for_each(Zeroize::zeroize);
+        for frame in &mut self.stack {
+            match &mut frame.body {
+                Body::Map { items, key, .. } => {
+                    items.iter_mut().for_each(Zeroize::zeroize);
+                    if let Some((k, _)) = key {
+                        k.zeroize();
+                    }
+                }
+                Body::Seq(items) => items.iter_mut().for_each(Zeroize::zeroize),
+            }
+        }
+        if let Some(root) = &mut self.root {
+            root.zeroize();
+        }
+        for (value, _) in self.anchors.values_mut() {
+            value.zeroize();
+        }
+        for c in &mut self.pending {
+            c.text.zeroize();
+        }
+    }
+
+    /// Takes one parser event (the one place events become tree: both the
+    /// parser's events and [`fast`]'s go through here).
+    fn apply(
+        &mut self,
+        event: Event<'_>,
+        span: &Span,
+        saw_document: &mut bool,
+    ) -> Result<(), StoreError> {
+        match event {
+            // Also ignored by the catch-all arm (deleting this arm changes
+            // nothing); listed so that the events handled are explicit.
+            Event::StreamStart | Event::StreamEnd => {}
+            Event::DocumentStart(_, version) => {
+                if let Some(v) = version
+                    && (v.major, v.minor) != (1, 1)
+                {
+                    return Err(syntax(
+                        span.start.line(),
+                        "found incompatible YAML document",
+                    ));
+                }
+                *saw_document = true;
+                self.root = None;
+            }
+            Event::DocumentEnd => self.end_document()?,
+            Event::Comment(text, placement) => {
+                self.comment(text.into_owned(), placement, span);
+            }
+            Event::Scalar(text, style, anchor, tag) => {
+                self.parsed_nodes += 1;
+                let line = span.start.line();
+                let value = self.scalar_value(text, style, tag.as_deref(), line)?;
+                self.remember_anchor(anchor, &value);
+                // An empty node (`- # c`) does not take a comment after its
+                // dash; any other scalar starts on a later line than it.
+                let empty = span.start.index() == span.end.index();
+                self.flush_pending_before(empty.then_some(line));
+                self.empty_scalar = empty;
+                let end_line = match style {
+                    ScalarStyle::Literal | ScalarStyle::Folded => line,
+                    _ => span.end.line(),
+                };
+                self.add_node(value, line, end_line, true)?;
+            }
+            Event::Alias(id) => self.alias(id, span)?,
+            Event::MappingStart(style, anchor, _) => {
+                let body = Body::Map {
+                    items: Vec::new(),
+                    key: None,
+                    keys: None,
+                };
+                self.open(body, span, style == StructureStyle::Flow, anchor)?;
+            }
+            Event::SequenceStart(style, anchor, _) => {
+                self.open(
+                    Body::Seq(Vec::new()),
+                    span,
+                    style == StructureStyle::Flow,
+                    anchor,
+                )?;
+            }
+            Event::MappingEnd | Event::SequenceEnd => self.close(span)?,
+            _ => {}
+        }
+        Ok(())
+    }
+
     fn end_document(&mut self) -> Result<(), StoreError> {
         let root = self.root.take();
         let is_map = matches!(root, Some(Value::Map(_)));
@@ -683,6 +779,19 @@ pub(crate) fn load_with(
             + 1;
         syntax(line, "invalid leading UTF-8 octet")
     })?;
+    if let Some(docs) = fast::load(text, limits, check_duplicates) {
+        return Ok(docs);
+    }
+    parse(text, limits, check_duplicates)
+}
+
+/// The general path: the parser's events into the builder. What it built
+/// is wiped when it fails.
+fn parse(
+    text: &str,
+    limits: &StoreLimits,
+    check_duplicates: bool,
+) -> Result<Vec<Branch>, StoreError> {
     let mut options = granit_parser::Options::default();
     options.max_buffered_comment_events = usize::MAX;
     options.block_scalar_eof_without_line_feed = true;
@@ -694,77 +803,29 @@ pub(crate) fn load_with(
     options.flow_nesting_limit = parser_limit;
     options.block_nesting_limit = parser_limit;
     let mut parser = Parser::new_from_str_with_options(text, options);
-    let mut b = Builder::new(limits, input.len());
+    let mut b = Builder::new(limits, text.len());
     b.check_duplicates = check_duplicates;
     let mut saw_document = false;
-    while let Some(next) = parser.next_event() {
-        let (event, span) = next.map_err(|e| {
-            let line = e.marker().line().max(1);
-            if matches!(e.kind(), ErrorKind::RecursionLimitExceeded) {
-                b.too_deep(line)
-            } else {
-                syntax(line, e.info())
-            }
-        })?;
-        match event {
-            // Also ignored by the catch-all arm (deleting this arm changes
-            // nothing); listed so that the events handled are explicit.
-            Event::StreamStart | Event::StreamEnd => {}
-            Event::DocumentStart(_, version) => {
-                if let Some(v) = version
-                    && (v.major, v.minor) != (1, 1)
-                {
-                    return Err(syntax(
-                        span.start.line(),
-                        "found incompatible YAML document",
-                    ));
+    let mut feed = || {
+        while let Some(next) = parser.next_event() {
+            let (event, span) = next.map_err(|e| {
+                let line = e.marker().line().max(1);
+                if matches!(e.kind(), ErrorKind::RecursionLimitExceeded) {
+                    b.too_deep(line)
+                } else {
+                    syntax(line, e.info())
                 }
-                saw_document = true;
-                b.root = None;
-            }
-            Event::DocumentEnd => b.end_document()?,
-            Event::Comment(text, placement) => {
-                b.comment(text.into_owned(), placement, &span);
-            }
-            Event::Scalar(text, style, anchor, tag) => {
-                b.parsed_nodes += 1;
-                let line = span.start.line();
-                let value = b.scalar_value(text, style, tag.as_deref(), line)?;
-                b.remember_anchor(anchor, &value);
-                // An empty node (`- # c`) does not take a comment after its
-                // dash; any other scalar starts on a later line than it.
-                let empty = span.start.index() == span.end.index();
-                b.flush_pending_before(empty.then_some(line));
-                b.empty_scalar = empty;
-                let end_line = match style {
-                    ScalarStyle::Literal | ScalarStyle::Folded => line,
-                    _ => span.end.line(),
-                };
-                b.add_node(value, line, end_line, true)?;
-            }
-            Event::Alias(id) => b.alias(id, &span)?,
-            Event::MappingStart(style, anchor, _) => {
-                let body = Body::Map {
-                    items: Vec::new(),
-                    key: None,
-                    keys: None,
-                };
-                b.open(body, &span, style == StructureStyle::Flow, anchor)?;
-            }
-            Event::SequenceStart(style, anchor, _) => {
-                b.open(
-                    Body::Seq(Vec::new()),
-                    &span,
-                    style == StructureStyle::Flow,
-                    anchor,
-                )?;
-            }
-            Event::MappingEnd | Event::SequenceEnd => b.close(&span)?,
-            _ => {}
+            })?;
+            b.apply(event, &span, &mut saw_document)?;
         }
+        Ok(())
+    };
+    if let Err(e) = feed() {
+        b.wipe();
+        return Err(e);
     }
     if !saw_document {
         return Err(StoreError::Shape(NO_DOCUMENT.into()));
     }
-    Ok(b.docs)
+    Ok(std::mem::take(&mut b.docs))
 }

@@ -765,7 +765,7 @@ fn metadata_is_last_key_of_every_document() {
     );
 }
 
-mod roundtrip_props {
+pub(in crate::stores::yaml) mod roundtrip_props {
     use proptest::prelude::*;
 
     use super::*;
@@ -896,7 +896,7 @@ mod roundtrip_props {
         Branch(out)
     }
 
-    fn document() -> impl Strategy<Value = Branch> {
+    pub(in crate::stores::yaml) fn document() -> impl Strategy<Value = Branch> {
         prop::collection::vec(
             prop_oneof![
                 4 => (tricky_string(), tree()).prop_map(|(k, v)| (Some(k), v)),
