@@ -76,12 +76,13 @@ pub fn parse_enc(s: &str) -> Result<EncParts, CipherError> {
     })
 }
 
-/// The last occurrence of `needle` in `hay`. The fields sit at the end of
-/// a value, so a scan from the end finds them after a few bytes (the
-/// standard library's two-way searcher costs more to set up than that).
-fn rfind_bytes(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    let last = hay.len().checked_sub(needle.len())?;
-    (0..=last).rev().find(|&i| hay[i..].starts_with(needle))
+/// The last occurrence of `needle` (which starts with `,`) in `hay`. The
+/// fields sit at the end of a value and base64 has no comma, so the last
+/// comma or the one before it is the field (a vectorised scan from the
+/// end; the standard library's two-way searcher costs more to set up).
+fn rfind_field(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    debug_assert_eq!(needle.first(), Some(&b','));
+    memchr::memrchr_iter(b',', hay).find(|&i| hay[i..].starts_with(needle))
 }
 
 /// The base64 texts of data, IV and tag, and the type, as [`parse_enc`]
@@ -93,15 +94,15 @@ fn split_enc(s: &str) -> Result<(&str, &str, &str, &str), CipherError> {
     // Greedy `(.+)` groups: the last `,type:` before a `]`, then the last
     // `,tag:` and `,iv:` before it. (Every cut is at an ASCII byte, so a
     // char boundary.)
-    let type_pos = rfind_bytes(rest.as_bytes(), b",type:").ok_or(CipherError::Format)?;
+    let type_pos = rfind_field(rest.as_bytes(), b",type:").ok_or(CipherError::Format)?;
     let after_type = &rest[type_pos + 6..];
     let close = after_type.rfind(']').ok_or(CipherError::Format)?;
     let kind = &after_type[..close];
     let head = &rest[..type_pos];
-    let tag_pos = rfind_bytes(head.as_bytes(), b",tag:").ok_or(CipherError::Format)?;
+    let tag_pos = rfind_field(head.as_bytes(), b",tag:").ok_or(CipherError::Format)?;
     let tag = &head[tag_pos + 5..];
     let head = &head[..tag_pos];
-    let iv_pos = rfind_bytes(head.as_bytes(), b",iv:").ok_or(CipherError::Format)?;
+    let iv_pos = rfind_field(head.as_bytes(), b",iv:").ok_or(CipherError::Format)?;
     let iv = &head[iv_pos + 4..];
     let data = &head[..iv_pos];
     if data.is_empty() || iv.is_empty() || tag.is_empty() || kind.is_empty() {

@@ -144,6 +144,29 @@ fn analyze_chars(s: &str) -> Analysis {
 /// go-yaml's breaks are `\n` and `\r`, its printable set is `\n` and
 /// 0x20–0x7E, and a blank is a space, tab, NUL, break or the end.
 fn analyze_ascii(b: &[u8]) -> Analysis {
+    // Most strings (keys, ENC[…] values, tokens) are graphic characters
+    // only: no blanks, breaks or specials, so only the first character,
+    // a final `:` and a `---`/`...` start can keep them from being plain.
+    // One vectorised pass decides that (without an early exit).
+    if b.iter()
+        .fold(true, |graphic, &c| graphic & (c.wrapping_sub(0x21) < 0x5E))
+    {
+        if let (Some(&first), Some(&last)) = (b.first(), b.last()) {
+            let indicator = matches!(
+                first,
+                b'#' | b',' | b'[' | b']' | b'{' | b'}' | b'&' | b'*' | b'!' | b'|' | b'>'
+                    | b'\'' | b'"' | b'%' | b'@' | b'`'
+            ) || (b.len() == 1 && matches!(first, b'?' | b':' | b'-'))
+                || last == b':'
+                || b.starts_with(b"---")
+                || b.starts_with(b"...");
+            return Analysis {
+                block_plain: !indicator,
+                single: true,
+                block: true,
+            };
+        }
+    }
     let blankz = |c: Option<&u8>| matches!(c, None | Some(b' ' | b'\t' | 0 | b'\n' | b'\r'));
     let mut block_indicators = b.starts_with(b"---") || b.starts_with(b"...");
     let (mut special, mut tabs, mut line_breaks) = (false, false, false);
@@ -763,7 +786,7 @@ mod tests {
     /// of up to four characters drawn from the bytes the rules look at.
     #[test]
     fn ascii_analysis_matches_the_character_analysis() {
-        const ALPHABET: &[u8] = b" \t\n\r\0\x7f#:-?'\"|>a.,[!%";
+        const ALPHABET: &[u8] = b" \t\n\r\0\x7f#:-?'\"|>a.,[!%@`{}&*~";
         let mut s = Vec::new();
         fn each(s: &mut Vec<u8>, left: usize) {
             let text = std::str::from_utf8(s).unwrap();
@@ -782,6 +805,10 @@ mod tests {
             "---",
             "...",
             "--- a",
+            "---a",
+            "....",
+            "a:b:",
+            "https://example.invalid/a#b",
             "ENC[AES256_GCM,data:x,iv:y,tag:z,type:str]",
         ] {
             assert_eq!(
