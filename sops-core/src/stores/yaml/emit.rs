@@ -150,22 +150,21 @@ fn analyze_ascii(b: &[u8]) -> Analysis {
     // One vectorised pass decides that (without an early exit).
     if b.iter()
         .fold(true, |graphic, &c| graphic & (c.wrapping_sub(0x21) < 0x5E))
+        && let (Some(&first), Some(&last)) = (b.first(), b.last())
     {
-        if let (Some(&first), Some(&last)) = (b.first(), b.last()) {
-            let indicator = matches!(
-                first,
-                b'#' | b',' | b'[' | b']' | b'{' | b'}' | b'&' | b'*' | b'!' | b'|' | b'>'
-                    | b'\'' | b'"' | b'%' | b'@' | b'`'
-            ) || (b.len() == 1 && matches!(first, b'?' | b':' | b'-'))
-                || last == b':'
-                || b.starts_with(b"---")
-                || b.starts_with(b"...");
-            return Analysis {
-                block_plain: !indicator,
-                single: true,
-                block: true,
-            };
-        }
+        let indicator = matches!(
+            first,
+            b'#' | b',' | b'[' | b']' | b'{' | b'}' | b'&' | b'*' | b'!' | b'|' | b'>'
+                | b'\'' | b'"' | b'%' | b'@' | b'`'
+        ) || (b.len() == 1 && matches!(first, b'?' | b':' | b'-'))
+            || last == b':'
+            || b.starts_with(b"---")
+            || b.starts_with(b"...");
+        return Analysis {
+            block_plain: !indicator,
+            single: true,
+            block: true,
+        };
     }
     let blankz = |c: Option<&u8>| matches!(c, None | Some(b' ' | b'\t' | 0 | b'\n' | b'\r'));
     let mut block_indicators = b.starts_with(b"---") || b.starts_with(b"...");
