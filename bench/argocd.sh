@@ -13,7 +13,8 @@
 #   BENCH_FILES         number of Secrets (default 200)
 #   BENCH_RUNS          timed runs of each side (default 5; median reported)
 #   HELM                helm for the Helm case (default .tools/bin/helm4)
-#   BENCH_HELM          0: skip the Helm case
+#   BENCH_HELM          0: skip the Helm cases
+#   BENCH_HELM_LARGE    0: skip the large values file (below)
 #
 # The Secrets (about 0.5 KiB each, stringData encrypted with
 # --encrypted-regex) are encrypted once by the reference sops into
@@ -26,6 +27,11 @@
 # three ways: `helm template` on plaintext values (the tool's own time), the
 # helm-secrets cost model (reference sops decrypts the values to a temp file,
 # then `helm template`), and one `argocd-sops-plugin generate`.
+#
+# Large values case (issue 16): the same chart with one values file of 5 MB
+# plaintext (bench/gen.py), 20 MB encrypted by the reference sops: helm
+# template on the plaintext against the plugin decrypting it in helm mode
+# (3 runs each, median), and one run of the helm-secrets cost model.
 set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -208,5 +214,58 @@ awk -v a="$a" -v m="$m" -v p="$p" -v h="$("$HELM" version --short)" 'BEGIN {
     printf "%-44s %10.1f ms\n", "helm template alone (" h ")", a / 1000
     printf "%-44s %10.1f ms\n", "reference sops decrypt + helm template", m / 1000
     printf "%-44s %10.1f ms\n", "argocd-sops-plugin generate (helm mode)", p / 1000
+    printf "%-44s %10.1f ms\n", "plugin overhead over helm template", (p - a) / 1000
+}' | tee -a "$OUT/argocd-bench.txt"
+
+[ "${BENCH_HELM_LARGE:-1}" = 0 ] && exit 0
+LARGE="$OUT/argocd-helm-large"
+mkdir -p "$LARGE"
+if [ ! -f "$LARGE/values.enc.yaml" ]; then
+    echo "== large values: generating 5 MB of plaintext, encrypting it with the reference"
+    python3 bench/gen.py "$LARGE" values 5000000
+    (cd "$LARGE" && SOPS_AGE_RECIPIENTS="" "$REF" encrypt --age "$RECIPIENT" \
+        values.yaml >values.enc.yaml)
+fi
+cp "$LARGE/values.enc.yaml" "$CHART/large.enc.yaml"
+large_alone() {
+    "$HELM" template bench "$CHART" -f "$LARGE/values.yaml" \
+        -f "$OUT/argocd-helm/plain-secrets.yaml" >/dev/null
+}
+large_plugin() {
+    (cd "$CHART" && env -i PATH=/usr/bin:/bin TMPDIR=/tmp SOPS_AGE_KEY_FILE="$KEY" \
+        SOPS_CMP_HELM_BIN="$HELM" ARGOCD_APP_NAME=bench ARGOCD_APP_NAMESPACE=bench \
+        ARGOCD_APP_SOURCE_PATH=chart \
+        ARGOCD_APP_PARAMETERS='[{"name":"helm-values-files","array":["large.enc.yaml","secrets.yaml"]}]' \
+        "$PLUGIN" generate >"$OUT/argocd-helm-large-out.yaml")
+}
+large_plugin
+grep -q helm-bench-password "$OUT/argocd-helm-large-out.yaml" || {
+    echo "plugin helm output (large values) lacks the decrypted value" >&2
+    exit 1
+}
+echo "== helm with a 20 MB encrypted values file: 3 runs each (median)"
+alone=()
+plugin=()
+for _ in 1 2 3; do
+    t0="$(now)"
+    large_alone
+    t1="$(now)"
+    large_plugin
+    t2="$(now)"
+    alone+=("$((t1 - t0))")
+    plugin+=("$((t2 - t1))")
+done
+t0="$(now)"
+tmp="$(mktemp)"
+SOPS_AGE_KEY_FILE="$KEY" "$REF" decrypt "$CHART/large.enc.yaml" >"$tmp"
+"$HELM" template bench "$CHART" -f "$tmp" -f "$OUT/argocd-helm/plain-secrets.yaml" >/dev/null
+rm -f "$tmp"
+m="$(($(now) - t0))"
+a="$(printf '%s\n' "${alone[@]}" | median)"
+p="$(printf '%s\n' "${plugin[@]}" | median)"
+awk -v a="$a" -v m="$m" -v p="$p" 'BEGIN {
+    printf "%-44s %10.1f ms\n", "helm template alone, 5 MB plaintext values", a / 1000
+    printf "%-44s %10.1f ms\n", "reference sops decrypt + helm template (1 run)", m / 1000
+    printf "%-44s %10.1f ms\n", "argocd-sops-plugin generate, 20 MB encrypted", p / 1000
     printf "%-44s %10.1f ms\n", "plugin overhead over helm template", (p - a) / 1000
 }' | tee -a "$OUT/argocd-bench.txt"

@@ -56,7 +56,7 @@ pub fn run(req: DecryptRequest<'_>) -> Result<(), CliError> {
         .load_encrypted(&input.bytes)
         .map_err(|e| store_error_in(Stage::LoadEncrypted(in_format), &e, input.path.as_deref()))?;
     // The encrypted text is no longer needed; free it before decrypting.
-    drop(input);
+    input.discard_encrypted();
     stages.stage("decrypting");
     let decrypted = ops::decrypt_loaded(docs, metadata, &ctx, &opts)
         .map_err(|e| library_error(e, in_format))?;
