@@ -22,6 +22,7 @@
 //! decryption can say so with sops' texts. Key material never appears in
 //! messages or `Debug` output.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::io::{self, Read};
@@ -66,6 +67,9 @@ pub(crate) enum LoadedIdentity {
 pub struct AgeIdentities {
     /// Each identity with the location it came from.
     identities: Vec<(String, LoadedIdentity)>,
+    /// The recipient of each X25519 and post-quantum identity, worked out
+    /// on first use (see [`AgeIdentities::recipients`]).
+    recipients: OnceLock<Vec<Option<String>>>,
     /// Per-source failures, in sops' order.
     errors: Vec<String>,
     /// Sources that were not configured, did not exist, or held no identity.
@@ -419,12 +423,15 @@ impl AgeIdentities {
     /// recipient of an X25519 or post-quantum identity, else its type
     /// (`sops doctor` lists them; never key material).
     pub fn described(&self) -> Vec<(String, String)> {
+        let recipients = self.recipients();
         self.identities
             .iter()
-            .map(|(location, identity)| {
+            .zip(recipients.iter())
+            .map(|((location, identity), recipient)| {
                 let what = match identity {
-                    LoadedIdentity::X25519(i) => i.to_public().to_string(),
-                    LoadedIdentity::Pq(i) => i.to_public().to_string(),
+                    LoadedIdentity::X25519(_) | LoadedIdentity::Pq(_) => {
+                        recipient.clone().unwrap_or_default()
+                    }
                     LoadedIdentity::Ssh(_) => "SSH key".to_owned(),
                     LoadedIdentity::Plugin(i) => format!("plugin {}", i.plugin()),
                     LoadedIdentity::Encrypted(_) => "passphrase-protected identity file".to_owned(),
@@ -487,6 +494,27 @@ impl AgeIdentities {
         text
     }
 
+    /// The recipient of each identity that has one in clear (X25519 and
+    /// post-quantum), in the order of the identities: a scalar
+    /// multiplication and a bech32 encoding each, worked out once instead of
+    /// once per file (the recipient binding of a run over many files).
+    fn recipients(&self) -> Cow<'_, [Option<String>]> {
+        let of = |(_, identity): &(String, LoadedIdentity)| match identity {
+            LoadedIdentity::X25519(i) => Some(i.to_public().to_string()),
+            LoadedIdentity::Pq(i) => Some(i.to_public().to_string()),
+            _ => None,
+        };
+        let cached = self
+            .recipients
+            .get_or_init(|| self.identities.iter().map(of).collect());
+        if cached.len() == self.identities.len() {
+            Cow::Borrowed(cached)
+        } else {
+            // Identities added after the cache was filled (not done today).
+            Cow::Owned(self.identities.iter().map(of).collect())
+        }
+    }
+
     /// The identities ready for age's decryptor: X25519 and SSH ones
     /// directly, plugin identities grouped into one driver per plugin.
     /// Plugins whose binary cannot be found are listed in `errors`.
@@ -496,15 +524,21 @@ impl AgeIdentities {
         let mut direct: Vec<&dyn age::Identity> = Vec::new();
         let mut encrypted = Vec::new();
         let mut by_plugin: BTreeMap<&str, Vec<plugin::Identity>> = BTreeMap::new();
-        for (_, identity) in &self.identities {
+        let recipients = if bound_to.is_some() {
+            self.recipients()
+        } else {
+            Cow::Borrowed(&[][..])
+        };
+        for (n, (_, identity)) in self.identities.iter().enumerate() {
+            let is_bound = |r: &str| recipients.get(n).and_then(Option::as_deref) == Some(r);
             match identity {
                 LoadedIdentity::X25519(i) => {
-                    if bound_to.is_none_or(|r| i.to_public().to_string() == r) {
+                    if bound_to.is_none_or(is_bound) {
                         direct.push(i);
                     }
                 }
                 LoadedIdentity::Pq(i) => {
-                    if bound_to.is_none_or(|r| i.to_public().to_string() == r) {
+                    if bound_to.is_none_or(is_bound) {
                         direct.push(i.as_ref());
                     }
                 }
