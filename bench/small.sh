@@ -2,7 +2,8 @@
 # Whole-process cost of the small cases (issue 16): one small Secret
 # decrypted and encrypted by our `sops` and by the reference sops 3.11.0,
 # next to an empty process (`/bin/true`: what exec + the dynamic loader
-# cost on this machine), then the Argo CD plugin row (200 Secrets in one
+# cost on this machine; every command runs under the same `env -i`),
+# then the Argo CD plugin row (200 Secrets in one
 # `generate`, from bench/argocd.sh without its Helm part).
 #
 #   bench/small.sh
@@ -47,17 +48,19 @@ DIR="$OUT/small"
 KEY="$DIR/key.txt"
 [ -f "$KEY" ] || age-keygen -o "$KEY" 2>/dev/null
 RECIPIENT="$(age-keygen -y "$KEY")"
+# In sops' canonical layout (4-space indentation), so that both decrypt it
+# back to these very bytes.
 cat >"$DIR/secret.plain.yaml" <<'EOF'
 apiVersion: v1
 kind: Secret
 metadata:
-  name: secret-1
-  namespace: bench
+    name: secret-1
+    namespace: bench
 type: Opaque
 stringData:
-  username: user-1
-  password: bench-password-value-1
-  url: postgres://db-1.internal:5432/app
+    username: user-1
+    password: bench-password-value-1
+    url: postgres://db-1.internal:5432/app
 EOF
 # No .sops.yaml above bench/out/small is expected; HOME is the bench dir,
 # so no user config is read either.
@@ -77,7 +80,7 @@ ROWS=()
 if command -v hyperfine >/dev/null; then
     json="$DIR/hyperfine.json"
     (cd "$DIR" && hyperfine -N --style none --warmup 20 --runs "$RUNS" --export-json "$json" \
-        --command-name "empty process (/bin/true)" "/bin/true" \
+        --command-name "empty process (/bin/true)" "${ENVV[*]} /bin/true" \
         --command-name "sops decrypt (reference)" "${ENVV[*]} $REF decrypt secret.yaml" \
         --command-name "sops decrypt (ours)" "${ENVV[*]} $OURS decrypt secret.yaml" \
         --command-name "sops encrypt (reference)" "${ENVV[*]} $REF encrypt --age $RECIPIENT secret.plain.yaml" \
@@ -95,7 +98,7 @@ else
         for n in "${names[@]}"; do
             t0="$(now)"
             case $n in
-            true) /bin/true ;;
+            true) "${ENVV[@]}" /bin/true ;;
             ref-dec) (cd "$DIR" && "${ENVV[@]}" "$REF" decrypt secret.yaml >/dev/null) ;;
             ours-dec) (cd "$DIR" && "${ENVV[@]}" "$OURS" decrypt secret.yaml >/dev/null) ;;
             ref-enc) (cd "$DIR" && "${ENVV[@]}" "$REF" encrypt --age "$RECIPIENT" secret.plain.yaml >/dev/null) ;;
@@ -104,7 +107,7 @@ else
             T[$n]+="$(($(now) - t0)) "
         done
     done
-    labels=("empty process (/bin/true, in a subshell loop)" "sops decrypt (reference)" "sops decrypt (ours)" "sops encrypt (reference)" "sops encrypt (ours)")
+    labels=("empty process (/bin/true)" "sops decrypt (reference)" "sops decrypt (ours)" "sops encrypt (reference)" "sops encrypt (ours)")
     for i in "${!names[@]}"; do
         m="$(tr ' ' '\n' <<<"${T[${names[$i]}]}" | grep . | median)"
         ROWS+=("$(printf '%s\t-\t%.2f' "${labels[$i]}" "$(awk -v m="$m" 'BEGIN {print m / 1000}')")")

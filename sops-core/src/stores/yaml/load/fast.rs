@@ -423,23 +423,25 @@ impl Scan<'_, '_> {
         v: &str,
         plain: bool,
     ) -> Result<Resume, GiveUp> {
+        let empty_flow = |start, end| [(start, span(line, col, col + 1)), (end, span(line, col + 1, col + 2))];
+        let flow = match v {
+            "[]" => Some(empty_flow(
+                Event::SequenceStart(StructureStyle::Flow, 0, None),
+                Event::SequenceEnd,
+            )),
+            "{}" => Some(empty_flow(
+                Event::MappingStart(StructureStyle::Flow, 0, None),
+                Event::MappingEnd,
+            )),
+            _ => None,
+        };
+        if let Some(events) = flow {
+            for (event, at) in events {
+                self.event(event, at)?;
+            }
+            return Ok(None);
+        }
         match v {
-            "[]" => {
-                self.event(
-                    Event::SequenceStart(StructureStyle::Flow, 0, None),
-                    span(line, col, col + 1),
-                )?;
-                self.event(Event::SequenceEnd, span(line, col + 1, col + 2))?;
-                Ok(None)
-            }
-            "{}" => {
-                self.event(
-                    Event::MappingStart(StructureStyle::Flow, 0, None),
-                    span(line, col, col + 1),
-                )?;
-                self.event(Event::MappingEnd, span(line, col + 1, col + 2))?;
-                Ok(None)
-            }
             "|" => self.literal(line, parent, true).map(Some),
             "|-" => self.literal(line, parent, false).map(Some),
             _ => {
