@@ -12,8 +12,8 @@
 //! give up; the caller then parses the whole text with the parser, as it
 //! does for every error the builder reports here (so error messages and
 //! their line numbers are always the parser's). Giving up costs at most one
-//! extra pass over the text; a differential test (`tests.rs`,
-//! `fast_path_*`) holds the two paths to the same trees.
+//! extra pass over the text; differential tests (`fast_path_*` below) hold
+//! the two paths to the same trees.
 //!
 //! Why: the general parser spends about 60 instructions per byte; this
 //! shape needs a handful, and parsing bounds a large decryption.
@@ -314,7 +314,10 @@ impl Scan<'_, '_> {
             self.event(Event::DocumentStart(false, None), span(line, 0, 0))?;
             self.open(Kind::Map, line, 0)?;
         } else if let Some(parent) = self.nested.take() {
-            debug_assert!(line.indent > parent);
+            // (The look-ahead that set `nested` saw this line deeper.)
+            if line.indent <= parent {
+                return Err(GiveUp);
+            }
             let kind = if dash { Kind::Seq } else { Kind::Map };
             self.open(kind, line, line.indent)?;
         } else {
