@@ -114,16 +114,17 @@ pub fn compile_go_regex(pattern: &str) -> Option<Regex> {
     // compiles the same few patterns again and again (each file carries its
     // `encrypted_regex`): about 150 000 instructions a time, 9% of a small
     // file's decryption there. The compiled regex is shared (a clone is a
-    // reference count); the cache holds at most a few patterns, so hostile
-    // input cannot grow it.
-    const CACHED: usize = 32;
+    // reference count); the cache holds at most a few short patterns, so
+    // hostile input cannot grow it (longer ones are compiled every time).
+    const CACHED: usize = 16;
+    const CACHED_LEN: usize = 256;
     static CACHE: std::sync::Mutex<Vec<(String, Option<Regex>)>> = std::sync::Mutex::new(Vec::new());
     let mut cache = CACHE.lock().unwrap_or_else(|e| e.into_inner());
     if let Some((_, compiled)) = cache.iter().find(|(p, _)| p == pattern) {
         return compiled.clone();
     }
     let compiled = Regex::new(&translate_go_regex(pattern)).ok();
-    if cache.len() < CACHED {
+    if cache.len() < CACHED && pattern.len() <= CACHED_LEN {
         cache.push((pattern.to_owned(), compiled.clone()));
     }
     compiled
