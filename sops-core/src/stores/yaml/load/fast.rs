@@ -347,7 +347,7 @@ impl Scan<'_, '_> {
         }
         let first = v.as_bytes()[0];
         let is_entry = !matches!(first, b'"' | b'\'' | b'[' | b'{')
-            && (v.contains(": ") || v.ends_with(':'));
+            && (line.separators > 0 || v.ends_with(':'));
         if is_entry {
             self.open(Kind::Map, line, col)?;
             self.entry(line, col, v)
@@ -426,25 +426,9 @@ impl Scan<'_, '_> {
         v: &str,
         plain: bool,
     ) -> Result<Resume, GiveUp> {
-        let empty_flow = |start, end| [(start, span(line, col, col + 1)), (end, span(line, col + 1, col + 2))];
-        let flow = match v {
-            "[]" => Some(empty_flow(
-                Event::SequenceStart(StructureStyle::Flow, 0, None),
-                Event::SequenceEnd,
-            )),
-            "{}" => Some(empty_flow(
-                Event::MappingStart(StructureStyle::Flow, 0, None),
-                Event::MappingEnd,
-            )),
-            _ => None,
-        };
-        if let Some(events) = flow {
-            for (event, at) in events {
-                self.event(event, at)?;
-            }
-            return Ok(None);
-        }
         match v {
+            "[]" => self.empty_flow(line, col, Kind::Seq),
+            "{}" => self.empty_flow(line, col, Kind::Map),
             "|" => self.literal(line, parent, true).map(Some),
             "|-" => self.literal(line, parent, false).map(Some),
             _ => {
@@ -462,6 +446,17 @@ impl Scan<'_, '_> {
         }
     }
 
+    /// `[]` or `{}` at column `col`: a flow collection opened and closed.
+    fn empty_flow(&mut self, line: &Line, col: usize, kind: Kind) -> Result<Resume, GiveUp> {
+        let (start, end) = match kind {
+            Kind::Seq => (Event::SequenceStart(StructureStyle::Flow, 0, None), Event::SequenceEnd),
+            Kind::Map => (Event::MappingStart(StructureStyle::Flow, 0, None), Event::MappingEnd),
+        };
+        self.event(start, span(line, col, col + 1))?;
+        self.event(end, span(line, col + 1, col + 2))?;
+        Ok(None)
+    }
+
     /// A literal block scalar whose header ends `line`; `clip` keeps one
     /// final line break (`|`), otherwise none (`|-`). Returns where the
     /// line after the block starts, and its number.
@@ -475,7 +470,6 @@ impl Scan<'_, '_> {
         }
         // Wiped if the fast path gives up (it may be a secret).
         let mut value = Zeroizing::new(String::new());
-        let mut last = first;
         while pos < self.text.len() {
             let l = self.line_at(pos, number);
             if l.odd {
@@ -495,14 +489,15 @@ impl Scan<'_, '_> {
             }
             value.push_str(&self.text[l.start + indent..l.end]);
             value.push('\n');
-            last = l;
             pos = self.after(&l);
             number += 1;
         }
         if !clip {
             value.pop();
         }
-        let end = Line::empty(pos, last.number + 1);
+        // `number` is now the line after the block (its first line is
+        // always taken: it is indented past the parent and not blank).
+        let end = Line::empty(pos, number);
         self.event(
             Event::Scalar(Cow::Owned(std::mem::take(&mut *value)), ScalarStyle::Literal, 0, None),
             Span::new(marker(&first, indent), marker(&end, 0)),
