@@ -10,7 +10,7 @@ use zeroize::Zeroizing;
 use crate::cli::IoFlags;
 
 use crate::commands;
-use crate::exit_code::{self as code, CliError, Stage, library_error, store_error, store_error_in};
+use crate::exit_code::{self as code, CliError, Stage, library_error, store_error};
 use crate::progress::Stages;
 
 /// Everything decrypt needs, from the subcommand or the root form.
@@ -28,10 +28,14 @@ pub struct DecryptRequest<'a> {
 
 pub fn run(req: DecryptRequest<'_>) -> Result<(), CliError> {
     let dest = commands::destination(req.io, req.file.map(PathBuf::as_path))?;
-    let input = commands::read_input(req.file.map(PathBuf::as_path))?;
-    let stages = Stages::for_input("decrypt", input.path.as_deref(), input.bytes.len());
+    let input = commands::EncryptedInput::open(req.file.map(PathBuf::as_path))?;
+    let stages = Stages::for_input(
+        "decrypt",
+        input.path.as_deref(),
+        usize::try_from(input.len).unwrap_or(usize::MAX),
+    );
     let decryption_order = commands::decryption_order(req.decryption_order)?;
-    let name = commands::name_for_formats(req.io, &input);
+    let name = commands::name_for_formats(req.io, input.path.as_deref());
     let (in_format, out_format) = commands::formats(&req.io.types, name);
     // Parse the path before any crypto, so a typo costs nothing.
     let steps = match req.extract.filter(|e| !e.is_empty()) {
@@ -52,11 +56,7 @@ pub fn run(req: DecryptRequest<'_>) -> Result<(), CliError> {
         decryption_order,
     };
     stages.stage("parsing");
-    let (docs, metadata) = in_store
-        .load_encrypted(&input.bytes)
-        .map_err(|e| store_error_in(Stage::LoadEncrypted(in_format), &e, input.path.as_deref()))?;
-    // The encrypted text is no longer needed; free it before decrypting.
-    input.discard_encrypted();
+    let (docs, metadata) = input.load(in_store.as_ref())?;
     stages.stage("decrypting");
     let decrypted = ops::decrypt_loaded(docs, metadata, &ctx, &opts)
         .map_err(|e| library_error(e, in_format))?;

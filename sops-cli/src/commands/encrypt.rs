@@ -115,7 +115,7 @@ pub fn run(req: EncryptRequest<'_>) -> Result<(), CliError> {
     let dest = commands::destination(req.io, req.file.map(PathBuf::as_path))?;
     let input = commands::read_input(req.file.map(PathBuf::as_path))?;
     let stages = Stages::for_input("encrypt", input.path.as_deref(), input.bytes.len());
-    let name = commands::name_for_formats(req.io, &input);
+    let name = commands::name_for_formats(req.io, input.path.as_deref());
     let (in_format, out_format) = commands::formats(&req.io.types, name);
     let config = commands::load_config(req.config)?;
     let in_store = commands::store_for_config(in_format, req.indent, config.as_ref())?;

@@ -122,7 +122,7 @@ pub fn rotate(req: RotateRequest<'_>) -> Result<(), CliError> {
     let dest = commands::destination(io, Some(&path))?;
     let input = commands::read_input(Some(&path))?;
     let stages = Stages::for_input("rotate", Some(&path), input.bytes.len());
-    let name = commands::name_for_formats(io, &input);
+    let name = commands::name_for_formats(io, input.path.as_deref());
     let (in_format, out_format) = commands::formats(&io.types, name);
     let in_store = commands::store_for_config(in_format, None, None)?;
     let out_store = commands::store_for_config(out_format, indent, None)?;

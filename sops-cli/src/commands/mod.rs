@@ -63,30 +63,12 @@ impl Input {
 pub fn read_input(file: Option<&Path>) -> Result<Input, CliError> {
     match file {
         Some(file) => {
-            let path = absolute(file);
-            if !path.exists() {
-                return Err(CliError::new(
-                    code::NO_FILE_SPECIFIED,
-                    format!(
-                        "Error: cannot operate on non-existent file \"{}\"",
-                        path.display()
-                    ),
-                )
-                .with_hint(sops_core::error::io_hint(
-                    std::io::ErrorKind::NotFound,
-                    false,
-                )));
-            }
-            let bytes = std::fs::read(&path).map_err(|e| {
-                CliError::new(
-                    code::COULD_NOT_READ_INPUT_FILE,
-                    format!("Error reading file: {}: {e}", path.display()),
-                )
-                .with_hint(sops_core::error::io_hint(e.kind(), false))
-            })?;
+            let (path, mut opened) = open_input(file)?;
+            let bytes =
+                sops_core::stores::read_whole(&mut opened).map_err(|e| read_error(&path, &e))?;
             Ok(Input {
                 path: Some(path),
-                bytes: Zeroizing::new(bytes),
+                bytes,
             })
         }
         None => {
@@ -105,9 +87,102 @@ pub fn read_input(file: Option<&Path>) -> Result<Input, CliError> {
     }
 }
 
+/// Opens FILE for reading: its absolute path and the open file.
+fn open_input(file: &Path) -> Result<(PathBuf, std::fs::File), CliError> {
+    let path = absolute(file);
+    if !path.exists() {
+        return Err(CliError::new(
+            code::NO_FILE_SPECIFIED,
+            format!(
+                "Error: cannot operate on non-existent file \"{}\"",
+                path.display()
+            ),
+        )
+        .with_hint(sops_core::error::io_hint(
+            std::io::ErrorKind::NotFound,
+            false,
+        )));
+    }
+    let opened = std::fs::File::open(&path).map_err(|e| read_error(&path, &e))?;
+    Ok((path, opened))
+}
+
+/// Reading FILE failed.
+fn read_error(path: &Path, e: &std::io::Error) -> CliError {
+    CliError::new(
+        code::COULD_NOT_READ_INPUT_FILE,
+        format!("Error reading file: {}: {e}", path.display()),
+    )
+    .with_hint(sops_core::error::io_hint(e.kind(), false))
+}
+
+/// The input of decrypt. A file stays open for the store to read: the YAML
+/// store reads it piece by piece, so that a large file's encrypted text is
+/// not held next to its tree. Stdin is read whole.
+pub struct EncryptedInput {
+    /// Absolute path of the file; `None` for stdin.
+    pub path: Option<PathBuf>,
+    /// Its size in bytes.
+    pub len: u64,
+    source: EncryptedSource,
+}
+
+enum EncryptedSource {
+    File(std::fs::File),
+    Stdin(Input),
+}
+
+impl EncryptedInput {
+    /// Opens FILE, or reads stdin when there is none.
+    pub fn open(file: Option<&Path>) -> Result<Self, CliError> {
+        Ok(match file {
+            Some(file) => {
+                let (path, opened) = open_input(file)?;
+                let len = opened.metadata().map_err(|e| read_error(&path, &e))?.len();
+                Self {
+                    path: Some(path),
+                    len,
+                    source: EncryptedSource::File(opened),
+                }
+            }
+            None => {
+                let input = read_input(None)?;
+                Self {
+                    path: None,
+                    len: input.bytes.len() as u64,
+                    source: EncryptedSource::Stdin(input),
+                }
+            }
+        })
+    }
+
+    /// The documents and metadata `store` reads from it; what was read is
+    /// freed on return.
+    pub fn load(
+        self,
+        store: &dyn Store,
+    ) -> Result<(Vec<sops_core::tree::Branch>, sops_core::metadata::Metadata), CliError> {
+        let stage = Stage::LoadEncrypted(store.format());
+        let loaded = match self.source {
+            EncryptedSource::File(mut file) => {
+                let path = self.path.as_deref().unwrap_or(Path::new(""));
+                store
+                    .load_encrypted_file(&mut file)
+                    .map_err(|e| read_error(path, &e))?
+            }
+            EncryptedSource::Stdin(input) => {
+                let loaded = store.load_encrypted(&input.bytes);
+                input.discard_encrypted();
+                loaded
+            }
+        };
+        loaded.map_err(|e| store_error_in(stage, &e, self.path.as_deref()))
+    }
+}
+
 /// The file name that decides formats: `--filename-override`, else FILE.
-pub fn name_for_formats<'a>(io: &'a IoFlags, input: &'a Input) -> Option<&'a Path> {
-    io.filename_override.as_deref().or(input.path.as_deref())
+pub fn name_for_formats<'a>(io: &'a IoFlags, file: Option<&'a Path>) -> Option<&'a Path> {
+    io.filename_override.as_deref().or(file)
 }
 
 /// A format from a `--input-type`/`--output-type` value, falling back to

@@ -328,6 +328,14 @@ pub fn split_sops_key(
     Ok((docs, meta))
 }
 
+/// The rest of `file`, in a buffer wiped when dropped.
+pub fn read_whole(file: &mut std::fs::File) -> std::io::Result<zeroize::Zeroizing<Vec<u8>>> {
+    use std::io::Read as _;
+    let mut bytes = zeroize::Zeroizing::new(Vec::new());
+    file.read_to_end(&mut bytes)?;
+    Ok(bytes)
+}
+
 /// One file format.
 ///
 /// `load` parses every document, keeping a top-level `sops` key if there is
@@ -364,6 +372,18 @@ pub trait Store: Send + Sync {
     /// metadata from the first document.
     fn load_encrypted(&self, input: &[u8]) -> Result<(Vec<Branch>, Metadata), StoreError> {
         split_sops_key(self.load(input)?, self.format())
+    }
+
+    /// [`load_encrypted`](Store::load_encrypted) of an open file. The outer
+    /// error is reading's, the inner one the store's. Stores that can read
+    /// a file piece by piece (YAML) keep only a window of its text next to
+    /// the tree; the others read it whole.
+    fn load_encrypted_file(
+        &self,
+        file: &mut std::fs::File,
+    ) -> std::io::Result<Result<(Vec<Branch>, Metadata), StoreError>> {
+        let bytes = read_whole(file)?;
+        Ok(self.load_encrypted(&bytes))
     }
 
     /// Emits an encrypted file.

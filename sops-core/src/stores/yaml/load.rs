@@ -507,18 +507,22 @@ impl Builder {
             }
             self.pending = rest;
         }
+        // A closed collection keeps no spare capacity: a large file is
+        // mostly small collections, whose doubling growth left about a
+        // third of their items' memory unused.
         let value = match frame.body {
-            Body::Map { items, key, .. } => {
+            Body::Map { mut items, key, .. } => {
                 if let Some((k, _)) = key {
                     // `key:` with nothing after it inside a flow mapping.
-                    let mut items = items;
                     items.push(Item::Entry(k, Value::Null));
-                    Value::Map(Branch(items))
-                } else {
-                    Value::Map(Branch(items))
                 }
+                items.shrink_to_fit();
+                Value::Map(Branch(items))
             }
-            Body::Seq(items) => Value::Seq(items),
+            Body::Seq(mut items) => {
+                items.shrink_to_fit();
+                Value::Seq(items)
+            }
         };
         self.remember_anchor(frame.anchor, &value);
         let end_line = if frame.flow {
@@ -783,6 +787,29 @@ pub(crate) fn load_with(
         return Ok(docs);
     }
     parse(text, limits, check_duplicates)
+}
+
+/// [`load`] of an open file. A regular file goes through the fast path
+/// piece by piece ([`fast::load_from`]), so that its whole text and the
+/// tree are never in memory together; when the fast path does not cover
+/// it, the file is read again from its start and loaded as a whole. Other
+/// files (pipes, devices) cannot be read twice and are read whole. The
+/// outer error is reading's.
+pub(crate) fn load_file(
+    file: &mut std::fs::File,
+    limits: &StoreLimits,
+) -> std::io::Result<Result<Vec<Branch>, StoreError>> {
+    use std::io::{Seek as _, SeekFrom};
+    let meta = file.metadata()?;
+    if meta.is_file() {
+        let len = usize::try_from(meta.len()).unwrap_or(usize::MAX);
+        if let Some(docs) = fast::load_from(file, limits, len, true, fast::PIECE)? {
+            return Ok(Ok(docs));
+        }
+        file.seek(SeekFrom::Start(0))?;
+    }
+    let bytes = crate::stores::read_whole(file)?;
+    Ok(load(&bytes, limits))
 }
 
 /// The general path: the parser's events into the builder. What it built

@@ -14,6 +14,7 @@ mod resolve;
 #[cfg(test)]
 mod tests;
 
+use crate::metadata::Metadata;
 use crate::stores::{Format, Store, StoreError, StoreLimits};
 use crate::tree::{Branch, Item, Value};
 
@@ -71,6 +72,24 @@ fn capacity(docs: &[Branch], metadata: Option<&Branch>) -> usize {
     capacity + capacity / 8
 }
 
+impl YamlStore {
+    /// An encrypted file's documents and metadata from what `load` made of
+    /// its text.
+    fn encrypted_docs(
+        &self,
+        loaded: Result<Vec<Branch>, StoreError>,
+    ) -> Result<(Vec<Branch>, Metadata), StoreError> {
+        // sops 3.11 reads an encrypted file's metadata first
+        // (`yaml.Unmarshal` into its `SopsFile`), which finds nothing in a
+        // file without a document (empty, blank, only comments): "sops
+        // metadata not found" (exit 1), not the plain load's errors.
+        match loaded {
+            Err(e) if load::is_no_document(&e) => Err(StoreError::MetadataNotFound),
+            docs => crate::stores::split_sops_key(docs?, self.format()),
+        }
+    }
+}
+
 impl Store for YamlStore {
     fn format(&self) -> Format {
         Format::Yaml
@@ -83,15 +102,15 @@ impl Store for YamlStore {
     fn load_encrypted(
         &self,
         input: &[u8],
-    ) -> Result<(Vec<Branch>, crate::metadata::Metadata), StoreError> {
-        // sops 3.11 reads an encrypted file's metadata first
-        // (`yaml.Unmarshal` into its `SopsFile`), which finds nothing in a
-        // file without a document (empty, blank, only comments): "sops
-        // metadata not found" (exit 1), not the plain load's errors.
-        match self.load(input) {
-            Err(e) if load::is_no_document(&e) => Err(StoreError::MetadataNotFound),
-            docs => crate::stores::split_sops_key(docs?, self.format()),
-        }
+    ) -> Result<(Vec<Branch>, Metadata), StoreError> {
+        self.encrypted_docs(self.load(input))
+    }
+
+    fn load_encrypted_file(
+        &self,
+        file: &mut std::fs::File,
+    ) -> std::io::Result<Result<(Vec<Branch>, Metadata), StoreError>> {
+        Ok(self.encrypted_docs(load::load_file(file, &self.limits)?))
     }
 
     fn emit_docs(&self, docs: &[Branch], metadata: Option<&Branch>) -> Result<Vec<u8>, StoreError> {

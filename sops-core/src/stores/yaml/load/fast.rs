@@ -19,6 +19,7 @@
 //! shape needs a handful, and parsing bounds a large decryption.
 
 use std::borrow::Cow;
+use std::io::Read;
 
 use granit_parser::{Event, Marker, Placement, ScalarStyle, Span, StructureStyle};
 use zeroize::Zeroizing;
@@ -38,22 +39,173 @@ type Resume = Option<(usize, usize)>;
 /// The documents of `text`, or `None` if the fast path does not cover it
 /// or the builder refused it (the parser then decides, with its messages).
 pub(super) fn load(text: &str, limits: &StoreLimits, check_duplicates: bool) -> Option<Vec<Branch>> {
-    let mut builder = Builder::new(limits, text.len());
-    builder.check_duplicates = check_duplicates;
-    let mut scan = Scan {
-        text,
-        builder: &mut builder,
-        stack: Vec::new(),
-        nested: None,
-        saw_document: false,
+    let mut pieces = Pieces::new(limits, text.len(), check_duplicates);
+    let done = pieces.feed(text);
+    pieces.finish(done)
+}
+
+/// How much [`load_from`] reads at a time.
+pub(super) const PIECE: usize = 512 * 1024;
+
+/// [`load`] over text read from `reader`, a piece at a time, so that only
+/// the tree and a window of the text are in memory (a large encrypted file
+/// is mostly ciphertext that the tree holds again). The text is cut only
+/// before a line that starts a top-level key ([`cut_before`]); a file
+/// without such lines is read whole. `Ok(None)`: not the fast path's shape
+/// (or not UTF-8); the caller reads the text again from its start.
+/// `read_size` is [`PIECE`] outside tests.
+pub(super) fn load_from(
+    reader: &mut dyn Read,
+    limits: &StoreLimits,
+    input_len: usize,
+    check_duplicates: bool,
+    read_size: usize,
+) -> std::io::Result<Option<Vec<Branch>>> {
+    let mut pieces = Pieces::new(limits, input_len, check_duplicates);
+    // An encrypted file's text (ciphertext, and values its rules leave in
+    // clear, as on disk); wiped when dropped all the same (a buffer it
+    // outgrows is freed as is).
+    let mut window = Zeroizing::new(Vec::with_capacity(read_size.saturating_mul(2)));
+    let done = loop {
+        let filled = window.len();
+        window.resize(filled + read_size.max(1), 0);
+        let n = match read_some(reader, &mut window[filled..]) {
+            Ok(n) => n,
+            Err(e) => {
+                pieces.builder.wipe();
+                return Err(e);
+            }
+        };
+        window.truncate(filled + n);
+        let at_end = n == 0;
+        let cut = if at_end {
+            window.len()
+        } else {
+            // (A line break that ended the window before has a byte after
+            // it now.)
+            match last_cut(&window, filled.saturating_sub(1)) {
+                Some(cut) => cut,
+                None => continue,
+            }
+        };
+        let step = match std::str::from_utf8(&window[..cut]) {
+            Ok(text) => pieces.feed(text),
+            Err(_) => Err(GiveUp),
+        };
+        if step.is_err() || at_end {
+            break step;
+        }
+        window.drain(..cut);
     };
-    match scan.run() {
-        Ok(()) => Some(std::mem::take(&mut builder.docs)),
-        Err(GiveUp) => {
-            builder.wipe();
-            None
+    Ok(pieces.finish(done))
+}
+
+/// One `read`, retried when interrupted.
+fn read_some(reader: &mut dyn Read, buf: &mut [u8]) -> std::io::Result<usize> {
+    loop {
+        match reader.read(buf) {
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            other => return other,
         }
     }
+}
+
+/// A line starting with this byte at column 0 starts a top-level key (or
+/// is an error the fast path gives up on wherever it stands). Nothing the
+/// fast path reads goes on across such a line: a block scalar ends before
+/// it, and the look-ahead after `key:` stops at it with the answer it gives
+/// at the end of the text (an empty value), so scanning the text in pieces
+/// cut before such lines builds what scanning it whole builds.
+fn cut_before(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'_'
+}
+
+/// The end of the longest prefix of `window` that ends with a line break
+/// at or after `from` followed by a line [`cut_before`] allows.
+fn last_cut(window: &[u8], from: usize) -> Option<usize> {
+    memchr::memrchr_iter(b'\n', window.get(from..)?)
+        .map(|i| from + i + 1)
+        .find(|&next| window.get(next).copied().is_some_and(cut_before))
+}
+
+/// The fast path's state between pieces of the text.
+struct Pieces {
+    builder: Builder,
+    carry: Carry,
+    /// Length of the last non-empty piece, and whether it ended with a
+    /// line break (where the end events go).
+    last: Option<(usize, bool)>,
+}
+
+impl Pieces {
+    fn new(limits: &StoreLimits, input_len: usize, check_duplicates: bool) -> Self {
+        let mut builder = Builder::new(limits, input_len);
+        builder.check_duplicates = check_duplicates;
+        Self {
+            builder,
+            carry: Carry {
+                stack: Vec::new(),
+                nested: None,
+                saw_document: false,
+                number: 0,
+            },
+            last: None,
+        }
+    }
+
+    /// Scans `text`: the whole text, or a piece of it cut as
+    /// [`cut_before`] allows.
+    fn feed(&mut self, text: &str) -> Step {
+        if text.is_empty() {
+            return Ok(());
+        }
+        let mut scan = Scan {
+            text,
+            builder: &mut self.builder,
+            carry: &mut self.carry,
+        };
+        if scan.carry.number == 0 {
+            scan.carry.number = 1;
+            scan.event(Event::StreamStart, Span::empty(Marker::new(0, 1, 0)))?;
+        }
+        scan.lines()?;
+        self.last = Some((text.len(), text.ends_with('\n')));
+        Ok(())
+    }
+
+    /// Closes what is open once the text has been fed; the documents, or
+    /// `None` (and the builder wiped) if the fast path gave up.
+    fn finish(mut self, fed: Step) -> Option<Vec<Branch>> {
+        let done = fed.and_then(|()| {
+            let (len, newline) = self.last.ok_or(GiveUp)?;
+            Scan {
+                text: "",
+                builder: &mut self.builder,
+                carry: &mut self.carry,
+            }
+            .end_of_text(len, newline)
+        });
+        match done {
+            Ok(()) => Some(std::mem::take(&mut self.builder.docs)),
+            Err(GiveUp) => {
+                self.builder.wipe();
+                None
+            }
+        }
+    }
+}
+
+/// What scanning carries from one piece of the text to the next.
+struct Carry {
+    stack: Vec<Open>,
+    /// A `key:` or `- key:` with nothing after it whose block follows on
+    /// the next content line: the column it must be indented past. (Always
+    /// `None` where the text is cut: see [`cut_before`].)
+    nested: Option<usize>,
+    saw_document: bool,
+    /// The next line's number (1-based, as the parser counts); 0 before
+    /// the first piece.
+    number: usize,
 }
 
 #[derive(Clone, Copy, PartialEq)]
@@ -115,14 +267,11 @@ fn odd_char(c: char) -> bool {
     matches!(c, '\u{80}'..='\u{9F}' | '\u{2028}' | '\u{2029}' | '\u{FEFF}' | '\u{FFFE}' | '\u{FFFF}')
 }
 
-struct Scan<'t, 'b> {
+/// Scans one piece of the text (positions are the piece's).
+struct Scan<'t, 'p> {
     text: &'t str,
-    builder: &'b mut Builder,
-    stack: Vec<Open>,
-    /// A `key:` or `- key:` with nothing after it whose block follows on
-    /// the next content line: the column it must be indented past.
-    nested: Option<usize>,
-    saw_document: bool,
+    builder: &'p mut Builder,
+    carry: &'p mut Carry,
 }
 
 fn marker(line: &Line, col: usize) -> Marker {
@@ -188,10 +337,10 @@ fn quoted(v: &str) -> Option<(&str, ScalarStyle)> {
 }
 
 impl Scan<'_, '_> {
-    fn run(&mut self) -> Step {
-        self.event(Event::StreamStart, Span::empty(Marker::new(0, 1, 0)))?;
+    /// Every line of the piece.
+    fn lines(&mut self) -> Step {
         let mut pos = 0;
-        let mut number = 1;
+        let mut number = self.carry.number;
         while pos < self.text.len() {
             let line = self.line_at(pos, number);
             let next = self.after(&line);
@@ -213,19 +362,26 @@ impl Scan<'_, '_> {
             pos = next;
             number += 1;
         }
-        if !self.saw_document || self.nested.is_some() {
+        self.carry.number = number;
+        Ok(())
+    }
+
+    /// Everything closes at the end of the text (the last piece was `len`
+    /// bytes long; `newline`: it ended with a line break), where the
+    /// parser puts its end events.
+    fn end_of_text(&mut self, len: usize, newline: bool) -> Step {
+        if !self.carry.saw_document || self.carry.nested.is_some() {
             return Err(GiveUp);
         }
-        // Everything closes at the end of the text, where the parser puts
-        // its end events.
-        let last = if self.text.ends_with('\n') {
+        let number = self.carry.number;
+        let last = if newline {
             number
         } else {
             number.saturating_sub(1).max(1)
         };
-        let end = Line::empty(self.text.len(), last);
+        let end = Line::empty(len, last);
         let at = span(&end, 0, 0);
-        while let Some(open) = self.stack.pop() {
+        while let Some(open) = self.carry.stack.pop() {
             self.end(open.kind, at)?;
         }
         self.event(Event::DocumentEnd, at)?;
@@ -276,7 +432,7 @@ impl Scan<'_, '_> {
 
     fn event(&mut self, event: Event<'_>, span: Span) -> Step {
         self.builder
-            .apply(event, &span, &mut self.saw_document)
+            .apply(event, &span, &mut self.carry.saw_document)
             .map_err(|_| GiveUp)
     }
 
@@ -295,7 +451,7 @@ impl Scan<'_, '_> {
             Kind::Seq => Event::SequenceStart(StructureStyle::Block, 0, None),
         };
         self.event(event, s)?;
-        self.stack.push(Open { kind, col });
+        self.carry.stack.push(Open { kind, col });
         Ok(())
     }
 
@@ -307,13 +463,13 @@ impl Scan<'_, '_> {
             return Err(GiveUp);
         }
         let dash = rest == "-" || rest.starts_with("- ");
-        if !self.saw_document {
+        if !self.carry.saw_document {
             if line.indent != 0 || dash {
                 return Err(GiveUp);
             }
             self.event(Event::DocumentStart(false, None), span(line, 0, 0))?;
             self.open(Kind::Map, line, 0)?;
-        } else if let Some(parent) = self.nested.take() {
+        } else if let Some(parent) = self.carry.nested.take() {
             // (The look-ahead that set `nested` saw this line deeper.)
             if line.indent <= parent {
                 return Err(GiveUp);
@@ -321,12 +477,12 @@ impl Scan<'_, '_> {
             let kind = if dash { Kind::Seq } else { Kind::Map };
             self.open(kind, line, line.indent)?;
         } else {
-            while self.stack.last().is_some_and(|o| o.col > line.indent) {
-                let open = self.stack.pop().ok_or(GiveUp)?;
+            while self.carry.stack.last().is_some_and(|o| o.col > line.indent) {
+                let open = self.carry.stack.pop().ok_or(GiveUp)?;
                 self.end(open.kind, span(line, line.indent, line.indent))?;
             }
         }
-        let top = self.stack.last().ok_or(GiveUp)?;
+        let top = self.carry.stack.last().ok_or(GiveUp)?;
         if top.col != line.indent {
             return Err(GiveUp);
         }
@@ -396,7 +552,7 @@ impl Scan<'_, '_> {
             let rest = &self.text[next.start + next.indent..next.end];
             if !rest.is_empty() && !rest.starts_with('#') {
                 if next.indent > parent {
-                    self.nested = Some(parent);
+                    self.carry.nested = Some(parent);
                     return Ok(());
                 }
                 // `key:` / `- a` at the key's column: an indentless
@@ -519,11 +675,20 @@ mod tests {
     use crate::stores::yaml::YamlStore;
     use crate::stores::yaml::tests::roundtrip_props::document;
 
-    /// Checks one text; returns whether the fast path answered.
+    /// Checks one text (also read in pieces); returns whether the fast
+    /// path answered.
     #[track_caller]
     fn same(text: &str) -> bool {
         let limits = StoreLimits::default();
         let fast = load(text, &limits, true);
+        for size in [1, 5, 64] {
+            let pieces = load_from(&mut text.as_bytes(), &limits, text.len(), true, size).unwrap();
+            assert_eq!(
+                format!("{fast:?}"),
+                format!("{pieces:?}"),
+                "read in pieces of {size} bytes: {text:?}"
+            );
+        }
         let slow = parse(text, &limits, true);
         match (fast, slow) {
             (None, _) => false,
@@ -585,6 +750,41 @@ mod tests {
         ("# only a comment\n", false),
         ("", false),
     ];
+
+    /// Cuts go before top-level keys only, and reading the text in pieces
+    /// cuts it (the sops block's `enc: |` and a `key:` whose block or
+    /// empty value ends a piece included).
+    #[test]
+    fn fast_path_reads_pieces_cut_before_top_level_keys() {
+        let text = "a:\n    b: |\n        x\n\n# c\nd:\n\n e: 1\n_f: 2\n-g\n";
+        assert_eq!(last_cut(text.as_bytes(), 0), Some(text.find("_f").unwrap()));
+        assert_eq!(last_cut(b"a: 1\n b: 2\n", 0), None);
+        assert_eq!(last_cut(b"a: 1\nb: 2\n", 5), None);
+        assert_eq!(last_cut(b"a: 1\nb: 2\n", 4), Some(5));
+        let text = "a:\nb:\n    c: |\n        x\nd: 1\ne:\n# e\nsops:\n    enc: |\n        y\n";
+        assert!(same(text));
+    }
+
+    /// A read error is reported (and what was built wiped), not taken for
+    /// the end of the text.
+    #[test]
+    fn fast_path_reports_read_errors() {
+        struct Failing(usize);
+        impl Read for Failing {
+            fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+                if self.0 == 0 {
+                    return Err(std::io::Error::other("disk gone"));
+                }
+                self.0 -= 1;
+                let line = format!("key{}: value\n", self.0);
+                buf[..line.len()].copy_from_slice(line.as_bytes());
+                Ok(line.len())
+            }
+        }
+        let limits = StoreLimits::default();
+        let e = load_from(&mut Failing(3), &limits, 100, true, 64).unwrap_err();
+        assert_eq!(e.to_string(), "disk gone");
+    }
 
     #[test]
     fn fast_path_matches_the_parser_on_known_shapes() {
