@@ -64,26 +64,32 @@ pub(super) fn load_from(
     let mut pieces = Pieces::new(limits, input_len, check_duplicates);
     // An encrypted file's text (ciphertext, and values its rules leave in
     // clear, as on disk); wiped when dropped all the same (a buffer it
-    // outgrows is freed as is).
-    let mut window = Zeroizing::new(Vec::with_capacity(read_size.saturating_mul(2)));
+    // outgrows is freed as is). `window[..filled]` is the text not yet
+    // scanned; the buffer is zero-filled once, not at every read.
+    let read_size = read_size.max(1);
+    let mut window = Zeroizing::new(vec![0; read_size.saturating_mul(2)]);
+    let mut filled = 0;
     let done = loop {
-        let filled = window.len();
-        window.resize(filled + read_size.max(1), 0);
-        let n = match read_some(reader, &mut window[filled..]) {
+        if window.len() - filled < read_size {
+            // A piece without a place to cut grows the window.
+            window.resize(filled + read_size, 0);
+        }
+        let n = match read_some(reader, &mut window[filled..filled + read_size]) {
             Ok(n) => n,
             Err(e) => {
                 pieces.builder.wipe();
                 return Err(e);
             }
         };
-        window.truncate(filled + n);
+        let before = filled;
+        filled += n;
         let at_end = n == 0;
         let cut = if at_end {
-            window.len()
+            filled
         } else {
-            // (A line break that ended the window before has a byte after
+            // (A line break that ended the text before has a byte after
             // it now.)
-            match last_cut(&window, filled.saturating_sub(1)) {
+            match last_cut(&window[..filled], before.saturating_sub(1)) {
                 Some(cut) => cut,
                 None => continue,
             }
@@ -95,7 +101,8 @@ pub(super) fn load_from(
         if step.is_err() || at_end {
             break step;
         }
-        window.drain(..cut);
+        window.copy_within(cut..filled, 0);
+        filled -= cut;
     };
     Ok(pieces.finish(done))
 }
