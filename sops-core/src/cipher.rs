@@ -270,10 +270,7 @@ impl ValueCipher {
     }
 
     /// Decrypts the fields of a value split by [`split_enc`] whose IV and
-    /// tag texts are at most [`SMALL_B64`] long, as [`parse_enc`] followed
-    /// by [`open`](Self::open) would, with the data decoded straight into
-    /// the buffer that is decrypted in place (and, for a string, becomes
-    /// the value).
+    /// tag fit a [`Small`]: the value and its IV.
     fn decrypt_split(
         &self,
         data: &str,
@@ -283,8 +280,31 @@ impl ValueCipher {
         aad: &str,
     ) -> Result<(Value, Small), CipherError> {
         let mut buf = Zeroizing::new(Vec::with_capacity(data.len() / 4 * 3 + 3 + 16));
+        let iv = self.open_split(data, iv, tag, aad, &mut buf)?;
+        let value = if kind == "str" {
+            // The decrypted buffer becomes the string: no copy.
+            match String::from_utf8(std::mem::take(&mut *buf)) {
+                Ok(s) => Value::Str(s),
+                Err(e) => Value::Bytes(e.into_bytes()),
+            }
+        } else {
+            typed_from_plaintext(kind, &buf)?
+        };
+        Ok((value, iv))
+    }
+
+    /// Decodes and authenticates split fields, leaving the plaintext in
+    /// `buf` (empty on entry); returns the IV.
+    fn open_split(
+        &self,
+        data: &str,
+        iv: &str,
+        tag: &str,
+        aad: &str,
+        buf: &mut Zeroizing<Vec<u8>>,
+    ) -> Result<Small, CipherError> {
         STANDARD
-            .decode_vec(data, &mut buf)
+            .decode_vec(data, buf)
             .map_err(|_| CipherError::Format)?;
         let iv = Small::decode(iv)?;
         let tag = Small::decode(tag)?;
@@ -310,24 +330,59 @@ impl ValueCipher {
             32 => self.gcm32.decrypt_in_place_detached(
                 GenericArray::from_slice(iv_bytes),
                 aad.as_bytes(),
-                &mut buf,
+                buf,
                 &tag_arr,
             ),
-            len => {
-                open_with_nonce_size(&self.key, len, iv_bytes, aad.as_bytes(), &mut buf, &tag_arr)?
-            }
+            len => open_with_nonce_size(&self.key, len, iv_bytes, aad.as_bytes(), buf, &tag_arr)?,
         };
         result.map_err(|_| CipherError::Authentication)?;
-        let value = if kind == "str" {
-            // The decrypted buffer becomes the string: no copy.
-            match String::from_utf8(std::mem::take(&mut *buf)) {
-                Ok(s) => Value::Str(s),
-                Err(e) => Value::Bytes(e.into_bytes()),
-            }
-        } else {
-            typed_from_plaintext(kind, &buf)?
+        Ok(iv)
+    }
+
+    /// Decrypts a value sops typed `str` into `enc`'s own buffer, in place
+    /// of its `ENC[…]` text (which is longer than the plaintext): no
+    /// allocation, and none on the decrypting threads, whose memory would
+    /// not be reused by the rest of the run. `Ok(false)`, with `enc`
+    /// untouched, for any other value (another type, a large IV or tag,
+    /// plaintext that is not UTF-8): [`decrypt_value`](Self::decrypt_value)
+    /// decides those.
+    pub fn decrypt_str_in_place(&self, enc: &mut String, aad: &str) -> Result<bool, CipherError> {
+        thread_local! {
+            /// Decoded ciphertext, then plaintext; wiped after each value.
+            static SCRATCH: std::cell::RefCell<Zeroizing<Vec<u8>>> =
+                std::cell::RefCell::new(Zeroizing::new(Vec::new()));
+        }
+        if enc.is_empty() {
+            return Ok(false);
+        }
+        let (data, iv, tag, kind) = split_enc(enc)?;
+        if kind != "str" || iv.len() > SMALL_B64 || tag.len() > SMALL_B64 {
+            return Ok(false);
+        }
+        // As ranges, so that `enc` can be rewritten once they are read.
+        let range = |part: &str| {
+            let start = part.as_ptr() as usize - enc.as_ptr() as usize;
+            start..start + part.len()
         };
-        Ok((value, iv))
+        let (data, iv, tag) = (range(data), range(iv), range(tag));
+        SCRATCH.with_borrow_mut(|buf| {
+            buf.clear();
+            let opened = self.open_split(&enc[data], &enc[iv], &enc[tag], aad, buf);
+            let done = match opened {
+                Ok(_) => match std::str::from_utf8(buf) {
+                    Ok(plain) => {
+                        enc.clear();
+                        enc.push_str(plain);
+                        Ok(true)
+                    }
+                    Err(_) => Ok(false),
+                },
+                Err(e) => Err(e),
+            };
+            zeroize::Zeroize::zeroize(buf.as_mut_slice());
+            buf.clear();
+            done
+        })
     }
 }
 

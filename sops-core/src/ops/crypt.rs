@@ -284,13 +284,18 @@ fn decrypt_in_place(
                     **text = plain;
                 }
             }
-            Slot::Value(v) => match &**v {
+            Slot::Value(v) => match &mut **v {
                 Value::Str(s) => {
                     if !s.is_empty() {
                         let err = |source| TreeError::Decrypt {
                             path: display_path(aad),
                             source,
                         };
+                        // Without a stash, most strings decrypt into their
+                        // own buffer.
+                        if stash.is_none() && cipher.decrypt_str_in_place(s, aad).map_err(err)? {
+                            return Ok(());
+                        }
                         // Without a stash the IV is not needed (no copy of it).
                         let plain = match stash {
                             Some(st) => {
