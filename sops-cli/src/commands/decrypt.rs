@@ -63,6 +63,15 @@ pub fn run(req: DecryptRequest<'_>) -> Result<(), CliError> {
     // Plaintext from here on: `decrypted` wipes its documents when dropped,
     // the output is wiped once written.
     stages.stage("writing");
+    if steps.is_none() && matches!(dest, commands::Destination::Stdout) {
+        // Written as it is emitted: the whole text is never held.
+        let mut emitted = Ok(());
+        commands::write_stdout(|out| {
+            emitted = out_store.write_plain(&decrypted.docs, out)?;
+            Ok(())
+        })?;
+        return emitted.map_err(|e| store_error(Stage::Emit, &e));
+    }
     let output = Zeroizing::new(match steps {
         None => out_store
             .emit_plain(&decrypted.docs)

@@ -296,18 +296,7 @@ pub fn destination(io: &IoFlags, file: Option<&Path>) -> Result<Destination, Cli
 /// truncated file.
 pub fn write_output(dest: &Destination, bytes: &[u8]) -> Result<(), CliError> {
     match dest {
-        Destination::Stdout => {
-            let mut out = std::io::stdout().lock();
-            match out.write_all(bytes).and_then(|()| out.flush()) {
-                Ok(()) => Ok(()),
-                // A closed pipe (`sops -d f | head`) is not an error.
-                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
-                Err(e) => Err(CliError::new(
-                    code::COULD_NOT_WRITE_OUTPUT_FILE,
-                    format!("Could not write output: {e}"),
-                )),
-            }
-        }
+        Destination::Stdout => write_stdout(|out| out.write_all(bytes)),
         Destination::InPlace(path) | Destination::File(path) => {
             // sops names the file it could not open for writing (a
             // read-only file, a missing directory) this way, exit code 3.
@@ -338,6 +327,22 @@ pub fn write_output(dest: &Destination, bytes: &[u8]) -> Result<(), CliError> {
                     .with_hint(other.hint()),
             })
         }
+    }
+}
+
+/// Writes to stdout with `write`, then flushes; sops' message when that
+/// fails (a closed pipe, `sops -d f | head`, is not an error).
+pub fn write_stdout(
+    write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+) -> Result<(), CliError> {
+    let mut out = std::io::stdout().lock();
+    match write(&mut out).and_then(|()| out.flush()) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        Err(e) => Err(CliError::new(
+            code::COULD_NOT_WRITE_OUTPUT_FILE,
+            format!("Could not write output: {e}"),
+        )),
     }
 }
 

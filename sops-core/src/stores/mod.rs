@@ -365,6 +365,24 @@ pub trait Store: Send + Sync {
         self.emit_docs(docs, None)
     }
 
+    /// Writes plaintext documents (what [`emit_plain`](Store::emit_plain)
+    /// returns) to `w`. Stores that can write as they emit (YAML) hold a
+    /// small buffer, wiped as it goes, instead of the whole text. The outer
+    /// error is writing's, the inner one the store's (then nothing was
+    /// written).
+    fn write_plain(
+        &self,
+        docs: &[Branch],
+        w: &mut dyn std::io::Write,
+    ) -> std::io::Result<Result<(), StoreError>> {
+        let bytes = match self.emit_plain(docs) {
+            Ok(bytes) => zeroize::Zeroizing::new(bytes),
+            Err(e) => return Ok(Err(e)),
+        };
+        w.write_all(&bytes)?;
+        Ok(Ok(()))
+    }
+
     /// Emits a single value (for `--extract` of a non-mapping, non-string value).
     fn emit_value(&self, value: &Value) -> Result<Vec<u8>, StoreError>;
 

@@ -1,5 +1,6 @@
 //! The sops tree as go-yaml v3 (the emitter of sops 3.11) writes it
-//! (sops-format §5.1 "Emission"), into one growing buffer.
+//! (sops-format §5.1 "Emission"), into one growing buffer, or into a
+//! writer as it goes (the buffer then holds one top-level entry or so).
 //!
 //! Layout: a node under a mapping key at column `k` is indented to the next
 //! multiple of the indent above `k` (`k + indent` in a plain nest); a node in
@@ -16,13 +17,22 @@ use crate::numfmt;
 use crate::stores::yaml::resolve::{Resolved, is_base60_float, is_old_bool, resolve_plain};
 use crate::tree::{Branch, Item, Value};
 
-pub(crate) struct Emitter {
+pub(crate) struct Emitter<'w> {
     pub(crate) out: Vec<u8>,
     best: usize,
     /// Line comments (sops 3.13) of the scalar being written: after its
     /// text, or after a literal block's header.
     line_comments: Vec<String>,
+    /// Where `out` goes between top-level entries once it holds
+    /// [`FLUSH_AT`] bytes (then it is wiped and emptied); without one,
+    /// `out` is the whole text.
+    sink: Option<&'w mut dyn std::io::Write>,
+    /// The sink's first error; nothing more is written after it.
+    sink_error: Option<std::io::Error>,
 }
+
+/// How much text a streaming [`Emitter`] holds before writing it.
+const FLUSH_AT: usize = 64 * 1024;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Style {
@@ -294,7 +304,38 @@ fn collect_hoisted<'a>(v: &'a Value, out: &mut Vec<&'a str>) {
 
 const HEX: &[u8; 16] = b"0123456789ABCDEF";
 
-impl Emitter {
+impl<'w> Emitter<'w> {
+    /// An emitter that writes to `sink` as it goes (see
+    /// [`Emitter::finish`]).
+    pub(crate) fn streaming(indent: usize, sink: &'w mut dyn std::io::Write) -> Self {
+        let mut e = Self::new(indent, FLUSH_AT * 2);
+        e.sink = Some(sink);
+        e
+    }
+
+    /// Writes what a streaming emitter still holds; its sink's first
+    /// error, if any.
+    pub(crate) fn finish(mut self) -> std::io::Result<()> {
+        self.write_out(0);
+        self.sink_error.map_or(Ok(()), Err)
+    }
+
+    /// Writes all of `out` but its last `keep` bytes to the sink, wipes
+    /// what was written and drops it from `out`.
+    fn write_out(&mut self, keep: usize) {
+        let Some(sink) = self.sink.as_mut() else {
+            return;
+        };
+        let upto = self.out.len().saturating_sub(keep);
+        if self.sink_error.is_none()
+            && let Err(e) = sink.write_all(&self.out[..upto])
+        {
+            self.sink_error = Some(e);
+        }
+        zeroize::Zeroize::zeroize(&mut self.out[..upto]);
+        self.out.drain(..upto);
+    }
+
     pub(crate) fn new(indent: usize, capacity: usize) -> Self {
         let best = match indent {
             0 => 4,
@@ -305,6 +346,8 @@ impl Emitter {
             out: Vec::with_capacity(capacity),
             best,
             line_comments: Vec::new(),
+            sink: None,
+            sink_error: None,
         }
     }
 
@@ -405,6 +448,10 @@ impl Emitter {
                     inline = false;
                     self.line_comments = std::mem::take(&mut waiting);
                     self.entry(k, v, indent);
+                    if indent == 0 && self.out.len() >= FLUSH_AT {
+                        // (The last byte stays: `end_line` looks at it.)
+                        self.write_out(1);
+                    }
                 }
             }
         }

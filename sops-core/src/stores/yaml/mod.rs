@@ -72,6 +72,16 @@ fn capacity(docs: &[Branch], metadata: Option<&Branch>) -> usize {
     capacity + capacity / 8
 }
 
+/// The documents, separated as go-yaml separates them.
+fn write_docs(e: &mut emit::Emitter<'_>, docs: &[Branch], metadata: Option<&Branch>) {
+    for (i, doc) in docs.iter().enumerate() {
+        if i > 0 {
+            e.out.extend_from_slice(b"---\n");
+        }
+        e.document(doc, metadata);
+    }
+}
+
 impl YamlStore {
     /// An encrypted file's documents and metadata from what `load` made of
     /// its text.
@@ -115,13 +125,18 @@ impl Store for YamlStore {
 
     fn emit_docs(&self, docs: &[Branch], metadata: Option<&Branch>) -> Result<Vec<u8>, StoreError> {
         let mut e = emit::Emitter::new(self.indent, capacity(docs, metadata));
-        for (i, doc) in docs.iter().enumerate() {
-            if i > 0 {
-                e.out.extend_from_slice(b"---\n");
-            }
-            e.document(doc, metadata);
-        }
+        write_docs(&mut e, docs, metadata);
         Ok(e.out)
+    }
+
+    fn write_plain(
+        &self,
+        docs: &[Branch],
+        w: &mut dyn std::io::Write,
+    ) -> std::io::Result<Result<(), StoreError>> {
+        let mut e = emit::Emitter::streaming(self.indent, w);
+        write_docs(&mut e, docs, None);
+        e.finish().map(Ok)
     }
 
     fn emit_value(&self, value: &Value) -> Result<Vec<u8>, StoreError> {

@@ -1346,3 +1346,51 @@ fn line_comments_without_a_value() {
         "m: # c\n    x: 1\ns: # s\n    - x # i\n"
     );
 }
+
+/// Written as it is emitted (in pieces between top-level entries): the
+/// same bytes as emitted whole, for several documents larger than the
+/// emitter's buffer, with comments (inline ones too) and nesting.
+#[test]
+fn write_plain_writes_what_emit_plain_returns() {
+    let mut text = String::new();
+    for i in 0..3000 {
+        text.push_str(&format!(
+            "# entry {i}\nk{i}:\n    a: {i} # inline\n    b:\n        - x\n        - 'y z'\n    c: |\n        line\n"
+        ));
+    }
+    let one = load_str(&text).unwrap().remove(0);
+    let docs = vec![one.clone(), Branch::new(), one];
+    let whole = store().emit_plain(&docs).unwrap();
+    assert!(whole.len() > 3 * 64 * 1024, "{} bytes", whole.len());
+    let mut written = Vec::new();
+    store().write_plain(&docs, &mut written).unwrap().unwrap();
+    assert_text_eq(&written, &whole, "written as emitted");
+}
+
+/// A writer's error is reported, and nothing is written after it.
+#[test]
+fn write_plain_stops_at_the_first_write_error() {
+    /// Accepts `ok` writes, then fails; counts every call.
+    struct Failing {
+        ok: usize,
+        calls: usize,
+    }
+    impl std::io::Write for Failing {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.calls += 1;
+            if self.calls > self.ok {
+                return Err(std::io::Error::other("disk full"));
+            }
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let text: String = (0..20000).map(|i| format!("key{i}: value {i}\n")).collect();
+    let docs = load_str(&text).unwrap();
+    let mut w = Failing { ok: 1, calls: 0 };
+    let e = store().write_plain(&docs, &mut w).unwrap_err();
+    assert_eq!(e.to_string(), "disk full");
+    assert_eq!(w.calls, 2, "written after the error");
+}
