@@ -95,6 +95,12 @@ where
 /// `mac_only_encrypted` only those the rules encrypt.
 fn compute_mac(leaves: &[walk::Leaf<'_>], mac_only_encrypted: bool) -> String {
     let mut hasher = MacHasher::new(mac_only_encrypted);
+    hash_leaves(&mut hasher, leaves, mac_only_encrypted);
+    hasher.finish_hex()
+}
+
+/// Adds leaves (plaintext, in document order) to the MAC.
+fn hash_leaves(hasher: &mut MacHasher, leaves: &[walk::Leaf<'_>], mac_only_encrypted: bool) {
     for leaf in leaves {
         if let Slot::Value(v) = &leaf.slot
             && (leaf.encrypted || !mac_only_encrypted)
@@ -102,8 +108,11 @@ fn compute_mac(leaves: &[walk::Leaf<'_>], mac_only_encrypted: bool) -> String {
             hasher.update(v);
         }
     }
-    hasher.finish_hex()
 }
+
+/// Decryption walks the leaves this many at a time (above
+/// [`PARALLEL_THRESHOLD`], so a large file's batches run in parallel).
+const DECRYPT_BATCH: usize = 16 * 1024;
 
 /// sops turns each value it hashes into the MAC into bytes before anything
 /// else, and Go refuses a time whose offset is a day or more: the walk then
@@ -258,9 +267,31 @@ fn decrypt_in_place(
 ) -> Result<(), TreeError> {
     let rules = Rules::new(&meta.effective_rule());
     let cipher = ValueCipher::new(key);
-    let mut leaves = walk::leaves(docs, &rules);
-    let (list, arena) = leaves.split();
-    check_times(list, arena, meta.mac_only_encrypted, |path, source| {
+    let mut hasher = MacHasher::new(meta.mac_only_encrypted);
+    walk::in_batches(docs, &rules, DECRYPT_BATCH, |leaves| {
+        let (list, arena) = leaves.split();
+        decrypt_leaves(list, arena, &cipher, meta.mac_only_encrypted, stash)?;
+        if !ignore_mac {
+            hash_leaves(&mut hasher, list, meta.mac_only_encrypted);
+        }
+        Ok::<(), TreeError>(())
+    })?;
+    if ignore_mac {
+        return Ok(());
+    }
+    mac::verify_mac(&cipher, &meta.mac, &meta.last_modified, &hasher.finish_hex())?;
+    Ok(())
+}
+
+/// Decrypts the leaves of one batch in place.
+fn decrypt_leaves(
+    list: &mut [walk::Leaf<'_>],
+    arena: &str,
+    cipher: &ValueCipher,
+    mac_only_encrypted: bool,
+    stash: Option<&IvStash>,
+) -> Result<(), TreeError> {
+    check_times(list, arena, mac_only_encrypted, |path, source| {
         TreeError::Decrypt { path, source }
     })?;
     for_each_leaf(list, arena, |leaf, aad| {
@@ -337,13 +368,7 @@ fn decrypt_in_place(
             },
         }
         Ok(())
-    })?;
-    if ignore_mac {
-        return Ok(());
-    }
-    let mac_hex = compute_mac(&leaves.leaves, meta.mac_only_encrypted);
-    mac::verify_mac(&cipher, &meta.mac, &meta.last_modified, &mac_hex)?;
-    Ok(())
+    })
 }
 
 #[cfg(test)]
@@ -408,6 +433,38 @@ mod tests {
         m.mac = crate::mac::encrypt_mac(&ValueCipher::new(&key()), &"00".repeat(64), &m.last_modified)
             .unwrap();
         assert!(decrypt_docs(&mut docs, &key(), &m, false).is_err());
+        assert_eq!(docs, vec![Branch::new()]);
+    }
+
+    /// A file of several decryption batches (run in parallel) decrypts to
+    /// what was encrypted, with the MAC over all of them.
+    #[test]
+    fn values_of_several_batches_decrypt_and_are_all_in_the_mac() {
+        let n = DECRYPT_BATCH * 2 + 5;
+        let mut doc = Branch::new();
+        for i in 0..n {
+            doc.push(format!("k{i}"), Value::Str(format!("v{i}")));
+        }
+        let plain = vec![doc];
+        let mut m = meta(PartialRule::default_rule(), false);
+        let mut docs = plain.clone();
+        encrypt_docs(&mut docs, &key(), &mut m).unwrap();
+        let encrypted = docs.clone();
+        decrypt_docs(&mut docs, &key(), &m, false).unwrap();
+        assert_eq!(docs, plain);
+
+        // The last value replaced by another one encrypted under its path
+        // (so it decrypts): the MAC no longer matches.
+        let mut docs = encrypted;
+        let last = format!("k{}", n - 1);
+        let mut other = Branch::new();
+        other.push(last.clone(), Value::Str("changed".into()));
+        let mut other = vec![other];
+        let mut m2 = meta(PartialRule::default_rule(), false);
+        encrypt_docs(&mut other, &key(), &mut m2).unwrap();
+        set(&mut docs[0], &last, other[0].get(&last).unwrap().clone());
+        let e = decrypt_docs(&mut docs, &key(), &m, false).unwrap_err();
+        assert!(matches!(e, TreeError::Mac(_)), "{e}");
         assert_eq!(docs, vec![Branch::new()]);
     }
 

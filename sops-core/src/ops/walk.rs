@@ -25,6 +25,7 @@ pub struct Leaf<'a> {
 }
 
 /// All leaves of a set of documents.
+#[derive(Default)]
 pub struct Leaves<'a> {
     pub leaves: Vec<Leaf<'a>>,
     aad_arena: String,
@@ -47,13 +48,30 @@ pub fn aad_in<'s>(arena: &'s str, leaf: &Leaf<'_>) -> &'s str {
     &arena[leaf.aad.0 as usize..leaf.aad.1 as usize]
 }
 
-struct Walker<'r, 'a> {
+/// Takes the leaves collected so far; `false` stops the walk.
+type Sink<'s, 'a> = &'s mut dyn FnMut(&mut Leaves<'a>) -> bool;
+
+struct Walker<'r, 'a, 's> {
     rules: &'r Rules,
     path: String,
     out: Leaves<'a>,
+    /// Where every `batch` leaves go (then `out` starts again empty);
+    /// without one, `out` collects them all.
+    sink: Option<(usize, Sink<'s, 'a>)>,
+    stopped: bool,
 }
 
-impl<'a> Walker<'_, 'a> {
+impl<'r, 'a, 's> Walker<'r, 'a, 's> {
+    fn new(rules: &'r Rules, sink: Option<(usize, Sink<'s, 'a>)>) -> Self {
+        Self {
+            rules,
+            path: String::new(),
+            out: Leaves::default(),
+            sink,
+            stopped: false,
+        }
+    }
+
     fn push(&mut self, slot: Slot<'a>, encrypted: bool) {
         let start = self.out.aad_arena.len() as u32;
         self.out.aad_arena.push_str(&self.path);
@@ -63,6 +81,13 @@ impl<'a> Walker<'_, 'a> {
             aad: (start, end),
             encrypted,
         });
+        if let Some((batch, sink)) = &mut self.sink
+            && self.out.leaves.len() >= *batch
+        {
+            self.stopped = !sink(&mut self.out);
+            self.out.leaves.clear();
+            self.out.aad_arena.clear();
+        }
     }
 
     /// `path_matched`: a key on the path to this container matched.
@@ -70,6 +95,9 @@ impl<'a> Walker<'_, 'a> {
     fn branch(&mut self, branch: &'a mut Branch, path_matched: bool, comments_matched: bool) {
         let mut run_matched = false;
         for item in &mut branch.0 {
+            if self.stopped {
+                return;
+            }
             match item {
                 Item::Comment(text) => {
                     let self_matched =
@@ -102,6 +130,9 @@ impl<'a> Walker<'_, 'a> {
             Value::Seq(items) => {
                 let mut run_matched = false;
                 for item in items {
+                    if self.stopped {
+                        return;
+                    }
                     if let Value::Comment(text) = item {
                         let self_matched =
                             self.rules.uses_comments() && self.rules.comment_matches(text);
@@ -135,18 +166,44 @@ impl<'a> Walker<'_, 'a> {
 
 /// Collects the leaves of all documents (each document starts with an empty path).
 pub fn leaves<'a>(docs: &'a mut [Branch], rules: &Rules) -> Leaves<'a> {
-    let mut w = Walker {
-        rules,
-        path: String::new(),
-        out: Leaves {
-            leaves: Vec::new(),
-            aad_arena: String::new(),
-        },
-    };
+    let mut w = Walker::new(rules, None);
     for doc in docs {
         w.branch(doc, false, false);
     }
     w.out
+}
+
+/// Hands the leaves of all documents to `f` in document order, `batch` at
+/// a time (none empty; the last may be smaller), so that one batch's leaf
+/// list and AAD paths are held instead of the whole file's (about 70
+/// bytes per value). Stops at `f`'s first error and returns it.
+pub fn in_batches<'a, E>(
+    docs: &'a mut [Branch],
+    rules: &Rules,
+    batch: usize,
+    mut f: impl FnMut(&mut Leaves<'a>) -> Result<(), E>,
+) -> Result<(), E> {
+    let mut result = Ok(());
+    let mut sink = |leaves: &mut Leaves<'a>| match f(leaves) {
+        Ok(()) => true,
+        Err(e) => {
+            result = Err(e);
+            false
+        }
+    };
+    let mut w = Walker::new(rules, Some((batch.max(1), &mut sink)));
+    for doc in docs {
+        if w.stopped {
+            break;
+        }
+        w.branch(doc, false, false);
+    }
+    let (mut rest, stopped) = (std::mem::take(&mut w.out), w.stopped);
+    drop(w);
+    if !stopped && !rest.leaves.is_empty() {
+        sink(&mut rest);
+    }
+    result
 }
 
 /// The AAD of a comment at top level, `":"` (an empty path joined plus `:`),
@@ -178,21 +235,7 @@ mod tests {
     fn walk(docs: &mut [Branch], rule: PartialRule) -> Vec<(String, String, bool)> {
         let rules = Rules::new(&rule);
         let mut leaves = leaves(docs, &rules);
-        let seen: Vec<_> = leaves
-            .leaves
-            .iter()
-            .map(|leaf| {
-                let text = match &leaf.slot {
-                    Slot::Value(Value::Int(i)) => i.to_string(),
-                    Slot::Value(Value::Bool(b)) => b.to_string(),
-                    Slot::Value(Value::Comment(t)) => format!("#{}", t.text),
-                    Slot::MapComment(t) => format!("#{}", t.text),
-                    Slot::Value(other) => format!("{other:?}"),
-                };
-                let aad = effective_aad(leaves.aad(leaf)).to_owned();
-                (text, aad, leaf.encrypted)
-            })
-            .collect();
+        let seen: Vec<_> = leaves.leaves.iter().map(|leaf| describe(&leaves, leaf)).collect();
         // The split view gives the same AADs.
         let (split, arena) = leaves.split();
         let split_aads: Vec<_> = split
@@ -201,7 +244,44 @@ mod tests {
             .collect();
         let aads: Vec<_> = seen.iter().map(|(_, a, _)| a.clone()).collect();
         assert_eq!(split_aads, aads);
+        // In batches: the same leaves in the same order, none empty.
+        for batch in [1, 2, 3, 1000] {
+            let mut docs = docs.to_vec();
+            let mut batched = Vec::new();
+            in_batches(&mut docs, &rules, batch, |leaves| {
+                assert!((1..=batch).contains(&leaves.leaves.len()));
+                batched.extend(leaves.leaves.iter().map(|leaf| describe(leaves, leaf)));
+                Ok::<(), ()>(())
+            })
+            .unwrap();
+            assert_eq!(batched, seen, "in batches of {batch}");
+        }
         seen
+    }
+
+    fn describe(leaves: &Leaves<'_>, leaf: &Leaf<'_>) -> (String, String, bool) {
+        let text = match &leaf.slot {
+            Slot::Value(Value::Int(i)) => i.to_string(),
+            Slot::Value(Value::Bool(b)) => b.to_string(),
+            Slot::Value(Value::Comment(t)) => format!("#{}", t.text),
+            Slot::MapComment(t) => format!("#{}", t.text),
+            Slot::Value(other) => format!("{other:?}"),
+        };
+        (text, effective_aad(leaves.aad(leaf)).to_owned(), leaf.encrypted)
+    }
+
+    /// The walk stops at the first batch that fails, with its error.
+    #[test]
+    fn in_batches_stops_at_the_first_error() {
+        let mut docs = comment_docs();
+        let rules = Rules::new(&PartialRule::default_rule());
+        let mut calls = 0;
+        let result = in_batches(&mut docs, &rules, 2, |_| {
+            calls += 1;
+            if calls == 2 { Err(calls) } else { Ok(()) }
+        });
+        assert_eq!(result, Err(2));
+        assert_eq!(calls, 2);
     }
 
     /// The comment-rule example checked against sops 3.11 (encrypting it with
