@@ -85,9 +85,12 @@ fn rfind_field(hay: &[u8], needle: &[u8]) -> Option<usize> {
     memchr::memrchr_iter(b',', hay).find(|&i| hay[i..].starts_with(needle))
 }
 
+/// The base64 texts of data, IV and tag, and the type.
+type Parts<'a> = (&'a str, &'a str, &'a str, &'a str);
+
 /// The base64 texts of data, IV and tag, and the type, as [`parse_enc`]
 /// splits them (still encoded).
-fn split_enc(s: &str) -> Result<(&str, &str, &str, &str), CipherError> {
+fn split_enc(s: &str) -> Result<Parts<'_>, CipherError> {
     let rest = s
         .strip_prefix("ENC[AES256_GCM,data:")
         .ok_or(CipherError::Format)?;
@@ -243,7 +246,13 @@ impl ValueCipher {
         if enc.is_empty() {
             return Ok(Value::Str(String::new()));
         }
-        let (data, iv, tag, kind) = split_enc(enc)?;
+        self.decrypt_parts(enc, split_enc(enc)?, aad)
+    }
+
+    /// [`decrypt_value`](Self::decrypt_value) of `enc` split by
+    /// [`split_enc`].
+    fn decrypt_parts(&self, enc: &str, parts: Parts<'_>, aad: &str) -> Result<Value, CipherError> {
+        let (data, iv, tag, kind) = parts;
         if iv.len() > SMALL_B64 || tag.len() > SMALL_B64 {
             return self.decrypt_value_with_iv(enc, aad).map(|(v, _)| v);
         }
@@ -339,25 +348,24 @@ impl ValueCipher {
         Ok(iv)
     }
 
-    /// Decrypts a value sops typed `str` into `enc`'s own buffer, in place
-    /// of its `ENC[…]` text (which is longer than the plaintext): no
-    /// allocation, and none on the decrypting threads, whose memory would
-    /// not be reused by the rest of the run. `Ok(false)`, with `enc`
-    /// untouched, for any other value (another type, a large IV or tag,
-    /// plaintext that is not UTF-8): [`decrypt_value`](Self::decrypt_value)
-    /// decides those.
-    pub fn decrypt_str_in_place(&self, enc: &mut String, aad: &str) -> Result<bool, CipherError> {
+    /// [`decrypt_value`](Self::decrypt_value) in place: a value sops typed
+    /// `str` is decrypted into `enc`'s own buffer (its `ENC[…]` text is
+    /// longer than the plaintext) and `None` is returned; any other value
+    /// is returned. No allocation for a string, and none on the decrypting
+    /// threads, whose memory the rest of the run would not reuse.
+    pub fn decrypt_in_place(&self, enc: &mut String, aad: &str) -> Result<Option<Value>, CipherError> {
         thread_local! {
             /// Decoded ciphertext, then plaintext; wiped after each value.
             static SCRATCH: std::cell::RefCell<Zeroizing<Vec<u8>>> =
                 std::cell::RefCell::new(Zeroizing::new(Vec::new()));
         }
         if enc.is_empty() {
-            return Ok(false);
+            return Ok(None);
         }
-        let (data, iv, tag, kind) = split_enc(enc)?;
+        let parts = split_enc(enc)?;
+        let (data, iv, tag, kind) = parts;
         if kind != "str" || iv.len() > SMALL_B64 || tag.len() > SMALL_B64 {
-            return Ok(false);
+            return self.decrypt_parts(enc, parts, aad).map(Some);
         }
         // As ranges, so that `enc` can be rewritten once they are read.
         let range = |part: &str| {
@@ -368,17 +376,14 @@ impl ValueCipher {
         SCRATCH.with_borrow_mut(|buf| {
             buf.clear();
             let opened = self.open_split(&enc[data], &enc[iv], &enc[tag], aad, buf);
-            let done = match opened {
-                Ok(_) => match std::str::from_utf8(buf) {
-                    Ok(plain) => {
-                        enc.clear();
-                        enc.push_str(plain);
-                        Ok(true)
-                    }
-                    Err(_) => Ok(false),
-                },
-                Err(e) => Err(e),
-            };
+            let done = opened.map(|_| match std::str::from_utf8(buf) {
+                Ok(plain) => {
+                    enc.clear();
+                    enc.push_str(plain);
+                    None
+                }
+                Err(_) => Some(Value::Bytes(buf.to_vec())),
+            });
             zeroize::Zeroize::zeroize(buf.as_mut_slice());
             buf.clear();
             done
@@ -505,6 +510,40 @@ mod tests {
             c.decrypt_value(&enc, "other:"),
             Err(CipherError::Authentication)
         );
+    }
+
+    /// In place: a string's plaintext replaces its `ENC[…]` text; other
+    /// values (and a `str` that is not UTF-8) come back as `decrypt_value`
+    /// gives them; a failure leaves the text as it was.
+    #[test]
+    fn decrypt_in_place_agrees_with_decrypt_value() {
+        let c = ValueCipher::new(&key([7; 32]));
+        for value in [
+            Value::Str("world".into()),
+            Value::Int(42),
+            Value::Bool(true),
+            Value::Bytes(vec![0xff, 0xfe, 0x00]),
+        ] {
+            let enc = c.encrypt_value(&value, "k:", None).unwrap();
+            let expected = c.decrypt_value(&enc, "k:").unwrap();
+            let mut text = enc.clone();
+            match c.decrypt_in_place(&mut text, "k:").unwrap() {
+                None => assert_eq!(Value::Str(text), expected),
+                Some(v) => {
+                    assert_eq!(v, expected);
+                    assert_eq!(text, enc);
+                }
+            }
+            let mut text = enc.clone();
+            assert_eq!(
+                c.decrypt_in_place(&mut text, "other:"),
+                Err(CipherError::Authentication)
+            );
+            assert_eq!(text, enc);
+        }
+        let mut empty = String::new();
+        assert_eq!(c.decrypt_in_place(&mut empty, "k:"), Ok(None));
+        assert!(empty.is_empty());
     }
 
     #[test]

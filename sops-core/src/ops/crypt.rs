@@ -322,22 +322,20 @@ fn decrypt_leaves(
                             path: display_path(aad),
                             source,
                         };
-                        // Without a stash, most strings decrypt into their
-                        // own buffer.
-                        if stash.is_none() && cipher.decrypt_str_in_place(s, aad).map_err(err)? {
-                            return Ok(());
-                        }
-                        // Without a stash the IV is not needed (no copy of it).
+                        // Without a stash the IV is not needed (no copy of
+                        // it), and a string decrypts into its own buffer.
                         let plain = match stash {
                             Some(st) => {
                                 let (plain, iv) =
                                     cipher.decrypt_value_with_iv(s, aad).map_err(err)?;
                                 st.remember(aad, &plain, &iv);
-                                plain
+                                Some(plain)
                             }
-                            None => cipher.decrypt_value(s, aad).map_err(err)?,
+                            None => cipher.decrypt_in_place(s, aad).map_err(err)?,
                         };
-                        **v = plain;
+                        if let Some(plain) = plain {
+                            **v = plain;
+                        }
                     }
                 }
                 // A comment inside a sequence is either clear (it stays) or
