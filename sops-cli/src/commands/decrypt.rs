@@ -10,7 +10,7 @@ use zeroize::Zeroizing;
 use crate::cli::IoFlags;
 
 use crate::commands;
-use crate::exit_code::{self as code, CliError, Stage, library_error, store_error};
+use crate::exit_code::{self as code, CliError, Stage, store_error};
 use crate::progress::Stages;
 
 /// Everything decrypt needs, from the subcommand or the root form.
@@ -55,14 +55,22 @@ pub fn run(req: DecryptRequest<'_>) -> Result<(), CliError> {
         ignore_mac: req.ignore_mac,
         decryption_order,
     };
-    stages.stage("parsing");
-    let (docs, metadata) = input.load(in_store.as_ref())?;
-    stages.stage("decrypting");
-    let decrypted = ops::decrypt_loaded(docs, metadata, &ctx, &opts)
-        .map_err(|e| library_error(e, in_format))?;
-    // Plaintext from here on: `decrypted` wipes its documents when dropped,
-    // the output is wiped once written.
+    let decrypted = input.decrypt(in_store.as_ref(), &ctx, &opts, &stages)?;
+    // Plaintext from here on: the output is wiped once written, the
+    // documents at the end (and when dropped on the way).
     stages.stage("writing");
+    let written = write(&decrypted, steps, &dest, out_store.as_ref());
+    commands::wipe_before_exit(decrypted);
+    written
+}
+
+/// Writes what decrypt outputs: the documents, or the value at `steps`.
+fn write(
+    decrypted: &ops::Decrypted,
+    steps: Option<Vec<sops_core::tree::path::PathStep>>,
+    dest: &commands::Destination,
+    out_store: &dyn sops_core::stores::Store,
+) -> Result<(), CliError> {
     if steps.is_none() && matches!(dest, commands::Destination::Stdout) {
         // Written as it is emitted: the whole text is never held.
         let mut emitted = Ok(());
@@ -101,7 +109,7 @@ pub fn run(req: DecryptRequest<'_>) -> Result<(), CliError> {
             }
         }
     });
-    commands::write_output(&dest, &output)
+    commands::write_output(dest, &output)
 }
 
 /// The file's keys are in clear in the encrypted file, so the path can be

@@ -10,7 +10,7 @@ use crate::metadata::Metadata;
 use crate::ops::stash::IvStash;
 use crate::ops::walk::{self, Slot, aad_in, effective_aad};
 use crate::rules::Rules;
-use crate::tree::{Branch, Comment, Value};
+use crate::tree::{Branch, Comment, Item, Value};
 
 /// Errors of the value walk. They name the key path, never a value.
 #[derive(Debug, thiserror::Error)]
@@ -68,14 +68,21 @@ fn display_path(aad: &str) -> String {
 /// would cost more than it saves on small files).
 const PARALLEL_THRESHOLD: usize = 2048;
 
-fn for_each_leaf<F>(leaves: &mut [walk::Leaf<'_>], arena: &str, f: F) -> Result<(), TreeError>
+/// `f` on every leaf, on the thread pool for many leaves unless
+/// `parallel` is false (a caller that is itself one of two busy threads).
+fn for_each_leaf<F>(
+    leaves: &mut [walk::Leaf<'_>],
+    arena: &str,
+    parallel: bool,
+    f: F,
+) -> Result<(), TreeError>
 where
     F: Fn(&mut walk::Leaf<'_>, &str) -> Result<(), TreeError> + Sync + Send,
 {
     // One thread or many give the same documents (each leaf is handled on
     // its own), so mutants of this comparison are equivalent; with several
     // failing leaves only which error is reported could differ.
-    if leaves.len() < PARALLEL_THRESHOLD {
+    if !parallel || leaves.len() < PARALLEL_THRESHOLD {
         leaves.iter_mut().try_for_each(|leaf| {
             let aad = aad_in(arena, leaf);
             f(leaf, aad)
@@ -164,7 +171,7 @@ pub fn reencrypt_docs(
     })?;
     let mac_hex = compute_mac(list, meta.mac_only_encrypted);
     let unencrypted_comment_regex = rules.unencrypted_comment_regex();
-    for_each_leaf(list, arena, |leaf, aad| {
+    for_each_leaf(list, arena, true, |leaf, aad| {
         if !leaf.encrypted {
             return Ok(());
         }
@@ -270,7 +277,7 @@ fn decrypt_in_place(
     let mut hasher = MacHasher::new(meta.mac_only_encrypted);
     walk::in_batches(docs, &rules, DECRYPT_BATCH, |leaves| {
         let (list, arena) = leaves.split();
-        decrypt_leaves(list, arena, &cipher, meta.mac_only_encrypted, stash)?;
+        decrypt_leaves(list, arena, &cipher, meta.mac_only_encrypted, stash, true)?;
         if !ignore_mac {
             hash_leaves(&mut hasher, list, meta.mac_only_encrypted);
         }
@@ -283,6 +290,108 @@ fn decrypt_in_place(
     Ok(())
 }
 
+/// Decrypts one document's top-level items run by run, as a reader
+/// finishes them, so that the tree never holds the whole file's
+/// ciphertext (see `ops::decrypt_open_file`). The runs must come in
+/// order, each but the last ending with an entry (see
+/// [`walk::items_in_batches`]); the document's `sops` entry is skipped,
+/// and a run that has an entry after it is refused (the tree is then
+/// decrypted the usual way, where `sops` is removed first). Values are
+/// decrypted into their own buffers: [`compact_strings`] then gives back
+/// the room the ciphertext took.
+pub(crate) struct RunDecryptor {
+    rules: Rules,
+    cipher: ValueCipher,
+    hasher: Option<MacHasher>,
+    mac_only_encrypted: bool,
+    saw_sops: bool,
+}
+
+impl RunDecryptor {
+    /// Verifies the MAC in [`RunDecryptor::finish`] unless `ignore_mac`.
+    pub(crate) fn new(key: &DataKey, meta: &Metadata, ignore_mac: bool) -> Self {
+        Self {
+            rules: Rules::new(&meta.effective_rule()),
+            cipher: ValueCipher::new(key),
+            hasher: (!ignore_mac).then(|| MacHasher::new(meta.mac_only_encrypted)),
+            mac_only_encrypted: meta.mac_only_encrypted,
+            saw_sops: false,
+        }
+    }
+
+    /// Decrypts one run in place. `Ok(false)`: the run has an entry after
+    /// the `sops` one; nothing was decrypted.
+    pub(crate) fn run(&mut self, items: &mut [Item]) -> Result<bool, TreeError> {
+        let is_entry = |i: &Item| matches!(i, Item::Entry(..));
+        let sops_at = items
+            .iter()
+            .position(|i| matches!(i, Item::Entry(k, _) if k == "sops"));
+        let clear_after = |from: usize| !items[from..].iter().any(is_entry);
+        match sops_at {
+            _ if self.saw_sops && !clear_after(0) => Ok(false),
+            Some(at) if !clear_after(at + 1) => Ok(false),
+            Some(at) => {
+                self.saw_sops = true;
+                let (before, after) = items.split_at_mut(at);
+                self.decrypt_items(before)?;
+                self.decrypt_items(&mut after[1..])?;
+                Ok(true)
+            }
+            None => {
+                self.decrypt_items(items)?;
+                Ok(true)
+            }
+        }
+    }
+
+    fn decrypt_items(&mut self, items: &mut [Item]) -> Result<(), TreeError> {
+        let (cipher, hasher, mac_only) = (&self.cipher, &mut self.hasher, self.mac_only_encrypted);
+        walk::items_in_batches(items, &self.rules, DECRYPT_BATCH, |leaves| {
+            let (list, arena) = leaves.split();
+            // On the thread that decrypts while another reads the file.
+            decrypt_leaves(list, arena, cipher, mac_only, None, false)?;
+            if let Some(h) = hasher.as_mut() {
+                hash_leaves(h, list, mac_only);
+            }
+            Ok(())
+        })
+    }
+
+    /// Verifies the MAC of every run decrypted (unless told not to).
+    pub(crate) fn finish(self, meta: &Metadata) -> Result<(), TreeError> {
+        if let Some(h) = self.hasher {
+            mac::verify_mac(&self.cipher, &meta.mac, &meta.last_modified, &h.finish_hex())?;
+        }
+        Ok(())
+    }
+}
+
+/// Copies every string of `items` that has room to spare (a value
+/// decrypted into its ciphertext's buffer) into a buffer of its size, and
+/// wipes and frees the old one, which then holds the next ciphertext read.
+/// (Shrinking in place left small pieces that the allocator spent a tenth
+/// of a large decryption sorting out. This runs on the thread that
+/// allocated them: freeing them from another thread made the two wait for
+/// each other's allocator lock.)
+pub(crate) fn compact_strings(items: &mut [Item]) {
+    fn value(v: &mut Value) {
+        match v {
+            Value::Str(s) if s.capacity() > s.len() => {
+                let fitted = s.as_str().to_owned();
+                std::mem::replace(s, fitted).zeroize();
+            }
+            Value::Map(b) => compact_strings(&mut b.0),
+            Value::Seq(items) => items.iter_mut().for_each(value),
+            _ => {}
+        }
+    }
+    for item in items {
+        if let Item::Entry(_, v) = item {
+            value(v);
+        }
+    }
+}
+
 /// Decrypts the leaves of one batch in place.
 fn decrypt_leaves(
     list: &mut [walk::Leaf<'_>],
@@ -290,11 +399,12 @@ fn decrypt_leaves(
     cipher: &ValueCipher,
     mac_only_encrypted: bool,
     stash: Option<&IvStash>,
+    parallel: bool,
 ) -> Result<(), TreeError> {
     check_times(list, arena, mac_only_encrypted, |path, source| {
         TreeError::Decrypt { path, source }
     })?;
-    for_each_leaf(list, arena, |leaf, aad| {
+    for_each_leaf(list, arena, parallel, |leaf, aad| {
         if !leaf.encrypted {
             return Ok(());
         }

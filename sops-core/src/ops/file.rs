@@ -79,13 +79,149 @@ pub fn decrypt_loaded(
     ctx: &KeyContext,
     opts: &DecryptOptions,
 ) -> Result<Decrypted, Error> {
+    decrypt_loaded_with(docs, metadata, opts, |meta| {
+        Ok(recover_data_key(meta, ctx, &opts.decryption_order)?)
+    })
+}
+
+/// [`decrypt_loaded`] with the data key from `key`.
+fn decrypt_loaded_with(
+    docs: Vec<Branch>,
+    metadata: Metadata,
+    opts: &DecryptOptions,
+    key: impl FnOnce(&Metadata) -> Result<DataKey, Error>,
+) -> Result<Decrypted, Error> {
     crate::metadata::check_version(&metadata.version).map_err(Error::Version)?;
-    let key = recover_data_key(&metadata, ctx, &opts.decryption_order)?;
+    let key = key(&metadata)?;
     let mut docs = Zeroizing::new(docs);
     decrypt_docs(&mut docs, &key, &metadata, opts.ignore_mac)?;
     // `Decrypted` wipes them from here on.
     let docs = std::mem::take(&mut *docs);
     Ok(Decrypted { docs, metadata })
+}
+
+/// Decrypts an open encrypted file (`path` names it in errors). Where its
+/// store can (YAML), the metadata is read first from the file's end, and
+/// the values are decrypted as the file is read, so that the tree never
+/// holds the whole file's ciphertext: a 20 MB file then needs about half
+/// the memory. The metadata found first is checked against the one the
+/// whole file holds; when they differ, or the file is not of that shape,
+/// or anything fails on the way, the file is read again and decrypted
+/// the usual way ([`Store::load_encrypted_file`], [`decrypt_loaded`]),
+/// which reports errors as sops does (a file's syntax before its keys);
+/// the data key recovered first is used again if the metadata is the
+/// same. Errors: [`Error::Io`] reading, [`Error::Store`] parsing, the
+/// others decrypting.
+pub fn decrypt_open_file(
+    store: &dyn Store,
+    file: &mut std::fs::File,
+    path: &Path,
+    ctx: &KeyContext,
+    opts: &DecryptOptions,
+) -> Result<Decrypted, Error> {
+    use std::io::{Seek as _, SeekFrom};
+    let io = |source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut known = None;
+    if let Some(meta) = store.peek_metadata(file).map_err(io)?
+        && crate::metadata::check_version(&meta.version).is_ok()
+    {
+        let key = recover_data_key(&meta, ctx, &opts.decryption_order);
+        if let Ok(key) = &key {
+            if let Some(done) = decrypt_as_read(store, file, key, &meta, opts).map_err(io)? {
+                return done;
+            }
+            file.seek(SeekFrom::Start(0)).map_err(io)?;
+        }
+        known = Some((meta, key));
+    }
+    let (docs, metadata) = store
+        .load_encrypted_file(file)
+        .map_err(io)?
+        .map_err(|source| Error::Store { path: None, source })?;
+    match known {
+        Some((meta, key)) if meta == metadata => {
+            decrypt_loaded_with(docs, metadata, opts, |_| Ok(key?))
+        }
+        _ => decrypt_loaded(docs, metadata, ctx, opts),
+    }
+}
+
+/// The part of [`decrypt_open_file`] that decrypts as the file is read:
+/// one thread reads and parses it, another decrypts each run of top-level
+/// items the reader hands over (and hashes it for the MAC) while the next
+/// one is read, and hands it back to the reader, which gives back the room
+/// its ciphertext took; the runs are then put back together in order. `Ok(None)`:
+/// not done this way (everything decrypted is wiped), the file is to be
+/// read again. `meta`: the metadata found first; the whole file's must be
+/// the same.
+fn decrypt_as_read(
+    store: &dyn Store,
+    file: &mut std::fs::File,
+    key: &DataKey,
+    meta: &Metadata,
+    opts: &DecryptOptions,
+) -> std::io::Result<Option<Result<Decrypted, Error>>> {
+    use crate::tree::{Item, Value};
+    use crate::ops::crypt::{RunDecryptor, compact_strings};
+    let mut runs = RunDecryptor::new(key, meta, opts.ignore_mac);
+    // One run may wait: the reader goes on while one is decrypted.
+    let (to_worker, from_reader) = std::sync::mpsc::sync_channel::<Vec<Item>>(1);
+    let (to_reader, from_worker) = std::sync::mpsc::channel::<Vec<Item>>();
+    let mut done = Vec::new();
+    let take_decrypted = |done: &mut Vec<Vec<Item>>| {
+        for mut run in from_worker.try_iter() {
+            compact_strings(&mut run);
+            done.push(run);
+        }
+    };
+    let (read, all_decrypted) = std::thread::scope(|scope| {
+        let worker = scope.spawn(move || {
+            for mut run in from_reader {
+                let ok = matches!(runs.run(&mut run), Ok(true));
+                // (The reader is there until this thread is joined.)
+                let _ = to_reader.send(run);
+                if !ok {
+                    // Dropping the channel stops the reader.
+                    return None;
+                }
+            }
+            Some(runs)
+        });
+        let read = store.visit_encrypted_file(file, &mut |run| {
+            take_decrypted(&mut done);
+            to_worker.send(run).is_ok()
+        });
+        drop(to_worker);
+        let runs = worker
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        (read, runs)
+    });
+    take_decrypted(&mut done);
+    let mut doc = Zeroizing::new(Branch(done.into_iter().flatten().collect()));
+    let (Ok(true), Some(runs)) = (read.as_ref(), all_decrypted) else {
+        return read.map(|_| None);
+    };
+    let loaded = match doc.get("sops") {
+        Some(Value::Map(b)) => crate::stores::metadata_serde::from_branch(b, store.format()).ok(),
+        _ => None,
+    };
+    match loaded {
+        Some(metadata) if metadata == *meta => {
+            doc.remove("sops");
+            // The same tree and metadata as the usual way's, so the same
+            // MAC error if any.
+            if let Err(e) = runs.finish(meta) {
+                return Ok(Some(Err(e.into())));
+            }
+            let docs = vec![std::mem::take(&mut *doc)];
+            Ok(Some(Ok(Decrypted { docs, metadata })))
+        }
+        _ => Ok(None),
+    }
 }
 
 /// Decrypts an encrypted file's bytes into plaintext bytes of `out_format`
@@ -190,6 +326,143 @@ pub fn new_metadata(
 mod tests {
     use super::*;
     use crate::tree::Value;
+
+    #[cfg(feature = "age")]
+    mod open_file {
+        use std::io::Write as _;
+
+        use super::*;
+        use crate::metadata::PartialRule;
+        use crate::stores::yaml::YamlStore;
+        use crate::test_vectors::{TestIdentity, context_of, group_of};
+
+        /// `plain` encrypted for `id` under `rule`.
+        fn encrypted(plain: &str, id: &TestIdentity, rule: Option<PartialRule>) -> Vec<u8> {
+            let store = YamlStore::default();
+            let opts = EncryptOptions {
+                rule,
+                ..Default::default()
+            };
+            let docs = store.load(plain.as_bytes()).unwrap();
+            encrypt(docs, &[group_of(&[id])], &context_of(&[]), &opts)
+                .unwrap()
+                .emit(&store)
+                .unwrap()
+        }
+
+        /// What decrypting `bytes` gives, as plaintext or an error's text.
+        fn outcome(result: Result<Decrypted, Error>) -> Result<(Vec<u8>, Metadata), String> {
+            match result {
+                Ok(d) => Ok((YamlStore::default().emit_plain(&d.docs).unwrap(), d.metadata.clone())),
+                Err(e) => Err(format!("{e:?}")),
+            }
+        }
+
+        /// Decrypting `bytes` from an open file gives what decrypting them
+        /// the usual way gives.
+        fn same_as_usual(bytes: &[u8], ctx: &KeyContext) -> Result<(Vec<u8>, Metadata), String> {
+            let mut tmp = tempfile::NamedTempFile::new().unwrap();
+            tmp.write_all(bytes).unwrap();
+            let mut file = std::fs::File::open(tmp.path()).unwrap();
+            let store = YamlStore::default();
+            let opts = DecryptOptions::default();
+            let open = outcome(decrypt_open_file(&store, &mut file, tmp.path(), ctx, &opts));
+            let usual = outcome(decrypt(&store, bytes, ctx, &opts));
+            assert!(open == usual, "the two ways differ");
+            open
+        }
+
+        /// Top-level entries enough for several pieces of the reader, with
+        /// comments between them that a comment rule reads.
+        fn large_plain() -> String {
+            let mut text = String::from("# head\n");
+            for i in 0..6000 {
+                let marker = if i % 3 == 0 { "enc" } else { "clear" };
+                text.push_str(&format!(
+                    "# {marker} {i}\nkey{i}:\n    name: value {i}\n    list:\n        - {i}\n        - true\n"
+                ));
+            }
+            text.push_str("# tail\n");
+            text
+        }
+
+        #[test]
+        fn a_large_file_decrypts_run_by_run_as_the_usual_way_does() {
+            let id = TestIdentity::generate();
+            let ctx = context_of(&[&id]);
+            let rule = PartialRule::EncryptedCommentRegex("^ enc".into());
+            let bytes = encrypted(&large_plain(), &id, Some(rule));
+            assert!(bytes.len() > 2 * 512 * 1024, "{}", bytes.len());
+            let (plain, _) = same_as_usual(&bytes, &ctx).unwrap();
+            assert_eq!(String::from_utf8(plain).unwrap(), large_plain());
+
+            // The runs: several, in order, every top-level item once.
+            let mut tmp = tempfile::NamedTempFile::new().unwrap();
+            tmp.write_all(&bytes).unwrap();
+            let mut file = std::fs::File::open(tmp.path()).unwrap();
+            let store = YamlStore::default();
+            let meta = store.peek_metadata(&mut file).unwrap().unwrap();
+            let mut runs = Vec::new();
+            let mut visit = |run: Vec<crate::tree::Item>| {
+                runs.push(run);
+                true
+            };
+            assert!(store.visit_encrypted_file(&mut file, &mut visit).unwrap());
+            assert!(runs.len() > 2, "{}", runs.len());
+            let doc = Branch(runs.into_iter().flatten().collect());
+            let loaded = crate::stores::split_sops_key(vec![doc.clone()], Format::Yaml).unwrap();
+            assert_eq!(loaded.1, meta);
+            let usual = store.load_encrypted(&bytes).unwrap();
+            assert!(loaded.0 == usual.0, "the runs differ from the usual tree");
+        }
+
+        #[test]
+        fn a_tampered_value_fails_as_the_usual_way_does() {
+            let id = TestIdentity::generate();
+            let ctx = context_of(&[&id]);
+            let mut bytes = encrypted(&large_plain(), &id, None);
+            // A value in the middle: its ciphertext's first byte changed.
+            let at = bytes.len() / 2;
+            // (Not a comment's: a comment that fails to decrypt stays as it is.)
+            let value = b"name: ENC[AES256_GCM,data:";
+            let data = at + memchr::memmem::find(&bytes[at..], value).unwrap() + value.len();
+            bytes[data] = if bytes[data] == b'A' { b'B' } else { b'A' };
+            let err = same_as_usual(&bytes, &ctx).map(|_| ()).unwrap_err();
+            assert!(err.contains("Decrypt"), "{err}");
+            // A value swapped with another fails the MAC.
+            let text = String::from_utf8(encrypted(&large_plain(), &id, None)).unwrap();
+            let values: Vec<&str> = text.lines().filter(|l| l.contains("name: ENC[")).collect();
+            let swapped = text
+                .replacen(values[10], "@@", 1)
+                .replacen(values[5000], values[10], 1)
+                .replacen("@@", values[5000], 1);
+            let err = same_as_usual(swapped.as_bytes(), &ctx).map(|_| ()).unwrap_err();
+            assert!(err.contains("Decrypt") || err.contains("Mac"), "{err}");
+        }
+
+        #[test]
+        fn other_shapes_are_read_again_the_usual_way() {
+            let id = TestIdentity::generate();
+            let ctx = context_of(&[&id]);
+            let text = String::from_utf8(encrypted("a: 1\nb: two\n", &id, None)).unwrap();
+            let at = text.find("sops:").unwrap();
+            // The sops key first: a run with entries after it.
+            let first = format!("{}{}", &text[at..], &text[..at]);
+            let (plain, _) = same_as_usual(first.as_bytes(), &ctx).unwrap();
+            assert_eq!(plain, b"a: 1\nb: two\n");
+            // A syntax error before the metadata: the parser's error.
+            let broken = text.replacen("b: ", "b: [", 1);
+            let err = same_as_usual(broken.as_bytes(), &ctx).map(|_| ()).unwrap_err();
+            assert!(err.contains("Store"), "{err}");
+            // Without the key: the key's error, the usual way's.
+            let err = same_as_usual(text.as_bytes(), &context_of(&[])).map(|_| ()).unwrap_err();
+            assert!(err.contains("Recovery"), "{err}");
+            // Two documents.
+            let two = String::from_utf8(encrypted("a: 1\n---\nb: 2\n", &id, None)).unwrap();
+            let (plain, _) = same_as_usual(two.as_bytes(), &ctx).unwrap();
+            assert_eq!(plain, b"a: 1\n---\nb: 2\n");
+        }
+    }
 
     #[test]
     fn decrypted_debug_hides_the_documents() {

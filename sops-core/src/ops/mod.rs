@@ -17,7 +17,7 @@ mod write;
 pub use crypt::{TreeError, decrypt_docs, decrypt_docs_stashing, encrypt_docs, reencrypt_docs};
 pub use encrypted_file::{DecryptedFile, EncryptedFile};
 pub use file::{
-    DecryptOptions, Decrypted, EncryptOptions, decrypt, decrypt_file, decrypt_loaded,
+    DecryptOptions, Decrypted, EncryptOptions, decrypt, decrypt_file, decrypt_loaded, decrypt_open_file,
     decrypt_to_bytes, encrypt, new_metadata,
 };
 pub use stash::IvStash;

@@ -93,8 +93,13 @@ impl<'r, 'a, 's> Walker<'r, 'a, 's> {
     /// `path_matched`: a key on the path to this container matched.
     /// `comments_matched`: a comment of an enclosing level's run matched.
     fn branch(&mut self, branch: &'a mut Branch, path_matched: bool, comments_matched: bool) {
+        self.items(&mut branch.0, path_matched, comments_matched);
+    }
+
+    /// The items of a mapping, or a run of them (see [`items_in_batches`]).
+    fn items(&mut self, items: &'a mut [Item], path_matched: bool, comments_matched: bool) {
         let mut run_matched = false;
-        for item in &mut branch.0 {
+        for item in items {
             if self.stopped {
                 return;
             }
@@ -181,7 +186,39 @@ pub fn in_batches<'a, E>(
     docs: &'a mut [Branch],
     rules: &Rules,
     batch: usize,
+    f: impl FnMut(&mut Leaves<'a>) -> Result<(), E>,
+) -> Result<(), E> {
+    walk_in_batches(rules, batch, f, |w| {
+        for doc in docs {
+            if w.stopped {
+                break;
+            }
+            w.branch(doc, false, false);
+        }
+    })
+}
+
+/// [`in_batches`] over some of a document's top-level items: a run that a
+/// reader has finished while the rest of the file is still being read.
+/// Walking a document's items run by run gives its leaves in the order of
+/// one walk as long as each run but the last ends with an entry (a comment
+/// that selects what follows it only reaches the next entry).
+pub fn items_in_batches<'a, E>(
+    items: &'a mut [Item],
+    rules: &Rules,
+    batch: usize,
+    f: impl FnMut(&mut Leaves<'a>) -> Result<(), E>,
+) -> Result<(), E> {
+    walk_in_batches(rules, batch, f, |w| w.items(items, false, false))
+}
+
+/// Runs `walk` with a walker that hands `f` every `batch` leaves, then
+/// what is left; stops at `f`'s first error and returns it.
+fn walk_in_batches<'a, E>(
+    rules: &Rules,
+    batch: usize,
     mut f: impl FnMut(&mut Leaves<'a>) -> Result<(), E>,
+    walk: impl FnOnce(&mut Walker<'_, 'a, '_>),
 ) -> Result<(), E> {
     let mut result = Ok(());
     let mut sink = |leaves: &mut Leaves<'a>| match f(leaves) {
@@ -192,12 +229,7 @@ pub fn in_batches<'a, E>(
         }
     };
     let mut w = Walker::new(rules, Some((batch.max(1), &mut sink)));
-    for doc in docs {
-        if w.stopped {
-            break;
-        }
-        w.branch(doc, false, false);
-    }
+    walk(&mut w);
     let (mut rest, stopped) = (std::mem::take(&mut w.out), w.stopped);
     drop(w);
     if !stopped && !rest.leaves.is_empty() {

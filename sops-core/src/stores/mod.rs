@@ -17,7 +17,7 @@ mod tests;
 use std::path::Path;
 
 use crate::metadata::Metadata;
-use crate::tree::{Branch, Value};
+use crate::tree::{Branch, Item, Value};
 
 /// A file format sops knows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -402,6 +402,35 @@ pub trait Store: Send + Sync {
     ) -> std::io::Result<Result<(Vec<Branch>, Metadata), StoreError>> {
         let bytes = read_whole(file)?;
         Ok(self.load_encrypted(&bytes))
+    }
+
+    /// The metadata of an open encrypted file, read from where sops writes
+    /// it (the end) without the rest: `Ok(None)` when this store cannot,
+    /// or did not find it there. A hint for
+    /// [`load_encrypted_file_visiting`](Store::load_encrypted_file_visiting),
+    /// whose caller checks it against the metadata the whole file holds.
+    /// The file is left at its start.
+    fn peek_metadata(&self, file: &mut std::fs::File) -> std::io::Result<Option<Metadata>> {
+        let _ = file;
+        Ok(None)
+    }
+
+    /// Reads an open encrypted file of one document and hands `visit` its
+    /// top-level items (the `sops` entry among them) in runs, in order,
+    /// as soon as each run has been read: decryption as the file is read,
+    /// so that no tree ever holds all of its ciphertext. `Ok(true)`: every
+    /// item was handed over. `Ok(false)`: this store cannot, the file is
+    /// not of a shape it can do it for (several documents, say), `visit`
+    /// refused a run (returned `false`), or the file is in error; what was
+    /// read and not handed over is wiped, and the caller rewinds the file
+    /// and loads it the usual way, which reports any error.
+    fn visit_encrypted_file(
+        &self,
+        file: &mut std::fs::File,
+        visit: &mut dyn FnMut(Vec<Item>) -> bool,
+    ) -> std::io::Result<bool> {
+        let _ = (file, visit);
+        Ok(false)
     }
 
     /// Emits an encrypted file.

@@ -100,6 +100,21 @@ impl YamlStore {
     }
 }
 
+impl YamlStore {
+    /// The metadata of a file of one document, if it reads as such.
+    fn only_metadata(&self, docs: &[Branch]) -> Option<Metadata> {
+        match docs {
+            [doc] => match doc.get("sops") {
+                Some(Value::Map(b)) => {
+                    crate::stores::metadata_serde::from_branch(b, self.format()).ok()
+                }
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+}
+
 impl Store for YamlStore {
     fn format(&self) -> Format {
         Format::Yaml
@@ -121,6 +136,22 @@ impl Store for YamlStore {
         file: &mut std::fs::File,
     ) -> std::io::Result<Result<(Vec<Branch>, Metadata), StoreError>> {
         Ok(self.encrypted_docs(load::load_file(file, &self.limits)?))
+    }
+
+    fn peek_metadata(&self, file: &mut std::fs::File) -> std::io::Result<Option<Metadata>> {
+        let Some(tail) = load::read_tail(file)? else {
+            return Ok(None);
+        };
+        let docs = load::load_fast(&tail, &self.limits);
+        Ok(docs.and_then(|docs| self.only_metadata(&docs)))
+    }
+
+    fn visit_encrypted_file(
+        &self,
+        file: &mut std::fs::File,
+        visit: &mut dyn FnMut(Vec<Item>) -> bool,
+    ) -> std::io::Result<bool> {
+        Ok(load::load_file_visiting(file, &self.limits, Some(visit))?.is_some())
     }
 
     fn emit_docs(&self, docs: &[Branch], metadata: Option<&Branch>) -> Result<Vec<u8>, StoreError> {

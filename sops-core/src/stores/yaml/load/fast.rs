@@ -24,9 +24,9 @@ use std::io::Read;
 use granit_parser::{Event, Marker, Placement, ScalarStyle, Span, StructureStyle};
 use zeroize::Zeroizing;
 
-use super::Builder;
+use super::{Body, Builder, Frame, Visit};
 use crate::stores::StoreLimits;
-use crate::tree::Branch;
+use crate::tree::{Branch, Item};
 
 /// The fast path gave up: the parser reads the text instead.
 struct GiveUp;
@@ -47,6 +47,15 @@ pub(super) fn load(text: &str, limits: &StoreLimits, check_duplicates: bool) -> 
 /// How much [`load_from`] reads at a time.
 pub(super) const PIECE: usize = 512 * 1024;
 
+/// How much text [`load_from`] reads between runs it hands over: runs of
+/// a few thousand values each woke the decrypting threads ten times as
+/// often, for a tenth more time. (Tests hand over runs more often, so
+/// that files of a megabyte have many.)
+#[cfg(not(test))]
+const VISIT_EVERY: usize = 1024 * 1024;
+#[cfg(test)]
+const VISIT_EVERY: usize = 64 * 1024;
+
 /// [`load`] over text read from `reader`, a piece at a time, so that only
 /// the tree and a window of the text are in memory (a large encrypted file
 /// is mostly ciphertext that the tree holds again). The text is cut only
@@ -54,19 +63,33 @@ pub(super) const PIECE: usize = 512 * 1024;
 /// without such lines is read whole. `Ok(None)`: not the fast path's shape
 /// (or not UTF-8); the caller reads the text again from its start.
 /// `read_size` is [`PIECE`] outside tests.
+///
+/// `visit` (decryption as the file is read) takes the top-level items of
+/// the document out of it in runs, in order, a run every
+/// [`VISIT_EVERY`] bytes read, and the last run at the end: the document
+/// comes back empty. A file of several documents, or a run `visit`
+/// refuses, gives `Ok(None)` too; what was read and not handed over is
+/// wiped (what was is the visitor's).
 pub(super) fn load_from(
     reader: &mut dyn Read,
     limits: &StoreLimits,
     input_len: usize,
     check_duplicates: bool,
     read_size: usize,
+    mut visit: Option<Visit<'_>>,
 ) -> std::io::Result<Option<Vec<Branch>>> {
     let mut pieces = Pieces::new(limits, input_len, check_duplicates);
+    // Text read since items were last handed over.
+    let mut unvisited = 0;
     // An encrypted file's text (ciphertext, and values its rules leave in
     // clear, as on disk); wiped when dropped all the same (a buffer it
     // outgrows is freed as is). `window[..filled]` is the text not yet
     // scanned; the buffer is zero-filled once, not at every read.
-    let read_size = read_size.max(1);
+    // A small file gets a window its size (plus the byte that shows its
+    // end): the buffer is wiped when dropped, and touching a whole piece's
+    // pages for a 1 KB Secret cost more page faults than the rest of the
+    // run. A file that grew since `input_len` was taken is still read whole.
+    let read_size = read_size.min(input_len.saturating_add(1)).max(1);
     let mut window = Zeroizing::new(vec![0; read_size.saturating_mul(2)]);
     let mut filled = 0;
     let done = loop {
@@ -101,10 +124,33 @@ pub(super) fn load_from(
         if step.is_err() || at_end {
             break step;
         }
+        unvisited += cut;
+        if unvisited >= VISIT_EVERY
+            && let Some(visit) = visit.as_deref_mut()
+        {
+            unvisited = 0;
+            if let Err(e) = pieces.hand_over_finished(visit) {
+                break Err(e);
+            }
+        }
         window.copy_within(cut..filled, 0);
         filled -= cut;
     };
-    Ok(pieces.finish(done))
+    let Some(mut docs) = pieces.finish(done) else {
+        return Ok(None);
+    };
+    if let Some(visit) = visit {
+        let handed = match docs.as_mut_slice() {
+            [doc] => visit(std::mem::take(&mut doc.0)),
+            _ => false,
+        };
+        if !handed {
+            use zeroize::Zeroize as _;
+            docs.zeroize();
+            return Ok(None);
+        }
+    }
+    Ok(Some(docs))
 }
 
 /// One `read`, retried when interrupted.
@@ -178,6 +224,40 @@ impl Pieces {
         scan.lines()?;
         self.last = Some((text.len(), text.ends_with('\n')));
         Ok(())
+    }
+
+    /// Hands `visit` the first document's top-level items finished so far,
+    /// taking them out of the tree. The last item stays (a comment on its
+    /// line would go before it), and a run ends with an entry: a comment's
+    /// rule reaches the entry after it, which a later run would not know.
+    fn hand_over_finished(&mut self, visit: Visit<'_>) -> Step {
+        let b = &mut self.builder;
+        if !b.docs.is_empty() || b.doc_index != 0 {
+            // A second document: decrypted the usual way.
+            return Err(GiveUp);
+        }
+        let Some(Frame {
+            body: Body::Map { items, .. },
+            flow: false,
+            last,
+            ..
+        }) = b.stack.first_mut()
+        else {
+            return Ok(());
+        };
+        let held = items.len().saturating_sub(1);
+        let end = items[..held]
+            .iter()
+            .rposition(|i| matches!(i, Item::Entry(..)))
+            .map_or(0, |at| at + 1);
+        if end == 0 {
+            return Ok(());
+        }
+        let rest = items.split_off(end);
+        let run = std::mem::replace(items, rest);
+        // `last` indexes the items left.
+        *last = last.and_then(|(at, start, end_line)| Some((at.checked_sub(end)?, start, end_line)));
+        if visit(run) { Ok(()) } else { Err(GiveUp) }
     }
 
     /// Closes what is open once the text has been fed; the documents, or
@@ -689,7 +769,7 @@ mod tests {
         let limits = StoreLimits::default();
         let fast = load(text, &limits, true);
         for size in [1, 5, 64] {
-            let pieces = load_from(&mut text.as_bytes(), &limits, text.len(), true, size).unwrap();
+            let pieces = load_from(&mut text.as_bytes(), &limits, text.len(), true, size, None).unwrap();
             assert_eq!(
                 format!("{fast:?}"),
                 format!("{pieces:?}"),
@@ -789,7 +869,7 @@ mod tests {
             }
         }
         let limits = StoreLimits::default();
-        let e = load_from(&mut Failing(3), &limits, 100, true, 64).unwrap_err();
+        let e = load_from(&mut Failing(3), &limits, 100, true, 64, None).unwrap_err();
         assert_eq!(e.to_string(), "disk gone");
     }
 
