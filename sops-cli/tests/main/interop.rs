@@ -371,6 +371,34 @@ fn roundtrip_yaml_with_comments() {
     );
 }
 
+/// A file large enough (over 2 MiB encrypted) for ours to decrypt it as it
+/// reads it, in several runs, with comments between its top-level entries.
+#[test]
+fn roundtrip_large_yaml_decrypted_as_it_is_read() {
+    let mut plain = String::from("# head\n");
+    for i in 0..4000 {
+        plain.push_str(&format!(
+            "# entry {i}\nservice{i}:\n    name: value {i}\n    port: {i}\n    tags:\n        - a{i}\n        - true\n"
+        ));
+    }
+    let fx = Fixture::new();
+    let (ours_enc, ref_enc, expected) =
+        fx.round_trip("large", "yaml", &plain, &fx.encrypt_args(&[]), &["decrypt"]);
+    for enc in [&ours_enc, &ref_enc] {
+        let size = std::fs::metadata(enc).unwrap().len();
+        assert!(
+            size > 2 * 1024 * 1024,
+            "{} is only {size} bytes",
+            enc.display()
+        );
+    }
+    assert_same_bytes(
+        "large: round trip equals input",
+        &expected,
+        plain.as_bytes(),
+    );
+}
+
 #[test]
 fn roundtrip_yaml_inline_comments() {
     let fx = Fixture::new();

@@ -101,10 +101,10 @@ fn decrypt_loaded_with(
 }
 
 /// Decrypts an open encrypted file (`path` names it in errors). Where its
-/// store can (YAML), the metadata is read first from the file's end, and
-/// the values are decrypted as the file is read, so that the tree never
-/// holds the whole file's ciphertext: a 20 MB file then needs about half
-/// the memory. The metadata found first is checked against the one the
+/// store can (YAML) and the file is large (2 MiB or more), the metadata is
+/// read first from the file's end, and the values are decrypted as the
+/// file is read, so that the tree never holds the whole file's
+/// ciphertext: a 20 MB file then needs a quarter less memory. The metadata found first is checked against the one the
 /// whole file holds; when they differ, or the file is not of that shape,
 /// or anything fails on the way, the file is read again and decrypted
 /// the usual way ([`Store::load_encrypted_file`], [`decrypt_loaded`]),
@@ -125,7 +125,9 @@ pub fn decrypt_open_file(
         source,
     };
     let mut known = None;
-    if let Some(meta) = store.peek_metadata(file).map_err(io)?
+    let large = file.metadata().map_err(io)?.len() >= DECRYPT_AS_READ_FROM;
+    if large
+        && let Some(meta) = store.peek_metadata(file).map_err(io)?
         && crate::metadata::check_version(&meta.version).is_ok()
     {
         let key = recover_data_key(&meta, ctx, &opts.decryption_order);
@@ -149,13 +151,21 @@ pub fn decrypt_open_file(
     }
 }
 
+/// From this size on [`decrypt_open_file`] decrypts a file as it is read:
+/// a smaller one is a single run, with no memory to save and a thread to
+/// start. (Tests decrypt every file that way.)
+#[cfg(not(test))]
+const DECRYPT_AS_READ_FROM: u64 = 2 * 1024 * 1024;
+#[cfg(test)]
+const DECRYPT_AS_READ_FROM: u64 = 1;
+
 /// The part of [`decrypt_open_file`] that decrypts as the file is read:
 /// one thread reads and parses it, another decrypts each run of top-level
 /// items the reader hands over (and hashes it for the MAC) while the next
-/// one is read, and hands it back to the reader, which gives back the room
-/// its ciphertext took; the runs are then put back together in order. `Ok(None)`:
-/// not done this way (everything decrypted is wiped), the file is to be
-/// read again. `meta`: the metadata found first; the whole file's must be
+/// one is read, and hands it back to the reader, which gives back the
+/// room its ciphertext took; the runs are then put back together in
+/// order. `Ok(None)`: not done this way (everything decrypted is wiped),
+/// the file is to be read again. `meta`: the metadata found first; the whole file's must be
 /// the same.
 fn decrypt_as_read(
     store: &dyn Store,
