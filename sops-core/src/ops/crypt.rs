@@ -295,8 +295,8 @@ fn decrypt_in_place(
 /// ciphertext (see `ops::decrypt_open_file`). The runs must come in
 /// order, each but the last ending with an entry (see
 /// [`walk::items_in_batches`]); the document's `sops` entry is skipped,
-/// and a run that has an entry after it is refused (the tree is then
-/// decrypted the usual way, where `sops` is removed first). Values are
+/// and anything after it is refused (the tree is then decrypted the usual
+/// way, where `sops` is removed first). Values are
 /// decrypted into their own buffers: [`compact_strings`] then gives back
 /// the room the ciphertext took.
 pub(crate) struct RunDecryptor {
@@ -319,22 +319,20 @@ impl RunDecryptor {
         }
     }
 
-    /// Decrypts one run in place. `Ok(false)`: the run has an entry after
-    /// the `sops` one; nothing was decrypted.
+    /// Decrypts one run in place. `Ok(false)`: something follows the
+    /// `sops` entry (sops writes it last; a comment after it could take a
+    /// rule's match from a comment before it, as they would meet once it
+    /// is removed); nothing was decrypted.
     pub(crate) fn run(&mut self, items: &mut [Item]) -> Result<bool, TreeError> {
-        let is_entry = |i: &Item| matches!(i, Item::Entry(..));
         let sops_at = items
             .iter()
             .position(|i| matches!(i, Item::Entry(k, _) if k == "sops"));
-        let clear_after = |from: usize| !items[from..].iter().any(is_entry);
         match sops_at {
-            _ if self.saw_sops && !clear_after(0) => Ok(false),
-            Some(at) if !clear_after(at + 1) => Ok(false),
+            _ if self.saw_sops && !items.is_empty() => Ok(false),
+            Some(at) if at + 1 != items.len() => Ok(false),
             Some(at) => {
                 self.saw_sops = true;
-                let (before, after) = items.split_at_mut(at);
-                self.decrypt_items(before)?;
-                self.decrypt_items(&mut after[1..])?;
+                self.decrypt_items(&mut items[..at])?;
                 Ok(true)
             }
             None => {

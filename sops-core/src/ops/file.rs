@@ -460,6 +460,9 @@ mod tests {
             let first = format!("{}{}", &text[at..], &text[..at]);
             let (plain, _) = same_as_usual(first.as_bytes(), &ctx).unwrap();
             assert_eq!(plain, b"a: 1\nb: two\n");
+            // A comment after the sops key.
+            let (plain, _) = same_as_usual(format!("{text}# after\n").as_bytes(), &ctx).unwrap();
+            assert_eq!(plain, b"a: 1\nb: two\n# after\n");
             // A syntax error before the metadata: the parser's error.
             let broken = text.replacen("b: ", "b: [", 1);
             let err = same_as_usual(broken.as_bytes(), &ctx).map(|_| ()).unwrap_err();
