@@ -195,7 +195,7 @@ impl EncryptedInput {
 /// Wipes the plaintext of `decrypted` where it lies (every string, byte
 /// buffer, comment, key and number) and leaves its memory to the process,
 /// which is about to exit: freeing a large file's values one by one cost
-/// about a tenth of its decryption. Only for a command's last step.
+/// about 5% of its decryption. Only for a command's last step.
 pub fn wipe_before_exit(decrypted: ops::Decrypted) {
     use sops_core::tree::{Branch, Item, Value};
     use zeroize::Zeroize as _;

@@ -407,8 +407,8 @@ pub trait Store: Send + Sync {
     /// The metadata of an open encrypted file, read from where sops writes
     /// it (the end) without the rest: `Ok(None)` when this store cannot,
     /// or did not find it there. A hint for
-    /// [`load_encrypted_file_visiting`](Store::load_encrypted_file_visiting),
-    /// whose caller checks it against the metadata the whole file holds.
+    /// [`visit_encrypted_file`](Store::visit_encrypted_file), whose caller
+    /// checks it against the metadata the whole file holds.
     /// The file is left at its start.
     fn peek_metadata(&self, file: &mut std::fs::File) -> std::io::Result<Option<Metadata>> {
         let _ = file;

@@ -47,10 +47,11 @@ pub(super) fn load(text: &str, limits: &StoreLimits, check_duplicates: bool) -> 
 /// How much [`load_from`] reads at a time.
 pub(super) const PIECE: usize = 512 * 1024;
 
-/// How much text [`load_from`] reads between runs it hands over: runs of
-/// a few thousand values each woke the decrypting threads ten times as
-/// often, for a tenth more time. (Tests hand over runs more often, so
-/// that files of a megabyte have many.)
+/// How much text [`load_from`] reads between runs it hands over. Each run
+/// is a message to the decrypting thread and a pass of the reader over
+/// the run it gets back; 1 MiB (about 8 000 values) keeps both rare and
+/// only a few runs' ciphertext in memory. (Tests hand over runs more
+/// often, so that files of a megabyte have many.)
 #[cfg(not(test))]
 const VISIT_EVERY: usize = 1024 * 1024;
 #[cfg(test)]
