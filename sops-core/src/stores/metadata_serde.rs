@@ -43,7 +43,10 @@ pub fn to_branch(meta: &Metadata, empty: EmptyListStyle) -> Branch {
     }
     let single = match meta.key_groups.as_slice() {
         [] => None,
-        [one] => Some(one),
+        // One group is written as flat lists, unless it is empty (only
+        // keystores we do not know, say): nothing would be written, and
+        // the file would read back with no group at all.
+        [one] if !one.0.is_empty() => Some(one),
         groups => {
             let list = groups
                 .iter()

@@ -253,3 +253,23 @@ fn m10_a_plain_document_with_a_sops_key_looks_encrypted() {
     let docs = store.load(b"a: 1\n").unwrap();
     assert!(!store.looks_encrypted(&docs));
 }
+
+/// Found by the `metadata` fuzz target: a single key group of keystores we
+/// do not know reads as one empty group, which was written as nothing
+/// (one group is written as flat lists) and read back as no group at all.
+#[test]
+fn a_single_empty_key_group_survives_a_round_trip() {
+    use crate::stores::metadata_serde::{EmptyListStyle, from_branch, to_branch};
+    let text = "key_groups:\n    - some_future_kms:\n        - arn: x\n\
+                lastmodified: \"2026-11-28T07:08:12Z\"\n\
+                mac: ENC[AES256_GCM,data:AA==,iv:AA==,tag:AA==,type:str]\n\
+                version: 3.11.0\n";
+    let docs = Format::Yaml.store().unwrap().load(text.as_bytes()).unwrap();
+    let meta = from_branch(&docs[0], Format::Yaml).unwrap();
+    assert_eq!(meta.key_groups.len(), 1);
+    assert!(meta.key_groups[0].0.is_empty());
+    for style in [EmptyListStyle::EmptySeq, EmptyListStyle::Null] {
+        let again = from_branch(&to_branch(&meta, style), Format::Yaml).unwrap();
+        assert_eq!(meta, again, "{style:?}");
+    }
+}
