@@ -21,11 +21,21 @@ fuzz_target!(|data: &[u8]| {
             let Ok(meta) = from_branch(doc, format) else {
                 continue;
             };
+            // One empty key group (keystores we do not know) is written
+            // as sops writes one group, flat lists, here empty: it reads
+            // back as no group (as in `sops_fuzz::metadata_round_trip`).
+            let mut expected = meta.clone();
+            if matches!(expected.key_groups.as_slice(), [g] if g.0.is_empty()) {
+                expected.key_groups.clear();
+            }
             for style in [EmptyListStyle::EmptySeq, EmptyListStyle::Null] {
                 let written = to_branch(&meta, style);
                 let again = from_branch(&written, format)
                     .unwrap_or_else(|e| panic!("written metadata does not read back: {e}"));
-                assert_eq!(meta, again, "metadata changed in a round trip ({style:?})");
+                assert_eq!(
+                    expected, again,
+                    "metadata changed in a round trip ({style:?})"
+                );
             }
         }
     }

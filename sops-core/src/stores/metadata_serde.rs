@@ -43,10 +43,7 @@ pub fn to_branch(meta: &Metadata, empty: EmptyListStyle) -> Branch {
     }
     let single = match meta.key_groups.as_slice() {
         [] => None,
-        // One group is written as flat lists, unless it is empty (only
-        // keystores we do not know, say): nothing would be written, and
-        // the file would read back with no group at all.
-        [one] if !one.0.is_empty() => Some(one),
+        [one] => Some(one),
         groups => {
             let list = groups
                 .iter()
