@@ -47,7 +47,8 @@ pub fn store_round_trip(format: Format, data: &[u8]) {
             return;
         }
         if format == Format::Ini
-            && (any_key(&docs, &ini_unwritable_key) || any_text(&docs, &ini_unwritable_value))
+            && (any_key(&docs, &ini_unwritable_key)
+                || any_text(&docs, &ini_unwritable_value))
         {
             // Not representable (see ini_unwritable_key): only check that
             // emitting does not panic.
@@ -338,7 +339,9 @@ pub const INI_UNWRITABLE_VALUE_PREFIX: &str = "\"\"\"";
 /// fuzz/corpus/store_ini/quoted{,-padded}-value-sops-quirk.ini).
 pub fn ini_unwritable_value(text: &str) -> bool {
     let quoted_pair = match text.as_bytes() {
-        [q @ (b'"' | b'\''), .., last] => last == q && text.bytes().filter(|b| b == q).count() == 2,
+        [q @ (b'"' | b'\''), .., last] => {
+            last == q && text.bytes().filter(|b| b == q).count() == 2
+        }
         _ => false,
     };
     let padded_with_quote = text.trim() != text && text.contains('"');
