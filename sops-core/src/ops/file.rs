@@ -174,7 +174,7 @@ fn decrypt_as_read(
     meta: &Metadata,
     opts: &DecryptOptions,
 ) -> std::io::Result<Option<Result<Decrypted, Error>>> {
-    use crate::tree::{Item, Value};
+    use crate::tree::Item;
     use crate::ops::crypt::{RunDecryptor, compact_strings};
     let mut runs = RunDecryptor::new(key, meta, opts.ignore_mac);
     // One run may wait: the reader goes on while one is decrypted.
@@ -215,11 +215,7 @@ fn decrypt_as_read(
     let (Ok(true), Some(runs)) = (read.as_ref(), all_decrypted) else {
         return read.map(|_| None);
     };
-    let loaded = match doc.get("sops") {
-        Some(Value::Map(b)) => crate::stores::metadata_serde::from_branch(b, store.format()).ok(),
-        _ => None,
-    };
-    match loaded {
+    match crate::stores::metadata_of(&doc, store.format()) {
         Some(metadata) if metadata == *meta => {
             doc.remove("sops");
             // The same tree and metadata as the usual way's, so the same

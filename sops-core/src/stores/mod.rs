@@ -328,6 +328,15 @@ pub fn split_sops_key(
     Ok((docs, meta))
 }
 
+/// The metadata `doc`'s `sops` key holds, if it reads as such (for
+/// readers that check a hint, not for errors: see [`split_sops_key`]).
+pub(crate) fn metadata_of(doc: &Branch, format: Format) -> Option<Metadata> {
+    match doc.get("sops") {
+        Some(Value::Map(b)) => metadata_serde::from_branch(b, format).ok(),
+        _ => None,
+    }
+}
+
 /// The rest of `file`, in a buffer wiped when dropped.
 pub fn read_whole(file: &mut std::fs::File) -> std::io::Result<zeroize::Zeroizing<Vec<u8>>> {
     use std::io::Read as _;

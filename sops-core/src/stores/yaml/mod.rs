@@ -100,21 +100,6 @@ impl YamlStore {
     }
 }
 
-impl YamlStore {
-    /// The metadata of a file of one document, if it reads as such.
-    fn only_metadata(&self, docs: &[Branch]) -> Option<Metadata> {
-        match docs {
-            [doc] => match doc.get("sops") {
-                Some(Value::Map(b)) => {
-                    crate::stores::metadata_serde::from_branch(b, self.format()).ok()
-                }
-                _ => None,
-            },
-            _ => None,
-        }
-    }
-}
-
 impl Store for YamlStore {
     fn format(&self) -> Format {
         Format::Yaml
@@ -143,7 +128,10 @@ impl Store for YamlStore {
             return Ok(None);
         };
         let docs = load::load_fast(&tail, &self.limits);
-        Ok(docs.and_then(|docs| self.only_metadata(&docs)))
+        Ok(match docs.as_deref() {
+            Some([doc]) => crate::stores::metadata_of(doc, self.format()),
+            _ => None,
+        })
     }
 
     fn visit_encrypted_file(
