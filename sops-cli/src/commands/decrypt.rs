@@ -55,13 +55,21 @@ pub fn run(req: DecryptRequest<'_>) -> Result<(), CliError> {
         ignore_mac: req.ignore_mac,
         decryption_order,
     };
-    let decrypted = input.decrypt(in_store.as_ref(), &ctx, &opts, &stages)?;
+    // The input's store emits the text only when it is the whole output,
+    // in its own format (then the two stores are the same).
+    let input_emits = steps.is_none() && in_format == out_format;
+    let decrypted = input.decrypt(in_store.as_ref(), &ctx, &opts, &stages, input_emits)?;
     // Plaintext from here on: the output is wiped once written, the
     // documents at the end (and when dropped on the way).
     stages.stage("writing");
-    let written = write(&decrypted, steps, &dest, out_store.as_ref());
-    commands::wipe_before_exit(decrypted);
-    written
+    match decrypted {
+        ops::Plaintext::Text(text, _) => commands::write_output(&dest, &text),
+        ops::Plaintext::Docs(decrypted) => {
+            let written = write(&decrypted, steps, &dest, out_store.as_ref());
+            commands::wipe_before_exit(decrypted);
+            written
+        }
+    }
 }
 
 /// Writes what decrypt outputs: the documents, or the value at `steps`.

@@ -157,15 +157,18 @@ impl EncryptedInput {
     }
 
     /// The file decrypted: a file through [`ops::decrypt_open_file`]
-    /// (decrypted as it is read where the store can), stdin loaded whole,
-    /// freed, then decrypted. `stages` shows what it waits on.
+    /// (decrypted as it is read where the store can; with `as_text`, then
+    /// already emitted by `store` as [`ops::decrypt_open_file_to_text`]
+    /// does), stdin loaded whole, freed, then decrypted. `stages` shows
+    /// what it waits on.
     pub fn decrypt(
         self,
         store: &dyn Store,
         ctx: &sops_core::keys::KeyContext,
         opts: &ops::DecryptOptions,
         stages: &crate::progress::Stages,
-    ) -> Result<ops::Decrypted, CliError> {
+        as_text: bool,
+    ) -> Result<ops::Plaintext, CliError> {
         let stage = Stage::LoadEncrypted(store.format());
         let path = self.path.as_deref();
         let shown = path.unwrap_or(Path::new(""));
@@ -173,7 +176,12 @@ impl EncryptedInput {
             EncryptedSource::File(mut file) => {
                 // Reading, parsing and decrypting go together here.
                 stages.stage("decrypting");
-                ops::decrypt_open_file(store, &mut file, shown, ctx, opts)
+                if as_text {
+                    ops::decrypt_open_file_to_text(store, &mut file, shown, ctx, opts)
+                } else {
+                    ops::decrypt_open_file(store, &mut file, shown, ctx, opts)
+                        .map(ops::Plaintext::Docs)
+                }
             }
             EncryptedSource::Stdin(input) => {
                 stages.stage("parsing");
@@ -181,7 +189,7 @@ impl EncryptedInput {
                 input.discard_encrypted();
                 let (docs, metadata) = loaded.map_err(|e| store_error_in(stage, &e, path))?;
                 stages.stage("decrypting");
-                ops::decrypt_loaded(docs, metadata, ctx, opts)
+                ops::decrypt_loaded(docs, metadata, ctx, opts).map(ops::Plaintext::Docs)
             }
         };
         decrypted.map_err(|e| match e {

@@ -17,7 +17,7 @@ mod write;
 pub use crypt::{TreeError, decrypt_docs, decrypt_docs_stashing, encrypt_docs, reencrypt_docs};
 pub use encrypted_file::{DecryptedFile, EncryptedFile};
 pub use file::{
-    DecryptOptions, Decrypted, EncryptOptions, decrypt, decrypt_file, decrypt_loaded, decrypt_open_file,
+    DecryptOptions, Decrypted, EncryptOptions, decrypt, decrypt_file, decrypt_loaded, decrypt_open_file, decrypt_open_file_to_text, Plaintext,
     decrypt_to_bytes, encrypt, new_metadata,
 };
 pub use stash::IvStash;

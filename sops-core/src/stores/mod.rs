@@ -345,6 +345,18 @@ pub fn read_whole(file: &mut std::fs::File) -> std::io::Result<zeroize::Zeroizin
     Ok(bytes)
 }
 
+/// One plaintext document's text, written run by run
+/// ([`Store::document_emitter`]).
+pub trait DocumentEmitter {
+    /// Writes the next top-level items.
+    fn write_items(&mut self, items: &[Item]);
+
+    /// The text: what [`Store::emit_plain`] gives for the one document
+    /// made of every item given, in order. (Dropped before, the text so far
+    /// is wiped.)
+    fn into_text(self: Box<Self>) -> zeroize::Zeroizing<Box<[u8]>>;
+}
+
 /// One file format.
 ///
 /// `load` parses every document, keeping a top-level `sops` key if there is
@@ -440,6 +452,16 @@ pub trait Store: Send + Sync {
     ) -> std::io::Result<bool> {
         let _ = (file, visit);
         Ok(false)
+    }
+
+    /// An emitter of one plaintext document given in runs of its
+    /// top-level items (as [`visit_encrypted_file`](Store::visit_encrypted_file)
+    /// hands them over), for a text of about `capacity` bytes: each run is
+    /// written as it comes, and the items can then go. `None`: this store
+    /// cannot (it emits whole documents only).
+    fn document_emitter(&self, capacity: usize) -> Option<Box<dyn DocumentEmitter>> {
+        let _ = capacity;
+        None
     }
 
     /// Emits an encrypted file.

@@ -304,6 +304,92 @@ fn collect_hoisted<'a>(v: &'a Value, out: &mut Vec<&'a str>) {
 
 const HEX: &[u8; 16] = b"0123456789ABCDEF";
 
+/// One plaintext document given in runs of its top-level items, written
+/// as each run comes: in the end, the text [`Emitter::document`] writes for
+/// the document they make.
+pub(crate) struct DocumentRuns {
+    e: Emitter<'static>,
+    /// Line comments (sops 3.13) still waiting for the next entry.
+    waiting: Vec<String>,
+    /// The items before the first entry, kept back: a document without
+    /// entries is written differently (`{}`). Only comments.
+    before_first: zeroize::Zeroizing<Branch>,
+    started: bool,
+}
+
+impl DocumentRuns {
+    pub(crate) fn new(indent: usize, capacity: usize) -> Self {
+        Self {
+            e: Emitter::new(indent, capacity),
+            waiting: Vec::new(),
+            before_first: zeroize::Zeroizing::new(Branch::new()),
+            started: false,
+        }
+    }
+
+    /// Writes the next items. Room for them is made first (twice the
+    /// estimate, which misses escapes and deep indents), so that the
+    /// buffer's own growth does not move the text and leave the old copy
+    /// unwiped.
+    pub(crate) fn write_items(&mut self, items: &[Item]) {
+        let room = |items: &[Item]| 2 * super::estimate_items(items, 0) + 64 * 1024;
+        if !self.started {
+            if !items.iter().any(|i| matches!(i, Item::Entry(..))) {
+                self.before_first.0.extend_from_slice(items);
+                return;
+            }
+            self.started = true;
+            let before = zeroize::Zeroizing::new(std::mem::take(&mut *self.before_first));
+            self.make_room(room(&before.0) + room(items));
+            self.e.map_items(&before.0, 0, false, &mut self.waiting);
+        } else {
+            self.make_room(room(items));
+        }
+        self.e.map_items(items, 0, false, &mut self.waiting);
+    }
+
+    /// Grows the buffer to hold `room` more bytes, wiping the old one.
+    fn make_room(&mut self, room: usize) {
+        let out = &mut self.e.out;
+        if out.capacity() - out.len() >= room {
+            return;
+        }
+        let mut grown = Vec::with_capacity((out.capacity() * 2).max(out.len() + room));
+        grown.extend_from_slice(out);
+        // (Appended to only: the room past its length never held text,
+        // and wiping it would touch pages never used.)
+        zeroize::Zeroize::zeroize(out.as_mut_slice());
+        *out = grown;
+    }
+
+    /// The whole text.
+    pub(crate) fn into_text(mut self) -> zeroize::Zeroizing<Box<[u8]>> {
+        if self.started {
+            self.make_room(self.waiting.iter().map(|c| c.len() + 2).sum());
+            for c in std::mem::take(&mut self.waiting) {
+                self.e.comment_line(0, &c);
+            }
+        } else {
+            let before = std::mem::take(&mut *self.before_first);
+            self.e.document(&before, None);
+            let _wiped = zeroize::Zeroizing::new(before);
+        }
+        // Fitted to the text, so that wiping it does not touch the room
+        // left over (a `Vec` is wiped to its capacity): a buffer that size
+        // is shrunk where it lies, not copied (glibc's realloc).
+        zeroize::Zeroizing::new(std::mem::take(&mut self.e.out).into_boxed_slice())
+    }
+}
+
+impl Drop for DocumentRuns {
+    /// Not finished (a MAC or a run that failed): the text so far is
+    /// plaintext.
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(self.e.out.as_mut_slice());
+        zeroize::Zeroize::zeroize(&mut self.waiting);
+    }
+}
+
 impl<'w> Emitter<'w> {
     /// An emitter that writes to `sink` as it goes (see
     /// [`Emitter::finish`]).
@@ -431,8 +517,18 @@ impl<'w> Emitter<'w> {
     /// A line comment waits for the next entry and goes at the end of its
     /// value's line (sops 3.13); with no entry after it, it becomes a
     /// comment line, as sops 3.13 makes it.
-    fn map_body(&mut self, items: &[Item], indent: usize, mut inline: bool) {
+    fn map_body(&mut self, items: &[Item], indent: usize, inline: bool) {
         let mut waiting: Vec<String> = Vec::new();
+        self.map_items(items, indent, inline, &mut waiting);
+        for c in waiting {
+            self.comment_line(indent, &c);
+        }
+    }
+
+    /// [`Emitter::map_body`] without its end: the line comments still
+    /// waiting for an entry stay in `waiting`, where the items of the same
+    /// mapping given next find them.
+    fn map_items(&mut self, items: &[Item], indent: usize, mut inline: bool, waiting: &mut Vec<String>) {
         for item in items {
             match item {
                 Item::Comment(c) if c.inline => waiting.push(c.text.clone()),
@@ -446,7 +542,7 @@ impl<'w> Emitter<'w> {
                         self.pad(indent);
                     }
                     inline = false;
-                    self.line_comments = std::mem::take(&mut waiting);
+                    self.line_comments = std::mem::take(waiting);
                     self.entry(k, v, indent);
                     if indent == 0 && self.out.len() >= FLUSH_AT {
                         // (The last byte stays: `end_line` looks at it.)
@@ -454,9 +550,6 @@ impl<'w> Emitter<'w> {
                     }
                 }
             }
-        }
-        for c in waiting {
-            self.comment_line(indent, &c);
         }
     }
 

@@ -15,7 +15,7 @@ mod resolve;
 mod tests;
 
 use crate::metadata::Metadata;
-use crate::stores::{Format, Store, StoreError, StoreLimits};
+use crate::stores::{DocumentEmitter, Format, Store, StoreError, StoreLimits};
 use crate::tree::{Branch, Item, Value};
 
 /// The YAML store. `indent` is the emitter's indentation (sops default 4;
@@ -41,9 +41,14 @@ impl Default for YamlStore {
 /// size (with `capacity`'s eighth) costs memory and nothing else, so such
 /// mutants here and in `capacity` live on as equivalent.
 fn estimate(docs: &[Branch]) -> usize {
+    docs.iter().map(|d| estimate_items(&d.0, 0) + 4).sum()
+}
+
+/// [`estimate`] of a mapping's items at nesting `depth`.
+fn estimate_items(items: &[Item], depth: usize) -> usize {
     fn value(v: &Value, depth: usize) -> usize {
         match v {
-            Value::Map(b) => branch(b, depth + 1),
+            Value::Map(b) => estimate_items(&b.0, depth + 1),
             Value::Seq(items) => items
                 .iter()
                 .map(|v| depth * 4 + 4 + value(v, depth + 1))
@@ -53,15 +58,13 @@ fn estimate(docs: &[Branch]) -> usize {
             _ => 24,
         }
     }
-    fn branch(b: &Branch, depth: usize) -> usize {
-        b.0.iter()
-            .map(|i| match i {
-                Item::Comment(c) => depth * 4 + c.len() + 2,
-                Item::Entry(k, v) => depth * 4 + k.len() + 3 + value(v, depth),
-            })
-            .sum()
-    }
-    docs.iter().map(|d| branch(d, 0) + 4).sum()
+    items
+        .iter()
+        .map(|i| match i {
+            Item::Comment(c) => depth * 4 + c.len() + 2,
+            Item::Entry(k, v) => depth * 4 + k.len() + 3 + value(v, depth),
+        })
+        .sum()
 }
 
 /// The output buffer `emit` allocates: the estimate, the metadata block
@@ -142,6 +145,10 @@ impl Store for YamlStore {
         Ok(load::load_file_visiting(file, &self.limits, Some(visit))?.is_some())
     }
 
+    fn document_emitter(&self, capacity: usize) -> Option<Box<dyn DocumentEmitter>> {
+        Some(Box::new(emit::DocumentRuns::new(self.indent, capacity)))
+    }
+
     fn emit_docs(&self, docs: &[Branch], metadata: Option<&Branch>) -> Result<Vec<u8>, StoreError> {
         let mut e = emit::Emitter::new(self.indent, capacity(docs, metadata));
         write_docs(&mut e, docs, metadata);
@@ -162,5 +169,15 @@ impl Store for YamlStore {
         let mut e = emit::Emitter::new(self.indent, 256);
         e.value(value);
         Ok(e.out)
+    }
+}
+
+impl DocumentEmitter for emit::DocumentRuns {
+    fn write_items(&mut self, items: &[Item]) {
+        emit::DocumentRuns::write_items(self, items);
+    }
+
+    fn into_text(self: Box<Self>) -> zeroize::Zeroizing<Box<[u8]>> {
+        emit::DocumentRuns::into_text(*self)
     }
 }

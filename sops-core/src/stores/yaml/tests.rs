@@ -1394,3 +1394,35 @@ fn write_plain_stops_at_the_first_write_error() {
     assert_eq!(e.to_string(), "disk full");
     assert_eq!(w.calls, 2, "written after the error");
 }
+
+/// A document written in runs of its top-level items, cut anywhere (line
+/// comments waiting across a cut, comments before the first entry, a
+/// document of comments only), gives the text it gives written whole.
+#[test]
+fn a_document_written_in_runs_is_written_as_a_whole() {
+    for (text, indent) in [
+        ("a: 1 # one\nb: 2\n", 4),
+        ("# top\n# more\nx:\n  - 1 # one\n  - y: 2\nz: 3 # line\n# end\n", 2),
+        ("a: {} # empty\nb: [] # none\nc: |\n  text\n# after\n", 4),
+        ("# only\n{}\n", 4),
+        ("{}\n", 7),
+    ] {
+        let store = YamlStore {
+            indent,
+            ..store()
+        };
+        let doc = store.load(text.as_bytes()).unwrap().remove(0);
+        let whole = store.emit_plain(std::slice::from_ref(&doc)).unwrap();
+        let items = &doc.0;
+        for first in 0..=items.len() {
+            for second in first..=items.len() {
+                let mut runs = store.document_emitter(0).unwrap();
+                for run in [&items[..first], &items[first..second], &items[second..]] {
+                    runs.write_items(run);
+                }
+                let written = runs.into_text();
+                assert_text_eq(&written, &whole, &format!("{text:?} cut at {first}, {second}"));
+            }
+        }
+    }
+}
