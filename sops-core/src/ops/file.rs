@@ -239,7 +239,7 @@ fn decrypt_as_read(
     let (to_worker, from_reader) = std::sync::mpsc::sync_channel::<Vec<Item>>(1);
     let (to_reader, from_worker) = std::sync::mpsc::channel::<Vec<Item>>();
     let mut done = match text {
-        Some(emitter) => DecryptedRuns::Text(emitter, Zeroizing::new(Branch::new())),
+        Some(emitter) => DecryptedRuns::Text(Some(emitter), Zeroizing::new(Branch::new())),
         None => DecryptedRuns::Tree(Vec::new()),
     };
     let (read, all_decrypted) = std::thread::scope(|scope| {
@@ -273,7 +273,8 @@ fn decrypt_as_read(
     // usual way's, so the same MAC error if any.
     let (doc, text) = match done {
         DecryptedRuns::Tree(runs) => (Zeroizing::new(Branch(runs.into_iter().flatten().collect())), None),
-        DecryptedRuns::Text(emitter, sops) => (sops, Some(emitter)),
+        DecryptedRuns::Text(Some(emitter), sops) => (sops, Some(emitter)),
+        DecryptedRuns::Text(None, _) => return Ok(None),
     };
     let mut doc = doc;
     match crate::stores::metadata_of(&doc, store.format()) {
@@ -299,8 +300,9 @@ enum DecryptedRuns {
     /// Kept, to be put back together.
     Tree(Vec<Vec<crate::tree::Item>>),
     /// Written, and dropped; the `sops` entry (the last run's last item)
-    /// is kept, for its metadata.
-    Text(Box<dyn DocumentEmitter>, Zeroizing<Branch>),
+    /// is kept, for its metadata. `None` once a run could not be written
+    /// (the usual way reports why).
+    Text(Option<Box<dyn DocumentEmitter>>, Zeroizing<Branch>),
 }
 
 impl DecryptedRuns {
@@ -316,7 +318,11 @@ impl DecryptedRuns {
                     sops.0.extend(run.pop());
                 }
                 let run = Zeroizing::new(Branch(run));
-                emitter.write_items(&run.0);
+                if let Some(writer) = emitter
+                    && writer.write_items(&run.0).is_err()
+                {
+                    *emitter = None;
+                }
             }
         }
     }
@@ -589,6 +595,66 @@ mod tests {
                 let usual = store.emit_plain(&usual.docs).unwrap();
                 assert_eq!(String::from_utf8_lossy(&text), String::from_utf8_lossy(&usual), "{plain:?}");
             }
+        }
+
+        /// JSON: the same as the usual way, as a text or an error.
+        #[test]
+        fn a_large_json_file_decrypts_as_read_as_the_usual_way_does() {
+            use crate::stores::json::JsonStore;
+            let id = TestIdentity::generate();
+            let ctx = context_of(&[&id]);
+            let store = JsonStore::default();
+            let mut plain = String::from("{");
+            for i in 0..3000 {
+                plain.push_str(&format!(
+                    "\"key{i}\": {{\"name\": \"value {i} <&>\", \"list\": [{i}, true, null, 1.5, {{}}, []]}}, \"n{i}_unencrypted\": {i},"
+                ));
+            }
+            plain.push_str("\"last\": {}}");
+            let docs = store.load(plain.as_bytes()).unwrap();
+            let bytes = encrypt(docs, &[group_of(&[&id])], &context_of(&[]), &EncryptOptions::default())
+                .unwrap()
+                .emit(&store)
+                .unwrap();
+            let opts = DecryptOptions::default();
+            let outcome = |bytes: &[u8]| {
+                let mut tmp = tempfile::NamedTempFile::new().unwrap();
+                tmp.write_all(bytes).unwrap();
+                let mut file = std::fs::File::open(tmp.path()).unwrap();
+                let text = match decrypt_open_file_to_text(&store, &mut file, tmp.path(), &ctx, &opts) {
+                    Ok(Plaintext::Text(text, _)) => Ok((true, text.to_vec())),
+                    Ok(Plaintext::Docs(d)) => Ok((false, store.emit_plain(&d.docs).unwrap())),
+                    Err(e) => Err(format!("{e:?}")),
+                };
+                let usual = decrypt(&store, bytes, &ctx, &opts)
+                    .map(|d| store.emit_plain(&d.docs).unwrap())
+                    .map_err(|e| format!("{e:?}"));
+                assert_eq!(text.clone().map(|(_, t)| t), usual);
+                text.map(|(as_read, _)| as_read)
+            };
+            assert_eq!(outcome(&bytes), Ok(true));
+            // The reader hands over many runs.
+            let mut tmp = tempfile::NamedTempFile::new().unwrap();
+            tmp.write_all(&bytes).unwrap();
+            let mut runs = 0;
+            let mut visit = |_: Vec<crate::tree::Item>| {
+                runs += 1;
+                true
+            };
+            let mut file = std::fs::File::open(tmp.path()).unwrap();
+            assert!(store.visit_encrypted_file(&mut file, &mut visit).unwrap());
+            assert!(runs > 3, "{runs}");
+            // A tampered value, text after the object, and a numeric version
+            // go the usual way, with its errors.
+            let text = String::from_utf8(bytes.clone()).unwrap();
+            let at = text.find("ENC[AES256_GCM,data:").unwrap() + 20;
+            let mut tampered = bytes.clone();
+            tampered[at] = if tampered[at] == b'A' { b'B' } else { b'A' };
+            assert!(outcome(&tampered).unwrap_err().contains("Decrypt"));
+            assert!(outcome(format!("{text}x").as_bytes()).unwrap_err().contains("Store"));
+            let old = text.replace("\"version\": \"3.11.0\"", "\"version\": 1");
+            assert_ne!(old, text);
+            assert!(outcome(old.as_bytes()).unwrap_err().contains("Store"));
         }
 
         #[test]

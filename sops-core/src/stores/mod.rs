@@ -337,6 +337,56 @@ pub(crate) fn metadata_of(doc: &Branch, format: Format) -> Option<Metadata> {
     }
 }
 
+/// How much text a store's [`Store::visit_encrypted_file`] reads between
+/// runs it hands over. Each run is a message to the decrypting thread and
+/// a pass of the reader over the run it gets back; 1 MiB (about 8 000
+/// values) keeps both rare and only a few runs' ciphertext in memory.
+/// (Tests hand over runs more often, so that files of a megabyte have
+/// many.)
+#[cfg(not(test))]
+pub(crate) const VISIT_EVERY: usize = 1024 * 1024;
+#[cfg(test)]
+pub(crate) const VISIT_EVERY: usize = 64 * 1024;
+
+/// The most of a file's end [`read_tail`] reads to find its `sops` key
+/// (a metadata block with hundreds of keys fits many times over).
+const TAIL_MAX: u64 = 4 << 20;
+
+/// The end of `file` (a regular file) from where `find` finds the `sops`
+/// key in it, where sops writes its metadata; `None` if it does not in
+/// the last [`TAIL_MAX`] bytes. `find` is given a tail and whether it is
+/// the whole file. The file is left at its start. What this finds is a
+/// hint ([`Store::peek_metadata`]).
+pub(crate) fn read_tail(
+    file: &mut std::fs::File,
+    find: impl Fn(&[u8], bool) -> Option<usize>,
+) -> std::io::Result<Option<Vec<u8>>> {
+    use std::io::{Read as _, Seek as _, SeekFrom};
+    let meta = file.metadata()?;
+    if !meta.is_file() {
+        return Ok(None);
+    }
+    let len = meta.len();
+    let mut size = 64 * 1024;
+    let found = loop {
+        let n = size.min(len);
+        file.seek(SeekFrom::Start(len - n))?;
+        let mut tail = Vec::new();
+        file.by_ref().take(n).read_to_end(&mut tail)?;
+        let at_start = n == len;
+        match find(&tail, at_start) {
+            Some(at) => {
+                tail.drain(..at);
+                break Some(tail);
+            }
+            None if at_start || n >= TAIL_MAX => break None,
+            None => size = n.saturating_mul(4),
+        }
+    };
+    file.seek(SeekFrom::Start(0))?;
+    Ok(found)
+}
+
 /// The rest of `file`, in a buffer wiped when dropped.
 pub fn read_whole(file: &mut std::fs::File) -> std::io::Result<zeroize::Zeroizing<Vec<u8>>> {
     use std::io::Read as _;
@@ -348,8 +398,10 @@ pub fn read_whole(file: &mut std::fs::File) -> std::io::Result<zeroize::Zeroizin
 /// One plaintext document's text, written run by run
 /// ([`Store::document_emitter`]).
 pub trait DocumentEmitter {
-    /// Writes the next top-level items.
-    fn write_items(&mut self, items: &[Item]);
+    /// Writes the next top-level items. An error is the one
+    /// [`Store::emit_plain`] gives for them (a value the format cannot
+    /// hold); nothing more can be written then.
+    fn write_items(&mut self, items: &[Item]) -> Result<(), StoreError>;
 
     /// The text: what [`Store::emit_plain`] gives for the one document
     /// made of every item given, in order. (Dropped before, the text so far

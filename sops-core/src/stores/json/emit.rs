@@ -103,6 +103,8 @@ pub struct Writer<'i> {
     indent: &'i [u8],
     /// `indent` repeated for the deepest level seen so far.
     pad: Vec<u8>,
+    /// The level of what [`Writer::value`] writes (1: a top-level member's).
+    base: usize,
 }
 
 impl<'i> Writer<'i> {
@@ -111,6 +113,7 @@ impl<'i> Writer<'i> {
             out: Vec::with_capacity(capacity),
             indent,
             pad: Vec::new(),
+            base: 0,
         }
     }
 
@@ -205,7 +208,7 @@ impl<'i> Writer<'i> {
     fn containers<'a>(&mut self, root: Frame<'a>) -> Result<(), StoreError> {
         let mut stack = vec![(root, true)];
         loop {
-            let depth = stack.len();
+            let depth = self.base + stack.len();
             let Some((frame, first)) = stack.last_mut() else {
                 return Ok(());
             };
@@ -339,17 +342,99 @@ impl<'i> Writer<'i> {
     }
 }
 
+/// One plaintext document (the top-level object) given in runs of its
+/// members, written as each run comes: in the end, the text
+/// [`Writer::document`] and a newline make of it.
+pub(crate) struct DocumentRuns {
+    out: Vec<u8>,
+    pad: Vec<u8>,
+    indent: Vec<u8>,
+    started: bool,
+}
+
+impl DocumentRuns {
+    pub(crate) fn new(indent: Vec<u8>, capacity: usize) -> Self {
+        Self {
+            out: Vec::with_capacity(capacity),
+            pad: Vec::new(),
+            indent,
+            started: false,
+        }
+    }
+
+    /// Writes the next members. Room for them is made first (the
+    /// estimate is generous), so that the buffer's own growth does not
+    /// move the text and leave the old copy unwiped.
+    pub(crate) fn write_items(&mut self, items: &[Item]) -> Result<(), StoreError> {
+        let room = estimate_members(items, self.indent.len());
+        if self.out.capacity() - self.out.len() < room {
+            let mut grown = Vec::with_capacity((self.out.capacity() * 2).max(self.out.len() + room));
+            grown.extend_from_slice(&self.out);
+            // (Appended to only: the room past its length never held text.)
+            zeroize::Zeroize::zeroize(self.out.as_mut_slice());
+            self.out = grown;
+        }
+        let mut w = Writer {
+            out: std::mem::take(&mut self.out),
+            indent: &self.indent,
+            pad: std::mem::take(&mut self.pad),
+            base: 1,
+        };
+        let written = items.iter().try_for_each(|item| {
+            let Item::Entry(key, value) = item else {
+                return Ok(());
+            };
+            if matches!(value, Value::Comment(_)) {
+                return Ok(());
+            }
+            w.out.push(if std::mem::replace(&mut self.started, true) { b',' } else { b'{' });
+            w.newline(1);
+            w.string(key);
+            w.out.extend_from_slice(b": ");
+            w.value(value)
+        });
+        self.out = w.out;
+        self.pad = w.pad;
+        written
+    }
+
+    /// The whole text.
+    pub(crate) fn into_text(mut self) -> zeroize::Zeroizing<Box<[u8]>> {
+        self.out.extend_from_slice(if self.started { b"\n}\n" } else { b"{}\n" });
+        // Fitted to the text (see the YAML store's `DocumentRuns`).
+        zeroize::Zeroizing::new(std::mem::take(&mut self.out).into_boxed_slice())
+    }
+}
+
+impl Drop for DocumentRuns {
+    /// Not finished (a MAC or a run that failed): the text so far is
+    /// plaintext.
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(self.out.as_mut_slice());
+    }
+}
+
 /// A generous guess of the output size, so that the buffer rarely grows.
 pub fn estimate_size(root: &Branch, indent: usize) -> usize {
+    estimate_members(&root.0, indent)
+}
+
+/// [`estimate_size`] of an object of the members `items` (some of the
+/// top-level object's).
+fn estimate_members(items: &[Item], indent: usize) -> usize {
+    enum Node<'a> {
+        Members(&'a [Item]),
+        Value(&'a Value),
+    }
     let mut size = 4;
-    let mut stack: Vec<(Node<'_>, usize)> = vec![(Node::Branch(root), 0)];
+    let mut stack: Vec<(Node<'_>, usize)> = vec![(Node::Members(items), 0)];
     while let Some((node, depth)) = stack.pop() {
         // A member of a branch at `depth` sits one level deeper: `,\n`,
         // its indentation, and `"`, `"`, `: ` around the key.
         let line = 4 + (depth + 1) * indent;
         match node {
-            Node::Branch(b) => {
-                for item in &b.0 {
+            Node::Members(items) => {
+                for item in items {
                     if let Item::Entry(k, v) = item {
                         size += line + k.len() + 4;
                         stack.push((Node::Value(v), depth + 1));
@@ -358,7 +443,7 @@ pub fn estimate_size(root: &Branch, indent: usize) -> usize {
                 size += line;
             }
             Node::Value(v) => match v {
-                Value::Map(b) => stack.push((Node::Branch(b), depth)),
+                Value::Map(b) => stack.push((Node::Members(&b.0), depth)),
                 Value::Seq(values) => {
                     for v in values {
                         size += line;

@@ -14,8 +14,8 @@ pub(crate) mod parse;
 mod tests;
 
 use crate::metadata::Metadata;
-use crate::stores::{Format, Store, StoreError, StoreLimits, metadata_serde};
-use crate::tree::{Branch, Value};
+use crate::stores::{DocumentEmitter, Format, Store, StoreError, StoreLimits, metadata_serde};
+use crate::tree::{Branch, Item, Value};
 
 use self::emit::Writer;
 use self::parse::{Mode, Parsed};
@@ -110,6 +110,49 @@ impl Store for JsonStore {
         self.load_encrypted_json(input)
     }
 
+    /// The `sops` member's object: sops writes it last.
+    fn peek_metadata(&self, file: &mut std::fs::File) -> std::io::Result<Option<Metadata>> {
+        const KEY: &[u8] = b"\"sops\":";
+        let tail = crate::stores::read_tail(file, |tail, _| memchr::memmem::rfind(tail, KEY))?;
+        let Some(tail) = tail else {
+            return Ok(None);
+        };
+        let Ok(Parsed { branch, .. }) =
+            parse::parse_object(&tail[KEY.len()..], Mode::Token, self.limits.max_depth)
+        else {
+            return Ok(None);
+        };
+        // (A numeric version is an error the usual way reports.)
+        if let Some(Value::Int(_) | Value::Float(_)) = branch.get("version") {
+            return Ok(None);
+        }
+        Ok(metadata_serde::from_branch(&branch, Format::Json).ok())
+    }
+
+    /// The whole text is read first (the parser needs it), then parsed
+    /// and handed over member by member as it is parsed.
+    fn visit_encrypted_file(
+        &self,
+        file: &mut std::fs::File,
+        visit: &mut dyn FnMut(Vec<Item>) -> bool,
+    ) -> std::io::Result<bool> {
+        let input = crate::stores::read_whole(file)?;
+        let mut visitor = parse::Visitor::new(visit);
+        let parsed = parse::parse_object_visiting(&input, self.limits.max_depth, &mut visitor);
+        let (Ok(Parsed { branch, end }), false) = (parsed, visitor.refused) else {
+            return Ok(false);
+        };
+        // Text after the object: the usual way's error.
+        if input.get(parse::skip_ws_from(&input, end)).is_some() {
+            return Ok(false);
+        }
+        Ok(branch.0.is_empty() || visit(branch.0))
+    }
+
+    fn document_emitter(&self, capacity: usize) -> Option<Box<dyn DocumentEmitter>> {
+        Some(Box::new(emit::DocumentRuns::new(self.indent_unit(), capacity)))
+    }
+
     /// Writes the first document only (sops' JSON store has one object per
     /// file); no documents gives `{}`.
     fn emit_docs(&self, docs: &[Branch], metadata: Option<&Branch>) -> Result<Vec<u8>, StoreError> {
@@ -127,5 +170,15 @@ impl Store for JsonStore {
         let mut w = Writer::new(&unit, size);
         w.value(value)?;
         Ok(w.out)
+    }
+}
+
+impl DocumentEmitter for emit::DocumentRuns {
+    fn write_items(&mut self, items: &[Item]) -> Result<(), StoreError> {
+        emit::DocumentRuns::write_items(self, items)
+    }
+
+    fn into_text(self: Box<Self>) -> zeroize::Zeroizing<Box<[u8]>> {
+        emit::DocumentRuns::into_text(*self)
     }
 }

@@ -88,6 +88,46 @@ pub enum Mode {
 /// Parses the top-level object of `input`. Text after it is not looked at.
 /// `max_depth` counts the top-level object as one level.
 pub fn parse_object(input: &[u8], mode: Mode, max_depth: usize) -> Result<Parsed, StoreError> {
+    parse_object_with(input, mode, max_depth, None)
+}
+
+/// Where [`parse_object_visiting`] hands the top-level object's members.
+pub struct Visitor<'v> {
+    visit: &'v mut dyn FnMut(Vec<Item>) -> bool,
+    /// Where the last run handed over ended.
+    last: usize,
+    /// `visit` refused a run: the parse stopped there.
+    pub refused: bool,
+}
+
+impl<'v> Visitor<'v> {
+    pub fn new(visit: &'v mut dyn FnMut(Vec<Item>) -> bool) -> Self {
+        Self {
+            visit,
+            last: 0,
+            refused: false,
+        }
+    }
+}
+
+/// [`parse_object`] of an encrypted file's text ([`Mode::Unmarshal`]),
+/// handing `visitor` the top-level members parsed so far each time
+/// [`VISIT_EVERY`](crate::stores::VISIT_EVERY) more bytes have been read;
+/// the members after the last run are the result's.
+pub fn parse_object_visiting(
+    input: &[u8],
+    max_depth: usize,
+    visitor: &mut Visitor<'_>,
+) -> Result<Parsed, StoreError> {
+    parse_object_with(input, Mode::Unmarshal, max_depth, Some(visitor))
+}
+
+fn parse_object_with(
+    input: &[u8],
+    mode: Mode,
+    max_depth: usize,
+    visitor: Option<&mut Visitor<'_>>,
+) -> Result<Parsed, StoreError> {
     let mut p = Parser {
         input,
         pos: 0,
@@ -120,7 +160,7 @@ pub fn parse_object(input: &[u8], mode: Mode, max_depth: usize) -> Result<Parsed
             )));
         }
     }
-    let branch = p.object_body()?;
+    let branch = p.object_body(visitor)?;
     Ok(Parsed { branch, end: p.pos })
 }
 
@@ -196,11 +236,23 @@ impl Parser<'_> {
     }
 
     /// Parses members after the opening `{` of the top-level object, with an
-    /// explicit stack for nested containers.
-    fn object_body(&mut self) -> Result<Branch, StoreError> {
+    /// explicit stack for nested containers; hands finished members to
+    /// `visitor`, if any (when it refuses them, the rest is not parsed).
+    fn object_body(&mut self, mut visitor: Option<&mut Visitor<'_>>) -> Result<Branch, StoreError> {
         let mut stack = vec![Frame::Object(Vec::new(), String::new())];
         let mut first = true;
         loop {
+            if let (Some(v), [Frame::Object(items, _)]) = (visitor.as_deref_mut(), stack.as_mut_slice())
+                && self.pos - v.last >= crate::stores::VISIT_EVERY
+                && !items.is_empty()
+            {
+                // (Between members: every one in `items` is whole.)
+                v.last = self.pos;
+                if !(v.visit)(std::mem::take(items)) {
+                    v.refused = true;
+                    return Ok(Branch::new());
+                }
+            }
             self.skip_ws();
             let Some(top) = stack.last_mut() else {
                 return Ok(Branch::new());

@@ -806,3 +806,33 @@ fn m10_output_buffers_are_sized_once_from_the_estimate() {
     assert!(out.len() > 64);
     assert_eq!(out.capacity(), estimate_size(&doc, unit));
 }
+
+/// A document written in runs of its members, cut anywhere, gives the text
+/// it gives written whole (indents, nesting, empty containers, nothing).
+#[test]
+fn a_document_written_in_runs_is_written_as_a_whole() {
+    for (input, indent) in [
+        (r#"{"a": 1, "b": {"c": [1, {"d": null}, []], "e": {}}, "f": "<x>"}"#, None),
+        (r#"{"a": [[1], [2, 3]], "b": true}"#, Some(3)),
+        (r#"{"a": {"b": {"c": 1}}}"#, Some(0)),
+        ("{}", None),
+    ] {
+        let store = JsonStore {
+            indent,
+            ..store()
+        };
+        let doc = store.load(input.as_bytes()).unwrap().remove(0);
+        let whole = store.emit_plain(std::slice::from_ref(&doc)).unwrap();
+        let items = &doc.0;
+        for first in 0..=items.len() {
+            for second in first..=items.len() {
+                let mut runs = store.document_emitter(0).unwrap();
+                for run in [&items[..first], &items[first..second], &items[second..]] {
+                    runs.write_items(run).unwrap();
+                }
+                let written = runs.into_text();
+                assert_eq!(text(&written), text(&whole), "{input} cut at {first}, {second}");
+            }
+        }
+    }
+}

@@ -831,46 +831,6 @@ pub(crate) fn load_file_visiting(
     fast::load_from(file, limits, len, true, fast::PIECE, visit)
 }
 
-/// The most of a file's end [`read_tail`] reads to find its `sops` key
-/// (a metadata block with hundreds of keys fits many times over).
-const TAIL_MAX: u64 = 4 << 20;
-
-/// The text from the last line that starts with `sops:` to the end of the
-/// file (a regular file), where sops writes its metadata; `None` if there
-/// is none in the last [`TAIL_MAX`] bytes. The file is left at its start.
-/// What this finds is a hint: a reader that uses it checks it against the
-/// metadata of the whole file.
-pub(crate) fn read_tail(file: &mut std::fs::File) -> std::io::Result<Option<String>> {
-    use std::io::{Read as _, Seek as _, SeekFrom};
-    let meta = file.metadata()?;
-    if !meta.is_file() {
-        return Ok(None);
-    }
-    let len = meta.len();
-    let mut size = 64 * 1024;
-    let found = loop {
-        let n = size.min(len);
-        file.seek(SeekFrom::Start(len - n))?;
-        let mut tail = Vec::new();
-        file.by_ref().take(n).read_to_end(&mut tail)?;
-        let at_start = n == len;
-        let key = memchr::memmem::rfind_iter(&tail, b"sops:").find(|&at| {
-            (at > 0 && tail[at - 1] == b'\n' || at == 0 && at_start)
-                && matches!(tail.get(at + 5), None | Some(b'\n' | b'\r' | b' '))
-        });
-        match key {
-            Some(at) => {
-                tail.drain(..at);
-                break String::from_utf8(tail).ok();
-            }
-            None if at_start || n >= TAIL_MAX => break None,
-            None => size = n.saturating_mul(4),
-        }
-    };
-    file.seek(SeekFrom::Start(0))?;
-    Ok(found)
-}
-
 /// The fast path over a text (`None`: not its shape).
 pub(crate) fn load_fast(text: &str, limits: &StoreLimits) -> Option<Vec<Branch>> {
     fast::load(text, limits, true)

@@ -127,7 +127,14 @@ impl Store for YamlStore {
     }
 
     fn peek_metadata(&self, file: &mut std::fs::File) -> std::io::Result<Option<Metadata>> {
-        let Some(tail) = load::read_tail(file)? else {
+        // The last line that starts with `sops:`.
+        let tail = crate::stores::read_tail(file, |tail, at_start| {
+            memchr::memmem::rfind_iter(tail, b"sops:").find(|&at| {
+                (at > 0 && tail[at - 1] == b'\n' || at == 0 && at_start)
+                    && matches!(tail.get(at + 5), None | Some(b'\n' | b'\r' | b' '))
+            })
+        })?;
+        let Some(tail) = tail.and_then(|tail| String::from_utf8(tail).ok()) else {
             return Ok(None);
         };
         let docs = load::load_fast(&tail, &self.limits);
@@ -173,8 +180,9 @@ impl Store for YamlStore {
 }
 
 impl DocumentEmitter for emit::DocumentRuns {
-    fn write_items(&mut self, items: &[Item]) {
+    fn write_items(&mut self, items: &[Item]) -> Result<(), StoreError> {
         emit::DocumentRuns::write_items(self, items);
+        Ok(())
     }
 
     fn into_text(self: Box<Self>) -> zeroize::Zeroizing<Box<[u8]>> {

@@ -1418,7 +1418,7 @@ fn a_document_written_in_runs_is_written_as_a_whole() {
             for second in first..=items.len() {
                 let mut runs = store.document_emitter(0).unwrap();
                 for run in [&items[..first], &items[first..second], &items[second..]] {
-                    runs.write_items(run);
+                    runs.write_items(run).unwrap();
                 }
                 let written = runs.into_text();
                 assert_text_eq(&written, &whole, &format!("{text:?} cut at {first}, {second}"));

@@ -47,15 +47,6 @@ pub(super) fn load(text: &str, limits: &StoreLimits, check_duplicates: bool) -> 
 /// How much [`load_from`] reads at a time.
 pub(super) const PIECE: usize = 512 * 1024;
 
-/// How much text [`load_from`] reads between runs it hands over. Each run
-/// is a message to the decrypting thread and a pass of the reader over
-/// the run it gets back; 1 MiB (about 8 000 values) keeps both rare and
-/// only a few runs' ciphertext in memory. (Tests hand over runs more
-/// often, so that files of a megabyte have many.)
-#[cfg(not(test))]
-const VISIT_EVERY: usize = 1024 * 1024;
-#[cfg(test)]
-const VISIT_EVERY: usize = 64 * 1024;
 
 /// [`load`] over text read from `reader`, a piece at a time, so that only
 /// the tree and a window of the text are in memory (a large encrypted file
@@ -67,7 +58,7 @@ const VISIT_EVERY: usize = 64 * 1024;
 ///
 /// `visit` (decryption as the file is read) takes the top-level items of
 /// the document out of it in runs, in order, a run every
-/// [`VISIT_EVERY`] bytes read, and the last run at the end: the document
+/// [`VISIT_EVERY`](crate::stores::VISIT_EVERY) bytes read, and the last run at the end: the document
 /// comes back empty. A file of several documents, or a run `visit`
 /// refuses, gives `Ok(None)` too; what was read and not handed over is
 /// wiped (what was is the visitor's).
@@ -126,7 +117,7 @@ pub(super) fn load_from(
             break step;
         }
         unvisited += cut;
-        if unvisited >= VISIT_EVERY
+        if unvisited >= crate::stores::VISIT_EVERY
             && let Some(visit) = visit.as_deref_mut()
         {
             unvisited = 0;
