@@ -283,3 +283,25 @@ fn a_single_empty_key_group_is_written_as_sops_writes_it() {
     }
 }
 
+/// `input`'s one document written in runs of its top-level items, cut at
+/// every two places, gives the text `store` writes for it whole (as
+/// decrypting a large file writes it).
+pub(super) fn assert_written_in_runs_as_whole(store: &dyn crate::stores::Store, input: &str) {
+    let doc = store.load(input.as_bytes()).unwrap().remove(0);
+    let whole = store.emit_plain(std::slice::from_ref(&doc)).unwrap();
+    let items = &doc.0;
+    for first in 0..=items.len() {
+        for second in first..=items.len() {
+            let mut runs = store.document_emitter(0).unwrap();
+            for run in [&items[..first], &items[first..second], &items[second..]] {
+                runs.write_items(run).unwrap();
+            }
+            let written = runs.into_text();
+            assert_eq!(
+                String::from_utf8_lossy(&written),
+                String::from_utf8_lossy(&whole),
+                "{input:?} cut at {first}, {second}"
+            );
+        }
+    }
+}

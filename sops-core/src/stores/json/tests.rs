@@ -821,18 +821,6 @@ fn a_document_written_in_runs_is_written_as_a_whole() {
             indent,
             ..store()
         };
-        let doc = store.load(input.as_bytes()).unwrap().remove(0);
-        let whole = store.emit_plain(std::slice::from_ref(&doc)).unwrap();
-        let items = &doc.0;
-        for first in 0..=items.len() {
-            for second in first..=items.len() {
-                let mut runs = store.document_emitter(0).unwrap();
-                for run in [&items[..first], &items[first..second], &items[second..]] {
-                    runs.write_items(run).unwrap();
-                }
-                let written = runs.into_text();
-                assert_eq!(text(&written), text(&whole), "{input} cut at {first}, {second}");
-            }
-        }
+        crate::stores::tests::assert_written_in_runs_as_whole(&store, input);
     }
 }
