@@ -362,9 +362,11 @@ impl DocumentRuns {
         }
     }
 
-    /// Writes the next members. Room for them is made first (the
-    /// estimate is generous), so that the buffer's own growth does not
-    /// move the text and leave the old copy unwiped.
+    /// Writes the next members. Room for them is made first, and the old
+    /// buffer wiped, so that the buffer's own growth rarely moves the text
+    /// (which would leave the old copy to the allocator unwiped): the
+    /// estimate is generous, not a bound (strings of `<`, `&` or control
+    /// characters, escaped six bytes to one, can exceed it).
     pub(crate) fn write_items(&mut self, items: &[Item]) -> Result<(), StoreError> {
         let room = estimate_members(items, self.indent.len());
         if self.out.capacity() - self.out.len() < room {

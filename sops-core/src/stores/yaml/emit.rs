@@ -327,10 +327,11 @@ impl DocumentRuns {
         }
     }
 
-    /// Writes the next items. Room for them is made first (twice the
-    /// estimate, which misses escapes and deep indents), so that the
-    /// buffer's own growth does not move the text and leave the old copy
-    /// unwiped.
+    /// Writes the next items. Room for them is made first, and the old
+    /// buffer wiped, so that the buffer's own growth rarely moves the text
+    /// (which would leave the old copy to the allocator unwiped): twice
+    /// the estimate, which is not a bound (escapes of control characters,
+    /// literal blocks of many short lines deep down can exceed it).
     pub(crate) fn write_items(&mut self, items: &[Item]) {
         let room = |items: &[Item]| 2 * super::estimate_items(items, 0) + 64 * 1024;
         if !self.started {
