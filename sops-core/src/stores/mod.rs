@@ -395,6 +395,22 @@ pub fn read_whole(file: &mut std::fs::File) -> std::io::Result<zeroize::Zeroizin
     Ok(bytes)
 }
 
+/// Makes room in `text` (plaintext, only ever appended to) for `room` more
+/// bytes before a [`DocumentEmitter`] writes a run: grown here, the old
+/// buffer is wiped (up to its length: the room past it never held text,
+/// and wiping it would touch pages never used); grown by the `Vec` itself
+/// while a run is written, its old copy would go back to the allocator
+/// unwiped.
+pub(crate) fn make_room_wiped(text: &mut Vec<u8>, room: usize) {
+    if text.capacity() - text.len() >= room {
+        return;
+    }
+    let mut grown = Vec::with_capacity((text.capacity() * 2).max(text.len() + room));
+    grown.extend_from_slice(text);
+    zeroize::Zeroize::zeroize(text.as_mut_slice());
+    *text = grown;
+}
+
 /// One plaintext document's text, written run by run
 /// ([`Store::document_emitter`]).
 pub trait DocumentEmitter {

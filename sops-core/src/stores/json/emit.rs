@@ -362,20 +362,12 @@ impl DocumentRuns {
         }
     }
 
-    /// Writes the next members. Room for them is made first, and the old
-    /// buffer wiped, so that the buffer's own growth rarely moves the text
-    /// (which would leave the old copy to the allocator unwiped): the
-    /// estimate is generous, not a bound (strings of `<`, `&` or control
+    /// Writes the next members, after making room for them
+    /// ([`make_room_wiped`](crate::stores::make_room_wiped)): the
+    /// estimate, generous but not a bound (strings of `<`, `&` or control
     /// characters, escaped six bytes to one, can exceed it).
     pub(crate) fn write_items(&mut self, items: &[Item]) -> Result<(), StoreError> {
-        let room = estimate_members(items, self.indent.len());
-        if self.out.capacity() - self.out.len() < room {
-            let mut grown = Vec::with_capacity((self.out.capacity() * 2).max(self.out.len() + room));
-            grown.extend_from_slice(&self.out);
-            // (Appended to only: the room past its length never held text.)
-            zeroize::Zeroize::zeroize(self.out.as_mut_slice());
-            self.out = grown;
-        }
+        crate::stores::make_room_wiped(&mut self.out, estimate_members(items, self.indent.len()));
         let mut w = Writer {
             out: std::mem::take(&mut self.out),
             indent: &self.indent,

@@ -14,6 +14,7 @@
 use base64::Engine as _;
 
 use crate::numfmt;
+use crate::stores::make_room_wiped;
 use crate::stores::yaml::resolve::{Resolved, is_base60_float, is_old_bool, resolve_plain};
 use crate::tree::{Branch, Item, Value};
 
@@ -327,10 +328,9 @@ impl DocumentRuns {
         }
     }
 
-    /// Writes the next items. Room for them is made first, and the old
-    /// buffer wiped, so that the buffer's own growth rarely moves the text
-    /// (which would leave the old copy to the allocator unwiped): twice
-    /// the estimate, which is not a bound (escapes of control characters,
+    /// Writes the next items, after making room for them
+    /// ([`make_room_wiped`](crate::stores::make_room_wiped)): twice the
+    /// estimate, which is not a bound (escapes of control characters,
     /// literal blocks of many short lines deep down can exceed it).
     pub(crate) fn write_items(&mut self, items: &[Item]) {
         let room = |items: &[Item]| 2 * super::estimate_items(items, 0) + 64 * 1024;
@@ -341,32 +341,19 @@ impl DocumentRuns {
             }
             self.started = true;
             let before = zeroize::Zeroizing::new(std::mem::take(&mut *self.before_first));
-            self.make_room(room(&before.0) + room(items));
+            make_room_wiped(&mut self.e.out, room(&before.0) + room(items));
             self.e.map_items(&before.0, 0, false, &mut self.waiting);
         } else {
-            self.make_room(room(items));
+            make_room_wiped(&mut self.e.out, room(items));
         }
         self.e.map_items(items, 0, false, &mut self.waiting);
-    }
-
-    /// Grows the buffer to hold `room` more bytes, wiping the old one.
-    fn make_room(&mut self, room: usize) {
-        let out = &mut self.e.out;
-        if out.capacity() - out.len() >= room {
-            return;
-        }
-        let mut grown = Vec::with_capacity((out.capacity() * 2).max(out.len() + room));
-        grown.extend_from_slice(out);
-        // (Appended to only: the room past its length never held text,
-        // and wiping it would touch pages never used.)
-        zeroize::Zeroize::zeroize(out.as_mut_slice());
-        *out = grown;
     }
 
     /// The whole text.
     pub(crate) fn into_text(mut self) -> zeroize::Zeroizing<Box<[u8]>> {
         if self.started {
-            self.make_room(self.waiting.iter().map(|c| c.len() + 2).sum());
+            let room = self.waiting.iter().map(|c| c.len() + 2).sum();
+            make_room_wiped(&mut self.e.out, room);
             for c in std::mem::take(&mut self.waiting) {
                 self.e.comment_line(0, &c);
             }

@@ -47,7 +47,6 @@ pub(super) fn load(text: &str, limits: &StoreLimits, check_duplicates: bool) -> 
 /// How much [`load_from`] reads at a time.
 pub(super) const PIECE: usize = 512 * 1024;
 
-
 /// [`load`] over text read from `reader`, a piece at a time, so that only
 /// the tree and a window of the text are in memory (a large encrypted file
 /// is mostly ciphertext that the tree holds again). The text is cut only
@@ -58,8 +57,8 @@ pub(super) const PIECE: usize = 512 * 1024;
 ///
 /// `visit` (decryption as the file is read) takes the top-level items of
 /// the document out of it in runs, in order, a run every
-/// [`VISIT_EVERY`](crate::stores::VISIT_EVERY) bytes read, and the last run at the end: the document
-/// comes back empty. A file of several documents, or a run `visit`
+/// [`VISIT_EVERY`](crate::stores::VISIT_EVERY) bytes read, and the last
+/// run at the end: the document comes back empty. A file of several documents, or a run `visit`
 /// refuses, gives `Ok(None)` too; what was read and not handed over is
 /// wiped (what was is the visitor's).
 pub(super) fn load_from(
